@@ -1,0 +1,61 @@
+"""CPU used by a spinner left running for 5 s on a real pseudo-terminal (target: under 1% of a core).
+
+Each case runs in its own process whose stderr is a pty; the parent drains the pty and reads the
+child's CPU time from rusage. A child that only sleeps is the baseline, so interpreter start-up and
+imports cancel out.
+
+    python benchmarks/spinner_overhead.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import select
+import subprocess
+import sys
+
+CASES = {
+    "baseline (sleep only)": "import time, tulip; time.sleep({s})",
+    "thread backend": "import time\nfrom tulip import Spinner\nwith Spinner('thinking!', timer=True):\n"
+    "    time.sleep({s})",
+    "asyncio backend": "import asyncio\nfrom tulip import Spinner\nasync def main():\n"
+    "    async with Spinner('thinking!', timer=True):\n        await asyncio.sleep({s})\n"
+    "asyncio.run(main())",
+}
+
+
+def child_cpu(code: str) -> float:
+    master, slave = os.openpty()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=slave, env={**os.environ, "TERM": "xterm"})
+    os.close(slave)
+    while proc.poll() is None:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                os.read(master, 65536)
+            except OSError:
+                break
+    proc.wait()
+    os.close(master)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    cpu = {name: child_cpu(code.format(s=args.seconds)) for name, code in CASES.items()}
+    base = cpu.pop("baseline (sleep only)")
+    print(f"spinner CPU over {args.seconds:g} s (baseline process {base:.3f} s CPU subtracted)")
+    print(f"{'backend':<18} {'CPU s':>8} {'% of one core':>14}  target < 1%")
+    for name, used in cpu.items():
+        extra = max(0.0, used - base)
+        share = 100 * extra / args.seconds
+        print(f"{name:<18} {extra:>8.3f} {share:>13.2f}%  {'ok' if share < 1 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    main()

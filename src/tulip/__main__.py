@@ -1,0 +1,5 @@
+import sys
+
+from tulip.cli import main
+
+sys.exit(main())

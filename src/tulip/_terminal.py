@@ -1,0 +1,101 @@
+"""What a stream can show: interactivity, colour, width in display cells.
+
+Spinners and progress lines go wrong in the same few ways — control bytes in CI logs, lines that wrap
+and so can never be erased, wide characters counted as one column — so the answers live here once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unicodedata
+from typing import TextIO
+
+__all__ = [
+    "CLEAR_LINE",
+    "HIDE_CURSOR",
+    "SHOW_CURSOR",
+    "can_encode",
+    "cell_width",
+    "color_enabled",
+    "fit",
+    "is_interactive",
+    "one_line",
+    "terminal_width",
+]
+
+# "\r" then "erase to end of line" rewrites a line in place whatever was on it before; backspaces
+# would have to count cells exactly, which wide characters make fragile.
+CLEAR_LINE = "\r\x1b[K"
+HIDE_CURSOR = "\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
+
+
+def is_interactive(stream: TextIO) -> bool:
+    """Return whether *stream* is a terminal that understands cursor movement."""
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
+def color_enabled(stream: TextIO) -> bool:
+    """Return whether colour may be used on *stream* (https://no-color.org)."""
+    return not os.environ.get("NO_COLOR") and is_interactive(stream)
+
+
+def terminal_width(stream: TextIO) -> int:
+    """Return the width of the terminal behind *stream*, asked afresh so a resize takes effect."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size().columns or 80
+
+
+def can_encode(stream: TextIO, text: str) -> bool:
+    """Return whether *text* survives the stream's encoding (a C locale cannot show ✔)."""
+    # A stream without an encoding (io.StringIO) holds str, which can hold anything.
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    if unicodedata.east_asian_width(char) in ("W", "F"):
+        return 2
+    return 1
+
+
+def cell_width(text: str) -> int:
+    """Return how many terminal columns *text* occupies (wide East Asian characters take two)."""
+    return sum(_char_width(char) for char in text)
+
+
+def one_line(text: str) -> str:
+    """Return *text* with control characters replaced, so that it cannot break the line."""
+    return "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
+
+
+def fit(text: str, cells: int, ellipsis: str = "…") -> str:
+    """Return *text* cut to at most *cells* columns, marking a cut with *ellipsis*."""
+    if cell_width(text) <= cells:
+        return text
+    room = cells - cell_width(ellipsis)
+    if room < 0:
+        return ""
+    out: list[str] = []
+    used = 0
+    for char in text:
+        width = _char_width(char)
+        if used + width > room:
+            break
+        out.append(char)
+        used += width
+    return "".join(out) + ellipsis

@@ -1,0 +1,356 @@
+"""Spinner: show that a program is alive while slow work runs.
+
+The classic "supervisor" pattern in two backends that share every line of rendering:
+
+- ``with Spinner(...)`` draws from a daemon thread that sleeps on a ``threading.Event``; setting the
+  event is the only way to stop it, because Python has no API to kill a thread.
+- ``async with Spinner(...)`` draws from an ``asyncio`` task on the running loop (no thread); it is
+  stopped by cancelling the task, which raises ``CancelledError`` at its ``await asyncio.sleep``.
+
+Being late is information: each backend records how late every frame fired (``max_lag``). In the
+asyncio backend that is the event loop's lag, so a coroutine that blocks the loop shows up there.
+
+On a terminal the line is redrawn in place, never wider than the terminal (so it never wraps and can
+always be erased), the cursor is hidden while spinning and always shown again. Anywhere else — a pipe,
+a file, a CI log, ``TERM=dumb`` — there is no animation and not one control byte: the text once at the
+start and the final line at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import inspect
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TextIO, TypeVar, cast
+
+from tulip import _terminal as term
+
+__all__ = ["FRAMES", "Spinner"]
+
+FRAMES: dict[str, str | Sequence[str]] = {
+    "line": "|/-\\",
+    "dots": "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏",
+    "arc": "◜◠◝◞◡◟",
+    "arrow": "←↖↑↗→↘↓↙",
+    "bounce": ("[=   ]", "[ =  ]", "[  = ]", "[   =]", "[  = ]", "[ =  ]"),
+}
+
+_OK = ("✔", "OK")
+_FAIL = ("✖", "FAIL")
+_GREEN, _RED, _CYAN, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Spinners that have hidden the cursor; at interpreter exit each is stopped so the cursor comes back
+# even when the program forgot to stop one.
+_running: weakref.WeakSet[Spinner] = weakref.WeakSet()
+
+
+@atexit.register
+def _restore_all() -> None:
+    for spinner in list(_running):
+        spinner.stop()
+
+
+def format_elapsed(seconds: float) -> str:
+    """Return *seconds* as a short clock: ``4.2s``, ``1m05s``, ``2h03m10s``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+class Spinner:
+    """A terminal activity indicator for threads (``with``) and asyncio (``async with``).
+
+    >>> with Spinner("thinking!") as sp:   # doctest: +SKIP
+    ...     answer = slow_function()
+    ...     sp.ok(f"answer is {answer}")
+    """
+
+    def __init__(
+        self,
+        text: str = "",
+        *,
+        frames: str | Sequence[str] = "line",
+        interval: float = 0.1,
+        stream: TextIO | None = None,
+        timer: bool = False,
+        disable: bool = False,
+        interactive: bool | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self._options = dict(
+            frames=frames, interval=interval, stream=stream, timer=timer,
+            disable=disable, interactive=interactive,
+        )  # fmt: skip
+        self._text = text
+        self._frames = self._pick_frames(frames, stream)
+        self.interval = interval
+        self.timer = timer
+        self.disable = disable
+        self._stream_arg = stream
+        self._interactive_arg = interactive
+        self._lock = threading.RLock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+        self._running = False
+        self._live = False  # animating on a terminal; fixed at start
+        self._color = False
+        self._max_lag = 0.0
+
+    # -- public state -------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The message beside the frame; assign to it from any thread while spinning."""
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        with self._lock:
+            self._text = value
+
+    @property
+    def max_lag(self) -> float:
+        """The latest a frame has fired after its due time, in seconds (the loop's lag in asyncio)."""
+        return self._max_lag
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the spinner started."""
+        return time.monotonic() - self._started_at if self._started_at else 0.0
+
+    @property
+    def stream(self) -> TextIO:
+        import sys
+
+        # Looked up late so that a test or a caller replacing sys.stderr is honoured.
+        return self._stream_arg or sys.stderr
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the spinner animates (a terminal) or only prints its text and final line."""
+        if self.disable:
+            return False
+        if self._interactive_arg is not None:
+            return self._interactive_arg
+        return term.is_interactive(self.stream)
+
+    def __repr__(self) -> str:
+        backend = "task" if self._task else "thread" if self._thread else "idle"
+        return f"<Spinner {self._text!r} {backend} running={self._running}>"
+
+    # -- thread backend -----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start spinning in a background thread (what ``with`` does)."""
+        try:
+            if self._begin() and self._live:
+                self._stop_event.clear()
+                self._thread = threading.Thread(target=self._spin_thread, name="tulip-spinner", daemon=True)
+                self._thread.start()
+        except BaseException as exc:  # Ctrl-C before __enter__ returned: __exit__ will not run
+            self._end_on(exc)
+            raise
+        return self
+
+    def _spin_thread(self) -> None:
+        due = self._started_at + self.interval
+        # Event.wait is the stop signal and the frame clock at once: no flag to poll.
+        while not self._stop_event.wait(max(0.0, due - time.monotonic())):
+            due = self._tick(time.monotonic(), due)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end_on(exc)
+
+    # -- asyncio backend ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._begin():
+            self._task = asyncio.get_running_loop().create_task(self._spin_task(), name="tulip-spinner")
+        return self
+
+    async def _spin_task(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.interval
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = self._tick(loop.time(), due)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        task = self._task
+        self._end_on(exc)
+        if task is not None:
+            # Waiting (rather than awaiting the task) lets our own cancellation propagate while
+            # the spinner's CancelledError stays inside the spinner task.
+            await asyncio.wait([task])
+
+    # -- shared by both backends --------------------------------------------------------------
+
+    @staticmethod
+    def _pick_frames(frames: str | Sequence[str], stream: TextIO | None) -> Sequence[str]:
+        chosen = FRAMES.get(frames, frames) if isinstance(frames, str) else frames
+        if not chosen:
+            raise ValueError("frames must not be empty")
+        import sys
+
+        if not term.can_encode(stream or sys.stderr, "".join(chosen)):
+            chosen = FRAMES["line"]
+        return list(chosen)
+
+    def _begin(self) -> bool:
+        """Mark the spinner running and show its first state; False if already running."""
+        with self._lock:
+            if self._running:
+                return False
+            self._running = True
+            self._started_at = time.monotonic()
+            self._max_lag = 0.0
+            self._live = self.interactive
+            self._color = self._live and term.color_enabled(self.stream)
+            if self._live:
+                _running.add(self)
+                self._emit(term.HIDE_CURSOR + self._render(self._started_at))
+            elif not self.disable and self._text:
+                self._emit(self._text + "\n")
+            return True
+
+    def _tick(self, now: float, due: float) -> float:
+        """Record lag, draw a frame, and return when the next one is due."""
+        self._max_lag = max(self._max_lag, now - due)
+        if self._live:
+            with self._lock:
+                if self._running:
+                    self._emit(self._render(time.monotonic()))
+        due += self.interval
+        return due if due > now else now + self.interval  # skip frames missed while blocked
+
+    def _render(self, now: float) -> str:
+        elapsed = now - self._started_at
+        frame = self._frames[int(elapsed / self.interval) % len(self._frames)]
+        text = term.one_line(self._text)
+        if self.timer:
+            text = f"{text} ({format_elapsed(elapsed)})" if text else format_elapsed(elapsed)
+        # One column spare: writing into the last column makes some terminals wrap early.
+        room = term.terminal_width(self.stream) - 1
+        line = term.fit(f"{frame} {text}".rstrip(), room, self._ellipsis())
+        if self._color:
+            head, _, rest = line.partition(" ")
+            line = f"{_CYAN}{head}{_RESET} {rest}" if rest else f"{_CYAN}{head}{_RESET}"
+        return term.CLEAR_LINE + line
+
+    def _ellipsis(self) -> str:
+        return "…" if term.can_encode(self.stream, "…") else "."
+
+    def _emit(self, data: str) -> None:
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not turn a spinner into a crash
+            pass
+
+    def write(self, line: str, *, file: TextIO | None = None) -> None:
+        """Print *line* above the spinner (to *file*, default the spinner's stream)."""
+        with self._lock:
+            animating = self._running and self._live
+            if animating:
+                self._emit(term.CLEAR_LINE)
+            target = file or self.stream
+            try:
+                target.write(line + "\n")
+                target.flush()
+            except (OSError, ValueError):
+                pass
+            if animating:
+                self._emit(self._render(time.monotonic()))
+
+    def ok(self, text: str | None = None) -> None:
+        """Stop with a persistent success line (✔, or ``OK`` where ✔ cannot be shown)."""
+        self._finish(_OK, _GREEN, text)
+
+    def fail(self, text: str | None = None) -> None:
+        """Stop with a persistent failure line (✖, or ``FAIL`` where ✖ cannot be shown)."""
+        self._finish(_FAIL, _RED, text)
+
+    def stop(self) -> None:
+        """Stop and erase the spinner line, leaving no final line."""
+        self._finish(None, "", None)
+
+    def _end_on(self, exc: BaseException | None) -> None:
+        if exc is None:
+            self.stop()
+        elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "cancelled"
+            self.fail(f"{self._text} ({reason})" if self._text else reason)
+        else:
+            self.fail(self._text or type(exc).__name__)
+
+    def _finish(self, symbols: tuple[str, str] | None, color: str, text: str | None) -> None:
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._stop_event.set()
+            if self._task is not None:
+                self._task.cancel()
+            final = ""
+            if symbols is not None:
+                mark = symbols[0] if term.can_encode(self.stream, symbols[0]) else symbols[1]
+                body = term.one_line(self._text if text is None else text)
+                if self.timer:
+                    body = f"{body} ({format_elapsed(self.elapsed)})"
+                if self._color:
+                    mark = f"{color}{mark}{_RESET}"
+                final = f"{mark} {body}".rstrip() + "\n"
+            if self._live:
+                self._emit(term.CLEAR_LINE + final + term.SHOW_CURSOR)
+            elif final and not self.disable:
+                self._emit(final)
+            _running.discard(self)
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._task = None
+
+    # -- decorator ------------------------------------------------------------------------------
+
+    def __call__(self, func: F) -> F:
+        """Wrap *func* (plain or ``async def``) so that every call runs under a fresh spinner."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with self._copy():
+                    return await func(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._copy():
+                return func(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    def _copy(self) -> Spinner:
+        return Spinner(self._text, **self._options)  # type: ignore[arg-type]

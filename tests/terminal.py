@@ -1,0 +1,116 @@
+"""Run a program on a real pseudo-terminal and read back what a user would see."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pyte
+
+HIDE, SHOW = b"\x1b[?25l", b"\x1b[?25h"
+
+
+@dataclass
+class PtyRun:
+    output: bytes
+    returncode: int
+    columns: int
+    rows: int
+
+    def screen(self) -> list[str]:
+        """Return the terminal's visible lines after replaying the output, right-stripped."""
+        screen = pyte.Screen(self.columns, self.rows)
+        stream = pyte.ByteStream(screen)
+        # A pty turns "\n" into "\r\n"; pyte needs that too for the program's own output.
+        stream.feed(self.output)
+        return [line.rstrip() for line in screen.display]
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+
+def python_cmd(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def tulip_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tulip", *args]
+
+
+def run_on_pty(
+    argv: Sequence[str],
+    *,
+    columns: int = 80,
+    rows: int = 24,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    on_output: Callable[[bytes, subprocess.Popen[bytes]], None] | None = None,
+) -> PtyRun:
+    """Run *argv* with stdin, stdout and stderr on a new pty of the given size.
+
+    *on_output* is called with everything read so far after each read, so a test can react to the
+    screen (send a signal once the spinner shows, for instance).
+    """
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    full_env = {**os.environ, "TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8"}
+    full_env.pop("NO_COLOR", None)
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        list(argv), stdin=slave, stdout=slave, stderr=slave, env=full_env, start_new_session=True
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise TimeoutError(f"{argv} still running after {timeout} s: {b''.join(chunks)!r}")
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every writer of the pty has gone
+                    data = b""
+                if not data:
+                    break
+                chunks.append(data)
+                if on_output is not None:
+                    on_output(b"".join(chunks), proc)
+            elif proc.poll() is not None and not _readable(master):
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    return PtyRun(b"".join(chunks), proc.returncode, columns, rows)
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def signal_once(
+    marker: bytes, signum: int = signal.SIGINT
+) -> Callable[[bytes, subprocess.Popen[bytes]], None]:
+    """Return an on_output callback that sends *signum* once *marker* has appeared."""
+    sent = False
+
+    def callback(output: bytes, proc: subprocess.Popen[bytes]) -> None:
+        nonlocal sent
+        if not sent and marker in output:
+            sent = True
+            os.kill(proc.pid, signum)
+
+    return callback

@@ -1,0 +1,102 @@
+"""tulip spin: exit statuses, signal forwarding, output above the spinner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.terminal import python_cmd, run_on_pty, signal_once, tulip_cmd
+
+# A child that counts the SIGINTs it receives within half a second of the first, and exits 10 + count.
+COUNT_SIGINTS = """
+import signal, sys, time
+seen = []
+signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+print("ready", flush=True)
+while not seen:
+    time.sleep(0.01)
+time.sleep(0.5)
+sys.exit(10 + len(seen))
+"""
+
+
+@pytest.mark.parametrize("status", [0, 3, 42])
+def test_exit_status_passes_through(status: int) -> None:
+    proc = subprocess.run(
+        tulip_cmd("spin", "--", sys.executable, "-c", f"raise SystemExit({status})"),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == status
+
+
+def test_missing_command_is_127_with_one_line() -> None:
+    proc = subprocess.run(tulip_cmd("spin", "--", "no-such-program-xyz"), capture_output=True, timeout=30)
+    assert proc.returncode == 127
+    assert proc.stderr.decode().splitlines() == ["tulip spin: error: command not found: no-such-program-xyz"]
+
+
+def test_not_executable_is_126(tmp_path: os.PathLike[str]) -> None:
+    script = os.path.join(tmp_path, "script.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    proc = subprocess.run(tulip_cmd("spin", "--", script), capture_output=True, timeout=30)
+    assert proc.returncode == 126
+    assert b"Traceback" not in proc.stderr
+
+
+def test_no_command_is_usage_error() -> None:
+    proc = subprocess.run(tulip_cmd("spin"), capture_output=True, timeout=30)
+    assert proc.returncode == 2
+    assert len(proc.stderr.decode().splitlines()) == 1
+
+
+def test_sigint_is_forwarded_once_and_status_is_130() -> None:
+    with subprocess.Popen(
+        tulip_cmd("spin", "--", "sleep", "30"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == b"sleep 30\n"  # the spinner's text: the child is running
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert "killed by SIGINT" in proc.stderr.read().decode()
+
+
+def test_sigint_on_terminal_reaches_child_exactly_once() -> None:
+    run = run_on_pty(tulip_cmd("spin", "--", *python_cmd(COUNT_SIGINTS)), on_output=signal_once(b"ready"))
+    assert run.returncode == 11, run.text()
+
+
+def test_output_shows_above_spinner_on_terminal() -> None:
+    run = run_on_pty(
+        tulip_cmd(
+            "spin", "--text", "building", "--timer", "--", "sh", "-c", "echo one; sleep 0.3; echo two >&2"
+        ),
+        columns=60,
+    )
+    assert run.returncode == 0, run.text()
+    screen = run.screen()
+    assert screen[0] == "one"
+    assert screen[1] == "two"
+    assert screen[2].startswith("✔ building (0.")
+    assert screen[3] == ""
+
+
+def test_output_passes_through_a_pipe_byte_for_byte() -> None:
+    payload = bytes(range(256)) * 4
+    proc = subprocess.run(
+        tulip_cmd(
+            "spin", "--", sys.executable, "-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())"
+        ),
+        input=payload,
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == payload
