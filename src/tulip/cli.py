@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
-from tulip.errors import TulipError
+from tulip._units import parse_rate, parse_size_range
+from tulip.errors import TulipError, UsageError
 
 __all__ = ["main"]
 
@@ -40,6 +42,44 @@ def _cmd_spin(args: argparse.Namespace) -> int:
     return spin_command(command, text=args.text, timer=args.timer)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from tulip.serve import Faults, ServeConfig, run_forever
+
+    if args.root is not None and (args.files is not None or args.size is not None):
+        raise UsageError("--root serves a directory; --files and --size describe a synthetic corpus")
+    faults = Faults(
+        delay=args.delay,
+        jitter=args.jitter,
+        error_rate=args.error_rate,
+        error_codes=args.error_codes,
+        retry_after=args.retry_after,
+        drop_rate=args.drop_rate,
+        truncate_rate=args.truncate_rate,
+        stall_rate=args.stall_rate,
+        bandwidth=args.bandwidth,
+    )
+    config = ServeConfig(
+        host=args.host,
+        port=args.port,
+        files=100 if args.files is None else args.files,
+        size=args.size or (2048, 2048),
+        root=args.root,
+        seed=args.seed,
+        faults=faults,
+        access_log=args.access_log,
+    )
+    if args.access_log:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    def announce(url: str) -> None:
+        print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)", flush=True)
+
+    run_forever(config, announce)
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -53,7 +93,59 @@ def _build_parser() -> argparse.ArgumentParser:
     spin.add_argument("--timer", action="store_true", help="show the elapsed time")
     spin.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
     spin.set_defaults(func=_cmd_spin)
+
+    serve = sub.add_parser("serve", help="an HTTP file server with dialable faults")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=_port, default=8000, help="0 picks a free port (default 8000)")
+    corpus = serve.add_argument_group("corpus (default: 100 synthetic files of 2k)")
+    corpus.add_argument("--files", type=_count, help="number of synthetic files")
+    corpus.add_argument("--size", type=_size_range, help="size of each file: 2k, 50M, or a range 1k-64k")
+    corpus.add_argument("--root", type=Path, help="serve this directory instead")
+    corpus.add_argument("--seed", type=int, default=0, help="seeds the content and the faults")
+    faults = serve.add_argument_group("faults (rates are probabilities per file request)")
+    faults.add_argument("--delay", type=_seconds, default=0.0, metavar="S", help="wait before answering")
+    faults.add_argument("--jitter", type=_seconds, default=0.0, metavar="S", help="add up to S more")
+    faults.add_argument("--error-rate", type=_probability, default=0.0, metavar="P")
+    faults.add_argument("--error-codes", type=_codes, default=(500, 503, 429), metavar="LIST")
+    faults.add_argument("--retry-after", type=_seconds, default=1.0, metavar="S", help="sent with 429/503")
+    faults.add_argument("--drop-rate", type=_probability, default=0.0, metavar="P", help="reset mid-body")
+    faults.add_argument("--truncate-rate", type=_probability, default=0.0, metavar="P", help="close mid-body")
+    faults.add_argument("--stall-rate", type=_probability, default=0.0, metavar="P", help="never answer")
+    faults.add_argument("--bandwidth", type=_rate, metavar="RATE", help="per response, e.g. 500k or 10M")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=_cmd_serve)
     return parser
+
+
+# -- argument types: each turns bad input into one clear line ------------------------------------------
+
+
+def _typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def _bounded(value: float, low: float, high: float) -> float:
+    if not (low <= value <= high) or value != value:
+        raise ValueError
+    return value
+
+
+_port = _typed(lambda t: int(_bounded(int(t), 0, 65535)), "a port number (0-65535)")
+_count = _typed(lambda t: int(_bounded(int(t), 0, 10**9)), "a count >= 0")
+_seconds = _typed(lambda t: _bounded(float(t), 0, 10**6), "a number of seconds >= 0")
+_probability = _typed(lambda t: _bounded(float(t), 0, 1), "a probability between 0 and 1")
+_size_range = _typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
+_rate = _typed(parse_rate, "a rate like 500k or 10M")
+_codes = _typed(
+    lambda t: tuple(int(_bounded(int(c), 400, 599)) for c in t.split(",")), "a list of HTTP error codes"
+)
 
 
 def _version() -> str:

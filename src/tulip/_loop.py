@@ -1,0 +1,30 @@
+"""Running a coroutine on the fastest event loop available (uvloop when installed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["loop_factory", "run"]
+
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """Return uvloop's loop factory if uvloop is installed, else None (asyncio's default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
+    """Run *main* to completion, as ``asyncio.run`` does, on uvloop when allowed and installed.
+
+    asyncio.Runner gives Ctrl-C the standard treatment: the first SIGINT cancels the main task so
+    its cleanup runs; KeyboardInterrupt is raised once that is done.
+    """
+    with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:
+        return runner.run(main)

@@ -1,0 +1,350 @@
+"""The aiohttp application: files, manifest, and the loopback-only control endpoints.
+
+Routes:
+    GET|HEAD /files/{name}     a file, with Range, ETag, Last-Modified and the configured faults
+    GET      /manifest.json    {"files": [{"name", "size", "sha256", "url"}, ...]}
+    GET|PUT  /_tulip/faults    the fault settings; PUT changes them while the server runs
+    GET      /_tulip/stats     requests, bytes, faults by kind, connections now and at peak
+    DELETE   /_tulip/stats     reset the counters (the bench does, between runs)
+
+A quiet server (no faults) takes a short path: one dictionary lookup and, for a small synthetic file,
+a cached body handed to aiohttp whole. Faults cost only when they are on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+import struct
+from collections import defaultdict
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from tulip.errors import UsageError
+from tulip.serve.config import Faults, ServeConfig
+from tulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
+from tulip.serve.faults import QUIET, Plan, decide, overrides_from_query
+from tulip.serve.ranges import UNSATISFIABLE, resolve_range
+from tulip.serve.stats import Stats
+
+__all__ = ["STATE", "ServerState", "create_app"]
+
+_BANDWIDTH_TICK = 0.05  # seconds of data per write when throttled
+_STALL_POLL = 0.5
+
+
+class ServerState:
+    """Everything the handlers share: corpus, faults, stats, per-file request counts."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.corpus: Corpus = (
+            DirectoryCorpus(config.root)
+            if config.root is not None
+            else SyntheticCorpus(config.files, config.size, config.seed)
+        )
+        self.stats = Stats()
+        self.faults = config.faults
+        self._nth: defaultdict[str, int] = defaultdict(int)
+        self._manifest: dict[tuple[str, str], str] = {}  # (name, etag) -> sha256
+        self._manifest_lock = asyncio.Lock()
+        self._dates: dict[float, str] = {}
+
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+
+    def plan(self, name: str, query: Any) -> Plan:
+        """Return the plan for this request of *name*: seeded rates, then query overrides."""
+        if not (self.faults.active() or query):
+            return QUIET
+        nth = self._nth[name]
+        self._nth[name] = nth + 1
+        plan = decide(self.faults, self.config.seed, name, nth) if self.faults.active() else QUIET
+        return overrides_from_query(query, plan, nth)
+
+    def http_date(self, mtime: float) -> str:
+        text = self._dates.get(mtime)
+        if text is None:
+            text = self._dates[mtime] = formatdate(mtime, usegmt=True)
+        return text
+
+    async def manifest(self) -> list[dict[str, Any]]:
+        """Return every file's name, size, sha256 and URL, hashing (off the loop) what is new."""
+        async with self._manifest_lock:
+            return await asyncio.to_thread(self._build_manifest)
+
+    def _build_manifest(self) -> list[dict[str, Any]]:
+        files = []
+        for name in self.corpus.names():
+            entry = self.corpus.lookup(name)
+            if entry is None:  # vanished while we listed
+                continue
+            digest = self._manifest.get((name, entry.etag))
+            if digest is None:
+                digest = self._manifest[(name, entry.etag)] = self.corpus.sha256(entry)
+            files.append({"name": name, "size": entry.size, "sha256": digest, "url": files_url(name)})
+        return files
+
+
+STATE = web.AppKey("state", ServerState)
+
+
+def files_url(name: str) -> str:
+    """Return the server path of file *name* (percent-encoded, ``/`` kept between directories)."""
+    return "/files/" + quote(name, safe="/")
+
+
+def create_app(config: ServeConfig | None = None) -> web.Application:
+    """Return the aiohttp application for *config* (the defaults: a quiet synthetic corpus)."""
+    config = config or ServeConfig()
+    app = web.Application(client_max_size=64 * 1024)
+    app[STATE] = ServerState(config)
+    app.router.add_get("/files/{name:.+}", _file)
+    app.router.add_get("/manifest.json", _manifest)
+    app.router.add_get("/", _index)
+    if config.control:
+        app.router.add_get("/_tulip/faults", _get_faults)
+        app.router.add_put("/_tulip/faults", _put_faults)
+        app.router.add_get("/_tulip/stats", _get_stats)
+        app.router.add_delete("/_tulip/stats", _reset_stats)
+    return app
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+async def _file(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    state.stats.requests += 1
+    response = await _serve_file(request, state)
+    transport = request.transport
+    if transport is not None and not transport.is_closing():  # stalls, drops, cuts send no status
+        state.stats.statuses[response.status] += 1
+    return response
+
+
+async def _serve_file(request: web.Request, state: ServerState) -> web.StreamResponse:
+    corpus = state.corpus
+    entry = corpus.lookup(request.match_info["name"])
+    if entry is None:
+        return _plain(404, "not found")
+    try:
+        plan = state.plan(entry.name, request.query)
+    except UsageError as exc:
+        return _plain(400, str(exc))
+    if plan.delay:
+        await asyncio.sleep(plan.delay)
+    if plan.kind == "stall":
+        state.stats.faults["stall"] += 1
+        return await _stall(request, state.config.stall_limit)
+    if plan.kind == "error":
+        state.stats.faults["error"] += 1
+        headers = {}
+        if plan.retry_after is not None:
+            headers["Retry-After"] = str(max(0, round(plan.retry_after)))
+        return _plain(plan.status, f"injected fault {plan.status}", headers)
+
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+        "ETag": entry.etag,
+        "Last-Modified": state.http_date(entry.mtime),
+    }
+    if _none_match(request.headers.get("If-None-Match"), entry.etag):
+        return web.Response(status=304, headers=headers)
+    span = _requested_span(request, entry, state.http_date(entry.mtime))
+    if span is UNSATISFIABLE:
+        headers["Content-Range"] = f"bytes */{entry.size}"
+        return _plain(416, "range not satisfiable", headers)
+    start, end = span or (0, entry.size)
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        # aiohttp keeps an explicit Content-Length on HEAD: the size of what GET would send.
+        return web.Response(status=status, headers=headers)
+
+    if plan.kind is None and plan.bandwidth is None:
+        body = await _whole_body(corpus, entry, start, end)
+        if body is not None:
+            state.stats.bytes_sent += len(body)
+            headers.pop("Content-Length")
+            return web.Response(status=status, body=body, headers=headers)
+    return await _stream(request, state, entry, start, end, status, headers, plan)
+
+
+def _requested_span(request: web.Request, entry: Entry, last_modified: str) -> tuple[int, int] | None:
+    if "Range" not in request.headers:
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range not in (entry.etag, last_modified):
+        return None  # the client's copy is stale: send the whole new file
+    try:
+        requested = request.http_range
+    except ValueError:
+        return None  # malformed or multiple ranges: RFC 9110 lets us ignore the header
+    return resolve_range(requested, entry.size)
+
+
+def _none_match(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+async def _whole_body(corpus: Corpus, entry: Entry, start: int, end: int) -> bytes | None:
+    """Return the body in one piece when that is cheap (small files), else None to stream it."""
+    if isinstance(corpus, SyntheticCorpus):
+        content = corpus.content(entry)
+        return None if content is None else content[start:end]
+    if end - start <= 256 * 1024:
+        return await asyncio.to_thread(lambda: b"".join(corpus.read(entry, start, end)))
+    return None
+
+
+async def _stream(
+    request: web.Request,
+    state: ServerState,
+    entry: Entry,
+    start: int,
+    end: int,
+    status: int,
+    headers: dict[str, str],
+    plan: Plan,
+) -> web.StreamResponse:
+    """Send the body chunk by chunk, throttled and cut short as the plan says."""
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = end - start
+    await response.prepare(request)
+    stop = end
+    if plan.kind in ("drop", "truncate"):
+        # Always short by at least one byte, so the fault is a fault even for a one-byte file.
+        stop = start + min(int((end - start) * plan.cut), max(0, end - start - 1))
+    loop = asyncio.get_running_loop()
+    began, sent = loop.time(), 0
+    chunks = state.corpus.read(entry, start, stop)
+    while True:
+        chunk = await asyncio.to_thread(next, chunks, None) if state.corpus.blocking else next(chunks, None)
+        if chunk is None:
+            break
+        for piece in _pieces(chunk, plan.bandwidth):
+            await response.write(piece)
+            sent += len(piece)
+            state.stats.bytes_sent += len(piece)
+            if plan.bandwidth:
+                ahead = began + sent / plan.bandwidth - loop.time()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+    if plan.kind in ("drop", "truncate"):
+        state.stats.faults[plan.kind] += 1
+        _close(request, reset=plan.kind == "drop")
+        return response
+    await response.write_eof()
+    return response
+
+
+def _pieces(chunk: bytes, bandwidth: float | None) -> list[bytes]:
+    if not bandwidth:
+        return [chunk]
+    step = max(1, int(bandwidth * _BANDWIDTH_TICK))
+    view = memoryview(chunk)
+    return [bytes(view[i : i + step]) for i in range(0, len(chunk), step)]
+
+
+def _close(request: web.Request, *, reset: bool) -> None:
+    """Close the connection under the response: with RST (a drop) or FIN (a truncation)."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # Linger 0: close() sends RST instead of FIN, as a dropped connection would.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+
+
+async def _stall(request: web.Request, limit: float) -> web.StreamResponse:
+    """Send nothing until the client gives up (or *limit* passes), then close."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(min(_STALL_POLL, max(0.0, deadline - loop.time())))
+    _close(request, reset=False)
+    # aiohttp finds the transport closed, skips writing this response, and drops the connection.
+    return web.Response(status=504)
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text + "\n", headers=headers)
+
+
+# -- manifest, index, control ------------------------------------------------------------------------
+
+
+async def _manifest(request: web.Request) -> web.Response:
+    files = await request.app[STATE].manifest()
+    return web.json_response({"files": files})
+
+
+async def _index(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _plain(
+        200,
+        f"tulip serve: {state.corpus.describe()}\n"
+        "GET /manifest.json, /files/NAME; /_tulip/faults and /_tulip/stats from loopback",
+    )
+
+
+def _loopback_only(request: web.Request) -> None:
+    try:
+        loopback = ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise web.HTTPForbidden(text="control endpoints answer loopback clients only\n")
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    return web.json_response(request.app[STATE].faults.to_json())
+
+
+async def _put_faults(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    state = request.app[STATE]
+    try:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            raise UsageError("expected a JSON object of fault settings")
+        state.set_faults(state.faults.updated(changes))
+    except (UsageError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    return web.json_response(state.faults.to_json())
+
+
+async def _get_stats(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    return web.json_response(request.app[STATE].stats.to_json())
+
+
+async def _reset_stats(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    state = request.app[STATE]
+    state.stats.reset()
+    return web.json_response(state.stats.to_json())

@@ -1,0 +1,118 @@
+"""What a server serves and how badly it behaves: ServeConfig and Faults.
+
+Faults can change while the server runs (``PUT /_tulip/faults``), so they are a separate object that
+validates itself and round-trips through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tulip._units import parse_rate
+from tulip.errors import UsageError
+
+__all__ = ["FAULT_KINDS", "Faults", "ServeConfig"]
+
+#: The fault kinds that end a request early, in the order their probability bands are laid out.
+FAULT_KINDS = ("stall", "error", "drop", "truncate")
+
+
+@dataclass
+class Faults:
+    """Fault rates and shapes; every rate is a probability per file request."""
+
+    delay: float = 0.0  # seconds before every file response ...
+    jitter: float = 0.0  # ... plus up to this many more, drawn uniformly
+    error_rate: float = 0.0  # answer with one of error_codes instead of the file
+    error_codes: tuple[int, ...] = (500, 503, 429)
+    retry_after: float = 1.0  # seconds, sent with 429 and 503
+    drop_rate: float = 0.0  # send part of the body, then reset the connection
+    truncate_rate: float = 0.0  # send part of the body, then close the connection cleanly
+    stall_rate: float = 0.0  # send nothing until the client gives up
+    bandwidth: float | None = None  # bytes per second per response, None for unlimited
+
+    def __post_init__(self) -> None:
+        self.error_codes = tuple(int(code) for code in self.error_codes)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise UsageError if any value is impossible."""
+        for name in ("delay", "jitter", "retry_after"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name.replace('_', '-')} must be a number of seconds >= 0, not {value!r}")
+        for kind in FAULT_KINDS:
+            rate = getattr(self, f"{kind}_rate")
+            if not (isinstance(rate, int | float) and 0 <= rate <= 1):
+                raise UsageError(f"{kind}-rate must be a probability between 0 and 1, not {rate!r}")
+        if self.total_rate() > 1 + 1e-9:
+            raise UsageError("error, drop, truncate and stall rates add up to more than 1")
+        if not self.error_codes or any(not 400 <= code <= 599 for code in self.error_codes):
+            raise UsageError(f"error codes must be HTTP error statuses (400-599), not {self.error_codes!r}")
+        if self.bandwidth is not None and not (self.bandwidth > 0 and math.isfinite(self.bandwidth)):
+            raise UsageError(f"bandwidth must be a positive rate, not {self.bandwidth!r}")
+
+    def total_rate(self) -> float:
+        return sum(getattr(self, f"{kind}_rate") for kind in FAULT_KINDS)
+
+    def active(self) -> bool:
+        """Whether any fault can happen; a quiet server skips every per-request draw."""
+        return bool(self.delay or self.jitter or self.total_rate() or self.bandwidth)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["error_codes"] = list(self.error_codes)
+        return data
+
+    def updated(self, changes: dict[str, Any]) -> Faults:
+        """Return a copy with *changes* applied (from JSON); raise UsageError for unknown keys."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise UsageError(f"unknown fault setting(s): {', '.join(unknown)}")
+        changes = dict(changes)
+        if isinstance(changes.get("bandwidth"), str):
+            try:
+                changes["bandwidth"] = parse_rate(changes["bandwidth"])
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        try:
+            return dataclasses.replace(self, **changes)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"bad fault settings: {exc}") from None
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``tulip serve`` needs; the defaults give a quiet synthetic corpus on loopback."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    files: int = 100
+    size: tuple[int, int] = (2048, 2048)  # bytes, drawn uniformly per file when low < high
+    root: Path | None = None  # serve this directory instead of a synthetic corpus
+    seed: int = 0
+    faults: Faults = field(default_factory=Faults)
+    access_log: bool = False
+    workers: int = 1  # processes sharing the port through SO_REUSEPORT
+    stall_limit: float = 300.0  # a stalled response gives up after this long even if the client does not
+    # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
+    control: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"port must be between 0 and 65535, not {self.port}")
+        if self.files < 0:
+            raise UsageError(f"files must be >= 0, not {self.files}")
+        if self.size[0] < 0 or self.size[1] < self.size[0]:
+            raise UsageError(f"bad size range {self.size}")
+        if self.workers < 1:
+            raise UsageError(f"workers must be >= 1, not {self.workers}")
+        if self.root is not None:
+            self.root = Path(self.root)
+            if not self.root.is_dir():
+                raise UsageError(f"root is not a directory: {self.root}")
