@@ -86,13 +86,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="a one-command tour on loopback")
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, parser=demo)
 
     spin = sub.add_parser("spin", help="run a command under a spinner")
     spin.add_argument("--text", help="message beside the spinner (default: the command line)")
     spin.add_argument("--timer", action="store_true", help="show the elapsed time")
     spin.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
-    spin.set_defaults(func=_cmd_spin)
+    spin.set_defaults(func=_cmd_spin, parser=spin)
 
     serve = sub.add_parser("serve", help="an HTTP file server with dialable faults")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -113,7 +113,7 @@ def _build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--stall-rate", type=_probability, default=0.0, metavar="P", help="never answer")
     faults.add_argument("--bandwidth", type=_rate, metavar="RATE", help="per response, e.g. 500k or 10M")
     serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(func=_cmd_serve)
+    serve.set_defaults(func=_cmd_serve, parser=serve)
     return parser
 
 
@@ -159,7 +159,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tulip`` command line and return its exit status."""
-    args = _build_parser().parse_args(argv)
+    args, extra = _build_parser().parse_known_args(argv)
+    if extra:  # reported by the subcommand, so the message names it and its --help
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -123,8 +123,10 @@ async def _file(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.stats.requests += 1
     response = await _serve_file(request, state)
+    # A streamed response counted itself when its headers went out (its client may already have
+    # asked for the stats); a stalled one was never sent.
     transport = request.transport
-    if transport is not None and not transport.is_closing():  # stalls, drops, cuts send no status
+    if not response.prepared and transport is not None and not transport.is_closing():
         state.stats.statuses[response.status] += 1
     return response
 
@@ -225,6 +227,7 @@ async def _stream(
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
     await response.prepare(request)
+    state.stats.statuses[status] += 1
     stop = end
     if plan.kind in ("drop", "truncate"):
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.

@@ -1,0 +1,120 @@
+"""Nothing outside the root is ever served; many connections at once are all answered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.aio import aio, raw_request
+from tulip._limits import raise_open_file_limit
+from tulip.serve import Faults, ServeConfig, serving
+from tulip.serve.corpus import DirectoryCorpus
+
+SECRET = b"TOP-SECRET-CONTENT"
+
+TRAVERSALS = [
+    "/files/../secret.txt",
+    "/files/..%2fsecret.txt",
+    "/files/%2e%2e/secret.txt",
+    "/files/%2e%2e%2fsecret.txt",
+    "/files/%252e%252e%252fsecret.txt",
+    "/files/sub/../../secret.txt",
+    "/files/sub/%2e%2e/%2e%2e/secret.txt",
+    "/files/./../secret.txt",
+    "/files//etc/passwd",
+    "/files/%2fetc%2fpasswd",
+    "/files/%2F..%2F..%2Fsecret.txt",
+    "/files/..\\secret.txt",
+    "/files/%5c..%5csecret.txt",
+    "/files/inside.txt%00../../secret.txt",
+    "/files/%00",
+    "/files/%c0%ae%c0%ae/secret.txt",
+    "/files/....//secret.txt",
+    "/files/link-out",
+    "/files/dir-out/secret.txt",
+    "/files/sub/link-up",
+    "http://127.0.0.1/files/../secret.txt",
+    "/files/" + "../" * 30 + "etc/passwd",
+    "/files/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/files/.%2e/secret.txt",
+]
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> Path:
+    """A root with an inside file, and a secret beside it reachable only by escaping."""
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "inside.txt").write_bytes(b"inside")
+    (root / "sub" / "deep.txt").write_bytes(b"deep")
+    os.symlink(tmp_path / "secret.txt", root / "link-out")
+    os.symlink(tmp_path, root / "dir-out")
+    os.symlink("../../secret.txt", root / "sub" / "link-up")
+    os.symlink("inside.txt", root / "link-in")  # stays inside: allowed
+    return root
+
+
+@aio
+async def test_traversal_attempts_never_leave_the_root(jail: Path) -> None:
+    assert len(TRAVERSALS) >= 12
+    async with serving(ServeConfig(root=jail)) as base:
+        for target in TRAVERSALS:
+            status, body = await raw_request(base, target)
+            assert SECRET not in body, target
+            assert b"root:" not in body, target
+            assert status in (400, 404), (target, status)
+        # ... while what lies inside is served, through a symlink that stays inside too.
+        assert await raw_request(base, "/files/inside.txt") == (200, b"inside")
+        assert await raw_request(base, "/files/sub/deep.txt") == (200, b"deep")
+        assert await raw_request(base, "/files/link-in") == (200, b"inside")
+        assert await raw_request(base, "/files/sub/%64eep.txt") == (200, b"deep")
+
+
+@aio
+async def test_manifest_lists_nothing_outside_the_root(jail: Path) -> None:
+    async with (
+        serving(ServeConfig(root=jail)) as base,
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/manifest.json") as resp,
+    ):
+        names = [f["name"] for f in (await resp.json())["files"]]
+    assert sorted(names) == ["inside.txt", "link-in", "sub/deep.txt"]
+
+
+def test_lookup_refuses_escaping_names(jail: Path) -> None:
+    corpus = DirectoryCorpus(jail)
+    for name in ["../secret.txt", "/etc/passwd", "sub/../../secret.txt", "a\x00b", "", ".", "sub//deep.txt",
+                 "link-out", "dir-out/secret.txt", "sub", "..\\secret.txt"]:  # fmt: skip
+        assert corpus.lookup(name) is None, name
+    assert corpus.lookup("sub/deep.txt") is not None
+
+
+@aio
+async def test_two_thousand_concurrent_delayed_connections() -> None:
+    raise_open_file_limit()
+    n = 2000
+    config = ServeConfig(files=10, size=(1024, 1024), faults=Faults(delay=1.0))
+    async with serving(config) as base:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+
+        async def one(i: int) -> int:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                writer.write(f"GET /files/file-0000{i % 10}.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+                await reader.readexactly(1024)
+                return int(head.split(b" ", 2)[1])
+            finally:
+                writer.close()
+
+        statuses = await asyncio.gather(*(one(i) for i in range(n)))
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/_tulip/stats") as resp:
+            stats = await resp.json()
+    assert statuses == [200] * n
+    assert stats["requests"] == n
+    assert stats["peak_connections"] >= n  # all held at once: every one waited out the delay
