@@ -98,7 +98,6 @@ class ServeConfig:
     seed: int = 0
     faults: Faults = field(default_factory=Faults)
     access_log: bool = False
-    workers: int = 1  # processes sharing the port through SO_REUSEPORT
     stall_limit: float = 300.0  # a stalled response gives up after this long even if the client does not
     # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
     control: bool = True
@@ -110,8 +109,6 @@ class ServeConfig:
             raise UsageError(f"files must be >= 0, not {self.files}")
         if self.size[0] < 0 or self.size[1] < self.size[0]:
             raise UsageError(f"bad size range {self.size}")
-        if self.workers < 1:
-            raise UsageError(f"workers must be >= 1, not {self.workers}")
         if self.root is not None:
             self.root = Path(self.root)
             if not self.root.is_dir():

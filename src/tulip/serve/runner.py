@@ -8,13 +8,14 @@ run_forever(config)                                             # ``tulip serve`
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import pickle
+import select
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +24,7 @@ from aiohttp import web
 from tulip import _loop
 from tulip._limits import raise_open_file_limit
 from tulip.errors import UsageError
-from tulip.serve.app import STATE, create_app
+from tulip.serve.app import FileServer, create_app
 from tulip.serve.config import ServeConfig
 from tulip.serve.stats import Stats
 
@@ -33,15 +34,12 @@ _BACKLOG = 65535  # the kernel clamps it to net.core.somaxconn; 2,000 clients ar
 
 
 class RunningServer:
-    """A started server: its URL and its runner (``await server.close()`` to stop it)."""
+    """A started server: its URL, its handler, its runner (``await server.close()`` to stop it)."""
 
-    def __init__(self, runner: web.AppRunner, url: str) -> None:
+    def __init__(self, runner: web.ServerRunner, app: FileServer, url: str) -> None:
         self.runner = runner
+        self.app = app
         self.url = url
-
-    @property
-    def app(self) -> web.Application:
-        return self.runner.app
 
     async def close(self) -> None:
         await self.runner.cleanup()
@@ -54,15 +52,15 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     app = create_app(config)
     # access_log=None turns aiohttp's per-request logging off (it costs more than serving a small file).
     extra: dict[str, Any] = {} if config.access_log else {"access_log": None}
-    runner = web.AppRunner(app, shutdown_timeout=1.0, **extra)
+    server = web.Server(app, **extra)
+    _count_connections(server, app.stats)
+    runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()
-    assert runner.server is not None
-    _count_connections(runner.server, app[STATE].stats)
-    sock = _bind(config.host, config.port, reuse_port=config.workers > 1)
+    sock = _bind(config.host, config.port)
     site = web.SockSite(runner, sock, backlog=_BACKLOG)
     await site.start()
     host, port = sock.getsockname()[:2]
-    return RunningServer(runner, _url(host, port))
+    return RunningServer(runner, app, _url(host, port))
 
 
 @asynccontextmanager
@@ -92,7 +90,7 @@ def _count_connections(server: web.Server, stats: Stats) -> None:
     server.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
-def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -101,8 +99,6 @@ def _bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
         sock.close()
@@ -143,15 +139,17 @@ def run_forever(config: ServeConfig, announce: Callable[[str], None] | None = No
 # -- a process of its own: the bench ------------------------------------------------------------------
 
 
-def _child(config: ServeConfig, conn: Connection) -> None:
+def _child_main() -> None:
+    """Entry point of a ServerProcess child: a pickled config on stdin, the URL (or error) on stdout."""
+    config = pickle.load(sys.stdin.buffer)
+
     def announce(url: str) -> None:
-        conn.send(url)
-        conn.close()
+        print(url, flush=True)
 
     try:
         run_forever(config, announce)
     except UsageError as exc:
-        conn.send(exc)
+        print(f"error: {exc}", flush=True)
         sys.exit(2)
 
 
@@ -160,44 +158,52 @@ class ServerProcess:
 
     >>> with ServerProcess(ServeConfig(files=1000)) as base_url:   # doctest: +SKIP
     ...     run_client(base_url)
+
+    The child is a fresh interpreter started with ``subprocess`` rather than ``multiprocessing``, so
+    the caller's ``__main__`` is never re-imported and needs no ``if __name__ == "__main__"`` guard.
     """
 
     def __init__(self, config: ServeConfig | None = None, *, start_timeout: float = 60.0) -> None:
         self.config = config or ServeConfig()
         self.start_timeout = start_timeout
         self.url = ""
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._proc.pid if self._proc else None
 
     def start(self) -> str:
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child, args=(self.config, child), daemon=True)
-        self._process.start()
-        child.close()
-        if not parent.poll(self.start_timeout):
+        code = "from tulip.serve.runner import _child_main; _child_main()"
+        self._proc = proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(pickle.dumps(self.config))
+        proc.stdin.close()
+        ready, _, _ = select.select([proc.stdout], [], [], self.start_timeout)
+        line = proc.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("http"):
             self.stop()
-            raise RuntimeError("tulip serve did not start in time")
-        message = parent.recv()
-        if isinstance(message, Exception):
-            self.stop()
-            raise message
-        self.url = message
+            if line.startswith("error: "):
+                raise UsageError(line.removeprefix("error: "))
+            raise RuntimeError(f"tulip serve did not start: {line or 'no answer'}")
+        self.url = line
         return self.url
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
+        proc, self._proc = self._proc, None
+        if proc is None:
             return
-        if process.is_alive():
-            process.terminate()  # SIGTERM: the child shuts down gracefully
-            process.join(10)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: the child shuts down gracefully
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def __enter__(self) -> str:
         return self.start()

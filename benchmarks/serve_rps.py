@@ -1,0 +1,150 @@
+"""Requests per second for a 1 KB file with keep-alive under wrk: tulip serve beside a minimal aiohttp
+server and nginx, measured in the same run; then 10,000 concurrent connections held through a 1 s delay.
+
+Targets: tulip serve >= the minimal aiohttp server, >= 0.5 x nginx; all 10,000 answered.
+
+    python benchmarks/serve_rps.py [--duration 5] [--rounds 2] [--connections 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from tulip._limits import raise_open_file_limit
+from tulip.bench.nginx import Nginx, nginx_available
+from tulip.serve import Faults, ServeConfig, ServerProcess
+
+HELLO = """
+import asyncio, os, socket, sys
+from aiohttp import web
+import uvloop
+BODY = os.urandom(1024)
+async def handler(request):
+    return web.Response(body=BODY)
+async def main():
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+class Hello:
+    """The minimal aiohttp server: one route, a 1 KB body from memory, uvloop, no access log."""
+
+    def __enter__(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-c", HELLO], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def wrk(url: str, duration: float) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", "-c100", f"-d{duration:g}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    assert match, out
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert errors is None, out
+    return float(match.group(1))
+
+
+async def hold_connections(base: str, n: int) -> tuple[int, float]:
+    """Open *n* connections at once, each asking for a delayed file; return (answered, seconds)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+
+    async def one(i: int) -> bool:
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            return False
+        try:
+            writer.write(f"GET /files/file-{i % 10:05d}.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+            await reader.readexactly(1024)
+            return head.startswith(b"HTTP/1.1 200")
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            return False
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    answered = sum(await asyncio.gather(*(one(i) for i in range(n))))
+    return answered, time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2, help="alternate the servers this many times")
+    parser.add_argument("--connections", type=int, default=10_000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    raise_open_file_limit()
+
+    root = Path(tempfile.mkdtemp(prefix="tulip-rps-"))
+    os.chmod(root, 0o755)
+    config = ServeConfig(files=1, size=(1024, 1024))
+    (root / "file-00000.bin").write_bytes(os.urandom(1024))
+    servers: dict[str, Callable[[], AbstractContextManager[str]]] = {
+        "tulip serve": lambda: ServerProcess(config),
+        "aiohttp hello world": Hello,
+    }
+    if nginx_available():
+        servers["nginx (1 worker)"] = lambda: Nginx(root)
+    results: dict[str, list[float]] = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, start in servers.items():
+            with start() as base:
+                wrk(f"{base}/files/file-00000.bin", 1)  # warm up
+                results[name].append(wrk(f"{base}/files/file-00000.bin", args.duration))
+    shutil.rmtree(root)
+
+    best = {name: max(values) for name, values in results.items()}
+    print(f"wrk -t1 -c100 -d{args.duration:g}s, 1 KB file, keep-alive; best of {args.rounds} rounds")
+    print(f"{'server':<22} {'req/s':>10} {'vs tulip':>9}")
+    for name, rps in best.items():
+        print(f"{name:<22} {rps:>10.0f} {rps / best['tulip serve']:>9.2f}")
+    tulip = best["tulip serve"]
+    print(f"tulip / aiohttp hello world = {tulip / best['aiohttp hello world']:.2f}  (target >= 1.0)")
+    if "nginx (1 worker)" in best:
+        print(f"tulip / nginx = {tulip / best['nginx (1 worker)']:.2f}  (target >= 0.5)")
+
+    delayed = ServeConfig(files=10, size=(1024, 1024), faults=Faults(delay=1.0))
+    with ServerProcess(delayed) as base:
+        answered, seconds = asyncio.run(hold_connections(base, args.connections))
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{base}/_tulip/stats") as resp:
+            peak = json.load(resp)["peak_connections"]
+    print(
+        f"{args.connections} concurrent connections, 1 s delay: {answered} answered in {seconds:.2f} s, "
+        f"server peak {peak} connections"
+    )
+
+
+if __name__ == "__main__":
+    main()
