@@ -80,6 +80,39 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from tulip.fetch import fetch
+    from tulip.fetch.sources import check_url, load_manifest, read_input
+    from tulip.fetch.summary import print_summary
+
+    sources: list = [check_url(url, "argument") for url in args.urls]
+    if args.input is not None:
+        sources += read_input(args.input)
+    if args.manifest is not None:
+        sources += load_manifest(args.manifest, timeout=args.timeout)
+    if not sources:
+        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+    report = fetch(
+        sources,
+        args.dest,
+        engine=args.engine,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        retries=args.retries,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        item_timeout=args.item_timeout,
+        overwrite=args.overwrite,
+        fsync=args.fsync,
+        progress=False if args.quiet else None,
+    )
+    if args.json is not None:
+        report.write_json(args.json)
+    if not args.quiet or not report.ok:
+        print_summary(report)
+    return report.exit_status()
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -114,6 +147,32 @@ def _build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--bandwidth", type=_rate, metavar="RATE", help="per response, e.g. 500k or 10M")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_cmd_serve, parser=serve)
+
+    fetch = sub.add_parser("fetch", help="download many files concurrently, verified and resumable")
+    fetch.add_argument("urls", nargs="*", metavar="URL")
+    fetch.add_argument(
+        "-i", "--input", metavar="FILE", help="read URLs from FILE (- for stdin), aria2c style"
+    )
+    fetch.add_argument("--manifest", metavar="URL", help="download and verify every file a manifest lists")
+    fetch.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
+    fetch.add_argument(
+        "-c", "--concurrency", type=_positive, default=16, metavar="N", help="downloads in flight"
+    )
+    fetch.add_argument("--per-host", type=_positive, metavar="N", help="connections per host")
+    fetch.add_argument("--engine", choices=("sequential", "threads", "asyncio"), default="asyncio")
+    fetch.add_argument("--retries", type=_count, default=5, metavar="N", help="attempts after the first")
+    fetch.add_argument(
+        "--timeout", type=_positive_seconds, default=30.0, metavar="S", help="idle-read timeout"
+    )
+    fetch.add_argument(
+        "--connect-timeout", type=_positive_seconds, metavar="S", help="default min(10, timeout)"
+    )
+    fetch.add_argument("--item-timeout", type=_positive_seconds, metavar="S", help="all attempts of one item")
+    fetch.add_argument("--overwrite", action="store_true", help="download again even if complete")
+    fetch.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
+    fetch.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
+    fetch.set_defaults(func=_cmd_fetch, parser=fetch)
     return parser
 
 
@@ -139,6 +198,8 @@ def _bounded(value: float, low: float, high: float) -> float:
 
 _port = _typed(lambda t: int(_bounded(int(t), 0, 65535)), "a port number (0-65535)")
 _count = _typed(lambda t: int(_bounded(int(t), 0, 10**9)), "a count >= 0")
+_positive = _typed(lambda t: int(_bounded(int(t), 1, 10**7)), "a whole number >= 1")
+_positive_seconds = _typed(lambda t: _bounded(float(t), 1e-3, 10**6), "a number of seconds > 0")
 _seconds = _typed(lambda t: _bounded(float(t), 0, 10**6), "a number of seconds >= 0")
 _probability = _typed(lambda t: _bounded(float(t), 0, 1), "a probability between 0 and 1")
 _size_range = _typed(parse_size_range, "a size like 2k, 50M or 1k-64k")

@@ -1,0 +1,256 @@
+"""The asyncio engine: worker tasks on one event loop, aiohttp for HTTP, threads for the disk.
+
+``concurrency`` worker tasks each take the next item from a shared iterator (a task per URL would
+cost a task, a closure and a semaphore wait per item; workers cost them once). One item is a plain
+sequence of awaits — inspect, GET, stream, verify, rename — with no callbacks.
+
+Nothing that blocks runs on the loop. A small body (up to 64 KiB) is read whole, hashed on the loop
+(microseconds), and handed to a batch writer: one thread hop writes every small file finished since
+the last hop. A large body is written and hashed in the thread pool one buffer at a time, so the
+loop only moves bytes from the socket; the engine reports the loop's worst lag to prove it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+
+from tulip.errors import FetchError, IntegrityError, StorageError
+from tulip.fetch import plan
+from tulip.fetch.engines import SMALL_BODY, EngineOptions
+from tulip.fetch.models import Job, Result
+from tulip.fetch.progress import Progress
+from tulip.fetch.store import PartFile, Store
+from tulip.fetch.transports import AsyncResponse, AsyncTransport
+from tulip.spinner import Spinner
+
+__all__ = ["BatchWriter", "run"]
+
+_WRITE_BATCH = 512
+_WRITERS = 2  # batches in flight at once: one filling the disk while the next is gathered
+
+
+class BatchWriter:
+    """Write small complete files from a thread, many per hop, and wake each waiting item."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[tuple[Job, bytes, asyncio.Future[None]]] = []
+        self._in_flight = 0
+
+    async def write(self, job: Job, data: bytes) -> None:
+        """Return once *job*'s file is complete under its final name; raise StorageError if not."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._pending.append((job, data, future))
+        self._kick()
+        await future
+
+    def _kick(self) -> None:
+        while self._pending and self._in_flight < _WRITERS:
+            batch, self._pending = self._pending[:_WRITE_BATCH], self._pending[_WRITE_BATCH:]
+            self._in_flight += 1
+            done = self._loop.run_in_executor(None, self._write_batch, batch)
+            done.add_done_callback(lambda outcome, batch=batch: self._finished(batch, outcome))
+
+    def _write_batch(self, batch: list[tuple[Job, bytes, asyncio.Future[None]]]) -> list[StorageError | None]:
+        errors: list[StorageError | None] = []
+        for job, data, _future in batch:
+            try:
+                self.store.write_whole(job, data)
+                errors.append(None)
+            except StorageError as exc:
+                errors.append(exc)
+        return errors
+
+    def _finished(
+        self, batch: list[tuple[Job, bytes, asyncio.Future[None]]], outcome: asyncio.Future
+    ) -> None:
+        self._in_flight -= 1
+        errors = outcome.result() if not outcome.cancelled() and outcome.exception() is None else None
+        for index, (_job, _data, future) in enumerate(batch):
+            if future.done():
+                continue
+            error = errors[index] if errors is not None else outcome.exception()
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        self._kick()
+
+
+@dataclass
+class _Context:
+    transport: AsyncTransport
+    store: Store
+    options: EngineOptions
+    progress: Progress
+    writer: BatchWriter
+
+
+async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
+    """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + ctx.options.item_timeout if ctx.options.item_timeout else None
+    path = ctx.store.path(job)
+    begin = plan.start(job, local, overwrite=ctx.options.overwrite)
+    if begin.check_final:
+        size, sha256 = await asyncio.to_thread(ctx.store.hash_final, job)
+        if plan.final_matches(job, size, sha256):
+            return Result(job.url, path, "skipped", size, sha256, elapsed=loop.time() - started)
+        begin = plan.Start(discard_part=True)
+    if begin.discard_part:
+        await asyncio.to_thread(ctx.store.discard_part, job)
+    offset, kept = begin.offset, begin.offset
+    part: PartFile | None = None
+    validator: str | None = None
+    attempts = 0
+    try:
+        while True:
+            attempts += 1
+            try:
+                if offset and part is None:
+                    part = await asyncio.to_thread(ctx.store.open_part, job, offset)
+                    validator = part.validator()
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                async with asyncio.timeout(timeout):
+                    headers = plan.range_headers(offset, validator)
+                    async with ctx.transport.get(job.url, headers) as response:
+                        body = plan.interpret(response.status, response.headers, offset, job)
+                        small = body.total is not None and body.total <= SMALL_BODY
+                        if part is None and body.offset == 0 and small and not body.complete:
+                            data = await _read_small(response, ctx, body.total or 0)
+                            sha256 = hashlib.sha256(data).hexdigest()
+                            plan.check_body(job, body, len(data), sha256)
+                            await ctx.writer.write(job, data)
+                            return Result(
+                                job.url,
+                                path,
+                                "ok",
+                                len(data),
+                                sha256,
+                                attempts,
+                                elapsed=loop.time() - started,
+                            )
+                        if part is None:
+                            part = await asyncio.to_thread(ctx.store.open_part, job, 0)
+                        elif body.offset != offset:  # the server sent the whole file: start over
+                            await asyncio.to_thread(part.restart)
+                            kept = 0
+                        if not body.complete:
+                            if body.offset == 0:
+                                await asyncio.to_thread(part.remember_validator, body.validator)
+                            validator = body.validator or validator
+                            await _stream(response, part, ctx)
+                sha256 = part.hasher.hexdigest()
+                plan.check_body(job, body, part.size, sha256)
+                await asyncio.to_thread(part.commit)
+                return Result(
+                    job.url, path, "ok", part.size, sha256, attempts,
+                    resumed_from=kept, elapsed=loop.time() - started,
+                )  # fmt: skip
+            except (FetchError, TimeoutError) as caught:
+                error = caught if isinstance(caught, FetchError) else _deadline_passed(job)
+                remaining = None if deadline is None else deadline - loop.time()
+                delay = ctx.options.policy.delay(attempts, error, remaining)
+                if delay is None:
+                    return plan.result_for_error(job, path, error, attempts, loop.time() - started)
+                if isinstance(error, IntegrityError) and part is not None:
+                    await asyncio.to_thread(part.restart)
+                    kept = 0
+                ctx.progress.retrying(job, attempts, error, delay)
+                await asyncio.sleep(delay)
+                offset = part.size if part is not None else 0
+    finally:
+        if part is not None:
+            part.close()
+
+
+def _deadline_passed(job: Job) -> FetchError:
+    from tulip.errors import Timeout
+
+    return Timeout("item took longer than its total timeout", url=job.url)
+
+
+async def _read_small(response: AsyncResponse, ctx: _Context, expected: int) -> bytes:
+    chunks = []
+    received = 0
+    while chunk := await response.read(SMALL_BODY + 1):
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > SMALL_BODY:  # more than the server announced; check_body will say so
+            break
+    ctx.progress.advance(received)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> None:
+    """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread."""
+    size = ctx.options.buffer_size()
+    buffer = bytearray()
+    while chunk := await response.read(size):
+        buffer += chunk
+        if len(buffer) >= size:
+            data, buffer = bytes(buffer), bytearray()
+            await asyncio.to_thread(part.write, data)
+            ctx.progress.advance(len(data))
+    if buffer:
+        await asyncio.to_thread(part.write, bytes(buffer))
+        ctx.progress.advance(len(buffer))
+
+
+async def run(
+    jobs: list[Job],
+    locals_: list[plan.Local],
+    store: Store,
+    options: EngineOptions,
+    progress: Progress,
+    transport_factory: Callable[[], AsyncTransport] | None = None,
+) -> tuple[list[Result | None], bool, float]:
+    """Download *jobs*; return the results (None where never finished), whether the run was
+    interrupted (cancelled), and the event loop's worst lag in seconds."""
+    if transport_factory is None:
+        from tulip.fetch.transports.aiohttp import AiohttpTransport
+
+        transport: AsyncTransport = AiohttpTransport(options.transport_options())
+    else:
+        transport = transport_factory()
+    results: list[Result | None] = [None] * len(jobs)
+    items = iter(enumerate(zip(jobs, locals_, strict=True)))
+    limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(options.per_host or 1)
+    )
+
+    async with transport, Spinner(disable=True, interval=0.02) as lag_probe:
+        ctx = _Context(transport, store, options, progress, BatchWriter(store))
+
+        def limit(job: Job) -> AbstractAsyncContextManager[object]:
+            return limits[job.host] if options.per_host else nullcontext()
+
+        async def worker() -> None:
+            for index, (job, local) in items:
+                async with limit(job):
+                    results[index] = await _guard(job, store.path(job), _download(job, local, ctx))
+                progress.done(job, results[index])  # type: ignore[arg-type]
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, min(options.concurrency, len(jobs))))]
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            return results, True, lag_probe.max_lag
+    return results, False, lag_probe.max_lag
+
+
+async def _guard(job: Job, path: str, work: Awaitable[Result]) -> Result:
+    try:
+        return await work
+    except Exception as exc:  # a bug in one item must not sink the run
+        return plan.internal_failure(job, path, exc)

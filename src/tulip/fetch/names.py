@@ -1,0 +1,67 @@
+"""File names from URLs and manifests, made safe: whatever the input says, the file lands inside dest.
+
+A name is a relative POSIX path of one or more components. Each component loses path separators,
+control characters and a leading run of dots that would make it ``.`` or ``..``; it is cut to a
+length every common file system accepts, keeping its extension.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["PART_SUFFIX", "name_from_url", "safe_name"]
+
+PART_SUFFIX = ".part"
+_MAX_BYTES = 255 - len(PART_SUFFIX)  # the .part file must fit too
+_FALLBACK = "index.html"
+
+
+def _component(text: str) -> str:
+    cleaned = "".join(
+        "_" if char in "/\\" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char
+        for char in text
+    ).strip()
+    if cleaned.strip(".") == "":  # "", ".", "..", "...": nothing left that names a file
+        return "_" if cleaned else ""
+    return _shorten(cleaned)
+
+
+def _shorten(name: str) -> str:
+    if len(name.encode("utf-8", "replace")) <= _MAX_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    budget = _MAX_BYTES - len(suffix.encode("utf-8", "replace"))
+    out = stem.encode("utf-8", "replace")[:budget].decode("utf-8", "ignore")
+    return out + suffix
+
+
+def safe_name(name: str, *, allow_dirs: bool = True) -> str:
+    """Return *name* as a safe relative path (``a/b.txt``); raise ValueError if nothing is left.
+
+    With *allow_dirs* false, separators become ``_`` and the result is a single component.
+    """
+    if "\x00" in name:
+        name = name.replace("\x00", "_")
+    if allow_dirs:
+        parts = [_component(part) for part in name.replace("\\", "/").split("/")]
+        parts = [part for part in parts if part]
+    else:
+        single = _component(name)
+        parts = [single] if single else []
+    if not parts:
+        raise ValueError(f"no usable file name in {name!r}")
+    return "/".join(parts)
+
+
+def name_from_url(url: str) -> str:
+    """Return the safe file name a URL's path suggests (its last segment, percent-decoded)."""
+    path = urlsplit(url).path
+    last = unquote(path.rsplit("/", 1)[-1], errors="replace")
+    try:
+        return safe_name(last, allow_dirs=False)
+    except ValueError:
+        return _FALLBACK

@@ -1,0 +1,165 @@
+"""The decisions of one download, free of I/O: skip, resume or start over; what a response means;
+whether the bytes that arrived are the file. Every engine calls these, so all engines agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tulip.errors import FetchError, HTTPStatusError, IntegrityError, TransportError
+from tulip.fetch.models import Job, Result, Status
+from tulip.fetch.retry import parse_retry_after
+
+__all__ = [
+    "Body",
+    "Local",
+    "Start",
+    "check_body",
+    "final_matches",
+    "internal_failure",
+    "interpret",
+    "range_headers",
+    "result_for_error",
+    "start",
+]
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """What is on disk for a job before it starts: sizes of the final file and of its .part."""
+
+    final_size: int | None = None
+    part_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """How to begin: check an existing final file, or download from *offset* (0 = fresh)."""
+
+    check_final: bool = False
+    offset: int = 0
+    discard_part: bool = False
+
+
+def start(job: Job, local: Local, *, overwrite: bool) -> Start:
+    """Decide how to begin *job* given what is on disk."""
+    if overwrite:
+        return Start(discard_part=local.part_size is not None)
+    if local.final_size is not None and (job.size is None or local.final_size == job.size):
+        # tulip only ever renames complete files to their final name: one there is presumed complete,
+        # and verified against the sha256 when one is known.
+        return Start(check_final=True)
+    part = local.part_size
+    if part is None:
+        return Start()
+    if part == 0 or (job.size is not None and part > job.size):
+        return Start(discard_part=True)
+    return Start(offset=part)
+
+
+def final_matches(job: Job, size: int, sha256: str) -> bool:
+    """Whether an existing final file is the one *job* describes."""
+    return (job.size is None or size == job.size) and (job.sha256 is None or sha256 == job.sha256)
+
+
+def range_headers(offset: int, validator: str | None) -> dict[str, str]:
+    """Return the headers that ask for the rest of a file from *offset*."""
+    if not offset:
+        return {}
+    headers = {"Range": f"bytes={offset}-"}
+    if validator:
+        # If the file changed since our .part began, the server sends it whole instead of a range.
+        headers["If-Range"] = validator
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A response worth reading: its bytes start at *offset* of the file of *total* bytes."""
+
+    offset: int
+    total: int | None  # None when the server does not say (chunked, no Content-Length)
+    validator: str | None  # ETag (strong only) or Last-Modified, for If-Range on a later resume
+    complete: bool = False  # the .part already holds the whole file (a 416 for its exact size)
+
+
+def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) -> Body:
+    """Return what a response means for *job* asked from *offset*; raise FetchError if it is a failure.
+
+    A 200 to a range request means the server ignored the range: the body is the whole file and the
+    caller starts its .part over (offset 0).
+    """
+    if status == 200:
+        body = Body(0, _int(headers.get("Content-Length")), _validator(headers))
+    elif status == 206:
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        if not match or match.group(1) is None:
+            raise TransportError("206 without a usable Content-Range", url=job.url)
+        first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
+        if first != offset or last < first:
+            raise TransportError(f"asked for bytes from {offset}, got {first}-{last}", url=job.url)
+        body = Body(first, int(total) if total != "*" else None, _validator(headers))
+        length = _int(headers.get("Content-Length"))
+        if length is not None and length != last - first + 1:
+            raise TransportError("Content-Length disagrees with Content-Range", url=job.url)
+    elif status == 416 and offset:
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        total = int(match.group(3)) if match and match.group(3) != "*" else None
+        if total == offset:
+            return Body(offset, total, _validator(headers), complete=True)
+        # The .part is longer than the file now is: it belongs to another version. Start over.
+        raise TransportError(f"resume offset {offset} is past the end of the file", url=job.url)
+    else:
+        raise HTTPStatusError(status, url=job.url, retry_after=parse_retry_after(headers.get("Retry-After")))
+    if job.size is not None and body.total is not None and body.total != job.size:
+        raise IntegrityError(f"server has {body.total} bytes, expected {job.size}", url=job.url)
+    return body
+
+
+def check_body(job: Job, body: Body, received: int, sha256: str) -> None:
+    """Raise if the file now in the .part (*received* bytes in all, hashing to *sha256*) is wrong.
+
+    A short file is a TransportError (the connection ended early; a retry resumes), anything else
+    an IntegrityError.
+    """
+    expected = body.total if body.total is not None else job.size
+    if expected is not None and received < expected:
+        raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)
+    if expected is not None and received > expected:
+        raise IntegrityError(f"received {received} bytes, expected {expected}", url=job.url)
+    if job.sha256 is not None and sha256 != job.sha256:
+        raise IntegrityError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
+
+
+def result_for_error(job: Job, path: str, error: FetchError, attempts: int, elapsed: float) -> Result:
+    """Return the Result of a job that ended with *error*."""
+    status: Status = "failed"
+    if isinstance(error, HTTPStatusError) and error.status in (404, 410):
+        status = "not_found"
+    return Result(job.url, path, status, attempts=attempts, error=str(error), elapsed=elapsed)
+
+
+def internal_failure(job: Job, path: str, exc: BaseException) -> Result:
+    """Return a failed Result for an unexpected error: a bug in one item must not sink the run."""
+    return Result(job.url, path, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def _validator(headers: Mapping[str, str]) -> str | None:
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator
+        return etag
+    return headers.get("Last-Modified")

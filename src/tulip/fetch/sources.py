@@ -1,0 +1,215 @@
+"""Where the work comes from: URLs, aria2c-style input files, JSON manifests — turned into Jobs.
+
+Everything here runs before the first download and raises UsageError with the culprit named, so a
+bad line 900 of an input file stops the run before line 1 is fetched.
+
+Input file format (as aria2c's ``-i``): one URL a line; blank lines and ``#`` comments skipped; indented
+``key=value`` lines under a URL set its options: ``out=NAME``, ``sha256=HEX`` (or aria2c's
+``checksum=sha-256=HEX``), ``size=BYTES``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from tulip.errors import UsageError
+from tulip.fetch.models import Job
+from tulip.fetch.names import PART_SUFFIX, name_from_url, safe_name
+
+__all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input"]
+
+_SCHEMES = ("http", "https")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_MAX_LINE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A source before naming: a URL and what the input said about it."""
+
+    url: str
+    out: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    where: str = ""  # "line 12 of urls.txt", for error messages
+
+
+def check_url(url: str, where: str = "") -> str:
+    """Return *url* if it is an absolute http(s) URL with a host; raise UsageError naming it."""
+    at = f" ({where})" if where else ""
+    if len(url) > 16 * 1024:
+        raise UsageError(f"URL too long{at}: {url[:60]}...")
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        raise UsageError(f"malformed URL{at}: {url[:200]!r} holds whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise UsageError(f"malformed URL{at}: {url[:200]!r} ({exc})") from None
+    if parts.scheme.lower() not in _SCHEMES:
+        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise UsageError(f"unsupported URL scheme{at}: {url[:200]!r} ({shown}; use http:// or https://)")
+    if not parts.hostname:
+        raise UsageError(f"malformed URL{at}: {url[:200]!r} has no host")
+    return url
+
+
+def _check_sha256(value: str, where: str) -> str:
+    if not _SHA256.fullmatch(value):
+        raise UsageError(f"bad sha256 ({where}): {value[:80]!r} is not 64 hex digits")
+    return value.lower()
+
+
+def _check_size(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise UsageError(f"bad size ({where}): {value!r}")
+    try:
+        size = int(value)
+    except ValueError:
+        raise UsageError(f"bad size ({where}): {value!r}") from None
+    if size < 0:
+        raise UsageError(f"bad size ({where}): {value!r}")
+    return size
+
+
+def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
+    """Yield an Entry for each URL in an aria2c-style input file; raise UsageError on a bad line."""
+    pending: dict[str, Any] | None = None
+    for number, raw in enumerate(lines, 1):
+        where = f"line {number} of {source}"
+        if len(raw) > _MAX_LINE:
+            raise UsageError(f"{where} is longer than {_MAX_LINE} characters")
+        line = raw.rstrip("\r\n")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[0] in " \t":
+            if pending is None:
+                raise UsageError(f"{where}: option {stripped!r} comes before any URL")
+            key, sep, value = stripped.partition("=")
+            key = key.strip().lower()
+            value = value.strip()
+            if not sep:
+                raise UsageError(f"{where}: expected key=value, got {stripped[:80]!r}")
+            if key == "out":
+                pending["out"] = value
+            elif key == "sha256":
+                pending["sha256"] = _check_sha256(value, where)
+            elif key == "checksum" and value.lower().startswith("sha-256="):
+                pending["sha256"] = _check_sha256(value[8:], where)
+            elif key == "size":
+                pending["size"] = _check_size(value, where)
+            else:
+                raise UsageError(f"{where}: unknown option {key!r} (known: out, sha256, checksum, size)")
+            continue
+        if pending is not None:
+            yield Entry(**pending)
+        pending = {"url": check_url(stripped, where), "where": where}
+    if pending is not None:
+        yield Entry(**pending)
+
+
+def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
+    """Return an Entry for each file in a manifest: a list of {name, size, sha256[, url]} or an
+    object whose ``files`` key holds one. Relative URLs resolve against the manifest's URL; a file
+    without one is taken to sit beside the manifest."""
+    files = document.get("files") if isinstance(document, dict) else document
+    if not isinstance(files, list):
+        raise UsageError(f"manifest {manifest_url}: expected a list of files or an object with 'files'")
+    entries = []
+    for index, item in enumerate(files):
+        where = f"manifest entry {index}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise UsageError(f"{where} of {manifest_url}: expected an object with a string 'name'")
+        url = urljoin(manifest_url, item["url"] if isinstance(item.get("url"), str) else item["name"])
+        sha256 = item.get("sha256")
+        entries.append(
+            Entry(
+                url=check_url(url, where),
+                out=item["name"],
+                sha256=_check_sha256(sha256, where) if sha256 is not None else None,
+                size=_check_size(item["size"], where) if item.get("size") is not None else None,
+                where=where,
+            )
+        )
+    return entries
+
+
+def parse_manifest(text: str | bytes, manifest_url: str) -> list[Entry]:
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"manifest {manifest_url} is not JSON: {exc}") from None
+    return jobs_from_manifest(document, manifest_url)
+
+
+def read_input(path: str) -> list[Entry]:
+    """Parse the input file at *path* (``-`` for stdin); raise UsageError if it cannot be read."""
+    import sys
+
+    source = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read input file {source}: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise UsageError(f"input file {source} is binary, not a list of URLs")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageError(f"line {line} of {source} is not UTF-8 text") from None
+    return list(parse_input(text.splitlines(), source))
+
+
+def load_manifest(url: str, timeout: float = 30.0) -> list[Entry]:
+    """Fetch and parse the manifest at *url*; raise UsageError if it cannot be had."""
+    import urllib3
+
+    check_url(url, "--manifest")
+    try:
+        response = urllib3.request(
+            "GET", url, timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(429, 500, 502, 503, 504)),
+            preload_content=False,
+        )  # fmt: skip
+        try:
+            body = response.read(64 * 1024 * 1024 + 1)
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise UsageError(f"cannot fetch manifest {url}: {exc}") from None
+    if response.status != 200:
+        raise UsageError(f"cannot fetch manifest {url}: HTTP {response.status}")
+    if len(body) > 64 * 1024 * 1024:
+        raise UsageError(f"manifest {url} is larger than 64 MiB")
+    return parse_manifest(body, url)
+
+
+def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
+    """Name every entry safely and return the Jobs; raise UsageError if two would write one file."""
+    jobs: list[Job] = []
+    owners: dict[str, str] = {}  # lower-cased path (and its .part) -> url that claims it
+    for item in entries:
+        entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
+        try:
+            name = safe_name(entry.out) if entry.out is not None else name_from_url(entry.url)
+        except ValueError as exc:
+            raise UsageError(f"{exc} ({entry.where or entry.url})") from None
+        for claimed in (name, name + PART_SUFFIX):
+            # Case-folded: on a case-insensitive file system A.bin and a.bin are one file.
+            other = owners.get(claimed.casefold())
+            if other is not None:
+                raise UsageError(f"two items would write {name!r}: {other} and {entry.url}")
+        owners[name.casefold()] = owners[(name + PART_SUFFIX).casefold()] = entry.url
+        jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size))
+    return jobs

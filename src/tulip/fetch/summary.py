@@ -1,0 +1,59 @@
+"""The end-of-run summary: a table of counts and rates, and the items that did not make it."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from tulip._units import format_bytes
+from tulip.fetch.models import Report
+
+__all__ = ["print_summary"]
+
+_SHOWN_FAILURES = 10
+
+
+def print_summary(report: Report, stream: TextIO | None = None) -> None:
+    """Print *report*'s summary table (and up to ten failures) to *stream* (default stdout)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream or sys.stdout, highlight=False)
+    console.width = max(console.width, 110)  # a pipe gets 80 columns by default: too few for the table
+    summary = report.summary()
+    table = Table(box=box.SIMPLE_HEAD, title="interrupted: partial summary" if report.interrupted else None)
+    columns = (
+        "ok",
+        "skipped",
+        "not found",
+        "failed",
+        "retried",
+        "bytes",
+        "wall",
+        "files/s",
+        "MB/s",
+        "loop lag",
+    )
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
+    lag = summary["max_loop_lag_ms"]
+    table.add_row(
+        str(summary["ok"]),
+        str(summary["skipped"]),
+        str(summary["not_found"]),
+        str(summary["failed"]),
+        str(summary["retried"]),
+        format_bytes(summary["bytes"]),
+        f"{summary['wall']:.2f} s",
+        f"{summary['files_per_s']:.0f}",
+        f"{summary['mb_per_s']:.1f}",
+        "n/a" if lag is None else f"{lag:.1f} ms",
+    )
+    console.print(f"tulip fetch ({report.engine} engine): {summary['items']} items")
+    console.print(table)
+    failures = [r for r in report.items if r.status in ("failed", "not_found")]
+    for result in failures[:_SHOWN_FAILURES]:
+        console.print(f"  {result.status}: {result.url} — {result.error}", markup=False)
+    if len(failures) > _SHOWN_FAILURES:
+        console.print(f"  ... and {len(failures) - _SHOWN_FAILURES} more (see --json)")

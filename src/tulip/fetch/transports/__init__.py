@@ -1,0 +1,85 @@
+"""Transports: the HTTP client behind an engine, one small interface whatever the library.
+
+An engine asks a transport for a response and reads it in pieces; it never sees the library's own
+types or exceptions. Each transport maps its library's failures onto tulip's errors (TransportError,
+Timeout, FetchError), which is what lets the retry policy and the Report be the same for every engine.
+
+    async with transport.get(url, headers) as response:       # AsyncTransport
+        response.status, response.headers
+        chunk = await response.read(65536)                     # b"" at the end
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "USER_AGENT",
+    "AsyncResponse",
+    "AsyncTransport",
+    "SyncResponse",
+    "SyncTransport",
+    "TransportOptions",
+]
+
+
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"tulip/{version('tulip')}"
+    except PackageNotFoundError:
+        return "tulip"
+
+
+USER_AGENT = _user_agent()
+
+# Bodies are saved exactly as served: asking for "identity" keeps a server from compressing them
+# (and a hostile server's gzip bomb from ever being decoded).
+BASE_HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What every transport honours."""
+
+    concurrency: int = 16  # connections in all
+    per_host: int | None = None  # connections per host; None for no limit beyond concurrency
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0  # the longest silence while waiting for bytes
+    max_redirects: int = 10
+
+
+class AsyncResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self, n: int) -> bytes:
+        """Return up to *n* bytes of the body, b"" at its end; raise TransportError or Timeout."""
+        ...
+
+
+class AsyncTransport(Protocol):
+    async def __aenter__(self) -> AsyncTransport: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def get(self, url: str, headers: Mapping[str, str]) -> AbstractAsyncContextManager[AsyncResponse]:
+        """Send GET *url* and give the response once its headers have arrived."""
+        ...
+
+
+class SyncResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def read(self, n: int) -> bytes: ...
+
+
+class SyncTransport(Protocol):
+    def __enter__(self) -> SyncTransport: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+    def get(self, url: str, headers: Mapping[str, str]) -> AbstractContextManager[SyncResponse]: ...
