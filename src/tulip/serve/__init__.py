@@ -2,13 +2,21 @@
 
 from tulip.serve.app import create_app
 from tulip.serve.config import Faults, ServeConfig
-from tulip.serve.runner import RunningServer, ServerProcess, run_forever, serving, start_server
+from tulip.serve.runner import (
+    RunningServer,
+    ServerProcess,
+    ServerThread,
+    run_forever,
+    serving,
+    start_server,
+)
 
 __all__ = [
     "Faults",
     "RunningServer",
     "ServeConfig",
     "ServerProcess",
+    "ServerThread",
     "create_app",
     "run_forever",
     "serving",

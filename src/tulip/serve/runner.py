@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -28,7 +29,7 @@ from tulip.serve.app import FileServer, create_app
 from tulip.serve.config import ServeConfig
 from tulip.serve.stats import Stats
 
-__all__ = ["RunningServer", "ServerProcess", "run_forever", "serving", "start_server"]
+__all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
 
 _BACKLOG = 65535  # the kernel clamps it to net.core.somaxconn; 2,000 clients arrive at once
 
@@ -134,6 +135,66 @@ async def serve_until_signalled(config: ServeConfig, announce: Callable[[str], N
 def run_forever(config: ServeConfig, announce: Callable[[str], None] | None = None) -> None:
     """Serve *config* in the foreground (uvloop when installed) until SIGINT or SIGTERM."""
     _loop.run(serve_until_signalled(config, announce))
+
+
+# -- a thread of its own: tests of blocking code -------------------------------------------------------
+
+
+class ServerThread:
+    """Serve on an event loop in a background thread, for code under test that blocks.
+
+    >>> with ServerThread(ServeConfig(files=3)) as base_url:   # doctest: +SKIP
+    ...     tulip.fetch([f"{base_url}/files/file-00000.bin"], "out")
+    """
+
+    def __init__(self, config: ServeConfig | None = None) -> None:
+        self.config = config or ServeConfig()
+        self.url = ""
+        self.server: RunningServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self.server = loop.run_until_complete(start_server(self.config))
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.server.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="tulip-serve", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        assert self.server is not None
+        self.url = self.server.url
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._loop = self._thread = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 # -- a process of its own: the bench ------------------------------------------------------------------

@@ -56,12 +56,14 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
         while True:
             attempts += 1
             try:
-                if part is None:
+                if offset and part is None:
                     part = ctx.store.open_part(job, offset)
-                    validator = part.validator() if offset else None
+                    validator = part.validator()
                 with ctx.transport.get(job.url, plan.range_headers(offset, validator)) as response:
                     body = plan.interpret(response.status, response.headers, offset, job)
-                    if body.offset != offset:  # the server sent the whole file: start the .part over
+                    if part is None:  # opened only now, so that a 404 leaves no empty .part behind
+                        part = ctx.store.open_part(job, 0)
+                    elif body.offset != offset:  # the server sent the whole file: start the .part over
                         part.restart()
                         offset = kept = 0
                     if not body.complete:
@@ -79,6 +81,9 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 delay = ctx.options.policy.delay(attempts, error, remaining)
                 if delay is None:
+                    if part is not None and part.size == 0:
+                        part.close()
+                        ctx.store.discard_part(job)
                     return plan.result_for_error(job, path, error, attempts, time.monotonic() - started)
                 if isinstance(error, IntegrityError) and part is not None:
                     part.restart()  # wrong bytes: nothing of this .part can be trusted

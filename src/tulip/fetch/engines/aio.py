@@ -159,6 +159,9 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
                 remaining = None if deadline is None else deadline - loop.time()
                 delay = ctx.options.policy.delay(attempts, error, remaining)
                 if delay is None:
+                    if part is not None and part.size == 0:
+                        part.close()
+                        await asyncio.to_thread(ctx.store.discard_part, job)
                     return plan.result_for_error(job, path, error, attempts, loop.time() - started)
                 if isinstance(error, IntegrityError) and part is not None:
                     await asyncio.to_thread(part.restart)
