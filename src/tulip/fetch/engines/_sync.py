@@ -81,7 +81,8 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 delay = ctx.options.policy.delay(attempts, error, remaining)
                 if delay is None:
-                    if part is not None and part.size == 0:
+                    # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
+                    if part is not None and (part.size == 0 or isinstance(error, IntegrityError)):
                         part.close()
                         ctx.store.discard_part(job)
                     return plan.result_for_error(job, path, error, attempts, time.monotonic() - started)

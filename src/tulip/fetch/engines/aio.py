@@ -159,7 +159,8 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
                 remaining = None if deadline is None else deadline - loop.time()
                 delay = ctx.options.policy.delay(attempts, error, remaining)
                 if delay is None:
-                    if part is not None and part.size == 0:
+                    # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
+                    if part is not None and (part.size == 0 or isinstance(error, IntegrityError)):
                         part.close()
                         await asyncio.to_thread(ctx.store.discard_part, job)
                     return plan.result_for_error(job, path, error, attempts, loop.time() - started)
@@ -196,12 +197,20 @@ async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> Non
     """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread."""
     size = ctx.options.buffer_size()
     buffer = bytearray()
-    while chunk := await response.read(size):
-        buffer += chunk
-        if len(buffer) >= size:
-            data, buffer = bytes(buffer), bytearray()
-            await asyncio.to_thread(part.write, data)
-            ctx.progress.advance(len(data))
+    try:
+        while chunk := await response.read(size):
+            buffer += chunk
+            if len(buffer) >= size:
+                data, buffer = bytes(buffer), bytearray()
+                await asyncio.to_thread(part.write, data)
+                ctx.progress.advance(len(data))
+    except BaseException:
+        # Cut off (a dropped connection, Ctrl-C): keep what arrived, so the resume starts after it.
+        # A direct write, because a cancelled task must not wait for a thread.
+        if buffer:
+            part.write(bytes(buffer))
+            ctx.progress.advance(len(buffer))
+        raise
     if buffer:
         await asyncio.to_thread(part.write, bytes(buffer))
         ctx.progress.advance(len(buffer))

@@ -1,0 +1,168 @@
+"""The pure parts: names, input files, manifests, response interpretation, retry decisions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tulip.errors import HTTPStatusError, IntegrityError, StorageError, Timeout, TransportError, UsageError
+from tulip.fetch import Job, RetryPolicy
+from tulip.fetch.names import name_from_url, safe_name
+from tulip.fetch.plan import Local, Start, check_body, interpret, range_headers, start
+from tulip.fetch.retry import parse_retry_after
+from tulip.fetch.sources import Entry, check_url, jobs_from_manifest, make_jobs, parse_input
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("http://h/a/b/file.bin", "file.bin"),
+        ("http://h/a/b/", "index.html"),
+        ("http://h", "index.html"),
+        ("http://h/with%20space.txt?x=1#frag", "with space.txt"),
+        ("http://h/..%2F..%2Fetc%2Fpasswd", ".._.._etc_passwd"),
+        ("http://h/%2e%2e", "_"),
+        ("http://h/a%00b", "a_b"),
+        ("http://h/%E6%80%9D%E8%80%83.txt", "思考.txt"),
+        ("http://h/bad%ff", "bad\ufffd"),
+    ],
+)
+def test_names_from_urls(url: str, name: str) -> None:
+    assert name_from_url(url) == name
+
+
+def test_safe_name_keeps_directories_inside() -> None:
+    assert safe_name("../../x") == "_/_/x"
+    assert safe_name("/etc/passwd") == "etc/passwd"
+    assert safe_name("a//b/./c") == "a/b/_/c"
+    assert safe_name("a\\..\\b") == "a/_/b"
+    assert safe_name("x/y", allow_dirs=False) == "x_y"
+    long = safe_name("n" * 400 + ".tar.gz")
+    assert len(long.encode()) <= 250 and long.endswith(".gz")
+    with pytest.raises(ValueError):
+        safe_name("///")
+
+
+def test_input_file_format() -> None:
+    text = [
+        "# comment",
+        "",
+        "http://h/a.bin",
+        "  out=renamed.bin",
+        f"\tsha256={'A' * 64}",
+        "http://h/b.bin",
+        f"  checksum=sha-256={'b' * 64}",
+        "  size=12",
+        "https://h/c.bin",
+    ]
+    entries = list(parse_input(text, "urls.txt"))
+    assert [(e.url, e.out, e.sha256, e.size) for e in entries] == [
+        ("http://h/a.bin", "renamed.bin", "a" * 64, None),
+        ("http://h/b.bin", None, "b" * 64, 12),
+        ("https://h/c.bin", None, None, None),
+    ]
+    with pytest.raises(UsageError, match=r"line 2 of urls\.txt"):
+        list(parse_input(["http://h/x", "  colour=red"], "urls.txt"))
+
+
+def test_manifest_forms_and_relative_urls() -> None:
+    files = [{"name": "a.bin", "size": 3, "sha256": "c" * 64}, {"name": "b", "url": "/files/b", "size": 0}]
+    for document in (files, {"files": files}):
+        entries = jobs_from_manifest(document, "http://h:8/sub/manifest.json")
+        assert [(e.url, e.out, e.size) for e in entries] == [
+            ("http://h:8/sub/a.bin", "a.bin", 3),
+            ("http://h:8/files/b", "b", 0),
+        ]
+    for bad in (
+        {"nofiles": 1},
+        [{"size": 1}],
+        [{"name": "x", "sha256": "zz"}],
+        [{"name": "x", "size": -1}],
+        "x",
+    ):
+        with pytest.raises(UsageError):
+            jobs_from_manifest(bad, "http://h/m.json")
+
+
+def test_urls_are_checked() -> None:
+    assert check_url("https://example.com:8443/x?y") == "https://example.com:8443/x?y"
+    for bad in (
+        "ftp://h/x",
+        "file:///etc/passwd",
+        "http://",
+        "http://h:0x/",
+        "h/x",
+        "http://h/a b",
+        "javascript:x",
+    ):
+        with pytest.raises(UsageError):
+            check_url(bad)
+
+
+def test_colliding_names_are_an_input_error() -> None:
+    with pytest.raises(UsageError, match="two items would write"):
+        make_jobs(["http://h/a/X.bin", "http://h/b/x.bin"])  # one file on a case-insensitive disk
+    with pytest.raises(UsageError):
+        make_jobs(["http://h/x", "http://h/x.part"])  # x's temporary file
+    assert len(make_jobs([Entry("http://h/a/x.bin", out="one"), Entry("http://h/b/x.bin", out="two")])) == 2
+
+
+JOB = Job("http://h/f", "f", size=100)
+
+
+def test_start_decisions() -> None:
+    assert start(JOB, Local(), overwrite=False) == Start()
+    assert start(JOB, Local(final_size=100), overwrite=False) == Start(check_final=True)
+    assert start(JOB, Local(final_size=99, part_size=40), overwrite=False) == Start(offset=40)
+    assert start(JOB, Local(part_size=140), overwrite=False) == Start(discard_part=True)
+    assert start(JOB, Local(part_size=0), overwrite=False) == Start(discard_part=True)
+    assert start(JOB, Local(final_size=100, part_size=5), overwrite=True) == Start(discard_part=True)
+    assert range_headers(0, "x") == {}
+    assert range_headers(40, '"e"') == {"Range": "bytes=40-", "If-Range": '"e"'}
+
+
+def test_interpreting_responses() -> None:
+    assert interpret(200, {"Content-Length": "100", "ETag": '"e"'}, 0, JOB).total == 100
+    body = interpret(200, {"Content-Length": "100"}, 40, JOB)
+    assert body.offset == 0  # range ignored: start over
+    body = interpret(
+        206, {"Content-Range": "bytes 40-99/100", "Content-Length": "60", "ETag": 'W/"weak"'}, 40, JOB
+    )
+    assert (body.offset, body.total, body.validator) == (40, 100, None)
+    assert interpret(416, {"Content-Range": "bytes */40"}, 40, Job("http://h/f", "f")).complete
+    with pytest.raises(TransportError):
+        interpret(206, {"Content-Range": "bytes 0-59/100"}, 40, JOB)
+    with pytest.raises(IntegrityError):
+        interpret(200, {"Content-Length": "101"}, 0, JOB)
+    with pytest.raises(HTTPStatusError) as caught:
+        interpret(503, {"Retry-After": "7"}, 0, JOB)
+    assert (caught.value.status, caught.value.retry_after) == (503, 7.0)
+
+
+def test_checking_what_arrived() -> None:
+    body = interpret(200, {"Content-Length": "100"}, 0, JOB)
+    with pytest.raises(TransportError, match="after 60 of 100"):
+        check_body(JOB, body, 60, "")
+    with pytest.raises(IntegrityError, match="sha256"):
+        check_body(Job("http://h/f", "f", sha256="a" * 64), interpret(200, {}, 0, JOB), 100, "b" * 64)
+    check_body(JOB, body, 100, "anything")
+
+
+def test_retry_decisions() -> None:
+    policy = RetryPolicy(retries=3, backoff=1.0, max_backoff=4.0, rng=random.Random(1))
+    transient = TransportError("reset")
+    waits = [policy.delay(attempt, transient) for attempt in (1, 2, 3)]
+    assert all(w is not None for w in waits)
+    assert 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2 and 0 <= waits[2] <= 4
+    assert policy.delay(4, transient) is None
+    assert policy.delay(1, HTTPStatusError(404)) is None
+    assert policy.delay(1, HTTPStatusError(403)) is None
+    assert policy.delay(1, StorageError("disk full")) is None
+    assert policy.delay(1, HTTPStatusError(500)) is not None
+    assert policy.delay(1, HTTPStatusError(429, retry_after=3.0)) >= 3.0  # type: ignore[operator]
+    assert policy.delay(1, HTTPStatusError(429, retry_after=1000.0)) is None
+    assert policy.delay(1, Timeout("slow"), remaining=0.0) is None
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("soon") is None
