@@ -1,0 +1,156 @@
+"""The clients under test, each run as a whole process and measured the same way.
+
+Every client gets a fresh output folder and the same URL list; wall time covers the whole process
+(start-up included: it is part of what a user waits for) and peak RSS is the child's ``ru_maxrss``.
+Commands follow ``PEERS.md`` so that the figures compare with the ones in the issues.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Client", "Run", "clients", "run_client"]
+
+TEXTBOOK = '''"""The textbook asyncio downloader (PEERS.md): one session, a semaphore, gather, whole bodies."""
+import asyncio, sys
+from pathlib import Path
+import aiohttp
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+
+async def one(session, limit, url, dest):
+    async with limit:
+        async with session.get(url) as resp:
+            data = await resp.read()
+        await asyncio.to_thread((dest / url.rsplit("/", 1)[-1]).write_bytes, data)
+
+async def main(urls, dest, concurrency):
+    limit = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        await asyncio.gather(*(one(session, limit, url, dest) for url in urls))
+
+urls = Path(sys.argv[1]).read_text().split()
+runner = uvloop.run if uvloop else asyncio.run
+runner(main(urls, Path(sys.argv[2]), int(sys.argv[3])))
+'''
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    kind: str  # "engine" (tulip) or "peer"
+    binary: str | None  # None when not installed: listed as skipped
+
+    @property
+    def available(self) -> bool:
+        return self.binary is not None
+
+
+@dataclass
+class Run:
+    wall: float
+    max_rss_kb: int
+    returncode: int
+    stderr: str
+
+
+def clients(engines: list[str]) -> list[Client]:
+    """Return tulip's engines and every peer, installed or not."""
+    found = [Client(f"tulip {engine}", "engine", sys.executable) for engine in engines]
+    found.append(Client("textbook aiohttp", "peer", sys.executable))
+    for name in ("curl", "wget2", "aria2c"):
+        found.append(Client(name, "peer", shutil.which(name)))
+    return found
+
+
+def _command(client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path) -> list[str]:
+    assert client.binary is not None
+    urls = urls_file.read_text().split()
+    if client.name.startswith("tulip "):
+        engine = client.name.split()[1]
+        return [
+            client.binary, "-m", "tulip", "fetch", "-i", str(urls_file), "-d", str(dest),
+            "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
+            "--json", str(work / "report.json"),
+        ]  # fmt: skip
+    if client.name == "textbook aiohttp":
+        script = work / "textbook.py"
+        script.write_text(TEXTBOOK)
+        return [client.binary, str(script), str(urls_file), str(dest), str(concurrency)]
+    if client.name == "curl":
+        config = work / "curl.cfg"
+        config.write_text(
+            "".join(f'url = "{url}"\noutput = "{dest / url.rsplit("/", 1)[-1]}"\n' for url in urls)
+        )
+        # Debian's curl refuses --parallel-max above 300.
+        return [
+            client.binary,
+            "-s",
+            "--parallel",
+            "--parallel-max",
+            str(min(concurrency, 300)),
+            "-K",
+            str(config),
+        ]
+    if client.name == "wget2":
+        return [client.binary, "-q", f"--max-threads={concurrency}", "-P", str(dest), "-i", str(urls_file)]
+    if client.name == "aria2c":
+        return [
+            client.binary, "-q", "-j", str(concurrency), "--max-connection-per-server=16",
+            "-d", str(dest), "-i", str(urls_file),
+        ]  # fmt: skip
+    raise ValueError(client.name)
+
+
+def run_client(
+    client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path, timeout: float
+) -> Run:
+    """Run *client* once into the fresh folder *dest*; return wall time and peak RSS.
+
+    The peak RSS comes from the child's ``VmHWM`` (read from /proc while it runs), not from
+    ``ru_maxrss``: the latter still counts the parent's memory copied by fork before exec.
+    """
+    dest.mkdir(parents=True)
+    command = _command(client, urls_file, dest, concurrency, work)
+    errors = work / f"{client.name.replace(' ', '-')}.stderr"
+    ended: dict[str, float | int] = {}
+    with open(errors, "wb") as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work)
+
+        def wait() -> None:
+            _pid, status, _usage = os.wait4(proc.pid, 0)
+            ended["wall"] = time.perf_counter() - started
+            ended["status"] = status
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        peak_kb = 0
+        while waiter.is_alive():
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            waiter.join(0.02)
+            if waiter.is_alive() and time.perf_counter() - started > timeout:
+                proc.kill()
+    waiter.join()
+    proc.returncode = os.waitstatus_to_exitcode(int(ended["status"]))
+    return Run(float(ended["wall"]), peak_kb, proc.returncode, errors.read_text(errors="replace")[-2000:])
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -1,0 +1,188 @@
+"""Run workloads against every client in one go, check every output, and collect the rows.
+
+A client that is fast but wrong (missing files, a bad sha256) is marked failed and never ranked; a
+client that is not installed is listed as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tulip._limits import raise_open_file_limit
+from tulip.bench.nginx import Nginx, nginx_available
+from tulip.bench.peers import Client, clients, run_client
+from tulip.bench.workloads import Workload
+from tulip.serve import Faults, ServeConfig, ServerProcess
+from tulip.serve.corpus import SyntheticCorpus
+
+__all__ = ["Row", "run_workload"]
+
+SEED = 2026
+
+
+@dataclass
+class Row:
+    workload: str
+    client: str
+    concurrency: int
+    status: str  # "ok", "failed" (wrong or missing output, or a crash), "skipped" (not installed)
+    wall: float | None = None
+    files: int = 0
+    bytes: int = 0
+    max_rss_mb: float | None = None
+    server_peak: int | None = None  # concurrent connections the server saw (tulip serve only)
+    limit: float | None = None  # the latency floor, where the workload has one
+    max_loop_lag_ms: float | None = None  # tulip's asyncio engine reports it
+    note: str = ""
+
+    @property
+    def files_per_s(self) -> float | None:
+        return self.files / self.wall if self.wall else None
+
+    @property
+    def mb_per_s(self) -> float | None:
+        return self.bytes / self.wall / 1e6 if self.wall else None
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["files_per_s"] = self.files_per_s
+        data["mb_per_s"] = self.mb_per_s
+        return data
+
+
+@contextmanager
+def _server(workload: Workload, corpus: SyntheticCorpus, work: Path) -> Iterator[tuple[str, str]]:
+    """Serve the workload's corpus; give (base URL, server name)."""
+    if workload.server == "nginx" and nginx_available() and not workload.delay:
+        root = work / "root"
+        root.mkdir()
+        os.chmod(work, 0o755)
+        os.chmod(root, 0o755)
+        for name in corpus.names():
+            entry = corpus.lookup(name)
+            assert entry is not None
+            with open(root / name, "wb") as f:
+                for chunk in corpus.read(entry, 0, entry.size):
+                    f.write(chunk)
+        with Nginx(root) as base:
+            yield base, "nginx"
+        shutil.rmtree(root)
+        return
+    config = ServeConfig(files=workload.files, size=(workload.size, workload.size), seed=SEED,
+                         faults=Faults(delay=workload.delay))  # fmt: skip
+    with ServerProcess(config) as base:
+        yield base, "tulip serve"
+
+
+def _expected(corpus: SyntheticCorpus) -> dict[str, str]:
+    expected = {}
+    for name in corpus.names():
+        entry = corpus.lookup(name)
+        assert entry is not None
+        expected[name] = corpus.sha256(entry)
+    return expected
+
+
+def _verify(dest: Path, expected: dict[str, str]) -> str:
+    """Return "" if *dest* holds exactly the expected files, else what is wrong."""
+    found = {p.name for p in dest.iterdir()}
+    missing = set(expected) - found
+    if missing:
+        return f"{len(missing)} of {len(expected)} files missing"
+    extra = found - set(expected)
+    if extra:
+        return f"{len(extra)} unexpected files (e.g. {sorted(extra)[0]})"
+    for name, digest in expected.items():
+        sha = hashlib.sha256()
+        with open(dest / name, "rb") as f:
+            while block := f.read(1024 * 1024):
+                sha.update(block)
+        if sha.hexdigest() != digest:
+            return f"{name} has the wrong sha256"
+    return ""
+
+
+def _stats(base: str, method: str = "GET") -> dict[str, object]:
+    request = urllib.request.Request(f"{base}/_tulip/stats", method=method)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.load(resp)
+
+
+def run_workload(
+    workload: Workload,
+    concurrencies: list[int],
+    engines: list[str],
+    *,
+    peers: bool = True,
+    on_row: Callable[[Row], None] = lambda row: None,
+    timeout: float = 300.0,
+) -> list[Row]:
+    """Run every client on *workload* at each concurrency; return one Row per run."""
+    raise_open_file_limit()
+    corpus = SyntheticCorpus(workload.files, (workload.size, workload.size), SEED)
+    expected = _expected(corpus)
+    rows: list[Row] = []
+    chosen = [c for c in clients(engines) if peers or c.kind == "engine"]
+    with tempfile.TemporaryDirectory(prefix=f"tulip-bench-{workload.name}-") as temp:
+        work = Path(temp)
+        with _server(workload, corpus, work) as (base, server):
+            urls_file = work / "urls.txt"
+            urls_file.write_text("".join(f"{base}/files/{name}\n" for name in expected))
+            for concurrency in concurrencies:
+                for client in chosen:
+                    row = _measure(
+                        client, workload, concurrency, base, server, urls_file, work, expected, timeout
+                    )
+                    rows.append(row)
+                    on_row(row)
+    return rows
+
+
+def _measure(
+    client: Client,
+    workload: Workload,
+    concurrency: int,
+    base: str,
+    server: str,
+    urls_file: Path,
+    work: Path,
+    expected: dict[str, str],
+    timeout: float,
+) -> Row:
+    row = Row(workload.name, client.name, concurrency, "skipped", limit=workload.limit(concurrency))
+    if not client.available:
+        row.note = "not installed"
+        return row
+    if server == "tulip serve":
+        _stats(base, "DELETE")
+    dest = work / "out" / f"{client.name.replace(' ', '-')}-{concurrency}"
+    run = run_client(client, urls_file, dest, concurrency, work, timeout)
+    row.wall = run.wall
+    row.max_rss_mb = run.max_rss_kb / 1024
+    if server == "tulip serve":
+        row.server_peak = int(_stats(base)["peak_connections"])  # type: ignore[call-overload]
+    problem = (
+        _verify(dest, expected)
+        if run.returncode == 0
+        else f"exit {run.returncode}: {run.stderr.strip()[-200:]}"
+    )
+    if problem:
+        row.status, row.note = "failed", problem
+    else:
+        row.status, row.files, row.bytes = "ok", len(expected), workload.files * workload.size
+    report = work / "report.json"
+    if report.exists():
+        lag = json.loads(report.read_text())["summary"].get("max_loop_lag_ms")
+        row.max_loop_lag_ms = lag
+        report.unlink()
+    shutil.rmtree(dest, ignore_errors=True)
+    return row
