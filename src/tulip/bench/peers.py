@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["Client", "Run", "clients", "run_client"]
 
-TEXTBOOK = '''"""The textbook asyncio downloader (PEERS.md): one session, a semaphore, gather, whole bodies."""
+TEXTBOOK = '''"""The textbook asyncio downloader (PEERS.md): a session, a semaphore, gather, whole bodies."""
 import asyncio, sys
 from pathlib import Path
 import aiohttp
