@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tulip._units import parse_rate, parse_size_range
+from tulip._version import __version__
 from tulip.errors import TulipError, UsageError
 
 __all__ = ["main"]
@@ -105,6 +106,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         fsync=args.fsync,
         progress=False if args.quiet else None,
+        transport=args.transport,
     )
     if args.json is not None:
         report.write_json(args.json)
@@ -115,7 +117,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="a one-command tour on loopback")
@@ -160,6 +162,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--per-host", type=_positive, metavar="N", help="connections per host")
     fetch.add_argument("--engine", choices=("sequential", "threads", "asyncio"), default="asyncio")
+    fetch.add_argument(
+        "--transport",
+        choices=("auto", "lean", "aiohttp"),
+        default="auto",
+        help="HTTP client of the asyncio engine",
+    )
     fetch.add_argument("--retries", type=_count, default=5, metavar="N", help="attempts after the first")
     fetch.add_argument(
         "--timeout", type=_positive_seconds, default=30.0, metavar="S", help="idle-read timeout"
@@ -207,15 +215,6 @@ _rate = _typed(parse_rate, "a rate like 500k or 10M")
 _codes = _typed(
     lambda t: tuple(int(_bounded(int(c), 400, 599)) for c in t.split(",")), "a list of HTTP error codes"
 )
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tulip")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

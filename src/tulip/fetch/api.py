@@ -47,6 +47,7 @@ def _options(
     item_timeout: float | None,
     overwrite: bool,
     policy: RetryPolicy | None,
+    transport: str = "auto",
 ) -> EngineOptions:
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, not {concurrency}")
@@ -56,6 +57,8 @@ def _options(
         raise UsageError(f"retries must be >= 0, not {retries}")
     if timeout <= 0 or (item_timeout is not None and item_timeout <= 0):
         raise UsageError("timeouts must be positive")
+    if transport not in ("auto", "lean", "aiohttp"):
+        raise UsageError(f"unknown transport {transport!r} (choose from auto, lean, aiohttp)")
     return EngineOptions(
         concurrency=concurrency,
         per_host=per_host,
@@ -64,6 +67,7 @@ def _options(
         item_timeout=item_timeout,
         overwrite=overwrite,
         policy=policy or RetryPolicy(retries=retries),
+        transport=transport,
     )
 
 
@@ -93,6 +97,7 @@ async def fetch_async(
     fsync: bool = False,
     progress: bool | Progress | None = False,
     policy: RetryPolicy | None = None,
+    transport: Literal["auto", "lean", "aiohttp"] = "auto",
 ) -> Report:
     """Download every source into *dest* and return the Report (inside a running event loop).
 
@@ -136,6 +141,7 @@ def fetch(
     fsync: bool = False,
     progress: bool | Progress | None = False,
     policy: RetryPolicy | None = None,
+    transport: Literal["auto", "lean", "aiohttp"] = "auto",
 ) -> Report:
     """Download every source into *dest* and return the Report.
 

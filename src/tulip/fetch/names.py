@@ -7,6 +7,7 @@ length every common file system accepts, keeping its extension.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
@@ -17,7 +18,12 @@ _MAX_BYTES = 255 - len(PART_SUFFIX)  # the .part file must fit too
 _FALLBACK = "index.html"
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_+=,@-][A-Za-z0-9._+=,@-]{0,200}")
+
+
 def _component(text: str) -> str:
+    if _PLAIN.fullmatch(text):  # the usual case, decided without looking at each character
+        return text
     cleaned = "".join(
         "_" if char in "/\\" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char
         for char in text

@@ -26,6 +26,7 @@ __all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input
 _SCHEMES = ("http", "https")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_LINE = 64 * 1024
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ def check_url(url: str, where: str = "") -> str:
     at = f" ({where})" if where else ""
     if len(url) > 16 * 1024:
         raise UsageError(f"URL too long{at}: {url[:60]}...")
-    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+    if _UNSAFE.search(url):
         raise UsageError(f"malformed URL{at}: {url[:200]!r} holds whitespace or control characters")
     try:
         parts = urlsplit(url)

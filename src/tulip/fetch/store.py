@@ -24,6 +24,7 @@ __all__ = ["PartFile", "Store"]
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _HASH_BLOCK = 1024 * 1024
 _VALIDATOR_XATTR = "user.tulip.validator"
+_NOTHING = Local()
 
 
 class Store:
@@ -55,7 +56,25 @@ class Store:
         return Local(_regular_size(final), _regular_size(final + PART_SUFFIX))
 
     def inspect_all(self, jobs: list[Job]) -> list[Local]:
-        return [self.inspect(job) for job in jobs]
+        """Return inspect() for every job, listing each directory once instead of two stats a job.
+
+        A fresh destination then costs one directory read, however many files the run holds.
+        """
+        listed: dict[str, set[str]] = {}
+        found = []
+        for job in jobs:
+            folder, _, base = job.name.rpartition("/")
+            names = listed.get(folder)
+            if names is None:
+                try:
+                    names = listed[folder] = set(os.listdir(os.path.join(self.dest, folder)))
+                except OSError:
+                    names = listed[folder] = set()
+            if base in names or base + PART_SUFFIX in names:
+                found.append(self.inspect(job))
+            else:
+                found.append(_NOTHING)
+        return found
 
     def hash_final(self, job: Job) -> tuple[int, str]:
         """Return (size, sha256) of *job*'s final file."""
@@ -99,13 +118,35 @@ class Store:
             os.unlink(self.path(job) + PART_SUFFIX)
 
     def write_whole(self, job: Job, data: bytes) -> None:
-        """Write a complete small file: .part, then rename — the same guarantee in four system calls."""
-        part = self.open_part(job, 0)
+        """Write a complete small file: .part, then rename — the same guarantee in four system calls.
+
+        The hot path of many-small-file runs, so it talks to the OS directly rather than through
+        PartFile: less Python per file is less time holding the GIL the event loop needs.
+        """
+        if "/" in job.name:
+            self._checked_parent(job)
+        final = os.path.join(self.dest, job.name)
+        part = final + PART_SUFFIX
         try:
-            part.write(data, hashed=False)
-            part.commit()
-        finally:
-            part.close()
+            fd = os.open(part, _OPEN_FLAGS | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise StorageError(_explain(exc, part), url=job.url) from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(_explain(exc, part), url=job.url) from None
+        os.close(fd)
+        try:
+            os.replace(part, final)
+            if self.fsync:
+                _fsync_dir(os.path.dirname(final) or ".")
+        except OSError as exc:
+            raise StorageError(_explain(exc, final), url=job.url) from None
 
 
 class PartFile:

@@ -47,6 +47,7 @@ class EngineOptions:
     item_timeout: float | None = None  # all attempts of one item together
     overwrite: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: str = "auto"  # asyncio engine: "lean" (httptools), "aiohttp", or "auto" (lean if installed)
 
     def transport_options(self) -> TransportOptions:
         return TransportOptions(

@@ -13,6 +13,7 @@ loop only moves bytes from the socket; the engine reports the loop's worst lag t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -28,10 +29,11 @@ from tulip.fetch.store import PartFile, Store
 from tulip.fetch.transports import AsyncResponse, AsyncTransport
 from tulip.spinner import Spinner
 
-__all__ = ["BatchWriter", "run"]
+__all__ = ["BatchWriter", "make_transport", "run"]
 
 _WRITE_BATCH = 512
-_WRITERS = 2  # batches in flight at once: one filling the disk while the next is gathered
+_WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
+_MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
 
 
 class BatchWriter:
@@ -42,13 +44,15 @@ class BatchWriter:
         self._loop = asyncio.get_running_loop()
         self._pending: list[tuple[Job, bytes, asyncio.Future[None]]] = []
         self._in_flight = 0
+        self.backlog = 0  # bytes submitted and not yet written
 
-    async def write(self, job: Job, data: bytes) -> None:
-        """Return once *job*'s file is complete under its final name; raise StorageError if not."""
+    def submit(self, job: Job, data: bytes) -> asyncio.Future[None]:
+        """Queue *job*'s file; the future is done once it is complete under its final name."""
         future: asyncio.Future[None] = self._loop.create_future()
         self._pending.append((job, data, future))
+        self.backlog += len(data)
         self._kick()
-        await future
+        return future
 
     def _kick(self) -> None:
         while self._pending and self._in_flight < _WRITERS:
@@ -71,6 +75,7 @@ class BatchWriter:
         self, batch: list[tuple[Job, bytes, asyncio.Future[None]]], outcome: asyncio.Future
     ) -> None:
         self._in_flight -= 1
+        self.backlog -= sum(len(data) for _job, data, _future in batch)
         errors = outcome.result() if not outcome.cancelled() and outcome.exception() is None else None
         for index, (_job, _data, future) in enumerate(batch):
             if future.done():
@@ -92,7 +97,15 @@ class _Context:
     writer: BatchWriter
 
 
-async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
+@dataclass(slots=True)
+class _Written:
+    """A small file handed to the batch writer: *result* holds once *write* is done."""
+
+    write: asyncio.Future[None]
+    result: Result
+
+
+async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result | _Written:
     """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -117,8 +130,7 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
                 if offset and part is None:
                     part = await asyncio.to_thread(ctx.store.open_part, job, offset)
                     validator = part.validator()
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
-                async with asyncio.timeout(timeout):
+                async with _deadline(deadline):
                     headers = plan.range_headers(offset, validator)
                     async with ctx.transport.get(job.url, headers) as response:
                         body = plan.interpret(response.status, response.headers, offset, job)
@@ -127,15 +139,18 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
                             data = await _read_small(response, ctx, body.total or 0)
                             sha256 = hashlib.sha256(data).hexdigest()
                             plan.check_body(job, body, len(data), sha256)
-                            await ctx.writer.write(job, data)
-                            return Result(
-                                job.url,
-                                path,
-                                "ok",
-                                len(data),
-                                sha256,
-                                attempts,
-                                elapsed=loop.time() - started,
+                            written = ctx.writer.submit(job, data)
+                            return _Written(
+                                written,
+                                Result(
+                                    job.url,
+                                    path,
+                                    "ok",
+                                    len(data),
+                                    sha256,
+                                    attempts,
+                                    elapsed=loop.time() - started,
+                                ),
                             )
                         if part is None:
                             part = await asyncio.to_thread(ctx.store.open_part, job, 0)
@@ -173,6 +188,15 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result:
     finally:
         if part is not None:
             part.close()
+
+
+_NO_DEADLINE = nullcontext()
+
+
+def _deadline(deadline: float | None) -> AbstractAsyncContextManager[object]:
+    if deadline is None:
+        return _NO_DEADLINE  # most runs have none: skip the cost of a Timeout per attempt
+    return asyncio.timeout_at(deadline)
 
 
 def _deadline_passed(job: Job) -> FetchError:
@@ -226,12 +250,7 @@ async def run(
 ) -> tuple[list[Result | None], bool, float]:
     """Download *jobs*; return the results (None where never finished), whether the run was
     interrupted (cancelled), and the event loop's worst lag in seconds."""
-    if transport_factory is None:
-        from tulip.fetch.transports.aiohttp import AiohttpTransport
-
-        transport: AsyncTransport = AiohttpTransport(options.transport_options())
-    else:
-        transport = transport_factory()
+    transport = transport_factory() if transport_factory is not None else make_transport(options)
     results: list[Result | None] = [None] * len(jobs)
     items = iter(enumerate(zip(jobs, locals_, strict=True)))
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -244,24 +263,69 @@ async def run(
         def limit(job: Job) -> AbstractAsyncContextManager[object]:
             return limits[job.host] if options.per_host else nullcontext()
 
+        writes: set[asyncio.Future[None]] = set()
+
+        def record(index: int, job: Job, result: Result) -> None:
+            results[index] = result
+            progress.done(job, result)
+
+        def written(index: int, job: Job, result: Result, write: asyncio.Future[None]) -> None:
+            writes.discard(write)
+            error = None if write.cancelled() else write.exception()
+            if error is None:
+                record(index, job, result)
+            else:
+                record(
+                    index,
+                    job,
+                    plan.result_for_error(job, result.path, error, result.attempts, result.elapsed),
+                )
+
         async def worker() -> None:
             for index, (job, local) in items:
                 async with limit(job):
-                    results[index] = await _guard(job, store.path(job), _download(job, local, ctx))
-                progress.done(job, results[index])  # type: ignore[arg-type]
+                    outcome = await _guard(job, store.path(job), _download(job, local, ctx))
+                if isinstance(outcome, Result):
+                    record(index, job, outcome)
+                    continue
+                # A small file waits for its write off this worker's path: the next GET need not.
+                writes.add(outcome.write)
+                outcome.write.add_done_callback(functools.partial(written, index, job, outcome.result))
+                while ctx.writer.backlog > _MAX_BACKLOG and writes:
+                    await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
 
         workers = [asyncio.create_task(worker()) for _ in range(max(1, min(options.concurrency, len(jobs))))]
         try:
             await asyncio.gather(*workers)
+            if writes:
+                await asyncio.wait(writes)
         except asyncio.CancelledError:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if writes:  # files already handed over are finished, and counted
+                await asyncio.wait(writes)
             return results, True, lag_probe.max_lag
     return results, False, lag_probe.max_lag
 
 
-async def _guard(job: Job, path: str, work: Awaitable[Result]) -> Result:
+def make_transport(options: EngineOptions) -> AsyncTransport:
+    """Return the transport *options* ask for: lean (httptools) when installed, else aiohttp."""
+    choice = options.transport
+    if choice in ("auto", "lean"):
+        try:
+            from tulip.fetch.transports.lean import LeanTransport
+        except ImportError:
+            if choice == "lean":
+                raise
+        else:
+            return LeanTransport(options.transport_options())
+    from tulip.fetch.transports.aiohttp import AiohttpTransport
+
+    return AiohttpTransport(options.transport_options())
+
+
+async def _guard(job: Job, path: str, work: Awaitable[Result | _Written]) -> Result | _Written:
     try:
         return await work
     except Exception as exc:  # a bug in one item must not sink the run

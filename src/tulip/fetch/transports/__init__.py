@@ -16,6 +16,8 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from tulip._version import __version__
+
 __all__ = [
     "USER_AGENT",
     "AsyncResponse",
@@ -26,16 +28,7 @@ __all__ = [
 ]
 
 
-def _user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"tulip/{version('tulip')}"
-    except PackageNotFoundError:
-        return "tulip"
-
-
-USER_AGENT = _user_agent()
+USER_AGENT = f"tulip/{__version__}"
 
 # Bodies are saved exactly as served: asking for "identity" keeps a server from compressing them
 # (and a hostile server's gzip bomb from ever being decoded).
