@@ -13,6 +13,7 @@ loop only moves bytes from the socket; the engine reports the loop's worst lag t
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import hashlib
 from collections import defaultdict
@@ -33,6 +34,7 @@ __all__ = ["BatchWriter", "make_transport", "run"]
 
 _WRITE_BATCH = 512
 _WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
+_DISK_THREADS = 2  # enough to keep two cores hashing and the disk busy, few enough to spare the GIL
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
 
 
@@ -95,6 +97,7 @@ class _Context:
     options: EngineOptions
     progress: Progress
     writer: BatchWriter
+    disk: concurrent.futures.ThreadPoolExecutor  # hashing and writing of large bodies
 
 
 @dataclass(slots=True)
@@ -218,26 +221,40 @@ async def _read_small(response: AsyncResponse, ctx: _Context, expected: int) -> 
 
 
 async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> None:
-    """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread."""
+    """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread.
+
+    One buffer fills while the previous one is written, so the socket and the disk work at once;
+    memory per download stays at two buffers.
+    """
     size = ctx.options.buffer_size()
-    buffer = bytearray()
+    chunks: list[bytes] = []
+    held = 0
+    writing: concurrent.futures.Future[None] | None = None
     try:
         while chunk := await response.read(size):
-            buffer += chunk
-            if len(buffer) >= size:
-                data, buffer = bytes(buffer), bytearray()
-                await asyncio.to_thread(part.write, data)
-                ctx.progress.advance(len(data))
+            chunks.append(chunk)
+            held += len(chunk)
+            if held >= size:
+                if writing is not None:
+                    await asyncio.wrap_future(writing)
+                writing = ctx.disk.submit(part.write_all, chunks)
+                ctx.progress.advance(held)
+                chunks, held = [], 0
+        if writing is not None:
+            await asyncio.wrap_future(writing)
+            writing = None
+        if chunks:
+            await asyncio.wrap_future(ctx.disk.submit(part.write_all, chunks))
+            ctx.progress.advance(held)
     except BaseException:
-        # Cut off (a dropped connection, Ctrl-C): keep what arrived, so the resume starts after it.
-        # A direct write, because a cancelled task must not wait for a thread.
-        if buffer:
-            part.write(bytes(buffer))
-            ctx.progress.advance(len(buffer))
+        # Cut off (a dropped connection, Ctrl-C): keep what arrived, in order, so the resume starts
+        # after it. Waited for directly: a cancelled task must not await again.
+        if writing is not None:
+            writing.result()
+        if chunks:
+            part.write_all(chunks)
+            ctx.progress.advance(held)
         raise
-    if buffer:
-        await asyncio.to_thread(part.write, bytes(buffer))
-        ctx.progress.advance(len(buffer))
 
 
 async def run(
@@ -251,14 +268,29 @@ async def run(
     """Download *jobs*; return the results (None where never finished), whether the run was
     interrupted (cancelled), and the event loop's worst lag in seconds."""
     transport = transport_factory() if transport_factory is not None else make_transport(options)
+    disk = concurrent.futures.ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk")
+    try:
+        return await _run(jobs, locals_, store, options, progress, transport, disk)
+    finally:
+        disk.shutdown(wait=True)
+
+
+async def _run(
+    jobs: list[Job],
+    locals_: list[plan.Local],
+    store: Store,
+    options: EngineOptions,
+    progress: Progress,
+    transport: AsyncTransport,
+    disk: concurrent.futures.ThreadPoolExecutor,
+) -> tuple[list[Result | None], bool, float]:
     results: list[Result | None] = [None] * len(jobs)
     items = iter(enumerate(zip(jobs, locals_, strict=True)))
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(options.per_host or 1)
     )
-
     async with transport, Spinner(disable=True, interval=0.02) as lag_probe:
-        ctx = _Context(transport, store, options, progress, BatchWriter(store))
+        ctx = _Context(transport, store, options, progress, BatchWriter(store), disk)
 
         def limit(job: Job) -> AbstractAsyncContextManager[object]:
             return limits[job.host] if options.per_host else nullcontext()
