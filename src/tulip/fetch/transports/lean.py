@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ __all__ = ["LeanTransport"]
 
 _MAX_HEADER_BYTES = 64 * 1024
 _HIGH_WATER = 1024 * 1024  # pause reading the socket when this much body waits unread
+_CONNECTING = 512
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FIXED = "".join(f"{name}: {value}\r\n" for name, value in BASE_HEADERS.items())
 
@@ -297,7 +299,7 @@ class LeanTransport:
     def __init__(self, options: TransportOptions) -> None:
         self.options = options
         self._idle: dict[tuple[str, int], list[_Connection]] = collections.defaultdict(list)
-        self._addresses: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._addresses: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._targets: dict[str, tuple[tuple[str, int], bytes]] = {}
         self._netlocs: dict[str, tuple[str, int]] = {}  # "host:port" seen before -> (host, port)
         self._fallback: Any = None
@@ -305,6 +307,10 @@ class LeanTransport:
 
     async def __aenter__(self) -> LeanTransport:
         self._loop = asyncio.get_running_loop()
+        # Connection attempts in flight at once. Ten thousand SYNs at one listener overflow its
+        # accept queue (somaxconn is 4096 on Linux), and every dropped SYN costs a 1 s retransmit:
+        # pacing the attempts is faster than flooding them.
+        self._connecting = asyncio.Semaphore(_CONNECTING)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -418,19 +424,40 @@ class LeanTransport:
         host, port = key
         try:
             async with asyncio.timeout(self.options.connect_timeout):
-                address = self._addresses.get(key)
-                if address is None:
-                    # Resolved once per host, not once per connection (getaddrinfo runs in a thread).
-                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                    address = self._addresses[key] = infos[0][4]
-                _transport, conn = await loop.create_connection(
-                    lambda: _Connection(loop, self.options.read_timeout), address[0], port
-                )
+                address = await self._resolve(loop, host, port)
+                async with self._connecting:
+                    _transport, conn = await loop.create_connection(
+                        lambda: _Connection(loop, self.options.read_timeout), address, port
+                    )
         except TimeoutError:
             raise Timeout(f"timed out connecting to {host}:{port}", url=url) from None
         except OSError as exc:
             raise TransportError(f"cannot connect: {exc.strerror or exc}", url=url) from None
         return conn
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> str:
+        """Return an address for *host*: looked up once per host, however many connect at once.
+
+        Ten thousand connections opened together would otherwise ask getaddrinfo (a thread-pool
+        call each) ten thousand times before the first answer came back.
+        """
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return host
+        lookup = self._addresses.get((host, port))
+        if lookup is None:
+            lookup = self._addresses[(host, port)] = asyncio.ensure_future(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            )
+        try:
+            infos = await asyncio.shield(lookup)
+        except OSError:
+            self._addresses.pop((host, port), None)  # let a later connection try again
+            raise
+        return str(infos[0][4][0])
 
     def _release(self, key: tuple[str, int], conn: _Connection) -> None:
         if conn.reusable():
