@@ -115,6 +115,22 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return report.exit_status()
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from tulip.bench import run_bench
+
+    rows = run_bench(
+        args.workload,
+        scale=args.scale,
+        concurrency=args.concurrency,
+        engines=args.engines,
+        peers=not args.no_peers,
+        repeat=args.repeat,
+        json_path=args.json,
+        plot_path=args.plot,
+    )
+    return 0 if all(row.status != "failed" or not row.client.startswith("tulip") for row in rows) else 1
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -181,6 +197,21 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
     fetch.set_defaults(func=_cmd_fetch, parser=fetch)
+
+    bench = sub.add_parser("bench", help="tulip's engines beside curl, aria2c and wget2")
+    bench.add_argument("--workload", action="append", choices=("latency", "small", "bulk", "c10k"),
+                       help="run only this workload (repeatable; default all)")  # fmt: skip
+    bench.add_argument("--scale", type=_positive_float, default=0.25, metavar="X",
+                       help="multiply every workload's file count (default 0.25)")  # fmt: skip
+    bench.add_argument("--concurrency", type=_int_list, metavar="LIST", help="e.g. 1,10,100")
+    bench.add_argument("--engines", type=_word_list, metavar="LIST", help="e.g. threads,asyncio")
+    bench.add_argument(
+        "--repeat", type=_positive, default=1, metavar="N", help="runs per client, median kept"
+    )
+    bench.add_argument("--no-peers", action="store_true", help="tulip's engines only")
+    bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
+    bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
+    bench.set_defaults(func=_cmd_bench, parser=bench)
     return parser
 
 
@@ -198,6 +229,10 @@ def _typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
     return parse
 
 
+def _fail() -> Any:
+    raise ValueError
+
+
 def _bounded(value: float, low: float, high: float) -> float:
     if not (low <= value <= high) or value != value:
         raise ValueError
@@ -207,6 +242,11 @@ def _bounded(value: float, low: float, high: float) -> float:
 _port = _typed(lambda t: int(_bounded(int(t), 0, 65535)), "a port number (0-65535)")
 _count = _typed(lambda t: int(_bounded(int(t), 0, 10**9)), "a count >= 0")
 _positive = _typed(lambda t: int(_bounded(int(t), 1, 10**7)), "a whole number >= 1")
+_positive_float = _typed(lambda t: _bounded(float(t), 1e-6, 1e6), "a number > 0")
+_int_list = _typed(lambda t: [int(_bounded(int(c), 1, 10**6)) for c in t.split(",")], "a list like 1,10,100")
+_word_list = _typed(
+    lambda t: [w.strip() for w in t.split(",") if w.strip()] or _fail(), "a list like threads,asyncio"
+)
 _positive_seconds = _typed(lambda t: _bounded(float(t), 1e-3, 10**6), "a number of seconds > 0")
 _seconds = _typed(lambda t: _bounded(float(t), 0, 10**6), "a number of seconds >= 0")
 _probability = _typed(lambda t: _bounded(float(t), 0, 1), "a probability between 0 and 1")

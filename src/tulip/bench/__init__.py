@@ -1,0 +1,71 @@
+"""tulip bench: tulip's engines beside curl, aria2c, wget2 and a textbook aiohttp client, one run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from tulip.bench.run import Row, run_workload
+from tulip.bench.workloads import WORKLOADS, Workload
+from tulip.errors import UsageError
+
+__all__ = ["WORKLOADS", "Row", "Workload", "run_bench"]
+
+
+def _compile_tulip() -> None:
+    """Compile tulip's modules once: an installed package has its bytecode, a source checkout may not
+    (PYTHONDONTWRITEBYTECODE), and every client run would pay for compiling them."""
+    import compileall
+
+    import tulip
+
+    compileall.compile_dir(str(Path(tulip.__file__).parent), quiet=1)
+
+
+def run_bench(
+    workloads: list[str] | None = None,
+    *,
+    scale: float = 0.25,
+    concurrency: list[int] | None = None,
+    engines: list[str] | None = None,
+    peers: bool = True,
+    repeat: int = 1,
+    json_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
+    stream: TextIO | None = None,
+) -> list[Row]:
+    """Run the named workloads (all by default) and print the table; return every Row."""
+    from tulip.bench.table import print_table
+    from tulip.fetch.engines import ENGINES
+
+    names = workloads or list(WORKLOADS)
+    unknown = [name for name in names if name not in WORKLOADS]
+    if unknown:
+        raise UsageError(f"unknown workload {unknown[0]!r} (choose from {', '.join(WORKLOADS)})")
+    engines = engines or list(ENGINES)
+    bad = [engine for engine in engines if engine not in ENGINES]
+    if bad:
+        raise UsageError(f"unknown engine {bad[0]!r} (choose from {', '.join(ENGINES)})")
+    if scale <= 0:
+        raise UsageError("scale must be positive")
+    out = stream or sys.stdout
+    _compile_tulip()
+    rows: list[Row] = []
+    for name in names:
+        workload = WORKLOADS[name].scaled(scale)
+        levels = (
+            sorted({min(c, workload.files) for c in concurrency}) if concurrency else [workload.concurrency]
+        )
+        print(f"bench {name}: {workload.files} files of {workload.size} bytes (full scale: {workload.about}) ...",
+              file=out, flush=True)  # fmt: skip
+        rows += run_workload(workload, levels, engines, peers=peers, repeat=repeat)
+    print_table(rows, out)
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps([row.to_json() for row in rows], indent=2) + "\n")
+    if plot_path is not None:
+        from tulip.bench.plot import plot
+
+        plot(rows, plot_path)
+    return rows

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 
 from tulip.errors import FetchError, HTTPStatusError, IntegrityError, StorageError, TransportError
 
@@ -27,6 +26,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # rare: not worth its import at start-up
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

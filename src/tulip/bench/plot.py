@@ -1,0 +1,46 @@
+"""Time against concurrency, one panel per workload, one line per client (matplotlib, optional)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from tulip.bench.run import Row
+from tulip.errors import UsageError
+
+__all__ = ["plot"]
+
+
+def plot(rows: list[Row], path: str | Path) -> None:
+    """Write the plot of *rows* to the PNG file *path*."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'tulip[plot]'") from None
+    workloads = list(dict.fromkeys(row.workload for row in rows))
+    figure, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.2), squeeze=False)
+    for axis, workload in zip(axes[0], workloads, strict=True):
+        lines: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+        for row in rows:
+            if row.workload == workload and row.status == "ok" and row.wall:
+                lines[row.client].append((row.concurrency, row.wall))
+        for client, points in sorted(lines.items()):
+            points.sort()
+            style = "-o" if client.startswith("tulip") else "--s"
+            axis.plot([c for c, _ in points], [w for _, w in points], style, label=client, linewidth=2 if
+                      client == "tulip asyncio" else 1.2)  # fmt: skip
+        limit = next((row.limit for row in rows if row.workload == workload and row.limit), None)
+        if limit:
+            axis.axhline(limit, color="grey", linestyle=":", label="latency limit")
+        axis.set_title(workload)
+        axis.set_xlabel("concurrency")
+        axis.set_ylabel("wall time, s")
+        axis.set_xscale("log")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,64 @@
+"""The side-by-side table: each workload's clients by wall time, with ratios to the latency limit and
+to the best peer (tulip's engines lead a row when their ratio to the best peer is below 1)."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from typing import TextIO
+
+from tulip.bench.run import Row
+
+__all__ = ["best_peer", "print_table"]
+
+
+def best_peer(rows: list[Row]) -> Row | None:
+    """The fastest peer (not a tulip engine) with correct output."""
+    peers = [r for r in rows if not r.client.startswith("tulip") and r.status == "ok" and r.wall]
+    return min(peers, key=lambda r: r.wall or 0) if peers else None
+
+
+def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream or sys.stdout, highlight=False)
+    console.width = max(console.width, 130)
+    groups: defaultdict[tuple[str, int], list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[(row.workload, row.concurrency)].append(row)
+    for (workload, concurrency), group in groups.items():
+        best = best_peer(group)
+        limit = group[0].limit
+        title = f"{workload}, concurrency {concurrency}" + (f", latency limit {limit:.2f} s" if limit else "")
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        columns = ("client", "wall s", "files/s", "MB/s", "RSS MB", "server peak", "vs limit", "vs best peer",
+                   "loop lag ms", "status")  # fmt: skip
+        for column in columns:
+            table.add_column(
+                column, justify="left" if column in ("client", "status") else "right", no_wrap=True
+            )
+        ranked = sorted(group, key=lambda r: (r.status != "ok", r.wall or float("inf")))
+        for row in ranked:
+            table.add_row(
+                row.client,
+                _num(row.wall, 3),
+                _num(row.files_per_s, 0),
+                _num(row.mb_per_s, 1),
+                _num(row.max_rss_mb, 0),
+                "" if row.server_peak is None else str(row.server_peak),
+                _ratio(row.wall, limit) if row.status == "ok" else "",
+                _ratio(row.wall, best.wall if best else None) if row.status == "ok" else "",
+                _num(row.max_loop_lag_ms, 0),
+                row.status + (f" ({row.note})" if row.note and row.status != "ok" else ""),
+            )
+        console.print(table)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None, reference: float | None) -> str:
+    return "" if not value or not reference else f"{value / reference:.2f}"
