@@ -58,8 +58,10 @@ def run_bench(
         levels = (
             sorted({min(c, workload.files) for c in concurrency}) if concurrency else [workload.concurrency]
         )
-        print(f"bench {name}: {workload.files} files of {workload.size} bytes (full scale: {workload.about}) ...",
-              file=out, flush=True)  # fmt: skip
+        about = (
+            f"bench {name}: {workload.files} files of {workload.size} bytes (full scale: {workload.about})"
+        )
+        print(about, file=out, flush=True)
         rows += run_workload(workload, levels, engines, peers=peers, repeat=repeat)
     print_table(rows, out)
     if json_path is not None:
