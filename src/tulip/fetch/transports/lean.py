@@ -162,6 +162,12 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        response = self.response
+        if response is None or response._done:
+            # Bytes nobody asked for (a body longer than its Content-Length, say): the connection
+            # can no longer be trusted to frame the next response.
+            self._abort(TransportError("the server sent more than it announced", url=self._url()))
+            return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -184,6 +190,10 @@ class _Connection(asyncio.Protocol):
                 self._headers_failed(error)
 
     # -- httptools callbacks ------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.response is None or self.response._done:  # a second response in the same bytes
+            raise _TooLarge("the server sent more than it announced")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         response = self.response
@@ -290,7 +300,7 @@ class _Connection(asyncio.Protocol):
 
 
 class _TooLarge(Exception):
-    pass
+    """The server sent more than a response may hold (headers past the limit, extra bytes)."""
 
 
 class LeanTransport:

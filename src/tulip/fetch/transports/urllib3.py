@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -99,8 +100,9 @@ def _translate(exc: BaseException, url: str) -> BaseException:
         return TransportError(f"body cut short: {_reason(exc)}", url=url)
     if isinstance(exc, urllib3.exceptions.LocationValueError):
         return FetchError(f"invalid URL: {exc}", url=url)
-    if isinstance(exc, HTTPError | OSError):
-        return TransportError(_reason(exc), url=url)
+    if isinstance(exc, HTTPError | OSError | http.client.HTTPException):
+        # http.client's own complaints (too many headers, a bad status line) reach us unwrapped.
+        return TransportError(f"bad response: {_reason(exc)}", url=url)
     return exc
 
 

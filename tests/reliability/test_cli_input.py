@@ -1,0 +1,52 @@
+"""Bad input to every command: one clear line, the right exit status, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.terminal import tulip_cmd
+
+CASES = {
+    "no command": ([], 2),
+    "unknown command": (["frobnicate"], 2),
+    "spin nothing": (["spin"], 2),
+    "spin missing program": (["spin", "--", "/no/such/program"], 127),
+    "spin directory": (["spin", "--", "/"], 126),
+    "serve bad port": (["serve", "--port", "-1"], 2),
+    "serve bad rate": (["serve", "--drop-rate", "nan"], 2),
+    "serve bad size": (["serve", "--size", "1k-"], 2),
+    "serve bad bandwidth": (["serve", "--bandwidth", "fast"], 2),
+    "serve root is a file": (["serve", "--root", "/etc/hostname"], 2),
+    "fetch malformed url": (["fetch", "http://[::1"], 2),
+    "fetch scheme": (["fetch", "mailto:someone@example.com"], 2),
+    "fetch huge concurrency": (["fetch", "-c", "999999999999", "http://127.0.0.1:1/x"], 2),
+    "fetch negative timeout": (["fetch", "--timeout", "-3", "http://127.0.0.1:1/x"], 2),
+    "fetch bad engine": (["fetch", "--engine", "gpu", "http://127.0.0.1:1/x"], 2),
+    "fetch bad manifest url": (["fetch", "--manifest", "not a url"], 2),
+    "bench bad scale": (["bench", "--scale", "0"], 2),
+    "bench bad workload": (["bench", "--workload", "everything"], 2),
+    "bench bad concurrency": (["bench", "--concurrency", "1,x"], 2),
+    "bench bad engines": (["bench", "--engines", "fibers", "--workload", "latency"], 2),
+}
+
+
+@pytest.mark.parametrize(("args", "status"), CASES.values(), ids=CASES.keys())
+def test_bad_input(tmp_path: Path, args: list[str], status: int) -> None:
+    proc = subprocess.run(tulip_cmd(*args), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tulip")
+
+
+def test_binary_junk_and_enormous_lines_on_stdin(tmp_path: Path) -> None:
+    for junk in (bytes(range(256)) * 100, b"http://127.0.0.1:1/" + b"x" * 1_000_000 + b"\n", b"\xff" * 10):
+        proc = subprocess.run(tulip_cmd("fetch", "-i", "-", "-d", str(tmp_path)), input=junk,
+                              capture_output=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 2
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert b"Traceback" not in proc.stderr

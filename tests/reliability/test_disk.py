@@ -1,0 +1,78 @@
+"""Disk trouble: a file-size limit, a destination that vanishes or turns into a file mid-run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fetch.helpers import manifest
+from tulip import fetch
+from tulip.serve import Faults, ServeConfig, ServerProcess, ServerThread
+
+
+def _with_file_size_limit(args: list[str], limit: int) -> list[str]:
+    """A command running ``tulip ARGS`` in a process that may not write files past *limit* bytes."""
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        f"sys.argv = ['tulip', *{args!r}]; runpy.run_module('tulip', run_name='__main__')"
+    )
+    return [sys.executable, "-c", code]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_file_size_limit_fails_big_items_cleanly(tmp_path: Path, engine: str) -> None:
+    config = ServeConfig(files=12, size=(10_000, 300_000), seed=3)
+    with ServerThread(config) as base:
+        files = manifest(base)
+        report_file = tmp_path / "report.json"
+        command = _with_file_size_limit([
+            "fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path / "d"),
+            "--engine", engine, "--json", str(report_file), "-q",
+        ], 100_000)  # fmt: skip
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    items = {Path(i["path"]).name: i for i in json.loads(report_file.read_text())["items"]}
+    sizes = {f["name"]: f["size"] for f in files}
+    for name, size in sizes.items():
+        item = items[name]
+        if size <= 100_000:
+            assert item["status"] == "ok", item
+            assert (tmp_path / "d" / name).stat().st_size == size
+        else:
+            assert item["status"] == "failed", item
+            assert "too large" in item["error"], item
+            assert not (tmp_path / "d" / name).exists()  # never a partial file under the real name
+
+
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_destination_vanishing_mid_run(tmp_path: Path, engine: str) -> None:
+    dest = tmp_path / "dest"
+    config = ServeConfig(files=40, size=(20_000, 20_000), faults=Faults(delay=0.05))
+    with ServerProcess(config) as base:
+        sources = [f"{base}/files/file-{i:05d}.bin" for i in range(40)]
+
+        def sabotage() -> None:
+            time.sleep(0.3)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.write_text("now a file, not a directory")
+
+        saboteur = threading.Thread(target=sabotage)
+        saboteur.start()
+        report = fetch(sources, dest, engine=engine, concurrency=2)
+        saboteur.join()
+    assert len(report.items) == 40  # every item is reported, whatever happened to the disk
+    failed = [r for r in report.items if r.status == "failed"]
+    assert failed, "the sabotage should have failed some items"
+    assert all(r.error and ("cannot write" in r.error or "Not a directory" in r.error) for r in failed), (
+        failed[:2]
+    )
+    assert dest.read_text() == "now a file, not a directory"

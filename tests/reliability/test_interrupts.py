@@ -1,0 +1,84 @@
+"""Interrupt and resume: SIGINT and SIGKILL at random moments, again and again, then run to the end.
+
+Meanwhile a watcher looks at the destination as fast as it can: a file under its final name must
+always be complete (its full size), never partial, at any moment observed.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fetch.helpers import assert_disk_matches, manifest
+from tests.terminal import tulip_cmd
+from tulip.serve import Faults, ServeConfig, ServerProcess
+
+
+class Watcher(threading.Thread):
+    """Polls *dest* and records any final-name file seen with less than its full size."""
+
+    def __init__(self, dest: Path, sizes: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.dest, self.sizes = dest, sizes
+        self.stop = threading.Event()
+        self.partial: list[tuple[str, int]] = []
+        self.looks = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                entries = list(self.dest.iterdir())
+            except FileNotFoundError:
+                entries = []
+            for path in entries:
+                expected = self.sizes.get(path.name)
+                if expected is None:
+                    continue  # a .part: partial by design
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+                if size != expected:
+                    self.partial.append((path.name, size))
+            self.looks += 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_killed_again_and_again_then_finished(tmp_path: Path, signum: int, engine: str) -> None:
+    rng = random.Random(f"{engine}{signum}")
+    faults = Faults(bandwidth=2_000_000, error_rate=0.1, retry_after=0)
+    config = ServeConfig(files=24, size=(50_000, 900_000), seed=5, faults=faults)
+    dest = tmp_path / "dest"
+    with ServerProcess(config) as base:
+        files = manifest(base)
+        watcher = Watcher(dest, {f["name"]: f["size"] for f in files})
+        watcher.start()
+        command = tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(dest), "-c", "6",
+                            "--engine", engine, "-q")  # fmt: skip
+        interrupted = 0
+        for _ in range(5):
+            with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+                time.sleep(rng.uniform(0.15, 0.6))
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+                    interrupted += 1
+                status = proc.wait(timeout=30)
+                stderr = proc.stderr.read().decode() if proc.stderr else ""
+            assert b"Traceback" not in stderr.encode(), stderr
+            if signum == signal.SIGINT and status != 0:
+                assert status == 130, stderr
+        final = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        watcher.stop.set()
+        watcher.join()
+    assert interrupted >= 3
+    assert final.returncode == 0, final.stderr
+    assert watcher.looks > 50
+    assert watcher.partial == []  # no final name ever held partial content
+    assert_disk_matches(dest, files)  # every file complete and correct, no .part left
