@@ -2,4 +2,6 @@ import sys
 
 from tulip.cli import main
 
-sys.exit(main())
+# Guarded: process pools that spawn (Dask's LocalCluster) import the parent's __main__ again.
+if __name__ == "__main__":
+    sys.exit(main())

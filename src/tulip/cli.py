@@ -107,6 +107,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         fsync=args.fsync,
         progress=False if args.quiet else None,
         transport=args.transport,
+        cluster=args.cluster,
+        shard_size=args.shard_size,
     )
     if args.json is not None:
         report.write_json(args.json)
@@ -195,6 +197,10 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--overwrite", action="store_true", help="download again even if complete")
     fetch.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
     fetch.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    fetch.add_argument(
+        "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
+    )
+    fetch.add_argument("--shard-size", type=_positive, metavar="N", help="items per cluster task")
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
     fetch.set_defaults(func=_cmd_fetch, parser=fetch)
 

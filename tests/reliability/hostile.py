@@ -78,7 +78,14 @@ class HostileServer:
             self.server = self.loop.run_until_complete(asyncio.start_server(_serve, "127.0.0.1", 0))
             ready.set()
             self.loop.run_forever()
+            # Tear down like a well-behaved server: stop listening, end every handler, close sockets.
             self.server.close()
+            tasks = asyncio.all_tasks(self.loop)
+            for task in tasks:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.run_until_complete(self.server.wait_closed())
+            self.loop.run_until_complete(asyncio.sleep(0.05))
             self.loop.close()
 
         self.thread = threading.Thread(target=main, daemon=True)

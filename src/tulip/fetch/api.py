@@ -57,7 +57,7 @@ def _options(
         raise UsageError(f"retries must be >= 0, not {retries}")
     if timeout <= 0 or (item_timeout is not None and item_timeout <= 0):
         raise UsageError("timeouts must be positive")
-    if transport not in ("auto", "lean", "aiohttp"):
+    if transport not in ("auto", "lean", "aiohttp"):  # checked here, before anything starts
         raise UsageError(f"unknown transport {transport!r} (choose from auto, lean, aiohttp)")
     return EngineOptions(
         concurrency=concurrency,
@@ -98,6 +98,8 @@ async def fetch_async(
     progress: bool | Progress | None = False,
     policy: RetryPolicy | None = None,
     transport: Literal["auto", "lean", "aiohttp"] = "auto",
+    cluster: str | None = None,
+    shard_size: int | None = None,
 ) -> Report:
     """Download every source into *dest* and return the Report (inside a running event loop).
 
@@ -108,12 +110,20 @@ async def fetch_async(
     options = _options(
         concurrency, per_host, retries, timeout, connect_timeout, item_timeout, overwrite, policy
     )
+    _check_cluster(cluster, engine, shard_size)
     jobs, store = await asyncio.to_thread(prepare, sources, dest, fsync=fsync)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     started = time.monotonic()
     locals_ = await asyncio.to_thread(store.inspect_all, jobs)
     display.start(len(jobs), _total_bytes(jobs))
     try:
+        if cluster is not None:
+            from tulip.fetch.cluster import run_cluster
+
+            results, interrupted = await asyncio.to_thread(
+                run_cluster, jobs, store, options, display, cluster, shard_size
+            )
+            return _report(jobs, store, results, engine, started, interrupted, None)
         if engine == "asyncio":
             from tulip.fetch.engines import aio
 
@@ -142,6 +152,8 @@ def fetch(
     progress: bool | Progress | None = False,
     policy: RetryPolicy | None = None,
     transport: Literal["auto", "lean", "aiohttp"] = "auto",
+    cluster: str | None = None,
+    shard_size: int | None = None,
 ) -> Report:
     """Download every source into *dest* and return the Report.
 
@@ -162,12 +174,18 @@ def fetch(
     options = _options(
         concurrency, per_host, retries, timeout, connect_timeout, item_timeout, overwrite, policy
     )
+    _check_cluster(cluster, engine, shard_size)
     jobs, store = prepare(sources, dest, fsync=fsync)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     started = time.monotonic()
     locals_ = store.inspect_all(jobs)
     display.start(len(jobs), _total_bytes(jobs))
     try:
+        if cluster is not None:
+            from tulip.fetch.cluster import run_cluster
+
+            results, interrupted = run_cluster(jobs, store, options, display, cluster, shard_size)
+            return _report(jobs, store, results, engine, started, interrupted, None)
         if engine == "asyncio":
             from tulip import _loop
             from tulip.fetch.engines import aio
@@ -188,6 +206,21 @@ def _blocking_engine(engine: str):  # type: ignore[no-untyped-def]
     from tulip.fetch.engines import sequential
 
     return sequential.run
+
+
+def _check_cluster(cluster: str | None, engine: str, shard_size: int | None) -> None:
+    if cluster is None:
+        if shard_size is not None:
+            raise UsageError("--shard-size only applies with --cluster")
+        return
+    if engine != "asyncio":
+        raise UsageError("--cluster runs the asyncio engine on every worker; drop --engine or choose asyncio")
+    try:
+        import distributed  # noqa: F401 - needed below; asked for now so a missing Dask is a usage error
+    except ImportError:
+        raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
+    if shard_size is not None and shard_size < 1:
+        raise UsageError(f"shard size must be at least 1, not {shard_size}")
 
 
 def _total_bytes(jobs: list[Job]) -> int | None:

@@ -182,8 +182,10 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         response = self.response
         if response is not None and not response._done:
-            if self.headers_ready is None and self._reads_until_close(response):
-                response.finish()  # a body without a length ends when the connection does
+            if self.headers_ready is None and self._length_known_or_until_close(response):
+                # A body without a length ends when the connection does; one with a length is judged
+                # by the engine, which knows how many bytes it got and says so (and resumes).
+                response.finish()
             else:
                 error = TransportError("server closed the connection", url=response.url)
                 response.fail(error)
@@ -291,9 +293,9 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    def _reads_until_close(self, response: _Response) -> bool:
-        headers = response.headers
-        return "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+    def _length_known_or_until_close(self, response: _Response) -> bool:
+        # Only a chunked body cut short cannot be told from a complete one by its length.
+        return "chunked" not in response.headers.get("transfer-encoding", "")
 
     def _url(self) -> str:
         return self.response.url if self.response is not None else ""

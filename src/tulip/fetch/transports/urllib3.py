@@ -70,9 +70,12 @@ class Urllib3Transport:
     def get(self, url: str, headers: Mapping[str, str]) -> Iterator[_Response]:
         assert self._pool is not None, "use the transport inside 'with'"
         try:
+            # A short body is judged by the engine (plan.check_body), as for every transport, so that
+            # all engines report it in the same words and resume it the same way.
             response = self._pool.request(
-                "GET", url, headers={**BASE_HEADERS, **headers}, preload_content=False, decode_content=False
-            )
+                "GET", url, headers={**BASE_HEADERS, **headers}, preload_content=False, decode_content=False,
+                enforce_content_length=False,
+            )  # fmt: skip
         except BaseException as exc:
             raise _translate(exc, url) from exc
         try:
