@@ -7,11 +7,13 @@ import asyncio
 import os
 import time
 from collections.abc import Iterable
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from tulip.errors import UsageError
 from tulip.fetch.engines import ENGINES, EngineOptions
 from tulip.fetch.models import Job, Report, Result
+from tulip.fetch.plan import Local
 from tulip.fetch.progress import Progress, make_progress
 from tulip.fetch.retry import RetryPolicy
 from tulip.fetch.sources import Entry, make_jobs
@@ -38,17 +40,11 @@ def prepare(
     return jobs, store
 
 
-def _options(
-    concurrency: int,
-    per_host: int | None,
-    retries: int,
-    timeout: float,
-    connect_timeout: float | None,
-    item_timeout: float | None,
-    overwrite: bool,
-    policy: RetryPolicy | None,
-    transport: str = "auto",
-) -> EngineOptions:
+def _options(settings: dict[str, Any]) -> EngineOptions:
+    """Return the EngineOptions the keyword arguments of fetch() ask for; raise UsageError if impossible."""
+    concurrency, per_host, retries = settings["concurrency"], settings["per_host"], settings["retries"]
+    timeout, item_timeout, transport = settings["timeout"], settings["item_timeout"], settings["transport"]
+    connect_timeout = settings["connect_timeout"]
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, not {concurrency}")
     if per_host is not None and per_host < 1:
@@ -65,21 +61,76 @@ def _options(
         connect_timeout=connect_timeout if connect_timeout is not None else min(timeout, 10.0),
         read_timeout=timeout,
         item_timeout=item_timeout,
-        overwrite=overwrite,
-        policy=policy or RetryPolicy(retries=retries),
+        overwrite=settings["overwrite"],
+        policy=settings["policy"] or RetryPolicy(retries=retries),
         transport=transport,
     )
 
 
-def _report(
-    jobs: list[Job], store: Store, results: list[Result | None], engine: str, started: float,
-    interrupted: bool, max_lag: float | None,
-) -> Report:  # fmt: skip
-    items = [
-        result if result is not None else Result(job.url, store.path(job), "failed", error="interrupted")
-        for job, result in zip(jobs, results, strict=True)
-    ]
-    return Report(items, engine, time.monotonic() - started, max_lag, interrupted)
+@dataclass
+class _Run:
+    """A run made ready: everything checked, the jobs named, the disk inspected, the display started."""
+
+    jobs: list[Job]
+    store: Store
+    locals: list[Local]
+    options: EngineOptions
+    display: Progress
+    engine: str
+    cluster: str | None
+    shard_size: int | None
+    started: float = field(default_factory=time.monotonic)
+
+    def report(self, results: list[Result | None], interrupted: bool, max_lag: float | None = None) -> Report:
+        items = [
+            result
+            if result is not None
+            else Result(job.url, self.store.path(job), "failed", error="interrupted")
+            for job, result in zip(self.jobs, results, strict=True)
+        ]
+        return Report(items, self.engine, time.monotonic() - self.started, max_lag, interrupted)
+
+    def run_blocking(self) -> Report:
+        """Run a blocking engine, or the cluster, to the end (on the calling thread)."""
+        if self.cluster is not None:
+            from tulip.fetch.cluster import run_cluster
+
+            results, interrupted = run_cluster(
+                self.jobs, self.store, self.options, self.display, self.cluster, self.shard_size
+            )
+            return self.report(results, interrupted)
+        run = _blocking_engine(self.engine)
+        results, interrupted = run(self.jobs, self.locals, self.store, self.options, self.display)
+        return self.report(results, interrupted)
+
+    async def run_async(self) -> Report:
+        """Run the asyncio engine on the running loop."""
+        from tulip.fetch.engines import aio
+
+        results, interrupted, max_lag = await aio.run(
+            self.jobs, self.locals, self.store, self.options, self.display
+        )
+        return self.report(results, interrupted, max_lag)
+
+    @property
+    def on_loop(self) -> bool:
+        return self.engine == "asyncio" and self.cluster is None
+
+
+def _setup(sources: Iterable[Source], dest: str | os.PathLike[str], settings: dict[str, Any]) -> _Run:
+    """Check every argument, name the jobs, prepare dest and start the display (blocking)."""
+    engine = settings["engine"]
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    options = _options(settings)
+    _check_cluster(settings["cluster"], engine, settings["shard_size"])
+    jobs, store = prepare(sources, dest, fsync=settings["fsync"])
+    progress = settings["progress"]
+    display = progress if isinstance(progress, Progress) else make_progress(progress)
+    run = _Run(jobs, store, store.inspect_all(jobs), options, display, engine, settings["cluster"],
+               settings["shard_size"])  # fmt: skip
+    display.start(len(jobs), _total_bytes(jobs))
+    return run
 
 
 async def fetch_async(
@@ -103,37 +154,16 @@ async def fetch_async(
 ) -> Report:
     """Download every source into *dest* and return the Report (inside a running event loop).
 
-    The blocking engines (``sequential``, ``threads``) run in a worker thread so the loop stays free.
+    Takes the arguments of :func:`fetch`. The blocking engines and the cluster run in a worker thread,
+    so the loop stays free.
     """
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    options = _options(
-        concurrency, per_host, retries, timeout, connect_timeout, item_timeout, overwrite, policy
-    )
-    _check_cluster(cluster, engine, shard_size)
-    jobs, store = await asyncio.to_thread(prepare, sources, dest, fsync=fsync)
-    display = progress if isinstance(progress, Progress) else make_progress(progress)
-    started = time.monotonic()
-    locals_ = await asyncio.to_thread(store.inspect_all, jobs)
-    display.start(len(jobs), _total_bytes(jobs))
+    settings = dict(locals())
+    del settings["sources"], settings["dest"]
+    run = await asyncio.to_thread(_setup, sources, dest, settings)
     try:
-        if cluster is not None:
-            from tulip.fetch.cluster import run_cluster
-
-            results, interrupted = await asyncio.to_thread(
-                run_cluster, jobs, store, options, display, cluster, shard_size
-            )
-            return _report(jobs, store, results, engine, started, interrupted, None)
-        if engine == "asyncio":
-            from tulip.fetch.engines import aio
-
-            results, interrupted, max_lag = await aio.run(jobs, locals_, store, options, display)
-            return _report(jobs, store, results, engine, started, interrupted, max_lag)
-        run = _blocking_engine(engine)
-        results, interrupted = await asyncio.to_thread(run, jobs, locals_, store, options, display)
-        return _report(jobs, store, results, engine, started, interrupted, None)
+        return await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
     finally:
-        display.close()
+        run.display.close()
 
 
 def fetch(
@@ -158,7 +188,8 @@ def fetch(
     """Download every source into *dest* and return the Report.
 
     *sources* are URLs, ``Entry`` objects (a URL with a name, sha256, size) or ready ``Job`` objects.
-    The asyncio engine runs on a fresh event loop (uvloop when installed); the others on threads.
+    The asyncio engine runs on a fresh event loop (uvloop when installed); the others on threads;
+    with *cluster* (``local:N`` or a Dask scheduler address), shards run on Dask workers.
     Called from inside a running event loop, it refuses: use ``await fetch_async(...)`` there.
     """
     try:
@@ -169,33 +200,17 @@ def fetch(
         raise UsageError(
             "tulip.fetch() cannot run inside a running event loop; use await tulip.fetch_async(...)"
         )
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    options = _options(
-        concurrency, per_host, retries, timeout, connect_timeout, item_timeout, overwrite, policy
-    )
-    _check_cluster(cluster, engine, shard_size)
-    jobs, store = prepare(sources, dest, fsync=fsync)
-    display = progress if isinstance(progress, Progress) else make_progress(progress)
-    started = time.monotonic()
-    locals_ = store.inspect_all(jobs)
-    display.start(len(jobs), _total_bytes(jobs))
+    settings = dict(locals())
+    del settings["sources"], settings["dest"]
+    run = _setup(sources, dest, settings)
     try:
-        if cluster is not None:
-            from tulip.fetch.cluster import run_cluster
-
-            results, interrupted = run_cluster(jobs, store, options, display, cluster, shard_size)
-            return _report(jobs, store, results, engine, started, interrupted, None)
-        if engine == "asyncio":
+        if run.on_loop:
             from tulip import _loop
-            from tulip.fetch.engines import aio
 
-            results, interrupted, max_lag = _loop.run(aio.run(jobs, locals_, store, options, display))
-            return _report(jobs, store, results, engine, started, interrupted, max_lag)
-        results, interrupted = _blocking_engine(engine)(jobs, locals_, store, options, display)
-        return _report(jobs, store, results, engine, started, interrupted, None)
+            return _loop.run(run.run_async())
+        return run.run_blocking()
     finally:
-        display.close()
+        run.display.close()
 
 
 def _blocking_engine(engine: str):  # type: ignore[no-untyped-def]
