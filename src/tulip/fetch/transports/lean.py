@@ -58,6 +58,7 @@ class _Response:
         "_done",
         "_error",
         "_waiter",
+        "body_bytes",
         "complete",
         "header_bytes",
         "headers",
@@ -71,6 +72,7 @@ class _Response:
         self.status = 0
         self.headers = _Headers()
         self.header_bytes = 0
+        self.body_bytes = 0  # received so far, by the parser or past it
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._done = False  # the whole message has been parsed
@@ -155,6 +157,9 @@ class _Connection(asyncio.Protocol):
         self.received = False  # any byte of the current response has arrived
         self._paused = False
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._raw_remaining = 0  # body bytes still to come past the parser (0: the parser has them)
+        self._raw_keep_alive = False
+        self._raw_used = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -169,6 +174,20 @@ class _Connection(asyncio.Protocol):
             self._abort(TransportError("the server sent more than it announced", url=self._url()))
             return
         self.received = True
+        remaining = self._raw_remaining
+        if remaining:
+            # The rest of a body of known length: bytes go to the reader as they came off the
+            # socket, without the parser making a copy of each chunk (most of a large file's cost).
+            if len(data) > remaining:
+                self._abort(TransportError("the server sent more than it announced", url=response.url))
+                return
+            self._raw_remaining = remaining - len(data)
+            response.body_bytes += len(data)
+            response.feed(data)
+            if not self._raw_remaining:
+                self.keep_alive = self._raw_keep_alive
+                response.finish()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -177,6 +196,16 @@ class _Connection(asyncio.Protocol):
             self._abort(TransportError(f"bad response: {exc}", url=self._url()))
         except _TooLarge as exc:
             self._abort(TransportError(str(exc), url=self._url()))
+            return
+        if self.headers_ready is None and not response._done and response.status >= 200:
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit() and "transfer-encoding" not in response.headers:
+                # Headers are in and the body's length is known: the parser's work is done.
+                self._raw_remaining = int(length) - response.body_bytes
+                self._raw_keep_alive = self.parser.should_keep_alive()
+                self._raw_used = self._raw_remaining > 0
+                if self._raw_remaining <= 0:
+                    self._raw_remaining = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -226,6 +255,7 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None:
+            self.response.body_bytes += len(body)
             self.response.feed(body)
 
     def on_message_complete(self) -> None:
@@ -238,6 +268,9 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes, url: str) -> _Response:
         assert self.transport is not None
         self.response = response = _Response(self, url)
+        if self._raw_used:  # the last body bypassed the parser, which still expects its bytes
+            self.parser = httptools.HttpResponseParser(self)
+        self._raw_used = False
         self.headers_ready = self.loop.create_future()
         self.received = False
         self.keep_alive = False
