@@ -205,6 +205,9 @@ def _measure(
     if server == "tulip serve":
         _stats(base, "DELETE")
     dest = work / "out" / f"{client.name.replace(' ', '-')}-{concurrency}"
+    # Untimed: write back what earlier runs left dirty (a gigabyte, after bulk) so that the kernel
+    # does not flush it on this client's time.
+    os.sync()
     run = run_client(client, urls_file, dest, concurrency, work, timeout)
     row.wall = run.wall
     row.max_rss_mb = run.max_rss_kb / 1024
