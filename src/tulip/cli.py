@@ -129,6 +129,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         json_path=args.json,
         plot_path=args.plot,
+        work_dir=args.dir,
     )
     return 0 if all(row.status != "failed" or not row.client.startswith("tulip") for row in rows) else 1
 
@@ -215,6 +216,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--repeat", type=_positive, default=1, metavar="N", help="runs per client, median kept"
     )
     bench.add_argument("--no-peers", action="store_true", help="tulip's engines only")
+    bench.add_argument(
+        "--dir", metavar="DIR", help="where clients write (default: the temp dir; /dev/shm: RAM)"
+    )
     bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
     bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
     bench.set_defaults(func=_cmd_bench, parser=bench)

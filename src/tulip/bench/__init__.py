@@ -35,8 +35,14 @@ def run_bench(
     json_path: str | Path | None = None,
     plot_path: str | Path | None = None,
     stream: TextIO | None = None,
+    work_dir: str | Path | None = None,
 ) -> list[Row]:
-    """Run the named workloads (all by default) and print the table; return every Row."""
+    """Run the named workloads (all by default) and print the table; return every Row.
+
+    Every client writes under *work_dir* (default: the temp dir). On a disk with throttled IOPS the
+    many-small-file rows measure the disk more than the clients; a RAM disk (/dev/shm) measures the
+    clients themselves.
+    """
     from tulip.bench.table import print_table
     from tulip.fetch.engines import ENGINES
 
@@ -62,7 +68,7 @@ def run_bench(
             f"bench {name}: {workload.files} files of {workload.size} bytes (full scale: {workload.about})"
         )
         print(about, file=out, flush=True)
-        rows += run_workload(workload, levels, engines, peers=peers, repeat=repeat)
+        rows += run_workload(workload, levels, engines, peers=peers, repeat=repeat, work_dir=work_dir)
     print_table(rows, out)
     if json_path is not None:
         Path(json_path).write_text(json.dumps([row.to_json() for row in rows], indent=2) + "\n")

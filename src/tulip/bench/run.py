@@ -128,6 +128,7 @@ def run_workload(
     repeat: int = 1,
     on_row: Callable[[Row], None] = lambda row: None,
     timeout: float = 300.0,
+    work_dir: str | Path | None = None,
 ) -> list[Row]:
     """Run every client on *workload* at each concurrency, *repeat* times in alternation; return one
     Row per client and concurrency holding the median wall time (and the worst of everything else)."""
@@ -136,7 +137,7 @@ def run_workload(
     expected = _expected(corpus)
     rows: list[Row] = []
     chosen = [c for c in clients(engines) if peers or c.kind == "engine"]
-    with tempfile.TemporaryDirectory(prefix=f"tulip-bench-{workload.name}-") as temp:
+    with tempfile.TemporaryDirectory(prefix=f"tulip-bench-{workload.name}-", dir=work_dir) as temp:
         work = Path(temp)
         with _server(workload, corpus, work) as (base, server):
             urls_file = work / "urls.txt"
