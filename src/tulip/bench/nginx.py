@@ -9,7 +9,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from tulip._lifecycle import Service
 
 __all__ = ["Nginx", "nginx_available"]
 
@@ -54,7 +55,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Nginx:
+class Nginx(Service):
     """Serve *root* with nginx on 127.0.0.1; files at ``/NAME`` and ``/files/NAME``."""
 
     def __init__(self, root: Path) -> None:
@@ -109,11 +110,3 @@ class Nginx:
         if self._prefix is not None:
             self._prefix.cleanup()
             self._prefix = None
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -17,12 +17,12 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from tulip import _loop
+from tulip._lifecycle import Service
 from tulip._limits import raise_open_file_limit
 from tulip.errors import UsageError
 from tulip.serve.app import FileServer, create_app
@@ -140,7 +140,7 @@ def run_forever(config: ServeConfig, announce: Callable[[str], None] | None = No
 # -- a thread of its own: tests of blocking code -------------------------------------------------------
 
 
-class ServerThread:
+class ServerThread(Service):
     """Serve on an event loop in a background thread, for code under test that blocks.
 
     >>> with ServerThread(ServeConfig(files=3)) as base_url:   # doctest: +SKIP
@@ -188,14 +188,6 @@ class ServerThread:
             self._thread.join(30)
             self._loop = self._thread = None
 
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 # -- a process of its own: the bench ------------------------------------------------------------------
 
@@ -214,7 +206,7 @@ def _child_main() -> None:
         sys.exit(2)
 
 
-class ServerProcess:
+class ServerProcess(Service):
     """Run a server in a separate process, so that it has a core of its own.
 
     >>> with ServerProcess(ServeConfig(files=1000)) as base_url:   # doctest: +SKIP
@@ -265,11 +257,3 @@ class ServerProcess:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -438,21 +438,16 @@ class LeanTransport:
             conn = idle.pop()
             if conn.closed:
                 continue
-            response = conn.send(request, url)
             try:
-                await conn.wait_headers()
-                return conn, response
+                return conn, await self._request(conn, request, url)
             except TransportError:
-                conn.close()
                 if conn.received:
                     raise
-            except TimeoutError:
-                conn.close()
-                raise Timeout("timed out waiting for the server", url=url) from None
-            except BaseException:
-                conn.close()
-                raise
         conn = await self._connect(key, url)
+        return conn, await self._request(conn, request, url)
+
+    async def _request(self, conn: _Connection, request: bytes, url: str) -> _Response:
+        """Send *request* on *conn* and wait for the response headers; close *conn* if that fails."""
         response = conn.send(request, url)
         try:
             await conn.wait_headers()
@@ -462,7 +457,7 @@ class LeanTransport:
         except BaseException:
             conn.close()
             raise
-        return conn, response
+        return response
 
     async def _connect(self, key: tuple[str, int], url: str) -> _Connection:
         loop = self._loop or asyncio.get_running_loop()
