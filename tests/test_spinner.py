@@ -313,3 +313,16 @@ def test_fit_counts_wide_characters_as_two_cells() -> None:
 
 def test_python_is_supported() -> None:
     assert sys.version_info >= (3, 11)
+
+
+def test_asyncio_backend_can_be_finished_from_another_thread() -> None:
+    out = io.StringIO()
+
+    async def main() -> None:
+        async with Spinner("crossing", stream=out, interactive=True, interval=0.01) as sp:
+            await asyncio.to_thread(sp.ok, "done from a worker thread")
+            await asyncio.sleep(0.05)
+            assert sp._task is None or sp._task.done()
+
+    asyncio.run(main())
+    assert out.getvalue().endswith("✔ done from a worker thread\n\x1b[?25h")

@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import functools
 import inspect
+import sys
 import threading
 import time
 import weakref
@@ -105,6 +106,8 @@ class Spinner:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._started_at = 0.0
         self._running = False
         self._live = False  # animating on a terminal; fixed at start
@@ -135,8 +138,6 @@ class Spinner:
 
     @property
     def stream(self) -> TextIO:
-        import sys
-
         # Looked up late so that a test or a caller replacing sys.stderr is honoured.
         return self._stream_arg or sys.stderr
 
@@ -185,7 +186,9 @@ class Spinner:
 
     async def __aenter__(self) -> Self:
         if self._begin():
-            self._task = asyncio.get_running_loop().create_task(self._spin_task(), name="tulip-spinner")
+            self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._task = self._loop.create_task(self._spin_task(), name="tulip-spinner")
         return self
 
     async def _spin_task(self) -> None:
@@ -212,8 +215,6 @@ class Spinner:
         chosen = FRAMES.get(frames, frames) if isinstance(frames, str) else frames
         if not chosen:
             raise ValueError("frames must not be empty")
-        import sys
-
         if not term.can_encode(stream or sys.stderr, "".join(chosen)):
             chosen = FRAMES["line"]
         return list(chosen)
@@ -311,8 +312,11 @@ class Spinner:
                 return
             self._running = False
             self._stop_event.set()
-            if self._task is not None:
-                self._task.cancel()
+            if self._task is not None and self._loop is not None:
+                if self._loop_thread == threading.get_ident():
+                    self._task.cancel()
+                else:  # ok()/fail() from another thread: the task belongs to its loop's thread
+                    self._loop.call_soon_threadsafe(self._task.cancel)
             final = ""
             if symbols is not None:
                 mark = symbols[0] if term.can_encode(self.stream, symbols[0]) else symbols[1]

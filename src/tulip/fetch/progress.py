@@ -16,7 +16,7 @@ from tulip._units import format_bytes
 from tulip.fetch.models import Job, Result
 from tulip.spinner import Spinner
 
-__all__ = ["NullProgress", "PlainProgress", "Progress", "RichProgress", "make_progress"]
+__all__ = ["PlainProgress", "Progress", "RichProgress", "make_progress"]
 
 
 class Progress:
@@ -27,9 +27,6 @@ class Progress:
     def done(self, job: Job, result: Result) -> None: ...
     def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None: ...
     def close(self) -> None: ...
-
-
-NullProgress = Progress
 
 
 class PlainProgress(Progress):

@@ -8,7 +8,6 @@ reads and during retry waits; the executor then drops the items not yet started.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
@@ -31,10 +30,16 @@ def run(
     cancel = threading.Event()
     per_host: Callable[[str], threading.Semaphore] | None = None
     if options.per_host:
-        limits: defaultdict[str, threading.Semaphore] = defaultdict(
-            lambda: threading.BoundedSemaphore(options.per_host or 1)
-        )
-        per_host = limits.__getitem__  # defaultdict creation is atomic enough under the GIL for this
+        limits: dict[str, threading.Semaphore] = {}
+        limits_lock = threading.Lock()
+
+        def per_host(host: str) -> threading.Semaphore:
+            # Under a lock: two threads meeting a new host at once must share one semaphore.
+            with limits_lock:
+                limit = limits.get(host)
+                if limit is None:
+                    limit = limits[host] = threading.BoundedSemaphore(options.per_host or 1)
+                return limit
 
     with Urllib3Transport(options.transport_options()) as transport:
         ctx = Context(transport, store, options, progress, cancel)
