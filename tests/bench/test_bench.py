@@ -1,0 +1,43 @@
+"""tulip bench: a tiny real run, output verification that fails wrong results, skipped peers."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from tulip.bench import run_bench
+from tulip.bench.peers import Client
+from tulip.bench.run import _measure, _verify
+from tulip.bench.workloads import WORKLOADS
+
+
+def test_a_small_real_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    out = io.StringIO()
+    rows = run_bench(["latency"], scale=0.05, engines=["threads", "asyncio"], peers=False,
+                     json_path=tmp_path / "rows.json", stream=out, work_dir=tmp_path)  # fmt: skip
+    assert [(row.client, row.status) for row in rows] == [("tulip threads", "ok"), ("tulip asyncio", "ok")]
+    for row in rows:
+        assert row.files == 50 and row.wall and row.wall >= 0.1  # one wave behind a 100 ms delay at least
+        assert row.server_peak == 50  # the server saw the concurrency the client claims
+    assert rows[1].max_loop_lag_ms is not None
+    table = out.getvalue()
+    assert "latency, concurrency 50, latency limit 0.10 s" in table and "tulip asyncio" in table
+    assert len(json.loads((tmp_path / "rows.json").read_text())) == 2
+
+
+def test_wrong_output_is_failed_not_ranked(tmp_path: Path) -> None:
+    expected = {"a": "0" * 64, "b": "1" * 64}
+    assert "missing" in _verify(tmp_path, expected)
+    (tmp_path / "a").write_bytes(b"x")
+    (tmp_path / "b").write_bytes(b"y")
+    assert "wrong sha256" in _verify(tmp_path, expected)
+    (tmp_path / "c").write_bytes(b"z")
+    assert "unexpected" in _verify(tmp_path, expected)
+
+
+def test_missing_peer_is_listed_as_skipped(tmp_path: Path) -> None:
+    workload = WORKLOADS["small"].scaled(0.001)
+    row = _measure(Client("curl", "peer", None), workload, 10, "http://127.0.0.1:1", "nginx",
+                   tmp_path / "urls.txt", tmp_path, {}, 10)  # fmt: skip
+    assert (row.status, row.note) == ("skipped", "not installed")
