@@ -185,3 +185,21 @@ def test_ctrl_c_leaves_only_parts_and_the_next_run_finishes(tmp_path: Path) -> N
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert_disk_matches(tmp_path, files)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_part_of_an_older_version_is_not_resumed(tmp_path: Path, engine: str) -> None:
+    # No sha256 to catch it: only the ETag kept beside the .part (If-Range) tells that the server's
+    # file is not the one the .part began.
+    part = tmp_path / "file-00000.bin.part"
+    part.write_bytes(b"\0" * 100_000)
+    try:
+        os.setxattr(part, "user.tulip.validator", b'"an-older-version"')
+    except OSError:
+        pytest.skip("this filesystem keeps no user extended attributes")
+    with ServerThread(ServeConfig(files=1, size=(300_000, 300_000))) as base:
+        url = f"{base}/files/file-00000.bin"
+        whole = urllib.request.urlopen(url).read()
+        report = fetch([url], tmp_path, engine=engine)
+    assert (report.items[0].status, report.items[0].resumed_from) == ("ok", 0)
+    assert (tmp_path / "file-00000.bin").read_bytes() == whole

@@ -109,6 +109,7 @@ class Store:
         try:
             if offset:
                 handle.absorb_existing(offset)
+                handle.saved_validator = handle.validator()
         except BaseException:
             handle.close()
             raise
@@ -160,6 +161,7 @@ class PartFile:
         self.fd: int | None = fd
         self.size = 0
         self.hasher = hashlib.sha256()
+        self.saved_validator: str | None = None  # the ETag an earlier run kept beside a resumed part
 
     def absorb_existing(self, offset: int) -> None:
         """Hash the first *offset* bytes already in the file and cut anything beyond them."""

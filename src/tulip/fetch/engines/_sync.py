@@ -58,7 +58,7 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
             try:
                 if offset and part is None:
                     part = ctx.store.open_part(job, offset)
-                    validator = part.validator()
+                    validator = part.saved_validator
                 with ctx.transport.get(job.url, plan.range_headers(offset, validator)) as response:
                     body = plan.interpret(response.status, response.headers, offset, job)
                     if part is None:  # opened only now, so that a 404 leaves no empty .part behind

@@ -1,4 +1,5 @@
-"""The asyncio engine: worker tasks on one event loop, aiohttp for HTTP, threads for the disk.
+"""The asyncio engine: worker tasks on one event loop, the lean transport (or aiohttp) for HTTP,
+threads for the disk.
 
 ``concurrency`` worker tasks each take the next item from a shared iterator (a task per URL would
 cost a task, a closure and a semaphore wait per item; workers cost them once). One item is a plain
@@ -132,7 +133,7 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result | _Wri
             try:
                 if offset and part is None:
                     part = await asyncio.to_thread(ctx.store.open_part, job, offset)
-                    validator = part.validator()
+                    validator = part.saved_validator
                 async with _deadline(deadline):
                     headers = plan.range_headers(offset, validator)
                     async with ctx.transport.get(job.url, headers) as response:
