@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tulip.fetch import plan
+from tulip.fetch.models import Job, Result
 from tulip.fetch.retry import RetryPolicy
+from tulip.fetch.store import Store
 from tulip.fetch.transports import TransportOptions
 
-__all__ = ["ENGINES", "SMALL_BODY", "EngineOptions", "Interrupted"]
+__all__ = ["ENGINES", "SMALL_BODY", "EngineOptions", "Interrupted", "begin"]
 
 ENGINES = ("sequential", "threads", "asyncio")
 
@@ -60,3 +63,20 @@ class EngineOptions:
     def buffer_size(self) -> int:
         """Bytes read before each write: large for few downloads, small for many (memory stays bounded)."""
         return max(64 * 1024, min(1024 * 1024, _BUFFER_BUDGET // max(1, self.concurrency)))
+
+
+def begin(job: Job, local: plan.Local, store: Store, *, overwrite: bool) -> plan.Start | Result:
+    """Decide how *job* starts and do the disk work the decision needs (blocking, one call).
+
+    An existing final file is hashed: if it is the file wanted the job is done ("skipped", returned
+    as a Result); if not, it is downloaded afresh. A .part that cannot be resumed is removed.
+    """
+    start = plan.start(job, local, overwrite=overwrite)
+    if start.check_final:
+        size, sha256 = store.hash_final(job)
+        if plan.final_matches(job, size, sha256):
+            return Result(job.url, store.path(job), "skipped", size, sha256)
+        start = plan.Start(discard_part=True)
+    if start.discard_part:
+        store.discard_part(job)
+    return start

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tulip.errors import FetchError, IntegrityError, Timeout
 from tulip.fetch import plan
-from tulip.fetch.engines import EngineOptions, Interrupted
+from tulip.fetch.engines import EngineOptions, Interrupted, begin
 from tulip.fetch.models import Job, Result
 from tulip.fetch.progress import Progress
 from tulip.fetch.store import PartFile, Store
@@ -40,15 +40,11 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
     started = time.monotonic()
     deadline = started + ctx.options.item_timeout if ctx.options.item_timeout else None
     path = ctx.store.path(job)
-    begin = plan.start(job, local, overwrite=ctx.options.overwrite)
-    if begin.check_final:
-        size, sha256 = ctx.store.hash_final(job)
-        if plan.final_matches(job, size, sha256):
-            return Result(job.url, path, "skipped", size, sha256, elapsed=time.monotonic() - started)
-        begin = plan.Start(discard_part=True)  # not the file wanted: download it afresh
-    if begin.discard_part:
-        ctx.store.discard_part(job)
-    offset, kept = begin.offset, begin.offset
+    start = begin(job, local, ctx.store, overwrite=ctx.options.overwrite)
+    if isinstance(start, Result):
+        start.elapsed = time.monotonic() - started
+        return start
+    offset, kept = start.offset, start.offset
     part: PartFile | None = None
     validator: str | None = None
     attempts = 0

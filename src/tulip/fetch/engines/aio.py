@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tulip.errors import FetchError, IntegrityError, StorageError
 from tulip.fetch import plan
-from tulip.fetch.engines import SMALL_BODY, EngineOptions
+from tulip.fetch.engines import SMALL_BODY, EngineOptions, begin
 from tulip.fetch.models import Job, Result
 from tulip.fetch.progress import Progress
 from tulip.fetch.store import PartFile, Store
@@ -115,15 +115,14 @@ async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result | _Wri
     started = loop.time()
     deadline = started + ctx.options.item_timeout if ctx.options.item_timeout else None
     path = ctx.store.path(job)
-    begin = plan.start(job, local, overwrite=ctx.options.overwrite)
-    if begin.check_final:
-        size, sha256 = await asyncio.to_thread(ctx.store.hash_final, job)
-        if plan.final_matches(job, size, sha256):
-            return Result(job.url, path, "skipped", size, sha256, elapsed=loop.time() - started)
-        begin = plan.Start(discard_part=True)
-    if begin.discard_part:
-        await asyncio.to_thread(ctx.store.discard_part, job)
-    offset, kept = begin.offset, begin.offset
+    start = plan.start(job, local, overwrite=ctx.options.overwrite)
+    if start.check_final or start.discard_part:  # disk work to do first: one hop for all of it
+        settled = await asyncio.to_thread(begin, job, local, ctx.store, overwrite=ctx.options.overwrite)
+        if isinstance(settled, Result):
+            settled.elapsed = loop.time() - started
+            return settled
+        start = settled
+    offset, kept = start.offset, start.offset
     part: PartFile | None = None
     validator: str | None = None
     attempts = 0
