@@ -36,6 +36,7 @@ __all__ = ["BatchWriter", "make_transport", "run"]
 _WRITE_BATCH = 512
 _WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
 _DISK_THREADS = 2  # enough to keep two cores hashing and the disk busy, few enough to spare the GIL
+_START_BATCH = 1000  # worker tasks started per loop iteration
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
 
 
@@ -326,8 +327,14 @@ async def _run(
                 while ctx.writer.backlog > _MAX_BACKLOG and writes:
                     await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
 
-        workers = [asyncio.create_task(worker()) for _ in range(max(1, min(options.concurrency, len(jobs))))]
+        workers: list[asyncio.Task[None]] = []
         try:
+            for count in range(max(1, min(options.concurrency, len(jobs)))):
+                workers.append(asyncio.create_task(worker()))
+                if count % _START_BATCH == _START_BATCH - 1:
+                    # Ten thousand first steps in one loop iteration would stall the loop ~0.4 s;
+                    # started a thousand at a time, the loop keeps answering in between.
+                    await asyncio.sleep(0)
             await asyncio.gather(*workers)
             if writes:
                 await asyncio.wait(writes)
