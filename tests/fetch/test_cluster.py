@@ -109,3 +109,20 @@ def test_probe_and_shard_sizes(tmp_path: Path) -> None:
     assert _probe(str(tmp_path), "abc") == ""
     assert shard_size_for(10_000, 2) == 1250
     assert shard_size_for(3, 8) == 1
+
+
+def test_ctrl_c_cancels_the_cluster_work(tmp_path: Path) -> None:
+    config = ServeConfig(files=20, size=(500_000, 500_000), faults=Faults(bandwidth=300_000))
+    with ServerProcess(config) as base:
+        command = tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path), "--cluster",
+                            "local:1", "-c", "4")  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            deadline = time.monotonic() + 60
+            while not any(p.suffix == ".part" for p in tmp_path.iterdir()):  # the workers are at it
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in out
