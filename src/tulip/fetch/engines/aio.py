@@ -110,12 +110,11 @@ class _Written:
     result: Result
 
 
-async def _download(job: Job, local: plan.Local, ctx: _Context) -> Result | _Written:
+async def _download(job: Job, path: str, local: plan.Local, ctx: _Context) -> Result | _Written:
     """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + ctx.options.item_timeout if ctx.options.item_timeout else None
-    path = ctx.store.path(job)
     start = plan.start(job, local, overwrite=ctx.options.overwrite)
     if start.check_final or start.discard_part:  # disk work to do first: one hop for all of it
         settled = await asyncio.to_thread(begin, job, local, ctx.store, overwrite=ctx.options.overwrite)
@@ -317,7 +316,8 @@ async def _run(
         async def worker() -> None:
             for index, (job, local) in items:
                 async with limit(job):
-                    outcome = await _guard(job, store.path(job), _download(job, local, ctx))
+                    path = store.path(job)
+                    outcome = await _guard(job, path, _download(job, path, local, ctx))
                 if isinstance(outcome, Result):
                     record(index, job, outcome)
                     continue
