@@ -7,7 +7,9 @@ Exit statuses: 0 ok, 1 some items failed, 2 bad usage or input, 126/127 command 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -281,6 +283,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tulip {args.cmd}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        _ignore_late_interrupts()
+
+
+def _ignore_late_interrupts() -> None:
+    """Once the exit status is decided, let a late Ctrl-C change nothing.
+
+    At the very end of interpreter shutdown Python puts SIGINT back to the system default, so a
+    Ctrl-C landing there would kill a run that had finished (exit -2 instead of its status).
+    An ignored SIGINT is left alone by that shutdown.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -263,6 +263,21 @@ async def _stream(
     if plan.kind in ("drop", "truncate"):
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.
         stop = start + min(int((end - start) * plan.cut), max(0, end - start - 1))
+    try:
+        await _send_chunks(state, entry, start, stop, plan, response)
+        if plan.kind in ("drop", "truncate"):
+            state.stats.faults[plan.kind] += 1
+            _close(request, reset=plan.kind == "drop")
+            return response
+        await response.write_eof()
+    except ConnectionError:  # the client went away mid-body: nothing to answer, nothing to log
+        pass
+    return response
+
+
+async def _send_chunks(
+    state: FileServer, entry: Entry, start: int, stop: int, plan: Plan, response: web.StreamResponse
+) -> None:
     loop = asyncio.get_running_loop()
     began, sent = loop.time(), 0
     chunks = state.corpus.read(entry, start, stop)
@@ -278,12 +293,6 @@ async def _stream(
                 ahead = began + sent / plan.bandwidth - loop.time()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
-    if plan.kind in ("drop", "truncate"):
-        state.stats.faults[plan.kind] += 1
-        _close(request, reset=plan.kind == "drop")
-        return response
-    await response.write_eof()
-    return response
 
 
 def _pieces(chunk: bytes, bandwidth: float | None) -> list[bytes]:
