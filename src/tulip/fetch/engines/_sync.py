@@ -67,10 +67,11 @@ def _download(job: Job, local: plan.Local, ctx: Context) -> Result:
                             part.remember_validator(body.validator)
                         validator = body.validator or validator
                         _copy(response, part, ctx, deadline)
-                plan.check_body(job, body, part.size, part.hasher.hexdigest())
+                sha256 = part.hasher.hexdigest()
+                plan.check_body(job, body, part.size, sha256)
                 part.commit()
                 return Result(
-                    job.url, path, "ok", part.size, part.hasher.hexdigest(), attempts,
+                    job.url, path, "ok", part.size, sha256, attempts,
                     resumed_from=kept, elapsed=time.monotonic() - started,
                 )  # fmt: skip
             except FetchError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from tulip.fetch.engines import EngineOptions, Interrupted
@@ -21,7 +22,7 @@ def run(
     """Download *jobs* in order; return the results (None for items never reached) and whether
     the run was interrupted."""
     results: list[Result | None] = [None] * len(jobs)
-    single = EngineOptions(**{**options.__dict__, "concurrency": 1})
+    single = dataclasses.replace(options, concurrency=1)
     with Urllib3Transport(single.transport_options()) as transport:
         ctx = Context(transport, store, single, progress, threading.Event())
         for index, (job, local) in enumerate(zip(jobs, locals_, strict=True)):

@@ -59,7 +59,6 @@ class _Response:
         "_error",
         "_waiter",
         "body_bytes",
-        "complete",
         "header_bytes",
         "headers",
         "status",
@@ -78,7 +77,6 @@ class _Response:
         self._done = False  # the whole message has been parsed
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self.complete = False  # ... and the engine has read all of it
 
     # -- fed by the protocol ----------------------------------------------------------------------
 
@@ -121,7 +119,6 @@ class _Response:
             if self._error is not None:
                 raise self._error
             if self._done:
-                self.complete = True
                 return b""
             try:
                 await self._wait(self._conn.read_timeout)
@@ -201,11 +198,9 @@ class _Connection(asyncio.Protocol):
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and "transfer-encoding" not in response.headers:
                 # Headers are in and the body's length is known: the parser's work is done.
-                self._raw_remaining = int(length) - response.body_bytes
+                self._raw_remaining = max(0, int(length) - response.body_bytes)
                 self._raw_keep_alive = self.parser.should_keep_alive()
                 self._raw_used = self._raw_remaining > 0
-                if self._raw_remaining <= 0:
-                    self._raw_remaining = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -345,7 +340,6 @@ class LeanTransport:
         self.options = options
         self._idle: dict[tuple[str, int], list[_Connection]] = collections.defaultdict(list)
         self._addresses: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._targets: dict[str, tuple[tuple[str, int], bytes]] = {}
         self._netlocs: dict[str, tuple[str, int]] = {}  # "host:port" seen before -> (host, port)
         self._fallback: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -369,9 +363,6 @@ class LeanTransport:
 
     def _request_head(self, url: str) -> tuple[tuple[str, int], bytes] | None:
         """Return ((host, port), the request's first lines) for an http URL; None for others."""
-        cached = self._targets.get(url)
-        if cached is not None:
-            return cached
         netloc, slash, rest = url[7:].partition("/") if url.startswith("http://") else ("", "", "")
         where = self._netlocs.get(netloc)
         if where is None or "#" in rest:
@@ -387,10 +378,7 @@ class LeanTransport:
         else:
             target = slash + rest if slash else "/" + rest
         head = f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\n{_FIXED}".encode("latin-1", "strict")
-        result = (where, head)
-        if len(self._targets) < 100_000:  # retries and redirects ask again; bounded all the same
-            self._targets[url] = result
-        return result
+        return where, head
 
     @asynccontextmanager
     async def get(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[Any]:
