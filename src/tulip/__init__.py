@@ -9,6 +9,11 @@ time is part of every short download and of every ``tulip spin``.
 
 from typing import TYPE_CHECKING, Any
 
+from tulip._fetch.api import fetch, fetch_async
+from tulip._fetch.models import Job, Report, Result
+from tulip._fetch.options import ENGINES, FetchOptions
+from tulip._fetch.retry import RetryPolicy
+from tulip._fetch.sources import Entry
 from tulip.errors import (
     FetchError,
     HTTPStatusError,
@@ -19,23 +24,23 @@ from tulip.errors import (
     TulipError,
     UsageError,
 )
-from tulip.fetch.api import fetch, fetch_async
-from tulip.fetch.models import Job, Report, Result
-from tulip.fetch.sources import Entry
 from tulip.spinner import Spinner
 
 if TYPE_CHECKING:
     from tulip.serve import Faults, ServeConfig, ServerProcess, ServerThread, serving
 
 __all__ = [
+    "ENGINES",
     "Entry",
     "Faults",
     "FetchError",
+    "FetchOptions",
     "HTTPStatusError",
     "IntegrityError",
     "Job",
     "Report",
     "Result",
+    "RetryPolicy",
     "ServeConfig",
     "ServerProcess",
     "ServerThread",

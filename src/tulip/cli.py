@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tulip._fetch.options import ENGINES, TRANSPORTS
 from tulip._units import parse_rate, parse_size_range
 from tulip._version import __version__
 from tulip.errors import TulipError, UsageError
@@ -84,20 +85,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from tulip.fetch import fetch
-    from tulip.fetch.sources import check_url, load_manifest, read_input
-    from tulip.fetch.summary import print_summary
+    from tulip._fetch.api import fetch
+    from tulip._fetch.options import FetchOptions
+    from tulip._fetch.sources import check_url, load_manifest, read_input
+    from tulip._fetch.summary import print_summary
 
-    sources: list = [check_url(url, "argument") for url in args.urls]
-    if args.input is not None:
-        sources += read_input(args.input)
-    if args.manifest is not None:
-        sources += load_manifest(args.manifest, timeout=args.timeout)
-    if not sources:
-        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
-    report = fetch(
-        sources,
-        args.dest,
+    options = FetchOptions(
         engine=args.engine,
         concurrency=args.concurrency,
         per_host=args.per_host,
@@ -107,11 +100,19 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         item_timeout=args.item_timeout,
         overwrite=args.overwrite,
         fsync=args.fsync,
-        progress=False if args.quiet else None,
         transport=args.transport,
         cluster=args.cluster,
         shard_size=args.shard_size,
     )
+
+    sources: list = [check_url(url, "argument") for url in args.urls]
+    if args.input is not None:
+        sources += read_input(args.input)
+    if args.manifest is not None:
+        sources += load_manifest(args.manifest, timeout=args.timeout)
+    if not sources:
+        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+    report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
     if args.json is not None:
         report.write_json(args.json)
     if not args.quiet or not report.ok:
@@ -182,12 +183,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "-c", "--concurrency", type=_positive, default=16, metavar="N", help="downloads in flight"
     )
     fetch.add_argument("--per-host", type=_positive, metavar="N", help="connections per host")
-    fetch.add_argument("--engine", choices=("sequential", "threads", "asyncio"), default="asyncio")
+    fetch.add_argument("--engine", choices=ENGINES, default="asyncio")
     fetch.add_argument(
-        "--transport",
-        choices=("auto", "lean", "aiohttp"),
-        default="auto",
-        help="HTTP client of the asyncio engine",
+        "--transport", choices=TRANSPORTS, default="auto", help="HTTP client of the asyncio engine"
     )
     fetch.add_argument("--retries", type=_count, default=5, metavar="N", help="attempts after the first")
     fetch.add_argument(

@@ -52,8 +52,8 @@ def run_demo() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from tulip.fetch import fetch
-    from tulip.fetch.sources import load_manifest
+    from tulip._fetch.api import fetch
+    from tulip._fetch.sources import load_manifest
     from tulip.serve import Faults, ServeConfig, ServerProcess
 
     console = Console(highlight=False)

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tulip.fetch import Entry, Report
+from tulip import Entry, Report
 
 
 def manifest(base: str) -> list[dict]:

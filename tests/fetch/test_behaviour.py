@@ -14,8 +14,7 @@ import pytest
 
 from tests.fetch.helpers import assert_disk_matches, entries, manifest
 from tests.terminal import tulip_cmd
-from tulip import fetch
-from tulip.fetch import Entry, RetryPolicy
+from tulip import Entry, RetryPolicy, fetch
 from tulip.serve import Faults, ServeConfig, ServerThread
 
 ENGINES = ["sequential", "threads", "asyncio"]

@@ -19,13 +19,13 @@ pytest.importorskip("distributed")
 
 from tests.fetch.helpers import assert_disk_matches, comparable, entries, manifest
 from tests.terminal import tulip_cmd
-from tulip import fetch
-from tulip.fetch import RetryPolicy
-from tulip.fetch.cluster import _probe, run_cluster, shard_size_for
-from tulip.fetch.engines import EngineOptions
-from tulip.fetch.progress import Progress
-from tulip.fetch.sources import make_jobs
-from tulip.fetch.store import Store
+from tulip import RetryPolicy, fetch
+from tulip._fetch.cluster import _probe, run_cluster, shard_size_for
+from tulip._fetch.engines import Work
+from tulip._fetch.options import FetchOptions
+from tulip._fetch.progress import Progress
+from tulip._fetch.sources import make_jobs
+from tulip._fetch.store import Store
 from tulip.serve import Faults, ServeConfig, ServerProcess
 
 FAULTS = Faults(error_rate=0.2, drop_rate=0.05, truncate_rate=0.05, retry_after=0)
@@ -67,9 +67,10 @@ def test_a_worker_killed_mid_run_costs_no_complete_file(tmp_path: Path) -> None:
 
             threading.Thread(target=later, daemon=True).start()
 
-        options = EngineOptions(concurrency=2, policy=POLICY)
-        results, interrupted = run_cluster(jobs, store, options, Progress(), "local:2", shard_size=2,
-                                           on_client=kill_one_worker)  # fmt: skip
+        options = FetchOptions(concurrency=2, policy=POLICY, cluster="local:2", shard_size=2)
+        work = Work(jobs, store.inspect_all(jobs), store, options, Progress())
+        outcome = run_cluster(work, on_client=kill_one_worker)
+        results, interrupted = outcome.results, outcome.interrupted
         with urllib.request.urlopen(f"{base}/_tulip/stats", timeout=10) as resp:
             sent = json.load(resp)["bytes_sent"]
     assert killed.is_set() and not interrupted

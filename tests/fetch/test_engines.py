@@ -9,9 +9,8 @@ import pytest
 
 from tests.aio import aio
 from tests.fetch.helpers import assert_disk_matches, comparable, entries, manifest
-from tulip import fetch, fetch_async
+from tulip import Entry, RetryPolicy, fetch, fetch_async
 from tulip.errors import UsageError
-from tulip.fetch import Entry, RetryPolicy
 from tulip.serve import Faults, ServeConfig, ServerThread, serving
 
 CHAOS = Faults(error_rate=0.2, drop_rate=0.05, truncate_rate=0.05, retry_after=0)

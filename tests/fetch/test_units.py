@@ -6,12 +6,12 @@ import random
 
 import pytest
 
+from tulip import Job, RetryPolicy
+from tulip._fetch.names import name_from_url, safe_name
+from tulip._fetch.plan import Local, Start, check_body, interpret, range_headers, start
+from tulip._fetch.retry import parse_retry_after
+from tulip._fetch.sources import Entry, check_url, jobs_from_manifest, make_jobs, parse_input
 from tulip.errors import HTTPStatusError, IntegrityError, StorageError, Timeout, TransportError, UsageError
-from tulip.fetch import Job, RetryPolicy
-from tulip.fetch.names import name_from_url, safe_name
-from tulip.fetch.plan import Local, Start, check_body, interpret, range_headers, start
-from tulip.fetch.retry import parse_retry_after
-from tulip.fetch.sources import Entry, check_url, jobs_from_manifest, make_jobs, parse_input
 
 
 @pytest.mark.parametrize(

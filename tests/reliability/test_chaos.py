@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fetch.helpers import assert_disk_matches, entries, manifest
-from tulip import fetch
-from tulip.fetch import RetryPolicy
+from tulip import RetryPolicy, fetch
 from tulip.serve import Faults, ServeConfig, ServerProcess
 
 FILES = 5000

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.hostile import BOMB, GOOD, HostileServer
-from tulip import fetch
-from tulip.fetch import Entry, RetryPolicy
+from tulip import Entry, RetryPolicy, fetch
 
 EXPECTED = {
     "shorter-length": ("ok", None),  # the announced 100 bytes are the file; the rest closes the connection

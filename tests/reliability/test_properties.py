@@ -7,10 +7,10 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tulip.fetch import Job
-from tulip.fetch.names import name_from_url, safe_name
-from tulip.fetch.plan import interpret, range_headers
-from tulip.fetch.sources import parse_input
+from tulip import Job
+from tulip._fetch.names import name_from_url, safe_name
+from tulip._fetch.plan import interpret, range_headers
+from tulip._fetch.sources import parse_input
 from tulip.serve.ranges import UNSATISFIABLE, resolve_range
 
 SETTINGS = settings(max_examples=400, deadline=None)

@@ -43,8 +43,8 @@ def run_bench(
     many-small-file rows measure the disk more than the clients; a RAM disk (/dev/shm) measures the
     clients themselves.
     """
+    from tulip._fetch.options import ENGINES
     from tulip.bench.table import print_table
-    from tulip.fetch.engines import ENGINES
 
     names = workloads or list(WORKLOADS)
     unknown = [name for name in names if name not in WORKLOADS]

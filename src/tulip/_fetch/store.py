@@ -14,10 +14,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from tulip._fetch.models import Job
+from tulip._fetch.names import PART_SUFFIX
+from tulip._fetch.plan import Local
 from tulip.errors import StorageError, UsageError
-from tulip.fetch.models import Job
-from tulip.fetch.names import PART_SUFFIX
-from tulip.fetch.plan import Local
 
 __all__ = ["PartFile", "Store"]
 

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from tulip._fetch.transports import BASE_HEADERS, TransportOptions
 from tulip.errors import FetchError, Timeout, TransportError
-from tulip.fetch.transports import BASE_HEADERS, TransportOptions
 
 __all__ = ["AiohttpTransport"]
 

@@ -7,6 +7,10 @@ Timeout, FetchError), which is what lets the retry policy and the Report be the 
     async with transport.get(url, headers) as response:       # AsyncTransport
         response.status, response.headers
         chunk = await response.read(65536)                     # b"" at the end
+
+Which transport an engine gets is decided once, by ``open_async`` / ``open_sync``: by name
+(``auto``, ``lean``, ``aiohttp``; the blocking engines always use urllib3), or any object with those
+two methods — ``MockTransport`` in ``mock.py`` is one, for tests without sockets.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tulip._version import __version__
+
+if TYPE_CHECKING:
+    from tulip._fetch.options import FetchOptions
 
 __all__ = [
     "USER_AGENT",
@@ -24,7 +31,10 @@ __all__ = [
     "AsyncTransport",
     "SyncResponse",
     "SyncTransport",
+    "TransportFactory",
     "TransportOptions",
+    "open_async",
+    "open_sync",
 ]
 
 
@@ -76,3 +86,48 @@ class SyncTransport(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
     def get(self, url: str, headers: Mapping[str, str]) -> AbstractContextManager[SyncResponse]: ...
+
+
+class TransportFactory(Protocol):
+    """Makes the transports of a run: what ``FetchOptions.transport`` may hold instead of a name."""
+
+    def open_sync(self, options: TransportOptions) -> SyncTransport: ...
+    def open_async(self, options: TransportOptions) -> AsyncTransport: ...
+
+
+def transport_options(options: FetchOptions, *, concurrency: int | None = None) -> TransportOptions:
+    """Return what the transports need to know of *options*."""
+    return TransportOptions(
+        concurrency=concurrency or options.concurrency,
+        per_host=options.per_host,
+        connect_timeout=options.connect_deadline,
+        read_timeout=options.timeout,
+    )
+
+
+def open_async(options: FetchOptions) -> AsyncTransport:
+    """Return the asyncio engine's transport: lean (httptools) when installed, else aiohttp."""
+    choice = options.transport
+    if not isinstance(choice, str):
+        return choice.open_async(transport_options(options))
+    if choice in ("auto", "lean"):
+        try:
+            from tulip._fetch.transports.lean import LeanTransport
+        except ImportError:
+            if choice == "lean":
+                raise
+        else:
+            return LeanTransport(transport_options(options))
+    from tulip._fetch.transports.aiohttp import AiohttpTransport
+
+    return AiohttpTransport(transport_options(options))
+
+
+def open_sync(options: FetchOptions, *, concurrency: int | None = None) -> SyncTransport:
+    """Return a blocking engine's transport: urllib3, unless *options* name a factory."""
+    choice = options.transport
+    if not isinstance(choice, str):
+        return choice.open_sync(transport_options(options, concurrency=concurrency))
+    from tulip._fetch.transports.urllib3 import Urllib3Transport
+
+    return Urllib3Transport(transport_options(options, concurrency=concurrency))

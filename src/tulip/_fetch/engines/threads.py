@@ -11,22 +11,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
-from tulip.fetch.engines import EngineOptions, Interrupted
-from tulip.fetch.engines._sync import Context, download
-from tulip.fetch.models import Job, Result
-from tulip.fetch.plan import Local
-from tulip.fetch.progress import Progress
-from tulip.fetch.store import Store
-from tulip.fetch.transports.urllib3 import Urllib3Transport
+from tulip._fetch.engines import Interrupted, Outcome, Work
+from tulip._fetch.engines._sync import Context, download
+from tulip._fetch.models import Job, Result
+from tulip._fetch.plan import Local
+from tulip._fetch.transports import open_sync
 
 __all__ = ["run"]
 
 
-def run(
-    jobs: list[Job], locals_: list[Local], store: Store, options: EngineOptions, progress: Progress
-) -> tuple[list[Result | None], bool]:
-    """Download *jobs* on ``options.concurrency`` threads; return the results and whether interrupted."""
-    results: list[Result | None] = [None] * len(jobs)
+def run(work: Work) -> Outcome:
+    """Download the jobs on ``options.concurrency`` threads."""
+    options = work.options
+    results: list[Result | None] = [None] * len(work.jobs)
     cancel = threading.Event()
     per_host: Callable[[str], threading.Semaphore] | None = None
     if options.per_host:
@@ -41,8 +38,8 @@ def run(
                     limit = limits[host] = threading.BoundedSemaphore(options.per_host or 1)
                 return limit
 
-    with Urllib3Transport(options.transport_options()) as transport:
-        ctx = Context(transport, store, options, progress, cancel)
+    with open_sync(options) as transport:
+        ctx = Context(transport, work.store, work.rules(), options.buffer_size(), work.progress, cancel)
 
         def one(job: Job, local: Local) -> Result:
             if cancel.is_set():
@@ -52,27 +49,25 @@ def run(
             with per_host(job.host):
                 return download(job, local, ctx)
 
-        executor = ThreadPoolExecutor(
-            max_workers=max(1, options.concurrency), thread_name_prefix="tulip-fetch"
-        )
+        executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
         futures: dict[Future[Result], int] = {}
         try:
-            for index, (job, local) in enumerate(zip(jobs, locals_, strict=True)):
+            for index, (job, local) in enumerate(zip(work.jobs, work.locals, strict=True)):
                 futures[executor.submit(one, job, local)] = index
             for future in as_completed(futures):
                 index = futures[future]
                 try:
-                    results[index] = future.result()
+                    result = results[index] = future.result()
                 except Interrupted:
                     continue
-                progress.done(jobs[index], results[index])  # type: ignore[arg-type]
+                work.progress.done(work.jobs[index], result)
         except KeyboardInterrupt:
             cancel.set()
             executor.shutdown(wait=True, cancel_futures=True)
             for future, index in futures.items():
                 if future.done() and not future.cancelled() and future.exception() is None:
                     results[index] = future.result()
-            return results, True
+            return Outcome(results, interrupted=True)
         finally:
             executor.shutdown(wait=True)
-    return results, False
+    return Outcome(results)

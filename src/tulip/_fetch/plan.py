@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tulip._fetch.models import Job, Result, Status
+from tulip._fetch.retry import parse_retry_after
 from tulip.errors import FetchError, HTTPStatusError, IntegrityError, TransportError
-from tulip.fetch.models import Job, Result, Status
-from tulip.fetch.retry import parse_retry_after
 
 __all__ = [
     "Body",

@@ -17,11 +17,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.models import Job, Result
+from tulip._fetch.options import FetchOptions
+from tulip._fetch.progress import Progress
+from tulip._fetch.store import Store
 from tulip.errors import UsageError
-from tulip.fetch.engines import EngineOptions
-from tulip.fetch.models import Job, Result
-from tulip.fetch.progress import Progress
-from tulip.fetch.store import Store
 
 __all__ = ["run_cluster", "shard_size_for"]
 
@@ -92,31 +93,23 @@ def _check_shared(client: Any, dest: str) -> None:
         raise UsageError(f"dest must be a directory every worker shares: worker {worker} {answer}")
 
 
-def _run_shard(jobs: list[Job], dest: str, fsync: bool, options: EngineOptions) -> list[Result | None]:
+def _run_shard(jobs: list[Job], dest: str, options: FetchOptions) -> list[Result | None]:
     """Run on a worker: the asyncio engine over one shard (resuming whatever is already there)."""
     from tulip import _loop
-    from tulip.fetch.engines import aio
+    from tulip._fetch.engines import aio
 
-    store = Store(dest, fsync=fsync)
+    store = Store(dest, fsync=options.fsync)
     store.prepare()
-    results, _interrupted, _lag = _loop.run(
-        aio.run(jobs, store.inspect_all(jobs), store, options, Progress())
-    )
-    return results
+    outcome = _loop.run(aio.run(Work(jobs, store.inspect_all(jobs), store, options, Progress())))
+    return outcome.results
 
 
-def run_cluster(
-    jobs: list[Job],
-    store: Store,
-    options: EngineOptions,
-    progress: Progress,
-    address: str,
-    shard_size: int | None = None,
-    on_client: Callable[[Any], None] | None = None,
-) -> tuple[list[Result | None], bool]:
-    """Download *jobs* on the Dask cluster at *address*; return the results and whether interrupted."""
-    dest = os.path.abspath(store.dest)
-    client, cluster = _connect(address)  # first: it says how to install Dask if it is missing
+def run_cluster(work: Work, on_client: Callable[[Any], None] | None = None) -> Outcome:
+    """Download the jobs on the Dask cluster ``work.options.cluster`` names."""
+    jobs, options, progress = work.jobs, work.options, work.progress
+    assert options.cluster is not None
+    dest = os.path.abspath(work.store.dest)
+    client, cluster = _connect(options.cluster)  # first: it says how to install Dask if it is missing
     from distributed import as_completed
 
     futures: dict[Any, int] = {}
@@ -124,12 +117,12 @@ def run_cluster(
     try:
         _check_shared(client, dest)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        size = shard_size or shard_size_for(len(jobs), workers)
+        size = options.shard_size or shard_size_for(len(jobs), workers)
         for start in range(0, len(jobs), size):
             shard = jobs[start : start + size]
             # pure=False: two runs of the same shard are two tasks; retries: a shard whose worker
             # raised goes again (one whose worker died is rescheduled by the scheduler itself).
-            future = client.submit(_run_shard, shard, dest, store.fsync, options, pure=False, retries=2)
+            future = client.submit(_run_shard, shard, dest, options, pure=False, retries=2)
             futures[future] = start
         if on_client is not None:
             on_client(client)
@@ -142,9 +135,9 @@ def run_cluster(
                     progress.done(jobs[start + offset], result)
     except KeyboardInterrupt:
         client.cancel(list(futures))
-        return results, True
+        return Outcome(results, interrupted=True)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    return results, False
+    return Outcome(results)

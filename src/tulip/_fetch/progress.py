@@ -11,9 +11,9 @@ import threading
 import time
 from typing import Any, TextIO
 
+from tulip._fetch.models import Job, Result
 from tulip._terminal import is_interactive
 from tulip._units import format_bytes
-from tulip.fetch.models import Job, Result
 from tulip.spinner import Spinner
 
 __all__ = ["PlainProgress", "Progress", "RichProgress", "make_progress"]

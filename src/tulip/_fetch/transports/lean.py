@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httptools
 
+from tulip._fetch.transports import BASE_HEADERS, TransportOptions
 from tulip.errors import FetchError, Timeout, TransportError
-from tulip.fetch.transports import BASE_HEADERS, TransportOptions
 
 __all__ = ["LeanTransport"]
 
@@ -496,7 +496,7 @@ class LeanTransport:
 
     async def _https(self) -> Any:
         if self._fallback is None:
-            from tulip.fetch.transports.aiohttp import AiohttpTransport
+            from tulip._fetch.transports.aiohttp import AiohttpTransport
 
             self._fallback = AiohttpTransport(self.options)
             await self._fallback.__aenter__()

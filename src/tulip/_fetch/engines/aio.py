@@ -18,20 +18,21 @@ import concurrent.futures
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 
-from tulip.errors import FetchError, IntegrityError, StorageError
-from tulip.fetch import plan
-from tulip.fetch.engines import SMALL_BODY, EngineOptions, begin
-from tulip.fetch.models import Job, Result
-from tulip.fetch.progress import Progress
-from tulip.fetch.store import PartFile, Store
-from tulip.fetch.transports import AsyncResponse, AsyncTransport
-from tulip.spinner import Spinner
+from tulip._fetch import plan
+from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.engines._disk import Files
+from tulip._fetch.item import Commit, Finish, Item, Read, Request, Rules, Step, Wait
+from tulip._fetch.models import Job, Result
+from tulip._fetch.progress import Progress
+from tulip._fetch.store import PartFile, Store
+from tulip._fetch.transports import AsyncResponse, AsyncTransport, open_async
+from tulip._lag import LagProbe
+from tulip.errors import FetchError, StorageError
 
-__all__ = ["BatchWriter", "make_transport", "run"]
+__all__ = ["BatchWriter", "run"]
 
 _WRITE_BATCH = 512
 _WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
@@ -96,7 +97,8 @@ class BatchWriter:
 class _Context:
     transport: AsyncTransport
     store: Store
-    options: EngineOptions
+    rules: Rules
+    buffer_size: int
     progress: Progress
     writer: BatchWriter
     disk: concurrent.futures.ThreadPoolExecutor  # hashing and writing of large bodies
@@ -104,93 +106,64 @@ class _Context:
 
 @dataclass(slots=True)
 class _Written:
-    """A small file handed to the batch writer: *result* holds once *write* is done."""
+    """A small file handed to the batch writer: its Item learns how the write went when it is done."""
 
     write: asyncio.Future[None]
-    result: Result
+    item: Item
 
 
-async def _download(job: Job, path: str, local: plan.Local, ctx: _Context) -> Result | _Written:
-    """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + ctx.options.item_timeout if ctx.options.item_timeout else None
-    start = plan.start(job, local, overwrite=ctx.options.overwrite)
-    if start.check_final or start.discard_part:  # disk work to do first: one hop for all of it
-        settled = await asyncio.to_thread(begin, job, local, ctx.store, overwrite=ctx.options.overwrite)
-        if isinstance(settled, Result):
-            settled.elapsed = loop.time() - started
-            return settled
-        start = settled
-    offset, kept = start.offset, start.offset
-    part: PartFile | None = None
-    validator: str | None = None
-    attempts = 0
+async def _download(item: Item, ctx: _Context) -> Result | _Written:
+    """Carry out *item*'s steps until it finishes (or hands its small file to the writer)."""
+    files = Files(ctx.store, item.job)
     try:
+        step = item.begin()
         while True:
-            attempts += 1
-            try:
-                if offset and part is None:
-                    part = await asyncio.to_thread(ctx.store.open_part, job, offset)
-                    validator = part.saved_validator
-                async with _deadline(deadline):
-                    headers = plan.range_headers(offset, validator)
-                    async with ctx.transport.get(job.url, headers) as response:
-                        body = plan.interpret(response.status, response.headers, offset, job)
-                        small = body.total is not None and body.total <= SMALL_BODY
-                        if part is None and body.offset == 0 and small and not body.complete:
-                            data = await _read_small(response, ctx, body.total or 0)
-                            sha256 = hashlib.sha256(data).hexdigest()
-                            plan.check_body(job, body, len(data), sha256)
-                            written = ctx.writer.submit(job, data)
-                            return _Written(
-                                written,
-                                Result(
-                                    job.url,
-                                    path,
-                                    "ok",
-                                    len(data),
-                                    sha256,
-                                    attempts,
-                                    elapsed=loop.time() - started,
-                                ),
-                            )
-                        if part is None:
-                            part = await asyncio.to_thread(ctx.store.open_part, job, 0)
-                        elif body.offset != offset:  # the server sent the whole file: start over
-                            await asyncio.to_thread(part.restart)
-                            kept = 0
-                        if not body.complete:
-                            if body.offset == 0:
-                                await asyncio.to_thread(part.remember_validator, body.validator)
-                            validator = body.validator or validator
-                            await _stream(response, part, ctx)
-                sha256 = part.hasher.hexdigest()
-                plan.check_body(job, body, part.size, sha256)
-                await asyncio.to_thread(part.commit)
-                return Result(
-                    job.url, path, "ok", part.size, sha256, attempts,
-                    resumed_from=kept, elapsed=loop.time() - started,
-                )  # fmt: skip
-            except (FetchError, TimeoutError) as caught:
-                error = caught if isinstance(caught, FetchError) else _deadline_passed(job)
-                remaining = None if deadline is None else deadline - loop.time()
-                delay = ctx.options.policy.delay(attempts, error, remaining)
-                if delay is None:
-                    # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
-                    if part is not None and (part.size == 0 or isinstance(error, IntegrityError)):
-                        part.close()
-                        await asyncio.to_thread(ctx.store.discard_part, job)
-                    return plan.result_for_error(job, path, error, attempts, loop.time() - started)
-                if isinstance(error, IntegrityError) and part is not None:
-                    await asyncio.to_thread(part.restart)
-                    kept = 0
-                ctx.progress.retrying(job, attempts, error, delay)
-                await asyncio.sleep(delay)
-                offset = part.size if part is not None else 0
+            match step:
+                case Request():
+                    step = await _exchange(item, step, files, ctx)
+                case Commit() if files.data is not None:
+                    data, files.data = files.data, None
+                    return _Written(ctx.writer.submit(item.job, data), item)
+                case Wait(seconds=seconds, error=error, restart_part=restart):
+                    if restart:
+                        await asyncio.to_thread(files.restart)
+                    ctx.progress.retrying(item.job, item.attempts, error, seconds)
+                    await asyncio.sleep(seconds)
+                    step = item.waited()
+                case Finish(result=result, remove_part=remove):
+                    if remove:
+                        await asyncio.to_thread(files.finish, step)
+                    return result
+                case _:  # disk steps, back to back in one thread hop
+                    step = await asyncio.to_thread(files.run, item, step)
     finally:
-        if part is not None:
-            part.close()
+        files.close()
+
+
+async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -> Step:
+    """Send *request* and read what the Item asks of the response; return the next step."""
+    try:
+        async with _deadline(item.deadline), ctx.transport.get(request.url, request.headers) as response:
+            read = item.response(response.status, response.headers)
+            if not isinstance(read, Read):
+                return read
+            if read.into == "memory":
+                data = await _read_small(response, ctx, item.rules.small_body)
+                step = item.body_read(len(data), hashlib.sha256(data).hexdigest())
+                if isinstance(step, Commit):
+                    files.data = data
+                return step
+            if read.part != "keep" or read.validator:
+                await asyncio.to_thread(files.prepare, read)
+            part = files.part
+            assert part is not None
+            if not read.skip:
+                await _stream(response, part, ctx)
+            return item.body_read(part.size, part.hasher.hexdigest())
+    except FetchError as error:
+        return item.failed(error, files.size)
+    except TimeoutError:  # the item's own deadline (transports raise tulip's Timeout)
+        return item.timed_out()
 
 
 _NO_DEADLINE = nullcontext()
@@ -202,19 +175,13 @@ def _deadline(deadline: float | None) -> AbstractAsyncContextManager[object]:
     return asyncio.timeout_at(deadline)
 
 
-def _deadline_passed(job: Job) -> FetchError:
-    from tulip.errors import Timeout
-
-    return Timeout("item took longer than its total timeout", url=job.url)
-
-
-async def _read_small(response: AsyncResponse, ctx: _Context, expected: int) -> bytes:
+async def _read_small(response: AsyncResponse, ctx: _Context, limit: int) -> bytes:
     chunks = []
     received = 0
-    while chunk := await response.read(SMALL_BODY + 1):
+    while chunk := await response.read(limit + 1):
         chunks.append(chunk)
         received += len(chunk)
-        if received > SMALL_BODY:  # more than the server announced; check_body will say so
+        if received > limit:  # more than the server announced; the Item's checks will say so
             break
     ctx.progress.advance(received)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -226,7 +193,7 @@ async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> Non
     One buffer fills while the previous one is written, so the socket and the disk work at once;
     memory per download stays at two buffers.
     """
-    size = ctx.options.buffer_size()
+    size = ctx.buffer_size
     chunks: list[bytes] = []
     held = 0
     writing: concurrent.futures.Future[None] | None = None
@@ -257,40 +224,27 @@ async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> Non
         raise
 
 
-async def run(
-    jobs: list[Job],
-    locals_: list[plan.Local],
-    store: Store,
-    options: EngineOptions,
-    progress: Progress,
-    transport_factory: Callable[[], AsyncTransport] | None = None,
-) -> tuple[list[Result | None], bool, float]:
-    """Download *jobs*; return the results (None where never finished), whether the run was
-    interrupted (cancelled), and the event loop's worst lag in seconds."""
-    transport = transport_factory() if transport_factory is not None else make_transport(options)
+async def run(work: Work) -> Outcome:
+    """Download the jobs on ``options.concurrency`` worker tasks; cancelling the caller interrupts."""
+    transport = open_async(work.options)
     disk = concurrent.futures.ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk")
     try:
-        return await _run(jobs, locals_, store, options, progress, transport, disk)
+        return await _run(work, transport, disk)
     finally:
         disk.shutdown(wait=True)
 
 
-async def _run(
-    jobs: list[Job],
-    locals_: list[plan.Local],
-    store: Store,
-    options: EngineOptions,
-    progress: Progress,
-    transport: AsyncTransport,
-    disk: concurrent.futures.ThreadPoolExecutor,
-) -> tuple[list[Result | None], bool, float]:
+async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.ThreadPoolExecutor) -> Outcome:
+    jobs, store, options, progress = work.jobs, work.store, work.options, work.progress
     results: list[Result | None] = [None] * len(jobs)
-    items = iter(enumerate(zip(jobs, locals_, strict=True)))
+    items = iter(enumerate(zip(jobs, work.locals, strict=True)))
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(options.per_host or 1)
     )
-    async with transport, Spinner(disable=True, interval=0.02) as lag_probe:
-        ctx = _Context(transport, store, options, progress, BatchWriter(store), disk)
+    rules = work.rules()
+    async with transport, LagProbe() as lag_probe:
+        ctx = _Context(transport, store, rules, options.buffer_size(), progress, BatchWriter(store), disk)
+        clock = asyncio.get_running_loop().time
 
         def limit(job: Job) -> AbstractAsyncContextManager[object]:
             return limits[job.host] if options.per_host else nullcontext()
@@ -301,29 +255,31 @@ async def _run(
             results[index] = result
             progress.done(job, result)
 
-        def written(index: int, job: Job, result: Result, write: asyncio.Future[None]) -> None:
+        def written(index: int, item: Item, write: asyncio.Future[None]) -> None:
             writes.discard(write)
             error = None if write.cancelled() else write.exception()
             if error is None:
-                record(index, job, result)
+                step = item.committed()
             else:
-                record(
-                    index,
-                    job,
-                    plan.result_for_error(job, result.path, error, result.attempts, result.elapsed),
-                )
+                step = item.failed(error) if isinstance(error, FetchError) else _crashed(item, error)
+            result = step.result if isinstance(step, Finish) else _crashed(item, step).result
+            record(index, item.job, result)
 
         async def worker() -> None:
             for index, (job, local) in items:
                 async with limit(job):
                     path = store.path(job)
-                    outcome = await _guard(job, path, _download(job, path, local, ctx))
+                    item = Item(job, path, local, rules, clock)
+                    try:
+                        outcome = await _download(item, ctx)
+                    except Exception as exc:  # a bug in one item must not sink the run
+                        outcome = plan.internal_failure(job, path, exc)
                 if isinstance(outcome, Result):
                     record(index, job, outcome)
                     continue
                 # A small file waits for its write off this worker's path: the next GET need not.
                 writes.add(outcome.write)
-                outcome.write.add_done_callback(functools.partial(written, index, job, outcome.result))
+                outcome.write.add_done_callback(functools.partial(written, index, outcome.item))
                 while ctx.writer.backlog > _MAX_BACKLOG and writes:
                     await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
 
@@ -344,28 +300,9 @@ async def _run(
             await asyncio.gather(*workers, return_exceptions=True)
             if writes:  # files already handed over are finished, and counted
                 await asyncio.wait(writes)
-            return results, True, lag_probe.max_lag
-    return results, False, lag_probe.max_lag
+            return Outcome(results, True, lag_probe.max_lag)
+    return Outcome(results, False, lag_probe.max_lag)
 
 
-def make_transport(options: EngineOptions) -> AsyncTransport:
-    """Return the transport *options* ask for: lean (httptools) when installed, else aiohttp."""
-    choice = options.transport
-    if choice in ("auto", "lean"):
-        try:
-            from tulip.fetch.transports.lean import LeanTransport
-        except ImportError:
-            if choice == "lean":
-                raise
-        else:
-            return LeanTransport(options.transport_options())
-    from tulip.fetch.transports.aiohttp import AiohttpTransport
-
-    return AiohttpTransport(options.transport_options())
-
-
-async def _guard(job: Job, path: str, work: Awaitable[Result | _Written]) -> Result | _Written:
-    try:
-        return await work
-    except Exception as exc:  # a bug in one item must not sink the run
-        return plan.internal_failure(job, path, exc)
+def _crashed(item: Item, what: object) -> Finish:
+    return Finish(plan.internal_failure(item.job, item.path, RuntimeError(f"unexpected {what!r}")))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from tulip._fetch.models import Report
 from tulip._units import format_bytes
-from tulip.fetch.models import Report
 
 __all__ = ["print_summary"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from tulip._fetch.models import Job
+from tulip._fetch.names import PART_SUFFIX, name_from_url, safe_name
 from tulip.errors import UsageError
-from tulip.fetch.models import Job
-from tulip.fetch.names import PART_SUFFIX, name_from_url, safe_name
 
 __all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input"]
 

@@ -18,8 +18,8 @@ from urllib3.exceptions import (
     ResponseError,
 )
 
+from tulip._fetch.transports import BASE_HEADERS, TransportOptions
 from tulip.errors import FetchError, Timeout, TransportError
-from tulip.fetch.transports import BASE_HEADERS, TransportOptions
 
 __all__ = ["Urllib3Transport"]
 

@@ -1,0 +1,166 @@
+"""``fetch`` and ``fetch_async``: the public way in. Sources become Jobs, an engine runs them, the
+results become a Report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tulip._fetch import engines
+from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.models import Job, Report, Result
+from tulip._fetch.options import FetchOptions
+from tulip._fetch.progress import Progress, make_progress
+from tulip._fetch.sources import Entry, make_jobs
+from tulip._fetch.store import Store
+from tulip.errors import UsageError
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from tulip._fetch.options import Settings
+
+__all__ = ["fetch", "fetch_async", "prepare"]
+
+Source = str | Entry | Job
+
+
+def prepare(
+    sources: Iterable[Source], dest: str | os.PathLike[str], *, fsync: bool = False
+) -> tuple[list[Job], Store]:
+    """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download."""
+    items = list(sources)
+    jobs = [item for item in items if isinstance(item, Job)]
+    if jobs and len(jobs) != len(items):
+        raise UsageError("give either Jobs or URLs/entries, not both")
+    if not jobs:
+        jobs = make_jobs(item for item in items if not isinstance(item, Job))
+    store = Store(dest, fsync=fsync)
+    store.prepare()
+    return jobs, store
+
+
+@dataclass
+class _Run:
+    """A run made ready: everything checked, the jobs named, the disk inspected, the display started."""
+
+    work: Work
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def options(self) -> FetchOptions:
+        return self.work.options
+
+    def report(self, outcome: Outcome) -> Report:
+        store = self.work.store
+        items = [
+            result if result is not None else Result(job.url, store.path(job), "failed", error="interrupted")
+            for job, result in zip(self.work.jobs, outcome.results, strict=True)
+        ]
+        return Report(
+            items, self.options.engine, time.monotonic() - self.started, outcome.max_lag, outcome.interrupted
+        )
+
+    def run_blocking(self) -> Report:
+        """Run a blocking engine, or the cluster, to the end (on the calling thread)."""
+        if self.options.cluster is not None:
+            from tulip._fetch.cluster import run_cluster
+
+            return self.report(run_cluster(self.work))
+        return self.report(engines.load(self.options.engine).run_blocking()(self.work))
+
+    async def run_async(self) -> Report:
+        """Run the asyncio engine on the running loop."""
+        return self.report(await engines.load(self.options.engine).run_async()(self.work))
+
+    @property
+    def on_loop(self) -> bool:
+        return not engines.load(self.options.engine).blocking and self.options.cluster is None
+
+
+def _setup(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str],
+    options: FetchOptions,
+    progress: bool | Progress | None,
+) -> _Run:
+    """Name the jobs, prepare dest, inspect it and start the display (blocking)."""
+    if options.cluster is not None:
+        try:
+            import distributed  # noqa: F401 - needed later; asked for now so a missing Dask is a usage error
+        except ImportError:
+            raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
+    jobs, store = prepare(sources, dest, fsync=options.fsync)
+    display = progress if isinstance(progress, Progress) else make_progress(progress)
+    run = _Run(Work(jobs, store.inspect_all(jobs), store, options, display))
+    display.start(len(jobs), _total_bytes(jobs))
+    return run
+
+
+async def fetch_async(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str] = ".",
+    options: FetchOptions | None = None,
+    *,
+    progress: bool | Progress | None = False,
+    **settings: Unpack[Settings],
+) -> Report:
+    """Download every source into *dest* and return the Report (inside a running event loop).
+
+    Takes the arguments of :func:`fetch`. The blocking engines and the cluster run in a worker thread,
+    so the loop stays free.
+    """
+    chosen = FetchOptions.from_settings(options, dict(settings))
+    run = await asyncio.to_thread(_setup, sources, dest, chosen, progress)
+    try:
+        return await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+    finally:
+        run.work.progress.close()
+
+
+def fetch(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str] = ".",
+    options: FetchOptions | None = None,
+    *,
+    progress: bool | Progress | None = False,
+    **settings: Unpack[Settings],
+) -> Report:
+    """Download every source into *dest* and return the Report.
+
+    *sources* are URLs, ``Entry`` objects (a URL with a name, sha256, size) or ready ``Job`` objects.
+    How: a FetchOptions, and/or its fields as keywords (``concurrency=50, engine="threads"``), which
+    override it. *progress*: False for none, True for a bar, None for a bar on a terminal and plain
+    lines elsewhere, or a Progress of your own.
+
+    The asyncio engine runs on a fresh event loop (uvloop when installed); the others on threads;
+    with ``cluster`` (``local:N`` or a Dask scheduler address), shards run on Dask workers.
+    Called from inside a running event loop, it refuses: use ``await fetch_async(...)`` there.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError(
+            "tulip.fetch() cannot run inside a running event loop; use await tulip.fetch_async(...)"
+        )
+    chosen = FetchOptions.from_settings(options, dict(settings))
+    run = _setup(sources, dest, chosen, progress)
+    try:
+        if run.on_loop:
+            from tulip import _loop
+
+            return _loop.run(run.run_async())
+        return run.run_blocking()
+    finally:
+        run.work.progress.close()
+
+
+def _total_bytes(jobs: list[Job]) -> int | None:
+    sizes = [job.size for job in jobs]
+    return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]

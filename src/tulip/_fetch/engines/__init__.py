@@ -1,0 +1,99 @@
+"""Engines: three ways to wait for the same downloads, one result.
+
+- ``sequential``: one item after another, on the calling thread.
+- ``threads``: a ``concurrent.futures.ThreadPoolExecutor`` over a pooled urllib3 client.
+- ``asyncio``: worker tasks on one event loop over the lean transport or aiohttp (uvloop when installed).
+
+Every engine runs each item through the same state machine (``tulip._fetch.item.Item``) and carries
+out its disk steps with the same blocking code (``_disk.Files``); what an engine adds is only how it
+waits — a blocking call, a thread, an await. That is what makes their Reports identical.
+
+Two kinds of future meet here. A ``concurrent.futures.Future`` belongs to a thread pool: its result
+is set from a worker thread and waited for by blocking (``as_completed``, ``result()``); the threads
+engine is built on them. An ``asyncio.Future`` belongs to one event loop: it is awaited, never
+blocked on, and must be completed from that loop's thread (``call_soon_threadsafe`` crosses over);
+the asyncio engine's tasks are asyncio futures, and its disk writes come back from the thread pool
+through ``run_in_executor``, which wraps the one kind of future in the other.
+
+The registry maps each name of ``options.ENGINES`` to its module, imported only when chosen (start-up
+time is part of every short download).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from tulip._fetch.item import Rules
+from tulip._fetch.models import Job, Result
+
+if TYPE_CHECKING:
+    from tulip._fetch.options import EngineName, FetchOptions
+    from tulip._fetch.plan import Local
+    from tulip._fetch.progress import Progress
+    from tulip._fetch.store import Store
+
+__all__ = ["REGISTRY", "Engine", "Interrupted", "Outcome", "Work", "load"]
+
+
+class Interrupted(Exception):
+    """The run was interrupted (Ctrl-C) while this item was under way."""
+
+
+@dataclass
+class Work:
+    """What an engine is given: the jobs, what is on disk for each, where to write, how, who to tell."""
+
+    jobs: list[Job]
+    locals: list[Local]
+    store: Store
+    options: FetchOptions
+    progress: Progress
+
+    def rules(self) -> Rules:
+        options = self.options
+        return Rules(options.retry_policy, options.overwrite, options.item_timeout)
+
+
+@dataclass
+class Outcome:
+    """What an engine gives back: a Result per job (None where never finished), whether the run was
+    interrupted, and the event loop's worst lag (None for engines without a loop)."""
+
+    results: list[Result | None]
+    interrupted: bool = False
+    max_lag: float | None = None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One registered engine: blocking engines run on the calling thread, the others on its loop."""
+
+    name: str
+    module: str
+    blocking: bool
+
+    def run_blocking(self) -> Callable[[Work], Outcome]:
+        assert self.blocking
+        return cast(Callable[[Work], Outcome], importlib.import_module(self.module).run)
+
+    def run_async(self) -> Callable[[Work], Awaitable[Outcome]]:
+        assert not self.blocking
+        return cast(Callable[[Work], Awaitable[Outcome]], importlib.import_module(self.module).run)
+
+
+REGISTRY: dict[str, Engine] = {
+    engine.name: engine
+    for engine in (
+        Engine("asyncio", "tulip._fetch.engines.aio", blocking=False),
+        Engine("threads", "tulip._fetch.engines.threads", blocking=True),
+        Engine("sequential", "tulip._fetch.engines.sequential", blocking=True),
+    )
+}
+
+
+def load(name: EngineName) -> Engine:
+    """Return the registered engine called *name* (FetchOptions has checked that it exists)."""
+    return REGISTRY[name]

@@ -1,0 +1,88 @@
+"""The disk side of one item, shared by every engine: carry out an Item's disk steps (blocking).
+
+The blocking engines call these directly; the asyncio engine calls them from a thread, running
+several disk steps in one hop (``run``) where the Item asks for them back to back.
+"""
+
+from __future__ import annotations
+
+from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, RemovePart, Step
+from tulip._fetch.models import Job
+from tulip._fetch.store import PartFile, Store
+from tulip.errors import StorageError
+
+__all__ = ["Files"]
+
+
+class Files:
+    """The .part (or small body in memory) of one item, and the steps that touch them."""
+
+    __slots__ = ("data", "job", "part", "store")
+
+    def __init__(self, store: Store, job: Job) -> None:
+        self.store = store
+        self.job = job
+        self.part: PartFile | None = None
+        self.data: bytes | None = None  # a small body read whole, waiting for its Commit
+
+    @property
+    def size(self) -> int | None:
+        """Bytes in the open .part, None when none is open."""
+        return self.part.size if self.part is not None else None
+
+    def run(self, item: Item, step: Step) -> Step:
+        """Carry out disk steps, feeding each outcome to *item*, until a step that is not one."""
+        while True:
+            try:
+                match step:
+                    case Inspect():
+                        size, sha256 = self.store.hash_final(self.job)
+                        step = item.inspected(size, sha256)
+                    case RemovePart():
+                        self.close()
+                        self.store.discard_part(self.job)
+                        step = item.part_removed()
+                    case OpenPart(offset=offset):
+                        self.part = part = self.store.open_part(self.job, offset)
+                        step = item.part_opened(part.size, part.saved_validator)
+                    case Commit():
+                        self.commit()
+                        step = item.committed()
+                    case Finish():
+                        self.finish(step)
+                        return step
+                    case _:
+                        return step
+            except StorageError as error:
+                step = item.failed(error, self.size)
+
+    def prepare(self, read: Read) -> None:
+        """Make the .part ready for the body *read* will stream into it."""
+        if read.part == "open":
+            self.part = self.store.open_part(self.job, 0)
+        elif read.part == "restart":
+            self.restart()
+        if read.validator and self.part is not None:
+            self.part.remember_validator(read.validator)
+
+    def restart(self) -> None:
+        if self.part is not None:
+            self.part.restart()
+
+    def commit(self) -> None:
+        if self.data is not None:
+            data, self.data = self.data, None
+            self.store.write_whole(self.job, data)
+        else:
+            assert self.part is not None
+            self.part.commit()
+
+    def finish(self, step: Finish) -> None:
+        self.close()
+        if step.remove_part:
+            self.store.discard_part(self.job)
+
+    def close(self) -> None:
+        if self.part is not None:
+            self.part.close()
+            self.part = None

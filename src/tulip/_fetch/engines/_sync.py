@@ -1,0 +1,111 @@
+"""One item, start to end, for the engines that block (sequential and threads): a thin loop that
+carries out the Item's steps with blocking calls."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+from tulip._fetch import plan
+from tulip._fetch.engines import Interrupted
+from tulip._fetch.engines._disk import Files
+from tulip._fetch.item import Finish, Item, Read, Request, Rules, Step, Wait
+from tulip._fetch.models import Job, Result
+from tulip._fetch.progress import Progress
+from tulip._fetch.store import Store
+from tulip._fetch.transports import SyncResponse, SyncTransport
+from tulip.errors import FetchError
+
+__all__ = ["Context", "download"]
+
+
+@dataclass
+class Context:
+    transport: SyncTransport
+    store: Store
+    rules: Rules
+    buffer_size: int
+    progress: Progress
+    cancel: threading.Event
+
+
+def download(job: Job, local: plan.Local, ctx: Context) -> Result:
+    """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
+    path = ctx.store.path(job)
+    files = Files(ctx.store, job)
+    try:
+        item = Item(job, path, local, ctx.rules, time.monotonic)
+        step = item.begin()
+        while True:
+            match step:
+                case Request():
+                    step = _exchange(item, step, files, ctx)
+                case Wait(seconds=seconds, error=error, restart_part=restart):
+                    if restart:
+                        files.restart()
+                    ctx.progress.retrying(job, item.attempts, error, seconds)
+                    if ctx.cancel.wait(seconds):
+                        raise Interrupted
+                    step = item.waited()
+                case Finish(result=result):
+                    files.finish(step)
+                    return result
+                case _:
+                    step = files.run(item, step)
+    except Interrupted:
+        raise
+    except Exception as exc:  # a bug in one item must not sink the run
+        return plan.internal_failure(job, path, exc)
+    finally:
+        files.close()
+
+
+def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
+    """Send *request* and read what the Item asks of the response; return the next step."""
+    try:
+        with ctx.transport.get(request.url, request.headers) as response:
+            read = item.response(response.status, response.headers)
+            if not isinstance(read, Read):
+                return read
+            if read.into == "memory":
+                data = _read_small(response, item.rules.small_body)
+                ctx.progress.advance(len(data))
+                files.data = data
+                return item.body_read(len(data), hashlib.sha256(data).hexdigest())
+            files.prepare(read)
+            part = files.part
+            assert part is not None
+            if not read.skip and not _copy(response, files, ctx, item.deadline):
+                return item.timed_out()
+            return item.body_read(part.size, part.hasher.hexdigest())
+    except FetchError as error:
+        return item.failed(error, files.size)
+
+
+def _read_small(response: SyncResponse, limit: int) -> bytes:
+    chunks = []
+    received = 0
+    while chunk := response.read(limit + 1):
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > limit:  # more than the server announced; the Item's checks will say so
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _copy(response: SyncResponse, files: Files, ctx: Context, deadline: float | None) -> bool:
+    """Copy the body into the .part; False if the item's deadline passed first."""
+    part = files.part
+    assert part is not None
+    size = ctx.buffer_size
+    read = response.read
+    while chunk := read(size):
+        part.write(chunk)
+        ctx.progress.advance(len(chunk))
+        if ctx.cancel.is_set():
+            raise Interrupted
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+    return True

@@ -1,0 +1,27 @@
+"""The sequential engine: one item after another on the calling thread — the baseline."""
+
+from __future__ import annotations
+
+import threading
+
+from tulip._fetch.engines import Interrupted, Outcome, Work
+from tulip._fetch.engines._sync import Context, download
+from tulip._fetch.models import Result
+from tulip._fetch.transports import open_sync
+
+__all__ = ["run"]
+
+
+def run(work: Work) -> Outcome:
+    """Download the jobs in order; Ctrl-C ends the run with the items not reached left as None."""
+    results: list[Result | None] = [None] * len(work.jobs)
+    with open_sync(work.options, concurrency=1) as transport:
+        ctx = Context(transport, work.store, work.rules(), work.options.buffer_size(), work.progress,
+                      threading.Event())  # fmt: skip
+        for index, (job, local) in enumerate(zip(work.jobs, work.locals, strict=True)):
+            try:
+                result = results[index] = download(job, local, ctx)
+            except (KeyboardInterrupt, Interrupted):
+                return Outcome(results, interrupted=True)
+            work.progress.done(job, result)
+    return Outcome(results)

@@ -1,0 +1,318 @@
+"""One item's download as a state machine with no I/O: events in, the next step out.
+
+Every engine runs every item through this object, so every engine makes the same decisions: an
+engine only carries out the step it is given (a request, a disk operation, a wait) and reports what
+happened. Nothing here touches a socket or a file, awaits or sleeps; time comes in through the clock
+the engine passes (``loop.time`` or ``time.monotonic``). Models: h11's ``Connection`` (a protocol
+with no I/O) and httpx's pure redirect helpers under twin sync/async clients.
+
+    item = Item(job, path, local, rules, clock)
+    step = item.begin()
+    while not isinstance(step, Finish):
+        carry out step, then report:       step = item.<event>(...)
+
+Steps, and the event that answers each (any step may instead end in ``item.failed(error)``):
+
+    Inspect             hash the complete file already there  -> item.inspected(size, sha256)
+    RemovePart          delete the .part                      -> item.part_removed()
+    OpenPart(offset)    open the .part to continue at offset  -> item.part_opened(size, validator)
+    Request(url, hdrs)  send it, wait for the headers         -> item.response(status, headers)
+    Read(...)           read the body into memory or the .part -> item.body_read(size, sha256)
+    Commit              make it the final file (rename)       -> item.committed()
+    Wait(seconds)       sleep before the next attempt         -> item.waited()
+    Finish(result, remove_part)  the end; the .part is kept for a later resume unless told
+
+The invariant that matters most — no bytes reach the final name before their size and sha256 have
+been checked — is one ``if`` in ``body_read``, and a property test drives random event sequences at
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tulip._fetch import plan
+from tulip._fetch.models import Job, Result
+from tulip._fetch.retry import RetryPolicy
+from tulip.errors import FetchError, IntegrityError, Timeout
+
+__all__ = [
+    "COMMIT",
+    "INSPECT",
+    "REMOVE_PART",
+    "SMALL_BODY",
+    "Commit",
+    "Finish",
+    "Inspect",
+    "Item",
+    "OpenPart",
+    "Read",
+    "RemovePart",
+    "Request",
+    "Rules",
+    "Step",
+    "Wait",
+]
+
+#: Bodies of known length up to this size are read whole into memory and written in one go.
+SMALL_BODY = 64 * 1024
+
+PartAction = Literal["open", "keep", "restart"]
+
+
+class Step:
+    """Something the engine must do next."""
+
+    __slots__ = ()
+
+
+class Inspect(Step):
+    """Hash the final file already there: it may be the one wanted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Inspect()"
+
+
+class RemovePart(Step):
+    """Delete the .part: it cannot be continued."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RemovePart()"
+
+
+class Commit(Step):
+    """Make the bytes read the final file: the .part renamed, or the small body written and renamed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Commit()"
+
+
+INSPECT, REMOVE_PART, COMMIT = Inspect(), RemovePart(), Commit()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPart(Step):
+    """Open the .part to continue after its first *offset* bytes (hashing them)."""
+
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Request(Step):
+    """Send a GET for *url* with *headers* and report the response's status and headers."""
+
+    url: str
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Step):
+    """Read the response's body.
+
+    ``into="memory"``: a small body, read whole, nothing on disk yet. ``into="part"``: streamed into
+    the .part after *part* says how to prepare it: ``open`` a fresh one, ``keep`` appending, or
+    ``restart`` it empty (the server sent the whole file instead of the range asked for). A
+    *validator* is to be kept beside a fresh .part for a later resume. With *skip* the body is not
+    the file (a 416 that proves the .part already complete): report the .part as it is.
+    """
+
+    into: Literal["memory", "part"]
+    part: PartAction = "keep"
+    validator: str | None = None
+    skip: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Step):
+    """Sleep *seconds* before the next attempt (*error* ended the last); empty the .part first when
+    *restart_part*."""
+
+    seconds: float
+    error: FetchError
+    restart_part: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Finish(Step):
+    """The item is over: record *result*; delete the .part when *remove_part* (else keep it)."""
+
+    result: Result
+    remove_part: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What every item of a run obeys (from FetchOptions, made once per run)."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    overwrite: bool = False
+    item_timeout: float | None = None
+    small_body: int = SMALL_BODY  # memory reads stop once past this many bytes (check_body says why)
+
+
+_READ_MEMORY = Read("memory")
+_READ_SKIP = Read("part", skip=True)
+
+
+class Item:
+    """The decisions of one download, from what is on disk to a Result."""
+
+    __slots__ = (
+        "_body",
+        "_part_open",
+        "_part_size",
+        "_validator",
+        "_verified",
+        "attempts",
+        "clock",
+        "deadline",
+        "job",
+        "kept",
+        "local",
+        "offset",
+        "path",
+        "rules",
+        "started",
+    )  # fmt: skip
+
+    def __init__(
+        self, job: Job, path: str, local: plan.Local, rules: Rules, clock: Callable[[], float]
+    ) -> None:
+        self.job = job
+        self.path = path
+        self.local = local
+        self.rules = rules
+        self.clock = clock
+        self.started = clock()
+        self.deadline = self.started + rules.item_timeout if rules.item_timeout else None
+        self.attempts = 0
+        self.offset = 0  # the byte of the file the next request asks from
+        self.kept = 0  # bytes found in a .part and not downloaded again (the Report's resumed_from)
+        self._validator: str | None = None  # ETag or Last-Modified the .part was begun with
+        self._part_open = False
+        self._part_size = 0
+        self._body: plan.Body | None = None
+        self._verified: tuple[int, str] | None = None  # (size, sha256) of bytes that passed the checks
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def begin(self) -> Step:
+        """Return the first step, from what is on disk."""
+        start = plan.start(self.job, self.local, overwrite=self.rules.overwrite)
+        if start.check_final:
+            return INSPECT
+        if start.discard_part:
+            return REMOVE_PART
+        return self._attempt(start.offset)
+
+    def inspected(self, size: int, sha256: str) -> Step:
+        """The final file already there has *size* bytes hashing to *sha256*."""
+        if plan.final_matches(self.job, size, sha256):
+            return self._finish(Result(self.job.url, self.path, "skipped", size, sha256))
+        return REMOVE_PART  # not the file wanted: download it afresh (the rename replaces it)
+
+    def part_removed(self) -> Step:
+        return self._attempt(0)
+
+    def part_opened(self, size: int, validator: str | None) -> Step:
+        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*."""
+        self._part_open = True
+        self._part_size = self.offset = self.kept = size
+        self._validator = validator
+        return self._request()
+
+    def response(self, status: int, headers: Mapping[str, str]) -> Step:
+        """The server answered the last Request with *status* and *headers*."""
+        try:
+            body = plan.interpret(status, headers, self.offset, self.job)
+        except FetchError as error:
+            return self.failed(error)
+        self._body = body
+        if body.complete:
+            return _READ_SKIP
+        if not self._part_open:
+            if body.total is not None and body.total <= self.rules.small_body:
+                return _READ_MEMORY
+            self._part_open = True
+            return Read("part", "open", body.validator)
+        if body.offset != self.offset:  # the whole file came instead of the rest: start the .part over
+            self.kept = 0
+            self._validator = body.validator
+            return Read("part", "restart", body.validator)
+        if body.validator:
+            self._validator = body.validator
+        return Read("part", "keep")
+
+    def body_read(self, size: int, sha256: str) -> Step:
+        """What was read now makes a file of *size* bytes hashing to *sha256* (memory or .part)."""
+        body = self._body
+        assert body is not None, "body_read() before a response"
+        if self._part_open:
+            self._part_size = size
+        try:
+            plan.check_body(self.job, body, size, sha256)
+        except FetchError as error:
+            return self.failed(error)
+        self._verified = (size, sha256)
+        return COMMIT
+
+    def committed(self) -> Step:
+        """The file is complete under its final name."""
+        assert self._verified is not None, "committed() before a verified body"
+        size, sha256 = self._verified
+        return self._finish(
+            Result(self.job.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
+        )
+
+    def failed(self, error: FetchError, part_size: int | None = None) -> Step:
+        """The last step failed with *error*; *part_size* is what the .part holds now, if it is open.
+
+        Returns a Wait before the next attempt, or the Finish that gives up.
+        """
+        if part_size is not None and self._part_open:
+            self._part_size = part_size
+        remaining = None if self.deadline is None else self.deadline - self.clock()
+        delay = self.rules.policy.delay(self.attempts, error, remaining)
+        wrong = isinstance(error, IntegrityError)
+        if delay is None:
+            # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
+            remove = self._part_open and (self._part_size == 0 or wrong)
+            result = plan.result_for_error(self.job, self.path, error, self.attempts, 0.0)
+            return self._finish(result, remove)
+        if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
+            self._part_size = self.kept = 0
+            return Wait(delay, error, restart_part=True)
+        return Wait(delay, error)
+
+    def timed_out(self) -> Step:
+        """The item's total deadline passed during the last step."""
+        return self.failed(Timeout("item took longer than its total timeout", url=self.job.url))
+
+    def waited(self) -> Step:
+        """The wait before the next attempt is over."""
+        return self._attempt(self._part_size if self._part_open else 0)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _attempt(self, offset: int) -> Step:
+        self.attempts += 1
+        self.offset = offset
+        self._verified = None
+        if offset and not self._part_open:
+            return OpenPart(offset)
+        return self._request()
+
+    def _request(self) -> Request:
+        return Request(self.job.url, plan.range_headers(self.offset, self._validator))
+
+    def _finish(self, result: Result, remove_part: bool = False) -> Finish:
+        result.elapsed = self.clock() - self.started
+        return Finish(result, remove_part)

@@ -1,0 +1,130 @@
+"""FetchOptions: every setting of a download run in one frozen, checked object.
+
+The API (``fetch(..., concurrency=50)`` or ``fetch(..., options)``), the command line and ``--cluster``
+(which sends it to every worker) all build this one object; it checks itself on construction, so a
+bad setting is a UsageError before anything starts, whoever asked for it.
+
+The engine and transport names are written once, here, as ``Literal`` types: the command line's
+choices, the registry of engines and the error messages all come from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+
+from tulip._fetch.retry import RetryPolicy
+from tulip.errors import UsageError
+
+if TYPE_CHECKING:
+    from tulip._fetch.transports import TransportFactory
+
+__all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
+
+EngineName = Literal["asyncio", "threads", "sequential"]
+TransportName = Literal["auto", "lean", "aiohttp"]
+ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
+
+_BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, across all downloads
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOptions:
+    """How a run downloads: engine, limits, timeouts, retries, what to do with files already there."""
+
+    engine: EngineName = "asyncio"
+    concurrency: int = 16  # downloads in flight (per worker with a cluster)
+    per_host: int | None = None  # connections per host; None for no limit beyond concurrency
+    retries: int = 5  # attempts after the first (ignored when *policy* is given)
+    timeout: float = 30.0  # the longest silence while waiting for bytes
+    connect_timeout: float | None = None  # default: min(10 s, timeout)
+    item_timeout: float | None = None  # all attempts of one item together
+    overwrite: bool = False  # download again even when a complete file is there
+    fsync: bool = False  # flush every file and its directory around the rename
+    policy: RetryPolicy | None = None  # the whole retry policy, when *retries* is not enough
+    # The asyncio engine's HTTP client by name, or a TransportFactory (a mock, in tests) for any engine.
+    transport: TransportName | TransportFactory = "auto"
+    cluster: str | None = None  # "local:N" or a Dask scheduler address
+    shard_size: int | None = None  # items per cluster task
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
+        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
+        _at_least(0, retries=self.retries)
+        for name in ("timeout", "connect_timeout", "item_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # also refuses NaN
+                raise UsageError(f"{name.replace('_', ' ')} must be positive, not {value}")
+        if isinstance(self.transport, str):
+            if self.transport not in TRANSPORTS:
+                raise UsageError(
+                    f"unknown transport {self.transport!r} (choose from {', '.join(TRANSPORTS)})"
+                )
+        elif not callable(getattr(self.transport, "open_async", None)):
+            raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)} or a TransportFactory")
+        if self.cluster is None and self.shard_size is not None:
+            raise UsageError("--shard-size only applies with --cluster")
+        if self.cluster is not None and self.engine != "asyncio":
+            raise UsageError(
+                "--cluster runs the asyncio engine on every worker; drop --engine or choose asyncio"
+            )
+        if self.cluster is not None and not isinstance(self.transport, str):
+            raise UsageError("a transport object cannot travel to cluster workers; name one instead")
+
+    def replace(self, **changes: object) -> FetchOptions:
+        """Return a copy with *changes* (checked like a new object)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_settings(cls, options: FetchOptions | None, settings: dict[str, object]) -> FetchOptions:
+        """Return *options* (or the defaults) with *settings* applied; unknown names are a UsageError."""
+        unknown = set(settings) - _FIELDS
+        if unknown:
+            raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
+        if options is None:
+            return cls(**settings)  # type: ignore[arg-type]
+        return options.replace(**settings) if settings else options
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.policy if self.policy is not None else RetryPolicy(retries=self.retries)
+
+    @property
+    def connect_deadline(self) -> float:
+        """Seconds a connection may take to open."""
+        return self.connect_timeout if self.connect_timeout is not None else min(self.timeout, 10.0)
+
+    def buffer_size(self) -> int:
+        """Bytes read before each write: large for few downloads, small for many (memory stays bounded)."""
+        return max(64 * 1024, min(1024 * 1024, _BUFFER_BUDGET // max(1, self.concurrency)))
+
+
+_FIELDS = frozenset(field.name for field in dataclasses.fields(FetchOptions))
+
+
+class Settings(TypedDict, total=False):
+    """The fields of FetchOptions as keyword arguments of ``fetch`` (for type checkers; a test keeps
+    the two lists equal)."""
+
+    engine: EngineName
+    concurrency: int
+    per_host: int | None
+    retries: int
+    timeout: float
+    connect_timeout: float | None
+    item_timeout: float | None
+    overwrite: bool
+    fsync: bool
+    policy: RetryPolicy | None
+    transport: TransportName | TransportFactory
+    cluster: str | None
+    shard_size: int | None
+
+
+def _at_least(low: int, **values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise UsageError(f"{name.replace('_', ' ')} must be a whole number >= {low}, not {value!r}")
