@@ -220,6 +220,8 @@ class Item:
         return REMOVE_PART  # not the file wanted: download it afresh (the rename replaces it)
 
     def part_removed(self) -> Step:
+        self._part_open = False
+        self._part_size = 0
         return self._attempt(0)
 
     def part_opened(self, size: int, validator: str | None) -> Step:
@@ -236,12 +238,16 @@ class Item:
         except FetchError as error:
             return self.failed(error)
         self._body = body
+        if body.stale:  # the .part is not part of this file: remove it, ask again from the start
+            self.kept = 0
+            return REMOVE_PART
         if body.complete:
             return _READ_SKIP
         if not self._part_open:
             if body.total is not None and body.total <= self.rules.small_body:
                 return _READ_MEMORY
             self._part_open = True
+            self._validator = body.validator
             return Read("part", "open", body.validator)
         if body.offset != self.offset:  # the whole file came instead of the rest: start the .part over
             self.kept = 0

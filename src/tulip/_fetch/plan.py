@@ -85,6 +85,7 @@ class Body:
     total: int | None  # None when the server does not say (chunked, no Content-Length)
     validator: str | None  # ETag (strong only) or Last-Modified, for If-Range on a later resume
     complete: bool = False  # the .part already holds the whole file (a 416 for its exact size)
+    stale: bool = False  # the .part is not a beginning of this file (a 416 otherwise): start over
 
 
 def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) -> Body:
@@ -109,10 +110,11 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) ->
     elif status == 416 and offset:
         match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
         total = int(match.group(3)) if match and match.group(3) != "*" else None
-        if total == offset:
+        if total == offset and (job.size is None or total == job.size):
             return Body(offset, total, _validator(headers), complete=True)
-        # The .part is longer than the file now is: it belongs to another version. Start over.
-        raise TransportError(f"resume offset {offset} is past the end of the file", url=job.url)
+        # The .part is longer than the file now is (or the server says so): it belongs to another
+        # version. Its bytes are worthless; the body of this answer too.
+        return Body(0, total, None, stale=True)
     else:
         raise HTTPStatusError(status, url=job.url, retry_after=parse_retry_after(headers.get("Retry-After")))
     if job.size is not None and body.total is not None and body.total != job.size:
@@ -126,11 +128,11 @@ def check_body(job: Job, body: Body, received: int, sha256: str) -> None:
     A short file is a TransportError (the connection ended early; a retry resumes), anything else
     an IntegrityError.
     """
-    expected = body.total if body.total is not None else job.size
-    if expected is not None and received < expected:
-        raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)
-    if expected is not None and received > expected:
-        raise IntegrityError(f"received {received} bytes, expected {expected}", url=job.url)
+    for expected in (body.total, job.size):  # both, when both are known: a 416 can lie about the size
+        if expected is not None and received < expected:
+            raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)
+        if expected is not None and received > expected:
+            raise IntegrityError(f"received {received} bytes, expected {expected}", url=job.url)
     if job.sha256 is not None and sha256 != job.sha256:
         raise IntegrityError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
 
