@@ -326,3 +326,19 @@ def test_asyncio_backend_can_be_finished_from_another_thread() -> None:
 
     asyncio.run(main())
     assert out.getvalue().endswith("✔ done from a worker thread\n\x1b[?25h")
+
+
+def test_frame_line_is_a_function_of_elapsed_time() -> None:
+    from tulip._frames import final_line, frame_line
+
+    frames = "abcd"
+    assert [frame_line(frames, 0.1, "go", t, width=80) for t in (0.0, 0.05, 0.1, 0.25, 0.4)] == [
+        "a go", "a go", "b go", "c go", "a go",
+    ]  # fmt: skip
+    assert frame_line(frames, 0.1, "x" * 50, 0, width=12) == "a xxxxxxxx…"  # width - 1 cells
+    assert frame_line(frames, 0.1, "中文中文中文", 0, width=8) == "a 中文…"  # wide characters count two
+    assert frame_line(frames, 0.1, "a\nb\x1b[31m", 0, width=80) == "a a b [31m"  # no control byte survives
+    assert frame_line(frames, 0.1, "", 65.0, width=80, timer=True) == "c 1m05s"
+    assert frame_line(frames, 0.1, "go", 0, width=80, color=True) == "\x1b[36ma\x1b[0m go"
+    assert final_line("✔", "done", elapsed=1.25) == "✔ done (1.2s)\n"
+    assert final_line("OK", "") == "OK\n"

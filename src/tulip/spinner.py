@@ -31,20 +31,14 @@ from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, cast
 
 from tulip import _terminal as term
+from tulip._frames import FRAMES, final_line, frame_line
+from tulip._lag import Cadence
 
 __all__ = ["FRAMES", "Spinner"]
 
-FRAMES: dict[str, str | Sequence[str]] = {
-    "line": "|/-\\",
-    "dots": "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏",
-    "arc": "◜◠◝◞◡◟",
-    "arrow": "←↖↑↗→↘↓↙",
-    "bounce": ("[=   ]", "[ =  ]", "[  = ]", "[   =]", "[  = ]", "[ =  ]"),
-}
-
 _OK = ("✔", "OK")
 _FAIL = ("✖", "FAIL")
-_GREEN, _RED, _CYAN, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
+_GREEN, _RED = "\x1b[32m", "\x1b[31m"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,17 +51,6 @@ _running: weakref.WeakSet[Spinner] = weakref.WeakSet()
 def _restore_all() -> None:
     for spinner in list(_running):
         spinner.stop()
-
-
-def format_elapsed(seconds: float) -> str:
-    """Return *seconds* as a short clock: ``4.2s``, ``1m05s``, ``2h03m10s``."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s"
 
 
 class Spinner:
@@ -112,7 +95,7 @@ class Spinner:
         self._running = False
         self._live = False  # animating on a terminal; fixed at start
         self._color = False
-        self._max_lag = 0.0
+        self._cadence = Cadence(0.0, interval)
 
     # -- public state -------------------------------------------------------------------------
 
@@ -129,7 +112,7 @@ class Spinner:
     @property
     def max_lag(self) -> float:
         """The latest a frame has fired after its due time, in seconds (the loop's lag in asyncio)."""
-        return self._max_lag
+        return self._cadence.max_lag
 
     @property
     def elapsed(self) -> float:
@@ -169,10 +152,10 @@ class Spinner:
         return self
 
     def _spin_thread(self) -> None:
-        due = self._started_at + self.interval
+        cadence = self._cadence
         # Event.wait is the stop signal and the frame clock at once: no flag to poll.
-        while not self._stop_event.wait(max(0.0, due - time.monotonic())):
-            due = self._tick(time.monotonic(), due)
+        while not self._stop_event.wait(max(0.0, cadence.due - time.monotonic())):
+            self._tick(time.monotonic())
 
     def __enter__(self) -> Self:
         return self.start()
@@ -193,10 +176,11 @@ class Spinner:
 
     async def _spin_task(self) -> None:
         loop = asyncio.get_running_loop()
-        due = loop.time() + self.interval
+        # The loop's clock, not time.monotonic: a late frame here is the loop's lag.
+        cadence = self._cadence = Cadence(loop.time(), self.interval)
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            due = self._tick(loop.time(), due)
+            await asyncio.sleep(max(0.0, cadence.due - loop.time()))
+            self._tick(loop.time())
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -226,7 +210,7 @@ class Spinner:
                 return False
             self._running = True
             self._started_at = time.monotonic()
-            self._max_lag = 0.0
+            self._cadence = Cadence(self._started_at, self.interval)
             self._live = self.interactive
             self._color = self._live and term.color_enabled(self.stream)
             if self._live:
@@ -236,28 +220,20 @@ class Spinner:
                 self._emit(self._text + "\n")
             return True
 
-    def _tick(self, now: float, due: float) -> float:
-        """Record lag, draw a frame, and return when the next one is due."""
-        self._max_lag = max(self._max_lag, now - due)
+    def _tick(self, now: float) -> None:
+        """Record how late this frame is, and draw it."""
+        self._cadence.tick(now)
         if self._live:
             with self._lock:
                 if self._running:
                     self._emit(self._render(time.monotonic()))
-        due += self.interval
-        return due if due > now else now + self.interval  # skip frames missed while blocked
 
     def _render(self, now: float) -> str:
-        elapsed = now - self._started_at
-        frame = self._frames[int(elapsed / self.interval) % len(self._frames)]
-        text = term.one_line(self._text)
-        if self.timer:
-            text = f"{text} ({format_elapsed(elapsed)})" if text else format_elapsed(elapsed)
-        # One column spare: writing into the last column makes some terminals wrap early.
-        room = term.terminal_width(self.stream) - 1
-        line = term.fit(f"{frame} {text}".rstrip(), room, self._ellipsis())
-        if self._color:
-            head, _, rest = line.partition(" ")
-            line = f"{_CYAN}{head}{_RESET} {rest}" if rest else f"{_CYAN}{head}{_RESET}"
+        line = frame_line(
+            self._frames, self.interval, self._text, now - self._started_at,
+            width=term.terminal_width(self.stream), timer=self.timer, color=self._color,
+            ellipsis=self._ellipsis(),
+        )  # fmt: skip
         return term.CLEAR_LINE + line
 
     def _ellipsis(self) -> str:
@@ -320,12 +296,10 @@ class Spinner:
             final = ""
             if symbols is not None:
                 mark = symbols[0] if term.can_encode(self.stream, symbols[0]) else symbols[1]
-                body = term.one_line(self._text if text is None else text)
-                if self.timer:
-                    body = f"{body} ({format_elapsed(self.elapsed)})"
-                if self._color:
-                    mark = f"{color}{mark}{_RESET}"
-                final = f"{mark} {body}".rstrip() + "\n"
+                final = final_line(
+                    mark, self._text if text is None else text,
+                    elapsed=self.elapsed if self.timer else None, color=color if self._color else "",
+                )  # fmt: skip
             if self._live:
                 self._emit(term.CLEAR_LINE + final + term.SHOW_CURSOR)
             elif final and not self.disable:
