@@ -133,6 +133,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         json_path=args.json,
         plot_path=args.plot,
         work_dir=args.dir,
+        compare=dict(args.compare or []),
     )
     return 0 if all(row.status != "failed" or not row.client.startswith("tulip") for row in rows) else 1
 
@@ -219,6 +220,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--dir", metavar="DIR", help="where clients write (default: the temp dir; /dev/shm: RAM)"
     )
+    bench.add_argument("--compare", type=_label_python, action="append", metavar="LABEL=PYTHON",
+                       help="also run tulip's engines as installed for PYTHON (another version)")  # fmt: skip
     bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
     bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
     bench.set_defaults(func=_cmd_bench, parser=bench)
@@ -262,6 +265,16 @@ _seconds = _typed(lambda t: _bounded(float(t), 0, 10**6), "a number of seconds >
 _probability = _typed(lambda t: _bounded(float(t), 0, 1), "a probability between 0 and 1")
 _size_range = _typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
 _rate = _typed(parse_rate, "a rate like 500k or 10M")
+
+
+def _label_python(text: str) -> tuple[str, str]:
+    import shutil
+
+    label, _, python = text.partition("=")
+    found = shutil.which(python) if python else None
+    if not label.strip() or found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=PYTHON with an interpreter that exists")
+    return label.strip(), found
 _codes = _typed(
     lambda t: tuple(int(_bounded(int(c), 400, 599)) for c in t.split(",")), "a list of HTTP error codes"
 )

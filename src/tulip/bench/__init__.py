@@ -36,12 +36,14 @@ def run_bench(
     plot_path: str | Path | None = None,
     stream: TextIO | None = None,
     work_dir: str | Path | None = None,
+    compare: dict[str, str] | None = None,
 ) -> list[Row]:
     """Run the named workloads (all by default) and print the table; return every Row.
 
     Every client writes under *work_dir* (default: the temp dir). On a disk with throttled IOPS the
     many-small-file rows measure the disk more than the clients; a RAM disk (/dev/shm) measures the
-    clients themselves.
+    clients themselves. *compare* maps a label to another Python interpreter with tulip installed
+    (another revision, say): its engines run beside this one's, in alternation, as ``tulip ENGINE@LABEL``.
     """
     from tulip._fetch.options import ENGINES
     from tulip.bench.table import print_table
@@ -68,7 +70,9 @@ def run_bench(
             f"bench {name}: {workload.files} files of {workload.size} bytes (full scale: {workload.about})"
         )
         print(about, file=out, flush=True)
-        rows += run_workload(workload, levels, engines, peers=peers, repeat=repeat, work_dir=work_dir)
+        rows += run_workload(
+            workload, levels, engines, peers=peers, repeat=repeat, work_dir=work_dir, compare=compare
+        )
     print_table(rows, out)
     if json_path is not None:
         Path(json_path).write_text(json.dumps([row.to_json() for row in rows], indent=2) + "\n")

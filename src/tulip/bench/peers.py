@@ -63,9 +63,12 @@ class Run:
     stderr: str
 
 
-def clients(engines: list[str]) -> list[Client]:
-    """Return tulip's engines and every peer, installed or not."""
+def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[Client]:
+    """Return tulip's engines (also as installed in each interpreter of *compare*, label -> python)
+    and every peer, installed or not."""
     found = [Client(f"tulip {engine}", "engine", sys.executable) for engine in engines]
+    for label, python in (compare or {}).items():
+        found += [Client(f"tulip {engine}@{label}", "engine", python) for engine in engines]
     found.append(Client("textbook aiohttp", "peer", sys.executable))
     for name in ("curl", "wget2", "aria2c"):
         found.append(Client(name, "peer", shutil.which(name)))
@@ -76,7 +79,7 @@ def _command(client: Client, urls_file: Path, dest: Path, concurrency: int, work
     assert client.binary is not None
     urls = urls_file.read_text().split()
     if client.name.startswith("tulip "):
-        engine = client.name.split()[1]
+        engine = client.name.split()[1].partition("@")[0]
         return [
             client.binary, "-m", "tulip", "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",

@@ -124,6 +124,7 @@ def run_workload(
     concurrencies: list[int],
     engines: list[str],
     *,
+    compare: dict[str, str] | None = None,
     peers: bool = True,
     repeat: int = 1,
     on_row: Callable[[Row], None] = lambda row: None,
@@ -136,7 +137,7 @@ def run_workload(
     corpus = SyntheticCorpus(workload.files, (workload.size, workload.size), SEED)
     expected = _expected(corpus)
     rows: list[Row] = []
-    chosen = [c for c in clients(engines) if peers or c.kind == "engine"]
+    chosen = [c for c in clients(engines, compare) if peers or c.kind == "engine"]
     with tempfile.TemporaryDirectory(prefix=f"tulip-bench-{workload.name}-", dir=work_dir) as temp:
         work = Path(temp)
         with _server(workload, corpus, work) as (base, server):

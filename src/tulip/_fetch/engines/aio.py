@@ -2,8 +2,9 @@
 threads for the disk.
 
 ``concurrency`` worker tasks each take the next item from a shared iterator (a task per URL would
-cost a task, a closure and a semaphore wait per item; workers cost them once). One item is a plain
-sequence of awaits — inspect, GET, stream, verify, rename — with no callbacks.
+cost a task, a closure and a semaphore wait per item; workers cost them once). A worker carries out
+its Item's steps with awaits: a request on the transport, a read, a sleep, or a hop to a thread for
+the disk steps the Item asks for back to back (``_disk.Files.run``).
 
 Nothing that blocks runs on the loop. A small body (up to 64 KiB) is read whole, hashed on the loop
 (microseconds), and handed to a batch writer: one thread hop writes every small file finished since
