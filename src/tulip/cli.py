@@ -12,10 +12,22 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from tulip._fetch.options import ENGINES, TRANSPORTS
-from tulip._units import parse_rate, parse_size_range
+from tulip._args import (
+    codes,
+    count,
+    int_list,
+    label_python,
+    port,
+    positive,
+    positive_float,
+    probability,
+    rate,
+    seconds,
+    size_range,
+    word_list,
+)
 from tulip._version import __version__
 from tulip.errors import TulipError, UsageError
 
@@ -85,39 +97,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from tulip._fetch.api import fetch
-    from tulip._fetch.options import FetchOptions
-    from tulip._fetch.sources import check_url, load_manifest, read_input
-    from tulip._fetch.summary import print_summary
+    from tulip._fetch.command import run
 
-    options = FetchOptions(
-        engine=args.engine,
-        concurrency=args.concurrency,
-        per_host=args.per_host,
-        retries=args.retries,
-        timeout=args.timeout,
-        connect_timeout=args.connect_timeout,
-        item_timeout=args.item_timeout,
-        overwrite=args.overwrite,
-        fsync=args.fsync,
-        transport=args.transport,
-        cluster=args.cluster,
-        shard_size=args.shard_size,
-    )
-
-    sources: list = [check_url(url, "argument") for url in args.urls]
-    if args.input is not None:
-        sources += read_input(args.input)
-    if args.manifest is not None:
-        sources += load_manifest(args.manifest, timeout=args.timeout)
-    if not sources:
-        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
-    report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
-    if args.json is not None:
-        report.write_json(args.json)
-    if not args.quiet or not report.ok:
-        print_summary(report)
-    return report.exit_status()
+    return run(args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -154,130 +136,49 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="an HTTP file server with dialable faults")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    serve.add_argument("--port", type=_port, default=8000, help="0 picks a free port (default 8000)")
+    serve.add_argument("--port", type=port, default=8000, help="0 picks a free port (default 8000)")
     corpus = serve.add_argument_group("corpus (default: 100 synthetic files of 2k)")
-    corpus.add_argument("--files", type=_count, help="number of synthetic files")
-    corpus.add_argument("--size", type=_size_range, help="size of each file: 2k, 50M, or a range 1k-64k")
+    corpus.add_argument("--files", type=count, help="number of synthetic files")
+    corpus.add_argument("--size", type=size_range, help="size of each file: 2k, 50M, or a range 1k-64k")
     corpus.add_argument("--root", type=Path, help="serve this directory instead")
     corpus.add_argument("--seed", type=int, default=0, help="seeds the content and the faults")
     faults = serve.add_argument_group("faults (rates are probabilities per file request)")
-    faults.add_argument("--delay", type=_seconds, default=0.0, metavar="S", help="wait before answering")
-    faults.add_argument("--jitter", type=_seconds, default=0.0, metavar="S", help="add up to S more")
-    faults.add_argument("--error-rate", type=_probability, default=0.0, metavar="P")
-    faults.add_argument("--error-codes", type=_codes, default=(500, 503, 429), metavar="LIST")
-    faults.add_argument("--retry-after", type=_seconds, default=1.0, metavar="S", help="sent with 429/503")
-    faults.add_argument("--drop-rate", type=_probability, default=0.0, metavar="P", help="reset mid-body")
-    faults.add_argument("--truncate-rate", type=_probability, default=0.0, metavar="P", help="close mid-body")
-    faults.add_argument("--stall-rate", type=_probability, default=0.0, metavar="P", help="never answer")
-    faults.add_argument("--bandwidth", type=_rate, metavar="RATE", help="per response, e.g. 500k or 10M")
+    faults.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait before answering")
+    faults.add_argument("--jitter", type=seconds, default=0.0, metavar="S", help="add up to S more")
+    faults.add_argument("--error-rate", type=probability, default=0.0, metavar="P")
+    faults.add_argument("--error-codes", type=codes, default=(500, 503, 429), metavar="LIST")
+    faults.add_argument("--retry-after", type=seconds, default=1.0, metavar="S", help="sent with 429/503")
+    faults.add_argument("--drop-rate", type=probability, default=0.0, metavar="P", help="reset mid-body")
+    faults.add_argument("--truncate-rate", type=probability, default=0.0, metavar="P", help="close mid-body")
+    faults.add_argument("--stall-rate", type=probability, default=0.0, metavar="P", help="never answer")
+    faults.add_argument("--bandwidth", type=rate, metavar="RATE", help="per response, e.g. 500k or 10M")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_cmd_serve, parser=serve)
 
     fetch = sub.add_parser("fetch", help="download many files concurrently, verified and resumable")
-    fetch.add_argument("urls", nargs="*", metavar="URL")
-    fetch.add_argument(
-        "-i", "--input", metavar="FILE", help="read URLs from FILE (- for stdin), aria2c style"
-    )
-    fetch.add_argument("--manifest", metavar="URL", help="download and verify every file a manifest lists")
-    fetch.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
-    fetch.add_argument(
-        "-c", "--concurrency", type=_positive, default=16, metavar="N", help="downloads in flight"
-    )
-    fetch.add_argument("--per-host", type=_positive, metavar="N", help="connections per host")
-    fetch.add_argument("--engine", choices=ENGINES, default="asyncio")
-    fetch.add_argument(
-        "--transport", choices=TRANSPORTS, default="auto", help="HTTP client of the asyncio engine"
-    )
-    fetch.add_argument("--retries", type=_count, default=5, metavar="N", help="attempts after the first")
-    fetch.add_argument(
-        "--timeout", type=_positive_seconds, default=30.0, metavar="S", help="idle-read timeout"
-    )
-    fetch.add_argument(
-        "--connect-timeout", type=_positive_seconds, metavar="S", help="default min(10, timeout)"
-    )
-    fetch.add_argument("--item-timeout", type=_positive_seconds, metavar="S", help="all attempts of one item")
-    fetch.add_argument("--overwrite", action="store_true", help="download again even if complete")
-    fetch.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
-    fetch.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
-    fetch.add_argument(
-        "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
-    )
-    fetch.add_argument("--shard-size", type=_positive, metavar="N", help="items per cluster task")
-    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
+    from tulip._fetch.command import add_arguments
+
+    add_arguments(fetch)
     fetch.set_defaults(func=_cmd_fetch, parser=fetch)
 
     bench = sub.add_parser("bench", help="tulip's engines beside curl, aria2c and wget2")
     bench.add_argument("--workload", action="append", choices=("latency", "small", "bulk", "c10k"),
                        help="run only this workload (repeatable; default all)")  # fmt: skip
-    bench.add_argument("--scale", type=_positive_float, default=0.25, metavar="X",
+    bench.add_argument("--scale", type=positive_float, default=0.25, metavar="X",
                        help="multiply every workload's file count (default 0.25)")  # fmt: skip
-    bench.add_argument("--concurrency", type=_int_list, metavar="LIST", help="e.g. 1,10,100")
-    bench.add_argument("--engines", type=_word_list, metavar="LIST", help="e.g. threads,asyncio")
-    bench.add_argument(
-        "--repeat", type=_positive, default=1, metavar="N", help="runs per client, median kept"
-    )
+    bench.add_argument("--concurrency", type=int_list, metavar="LIST", help="e.g. 1,10,100")
+    bench.add_argument("--engines", type=word_list, metavar="LIST", help="e.g. threads,asyncio")
+    bench.add_argument("--repeat", type=positive, default=1, metavar="N", help="runs per client, median kept")
     bench.add_argument("--no-peers", action="store_true", help="tulip's engines only")
     bench.add_argument(
         "--dir", metavar="DIR", help="where clients write (default: the temp dir; /dev/shm: RAM)"
     )
-    bench.add_argument("--compare", type=_label_python, action="append", metavar="LABEL=PYTHON",
+    bench.add_argument("--compare", type=label_python, action="append", metavar="LABEL=PYTHON",
                        help="also run tulip's engines as installed for PYTHON (another version)")  # fmt: skip
     bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
     bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
     bench.set_defaults(func=_cmd_bench, parser=bench)
     return parser
-
-
-# -- argument types: each turns bad input into one clear line ------------------------------------------
-
-
-def _typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            return convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-
-    parse.__name__ = what  # argparse names the type in some messages
-    return parse
-
-
-def _fail() -> Any:
-    raise ValueError
-
-
-def _bounded(value: float, low: float, high: float) -> float:
-    if not (low <= value <= high) or value != value:
-        raise ValueError
-    return value
-
-
-_port = _typed(lambda t: int(_bounded(int(t), 0, 65535)), "a port number (0-65535)")
-_count = _typed(lambda t: int(_bounded(int(t), 0, 10**9)), "a count >= 0")
-_positive = _typed(lambda t: int(_bounded(int(t), 1, 10**7)), "a whole number >= 1")
-_positive_float = _typed(lambda t: _bounded(float(t), 1e-6, 1e6), "a number > 0")
-_int_list = _typed(lambda t: [int(_bounded(int(c), 1, 10**6)) for c in t.split(",")], "a list like 1,10,100")
-_word_list = _typed(
-    lambda t: [w.strip() for w in t.split(",") if w.strip()] or _fail(), "a list like threads,asyncio"
-)
-_positive_seconds = _typed(lambda t: _bounded(float(t), 1e-3, 10**6), "a number of seconds > 0")
-_seconds = _typed(lambda t: _bounded(float(t), 0, 10**6), "a number of seconds >= 0")
-_probability = _typed(lambda t: _bounded(float(t), 0, 1), "a probability between 0 and 1")
-_size_range = _typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
-_rate = _typed(parse_rate, "a rate like 500k or 10M")
-
-
-def _label_python(text: str) -> tuple[str, str]:
-    import shutil
-
-    label, _, python = text.partition("=")
-    found = shutil.which(python) if python else None
-    if not label.strip() or found is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=PYTHON with an interpreter that exists")
-    return label.strip(), found
-_codes = _typed(
-    lambda t: tuple(int(_bounded(int(c), 400, 599)) for c in t.split(",")), "a list of HTTP error codes"
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

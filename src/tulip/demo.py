@@ -53,7 +53,7 @@ def run_demo() -> int:
     from rich.table import Table
 
     from tulip._fetch.api import fetch
-    from tulip._fetch.sources import load_manifest
+    from tulip._fetch.manifest import load_manifest
     from tulip.serve import Faults, ServeConfig, ServerProcess
 
     console = Console(highlight=False)

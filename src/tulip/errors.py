@@ -6,22 +6,35 @@
     │   └── CommandNotExecutable  ... one it may not run (exit 126)
     └── FetchError            one item could not be downloaded; always names its URL
         ├── TransportError    the connection failed: refused, reset, closed early
-        │   └── Timeout       connect, idle-read or total deadline passed
+        │   ├── Timeout       connect, idle-read or total deadline passed
+        │   ├── ProtocolError     the answer is not HTTP/1.1 as the standard allows (not retried)
+        │   ├── CertificateError  the server's TLS certificate is not trusted (not retried)
+        │   ├── ProxyError        the proxy refused the request or wants credentials
+        │   └── ResolveError      the host name could not be resolved
         ├── HTTPStatusError   the server answered with a status that is not a success
+        ├── RedirectError     too many redirects, or one to a scheme tulip does not fetch (not retried)
         ├── IntegrityError    the bytes arrived but their size or sha256 is wrong
-        └── StorageError      the local file could not be written or renamed
+        └── StorageError      the local file could not be written or renamed (not retried)
 
 A FetchError ends one item, never the run: engines record it in that item's Result and go on.
+``transient`` says whether asking again could give another answer; the retry policy reads it
+(for HTTPStatusError the status decides). Messages never hold a secret: URLs in them are shown
+with their password replaced by ``***``.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CertificateError",
     "CommandNotExecutable",
     "CommandNotFound",
     "FetchError",
     "HTTPStatusError",
     "IntegrityError",
+    "ProtocolError",
+    "ProxyError",
+    "RedirectError",
+    "ResolveError",
     "StorageError",
     "Timeout",
     "TransportError",
@@ -58,6 +71,9 @@ class CommandNotExecutable(UsageError):
 class FetchError(TulipError):
     """One item failed; *url* says which."""
 
+    #: Whether a new attempt could succeed where this one failed.
+    transient = False
+
     def __init__(self, message: str, *, url: str = "") -> None:
         super().__init__(message)
         self.url = url
@@ -66,9 +82,40 @@ class FetchError(TulipError):
 class TransportError(FetchError):
     """The connection failed before a complete answer arrived."""
 
+    transient = True
+
 
 class Timeout(TransportError):
     """A connect, idle-read or total deadline passed."""
+
+
+class ProtocolError(TransportError):
+    """The server's bytes are not an HTTP/1.1 response as the standard allows (a malformed or
+    doubled Content-Length, one beside Transfer-Encoding, a bad chunk, a bad status line)."""
+
+    transient = False
+
+
+class CertificateError(TransportError):
+    """The server's TLS certificate could not be verified."""
+
+    transient = False
+
+
+class ProxyError(TransportError):
+    """The proxy could not be reached, refused the tunnel, or asks for credentials."""
+
+    def __init__(self, message: str, *, url: str = "", transient: bool = True) -> None:
+        super().__init__(message, url=url)
+        self.transient = transient
+
+
+class ResolveError(TransportError):
+    """The host name did not resolve (a temporary failure of the resolver is transient)."""
+
+    def __init__(self, message: str, *, url: str = "", transient: bool = False) -> None:
+        super().__init__(message, url=url)
+        self.transient = transient
 
 
 class HTTPStatusError(FetchError):
@@ -80,8 +127,14 @@ class HTTPStatusError(FetchError):
         self.retry_after = retry_after
 
 
+class RedirectError(FetchError):
+    """Too many redirects, or a redirect tulip will not follow."""
+
+
 class IntegrityError(FetchError):
     """The downloaded bytes do not match the expected size or sha256."""
+
+    transient = True  # a transfer corrupted on the way may come right the next time
 
 
 class StorageError(FetchError):

@@ -516,7 +516,7 @@ def test_scenario(name: str) -> None:
 
 
 # Every status a server may send to a fresh request, by what it must lead to.
-FINAL_FAILURES = [400, 401, 402, 403, 405, 406, 407, 409, 411, 412, 413, 414, 415, 417, 418, 421, 422,
+FINAL_FAILURES = [400, 401, 402, 403, 405, 406, 409, 411, 412, 413, 414, 415, 417, 418, 421, 422,
                   426, 431, 451, 300, 301, 302, 303, 304, 305, 307, 308, 100, 101, 103, 201, 202, 203,
                   204, 205]  # fmt: skip
 RETRIED = [408, 425, 429, 500, 501, 502, 503, 504, 505, 507, 508, 510, 511, 520, 599]
@@ -527,6 +527,14 @@ def test_statuses_that_fail_at_once(status: int) -> None:
     item, _clock = make_item(retries=5)
     assert show(item.begin()) == "GET"
     assert show(item.response(status, {})) == f"failed bytes=0 attempts=1 error='HTTP {status}'"
+
+
+def test_407_is_the_proxy_asking_for_credentials() -> None:
+    item, _clock = make_item(retries=5)
+    item.begin()
+    step = item.response(407, {})
+    assert isinstance(step, Finish) and step.result.status == "failed"
+    assert "proxy needs credentials" in (step.result.error or "")
 
 
 @pytest.mark.parametrize("status", RETRIED)

@@ -16,7 +16,7 @@ Steps, and the event that answers each (any step may instead end in ``item.faile
     Inspect             hash the complete file already there  -> item.inspected(size, sha256)
     RemovePart          delete the .part                      -> item.part_removed()
     OpenPart(offset)    open the .part to continue at offset  -> item.part_opened(size, validator)
-    Request(url, hdrs)  send it, wait for the headers         -> item.response(status, headers)
+    Request(url, hdrs, proxy)  send it, wait for the headers  -> item.response(status, headers)
     Read(...)           read the body into memory or the .part -> item.body_read(size, sha256)
     Commit              make it the final file (rename)       -> item.committed()
     Wait(seconds)       sleep before the next attempt         -> item.waited()
@@ -29,14 +29,19 @@ it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from tulip._fetch import plan
+from tulip._fetch.http.auth import Credentials
+from tulip._fetch.http.policy import REDIRECTS, HttpPolicy
+from tulip._fetch.http.proxies import Proxy
+from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
 from tulip._fetch.models import Job, Result
 from tulip._fetch.retry import RetryPolicy
-from tulip.errors import FetchError, IntegrityError, Timeout
+from tulip.errors import FetchError, IntegrityError, ProxyError, Timeout
 
 __all__ = [
     "COMMIT",
@@ -107,10 +112,12 @@ class OpenPart(Step):
 
 @dataclass(frozen=True, slots=True)
 class Request(Step):
-    """Send a GET for *url* with *headers* and report the response's status and headers."""
+    """Send a GET for *url* with *headers* (through *proxy*, if one) and report the response's
+    status and headers. Redirects come back to the Item: the transport sends exactly this."""
 
     url: str
     headers: Mapping[str, str]
+    proxy: Proxy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +163,7 @@ class Rules:
     overwrite: bool = False
     item_timeout: float | None = None
     small_body: int = SMALL_BODY  # memory reads stop once past this many bytes (check_body says why)
+    http: HttpPolicy = field(default_factory=HttpPolicy)
 
 
 _READ_MEMORY = Read("memory")
@@ -167,8 +175,13 @@ class Item:
 
     __slots__ = (
         "_body",
+        "_credentials",
+        "_hops",
+        "_origin",
         "_part_open",
         "_part_size",
+        "_start_url",
+        "_url",
         "_validator",
         "_verified",
         "attempts",
@@ -179,6 +192,7 @@ class Item:
         "local",
         "offset",
         "path",
+        "public",
         "rules",
         "started",
     )  # fmt: skip
@@ -188,6 +202,8 @@ class Item:
     ) -> None:
         self.job = job
         self.path = path
+        # What outputs show of the job: its URL with the password (if any) as ***.
+        self.public = job if "@" not in job.url else dataclasses.replace(job, url=redact(job.url))
         self.local = local
         self.rules = rules
         self.clock = clock
@@ -201,6 +217,11 @@ class Item:
         self._part_size = 0
         self._body: plan.Body | None = None
         self._verified: tuple[int, str] | None = None  # (size, sha256) of bytes that passed the checks
+        self._start_url: str | None = None  # the job's URL as it goes on the wire (set on first use)
+        self._credentials: Credentials | None = None  # from the job's URL, for its origin only
+        self._origin: tuple[str, str, int] | None = None
+        self._url = ""  # the URL of the request in flight (redirects move it)
+        self._hops = 0  # redirects followed in this attempt
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -216,7 +237,7 @@ class Item:
     def inspected(self, size: int, sha256: str) -> Step:
         """The final file already there has *size* bytes hashing to *sha256*."""
         if plan.final_matches(self.job, size, sha256):
-            return self._finish(Result(self.job.url, self.path, "skipped", size, sha256))
+            return self._finish(Result(self.public.url, self.path, "skipped", size, sha256))
         return REMOVE_PART  # not the file wanted: download it afresh (the rename replaces it)
 
     def part_removed(self) -> Step:
@@ -229,12 +250,31 @@ class Item:
         self._part_open = True
         self._part_size = self.offset = self.kept = size
         self._validator = validator
-        return self._request()
+        return self._request(first=True)
 
     def response(self, status: int, headers: Mapping[str, str]) -> Step:
         """The server answered the last Request with *status* and *headers*."""
+        http = self.rules.http
+        if http.cookies is not None:
+            http.absorb(self._url, headers)  # a redirect's cookies count too
+        if status in REDIRECTS:
+            location = headers.get("Location")
+            if location:
+                try:
+                    self._url = http.redirect(self._url, location, self._hops)
+                except FetchError as error:
+                    return self.failed(error)
+                self._hops += 1
+                return self._request()
+        elif status == 407:
+            return self.failed(
+                ProxyError(
+                    "the proxy needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user",
+                    url=self.public.url, transient=False,
+                )
+            )  # fmt: skip
         try:
-            body = plan.interpret(status, headers, self.offset, self.job)
+            body = plan.interpret(status, headers, self.offset, self.public)
         except FetchError as error:
             return self.failed(error)
         self._body = body
@@ -264,7 +304,7 @@ class Item:
         if self._part_open:
             self._part_size = size
         try:
-            plan.check_body(self.job, body, size, sha256)
+            plan.check_body(self.public, body, size, sha256)
         except FetchError as error:
             return self.failed(error)
         self._verified = (size, sha256)
@@ -275,7 +315,7 @@ class Item:
         assert self._verified is not None, "committed() before a verified body"
         size, sha256 = self._verified
         return self._finish(
-            Result(self.job.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
+            Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
         )
 
     def failed(self, error: FetchError, part_size: int | None = None) -> Step:
@@ -291,16 +331,21 @@ class Item:
         if delay is None:
             # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
             remove = self._part_open and (self._part_size == 0 or wrong)
-            result = plan.result_for_error(self.job, self.path, error, self.attempts, 0.0)
+            result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
             return self._finish(result, remove)
         if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
             self._part_size = self.kept = 0
             return Wait(delay, error, restart_part=True)
         return Wait(delay, error)
 
+    @property
+    def url(self) -> str:
+        """The URL of the last request (where redirects led), with no credentials in it."""
+        return self._url
+
     def timed_out(self) -> Step:
         """The item's total deadline passed during the last step."""
-        return self.failed(Timeout("item took longer than its total timeout", url=self.job.url))
+        return self.failed(Timeout("item took longer than its total timeout", url=self.public.url))
 
     def waited(self) -> Step:
         """The wait before the next attempt is over."""
@@ -314,10 +359,40 @@ class Item:
         self._verified = None
         if offset and not self._part_open:
             return OpenPart(offset)
-        return self._request()
+        return self._request(first=True)
 
-    def _request(self) -> Request:
-        return Request(self.job.url, plan.range_headers(self.offset, self._validator))
+    def _request(self, *, first: bool = False) -> Step:
+        """The request for the current URL (the job's own when *first*: each attempt starts there)."""
+        if first:
+            start = self._start_url
+            if start is None:
+                try:
+                    start = self._begin_url()
+                except FetchError as error:
+                    return self.failed(error)
+            self._url, self._hops = start, 0
+        url = self._url
+        http = self.rules.http
+        same = True
+        if self._hops:  # a redirect may have left the origin the credentials were given for
+            if self._origin is None:
+                self._origin = origin(self._start_url or url)
+            same = origin(url) == self._origin
+        headers, proxy = http.request(url, origin_credentials=self._credentials, same_origin=same)
+        if self.offset:
+            headers = {**headers, **plan.range_headers(self.offset, self._validator)}
+        return Request(url, headers, proxy)
+
+    def _begin_url(self) -> str:
+        """Return the job's URL as it goes on the wire, its credentials kept apart for its origin."""
+        url, user, password = split_userinfo(self.job.url)
+        if user is not None:
+            self._credentials = Credentials(user, password or "")
+        try:
+            self._start_url = start = normalise(url)
+        except ValueError as exc:
+            raise FetchError(f"invalid URL: {exc}", url=self.public.url) from None
+        return start
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started

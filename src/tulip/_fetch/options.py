@@ -11,13 +11,16 @@ choices, the registry of engines and the error messages all come from them.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
+from tulip._fetch.http.tls import Tls
 from tulip._fetch.retry import RetryPolicy
 from tulip.errors import UsageError
 
 if TYPE_CHECKING:
+    from tulip._fetch.http.policy import HttpPolicy
     from tulip._fetch.transports import TransportFactory
 
 __all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
@@ -28,6 +31,12 @@ ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 
 _BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, across all downloads
+
+Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
+
+# Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
+_RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
+                       "te", "upgrade", "expect"})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,12 +57,31 @@ class FetchOptions:
     transport: TransportName | TransportFactory = "auto"
     cluster: str | None = None  # "local:N" or a Dask scheduler address
     shard_size: int | None = None  # items per cluster task
+    # HTTP: what every request carries (tulip._fetch.http). Secrets are left out of repr().
+    headers: Headers = field(default=(), repr=False)
+    user_agent: str | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # (user, password) for every origin
+    netrc: bool | str = True  # ~/.netrc when there; False for none; a path for that file
+    cookies: str | None = None  # a Netscape cookies file (curl -c, wget --save-cookies) to start from
+    max_redirects: int = 20
+    proxy: str | None = field(default=None, repr=False)  # None: from *_proxy variables; "": none
+    no_proxy: str | None = None  # hosts reached directly, comma-separated; "*" for all
+    proxy_auth: tuple[str, str] | None = field(default=None, repr=False)
+    ca_certificate: str | None = None  # trust this CA too (PEM)
+    insecure: bool = False  # do not check TLS certificates (a warning says so)
+    client_cert: str | None = None
+    client_key: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _header_pairs(self.headers))
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
-        _at_least(0, retries=self.retries)
+        _at_least(0, retries=self.retries, max_redirects=self.max_redirects)
+        for name in ("auth", "proxy_auth"):
+            pair = getattr(self, name)
+            if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
+                raise UsageError(f"{name} must be a (user, password) pair")
         for name in ("timeout", "connect_timeout", "item_timeout"):
             value = getattr(self, name)
             if value is not None and not value > 0:  # also refuses NaN
@@ -87,6 +115,32 @@ class FetchOptions:
         if options is None:
             return cls(**settings)  # type: ignore[arg-type]
         return options.replace(**settings) if settings else options
+
+    def tls(self) -> Tls:
+        """Return what TLS trusts and offers for this run."""
+        return Tls(self.ca_certificate, self.insecure, self.client_cert, self.client_key)
+
+    def http_policy(self) -> HttpPolicy:
+        """Return the run's HTTP policy (reading the cookie file and the proxy settings now)."""
+        from tulip._fetch.http import auth, cookies, policy, proxies
+
+        credentials = auth.Credentials(*self.auth) if self.auth is not None else None
+        proxy_credentials = auth.Credentials(*self.proxy_auth) if self.proxy_auth is not None else None
+        netrc = None
+        if self.netrc:
+            netrc = auth.Netrc(self.netrc if isinstance(self.netrc, str) else None,
+                               required=isinstance(self.netrc, str))  # fmt: skip
+            if isinstance(self.netrc, str):
+                netrc.check()
+        return policy.HttpPolicy(
+            headers=self.headers,  # type: ignore[arg-type]
+            user_agent=self.user_agent,
+            auth=credentials,
+            netrc=netrc,
+            cookies=cookies.Jar(self.cookies),
+            routes=proxies.Routes(self.proxy, self.no_proxy, credentials=proxy_credentials),
+            max_redirects=self.max_redirects,
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -122,9 +176,46 @@ class Settings(TypedDict, total=False):
     transport: TransportName | TransportFactory
     cluster: str | None
     shard_size: int | None
+    headers: Headers
+    user_agent: str | None
+    auth: tuple[str, str] | None
+    netrc: bool | str
+    cookies: str | None
+    max_redirects: int
+    proxy: str | None
+    no_proxy: str | None
+    proxy_auth: tuple[str, str] | None
+    ca_certificate: str | None
+    insecure: bool
+    client_cert: str | None
+    client_key: str | None
 
 
 def _at_least(low: int, **values: int | None) -> None:
     for name, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise UsageError(f"{name.replace('_', ' ')} must be a whole number >= {low}, not {value!r}")
+
+
+def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
+    """Return *headers* as (name, value) pairs; raise UsageError for one that cannot be sent."""
+    items: list[str | tuple[str, str]] = (
+        list(headers.items()) if isinstance(headers, Mapping) else list(headers)  # type: ignore[arg-type]
+    )
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            name, colon, value = item.partition(":")
+            if not colon:
+                raise UsageError(f"--header {item[:80]!r} is not 'Name: value'")
+        else:
+            name, value = item
+        name, value = name.strip(), value.strip()
+        if not name or any(char in name for char in ' \t:()<>@,;\\"/[]?={}') or not name.isascii():
+            raise UsageError(f"--header: {name[:80]!r} is not a header name")
+        if any(char in value for char in "\r\n\x00"):
+            raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
+        if name.lower() in _RESERVED:
+            raise UsageError(f"--header {name}: tulip sets this header itself")
+        pairs.append((name, value))
+    return tuple(pairs)

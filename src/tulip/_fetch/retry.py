@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from tulip.errors import FetchError, HTTPStatusError, IntegrityError, StorageError, TransportError
+from tulip.errors import FetchError, HTTPStatusError
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
@@ -54,8 +54,7 @@ class RetryPolicy:
         """Whether asking again could give a different answer."""
         if isinstance(error, HTTPStatusError):
             return error.status in _RETRY_STATUSES or error.status >= 500
-        # A checksum mismatch may be a corrupted transfer; a disk error will not mend itself.
-        return isinstance(error, TransportError | IntegrityError) and not isinstance(error, StorageError)
+        return error.transient
 
     def delay(self, attempt: int, error: FetchError, remaining: float | None = None) -> float | None:
         """Return how long to wait before attempt *attempt* + 1, or None to give up.

@@ -172,30 +172,6 @@ def read_input(path: str) -> list[Entry]:
     return list(parse_input(text.splitlines(), source))
 
 
-def load_manifest(url: str, timeout: float = 30.0) -> list[Entry]:
-    """Fetch and parse the manifest at *url*; raise UsageError if it cannot be had."""
-    import urllib3
-
-    check_url(url, "--manifest")
-    try:
-        response = urllib3.request(
-            "GET", url, timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(429, 500, 502, 503, 504)),
-            preload_content=False,
-        )  # fmt: skip
-        try:
-            body = response.read(64 * 1024 * 1024 + 1)
-        finally:
-            response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
-        raise UsageError(f"cannot fetch manifest {url}: {exc}") from None
-    if response.status != 200:
-        raise UsageError(f"cannot fetch manifest {url}: HTTP {response.status}")
-    if len(body) > 64 * 1024 * 1024:
-        raise UsageError(f"manifest {url} is larger than 64 MiB")
-    return parse_manifest(body, url)
-
-
 def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
     """Name every entry safely and return the Jobs; raise UsageError if two would write one file."""
     jobs: list[Job] = []

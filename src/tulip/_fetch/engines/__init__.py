@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from tulip._fetch.item import Rules
@@ -44,17 +44,21 @@ class Interrupted(Exception):
 
 @dataclass
 class Work:
-    """What an engine is given: the jobs, what is on disk for each, where to write, how, who to tell."""
+    """What an engine is given: the jobs, what is on disk for each, where to write, how, who to tell,
+    and the rules every item follows (made from the options once, before anything starts)."""
 
     jobs: list[Job]
     locals: list[Local]
     store: Store
     options: FetchOptions
     progress: Progress
+    rules: Rules = field(init=False)
 
-    def rules(self) -> Rules:
+    def __post_init__(self) -> None:
         options = self.options
-        return Rules(options.retry_policy, options.overwrite, options.item_timeout)
+        self.rules = Rules(
+            options.retry_policy, options.overwrite, options.item_timeout, http=options.http_policy()
+        )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from tulip._fetch.store import Store
 from tulip._fetch.transports import SyncResponse, SyncTransport
 from tulip.errors import FetchError
 
-__all__ = ["Context", "download"]
+__all__ = ["Context", "download", "run_item"]
 
 
 @dataclass
@@ -34,9 +34,17 @@ class Context:
 def download(job: Job, local: plan.Local, ctx: Context) -> Result:
     """Download *job* (skipping, resuming, retrying as needed) and return how it ended."""
     path = ctx.store.path(job)
-    files = Files(ctx.store, job)
     try:
         item = Item(job, path, local, ctx.rules, time.monotonic)
+    except Exception as exc:  # a bug in one item must not sink the run
+        return plan.internal_failure(job, path, exc)
+    return run_item(item, Files(ctx.store, job), ctx)
+
+
+def run_item(item: Item, files: Files, ctx: Context) -> Result:
+    """Carry out *item*'s steps, its disk steps on *files*, until it finishes; return its Result."""
+    job = item.job
+    try:
         step = item.begin()
         while True:
             match step:
@@ -57,7 +65,7 @@ def download(job: Job, local: plan.Local, ctx: Context) -> Result:
     except Interrupted:
         raise
     except Exception as exc:  # a bug in one item must not sink the run
-        return plan.internal_failure(job, path, exc)
+        return plan.internal_failure(item.public, item.path, exc)
     finally:
         files.close()
 
@@ -65,7 +73,7 @@ def download(job: Job, local: plan.Local, ctx: Context) -> Result:
 def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
     """Send *request* and read what the Item asks of the response; return the next step."""
     try:
-        with ctx.transport.get(request.url, request.headers) as response:
+        with ctx.transport.get(request.url, request.headers, request.proxy) as response:
             read = item.response(response.status, response.headers)
             if not isinstance(read, Read):
                 return read

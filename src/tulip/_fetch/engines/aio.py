@@ -144,7 +144,10 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
 async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -> Step:
     """Send *request* and read what the Item asks of the response; return the next step."""
     try:
-        async with _deadline(item.deadline), ctx.transport.get(request.url, request.headers) as response:
+        async with (
+            _deadline(item.deadline),
+            ctx.transport.get(request.url, request.headers, request.proxy) as response,
+        ):
             read = item.response(response.status, response.headers)
             if not isinstance(read, Read):
                 return read
@@ -242,7 +245,7 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(options.per_host or 1)
     )
-    rules = work.rules()
+    rules = work.rules
     async with transport, LagProbe() as lag_probe:
         ctx = _Context(transport, store, rules, options.buffer_size(), progress, BatchWriter(store), disk)
         clock = asyncio.get_running_loop().time

@@ -16,7 +16,7 @@ def run(work: Work) -> Outcome:
     """Download the jobs in order; Ctrl-C ends the run with the items not reached left as None."""
     results: list[Result | None] = [None] * len(work.jobs)
     with open_sync(work.options, concurrency=1) as transport:
-        ctx = Context(transport, work.store, work.rules(), work.options.buffer_size(), work.progress,
+        ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip
         for index, (job, local) in enumerate(zip(work.jobs, work.locals, strict=True)):
             try:

@@ -39,7 +39,7 @@ def run(work: Work) -> Outcome:
                 return limit
 
     with open_sync(options) as transport:
-        ctx = Context(transport, work.store, work.rules(), options.buffer_size(), work.progress, cancel)
+        ctx = Context(transport, work.store, work.rules, options.buffer_size(), work.progress, cancel)
 
         def one(job: Job, local: Local) -> Result:
             if cancel.is_set():

@@ -1,32 +1,38 @@
-"""Transports: the HTTP client behind an engine, one small interface whatever the library.
+"""Transports: the HTTP client behind an engine, one small interface whatever moves the bytes.
 
-An engine asks a transport for a response and reads it in pieces; it never sees the library's own
-types or exceptions. Each transport maps its library's failures onto tulip's errors (TransportError,
-Timeout, FetchError), which is what lets the retry policy and the Report be the same for every engine.
+An engine asks a transport for the response to exactly one request — the Item has decided its
+URL, headers and proxy, and follows redirects itself — and reads the body in pieces; it never sees a
+library's own types or exceptions. Each transport maps its failures onto tulip's errors, in the same
+words (``_errors``), which is what lets the retry policy and the Report be the same for every engine.
 
-    async with transport.get(url, headers) as response:       # AsyncTransport
+    async with transport.get(url, headers, proxy) as response:     # AsyncTransport
         response.status, response.headers
-        chunk = await response.read(65536)                     # b"" at the end
+        chunk = await response.read(65536)                          # b"" at the end
 
-Which transport an engine gets is decided once, by ``open_async`` / ``open_sync``: by name
-(``auto``, ``lean``, ``aiohttp``; the blocking engines always use urllib3), or any object with those
-two methods — ``MockTransport`` in ``mock.py`` is one, for tests without sockets.
+- ``lean``: asyncio Protocols around the wire reader (``_wire``, httptools), TLS by asyncio; the
+  asyncio engine's default.
+- ``blocking``: the same wire reader over plain sockets, for the threads and sequential engines.
+- ``aiohttp``: aiohttp's client, for ``--transport aiohttp``.
+- ``mock``: canned answers, no sockets, for tests.
+
+Which one an engine gets is decided once, by ``open_async`` / ``open_sync``: by name, or any object
+with those two methods (a TransportFactory, such as ``MockTransport``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from tulip._version import __version__
+from tulip._fetch.http.proxies import Proxy
+from tulip._fetch.http.tls import Tls
 
 if TYPE_CHECKING:
     from tulip._fetch.options import FetchOptions
 
 __all__ = [
-    "USER_AGENT",
     "AsyncResponse",
     "AsyncTransport",
     "SyncResponse",
@@ -38,13 +44,6 @@ __all__ = [
 ]
 
 
-USER_AGENT = f"tulip/{__version__}"
-
-# Bodies are saved exactly as served: asking for "identity" keeps a server from compressing them
-# (and a hostile server's gzip bomb from ever being decoded).
-BASE_HEADERS = {"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
-
-
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """What every transport honours."""
@@ -53,7 +52,7 @@ class TransportOptions:
     per_host: int | None = None  # connections per host; None for no limit beyond concurrency
     connect_timeout: float = 10.0
     read_timeout: float = 30.0  # the longest silence while waiting for bytes
-    max_redirects: int = 10
+    tls: Tls = field(default_factory=Tls)
 
 
 class AsyncResponse(Protocol):
@@ -69,8 +68,10 @@ class AsyncTransport(Protocol):
     async def __aenter__(self) -> AsyncTransport: ...
     async def __aexit__(self, *exc: object) -> None: ...
 
-    def get(self, url: str, headers: Mapping[str, str]) -> AbstractAsyncContextManager[AsyncResponse]:
-        """Send GET *url* and give the response once its headers have arrived."""
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> AbstractAsyncContextManager[AsyncResponse]:
+        """Send GET *url* and give the response once its (final) headers have arrived."""
         ...
 
 
@@ -85,7 +86,9 @@ class SyncTransport(Protocol):
     def __enter__(self) -> SyncTransport: ...
     def __exit__(self, *exc: object) -> None: ...
 
-    def get(self, url: str, headers: Mapping[str, str]) -> AbstractContextManager[SyncResponse]: ...
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> AbstractContextManager[SyncResponse]: ...
 
 
 class TransportFactory(Protocol):
@@ -102,32 +105,29 @@ def transport_options(options: FetchOptions, *, concurrency: int | None = None) 
         per_host=options.per_host,
         connect_timeout=options.connect_deadline,
         read_timeout=options.timeout,
+        tls=options.tls(),
     )
 
 
 def open_async(options: FetchOptions) -> AsyncTransport:
-    """Return the asyncio engine's transport: lean (httptools) when installed, else aiohttp."""
+    """Return the asyncio engine's transport: lean unless *options* name aiohttp or a factory."""
     choice = options.transport
     if not isinstance(choice, str):
         return choice.open_async(transport_options(options))
-    if choice in ("auto", "lean"):
-        try:
-            from tulip._fetch.transports.lean import LeanTransport
-        except ImportError:
-            if choice == "lean":
-                raise
-        else:
-            return LeanTransport(transport_options(options))
-    from tulip._fetch.transports.aiohttp import AiohttpTransport
+    if choice == "aiohttp":
+        from tulip._fetch.transports.aiohttp import AiohttpTransport
 
-    return AiohttpTransport(transport_options(options))
+        return AiohttpTransport(transport_options(options))
+    from tulip._fetch.transports.lean import LeanTransport
+
+    return LeanTransport(transport_options(options))
 
 
 def open_sync(options: FetchOptions, *, concurrency: int | None = None) -> SyncTransport:
-    """Return a blocking engine's transport: urllib3, unless *options* name a factory."""
+    """Return a blocking engine's transport: the blocking one, unless *options* name a factory."""
     choice = options.transport
     if not isinstance(choice, str):
         return choice.open_sync(transport_options(options, concurrency=concurrency))
-    from tulip._fetch.transports.urllib3 import Urllib3Transport
+    from tulip._fetch.transports.blocking import BlockingTransport
 
-    return Urllib3Transport(transport_options(options, concurrency=concurrency))
+    return BlockingTransport(transport_options(options, concurrency=concurrency))

@@ -1,15 +1,24 @@
-"""The asyncio engine's default transport: one aiohttp ClientSession for the whole run."""
+"""``--transport aiohttp``: one aiohttp ClientSession for the whole run.
+
+aiohttp sends exactly the request the Item decided: no redirects of its own, no cookies of its own,
+no decompression, no environment proxies (the policy has chosen the proxy already), the run's
+SSLContext. Its failures are mapped onto the words every transport uses (``_errors``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from tulip._fetch.transports import BASE_HEADERS, TransportOptions
-from tulip.errors import FetchError, Timeout, TransportError
+from tulip._fetch.http.proxies import Proxy
+from tulip._fetch.transports import TransportOptions
+from tulip._fetch.transports._errors import connect_error, read_timeout, tls_error
+from tulip.errors import FetchError, ProtocolError, ProxyError, TransportError
 
 __all__ = ["AiohttpTransport"]
 
@@ -27,11 +36,11 @@ class _Response:
         try:
             return await self._content.read(n)
         except BaseException as exc:
-            raise _translate(exc, self.url) from exc
+            raise _translate(exc, self.url, None) from exc
 
 
 class AiohttpTransport:
-    """GET through aiohttp with connection limits, timeouts and no decompression."""
+    """GET through aiohttp with connection limits, timeouts, and nothing done behind the Item's back."""
 
     def __init__(self, options: TransportOptions) -> None:
         self.options = options
@@ -50,9 +59,8 @@ class AiohttpTransport:
                 total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
             ),
             auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # a downloader keeps no cookies; and skips their cost
-            headers=BASE_HEADERS,
-            skip_auto_headers=("Accept-Encoding",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # the policy keeps the run's cookies
+            skip_auto_headers=("Accept-Encoding", "User-Agent"),
             trust_env=False,
         )
         return self
@@ -63,39 +71,65 @@ class AiohttpTransport:
             self._session = None
 
     @asynccontextmanager
-    async def get(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[_Response]:
+    async def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> AsyncIterator[_Response]:
         assert self._session is not None, "use the transport inside 'async with'"
+        https = url[:6].lower() == "https:"
         try:
             async with self._session.get(
-                url, headers=headers, max_redirects=self.options.max_redirects
+                url,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=dict(proxy.headers) if proxy is not None and proxy.headers else None,
+                ssl=self.options.tls.context() if https else True,
             ) as response:
                 yield _Response(response, url)
         except FetchError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise _translate(exc, url) from exc
+            raise _translate(exc, url, proxy) from exc
 
 
-def _translate(exc: BaseException, url: str) -> BaseException:
+def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseException:
     """Return the tulip error for an aiohttp failure (or *exc* itself if it is not one)."""
     if isinstance(exc, FetchError | asyncio.CancelledError):
         return exc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        certificate = exc.certificate_error
+        if isinstance(certificate, ssl.SSLError):
+            return tls_error(certificate, url=url)
+        return tls_error(ssl.SSLCertVerificationError(str(certificate)), url=url)
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return tls_error(exc.os_error if isinstance(exc.os_error, ssl.SSLError) else ssl.SSLError(), url=url)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return connect_error(exc.os_error, exc.host, exc.port, url=url, proxy=True)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        if exc.status == 407:
+            return ProxyError(
+                f"the proxy {proxy.address if proxy else ''} needs credentials (HTTP 407): put them in the "
+                "proxy URL or use --proxy-user", url=url, transient=False,
+            )  # fmt: skip
+        return ProxyError(
+            f"the proxy refused the tunnel (HTTP {exc.status})", url=url, transient=exc.status >= 500
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return connect_error(exc.os_error, exc.host, exc.port, url=url)
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return Timeout("timed out waiting for the server", url=url)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return FetchError("too many redirects", url=url)
-    if isinstance(exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError):
-        return FetchError(f"redirected to an unsupported URL: {exc}", url=url)
+        return read_timeout(url)
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchError(f"invalid URL: {exc}", url=url)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return TransportError(f"body cut short: {_reason(exc)}", url=url)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return TransportError("server closed the connection", url=url)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return TransportError(f"cannot connect: {exc.os_error.strerror or exc.os_error}", url=url)
     if isinstance(exc, aiohttp.ClientResponseError):
-        return TransportError(f"bad response: {exc.message}", url=url)
+        # aiohttp's parser (llhttp, as httptools) refusing a response: the same class as the wire reader.
+        return ProtocolError(f"bad response: {exc.message}", url=url)
+    if isinstance(exc, aiohttp.ClientOSError):
+        host = urlsplit(url).hostname or ""
+        return connect_error(exc, host, urlsplit(url).port or 0, url=url)
     if isinstance(exc, aiohttp.ClientError | OSError):
         return TransportError(_reason(exc) or type(exc).__name__, url=url)
     return exc

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
+from tulip._fetch.http.proxies import Proxy
 from tulip._fetch.transports import TransportOptions
 
 __all__ = ["MockRequest", "MockResponse", "MockTransport"]
@@ -32,6 +33,7 @@ __all__ = ["MockRequest", "MockResponse", "MockTransport"]
 class MockRequest:
     url: str
     headers: Mapping[str, str]
+    proxy: Proxy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,8 @@ class MockTransport:
             queues = {url: [r] if isinstance(r, MockResponse) else list(r) for url, r in handler.items()}
             self._handler = lambda request: _next(queues, request.url)
 
-    def answer(self, url: str, headers: Mapping[str, str]) -> MockResponse:
-        request = MockRequest(url, dict(headers))
+    def answer(self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None) -> MockResponse:
+        request = MockRequest(url, dict(headers), proxy)
         with self._lock:
             self.requests.append(request)
             return self._handler(request)
@@ -121,8 +123,10 @@ class _SyncSide:
         pass
 
     @contextmanager
-    def get(self, url: str, headers: Mapping[str, str]) -> Iterator[_SyncResponse]:
-        response = self.mock.answer(url, headers)
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> Iterator[_SyncResponse]:
+        response = self.mock.answer(url, headers, proxy)
         if response.delay:
             time.sleep(response.delay)
         if response.error is not None:
@@ -141,8 +145,10 @@ class _AsyncSide:
         pass
 
     @asynccontextmanager
-    async def get(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[_AsyncResponse]:
-        response = self.mock.answer(url, headers)
+    async def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> AsyncIterator[_AsyncResponse]:
+        response = self.mock.answer(url, headers, proxy)
         if response.delay:
             await asyncio.sleep(response.delay)
         if response.error is not None:

@@ -1,0 +1,161 @@
+"""``tulip fetch``: its arguments (named as curl, wget2 and aria2c users know them) and its run.
+
+The arguments become one FetchOptions, the same object the Python API takes, so the command line
+cannot offer what the API lacks, or check a value differently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from tulip._args import count, positive, positive_seconds
+from tulip._fetch.options import ENGINES, TRANSPORTS
+from tulip.errors import UsageError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(fetch: argparse.ArgumentParser) -> None:
+    """Add every option of ``tulip fetch`` to *fetch*, grouped as curl and wget2 group theirs."""
+    fetch.add_argument("urls", nargs="*", metavar="URL")
+    source = fetch.add_argument_group("what to fetch")
+    source.add_argument("-i", "--input", metavar="FILE", help="URLs from FILE (- for stdin), aria2c style")
+    source.add_argument("--manifest", metavar="URL", help="download and verify every file a manifest lists")
+
+    where = fetch.add_argument_group("where, and how many at once")
+    where.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
+    where.add_argument(
+        "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
+    )
+    where.add_argument("--per-host", type=positive, metavar="N", help="connections per host")
+    where.add_argument("--engine", choices=ENGINES, default="asyncio")
+    where.add_argument(
+        "--transport", choices=TRANSPORTS, default="auto", help="the asyncio engine's HTTP client"
+    )
+    where.add_argument("--overwrite", action="store_true", help="download again even if complete")
+    where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
+    where.add_argument(
+        "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
+    )
+    where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
+
+    http = fetch.add_argument_group("HTTP")
+    http.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable; an empty value drops one)",
+    )
+    http.add_argument("-A", "-U", "--user-agent", metavar="TEXT", help="the User-Agent header")
+    http.add_argument("-u", "--user", metavar="USER:PASSWORD", help="Basic credentials for the URLs' origins")
+    http.add_argument("--netrc-file", metavar="FILE", help="credentials by host (default ~/.netrc, if there)")
+    http.add_argument("--no-netrc", action="store_true", help="do not read ~/.netrc")
+    http.add_argument(
+        "-b", "--load-cookies", metavar="FILE", help="start with these cookies (Netscape format)"
+    )
+    http.add_argument(
+        "--max-redirects", type=count, default=20, metavar="N", help="redirects in a row (default 20)"
+    )
+
+    proxy = fetch.add_argument_group("proxy (default: $http_proxy, $https_proxy, $all_proxy, $no_proxy)")
+    proxy.add_argument("-x", "--proxy", metavar="URL", help="send every request through this http:// proxy")
+    proxy.add_argument("--no-proxy", "--noproxy", metavar="LIST", help="hosts to reach directly ('*': all)")
+    proxy.add_argument("--proxy-user", metavar="USER:PASSWORD", help="credentials for the proxy")
+
+    tls = fetch.add_argument_group("TLS")
+    tls.add_argument("--ca-certificate", "--cacert", metavar="FILE", help="also trust this CA (PEM)")
+    tls.add_argument("-k", "--insecure", action="store_true", help="do not check certificates (warns)")
+    tls.add_argument("--client-cert", "--cert", metavar="FILE", help="a client certificate (PEM)")
+    tls.add_argument("--client-key", "--key", metavar="FILE", help="its private key, if not in the cert file")
+
+    retry = fetch.add_argument_group("retries and timeouts")
+    retry.add_argument("--retries", type=count, default=5, metavar="N", help="attempts after the first")
+    retry.add_argument(
+        "--timeout", type=positive_seconds, default=30.0, metavar="S", help="idle-read timeout"
+    )
+    retry.add_argument(
+        "--connect-timeout", type=positive_seconds, metavar="S", help="default min(10, timeout)"
+    )
+    retry.add_argument("--item-timeout", type=positive_seconds, metavar="S", help="all attempts of one item")
+
+    output = fetch.add_argument_group("output")
+    output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
+
+
+def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Return the FetchOptions *args* ask for (UsageError for a bad combination)."""
+    from tulip._fetch.http.auth import parse_user
+    from tulip._fetch.options import FetchOptions
+
+    def pair(text: str | None, option: str) -> tuple[str, str] | None:
+        if text is None:
+            return None
+        try:
+            credentials = parse_user(text)
+        except UsageError:
+            raise UsageError(f"{option} takes USER:PASSWORD") from None
+        return credentials.user, credentials.password
+
+    if args.no_netrc and args.netrc_file:
+        raise UsageError("--no-netrc and --netrc-file contradict each other")
+    return FetchOptions(
+        engine=args.engine,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        retries=args.retries,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        item_timeout=args.item_timeout,
+        overwrite=args.overwrite,
+        fsync=args.fsync,
+        transport=args.transport,
+        cluster=args.cluster,
+        shard_size=args.shard_size,
+        headers=args.header,
+        user_agent=args.user_agent,
+        auth=pair(args.user, "--user"),
+        netrc=False if args.no_netrc else (args.netrc_file or True),
+        cookies=args.load_cookies,
+        max_redirects=args.max_redirects,
+        proxy=args.proxy,
+        no_proxy=args.no_proxy,
+        proxy_auth=pair(args.proxy_user, "--proxy-user"),
+        ca_certificate=_readable(args.ca_certificate, "--ca-certificate"),
+        insecure=args.insecure,
+        client_cert=_readable(args.client_cert, "--client-cert"),
+        client_key=_readable(args.client_key, "--client-key"),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tulip fetch``; return its exit status."""
+    from tulip._fetch.api import fetch
+    from tulip._fetch.sources import check_url, read_input
+    from tulip._fetch.summary import print_summary
+
+    options = options_from(args)
+    sources: list = [check_url(url, "argument") for url in args.urls]
+    if args.input is not None:
+        sources += read_input(args.input)
+    if args.manifest is not None:
+        from tulip._fetch.manifest import load_manifest
+
+        sources += load_manifest(args.manifest, options)
+    if not sources:
+        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+    report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+    if args.json is not None:
+        report.write_json(args.json)
+    if not args.quiet or not report.ok:
+        print_summary(report)
+    return report.exit_status()
+
+
+def _readable(path: str | None, option: str) -> str | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise UsageError(f"{option} {path}: cannot read it")
+    return path

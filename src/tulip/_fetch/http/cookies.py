@@ -1,0 +1,121 @@
+"""A cookie jar for the run: cookies a response sets (a redirect's included) go back to that site.
+
+``http.cookiejar`` does the rules (domains, paths, expiry, Secure); this adapts it to the headers the
+Item sees, since the jar wants urllib's Request and response objects. ``--load-cookies FILE`` reads
+the Netscape format that curl (``-c``) and wget (``--save-cookies``) write.
+
+A run that never meets a cookie pays nothing: with an empty jar, a request asks nothing of it, and a
+response without Set-Cookie is not looked at.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+from collections.abc import Mapping
+from email.message import Message
+
+from tulip.errors import UsageError
+
+__all__ = ["Jar"]
+
+
+class _Request:
+    """The little of urllib.request.Request that CookieJar reads and writes."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.full_url = url
+        self._parts = urlsplit(url)
+        self.cookie: str | None = None
+        self.unverifiable = False
+
+    def get_full_url(self) -> str:
+        return self.full_url
+
+    def get_host(self) -> str:
+        return self._parts.netloc.rpartition("@")[2]
+
+    def get_type(self) -> str:
+        return self._parts.scheme
+
+    @property
+    def type(self) -> str:
+        return self._parts.scheme
+
+    @property
+    def host(self) -> str:
+        return self.get_host()
+
+    @property
+    def origin_req_host(self) -> str:
+        return (self._parts.hostname or "").lower()
+
+    def is_unverifiable(self) -> bool:
+        return False
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() == "cookie" and self.cookie is not None
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        return self.cookie if name.lower() == "cookie" and self.cookie is not None else default
+
+    def header_items(self) -> list[tuple[str, str]]:
+        return [("Cookie", self.cookie)] if self.cookie is not None else []
+
+    def add_unredirected_header(self, name: str, value: str) -> None:
+        if name.lower() == "cookie":
+            self.cookie = value
+
+
+class _Response:
+    def __init__(self, set_cookies: list[str]) -> None:
+        self._message = Message()
+        for value in set_cookies:
+            self._message["Set-Cookie"] = value
+
+    def info(self) -> Message:
+        return self._message
+
+
+class Jar:
+    """The run's cookies (thread-safe: CookieJar holds its own lock)."""
+
+    def __init__(self, load: str | None = None) -> None:
+        self._jar: http.cookiejar.CookieJar = http.cookiejar.CookieJar()
+        self._empty = True
+        if load is not None:
+            mozilla = http.cookiejar.MozillaCookieJar(load)
+            try:
+                mozilla.load(ignore_discard=True, ignore_expires=False)
+            except (OSError, http.cookiejar.LoadError, ValueError, AssertionError) as exc:
+                raise UsageError(f"cannot load cookies from {load}: {exc}") from None
+            self._jar = mozilla
+            self._empty = len(mozilla) == 0
+
+    def header(self, url: str) -> str | None:
+        """Return the Cookie header for a request to *url*, or None."""
+        if self._empty:
+            return None
+        request = _Request(url)
+        self._jar.add_cookie_header(request)  # type: ignore[arg-type]
+        return request.cookie
+
+    def absorb(self, url: str, headers: Mapping[str, str]) -> None:
+        """Keep the cookies a response to *url* sets."""
+        values = _set_cookies(headers)
+        if not values:
+            return
+        self._jar.extract_cookies(_Response(values), _Request(url))  # type: ignore[arg-type]
+        self._empty = False
+
+
+def _set_cookies(headers: Mapping[str, str]) -> list[str]:
+    value = headers.get("Set-Cookie")
+    if value is None:
+        return []
+    getall = getattr(headers, "getall", None)  # aiohttp's multidict keeps the fields apart
+    if getall is not None:
+        return list(getall("Set-Cookie"))
+    # The wire reader joins repeated Set-Cookie fields with a newline (a comma sits inside Expires).
+    return [part for part in value.split("\n") if part]

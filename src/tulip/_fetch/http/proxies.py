@@ -1,0 +1,133 @@
+"""Which proxy a URL goes through, decided without I/O, as curl and wget decide it.
+
+``--proxy URL`` sends everything through one proxy; otherwise the environment speaks:
+``http_proxy``, ``https_proxy``, ``all_proxy`` (either case, lower case first, as curl reads them),
+unless ``--no-proxy`` or ``no_proxy`` lists the host (a suffix match; ``*`` for every host).
+``--no-proxy '*'`` turns proxies off. Only ``http://`` proxies are spoken to: a plain request for
+an http URL, a CONNECT tunnel for an https one. Credentials in the proxy URL (or ``--proxy-user``)
+become a Proxy-Authorization header that only the proxy sees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from tulip._fetch.http.auth import Credentials, basic
+from tulip._fetch.http.urls import split_userinfo
+from tulip.errors import UsageError
+
+__all__ = ["Proxy", "Routes"]
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A forward proxy: where to connect, and what to tell it (Proxy-Authorization)."""
+
+    host: str
+    port: int
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # hashable: part of a pool key
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+def parse_proxy(text: str, credentials: Credentials | None = None, where: str = "--proxy") -> Proxy:
+    """Return the Proxy an option or environment variable names; raise UsageError if it cannot be used."""
+    if "://" not in text:
+        text = "http://" + text  # curl's default for a bare host:port
+    bare, user, password = split_userinfo(text)
+    parts = urlsplit(bare)
+    if parts.scheme.lower() != "http":
+        raise UsageError(f"{where}: only http:// proxies are supported, not {parts.scheme}://")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise UsageError(f"{where}: bad port in {bare!r}") from None
+    if not parts.hostname:
+        raise UsageError(f"{where}: no host in {bare!r}")
+    if user is not None:
+        credentials = Credentials(user, password or "")
+    headers = (("Proxy-Authorization", basic(credentials)),) if credentials is not None else ()
+    return Proxy(parts.hostname, port, headers)
+
+
+class Routes:
+    """Answers "through which proxy?" for every URL of a run."""
+
+    def __init__(
+        self,
+        proxy: str | None = None,
+        no_proxy: str | None = None,
+        *,
+        credentials: Credentials | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._by_scheme: dict[str, Proxy | None] = {}
+        if proxy is not None:
+            chosen = parse_proxy(proxy, credentials) if proxy else None
+            self._by_scheme = {"http": chosen, "https": chosen}
+        else:
+            every = _env(env, "all_proxy")
+            for scheme in ("http", "https"):
+                # curl ignores the upper-case HTTP_PROXY (a CGI script's client sets it); so do we.
+                own = _env(env, f"{scheme}_proxy", upper=scheme != "http")
+                if own or every:
+                    where = f"${scheme}_proxy" if own else "$all_proxy"
+                    self._by_scheme[scheme] = parse_proxy(own or every or "", credentials, where=where)
+        listed = no_proxy if no_proxy is not None else _env(env, "no_proxy")
+        self._skip = [entry.strip().lower() for entry in (listed or "").split(",") if entry.strip()]
+        self.active = any(self._by_scheme.values()) and "*" not in self._skip
+
+    def route(self, url: str) -> Proxy | None:
+        """Return the proxy for *url*, or None to connect directly."""
+        if not self.active:
+            return None
+        parts = urlsplit(url)
+        proxy = self._by_scheme.get(parts.scheme.lower())
+        if proxy is None:
+            return None
+        host = (parts.hostname or "").lower()
+        if self._bypassed(host, parts.port):
+            return None
+        return proxy
+
+    def _bypassed(self, host: str, port: int | None) -> bool:
+        for entry in self._skip:
+            name, _, want_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+            if want_port and port is not None and str(port) != want_port:
+                continue
+            name = name.strip("[]").lstrip(".")
+            if host == name or host.endswith("." + name) or _in_network(host, name):
+                return True
+        return False
+
+
+def _env(env: Mapping[str, str], name: str, *, upper: bool = True) -> str | None:
+    value = env.get(name)
+    if value is None and upper:
+        value = env.get(name.upper())
+    return value or None
+
+
+def _has_port(entry: str) -> bool:
+    head, colon, tail = entry.rpartition(":")
+    return bool(colon) and tail.isdigit() and not head.endswith(":") and head.count(":") == 0
+
+
+def _in_network(host: str, entry: str) -> bool:
+    if "/" not in entry:
+        return False
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
