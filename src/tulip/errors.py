@@ -134,7 +134,11 @@ class RedirectError(FetchError):
 class IntegrityError(FetchError):
     """The downloaded bytes do not match the expected size or sha256."""
 
-    transient = True  # a transfer corrupted on the way may come right the next time
+    def __init__(self, message: str, *, url: str = "", transient: bool = True) -> None:
+        super().__init__(message, url=url)
+        # A transfer corrupted on the way may come right the next time; a server that says it has
+        # another size than the one expected will say so again.
+        self.transient = transient
 
 
 class StorageError(FetchError):

@@ -30,10 +30,10 @@ Source = str | Entry | Job
 
 
 def prepare(
-    sources: Iterable[Source], dest: str | os.PathLike[str], *, fsync: bool = False
+    sources: Iterable[Source] | Source, dest: str | os.PathLike[str], *, fsync: bool = False
 ) -> tuple[list[Job], Store]:
     """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download."""
-    items = list(sources)
+    items = [sources] if isinstance(sources, str | Entry | Job) else list(sources)
     jobs = [item for item in items if isinstance(item, Job)]
     if jobs and len(jobs) != len(items):
         raise UsageError("give either Jobs or URLs/entries, not both")

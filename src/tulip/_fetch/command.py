@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from tulip._args import count, positive, positive_seconds
 from tulip._fetch.options import ENGINES, TRANSPORTS
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     from tulip._fetch.summary import print_summary
 
     options = options_from(args)
+    if args.json is not None:
+        _check_writable(args.json)
     sources: list = [check_url(url, "argument") for url in args.urls]
     if args.input is not None:
         sources += read_input(args.input)
@@ -148,11 +151,25 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
     report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+    status = report.exit_status()
     if args.json is not None:
-        report.write_json(args.json)
+        try:
+            report.write_json(args.json)
+        except OSError as exc:
+            print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            status = max(status, 2)
     if not args.quiet or not report.ok:
         print_summary(report)
-    return report.exit_status()
+    return status
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a --json path that could not be written once the run is over (before it starts)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--json {path}: is a directory")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"--json {path}: cannot write in {folder}")
 
 
 def _readable(path: str | None, option: str) -> str | None:

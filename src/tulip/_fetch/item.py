@@ -343,9 +343,10 @@ class Item:
         """The URL of the last request (where redirects led), with no credentials in it."""
         return self._url
 
-    def timed_out(self) -> Step:
-        """The item's total deadline passed during the last step."""
-        return self.failed(Timeout("item took longer than its total timeout", url=self.public.url))
+    def timed_out(self, part_size: int | None = None) -> Step:
+        """The item's total deadline passed during the last step (the .part holds *part_size* bytes)."""
+        error = Timeout("item took longer than its total timeout", url=self.public.url)
+        return self.failed(error, part_size)
 
     def waited(self) -> Step:
         """The wait before the next attempt is over."""

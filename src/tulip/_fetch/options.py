@@ -84,8 +84,24 @@ class FetchOptions:
                 raise UsageError(f"{name} must be a (user, password) pair")
         for name in ("timeout", "connect_timeout", "item_timeout"):
             value = getattr(self, name)
-            if value is not None and not value > 0:  # also refuses NaN
-                raise UsageError(f"{name.replace('_', ' ')} must be positive, not {value}")
+            if value is None and name != "timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
+                # (also refuses NaN and infinity: a socket cannot wait for ever)
+                raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
+        for name in ("overwrite", "fsync", "insecure"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.policy is not None and not isinstance(self.policy, RetryPolicy):
+            raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
+        if not isinstance(self.netrc, bool | str):
+            raise UsageError("netrc must be True, False or a file name")
+        if self.cluster is not None:
+            _check_cluster_address(self.cluster)
+        if self.engine != "asyncio" and isinstance(self.transport, str) and self.transport != "auto":
+            raise UsageError(
+                f"--transport {self.transport} is for the asyncio engine, not the {self.engine} engine"
+            )
         if isinstance(self.transport, str):
             if self.transport not in TRANSPORTS:
                 raise UsageError(
@@ -104,15 +120,18 @@ class FetchOptions:
 
     def replace(self, **changes: object) -> FetchOptions:
         """Return a copy with *changes* (checked like a new object)."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_settings(cls, options: FetchOptions | None, settings: dict[str, object]) -> FetchOptions:
         """Return *options* (or the defaults) with *settings* applied; unknown names are a UsageError."""
-        unknown = set(settings) - _FIELDS
-        if unknown:
-            raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
         if options is None:
+            unknown = set(settings) - _FIELDS
+            if unknown:
+                raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
             return cls(**settings)  # type: ignore[arg-type]
         return options.replace(**settings) if settings else options
 
@@ -219,3 +238,14 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--header {name}: tulip sets this header itself")
         pairs.append((name, value))
     return tuple(pairs)
+
+
+def _check_cluster_address(address: str) -> None:
+    if address.startswith("local:"):
+        workers = address.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise UsageError(f"--cluster local:N needs a number of workers >= 1, not {address!r}")
+    elif "://" not in address and ":" not in address:
+        raise UsageError(
+            f"--cluster takes local:N or a scheduler address like tcp://host:8786, not {address!r}"
+        )

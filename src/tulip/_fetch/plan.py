@@ -118,7 +118,9 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) ->
     else:
         raise HTTPStatusError(status, url=job.url, retry_after=parse_retry_after(headers.get("Retry-After")))
     if job.size is not None and body.total is not None and body.total != job.size:
-        raise IntegrityError(f"server has {body.total} bytes, expected {job.size}", url=job.url)
+        raise IntegrityError(
+            f"server has {body.total} bytes, expected {job.size}", url=job.url, transient=False
+        )
     return body
 
 

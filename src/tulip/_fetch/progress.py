@@ -134,6 +134,8 @@ class RichProgress(Progress):
             self._bytes += nbytes
             if self._total_bytes is not None:
                 self._bar.update(self._task, advance=nbytes, **self._fields())
+            else:  # the bar follows files, the text follows bytes
+                self._bar.update(self._task, **self._fields())
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:

@@ -156,6 +156,8 @@ def read_input(path: str) -> list[Entry]:
     source = "stdin" if path == "-" else path
     try:
         if path == "-":
+            if sys.stdin is None:
+                raise UsageError("cannot read input file stdin: it is closed")
             data = sys.stdin.buffer.read()
         else:
             with open(path, "rb") as f:
@@ -176,6 +178,7 @@ def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
     """Name every entry safely and return the Jobs; raise UsageError if two would write one file."""
     jobs: list[Job] = []
     owners: dict[str, str] = {}  # lower-cased path (and its .part) -> url that claims it
+    folders: dict[str, str] = {}  # lower-cased directory a name needs -> url that needs it
     for item in entries:
         entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
         try:
@@ -187,6 +190,16 @@ def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
             other = owners.get(claimed.casefold())
             if other is not None:
                 raise UsageError(f"two items would write {name!r}: {other} and {entry.url}")
-        owners[name.casefold()] = owners[(name + PART_SUFFIX).casefold()] = entry.url
+        folded = name.casefold()
+        if folded in folders:  # "sub" as a file, when another item needs "sub/" as a directory
+            raise UsageError(f"two items would write {name!r}: {folders[folded]} needs it as a directory")
+        parts = folded.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder in owners:
+                raise UsageError(f"two items would write {folder!r}: {owners[folder]} and {entry.url} (as a "
+                                 "directory)")  # fmt: skip
+            folders.setdefault(folder, entry.url)
+        owners[folded] = owners[(name + PART_SUFFIX).casefold()] = entry.url
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size))
     return jobs

@@ -86,7 +86,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             part = files.part
             assert part is not None
             if not read.skip and not _copy(response, files, ctx, item.deadline):
-                return item.timed_out()
+                return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest())
     except FetchError as error:
         return item.failed(error, files.size)

@@ -167,7 +167,7 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
     except FetchError as error:
         return item.failed(error, files.size)
     except TimeoutError:  # the item's own deadline (transports raise tulip's Timeout)
-        return item.timed_out()
+        return item.timed_out(files.size)
 
 
 _NO_DEADLINE = nullcontext()

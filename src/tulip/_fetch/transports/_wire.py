@@ -182,9 +182,9 @@ class Reader:
         if remaining:
             # The rest of a body of known length: bytes go to the reader as they came off the
             # socket, without the parser making a copy of each chunk (most of a large file's cost).
-            if len(data) > remaining:
-                self._fail(ProtocolError("the server sent more than it announced", url=message.url))
-                return
+            extra = len(data) > remaining
+            if extra:  # the announced bytes are the body; what follows cannot be trusted
+                data = data[:remaining]
             self._raw_remaining = remaining - len(data)
             message.body_bytes += len(data)
             message.chunks.append(data)
@@ -192,6 +192,8 @@ class Reader:
             if not self._raw_remaining:
                 self.keep_alive = self._raw_keep_alive
                 message.done = True
+            if extra:
+                self._fail(ProtocolError("the server sent more than it announced", url=message.url))
             return
         try:
             self.parser.feed_data(data)
@@ -199,10 +201,10 @@ class Reader:
             self._fail(ProtocolError("unexpected protocol upgrade", url=message.url))
             return
         except httptools.HttpParserError as exc:
-            self._fail(ProtocolError(f"bad response: {_reason(exc)}", url=message.url))
-            return
-        except _Refused as exc:
-            self._fail(ProtocolError(str(exc), url=message.url))
+            # A refusal raised in a callback arrives wrapped; its own words say more.
+            cause = exc.__context__ if isinstance(exc.__context__, _Refused) else None
+            reason = str(cause) if cause is not None else f"bad response: {_reason(exc)}"
+            self._fail(ProtocolError(reason, url=message.url))
             return
         if message.status and not message.done and not self._raw_remaining and not self._raw_used:
             length = message.headers.get("content-length")
@@ -232,9 +234,10 @@ class Reader:
         return message.done and not message.chunks
 
     def _fail(self, error: FetchError) -> None:
+        """The connection can no longer be trusted; the response in hand fails unless complete."""
         self.broken = True
         message = self.message
-        if message is not None and message.error is None:
+        if message is not None and message.error is None and not message.done:
             message.error = error
 
     def _url(self) -> str:
