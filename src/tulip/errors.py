@@ -17,7 +17,8 @@
         └── StorageError      the local file could not be written or renamed (not retried)
 
 A FetchError ends one item, never the run: engines record it in that item's Result and go on.
-``transient`` says whether asking again could give another answer; the retry policy reads it
+``kind`` names the class in a Report (``error_kind``); ``transient`` says whether asking again
+could give another answer; the retry policy reads it
 (for HTTPStatusError the status decides). Messages never hold a secret: URLs in them are shown
 with their password replaced by ``***``.
 """
@@ -71,6 +72,8 @@ class CommandNotExecutable(UsageError):
 class FetchError(TulipError):
     """One item failed; *url* says which."""
 
+    kind = "fetch"
+
     #: Whether a new attempt could succeed where this one failed.
     transient = False
 
@@ -82,16 +85,22 @@ class FetchError(TulipError):
 class TransportError(FetchError):
     """The connection failed before a complete answer arrived."""
 
+    kind = "transport"
+
     transient = True
 
 
 class Timeout(TransportError):
     """A connect, idle-read or total deadline passed."""
 
+    kind = "timeout"
+
 
 class ProtocolError(TransportError):
     """The server's bytes are not an HTTP/1.1 response as the standard allows (a malformed or
     doubled Content-Length, one beside Transfer-Encoding, a bad chunk, a bad status line)."""
+
+    kind = "protocol"
 
     transient = False
 
@@ -99,11 +108,15 @@ class ProtocolError(TransportError):
 class CertificateError(TransportError):
     """The server's TLS certificate could not be verified."""
 
+    kind = "certificate"
+
     transient = False
 
 
 class ProxyError(TransportError):
     """The proxy could not be reached, refused the tunnel, or asks for credentials."""
+
+    kind = "proxy"
 
     def __init__(self, message: str, *, url: str = "", transient: bool = True) -> None:
         super().__init__(message, url=url)
@@ -113,6 +126,8 @@ class ProxyError(TransportError):
 class ResolveError(TransportError):
     """The host name did not resolve (a temporary failure of the resolver is transient)."""
 
+    kind = "resolve"
+
     def __init__(self, message: str, *, url: str = "", transient: bool = False) -> None:
         super().__init__(message, url=url)
         self.transient = transient
@@ -120,6 +135,8 @@ class ResolveError(TransportError):
 
 class HTTPStatusError(FetchError):
     """The server answered with an error status."""
+
+    kind = "http"
 
     def __init__(self, status: int, *, url: str = "", retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}", url=url)
@@ -130,9 +147,13 @@ class HTTPStatusError(FetchError):
 class RedirectError(FetchError):
     """Too many redirects, or a redirect tulip will not follow."""
 
+    kind = "redirect"
+
 
 class IntegrityError(FetchError):
     """The downloaded bytes do not match the expected size or sha256."""
+
+    kind = "integrity"
 
     def __init__(self, message: str, *, url: str = "", transient: bool = True) -> None:
         super().__init__(message, url=url)
@@ -143,3 +164,5 @@ class IntegrityError(FetchError):
 
 class StorageError(FetchError):
     """Writing, syncing or renaming the local file failed."""
+
+    kind = "storage"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tulip._fetch import engines
 from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.http.urls import redact
 from tulip._fetch.models import Job, Report, Result
 from tulip._fetch.options import FetchOptions
 from tulip._fetch.progress import Progress, make_progress
@@ -58,7 +59,11 @@ class _Run:
     def report(self, outcome: Outcome) -> Report:
         store = self.work.store
         items = [
-            result if result is not None else Result(job.url, store.path(job), "failed", error="interrupted")
+            result
+            if result is not None
+            else Result(
+                redact(job.url), store.path(job), "failed", error="interrupted", error_kind="interrupted"
+            )
             for job, result in zip(self.work.jobs, outcome.results, strict=True)
         ]
         return Report(

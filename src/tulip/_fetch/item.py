@@ -135,6 +135,7 @@ class Read(Step):
     part: PartAction = "keep"
     validator: str | None = None
     skip: bool = False
+    until: int | None = None  # the file's size where known: reading stops past it (a body without end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,14 +289,14 @@ class Item:
                 return _READ_MEMORY
             self._part_open = True
             self._validator = body.validator
-            return Read("part", "open", body.validator)
+            return Read("part", "open", body.validator, until=self._until(body))
         if body.offset != self.offset:  # the whole file came instead of the rest: start the .part over
             self.kept = 0
             self._validator = body.validator
-            return Read("part", "restart", body.validator)
+            return Read("part", "restart", body.validator, until=self._until(body))
         if body.validator:
             self._validator = body.validator
-        return Read("part", "keep")
+        return Read("part", "keep", until=self._until(body))
 
     def body_read(self, size: int, sha256: str) -> Step:
         """What was read now makes a file of *size* bytes hashing to *sha256* (memory or .part)."""
@@ -394,6 +395,9 @@ class Item:
         except ValueError as exc:
             raise FetchError(f"invalid URL: {exc}", url=self.public.url) from None
         return start
+
+    def _until(self, body: plan.Body) -> int | None:
+        return self.job.size if self.job.size is not None else body.total
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started

@@ -47,6 +47,7 @@ class Result:
     error: str | None = None
     resumed_from: int = 0  # bytes found in a .part file and not downloaded again
     elapsed: float = field(default=0.0, compare=False)
+    error_kind: str | None = None  # what kind of failure: http, timeout, protocol, certificate, ...
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class Result:
             "sha256": self.sha256,
             "attempts": self.attempts,
             "error": self.error,
+            "error_kind": self.error_kind,
             "resumed_from": self.resumed_from,
             "elapsed": round(self.elapsed, 6),
         }

@@ -134,7 +134,10 @@ def check_body(job: Job, body: Body, received: int, sha256: str) -> None:
         if expected is not None and received < expected:
             raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)
         if expected is not None and received > expected:
-            raise IntegrityError(f"received {received} bytes, expected {expected}", url=job.url)
+            # More than the file's size: the server will send as much again (a body without end).
+            raise IntegrityError(
+                f"received {received} bytes, expected {expected}", url=job.url, transient=False
+            )
     if job.sha256 is not None and sha256 != job.sha256:
         raise IntegrityError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
 
@@ -144,12 +147,16 @@ def result_for_error(job: Job, path: str, error: FetchError, attempts: int, elap
     status: Status = "failed"
     if isinstance(error, HTTPStatusError) and error.status in (404, 410):
         status = "not_found"
-    return Result(job.url, path, status, attempts=attempts, error=str(error), elapsed=elapsed)
+    return Result(
+        job.url, path, status, attempts=attempts, error=str(error), elapsed=elapsed, error_kind=error.kind
+    )
 
 
 def internal_failure(job: Job, path: str, exc: BaseException) -> Result:
     """Return a failed Result for an unexpected error: a bug in one item must not sink the run."""
-    return Result(job.url, path, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    return Result(
+        job.url, path, "failed", error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal"
+    )
 
 
 def _int(value: str | None) -> int | None:

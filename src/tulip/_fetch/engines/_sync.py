@@ -85,7 +85,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             files.prepare(read)
             part = files.part
             assert part is not None
-            if not read.skip and not _copy(response, files, ctx, item.deadline):
+            if not read.skip and not _copy(response, files, ctx, item.deadline, read.until):
                 return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest())
     except FetchError as error:
@@ -103,14 +103,19 @@ def _read_small(response: SyncResponse, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _copy(response: SyncResponse, files: Files, ctx: Context, deadline: float | None) -> bool:
-    """Copy the body into the .part; False if the item's deadline passed first."""
+def _copy(
+    response: SyncResponse, files: Files, ctx: Context, deadline: float | None, until: int | None
+) -> bool:
+    """Copy the body into the .part, stopping once it is past *until* bytes; False if the item's
+    deadline passed first."""
     part = files.part
     assert part is not None
     size = ctx.buffer_size
     read = response.read
     while chunk := read(size):
         part.write(chunk)
+        if until is not None and part.size > until:
+            break
         ctx.progress.advance(len(chunk))
         if ctx.cancel.is_set():
             raise Interrupted

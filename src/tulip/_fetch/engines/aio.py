@@ -162,7 +162,7 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
             part = files.part
             assert part is not None
             if not read.skip:
-                await _stream(response, part, ctx)
+                await _stream(response, part, ctx, read.until)
             return item.body_read(part.size, part.hasher.hexdigest())
     except FetchError as error:
         return item.failed(error, files.size)
@@ -191,20 +191,26 @@ async def _read_small(response: AsyncResponse, ctx: _Context, limit: int) -> byt
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context) -> None:
+async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context, until: int | None) -> None:
     """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread.
 
     One buffer fills while the previous one is written, so the socket and the disk work at once;
-    memory per download stays at two buffers.
+    memory per download stays at two buffers. Reading stops once the file is past *until* bytes
+    (the Item then says it is too long): a body without an end cannot fill the disk.
     """
     size = ctx.buffer_size
     chunks: list[bytes] = []
     held = 0
+    room = None if until is None else until - part.size  # bytes the body may still add
     writing: concurrent.futures.Future[None] | None = None
     try:
         while chunk := await response.read(size):
             chunks.append(chunk)
             held += len(chunk)
+            if room is not None:
+                room -= len(chunk)
+                if room < 0:
+                    break
             if held >= size:
                 if writing is not None:
                     await asyncio.wrap_future(writing)

@@ -137,6 +137,7 @@ class Reader:
     """Turns the bytes of one connection into Messages, one request at a time."""
 
     __slots__ = (
+        "_head_bytes",
         "_raw_headers",
         "_raw_keep_alive",
         "_raw_remaining",
@@ -158,6 +159,7 @@ class Reader:
         self._raw_remaining = 0  # body bytes still to come past the parser (0: the parser has them)
         self._raw_keep_alive = False
         self._raw_used = False
+        self._head_bytes = 0  # bytes fed before the final response's headers were complete
 
     def expect(self, url: str) -> Message:
         """A request has gone out: return the Message its response will fill."""
@@ -165,6 +167,7 @@ class Reader:
             self.parser = httptools.HttpResponseParser(self)
             self._raw_used = False
         self.message = message = Message(url)
+        self._head_bytes = 0
         self.received = False
         self.keep_alive = False
         return message
@@ -178,6 +181,14 @@ class Reader:
             self._fail(ProtocolError("the server sent more than it announced", url=self._url()))
             return
         self.received = True
+        if not message.status:
+            # Counted as they arrive: a header that never ends must not be buffered until it does.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES + 64 * 1024:  # the limit, plus one body read of slack
+                self._fail(
+                    ProtocolError(f"response headers larger than {MAX_HEADER_BYTES} bytes", url=message.url)
+                )
+                return
         remaining = self._raw_remaining
         if remaining:
             # The rest of a body of known length: bytes go to the reader as they came off the

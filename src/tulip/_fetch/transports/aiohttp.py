@@ -24,19 +24,33 @@ __all__ = ["AiohttpTransport"]
 
 
 class _Response:
-    __slots__ = ("_content", "headers", "status", "url")
+    __slots__ = ("_content", "_left", "headers", "status", "url")
 
     def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self.status = response.status
         self.headers = response.headers
         self._content = response.content
         self.url = url
+        self._left = response.content_length  # announced bytes not yet read
 
     async def read(self, n: int) -> bytes:
+        if self._left == 0:
+            return b""
         try:
-            return await self._content.read(n)
+            chunk = await self._content.read(n)
+        except aiohttp.ClientResponseError as exc:
+            # Bytes past the Content-Length in the same packet make aiohttp's parser fail the body it
+            # had already received whole. The wire reader keeps the announced bytes and drops the
+            # connection; so do we, from the stream's buffer, when all of them are there.
+            rest = _buffered(self._content)
+            if self._left is None or rest is None or len(rest) != self._left:
+                raise _translate(exc, self.url, None) from exc
+            chunk = rest
         except BaseException as exc:
             raise _translate(exc, self.url, None) from exc
+        if self._left is not None:
+            self._left -= len(chunk)
+        return chunk
 
 
 class AiohttpTransport:
@@ -133,6 +147,18 @@ def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseExcepti
     if isinstance(exc, aiohttp.ClientError | OSError):
         return TransportError(_reason(exc) or type(exc).__name__, url=url)
     return exc
+
+
+def _buffered(content: object) -> bytes | None:
+    """Return the bytes an aiohttp StreamReader holds (None if its layout is not the one known)."""
+    buffer = getattr(content, "_buffer", None)
+    offset = getattr(content, "_buffer_offset", None)
+    if buffer is None or not isinstance(offset, int):
+        return None
+    data = b"".join(buffer)[offset:]
+    buffer.clear()
+    content._buffer_offset = 0  # type: ignore[attr-defined]
+    return data
 
 
 def _reason(exc: BaseException) -> str:
