@@ -241,3 +241,30 @@ def test_every_case_gives_the_same_report(tmp_path: Path, tls_ca: tuple, engine:
     assert not [p for p in os.listdir(tmp_path / "out") if p.endswith(".part") and "short" not in p]
     dumped = json.dumps(report.to_json())
     assert SECRET not in dumped and "alice:***@" in dumped
+
+
+@pytest.mark.parametrize("engine", ["sequential", "asyncio"])
+def test_every_address_of_a_host_is_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A name whose first address refuses (IPv6 first, a server on IPv4 only, as Debian's localhost)
+    still connects, whatever /etc/hosts says on this machine."""
+    from tulip._fetch.transports.lean import LeanTransport
+
+    real = socket.getaddrinfo
+
+    def both(host: str, port: object, *args: object, **kwargs: object) -> list:
+        if host == "dual.test":
+            v6 = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", int(port), 0, 0))  # type: ignore[call-overload]
+            v4 = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port)))  # type: ignore[call-overload]
+            return [v6, v4]
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    async def lookup(loop: object, host: str, port: int) -> list[str]:
+        return ["::1", "127.0.0.1"] if host == "dual.test" else [host]
+
+    monkeypatch.setattr(socket, "getaddrinfo", both)
+    monkeypatch.setattr(LeanTransport, "_lookup", staticmethod(lookup))
+    with Scripted({"/ok": lambda r: [OK]}) as server:  # 127.0.0.1 only; nothing on [::1] at its port
+        report = fetch([f"http://dual.test:{server.port}/ok"], tmp_path, engine=engine, netrc=False, proxy="")
+    assert [(r.status, r.attempts) for r in report.items] == [("ok", 1)]

@@ -182,13 +182,7 @@ class Reader:
             return
         self.received = True
         if not message.status:
-            # Counted as they arrive: a header that never ends must not be buffered until it does.
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEADER_BYTES + 64 * 1024:  # the limit, plus one body read of slack
-                self._fail(
-                    ProtocolError(f"response headers larger than {MAX_HEADER_BYTES} bytes", url=message.url)
-                )
-                return
         remaining = self._raw_remaining
         if remaining:
             # The rest of a body of known length: bytes go to the reader as they came off the
@@ -216,6 +210,12 @@ class Reader:
             cause = exc.__context__ if isinstance(exc.__context__, _Refused) else None
             reason = str(cause) if cause is not None else f"bad response: {_reason(exc)}"
             self._fail(ProtocolError(reason, url=message.url))
+            return
+        if not message.status and self._head_bytes > MAX_HEADER_BYTES:
+            # Counted as they arrive: a header line that never ends is not buffered until it does.
+            self._fail(
+                ProtocolError(f"response headers larger than {MAX_HEADER_BYTES} bytes", url=message.url)
+            )
             return
         if message.status and not message.done and not self._raw_remaining and not self._raw_used:
             length = message.headers.get("content-length")

@@ -90,6 +90,10 @@ class AiohttpTransport:
     ) -> AsyncIterator[_Response]:
         assert self._session is not None, "use the transport inside 'async with'"
         https = url[:6].lower() == "https:"
+        if proxy is not None and proxy.headers and not https:
+            # A plain request through a proxy carries the proxy's credentials itself (aiohttp puts
+            # proxy_headers on a CONNECT only).
+            headers = {**headers, **dict(proxy.headers)}
         try:
             async with self._session.get(
                 url,

@@ -59,6 +59,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reader = Reader()
         self.closed = False
+        self.lost: asyncio.Future[None] = loop.create_future()  # done once the transport is gone
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
 
@@ -84,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.reader.closed()
         self._wake()
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     # -- used by the transport and the response -----------------------------------------------------
 
@@ -189,6 +192,8 @@ class LeanTransport:
         self.options = options
         self._idle: dict[Key, list[_Connection]] = collections.defaultdict(list)
         self._addresses: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+        self._preferred: dict[tuple[str, int], str] = {}  # the address of a host that answered last
+        self._live: set[_Connection] = set()  # every connection not yet lost, idle or not
         self._netlocs: dict[str, tuple[str, int]] = {}  # "host:port" seen before -> (host, port)
         self._last_headers: Mapping[str, str] | None = None
         self._last_lines = ""
@@ -200,10 +205,15 @@ class LeanTransport:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for connections in self._idle.values():
-            for conn in connections:
-                conn.close()
         self._idle.clear()
+        closing = [conn.lost for conn in self._live]
+        for conn in list(self._live):
+            if conn.transport is not None:
+                # abort, not close: a TLS close waits for the peer's goodbye, and the loop is ending.
+                conn.closed = True
+                conn.transport.abort()
+        if closing:
+            await asyncio.wait(closing, timeout=1.0)
 
     def _prepare(self, url: str, proxy: Proxy | None) -> tuple[Key, str, str]:
         """Return (pool key, request target, Host header) for *url*."""
@@ -300,15 +310,25 @@ class LeanTransport:
         try:
             async with asyncio.timeout(self.options.connect_timeout):
                 addresses = await self._resolve(loop, via_host, via_port)
+                preferred = self._preferred.get((via_host, via_port))
+                if preferred is not None and preferred in addresses and addresses[0] != preferred:
+                    # The address that answered last time first (a fresh list: others are reading the
+                    # cached one).
+                    addresses = [preferred, *(a for a in addresses if a != preferred)]
                 async with self._connecting:
                     transport, conn = await self._open(loop, make, via_host, addresses, via_port)
+                self._live.add(conn)
+                conn.lost.add_done_callback(lambda _f, conn=conn: self._live.discard(conn))
                 if scheme == "https":
-                    if proxy is not None:
-                        await self._tunnel(transport, proxy, host, port, url)
-                    transport = await loop.start_tls(  # type: ignore[assignment]
-                        transport, conn, self.options.tls.context(), server_hostname=host
-                    )
-                    conn.transport = transport  # type: ignore[assignment]
+                    try:
+                        if proxy is not None:
+                            await self._tunnel(transport, proxy, host, port, url)
+                        conn.transport = await loop.start_tls(  # type: ignore[assignment]
+                            transport, conn, self.options.tls.context(), server_hostname=host
+                        )
+                    except BaseException:
+                        transport.abort()  # a tunnel refused, a certificate not trusted: nothing to keep
+                        raise
         except FetchError:
             raise
         except TimeoutError:
@@ -360,12 +380,7 @@ class LeanTransport:
                 transport.close()
 
     def _prefer(self, host: str, port: int, address: str) -> None:
-        lookup = self._addresses.get((host, port))
-        if lookup is not None and lookup.done() and not lookup.exception():
-            found = lookup.result()
-            if found and found[0] != address and address in found:
-                found.remove(address)
-                found.insert(0, address)
+        self._preferred[(host, port)] = address
 
     async def _resolve(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
         """Return the addresses of *host*: looked up once per host, however many connect at once.
