@@ -22,6 +22,8 @@ SIZES = [0, 1, 65536, 65537, 3_000_000]
 class Site:
     def __init__(self, root: Path, plain: int, v6: int, secure: int, ca_file: Path) -> None:
         self.root, self.plain, self.v6, self.secure, self.ca_file = root, plain, v6, secure, ca_file
+        self.mutual = 0  # a port where nginx asks for a client certificate
+        self.client: tuple[str, str] = ("", "")
 
     def sha(self, name: str) -> str:
         return hashlib.sha256((self.root / name).read_bytes()).hexdigest()
@@ -43,7 +45,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cert.cert_chain_pems[0].write_to_path(str(work / "cert.pem"))
     cert.private_key_pem.write_to_path(str(work / "key.pem"))
     ca.cert_pem.write_to_path(str(work / "ca.pem"))
-    plain, v6, secure = free_port(), free_port("::1"), free_port()
+    client = ca.issue_cert("tulip-client@example.org")
+    client.cert_chain_pems[0].write_to_path(str(work / "client.pem"))
+    client.private_key_pem.write_to_path(str(work / "client.key"))
+    plain, v6, secure, mutual = free_port(), free_port("::1"), free_port(), free_port()
     servers = f"""
     server {{
         listen 127.0.0.1:{plain};
@@ -62,9 +67,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         ssl_certificate_key {work}/key.pem;
         root {root};
     }}
+    server {{
+        listen 127.0.0.1:{mutual} ssl;
+        ssl_certificate {work}/cert.pem;
+        ssl_certificate_key {work}/key.pem;
+        ssl_client_certificate {work}/ca.pem;
+        ssl_verify_client on;
+        root {root};
+    }}
     """
     with nginx(work, servers, wait=("127.0.0.1", plain)):
-        yield Site(root, plain, v6, secure, work / "ca.pem")
+        found = Site(root, plain, v6, secure, work / "ca.pem")
+        found.mutual, found.client = mutual, (str(work / "client.pem"), str(work / "client.key"))
+        yield found
 
 
 def options(engine: str, transport: str, **extra: object) -> FetchOptions:
@@ -123,3 +138,14 @@ def test_a_part_resumes_from_nginx(tmp_path: Path, site: Site, engine: str, tran
     (result,) = report.items
     assert (result.status, result.resumed_from, result.bytes) == ("ok", 1_000_000, 3_000_000)
     assert (tmp_path / "big.bin").read_bytes() == whole
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_a_client_certificate(tmp_path: Path, site: Site, engine: str, transport: str) -> None:
+    url = f"https://localhost:{site.mutual}/f-65537.bin"
+    cert, key = site.client
+    with_cert = fetch([url], tmp_path / "a", options(engine, transport, ca_certificate=str(site.ca_file),
+                                                     client_cert=cert, client_key=key))  # fmt: skip
+    without = fetch([url], tmp_path / "b", options(engine, transport, ca_certificate=str(site.ca_file)))
+    assert [(r.status, r.sha256) for r in with_cert.items] == [("ok", site.sha("f-65537.bin"))]
+    assert [(r.status, r.error) for r in without.items] == [("failed", "HTTP 400")]  # nginx: "no certificate"

@@ -85,13 +85,8 @@ class Jar:
         self._jar: http.cookiejar.CookieJar = http.cookiejar.CookieJar()
         self._empty = True
         if load is not None:
-            mozilla = http.cookiejar.MozillaCookieJar(load)
-            try:
-                mozilla.load(ignore_discard=True, ignore_expires=False)
-            except (OSError, http.cookiejar.LoadError, ValueError, AssertionError) as exc:
-                raise UsageError(f"cannot load cookies from {load}: {exc}") from None
-            self._jar = mozilla
-            self._empty = len(mozilla) == 0
+            self._jar = _load(load)
+            self._empty = len(self._jar) == 0
 
     def header(self, url: str) -> str | None:
         """Return the Cookie header for a request to *url*, or None."""
@@ -108,6 +103,38 @@ class Jar:
             return
         self._jar.extract_cookies(_Response(values), _Request(url))  # type: ignore[arg-type]
         self._empty = False
+
+
+def _load(path: str) -> http.cookiejar.CookieJar:
+    """Read a Netscape cookies file as curl and wget write it."""
+    import os
+    import tempfile
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot load cookies from {path}: {exc.strerror or exc}") from None
+    # curl writes 0 as the expiry of a session cookie; http.cookiejar would read it as 1970.
+    fixed = []
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) == 7 and fields[4] == "0":
+            fields[4] = ""
+        fixed.append("\t".join(fields))
+    if not fixed or "HTTP Cookie File" not in fixed[0]:
+        fixed.insert(0, "# Netscape HTTP Cookie File")
+    handle, temp = tempfile.mkstemp(prefix="tulip-cookies-", suffix=".txt")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write("\n".join(fixed) + "\n")
+        jar = http.cookiejar.MozillaCookieJar(temp)
+        jar.load(ignore_discard=True, ignore_expires=False)
+    except (OSError, http.cookiejar.LoadError, ValueError, AssertionError) as exc:
+        raise UsageError(f"cannot load cookies from {path}: {exc}") from None
+    finally:
+        os.unlink(temp)
+    return jar
 
 
 def _set_cookies(headers: Mapping[str, str]) -> list[str]:

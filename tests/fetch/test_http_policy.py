@@ -1,0 +1,202 @@
+"""The HTTP policy: URLs, proxies, credentials, cookies, headers — its rules as units, and what a
+server on the wire sees from every engine. And: no secret reaches any output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.scripted import Request, Scripted, response
+from tulip import ENGINES, Entry, FetchOptions, fetch
+from tulip._fetch.http.proxies import Routes, parse_proxy
+from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
+from tulip.errors import UsageError
+
+BODY = b"policy\n" * 100
+
+
+# -- units --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "wire"),
+    [
+        ("http://h/plain/path?q=1", "http://h/plain/path?q=1"),
+        ("http://h/café.txt", "http://h/caf%C3%A9.txt"),
+        ("http://h/中文.txt?q=ü", "http://h/%E4%B8%AD%E6%96%87.txt?q=%C3%BC"),
+        ("http://h/a b", "http://h/a%20b"),
+        ("http://h/keep%20escapes%2F", "http://h/keep%20escapes%2F"),
+        ("http://h/bad%zz", "http://h/bad%25zz"),
+        ("http://例え.jp/x", "http://xn--r8jz45g.jp/x"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+    ],
+)
+def test_urls_go_on_the_wire_encoded(url: str, wire: str) -> None:
+    assert normalise(url) == wire
+
+
+def test_credentials_are_split_off_and_redacted() -> None:
+    assert split_userinfo("http://alice:p%40ss@h:81/x") == ("http://h:81/x", "alice", "p@ss")
+    assert split_userinfo("http://h/x@y") == ("http://h/x@y", None, None)
+    assert redact("http://alice:secret@h/x?y=1") == "http://alice:***@h/x?y=1"
+    assert redact("http://alice@h/x") == "http://alice@h/x"
+    assert redact("http://h/path@with-at") == "http://h/path@with-at"
+    assert redact("https://a:b:c@h") == "https://a:***@h"
+    assert origin("HTTP://Example.COM/x") == ("http", "example.com", 80)
+    assert origin("https://h:8443/") == ("https", "h", 8443)
+
+
+def test_proxies_from_options_and_the_environment() -> None:
+    env = {
+        "http_proxy": "http://p1:3128",
+        "HTTPS_PROXY": "p2:8080",
+        "no_proxy": "internal.example,.corp,10.0.0.0/8,h:81",
+    }
+    routes = Routes(environ=env)
+    assert routes.route("http://a.example/x") == parse_proxy("http://p1:3128")
+    assert routes.route("https://a.example/x") == parse_proxy("http://p2:8080")
+    for direct in ("http://internal.example/", "http://x.internal.example/", "http://db.corp/", "http://10.1.2.3/",
+                   "http://h:81/"):  # fmt: skip
+        assert routes.route(direct) is None, direct
+    assert routes.route("http://h:82/") is not None  # the port must match
+    assert Routes(environ={"HTTP_PROXY": "http://cgi:1"}).route("http://a/") is None  # httpoxy: ignored
+    assert Routes(environ={"ALL_PROXY": "http://all:1"}).route("https://a/") == parse_proxy("http://all:1")
+    assert Routes(environ=env, no_proxy="*").route("http://a.example/") is None
+    assert Routes(proxy="", environ=env).route("http://a.example/") is None  # --proxy '' turns them off
+    explicit = Routes(proxy="http://u:pw@p3:1", environ=env)
+    proxy = explicit.route("https://a.example/")
+    assert (
+        proxy is not None
+        and proxy.host == "p3"
+        and dict(proxy.headers)["Proxy-Authorization"].startswith("Basic ")
+    )
+    assert "pw" not in repr(proxy)
+    with pytest.raises(UsageError, match="only http:// proxies"):
+        Routes(proxy="socks5://p:1")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["no colon"],
+        ["Bad Name: x"],
+        ["X-Ok: line\r\nInjected: 1"],
+        ["Host: evil"],
+        ["Range: bytes=0-"],
+        [": v"],
+    ],
+)
+def test_headers_that_cannot_be_sent_are_refused(headers: list[str]) -> None:
+    with pytest.raises(UsageError):
+        FetchOptions(headers=headers)
+
+
+# -- on the wire, every engine -------------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_what_the_server_sees(tmp_path: Path, engine: str) -> None:
+    netrc = tmp_path / "netrc"
+    cookies = tmp_path / "cookies.txt"
+    with Scripted({}) as server:
+        server.routes.update(
+            {
+                "/plain": lambda r: [response("200 OK", BODY)],
+                "/netrc": lambda r: [response("200 OK", BODY)],
+                "/set": lambda r: [
+                    response("302 Found", b"", "Set-Cookie: late=2; Path=/", "Location: /plain")
+                ],
+            }
+        )
+        netrc.write_text("machine 127.0.0.1 login carol password n3trc\n")
+        cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tearly\t1\n")
+        report = fetch(
+            [Entry(f"{server.base}/plain", out="a"), Entry(f"{server.base}/netrc", out="b"),
+             Entry(f"{server.base}/set", out="c"), Entry(f"{server.base}/plain", out="d")],
+            tmp_path / "out",
+            FetchOptions(engine=engine, concurrency=1, netrc=str(netrc), cookies=str(cookies), proxy="",
+                         headers=["X-Custom: 1", "User-Agent: agent/9"]),
+        )  # fmt: skip
+        seen = list(server.requests)
+    assert [r.status for r in report.items] == ["ok"] * 4
+    first = seen[0].headers
+    assert first["x-custom"] == "1" and first["user-agent"] == "agent/9"
+    assert first["accept-encoding"] == "identity"
+    assert first["authorization"] == _basic("carol", "n3trc")  # netrc for the host
+    assert first["cookie"] == "early=1"  # loaded from the file
+    last = seen[-1].headers
+    assert "late=2" in last["cookie"] and "early=1" in last["cookie"]  # set on a 302, sent afterwards
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_user_and_an_explicit_authorization_header(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        fetch(
+            [f"{server.base}/x"], tmp_path / "a", engine=engine, auth=("dave", "pw1"), netrc=False, proxy=""
+        )
+        fetch([f"{server.base}/x"], tmp_path / "b", engine=engine, auth=("dave", "pw1"), netrc=False,
+              proxy="", headers={"Authorization": "Bearer tok"})  # fmt: skip
+        fetch([f"{server.base.replace('://', '://erin:pw2@')}/x"], tmp_path / "c", engine=engine,
+              auth=("dave", "pw1"), netrc=False, proxy="")  # fmt: skip
+        seen = [r.headers.get("authorization") for r in server.requests]
+    assert seen == [_basic("dave", "pw1"), "Bearer tok", _basic("erin", "pw2")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_name_that_does_not_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    from tulip._fetch.transports.lean import LeanTransport
+
+    def nowhere(*args: object, **kwargs: object) -> list:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def lookup(loop: object, host: str, port: int) -> list[str]:
+        nowhere()
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", nowhere)  # no DNS query leaves this machine
+    monkeypatch.setattr(LeanTransport, "_lookup", staticmethod(lookup))
+    report = fetch(["http://no-such-host.invalid/x"], tmp_path, engine=engine, netrc=False, proxy="")
+    (result,) = report.items
+    assert (result.status, result.attempts, result.error_kind) == ("failed", 1, "resolve")
+    assert result.error == "name not resolved: no-such-host.invalid"
+
+
+# -- secrets -------------------------------------------------------------------------------------------
+
+SECRETS = ["url-pa55word", "bearer-t0ken", "api-k3y", "c00kie-value", "pr0xy-pa55"]
+
+
+def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(f"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{SECRETS[3]}\n")
+
+    def refuse(r: Request) -> list[bytes]:
+        return [response("500 Internal Server Error", b"no")]
+
+    with Scripted({"/a": refuse, "/b": refuse}) as server:
+        authority = server.base.removeprefix("http://")
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "tulip", "fetch", f"http://alice:{SECRETS[0]}@{authority}/a",
+             f"{server.base}/b", "-d", str(tmp_path / "out"), "--retries", "1", "--json", str(report_file),
+             "-H", f"Authorization: Bearer {SECRETS[1]}", "-H", f"X-Api-Key: {SECRETS[2]}",
+             "-b", str(cookies), "--no-proxy", "127.0.0.1", "--proxy", f"http://bob:{SECRETS[4]}@127.0.0.1:9"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    output = proc.stdout + proc.stderr + report_file.read_text()
+    assert "alice:***@" in output and "HTTP 500" in output  # the failures are reported ...
+    for secret in SECRETS:
+        assert secret not in output, secret  # ... and nothing secret with them
+    assert json.loads(report_file.read_text())["items"][0]["url"].startswith("http://alice:***@")
+    assert SECRETS[0] not in repr(FetchOptions(auth=("a", SECRETS[0]), proxy=f"http://b:{SECRETS[4]}@p:1"))
