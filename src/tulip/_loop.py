@@ -27,4 +27,22 @@ def run(main: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
     its cleanup runs; KeyboardInterrupt is raised once that is done.
     """
     with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:
-        return runner.run(main)
+        return runner.run(_boxed(main)).value
+
+
+class _Box:
+    """The result, out of sight of repr: asyncio.Runner.run ends with signal.getsignal(SIGINT), which
+    formats its handler, with the main task in it, and the task's result with the task — ten thousand
+    Results' worth of repr (60 ms) at the end of every run, for nothing."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<result>"
+
+
+async def _boxed(main: Coroutine[Any, Any, T]) -> _Box:
+    return _Box(await main)

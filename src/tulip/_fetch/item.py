@@ -68,7 +68,8 @@ PartAction = Literal["open", "keep", "restart"]
 
 
 class Step:
-    """Something the engine must do next."""
+    """Something the engine must do next (plain slotted objects: one or more per item, made often,
+    so not frozen dataclasses, whose construction costs several times more)."""
 
     __slots__ = ()
 
@@ -103,14 +104,14 @@ class Commit(Step):
 INSPECT, REMOVE_PART, COMMIT = Inspect(), RemovePart(), Commit()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenPart(Step):
     """Open the .part to continue after its first *offset* bytes (hashing them)."""
 
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request(Step):
     """Send a GET for *url* with *headers* (through *proxy*, if one) and report the response's
     status and headers. Redirects come back to the Item: the transport sends exactly this."""
@@ -120,7 +121,7 @@ class Request(Step):
     proxy: Proxy | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Read(Step):
     """Read the response's body.
 
@@ -138,7 +139,7 @@ class Read(Step):
     until: int | None = None  # the file's size where known: reading stops past it (a body without end)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Wait(Step):
     """Sleep *seconds* before the next attempt (*error* ended the last); empty the .part first when
     *restart_part*."""
@@ -148,7 +149,7 @@ class Wait(Step):
     restart_part: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finish(Step):
     """The item is over: record *result*; delete the .part when *remove_part* (else keep it)."""
 
@@ -256,7 +257,7 @@ class Item:
     def response(self, status: int, headers: Mapping[str, str]) -> Step:
         """The server answered the last Request with *status* and *headers*."""
         http = self.rules.http
-        if http.cookies is not None:
+        if headers.get("Set-Cookie") is not None:
             http.absorb(self._url, headers)  # a redirect's cookies count too
         if status in REDIRECTS:
             location = headers.get("Location")

@@ -36,7 +36,7 @@ class Local:
     part_size: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Start:
     """How to begin: check an existing final file, or download from *offset* (0 = fresh)."""
 
@@ -77,7 +77,7 @@ def range_headers(offset: int, validator: str | None) -> dict[str, str]:
     return headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Body:
     """A response worth reading: its bytes start at *offset* of the file of *total* bytes."""
 

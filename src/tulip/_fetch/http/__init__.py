@@ -8,10 +8,6 @@
     policy    HttpPolicy: the headers and proxy of each request, and where a redirect may lead
 
 The Item asks the policy for each request; the transports only move the bytes it decides on.
+Nothing is imported here: start-up time is part of every short download, and http.cookiejar (with
+urllib.request behind it) or ssl are loaded only by a run that meets a cookie or an https URL.
 """
-
-from tulip._fetch.http.policy import HttpPolicy
-from tulip._fetch.http.proxies import Proxy
-from tulip._fetch.http.tls import Tls
-
-__all__ = ["HttpPolicy", "Proxy", "Tls"]

@@ -55,7 +55,7 @@ class Netrc:
 
     def lookup(self, url: str) -> Credentials | None:
         """Return the credentials the file gives for *url*'s host, if any."""
-        entries = self._load()
+        entries = self._entries if self._loaded else self._load()
         if entries is None:
             return None
         from tulip._fetch.http.urls import origin

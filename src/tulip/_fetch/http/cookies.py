@@ -10,9 +10,8 @@ response without Set-Cookie is not looked at.
 
 from __future__ import annotations
 
-import http.cookiejar
 from collections.abc import Mapping
-from email.message import Message
+from typing import Any
 
 from tulip.errors import UsageError
 
@@ -70,11 +69,13 @@ class _Request:
 
 class _Response:
     def __init__(self, set_cookies: list[str]) -> None:
+        from email.message import Message
+
         self._message = Message()
         for value in set_cookies:
             self._message["Set-Cookie"] = value
 
-    def info(self) -> Message:
+    def info(self) -> Any:
         return self._message
 
 
@@ -82,7 +83,7 @@ class Jar:
     """The run's cookies (thread-safe: CookieJar holds its own lock)."""
 
     def __init__(self, load: str | None = None) -> None:
-        self._jar: http.cookiejar.CookieJar = http.cookiejar.CookieJar()
+        self._jar: Any = None  # an http.cookiejar.CookieJar, made when the first cookie comes
         self._empty = True
         if load is not None:
             self._jar = _load(load)
@@ -93,7 +94,7 @@ class Jar:
         if self._empty:
             return None
         request = _Request(url)
-        self._jar.add_cookie_header(request)  # type: ignore[arg-type]
+        self._jar.add_cookie_header(request)
         return request.cookie
 
     def absorb(self, url: str, headers: Mapping[str, str]) -> None:
@@ -101,12 +102,17 @@ class Jar:
         values = _set_cookies(headers)
         if not values:
             return
-        self._jar.extract_cookies(_Response(values), _Request(url))  # type: ignore[arg-type]
+        if self._jar is None:
+            import http.cookiejar
+
+            self._jar = http.cookiejar.CookieJar()
+        self._jar.extract_cookies(_Response(values), _Request(url))
         self._empty = False
 
 
-def _load(path: str) -> http.cookiejar.CookieJar:
-    """Read a Netscape cookies file as curl and wget write it."""
+def _load(path: str) -> Any:
+    """Read a Netscape cookies file as curl and wget write it (an http.cookiejar.CookieJar)."""
+    import http.cookiejar
     import os
     import tempfile
 

@@ -9,12 +9,15 @@ http-only run need not pay.
 
 from __future__ import annotations
 
-import ssl
 import sys
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tulip.errors import UsageError
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["Tls"]
 
@@ -44,17 +47,19 @@ class Tls:
             self.context()
 
     def _make(self) -> ssl.SSLContext:
+        import ssl
+
         context = ssl.create_default_context()
         context.set_alpn_protocols(["http/1.1"])
         if self.ca_certificate:
             try:
                 context.load_verify_locations(cafile=self.ca_certificate)
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl.SSLError is one
                 raise UsageError(f"cannot use --ca-certificate {self.ca_certificate}: {_why(exc)}") from None
         if self.client_cert:
             try:
                 context.load_cert_chain(self.client_cert, self.client_key)
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:
                 raise UsageError(f"cannot use --client-cert {self.client_cert}: {_why(exc)}") from None
         elif self.client_key:
             raise UsageError("--client-key needs --client-cert")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import socket
-import ssl
+from typing import TYPE_CHECKING
 
 from tulip.errors import (
     CertificateError,
@@ -15,6 +15,9 @@ from tulip.errors import (
     Timeout,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["connect_error", "read_timeout", "tls_error"]
 
@@ -26,6 +29,8 @@ def connect_error(exc: BaseException, host: str, port: int, *, url: str, proxy: 
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     if isinstance(exc, FetchError):
         return exc
+    import ssl  # only on a failure: a run that never meets https need not load it
+
     if isinstance(exc, ssl.SSLError):
         return tls_error(exc, url=url)
     if isinstance(exc, socket.gaierror):
@@ -47,6 +52,8 @@ def connect_error(exc: BaseException, host: str, port: int, *, url: str, proxy: 
 
 
 def tls_error(exc: ssl.SSLError, *, url: str) -> FetchError:
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or "verification failed"
         return CertificateError(f"certificate not trusted: {reason} ({_FIX_TRUST})", url=url)
