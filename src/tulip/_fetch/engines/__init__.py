@@ -1,7 +1,7 @@
 """Engines: three ways to wait for the same downloads, one result.
 
 - ``sequential``: one item after another, on the calling thread.
-- ``threads``: a ``concurrent.futures.ThreadPoolExecutor`` over a pooled urllib3 client.
+- ``threads``: a ``concurrent.futures.ThreadPoolExecutor`` over the pooled blocking transport.
 - ``asyncio``: worker tasks on one event loop over the lean transport or aiohttp (uvloop when installed).
 
 Every engine runs each item through the same state machine (``tulip._fetch.item.Item``) and carries
