@@ -15,6 +15,7 @@
         ├── RedirectError     too many redirects, or one to a scheme tulip does not fetch (not retried)
         ├── IntegrityError    the bytes arrived but their size or sha256 is wrong
         └── StorageError      the local file could not be written or renamed (not retried)
+            └── BusyError     another run kept the file's part locked for too long
 
 A FetchError ends one item, never the run: engines record it in that item's Result and go on.
 ``kind`` names the class in a Report (``error_kind``); ``transient`` says whether asking again
@@ -26,6 +27,7 @@ with their password replaced by ``***``.
 from __future__ import annotations
 
 __all__ = [
+    "BusyError",
     "CertificateError",
     "CommandNotExecutable",
     "CommandNotFound",
@@ -166,3 +168,9 @@ class StorageError(FetchError):
     """Writing, syncing or renaming the local file failed."""
 
     kind = "storage"
+
+
+class BusyError(StorageError):
+    """Another tulip run was downloading the same file, and still was when this item gave up waiting."""
+
+    kind = "busy"

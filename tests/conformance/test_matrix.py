@@ -238,7 +238,7 @@ def test_every_case_gives_the_same_report(tmp_path: Path, tls_ca: tuple, engine:
         if row[0] == "ok":
             assert (tmp_path / "out" / name).read_bytes() == BODY, name
     # Nothing but complete files under final names; no secret anywhere in the report.
-    assert not [p for p in os.listdir(tmp_path / "out") if p.endswith(".part") and "short" not in p]
+    assert not [p for p in os.listdir(tmp_path / "out") if ".tulip-" in p and "short" not in p]
     dumped = json.dumps(report.to_json())
     assert SECRET not in dumped and "alice:***@" in dumped
 

@@ -109,7 +109,7 @@ def test_a_wrong_final_file_is_replaced_and_a_part_is_resumed(tmp_path: Path, en
         files = manifest(base)
         whole = urllib.request.urlopen(base + files[1]["url"]).read()
         (tmp_path / "file-00000.bin").write_bytes(b"x" * 300_000)  # right size, wrong bytes
-        (tmp_path / "file-00001.bin.part").write_bytes(whole[:100_000])  # an earlier run's part
+        (tmp_path / ".file-00001.bin.tulip-part").write_bytes(whole[:100_000])  # an earlier run's part
         before = stats(base)["bytes_sent"]
         report = fetch(entries(base), tmp_path, engine=engine)
         sent = stats(base)["bytes_sent"] - before
@@ -123,7 +123,7 @@ def test_a_wrong_final_file_is_replaced_and_a_part_is_resumed(tmp_path: Path, en
 def test_a_corrupt_part_is_caught_by_the_checksum_and_redone(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=1, size=(200_000, 200_000))) as base:
         files = manifest(base)
-        (tmp_path / "file-00000.bin.part").write_bytes(b"\0" * 50_000)  # not the file's bytes
+        (tmp_path / ".file-00000.bin.tulip-part").write_bytes(b"\0" * 50_000)  # not the file's bytes
         report = fetch(entries(base), tmp_path, engine=engine, policy=RetryPolicy(backoff=0.001))
     assert (report.items[0].status, report.items[0].attempts) == ("ok", 2)
     assert_disk_matches(tmp_path, files)
@@ -180,7 +180,7 @@ def test_ctrl_c_leaves_only_parts_and_the_next_run_finishes(tmp_path: Path) -> N
         assert "interrupted" in out
         assert "Traceback" not in err
         parts = {p.name: p.stat().st_size for p in tmp_path.iterdir()}
-        assert len(parts) == 4 and all(name.endswith(".part") for name in parts), parts
+        assert len(parts) == 4 and all(name.endswith(".tulip-part") for name in parts), parts
         assert sum(parts.values()) >= 300_000  # what had arrived was kept for the resume
         rerun = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
@@ -190,7 +190,7 @@ def test_ctrl_c_leaves_only_parts_and_the_next_run_finishes(tmp_path: Path) -> N
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_part_of_an_older_version_is_not_resumed(tmp_path: Path, engine: str) -> None:
     # No sha256 to catch it: only the ETag kept beside the .part (If-Range) tells that the server's
-    # file is not the one the .part began.
+    # file is not the one the .part began. (The old name: tulip 0.1's parts, proven ours, are adopted.)
     part = tmp_path / "file-00000.bin.part"
     part.write_bytes(b"\0" * 100_000)
     try:

@@ -119,7 +119,7 @@ def test_ctrl_c_cancels_the_cluster_work(tmp_path: Path) -> None:
                             "local:1", "-c", "4")  # fmt: skip
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
             deadline = time.monotonic() + 60
-            while not any(p.suffix == ".part" for p in tmp_path.iterdir()):  # the workers are at it
+            while not any(p.name.endswith(".tulip-part") for p in tmp_path.iterdir()):  # workers at it
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.1)
             proc.send_signal(signal.SIGINT)

@@ -33,6 +33,7 @@ from tulip._fetch.item import (
     Item,
     OpenPart,
     Read,
+    Recheck,
     RemovePart,
     Request,
     Rules,
@@ -70,12 +71,16 @@ def show(step: Step) -> str:
             return "remove part"
         case OpenPart(offset=offset):
             return f"open part {offset}"
-        case Wait(restart_part=restart):
-            return "wait" + (" restart" if restart else "")
+        case Wait(restart_part=restart, error=error):
+            return "wait" + (" restart" if restart else "") + (" busy" if error is None else "")
+        case Recheck():
+            return "recheck"
         case Finish(result=r, remove_part=remove):
             text = f"{r.status} bytes={r.bytes} attempts={r.attempts}"
             if r.resumed_from:
                 text += f" resumed={r.resumed_from}"
+            if r.resumed_unvalidated:
+                text += " unvalidated"
             if r.error:
                 text += f" error={r.error!r}"
             return text + (" remove" if remove else "")
@@ -98,14 +103,16 @@ def make_item(
     part: int | None = None,
     retries: int = 3,
     overwrite: bool = False,
+    resume_unvalidated: bool = True,
     item_timeout: float | None = None,
     small: int = 64,
 ) -> tuple[Item, Clock]:
     job = Job(URL, "f.bin", GOOD if sha else None, size)
     clock = Clock()
     rules = Rules(
-        RetryPolicy(retries=retries, backoff=0.01, rng=random.Random(1)), overwrite, item_timeout, small
-    )
+        RetryPolicy(retries=retries, backoff=0.01, rng=random.Random(1)), overwrite, item_timeout, small,
+        resume_unvalidated=resume_unvalidated, busy_wait=10.0,
+    )  # fmt: skip
     return Item(job, "out/f.bin", Local(final, part), rules, clock), clock
 
 
@@ -135,6 +142,11 @@ def feed(item: Item, clock: Clock, event: str) -> Step | None:
         return item.waited()
     if head == "timeout":
         return item.timed_out()
+    if head == "busy":
+        return item.busy()
+    if head == "rechecked":
+        final, part = (None if w == "-" else int(w) for w in words[1:3])
+        return item.rechecked(Local(final, part))
     if head == "clock":
         clock.now += float(words[1])
         return None
@@ -255,7 +267,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "a .part that turned out shorter than listed: asked from what it holds": (
-        {"part": 30},
+        {"sha": True, "part": 30},
         [
             "-> open part 30",
             "opened 20 -> GET from=20",
@@ -265,7 +277,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "a .part the server ignores Range for: started over, nothing counted as resumed": (
-        {"part": 30},
+        {"sha": True, "part": 30},
         [
             "-> open part 30",
             "opened 30 -> GET from=30",
@@ -275,7 +287,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "a .part that already holds the whole file: 416 for its exact size": (
-        {"part": 100},
+        {"sha": True, "part": 100},
         [
             "-> open part 100",
             "opened 100 -> GET from=100",
@@ -285,7 +297,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "a .part longer than the file now is (416): removed, the file asked for from the start": (
-        {"part": 150},
+        {"part": 150, "sha": True},
         [
             "-> open part 150",
             "opened 150 -> GET from=150",
@@ -304,8 +316,86 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         {},
         ["-> GET", "416 -> failed bytes=0 attempts=1 error='HTTP 416'"],
     ),
+    "a .part nothing vouches for (no validator, size or checksum): removed, started over": (
+        {"part": 30},
+        [
+            "-> open part 30",
+            "opened 30 -> remove part",
+            "removed -> GET",
+            "200 CL=100 -> read open",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=1",
+        ],
+    ),
+    "a .part only the size vouches for: resumed, and reported unvalidated": (
+        {"part": 30, "size": 100},
+        [
+            "-> open part 30",
+            "opened 30 -> GET from=30",
+            "206 CR=30-99/100 -> read keep",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=1 resumed=30 unvalidated",
+        ],
+    ),
+    "--no-resume-unvalidated: such a .part is started over": (
+        {"part": 30, "size": 100, "resume_unvalidated": False},
+        ["-> open part 30", "opened 30 -> remove part", "removed -> GET"],
+    ),
+    "a validator vouches: resumed, not reported": (
+        {"part": 30},
+        [
+            "-> open part 30",
+            "opened 30 v1 -> GET from=30 if-range=v1",
+            "206 CR=30-99/100 -> read keep",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=1 resumed=30",
+        ],
+    ),
+    "another run holds the part: wait for it, then take what it left": (
+        {"part": 30, "sha": True, "size": 100},
+        [
+            "-> open part 30",
+            "busy -> wait busy",
+            "waited -> recheck",
+            "rechecked 100 - -> inspect",
+            "inspected 100 good -> skipped bytes=100 attempts=0",
+        ],
+    ),
+    "another run held the part and left it unfinished: continue it": (
+        {"part": 30, "sha": True},
+        [
+            "-> open part 30",
+            "busy -> wait busy",
+            "waited -> recheck",
+            "rechecked - 60 -> open part 60",
+            "opened 60 -> GET from=60",
+        ],
+    ),
+    "another run holds a fresh part we wanted: the request counts, the wait does not": (
+        {},
+        [
+            "-> GET",
+            "200 CL=100 -> read open",
+            "busy -> wait busy",
+            "waited -> recheck",
+            "rechecked - - -> GET",
+            "200 CL=100 -> read open",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=2",
+        ],
+    ),
+    "waiting for another run has a limit": (
+        {"part": 30},
+        [
+            "-> open part 30",
+            "busy -> wait busy",
+            "clock +11 ->",
+            "busy -> failed bytes=0 attempts=0 error='another tulip run is downloading this file "
+            "(waited 11 s)'",
+        ],
+    ),
     "a 206 that starts elsewhere is a transport error": (
-        {"part": 30, "retries": 0},
+        {"sha": True, "part": 30, "retries": 0},
         [
             "-> open part 30",
             "opened 30 -> GET from=30",
@@ -313,7 +403,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "206 without Content-Range": (
-        {"part": 30, "retries": 0},
+        {"sha": True, "part": 30, "retries": 0},
         [
             "-> open part 30",
             "opened 30 -> GET from=30",
@@ -321,7 +411,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         ],
     ),
     "206 whose Content-Length disagrees with its range": (
-        {"part": 30, "retries": 0},
+        {"sha": True, "part": 30, "retries": 0},
         [
             "-> open part 30",
             "opened 30 -> GET from=30",
@@ -552,7 +642,7 @@ def test_not_found_with_and_without_a_part(status: int, part: int | None) -> Non
     item, _clock = make_item(part=part)
     item.begin()
     if part:
-        item.part_opened(part, None)
+        item.part_opened(part, "v")
     assert show(item.response(status, {})) == f"not_found bytes=0 attempts=1 error='HTTP {status}'"
 
 

@@ -45,4 +45,4 @@ def test_hostile_servers(tmp_path: Path, engine: str) -> None:
     assert (tmp_path / "d" / "good").read_bytes() == GOOD
     # The suggested "../../evil.txt" was ignored: the name comes from us, inside dest.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
-    assert not any(p.name.endswith(".part") and p.stat().st_size == 0 for p in (tmp_path / "d").iterdir())
+    assert not any(".tulip-" in p.name and p.stat().st_size == 0 for p in (tmp_path / "d").iterdir())

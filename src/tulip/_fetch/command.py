@@ -36,6 +36,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--overwrite", action="store_true", help="download again even if complete")
     where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
+    where.add_argument("--no-resume-unvalidated", action="store_true",
+                       help="start over a part no validator or checksum vouches for")  # fmt: skip
     where.add_argument(
         "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
     )
@@ -113,6 +115,7 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         item_timeout=args.item_timeout,
         overwrite=args.overwrite,
         fsync=args.fsync,
+        resume_unvalidated=not args.no_resume_unvalidated,
         transport=args.transport,
         cluster=args.cluster,
         shard_size=args.shard_size,

@@ -20,6 +20,7 @@ Steps, and the event that answers each (any step may instead end in ``item.faile
     Read(...)           read the body into memory or the .part -> item.body_read(size, sha256)
     Commit              make it the final file (rename)       -> item.committed()
     Wait(seconds)       sleep before the next attempt         -> item.waited()
+    Recheck             look at the disk again (another run had the part)  -> item.rechecked(local)
     Finish(result, remove_part)  the end; the .part is kept for a later resume unless told
 
 The invariant that matters most — no bytes reach the final name before their size and sha256 have
@@ -41,11 +42,12 @@ from tulip._fetch.http.proxies import Proxy
 from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
 from tulip._fetch.models import Job, Result
 from tulip._fetch.retry import RetryPolicy
-from tulip.errors import FetchError, IntegrityError, ProxyError, Timeout
+from tulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
 
 __all__ = [
     "COMMIT",
     "INSPECT",
+    "RECHECK",
     "REMOVE_PART",
     "SMALL_BODY",
     "Commit",
@@ -54,6 +56,7 @@ __all__ = [
     "Item",
     "OpenPart",
     "Read",
+    "Recheck",
     "RemovePart",
     "Request",
     "Rules",
@@ -92,6 +95,15 @@ class RemovePart(Step):
         return "RemovePart()"
 
 
+class Recheck(Step):
+    """Look at the disk again (the sizes of the final file and part): another run had the part."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Recheck()"
+
+
 class Commit(Step):
     """Make the bytes read the final file: the .part renamed, or the small body written and renamed."""
 
@@ -101,7 +113,7 @@ class Commit(Step):
         return "Commit()"
 
 
-INSPECT, REMOVE_PART, COMMIT = Inspect(), RemovePart(), Commit()
+INSPECT, REMOVE_PART, COMMIT, RECHECK = Inspect(), RemovePart(), Commit(), Recheck()
 
 
 @dataclass(slots=True)
@@ -141,11 +153,11 @@ class Read(Step):
 
 @dataclass(slots=True)
 class Wait(Step):
-    """Sleep *seconds* before the next attempt (*error* ended the last); empty the .part first when
-    *restart_part*."""
+    """Sleep *seconds* before the next attempt (*error* ended the last; None while another run
+    holds the part); empty the .part first when *restart_part*."""
 
     seconds: float
-    error: FetchError
+    error: FetchError | None
     restart_part: bool = False
 
 
@@ -166,6 +178,8 @@ class Rules:
     item_timeout: float | None = None
     small_body: int = SMALL_BODY  # memory reads stop once past this many bytes (check_body says why)
     http: HttpPolicy = field(default_factory=HttpPolicy)
+    resume_unvalidated: bool = True  # continue a part the server cannot vouch for (reported as such)
+    busy_wait: float = 300.0  # how long to wait for another run that holds the part
 
 
 _READ_MEMORY = Read("memory")
@@ -177,12 +191,15 @@ class Item:
 
     __slots__ = (
         "_body",
+        "_busy_since",
         "_credentials",
         "_hops",
         "_origin",
         "_part_open",
         "_part_size",
+        "_sent",
         "_start_url",
+        "_unvalidated",
         "_url",
         "_validator",
         "_verified",
@@ -224,6 +241,9 @@ class Item:
         self._origin: tuple[str, str, int] | None = None
         self._url = ""  # the URL of the request in flight (redirects move it)
         self._hops = 0  # redirects followed in this attempt
+        self._unvalidated = False  # resumed bytes no validator or checksum vouches for
+        self._busy_since: float | None = None  # when another run was first found holding the part
+        self._sent = True  # a request has gone out in the current attempt
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -252,7 +272,36 @@ class Item:
         self._part_open = True
         self._part_size = self.offset = self.kept = size
         self._validator = validator
+        if size and validator is None and self.job.sha256 is None:
+            # Nothing but a size (if that) says these bytes are this file's: a server without
+            # validators may have changed it since, and the splice of two versions would pass.
+            if self.job.size is None or not self.rules.resume_unvalidated:
+                self.attempts -= 1  # the attempt starts again, from nothing, after the removal
+                self.kept = 0
+                return REMOVE_PART
+            self._unvalidated = True
         return self._request(first=True)
+
+    def busy(self) -> Step:
+        """Another run holds the part: wait for it (it will usually leave the file complete)."""
+        now = self.clock()
+        if self._busy_since is None:
+            self._busy_since = now
+        waited = now - self._busy_since
+        if waited > self.rules.busy_wait or (self.deadline is not None and now >= self.deadline):
+            error = BusyError(
+                f"another tulip run is downloading this file (waited {waited:.0f} s)", url=self.public.url
+            )
+            return self._finish(plan.result_for_error(self.public, self.path, error, self.attempts, 0.0))
+        if not self._sent and self.attempts:
+            self.attempts -= 1  # no request went out: this was no attempt (the report counts requests)
+        self._part_open = False
+        return Wait(min(2.0, 0.2 + waited / 10), None)
+
+    def rechecked(self, local: plan.Local) -> Step:
+        """What is on disk now, after waiting for another run."""
+        self.local = local
+        return self.begin()
 
     def response(self, status: int, headers: Mapping[str, str]) -> Step:
         """The server answered the last Request with *status* and *headers*."""
@@ -316,9 +365,10 @@ class Item:
         """The file is complete under its final name."""
         assert self._verified is not None, "committed() before a verified body"
         size, sha256 = self._verified
-        return self._finish(
-            Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
-        )
+        result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
+        if self._unvalidated and self.kept:
+            result.resumed_unvalidated = True
+        return self._finish(result)
 
     def failed(self, error: FetchError, part_size: int | None = None) -> Step:
         """The last step failed with *error*; *part_size* is what the .part holds now, if it is open.
@@ -329,7 +379,8 @@ class Item:
             self._part_size = part_size
         remaining = None if self.deadline is None else self.deadline - self.clock()
         delay = self.rules.policy.delay(self.attempts, error, remaining)
-        wrong = isinstance(error, IntegrityError)
+        # Bytes proved wrong, or from a response the policy rejected: nothing of them may stay.
+        wrong = isinstance(error, IntegrityError | ProtocolError)
         if delay is None:
             # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
             remove = self._part_open and (self._part_size == 0 or wrong)
@@ -352,6 +403,8 @@ class Item:
 
     def waited(self) -> Step:
         """The wait before the next attempt is over."""
+        if self._busy_since is not None and not self._part_open:
+            return RECHECK  # waited for another run: see what it left
         return self._attempt(self._part_size if self._part_open else 0)
 
     # -- internals ----------------------------------------------------------------------------------
@@ -360,6 +413,7 @@ class Item:
         self.attempts += 1
         self.offset = offset
         self._verified = None
+        self._sent = False
         if offset and not self._part_open:
             return OpenPart(offset)
         return self._request(first=True)
@@ -375,6 +429,7 @@ class Item:
                     return self.failed(error)
             self._url, self._hops = start, 0
         url = self._url
+        self._sent = True
         http = self.rules.http
         same = True
         if self._hops:  # a redirect may have left the origin the credentials were given for

@@ -48,6 +48,7 @@ class Result:
     resumed_from: int = 0  # bytes found in a .part file and not downloaded again
     elapsed: float = field(default=0.0, compare=False)
     error_kind: str | None = None  # what kind of failure: http, timeout, protocol, certificate, ...
+    resumed_unvalidated: bool = False  # resumed bytes that no validator or checksum vouched for
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Result:
             "error": self.error,
             "error_kind": self.error_kind,
             "resumed_from": self.resumed_from,
+            "resumed_unvalidated": self.resumed_unvalidated,
             "elapsed": round(self.elapsed, 6),
         }
 

@@ -3,6 +3,10 @@
 A name is a relative POSIX path of one or more components. Each component loses path separators,
 control characters and a leading run of dots that would make it ``.`` or ``..``; it is cut to a
 length every common file system accepts, keeping its extension.
+
+A download's temporary files are hidden names no final name can take: ``.NAME.tulip-part`` (the
+resumable part, shared by runs under a lock) and ``.NAME.tulip-PID-N`` (a small file written whole
+by one process). A final name shaped like one of them gets a ``_`` appended.
 """
 
 from __future__ import annotations
@@ -11,11 +15,25 @@ import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["PART_SUFFIX", "name_from_url", "safe_name"]
+__all__ = ["LEGACY_PART_SUFFIX", "name_from_url", "part_name", "safe_name", "temp_name"]
 
-PART_SUFFIX = ".part"
-_MAX_BYTES = 255 - len(PART_SUFFIX)  # the .part file must fit too
+LEGACY_PART_SUFFIX = ".part"  # the part files of tulip before 0.2: NAME.part
+_PART = ".tulip-part"
+_MAX_BYTES = 255 - 32  # room for "." + name + ".tulip-PID-N" on every common file system
 _FALLBACK = "index.html"
+_OURS = re.compile(r"\..*\.tulip-(?:part|\d+-\d+)")
+
+
+def part_name(name: str) -> str:
+    """Return the resumable part's path for the final *name* (``a/.b.bin.tulip-part``)."""
+    folder, slash, base = name.rpartition("/")
+    return f"{folder}{slash}.{base}{_PART}"
+
+
+def temp_name(name: str, tag: str) -> str:
+    """Return a one-writer temporary path for the final *name* (``a/.b.bin.tulip-TAG``)."""
+    folder, slash, base = name.rpartition("/")
+    return f"{folder}{slash}.{base}.tulip-{tag}"
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_+=,@-][A-Za-z0-9._+=,@-]{0,200}")
@@ -30,6 +48,8 @@ def _component(text: str) -> str:
     ).strip()
     if cleaned.strip(".") == "":  # "", ".", "..", "...": nothing left that names a file
         return "_" if cleaned else ""
+    if _OURS.fullmatch(cleaned):  # a final name must never be one of our temporary names
+        cleaned += "_"
     return _shorten(cleaned)
 
 

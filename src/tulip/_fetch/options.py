@@ -52,6 +52,9 @@ class FetchOptions:
     item_timeout: float | None = None  # all attempts of one item together
     overwrite: bool = False  # download again even when a complete file is there
     fsync: bool = False  # flush every file and its directory around the rename
+    # Continue a part the server sends no validator for, when only its size vouches for it (reported
+    # as resumed_unvalidated); False starts such files over.
+    resume_unvalidated: bool = True
     policy: RetryPolicy | None = None  # the whole retry policy, when *retries* is not enough
     # The asyncio engine's HTTP client by name, or a TransportFactory (a mock, in tests) for any engine.
     transport: TransportName | TransportFactory = "auto"
@@ -89,7 +92,7 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "fsync", "insecure"):
+        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
@@ -191,6 +194,7 @@ class Settings(TypedDict, total=False):
     item_timeout: float | None
     overwrite: bool
     fsync: bool
+    resume_unvalidated: bool
     policy: RetryPolicy | None
     transport: TransportName | TransportFactory
     cluster: str | None

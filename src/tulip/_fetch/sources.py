@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from tulip._fetch.http.urls import redact
 from tulip._fetch.models import Job
-from tulip._fetch.names import PART_SUFFIX, name_from_url, safe_name
+from tulip._fetch.names import name_from_url, safe_name
 from tulip.errors import UsageError
 
 __all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input"]
@@ -43,20 +44,21 @@ class Entry:
 def check_url(url: str, where: str = "") -> str:
     """Return *url* if it is an absolute http(s) URL with a host; raise UsageError naming it."""
     at = f" ({where})" if where else ""
+    shown = redact(url)[:200]  # a password in the URL never reaches the message
     if len(url) > 16 * 1024:
-        raise UsageError(f"URL too long{at}: {url[:60]}...")
+        raise UsageError(f"URL too long{at}: {shown[:60]}...")
     if _UNSAFE.search(url):
-        raise UsageError(f"malformed URL{at}: {url[:200]!r} holds whitespace or control characters")
+        raise UsageError(f"malformed URL{at}: {shown!r} holds whitespace or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
-        raise UsageError(f"malformed URL{at}: {url[:200]!r} ({exc})") from None
+        raise UsageError(f"malformed URL{at}: {shown!r} ({exc})") from None
     if parts.scheme.lower() not in _SCHEMES:
-        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
-        raise UsageError(f"unsupported URL scheme{at}: {url[:200]!r} ({shown}; use http:// or https://)")
+        scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise UsageError(f"unsupported URL scheme{at}: {shown!r} ({scheme}; use http:// or https://)")
     if not parts.hostname:
-        raise UsageError(f"malformed URL{at}: {url[:200]!r} has no host")
+        raise UsageError(f"malformed URL{at}: {shown!r} has no host")
     return url
 
 
@@ -177,19 +179,18 @@ def read_input(path: str) -> list[Entry]:
 def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
     """Name every entry safely and return the Jobs; raise UsageError if two would write one file."""
     jobs: list[Job] = []
-    owners: dict[str, str] = {}  # lower-cased path (and its .part) -> url that claims it
+    owners: dict[str, str] = {}  # lower-cased path -> url that claims it
     folders: dict[str, str] = {}  # lower-cased directory a name needs -> url that needs it
     for item in entries:
         entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
         try:
             name = safe_name(entry.out) if entry.out is not None else name_from_url(entry.url)
         except ValueError as exc:
-            raise UsageError(f"{exc} ({entry.where or entry.url})") from None
-        for claimed in (name, name + PART_SUFFIX):
-            # Case-folded: on a case-insensitive file system A.bin and a.bin are one file.
-            other = owners.get(claimed.casefold())
-            if other is not None:
-                raise UsageError(f"two items would write {name!r}: {other} and {entry.url}")
+            raise UsageError(f"{exc} ({entry.where or redact(entry.url)})") from None
+        # Case-folded: on a case-insensitive file system A.bin and a.bin are one file.
+        other = owners.get(name.casefold())
+        if other is not None:
+            raise UsageError(f"two items would write {name!r}: {other} and {redact(entry.url)}")
         folded = name.casefold()
         if folded in folders:  # "sub" as a file, when another item needs "sub/" as a directory
             raise UsageError(f"two items would write {name!r}: {folders[folded]} needs it as a directory")
@@ -197,9 +198,10 @@ def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
         for depth in range(1, len(parts) + 1):
             folder = "/".join(parts[:depth])
             if folder in owners:
-                raise UsageError(f"two items would write {folder!r}: {owners[folder]} and {entry.url} (as a "
-                                 "directory)")  # fmt: skip
-            folders.setdefault(folder, entry.url)
-        owners[folded] = owners[(name + PART_SUFFIX).casefold()] = entry.url
+                raise UsageError(
+                    f"two items would write {folder!r}: {owners[folder]}, and {redact(entry.url)} as a folder"
+                )
+            folders.setdefault(folder, redact(entry.url))
+        owners[folded] = redact(entry.url)
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size))
     return jobs

@@ -1,31 +1,59 @@
-"""Files on disk: a download grows in ``NAME.part`` and becomes ``NAME`` by one rename.
+"""Files on disk: a download grows in a hidden part file and becomes ``NAME`` by one rename.
 
-The rename is what makes a file appear complete or not at all, whatever happens to the process; a
-``.part`` left behind by a crash or Ctrl-C is continued by the next run. ``fsync=True`` also makes
-the file and its rename survive a power cut, at the price of a disk flush per file (costly on many
-small files, see README). Every method here blocks: async engines call them from threads.
+The rename is what makes a file appear complete or not at all, whatever happens to the process.
+Two kinds of temporary file, neither of which any final name can take (see ``names``):
+
+- ``.NAME.tulip-part``, the resumable part, shared by every run over the same destination but
+  written by one at a time: it is opened without truncation, locked (``flock``, released by the
+  kernel when its holder exits, however it exits), checked to be the very file the path names and to
+  have no other link, and only then cut, written, or renamed. A run that finds it locked waits for
+  the other run (which usually leaves the finished file behind) instead of taking it over.
+- ``.NAME.tulip-PID-N``, a small body written whole by one process, then renamed (no lock needed:
+  nobody else writes that name; a crash's leftover is removed by the next run).
+
+An extended attribute beside the part keeps the server's validator (for ``If-Range``) and a tag of the
+URL it came from: bytes are resumed only when they can be tied to the item. Part files of earlier
+tulip versions (``NAME.part``) are resumed when their attributes prove them tulip's.
+``fsync=True`` also makes the file and its rename survive a power cut. Every method blocks: async
+engines call them from threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
+import itertools
 import os
+import re
+import stat
 from pathlib import Path
 
 from tulip._fetch.models import Job
-from tulip._fetch.names import PART_SUFFIX
+from tulip._fetch.names import LEGACY_PART_SUFFIX, part_name, temp_name
 from tulip._fetch.plan import Local
 from tulip.errors import StorageError, UsageError
 
-__all__ = ["PartFile", "Store"]
+__all__ = ["PartBusy", "PartFile", "Store"]
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _HASH_BLOCK = 1024 * 1024
 _VALIDATOR_XATTR = "user.tulip.validator"
+_URL_XATTR = "user.tulip.url"
 _NOTHING = Local()
 _IOV_MAX = 1024
+_TEMP = re.compile(r"\..+\.tulip-(\d+)-\d+")
+_sequence = itertools.count()
+
+
+class PartBusy(Exception):
+    """Another run holds this item's part file: it is downloading the same file right now."""
+
+
+def url_tag(url: str) -> str:
+    """Return what ties a part file to the URL its bytes came from."""
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 class Store:
@@ -35,6 +63,7 @@ class Store:
         self.dest = Path(dest)
         self.fsync = fsync
         self._real = ""
+        self._pid = str(os.getpid())
 
     def prepare(self) -> None:
         """Create dest if needed and prove it writable; raise UsageError naming it if not."""
@@ -51,15 +80,22 @@ class Store:
         """Return the final path of *job*, as the report shows it."""
         return os.path.join(self.dest, job.name)
 
+    def part_path(self, job: Job) -> str:
+        return os.path.join(self.dest, part_name(job.name))
+
     def inspect(self, job: Job) -> Local:
-        """Return the sizes of *job*'s final file and .part, where they exist as regular files."""
-        final = self.path(job)
-        return Local(_regular_size(final), _regular_size(final + PART_SUFFIX))
+        """Return the sizes of *job*'s final file and part, where they exist as regular files."""
+        part = _regular_size(self.part_path(job))
+        if part is None:
+            legacy = self.path(job) + LEGACY_PART_SUFFIX
+            part = _regular_size(legacy) if _ours(legacy) else None
+        return Local(_regular_size(self.path(job)), part)
 
     def inspect_all(self, jobs: list[Job]) -> list[Local]:
-        """Return inspect() for every job, listing each directory once instead of two stats a job.
+        """Return inspect() for every job, listing each directory once instead of stats a job.
 
-        A fresh destination then costs one directory read, however many files the run holds.
+        A fresh destination then costs one directory read, however many files the run holds. The
+        listing also finds what a crashed run left of its small files, and removes it.
         """
         listed: dict[str, set[str]] = {}
         found = []
@@ -67,15 +103,24 @@ class Store:
             folder, _, base = job.name.rpartition("/")
             names = listed.get(folder)
             if names is None:
-                try:
-                    names = listed[folder] = set(os.listdir(os.path.join(self.dest, folder)))
-                except OSError:
-                    names = listed[folder] = set()
-            if base in names or base + PART_SUFFIX in names:
+                names = listed[folder] = self._listing(folder)
+            if base in names or f".{base}.tulip-part" in names or base + LEGACY_PART_SUFFIX in names:
                 found.append(self.inspect(job))
             else:
                 found.append(_NOTHING)
         return found
+
+    def _listing(self, folder: str) -> set[str]:
+        where = os.path.join(self.dest, folder)
+        try:
+            names = set(os.listdir(where))
+        except OSError:
+            return set()
+        for name in names:
+            if name[:1] == "." and (match := _TEMP.fullmatch(name)) and not _alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(where, name))
+        return names
 
     def hash_final(self, job: Job) -> tuple[int, str]:
         """Return (size, sha256) of *job*'s final file."""
@@ -97,30 +142,86 @@ class Store:
         if real != self._real and not real.startswith(self._real.rstrip(os.sep) + os.sep):
             raise StorageError(f"{parent} leads outside {self.dest}", url=job.url)
 
-    def open_part(self, job: Job, offset: int) -> PartFile:
-        """Open *job*'s .part to continue at *offset* (0 truncates it), hashing what it already holds."""
+    def _lock_part(self, job: Job) -> int:
+        """Open and lock *job*'s part file; return its descriptor. Raise PartBusy if another run has it.
+
+        After the lock, the descriptor must still be the file the path names (a run that held the
+        lock before may have renamed it into place) with no other name (a hard link would let us
+        write into someone else's file): if not, the name is dropped and a fresh file made.
+        """
         self._checked_parent(job)
-        part = self.path(job) + PART_SUFFIX
+        path = self.part_path(job)
+        self._adopt_legacy(job, path)
+        for _ in range(8):
+            try:
+                fd = os.open(path, os.O_RDWR | _OPEN_FLAGS, 0o644)
+            except OSError as exc:
+                raise StorageError(_explain(exc, path), url=job.url) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise PartBusy(path) from None
+            except OSError as exc:  # a file system without locks: carry on, as before locks
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    os.close(fd)
+                    raise StorageError(_explain(exc, path), url=job.url) from None
+            held = os.fstat(fd)
+            try:
+                named = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                named = None
+            if named is None or (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino):
+                os.close(fd)  # renamed or replaced while we waited for it: take the path again
+                continue
+            if held.st_nlink != 1 or not stat.S_ISREG(held.st_mode):
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # drops our name only; whatever else links to it is untouched
+                continue
+            return fd
+        raise StorageError(f"cannot take {path}: it keeps changing under us", url=job.url)
+
+    def _adopt_legacy(self, job: Job, path: str) -> None:
+        """Move an earlier tulip's ``NAME.part`` to the new name, if provably tulip's."""
+        legacy = self.path(job) + LEGACY_PART_SUFFIX
+        if os.path.exists(path) or not _ours(legacy):
+            return
+        with contextlib.suppress(OSError):
+            os.rename(legacy, path)
+
+    def open_part(self, job: Job, offset: int) -> PartFile:
+        """Open *job*'s part to continue at *offset* (0: empty it), hashing what it holds; it stays
+        locked until closed or committed. Bytes tagged with another URL are not continued."""
+        fd = self._lock_part(job)
+        handle = PartFile(self, job, self.part_path(job), fd)
         try:
-            fd = os.open(part, _OPEN_FLAGS | (os.O_TRUNC if offset == 0 else 0), 0o644)
-        except OSError as exc:
-            raise StorageError(_explain(exc, part), url=job.url) from None
-        handle = PartFile(self, job, part, fd)
-        try:
+            if offset and handle.tag() not in (None, url_tag(job.url)):
+                offset = 0  # another URL's bytes: this item cannot use them
             if offset:
                 handle.absorb_existing(offset)
                 handle.saved_validator = handle.validator()
+            else:
+                handle.restart()
         except BaseException:
             handle.close()
             raise
         return handle
 
     def discard_part(self, job: Job) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(job) + PART_SUFFIX)
+        """Remove *job*'s part (under its lock: never one another run is writing)."""
+        path = self.part_path(job)
+        if not os.path.lexists(path) and not os.path.lexists(self.path(job) + LEGACY_PART_SUFFIX):
+            return
+        fd = self._lock_part(job)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
 
     def write_whole(self, job: Job, data: bytes) -> None:
-        """Write a complete small file: .part, then rename — the same guarantee in four system calls.
+        """Write a complete small file: a temporary of its own, then rename — four system calls.
 
         The hot path of many-small-file runs, so it talks to the OS directly rather than through
         PartFile: less Python per file is less time holding the GIL the event loop needs.
@@ -128,11 +229,11 @@ class Store:
         if "/" in job.name:
             self._checked_parent(job)
         final = os.path.join(self.dest, job.name)
-        part = final + PART_SUFFIX
+        temp = os.path.join(self.dest, temp_name(job.name, f"{self._pid}-{next(_sequence)}"))
         try:
-            fd = os.open(part, _OPEN_FLAGS | os.O_TRUNC, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_EXCL | _OPEN_FLAGS, 0o644)
         except OSError as exc:
-            raise StorageError(_explain(exc, part), url=job.url) from None
+            raise StorageError(_explain(exc, temp), url=job.url) from None
         try:
             view = memoryview(data)
             while view:
@@ -141,18 +242,22 @@ class Store:
                 os.fsync(fd)
         except OSError as exc:
             os.close(fd)
-            raise StorageError(_explain(exc, part), url=job.url) from None
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StorageError(_explain(exc, final), url=job.url) from None
         os.close(fd)
         try:
-            os.replace(part, final)
+            os.replace(temp, final)
             if self.fsync:
                 _fsync_dir(os.path.dirname(final) or ".")
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
             raise StorageError(_explain(exc, final), url=job.url) from None
 
 
 class PartFile:
-    """An open ``.part``: writes, an incremental sha256, and the final rename."""
+    """An open, locked part file: writes, an incremental sha256, and the final rename."""
 
     def __init__(self, store: Store, job: Job, path: str, fd: int) -> None:
         self.store = store
@@ -161,30 +266,35 @@ class PartFile:
         self.fd: int | None = fd
         self.size = 0
         self.hasher = hashlib.sha256()
-        self.saved_validator: str | None = None  # the ETag an earlier run kept beside a resumed part
+        self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
 
     def absorb_existing(self, offset: int) -> None:
         """Hash the first *offset* bytes already in the file and cut anything beyond them."""
-        with open(self.path, "rb") as f:
-            remaining = offset
-            while remaining:
-                block = f.read(min(_HASH_BLOCK, remaining))
-                if not block:
-                    break
-                self.hasher.update(block)
-                remaining -= len(block)
-        self.size = offset - remaining
         assert self.fd is not None
+        remaining = offset
+        position = 0
+        while remaining:
+            block = os.pread(self.fd, min(_HASH_BLOCK, remaining), position)
+            if not block:
+                break
+            self.hasher.update(block)
+            remaining -= len(block)
+            position += len(block)
+        self.size = offset - remaining
         os.ftruncate(self.fd, self.size)
         os.lseek(self.fd, self.size, os.SEEK_SET)
 
     def restart(self) -> None:
-        """Empty the file: the server sent the whole file instead of the range asked for."""
+        """Empty the file (fresh, or the server sent the whole file instead of the range asked for)."""
         assert self.fd is not None
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        except OSError as exc:
+            raise StorageError(_explain(exc, self.path), url=self.job.url) from None
         self.size = 0
         self.hasher = hashlib.sha256()
+        self._set(_URL_XATTR, url_tag(self.job.url))
 
     def write(self, data: bytes | bytearray | memoryview, *, hashed: bool = True) -> None:
         """Append *data* (and hash it unless the caller already did)."""
@@ -218,30 +328,46 @@ class PartFile:
         self.size += total
 
     def remember_validator(self, validator: str | None) -> None:
-        """Keep the server's ETag beside the data, so a later run resumes only the same version."""
-        if validator and self.fd is not None:
-            with contextlib.suppress(OSError, AttributeError):
-                os.setxattr(self.fd, _VALIDATOR_XATTR, validator.encode()[:1024])
+        """Keep the server's validator beside the data, so a later run resumes only the same version."""
+        if validator:
+            self._set(_VALIDATOR_XATTR, validator[:1024])
 
     def validator(self) -> str | None:
+        return self._get(_VALIDATOR_XATTR)
+
+    def tag(self) -> str | None:
+        """The tag of the URL these bytes came from (None where unknown)."""
+        return self._get(_URL_XATTR)
+
+    def _set(self, name: str, value: str) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                os.setxattr(self.fd, name, value.encode())
+
+    def _get(self, name: str) -> str | None:
+        if self.fd is None:
+            return None
         with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
-            return os.getxattr(self.path, _VALIDATOR_XATTR).decode()
+            return os.getxattr(self.fd, name).decode()
         return None
 
     def commit(self) -> None:
-        """Make the file complete under its final name (flushed to disk first when fsync is on)."""
+        """Make the file complete under its final name (flushed to disk first when fsync is on).
+
+        Renamed while still locked: a run waiting for the lock then finds the path empty or new.
+        """
         final = self.store.path(self.job)
         assert self.fd is not None
         try:
             if self.store.fsync:
                 os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = None
             os.replace(self.path, final)
             if self.store.fsync:
                 _fsync_dir(os.path.dirname(final) or ".")
         except OSError as exc:
             raise StorageError(_explain(exc, final), url=self.job.url) from None
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self.fd is not None:
@@ -250,13 +376,32 @@ class PartFile:
             self.fd = None
 
 
+def _ours(path: str) -> bool:
+    """Whether a file carries tulip's attributes (so its bytes are a tulip download's)."""
+    for name in (_VALIDATOR_XATTR, _URL_XATTR):
+        with contextlib.suppress(OSError, AttributeError):
+            os.getxattr(path, name, follow_symlinks=False)
+            return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _regular_size(path: str) -> int | None:
     try:
         info = os.stat(path, follow_symlinks=False)
     except (OSError, ValueError):
         return None
-    import stat
-
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 

@@ -57,7 +57,12 @@ class Work:
     def __post_init__(self) -> None:
         options = self.options
         self.rules = Rules(
-            options.retry_policy, options.overwrite, options.item_timeout, http=options.http_policy()
+            options.retry_policy,
+            options.overwrite,
+            options.item_timeout,
+            http=options.http_policy(),
+            resume_unvalidated=options.resume_unvalidated,
+            busy_wait=max(300.0, options.item_timeout or 0.0),
         )
 
 

@@ -6,9 +6,9 @@ several disk steps in one hop (``run``) where the Item asks for them back to bac
 
 from __future__ import annotations
 
-from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, RemovePart, Step
+from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, Recheck, RemovePart, Step
 from tulip._fetch.models import Job
-from tulip._fetch.store import PartFile, Store
+from tulip._fetch.store import PartBusy, PartFile, Store
 from tulip.errors import StorageError
 
 __all__ = ["Files"]
@@ -48,6 +48,8 @@ class Files:
                     case Commit():
                         self.commit()
                         step = item.committed()
+                    case Recheck():
+                        step = item.rechecked(self.store.inspect(self.job))
                     case Finish():
                         self.finish(step)
                         return step
@@ -55,6 +57,8 @@ class Files:
                         return step
             except StorageError as error:
                 step = item.failed(error, self.size)
+            except PartBusy:
+                step = item.busy()
 
     def prepare(self, read: Read) -> None:
         """Make the .part ready for the body *read* will stream into it."""

@@ -14,7 +14,7 @@ from tulip._fetch.engines._disk import Files
 from tulip._fetch.item import Finish, Item, Read, Request, Rules, Step, Wait
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
-from tulip._fetch.store import Store
+from tulip._fetch.store import PartBusy, Store
 from tulip._fetch.transports import SyncResponse, SyncTransport
 from tulip.errors import FetchError
 
@@ -53,7 +53,8 @@ def run_item(item: Item, files: Files, ctx: Context) -> Result:
                 case Wait(seconds=seconds, error=error, restart_part=restart):
                     if restart:
                         files.restart()
-                    ctx.progress.retrying(job, item.attempts, error, seconds)
+                    if error is not None:
+                        ctx.progress.retrying(job, item.attempts, error, seconds)
                     if ctx.cancel.wait(seconds):
                         raise Interrupted
                     step = item.waited()
@@ -90,6 +91,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             return item.body_read(part.size, part.hasher.hexdigest())
     except FetchError as error:
         return item.failed(error, files.size)
+    except PartBusy:
+        return item.busy()
 
 
 def _read_small(response: SyncResponse, limit: int) -> bytes:

@@ -28,7 +28,7 @@ from tulip._fetch.engines._disk import Files
 from tulip._fetch.item import COMMIT, Commit, Finish, Item, Read, Request, Rules, Step, Wait
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
-from tulip._fetch.store import PartFile, Store
+from tulip._fetch.store import PartBusy, PartFile, Store
 from tulip._fetch.transports import AsyncResponse, AsyncTransport, open_async
 from tulip._lag import LagProbe
 from tulip.errors import FetchError, StorageError
@@ -133,7 +133,8 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                 case Wait(seconds=seconds, error=error, restart_part=restart):
                     if restart:
                         await asyncio.to_thread(files.restart)
-                    ctx.progress.retrying(item.job, item.attempts, error, seconds)
+                    if error is not None:
+                        ctx.progress.retrying(item.job, item.attempts, error, seconds)
                     await asyncio.sleep(seconds)
                     step = item.waited()
                 case Finish(result=result, remove_part=remove):
@@ -168,6 +169,8 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
         return item.failed(error, files.size)
     except TimeoutError:  # the item's own deadline (transports raise tulip's Timeout)
         return item.timed_out(files.size)
+    except PartBusy:
+        return item.busy()
 
 
 async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Files, ctx: _Context) -> Step:
