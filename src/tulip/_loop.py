@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -45,4 +46,26 @@ class _Box:
 
 
 async def _boxed(main: Coroutine[Any, Any, T]) -> _Box:
-    return _Box(await main)
+    from tulip import _signals
+
+    signals = _signals.wanted()
+    if not signals:
+        return _Box(await main)
+    # SIGTERM and SIGHUP as asyncio treats SIGINT: the main task is cancelled, its cleanup runs.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    saved = {sig: signal.getsignal(sig) for sig in signals}
+
+    def terminate(sig: int) -> None:
+        _signals.note(sig)
+        if task is not None and not task.done():
+            task.cancel()
+
+    for sig in signals:
+        loop.add_signal_handler(sig, terminate, sig)
+    try:
+        return _Box(await main)
+    finally:
+        for sig, handler in saved.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)  # remove_signal_handler leaves the default behind

@@ -193,8 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
+        from tulip import _signals
+
+        signum = _signals.received()
         print(f"tulip {args.cmd}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED if signum is None else 128 + signum
     finally:
         _ignore_late_interrupts()
 

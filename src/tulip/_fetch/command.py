@@ -153,8 +153,13 @@ def run(args: argparse.Namespace) -> int:
         sources += load_manifest(args.manifest, options)
     if not sources:
         raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
-    report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+    from tulip import _signals
+
+    with _signals.terminating_as_interrupt():
+        report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
     status = report.exit_status()
+    if report.interrupted and _signals.received() is not None:
+        status = 128 + _signals.received()  # type: ignore[operator]
     if args.json is not None:
         try:
             report.write_json(args.json)

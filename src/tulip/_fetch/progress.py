@@ -36,7 +36,7 @@ class PlainProgress(Progress):
         self.stream = stream or sys.stderr
         self.interval = interval
         self._lock = threading.Lock()
-        self._items = self._done = self._bytes = self._retries = 0
+        self._items = self._done = self._bytes = self._retries = self._failed = 0
         self._started = self._last = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
@@ -51,6 +51,7 @@ class PlainProgress(Progress):
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
             self._done += 1
+            self._failed += result.status in ("failed", "not_found")
         self._maybe_print()
 
     def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
@@ -64,9 +65,11 @@ class PlainProgress(Progress):
                 return
             self._last = now
             rate = self._bytes / max(now - self._started, 1e-9)
+            # Outcomes, not responses: a file that failed is not a file fetched.
+            failed = f", {self._failed} failed" if self._failed else ""
             line = (
-                f"tulip fetch: {self._done}/{self._items} files, {format_bytes(self._bytes)}, "
-                f"{format_bytes(rate)}/s, {self._retries} retries"
+                f"tulip fetch: {self._done - self._failed}/{self._items} files{failed}, "
+                f"{format_bytes(self._bytes)}, {format_bytes(rate)}/s, {self._retries} retries"
             )
         print(line, file=self.stream, flush=True)
 
@@ -86,7 +89,7 @@ class RichProgress(Progress):
         self._spinner: Spinner | None = None
         self._bar: Any = None
         self._task: Any = None
-        self._items = self._done = self._bytes = 0
+        self._items = self._done = self._bytes = self._failed = 0
         self._total_bytes: int | None = None
         self._started = time.monotonic()
 
@@ -122,8 +125,9 @@ class RichProgress(Progress):
 
     def _fields(self) -> dict[str, str]:
         rate = self._bytes / max(time.monotonic() - self._started, 1e-9)
+        failed = f" ({self._failed} failed)" if self._failed else ""
         return {
-            "files": f"{self._done}/{self._items}",
+            "files": f"{self._done - self._failed}/{self._items}{failed}",
             "size": format_bytes(self._bytes),
             "rate": f"{format_bytes(rate)}/s",
         }
@@ -141,6 +145,7 @@ class RichProgress(Progress):
         with self._lock:
             self._ensure_bar()
             self._done += 1
+            self._failed += result.status in ("failed", "not_found")
             if self._total_bytes is None:
                 self._bar.update(self._task, advance=1, **self._fields())
             elif result.status != "ok" and job.size:

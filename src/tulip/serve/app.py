@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import re
 import socket
 import struct
 from collections import defaultdict
@@ -61,6 +62,7 @@ class FileServer:
         self._headers: dict[str, dict[str, str]] = {}  # per file; a quiet small GET sends them as they are
         self._nth: defaultdict[str, int] = defaultdict(int)
         self._manifest: dict[tuple[str, str], str] = {}  # (name, etag) -> sha256
+        self._manifest_body: tuple[object, bytes] | None = None  # (corpus signature, JSON) of the last
         self._manifest_lock = asyncio.Lock()
         self._dates: dict[float, str] = {}
 
@@ -97,8 +99,21 @@ class FileServer:
 
     async def manifest(self) -> list[dict[str, Any]]:
         """Return every file's name, size, sha256 and URL, hashing (off the loop) what is new."""
+        return json.loads(await self.manifest_json())
+
+    async def manifest_json(self) -> bytes:
+        """Return the manifest as JSON, built again only when the corpus changed since the last time."""
         async with self._manifest_lock:
-            return await asyncio.to_thread(self._build_manifest)
+            return await asyncio.to_thread(self._manifest_bytes)
+
+    def _manifest_bytes(self) -> bytes:
+        signature = self.corpus.signature()
+        cached = self._manifest_body
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        body = json.dumps({"files": self._build_manifest()}).encode()
+        self._manifest_body = (signature, body)
+        return body
 
     def _build_manifest(self) -> list[dict[str, Any]]:
         files = []
@@ -206,7 +221,14 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         return web.Response(status=status, headers=headers)
 
     if plan.kind is None and plan.bandwidth is None:
-        body = await _whole_body(corpus, entry, start, end)
+        try:
+            body = await _whole_body(corpus, entry, start, end)
+        except OSError:  # vanished between the lookup and the read: it is not here
+            return _plain(404, "not found")
+        if body is not None and len(body) != end - start:
+            # Shrank meanwhile: no honest answer now. The connection goes; aiohttp then sends nothing.
+            _close(request, reset=False)
+            return web.Response(status=503)
         if body is not None:
             state.stats.bytes_sent += len(body)
             headers.pop("Content-Length")
@@ -217,6 +239,8 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
 def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) -> tuple[int, int] | None:
     if "Range" not in request.headers:
         return None
+    if _SUFFIX_ZERO.fullmatch(request.headers["Range"].strip()):
+        return UNSATISFIABLE  # "the last 0 bytes": RFC 9110 makes that unsatisfiable (aiohttp reads 0-)
     if_range = request.headers.get("If-Range")
     if if_range is not None and if_range not in (entry.etag, last_modified):
         return None  # the client's copy is stale: send the whole new file
@@ -225,6 +249,9 @@ def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) 
     except ValueError:
         return None  # malformed or multiple ranges: RFC 9110 lets us ignore the header
     return resolve_range(requested, entry.size)
+
+
+_SUFFIX_ZERO = re.compile(r"bytes\s*=\s*-0+", re.IGNORECASE)
 
 
 def _none_match(header: str | None, etag: str) -> bool:
@@ -264,7 +291,12 @@ async def _stream(
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.
         stop = start + min(int((end - start) * plan.cut), max(0, end - start - 1))
     try:
-        await _send_chunks(state, entry, start, stop, plan, response)
+        sent = await _send_chunks(state, entry, start, stop, plan, response)
+        if sent < stop - start:
+            # The file shrank or vanished under us: end the connection, so that the client cannot
+            # take what came for the whole body (a keep-alive would frame the next answer wrong).
+            _close(request, reset=True)
+            return response
         if plan.kind in ("drop", "truncate"):
             state.stats.faults[plan.kind] += 1
             _close(request, reset=plan.kind == "drop")
@@ -277,14 +309,19 @@ async def _stream(
 
 async def _send_chunks(
     state: FileServer, entry: Entry, start: int, stop: int, plan: Plan, response: web.StreamResponse
-) -> None:
+) -> int:
+    """Send the body from *start* to *stop*; return how many bytes went (fewer if the file shrank)."""
     loop = asyncio.get_running_loop()
     began, sent = loop.time(), 0
     chunks = state.corpus.read(entry, start, stop)
+    blocking = state.corpus.blocking
     while True:
-        chunk = await asyncio.to_thread(next, chunks, None) if state.corpus.blocking else next(chunks, None)
+        try:
+            chunk = await asyncio.to_thread(next, chunks, None) if blocking else next(chunks, None)
+        except OSError:  # vanished
+            chunk = None
         if chunk is None:
-            break
+            return sent
         for piece in _pieces(chunk, plan.bandwidth):
             await response.write(piece)
             sent += len(piece)
@@ -341,8 +378,7 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
 
 
 async def _manifest(request: web.BaseRequest, state: FileServer) -> web.Response:
-    files = await state.manifest()
-    return web.json_response({"files": files})
+    return web.Response(body=await state.manifest_json(), content_type="application/json")
 
 
 async def _index(request: web.BaseRequest, state: FileServer) -> web.Response:
@@ -355,9 +391,13 @@ async def _index(request: web.BaseRequest, state: FileServer) -> web.Response:
 
 def _loopback_only(request: web.BaseRequest) -> None:
     try:
-        loopback = ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+        address = ipaddress.ip_address((request.remote or "").split("%")[0])
     except ValueError:
         loopback = False
+    else:
+        # On a dual-stack socket (--host ::) an IPv4 client appears as ::ffff:127.0.0.1.
+        mapped = getattr(address, "ipv4_mapped", None)
+        loopback = (mapped or address).is_loopback
     if not loopback:
         raise web.HTTPForbidden(text="control endpoints answer loopback clients only\n")
 
@@ -374,6 +414,8 @@ async def _put_faults(request: web.BaseRequest, state: FileServer) -> web.Respon
         state.set_faults(state.faults.updated(changes))
     except (UsageError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    except RecursionError:  # JSON nested deeper than any settings need
+        raise web.HTTPBadRequest(text="JSON nested too deep\n") from None
     return web.json_response(state.faults.to_json())
 
 

@@ -52,6 +52,10 @@ class Corpus(ABC):
     def read(self, entry: Entry, start: int, end: int) -> Iterator[bytes]:
         """Yield the bytes of *entry* from *start* up to *end* (exclusive), in chunks of bounded size."""
 
+    def signature(self) -> object:
+        """Return something equal to the last answer as long as no file changed (cheap to get)."""
+        return None  # a synthetic corpus never changes
+
     def sha256(self, entry: Entry) -> str:
         """Return the hex sha256 of the whole of *entry* (blocking)."""
         digest = hashlib.sha256()
@@ -120,7 +124,14 @@ class SyntheticCorpus(Corpus):
 
 
 class DirectoryCorpus(Corpus):
-    """The regular files under *root*; nothing outside it is ever served, whatever the name says."""
+    """The regular files under *root*; nothing outside it is ever served, whatever the name says.
+
+    A name is opened one component at a time from a descriptor of the root (``openat`` with
+    ``O_NOFOLLOW``), so nothing swapped in between a check and the open — a symlink out, a FIFO, a
+    device — can redirect it: a link whose target stays inside the root is followed only through its
+    resolved path, opened the same way; the final descriptor must be a regular file (``fstat``), and
+    is opened non-blocking, so a FIFO cannot hold a worker thread for ever.
+    """
 
     blocking = True
 
@@ -131,51 +142,105 @@ class DirectoryCorpus(Corpus):
     def describe(self) -> str:
         return f"directory {self.root}"
 
+    def signature(self) -> object:
+        """Every name with its size and mtime, from one scan (a stat a file, no opens): the
+        manifest of a 100,000-file root is rebuilt only when something in it changed."""
+        found = []
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        try:
+                            info = entry.stat(follow_symlinks=True)
+                        except OSError:
+                            continue
+                        if stat.S_ISDIR(info.st_mode):
+                            if not entry.is_symlink():
+                                stack.append(entry.path)
+                        else:
+                            found.append((entry.path, info.st_size, info.st_mtime_ns, info.st_ino))
+            except OSError:
+                continue
+        found.sort()
+        return tuple(found)
+
     def names(self) -> list[str]:
         found = []
         for dirpath, _dirs, files in os.walk(self.root):
             for filename in files:
                 relative = os.path.relpath(os.path.join(dirpath, filename), self.root)
                 name = relative.replace(os.sep, "/")
-                if self.lookup(name) is not None:
+                if self._parts(name) is not None:
                     found.append(name)
         return sorted(found)
 
-    def _resolve(self, name: str) -> str | None:
-        """Return the real path of *name* inside the root, or None for anything that could leave it."""
+    @staticmethod
+    def _parts(name: str) -> list[str] | None:
         if not name or "\x00" in name or "\\" in name or name.startswith("/"):
             return None
         parts = name.split("/")
         if any(part in ("", ".", "..") for part in parts):
             return None
-        # realpath follows every symlink; whatever the name's parts say, the result must lie under root.
-        real = os.path.realpath(os.path.join(self.root, *parts))
-        return real if real.startswith(self._prefix) else None
+        return parts
 
-    def lookup(self, name: str) -> Entry | None:
-        real = self._resolve(name)
-        if real is None:
+    def _open(self, name: str) -> tuple[int, os.stat_result] | None:
+        """Return (descriptor, its stat) of the regular file *name* inside the root, or None."""
+        parts = self._parts(name)
+        if parts is None:
+            return None
+        opened = self._walk(parts)
+        if opened is None:
+            # A symlink on the way: allowed only where it resolves inside the root, and then opened
+            # through the resolved path, still one component at a time with no link followed.
+            real = os.path.realpath(os.path.join(self.root, *parts))
+            if not real.startswith(self._prefix):
+                return None
+            opened = self._walk(real[len(self._prefix) :].split(os.sep))
+        return opened
+
+    def _walk(self, parts: list[str]) -> tuple[int, os.stat_result] | None:
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            fd = os.open(self.root, flags | os.O_DIRECTORY)
+        except OSError:
             return None
         try:
-            info = os.stat(real)
+            for part in parts[:-1]:
+                inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            inner = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
         except (OSError, ValueError):
+            os.close(fd)
             return None
+        os.close(fd)
+        info = os.fstat(inner)
         if not stat.S_ISREG(info.st_mode):
+            os.close(inner)
             return None
+        return inner, info
+
+    def lookup(self, name: str) -> Entry | None:
+        opened = self._open(name)
+        if opened is None:
+            return None
+        fd, info = opened
+        os.close(fd)
         return Entry(name, info.st_size, f'"{info.st_mtime_ns:x}-{info.st_size:x}"', info.st_mtime)
 
     def read(self, entry: Entry, start: int, end: int) -> Iterator[bytes]:
-        real = self._resolve(entry.name)
-        if real is None:
+        opened = self._open(entry.name)
+        if opened is None:
             raise FileNotFoundError(entry.name)
-        # O_NOFOLLOW: a symlink swapped in after the check above is refused, not followed.
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd, _info = opened
         with os.fdopen(fd, "rb", buffering=0) as f:
             f.seek(start)
             remaining = end - start
             while remaining > 0:
                 chunk = f.read(min(remaining, BLOCK if remaining > _SMALL else remaining))
-                if not chunk:  # the file shrank under us: the response will be short, as it must
+                if not chunk:  # the file shrank under us: the response will be short (and closed)
                     return
                 remaining -= len(chunk)
                 yield chunk

@@ -27,6 +27,7 @@ from tulip._limits import raise_open_file_limit
 from tulip.errors import UsageError
 from tulip.serve.app import FileServer, create_app
 from tulip.serve.config import ServeConfig
+from tulip.serve.logs import bad_request_logger
 from tulip.serve.stats import Stats
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
@@ -53,7 +54,7 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     app = create_app(config)
     # access_log=None turns aiohttp's per-request logging off (it costs more than serving a small file).
     extra: dict[str, Any] = {} if config.access_log else {"access_log": None}
-    server = web.Server(app, **extra)
+    server = web.Server(app, logger=bad_request_logger(), **extra)
     _count_connections(server, app.stats)
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()
