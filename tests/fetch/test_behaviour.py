@@ -190,8 +190,8 @@ def test_ctrl_c_leaves_only_parts_and_the_next_run_finishes(tmp_path: Path) -> N
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_part_of_an_older_version_is_not_resumed(tmp_path: Path, engine: str) -> None:
     # No sha256 to catch it: only the ETag kept beside the .part (If-Range) tells that the server's
-    # file is not the one the .part began. (The old name: tulip 0.1's parts, proven ours, are adopted.)
-    part = tmp_path / "file-00000.bin.part"
+    # file is not the one the .part began.
+    part = tmp_path / ".file-00000.bin.tulip-part"
     part.write_bytes(b"\0" * 100_000)
     try:
         os.setxattr(part, "user.tulip.validator", b'"an-older-version"')
@@ -203,3 +203,21 @@ def test_a_part_of_an_older_version_is_not_resumed(tmp_path: Path, engine: str) 
         report = fetch([url], tmp_path, engine=engine)
     assert (report.items[0].status, report.items[0].resumed_from) == ("ok", 0)
     assert (tmp_path / "file-00000.bin").read_bytes() == whole
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_part_left_by_tulip_0_1_is_adopted_and_resumed(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=1, size=(300_000, 300_000))) as base:
+        url = f"{base}/files/file-00000.bin"
+        with urllib.request.urlopen(url) as response:
+            whole, etag = response.read(), response.headers["ETag"]
+        legacy = tmp_path / "file-00000.bin.part"  # the old layout: NAME.part, marked with the ETag
+        legacy.write_bytes(whole[:100_000])
+        try:
+            os.setxattr(legacy, "user.tulip.validator", etag.encode())
+        except OSError:
+            pytest.skip("this filesystem keeps no user extended attributes")
+        report = fetch([Entry(url, size=300_000)], tmp_path, engine=engine)
+    assert (report.items[0].status, report.items[0].resumed_from) == ("ok", 100_000)
+    assert (tmp_path / "file-00000.bin").read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file-00000.bin"]

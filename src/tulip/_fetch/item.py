@@ -259,7 +259,9 @@ class Item:
     def inspected(self, size: int, sha256: str) -> Step:
         """The final file already there has *size* bytes hashing to *sha256*."""
         if plan.final_matches(self.job, size, sha256):
-            return self._finish(Result(self.public.url, self.path, "skipped", size, sha256))
+            # A part beside a complete file is a leftover (a run killed as it began again): it goes.
+            leftover = self.local.part_size is not None
+            return self._finish(Result(self.public.url, self.path, "skipped", size, sha256), leftover)
         return REMOVE_PART  # not the file wanted: download it afresh (the rename replaces it)
 
     def part_removed(self) -> Step:

@@ -86,9 +86,10 @@ class Store:
     def inspect(self, job: Job) -> Local:
         """Return the sizes of *job*'s final file and part, where they exist as regular files."""
         part = _regular_size(self.part_path(job))
-        if part is None:
+        if part is None and job.size is not None:
             legacy = self.path(job) + LEGACY_PART_SUFFIX
-            part = _regular_size(legacy) if _ours(legacy) else None
+            size = _regular_size(legacy)
+            part = size if size is not None and size < job.size and _ours(legacy) else None
         return Local(_regular_size(self.path(job)), part)
 
     def inspect_all(self, jobs: list[Job]) -> list[Local]:
@@ -183,12 +184,19 @@ class Store:
         raise StorageError(f"cannot take {path}: it keeps changing under us", url=job.url)
 
     def _adopt_legacy(self, job: Job, path: str) -> None:
-        """Move an earlier tulip's ``NAME.part`` to the new name, if provably tulip's."""
+        """Move an earlier tulip's ``NAME.part`` to the new name, if provably an unfinished part.
+
+        tulip 0.1 marked its parts with the validator and kept the mark when it renamed one into
+        place, so a complete download that happened to be named ``NAME.part`` carries it too: only a
+        file shorter than the size the job knows is taken for a part (If-Range then checks the rest).
+        """
         legacy = self.path(job) + LEGACY_PART_SUFFIX
-        if os.path.exists(path) or not _ours(legacy):
+        if os.path.lexists(path) or job.size is None or not _ours(legacy):
             return
-        with contextlib.suppress(OSError):
-            os.rename(legacy, path)
+        size = _regular_size(legacy)
+        if size is not None and size < job.size:
+            with contextlib.suppress(OSError):
+                os.rename(legacy, path)
 
     def open_part(self, job: Job, offset: int) -> PartFile:
         """Open *job*'s part to continue at *offset* (0: empty it), hashing what it holds; it stays
@@ -358,6 +366,9 @@ class PartFile:
         """
         final = self.store.path(self.job)
         assert self.fd is not None
+        for name in (_VALIDATOR_XATTR, _URL_XATTR):  # a final file must never look like a part of ours
+            with contextlib.suppress(OSError, AttributeError):
+                os.removexattr(self.fd, name)
         try:
             if self.store.fsync:
                 os.fsync(self.fd)

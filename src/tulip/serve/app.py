@@ -123,7 +123,10 @@ class FileServer:
                 continue
             digest = self._manifest.get((name, entry.etag))
             if digest is None:
-                digest = self._manifest[(name, entry.etag)] = self.corpus.sha256(entry)
+                try:
+                    digest = self._manifest[(name, entry.etag)] = self.corpus.sha256(entry)
+                except OSError:  # replaced or gone since the lookup: not a file to list now
+                    continue
             files.append({"name": name, "size": entry.size, "sha256": digest, "url": files_url(name)})
         return files
 
@@ -295,7 +298,7 @@ async def _stream(
         if sent < stop - start:
             # The file shrank or vanished under us: end the connection, so that the client cannot
             # take what came for the whole body (a keep-alive would frame the next answer wrong).
-            _close(request, reset=True)
+            _close(request, reset=False)
             return response
         if plan.kind in ("drop", "truncate"):
             state.stats.faults[plan.kind] += 1

@@ -6,6 +6,8 @@ several disk steps in one hop (``run``) where the Item asks for them back to bac
 
 from __future__ import annotations
 
+import contextlib
+
 from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, Recheck, RemovePart, Step
 from tulip._fetch.models import Job
 from tulip._fetch.store import PartBusy, PartFile, Store
@@ -84,7 +86,8 @@ class Files:
     def finish(self, step: Finish) -> None:
         self.close()
         if step.remove_part:
-            self.store.discard_part(self.job)
+            with contextlib.suppress(PartBusy):  # another run is at it now: the part is its own
+                self.store.discard_part(self.job)
 
     def close(self) -> None:
         if self.part is not None:
