@@ -68,7 +68,7 @@ def test_a_worker_killed_mid_run_costs_no_complete_file(tmp_path: Path) -> None:
             threading.Thread(target=later, daemon=True).start()
 
         options = FetchOptions(concurrency=2, policy=POLICY, cluster="local:2", shard_size=2)
-        work = Work(jobs, store.inspect_all(jobs), store, options, Progress())
+        work = Work(jobs, store, options, Progress())
         outcome = run_cluster(work, on_client=kill_one_worker)
         results, interrupted = outcome.results, outcome.interrupted
         with urllib.request.urlopen(f"{base}/_tulip/stats", timeout=10) as resp:

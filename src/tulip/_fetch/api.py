@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tulip._fetch import engines
-from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.engines import Jobs, Outcome, Work
 from tulip._fetch.http.urls import redact
 from tulip._fetch.models import Job, Report, Result
 from tulip._fetch.options import FetchOptions
 from tulip._fetch.progress import Progress, make_progress
-from tulip._fetch.sources import Entry, make_jobs
+from tulip._fetch.sources import Entry, UrlList, make_jobs
 from tulip._fetch.store import Store
 from tulip.errors import UsageError
 
@@ -31,9 +31,15 @@ Source = str | Entry | Job
 
 
 def prepare(
-    sources: Iterable[Source] | Source, dest: str | os.PathLike[str], *, fsync: bool = False
-) -> tuple[list[Job], Store]:
-    """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download."""
+    sources: Iterable[Source] | Source | UrlList, dest: str | os.PathLike[str], *, fsync: bool = False
+) -> tuple[Jobs, Store]:
+    """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download.
+
+    A UrlList (a plain list read by ``read_input``) stays lazy: it was checked as it was read."""
+    if isinstance(sources, UrlList):
+        store = Store(dest, fsync=fsync)
+        store.prepare()
+        return sources, store
     items = [sources] if isinstance(sources, str | Entry | Job) else list(sources)
     jobs = [item for item in items if isinstance(item, Job)]
     if jobs and len(jobs) != len(items):
@@ -102,7 +108,7 @@ def _setup(
     options.tls().check()  # a certificate file that cannot be used stops the run before it starts
     jobs, store = prepare(sources, dest, fsync=options.fsync)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
-    run = _Run(Work(jobs, store.inspect_all(jobs), store, options, display))
+    run = _Run(Work(jobs, store, options, display))
     display.start(len(jobs), _total_bytes(jobs))
     return run
 
@@ -167,6 +173,8 @@ def fetch(
         run.work.progress.close()
 
 
-def _total_bytes(jobs: list[Job]) -> int | None:
+def _total_bytes(jobs: Jobs) -> int | None:
+    if isinstance(jobs, UrlList):
+        return None  # a plain list says nothing of sizes (and is not walked twice for it)
     sizes = [job.size for job in jobs]
     return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]

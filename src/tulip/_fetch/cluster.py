@@ -100,13 +100,13 @@ def _run_shard(jobs: list[Job], dest: str, options: FetchOptions) -> list[Result
 
     store = Store(dest, fsync=options.fsync)
     store.prepare()
-    outcome = _loop.run(aio.run(Work(jobs, store.inspect_all(jobs), store, options, Progress())))
+    outcome = _loop.run(aio.run(Work(jobs, store, options, Progress())))
     return outcome.results
 
 
 def run_cluster(work: Work, on_client: Callable[[Any], None] | None = None) -> Outcome:
     """Download the jobs on the Dask cluster ``work.options.cluster`` names."""
-    jobs, options, progress = work.jobs, work.options, work.progress
+    jobs, options, progress = list(work.jobs), work.options, work.progress
     assert options.cluster is not None
     dest = os.path.abspath(work.store.dest)
     client, cluster = _connect(options.cluster)  # first: it says how to install Dask if it is missing

@@ -138,15 +138,20 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from tulip._fetch.api import fetch
-    from tulip._fetch.sources import check_url, read_input
+    from tulip._fetch.sources import UrlList, check_url, read_input
     from tulip._fetch.summary import print_summary
 
     options = options_from(args)
     if args.json is not None:
         _check_writable(args.json)
     sources: list = [check_url(url, "argument") for url in args.urls]
-    if args.input is not None:
-        sources += read_input(args.input)
+    listed = read_input(args.input) if args.input is not None else []
+    if isinstance(listed, UrlList) and not sources and args.manifest is None:
+        sources = listed  # type: ignore[assignment]  # a plain list alone stays lazy
+    elif isinstance(listed, UrlList):
+        sources += listed.entries()
+    else:
+        sources += listed
     if args.manifest is not None:
         from tulip._fetch.manifest import load_manifest
 

@@ -28,6 +28,7 @@ import itertools
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from tulip._fetch.models import Job
@@ -91,6 +92,23 @@ class Store:
             size = _regular_size(legacy)
             part = size if size is not None and size < job.size and _ours(legacy) else None
         return Local(_regular_size(self.path(job)), part)
+
+    def inspector(self) -> Callable[[Job], Local]:
+        """Return inspect() as a function that lists each directory once (on first need) and stats
+        only the names found there: a fresh destination costs one directory read for any number of
+        jobs, asked one at a time as the engines take them."""
+        listed: dict[str, set[str]] = {"": self._listing("")}
+
+        def local(job: Job) -> Local:
+            folder, _, base = job.name.rpartition("/")
+            names = listed.get(folder)
+            if names is None:
+                names = listed[folder] = self._listing(folder)
+            if base in names or f".{base}.tulip-part" in names or base + LEGACY_PART_SUFFIX in names:
+                return self.inspect(job)
+            return _NOTHING
+
+        return local
 
     def inspect_all(self, jobs: list[Job]) -> list[Local]:
         """Return inspect() for every job, listing each directory once instead of stats a job.

@@ -22,9 +22,9 @@ time is part of every short download).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from tulip._fetch.item import Rules
 from tulip._fetch.models import Job, Result
@@ -35,7 +35,11 @@ if TYPE_CHECKING:
     from tulip._fetch.progress import Progress
     from tulip._fetch.store import Store
 
-__all__ = ["REGISTRY", "Engine", "Interrupted", "Outcome", "Work", "load"]
+__all__ = ["REGISTRY", "Engine", "Interrupted", "Jobs", "Outcome", "Work", "load"]
+
+
+class Jobs(Iterable[Job], Sized, Protocol):
+    """The jobs of a run: iterable (again and again, in the same order) and counted."""
 
 
 class Interrupted(Exception):
@@ -44,18 +48,20 @@ class Interrupted(Exception):
 
 @dataclass
 class Work:
-    """What an engine is given: the jobs, what is on disk for each, where to write, how, who to tell,
-    and the rules every item follows (made from the options once, before anything starts)."""
+    """What an engine is given: the jobs (a sequence, or a lazy list that makes them as they are
+    taken), where to write, how, who to tell, and the rules every item follows (made from the
+    options once, before anything starts). ``local(job)`` says what is on disk for a job."""
 
-    jobs: list[Job]
-    locals: list[Local]
+    jobs: Jobs
     store: Store
     options: FetchOptions
     progress: Progress
     rules: Rules = field(init=False)
+    local: Callable[[Job], Local] = field(init=False)
 
     def __post_init__(self) -> None:
         options = self.options
+        self.local = self.store.inspector()
         self.rules = Rules(
             options.retry_policy,
             options.overwrite,

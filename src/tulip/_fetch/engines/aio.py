@@ -260,7 +260,8 @@ async def run(work: Work) -> Outcome:
 async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.ThreadPoolExecutor) -> Outcome:
     jobs, store, options, progress = work.jobs, work.store, work.options, work.progress
     results: list[Result | None] = [None] * len(jobs)
-    items = iter(enumerate(zip(jobs, work.locals, strict=True)))
+    items = iter(enumerate(jobs))
+    local_of = work.local
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(options.per_host or 1)
     )
@@ -289,10 +290,10 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
             record(index, item.job, result)
 
         async def worker() -> None:
-            for index, (job, local) in items:
+            for index, job in items:
                 async with limit(job):
                     path = store.path(job)
-                    item = Item(job, path, local, rules, clock)
+                    item = Item(job, path, local_of(job), rules, clock)
                     try:
                         outcome = await _download(item, ctx)
                     except Exception as exc:  # a bug in one item must not sink the run

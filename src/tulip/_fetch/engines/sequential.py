@@ -18,9 +18,9 @@ def run(work: Work) -> Outcome:
     with open_sync(work.options, concurrency=1) as transport:
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip
-        for index, (job, local) in enumerate(zip(work.jobs, work.locals, strict=True)):
+        for index, job in enumerate(work.jobs):
             try:
-                result = results[index] = download(job, local, ctx)
+                result = results[index] = download(job, work.local(job), ctx)
             except (KeyboardInterrupt, Interrupted):
                 return Outcome(results, interrupted=True)
             work.progress.done(job, result)

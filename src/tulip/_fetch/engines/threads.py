@@ -1,20 +1,21 @@
 """The threads engine: a ThreadPoolExecutor, one blocking download per worker thread.
 
-Each submitted item is a ``concurrent.futures.Future``; ``as_completed`` hands them back in the order
-they finish. Ctrl-C reaches only the main thread, so it sets an Event that the workers check between
-reads and during retry waits; the executor then drops the items not yet started.
+Each submitted item is a ``concurrent.futures.Future``; ``wait(FIRST_COMPLETED)`` hands them back in
+the order they finish, and more are submitted as they do (a bounded window, not the whole list).
+Ctrl-C reaches only the main thread, so it sets an Event that the workers check between reads and
+during retry waits; the executor then drops the items not yet started.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from tulip._fetch.engines import Interrupted, Outcome, Work
 from tulip._fetch.engines._sync import Context, download
 from tulip._fetch.models import Job, Result
-from tulip._fetch.plan import Local
 from tulip._fetch.transports import open_sync
 
 __all__ = ["run"]
@@ -41,30 +42,37 @@ def run(work: Work) -> Outcome:
     with open_sync(options) as transport:
         ctx = Context(transport, work.store, work.rules, options.buffer_size(), work.progress, cancel)
 
-        def one(job: Job, local: Local) -> Result:
+        def one(job: Job) -> Result:
             if cancel.is_set():
                 raise Interrupted
             if per_host is None:
-                return download(job, local, ctx)
+                return download(job, work.local(job), ctx)
             with per_host(job.host):
-                return download(job, local, ctx)
+                return download(job, work.local(job), ctx)
 
         executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
-        futures: dict[Future[Result], int] = {}
+        # Submitted a few at a time, not all at once: a million jobs must not be a million futures.
+        pending: dict[Future[Result], tuple[int, Job]] = {}
+        jobs = enumerate(work.jobs)
+        window = 2 * options.concurrency
         try:
-            for index, (job, local) in enumerate(zip(work.jobs, work.locals, strict=True)):
-                futures[executor.submit(one, job, local)] = index
-            for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    result = results[index] = future.result()
-                except Interrupted:
-                    continue
-                work.progress.done(work.jobs[index], result)
+            while True:
+                for index, job in itertools.islice(jobs, window - len(pending)):
+                    pending[executor.submit(one, job)] = (index, job)
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, job = pending.pop(future)
+                    try:
+                        result = results[index] = future.result()
+                    except Interrupted:
+                        continue
+                    work.progress.done(job, result)
         except KeyboardInterrupt:
             cancel.set()
             executor.shutdown(wait=True, cancel_futures=True)
-            for future, index in futures.items():
+            for future, (index, _job) in pending.items():
                 if future.done() and not future.cancelled() and future.exception() is None:
                     results[index] = future.result()
             return Outcome(results, interrupted=True)
