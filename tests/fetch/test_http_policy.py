@@ -200,3 +200,116 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
         assert secret not in output, secret  # ... and nothing secret with them
     assert json.loads(report_file.read_text())["items"][0]["url"].startswith("http://alice:***@")
     assert SECRETS[0] not in repr(FetchOptions(auth=("a", SECRETS[0]), proxy=f"http://b:{SECRETS[4]}@p:1"))
+
+
+# -- found by review: each of these broke before its fix ------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_credentials_go_only_to_the_origins_the_user_gave(tmp_path: Path, engine: str) -> None:
+    """-u and a manifest's own credentials reach the manifest's origin; a host the manifest names
+    elsewhere (the server's word, not the user's) gets neither."""
+    with Scripted({}) as elsewhere, Scripted({}) as home:
+        echo = lambda r: [response("200 OK", BODY)]  # noqa: E731
+        elsewhere.routes["/far.bin"] = echo
+        home.routes["/near.bin"] = echo
+        listing = [
+            {"name": "near.bin", "url": "near.bin"},
+            {"name": "far.bin", "url": f"{elsewhere.base}/far.bin"},
+        ]
+        home.routes["/m.json"] = lambda r: [response("200 OK", json.dumps(listing).encode())]
+        from tulip._fetch.manifest import load_manifest
+
+        options = FetchOptions(engine=engine, auth=("alice", "u-pa55"), netrc=False, proxy="")
+        report = fetch(load_manifest(f"{home.base}/m.json", options), tmp_path / "a", options)
+        manifest_with_creds = f"{home.base.replace('://', '://bob:m-pa55@')}/m.json"
+        plain = FetchOptions(engine=engine, netrc=False, proxy="")
+        second = fetch(load_manifest(manifest_with_creds, plain), tmp_path / "b", plain)
+    assert [r.status for r in report.items + second.items] == ["ok"] * 4
+    near = [r.headers.get("authorization") for r in home.requests if r.path == "/near.bin"]
+    assert near == [_basic("alice", "u-pa55"), _basic("bob", "m-pa55")]
+    assert all("authorization" not in r.headers for r in elsewhere.requests)
+    assert "m-pa55" not in json.dumps(second.to_json())
+
+
+def test_header_values_are_checked_and_sent_as_utf8(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="line break"):
+        FetchOptions(user_agent="x\r\nX-Injected: 1")
+    with pytest.raises(UsageError) as caught:
+        FetchOptions(headers=["Authorization Bearer t0k3n-value"])  # the colon forgotten
+    assert "t0k3n" not in str(caught.value)
+    for bad in ({"cookies": 5}, {"proxy": 5}, {"headers": [("X", 1)]}, {"headers": {"X": None}}):
+        with pytest.raises(UsageError):
+            FetchOptions(**bad)  # type: ignore[arg-type]
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        for engine, transport in (("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")):
+            options = FetchOptions(engine=engine, transport=transport, netrc=False, proxy="",
+                                   headers={"X-Name": "日本 café"}, user_agent="agent é")  # fmt: skip
+            report = fetch([f"{server.base}/x"], tmp_path / engine / transport, options)
+            assert report.items[0].status == "ok", report.items[0].error
+        seen = {r.headers["x-name"] for r in server.requests} | {
+            r.headers["user-agent"] for r in server.requests
+        }
+    assert seen == {
+        "日本 café".encode().decode("latin-1"),
+        "agent é".encode().decode("latin-1"),
+    }  # UTF-8 bytes
+
+
+@pytest.mark.parametrize(
+    ("engine", "transport"), [("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+)
+def test_odd_redirects_are_read_alike(tmp_path: Path, engine: str, transport: str) -> None:
+    with Scripted({}) as server:
+        plain = f"127.0.0.1:{server.port}"
+        two = b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nLocation: /wrong\r\nContent-Length: 0\r\n\r\n"
+        utf8 = b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"
+        server.routes.update({
+            "/two-locations": lambda r: [two],
+            "/utf8-location": lambda r: [utf8],
+            "/with-userinfo": lambda r: [response("302 Found", b"", f"Location: http://eve:R3D1R@{plain}/ok")],
+            "/bad-port": lambda r: [response("302 Found", b"", "Location: http://127.0.0.1:99999/x")],
+            "/ok": lambda r: [response("200 OK", BODY)],
+            "/caf%C3%A9": lambda r: [response("200 OK", BODY)],
+        })  # fmt: skip
+        names = ["two-locations", "utf8-location", "with-userinfo", "bad-port"]
+        report = fetch([Entry(f"{server.base}/{n}", out=n) for n in names], tmp_path, engine=engine,
+                       transport=transport, netrc=False, proxy="", retries=0)  # fmt: skip
+        hosts = {r.headers.get("host") for r in server.requests}
+    rows = [(r.status, r.error_kind) for r in report.items]
+    assert rows == [("ok", None), ("ok", None), ("ok", None), ("failed", "redirect")]
+    assert hosts == {plain} and not any("authorization" in r.headers for r in server.requests)
+
+
+def test_no_proxy_entries_with_ports_brackets_and_idna_and_an_unusable_environment_proxy(
+    tmp_path: Path,
+) -> None:
+    routes = Routes(environ={"http_proxy": "http://p:1", "no_proxy": "[::1]:8080,bücher.example,10.0.0.1:81"})
+    assert routes.route("http://[::1]:8080/x") is None and routes.route("http://[::1]:8081/x") is not None
+    assert routes.route("http://xn--bcher-kva.example/x") is None
+    assert routes.route("http://10.0.0.1:81/x") is None and routes.route("http://10.0.0.1:82/x") is not None
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        env = {"all_proxy": "socks5://127.0.0.1:1080"}  # named for every scheme, usable for none
+        import os as _os
+        from unittest import mock
+
+        with mock.patch.dict(_os.environ, env):
+            report = fetch([f"{server.base}/x"], tmp_path, netrc=False)
+    (result,) = report.items
+    assert (result.status, result.error_kind, result.attempts) == ("failed", "proxy", 1)
+    assert "only http:// proxies" in (result.error or "")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_curl_cookie_jar_for_localhost(tmp_path: Path, engine: str) -> None:
+    jar = tmp_path / "jar"
+    jar.write_text("# Netscape HTTP Cookie File\nlocalhost\tFALSE\t/\tFALSE\t0\tsess\tv1\n")
+    bad = tmp_path / "bad"
+    bad.write_text("# Netscape HTTP Cookie File\nlocalhost\tsecret-cookie-value\n")
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        options = FetchOptions(engine=engine, cookies=str(jar), netrc=False, proxy="")
+        fetch([f"http://localhost:{server.port}/x"], tmp_path / "o", options)
+        assert server.requests[-1].headers.get("cookie") == "sess=v1"
+    with pytest.raises(UsageError) as caught:
+        FetchOptions(cookies=str(bad)).http_policy()
+    assert "secret-cookie-value" not in str(caught.value) and "line 2" in str(caught.value)

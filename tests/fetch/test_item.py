@@ -620,11 +620,20 @@ def test_statuses_that_fail_at_once(status: int) -> None:
 
 
 def test_407_is_the_proxy_asking_for_credentials() -> None:
-    item, _clock = make_item(retries=5)
-    item.begin()
+    from tulip._fetch.http.policy import HttpPolicy
+    from tulip._fetch.http.proxies import Routes
+
+    job = Job(URL, "f.bin")
+    proxied = Rules(RetryPolicy(retries=5), http=HttpPolicy(routes=Routes(proxy="http://p:3128")))
+    item = Item(job, "out/f.bin", Local(), proxied, Clock())
+    assert isinstance(item.begin(), Request)
     step = item.response(407, {})
-    assert isinstance(step, Finish) and step.result.status == "failed"
+    assert isinstance(step, Finish) and step.result.error_kind == "proxy"
     assert "proxy needs credentials" in (step.result.error or "")
+    direct, _clock = make_item(retries=5)  # no proxy: a 407 from the origin is just a status
+    direct.begin()
+    step = direct.response(407, {})
+    assert isinstance(step, Finish) and (step.result.error, step.result.error_kind) == ("HTTP 407", "http")
 
 
 @pytest.mark.parametrize("status", RETRIED)

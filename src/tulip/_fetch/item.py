@@ -197,6 +197,7 @@ class Item:
         "_origin",
         "_part_open",
         "_part_size",
+        "_proxied",
         "_sent",
         "_start_url",
         "_unvalidated",
@@ -244,6 +245,7 @@ class Item:
         self._unvalidated = False  # resumed bytes no validator or checksum vouches for
         self._busy_since: float | None = None  # when another run was first found holding the part
         self._sent = True  # a request has gone out in the current attempt
+        self._proxied = False  # the last request went through a proxy
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -319,7 +321,7 @@ class Item:
                     return self.failed(error)
                 self._hops += 1
                 return self._request()
-        elif status == 407:
+        elif status == 407 and self._proxied:
             return self.failed(
                 ProxyError(
                     "the proxy needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user",
@@ -438,9 +440,15 @@ class Item:
             if self._origin is None:
                 self._origin = origin(self._start_url or url)
             same = origin(url) == self._origin
-        headers, proxy = http.request(url, origin_credentials=self._credentials, same_origin=same)
+        try:
+            headers, proxy = http.request(
+                url, origin_credentials=self._credentials, same_origin=same, given=self.job.given
+            )
+        except FetchError as error:  # a proxy the environment names that cannot be used
+            return self.failed(error)
         if self.offset:
             headers = {**headers, **plan.range_headers(self.offset, self._validator)}
+        self._proxied = proxy is not None
         return Request(url, headers, proxy)
 
     def _begin_url(self) -> str:

@@ -9,6 +9,7 @@ import threading
 import time
 
 from tulip._fetch.engines._sync import Context, run_item
+from tulip._fetch.http.urls import origin, split_userinfo, with_userinfo
 from tulip._fetch.item import Commit, Finish, Item, Read, Rules, Step
 from tulip._fetch.models import Job
 from tulip._fetch.options import FetchOptions
@@ -102,4 +103,8 @@ def load_manifest(url: str, options: FetchOptions | None = None) -> list[Entry]:
         result = run_item(item, memory, ctx)  # type: ignore[arg-type]
     if result.status != "ok":
         raise UsageError(f"cannot fetch manifest {result.url}: {result.error}")
-    return parse_manifest(memory.body, item.url or url)
+    base = item.url or url
+    _bare, user, password = split_userinfo(url)
+    if user is not None and origin(base) == origin(url):  # entries beside it share its credentials
+        base = with_userinfo(base, user, password)
+    return parse_manifest(memory.body, base)

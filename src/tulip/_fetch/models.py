@@ -26,6 +26,9 @@ class Job:
     name: str  # a safe relative path inside dest, see names.py
     sha256: str | None = None  # lowercase hex, verified when given
     size: int | None = None  # verified when given
+    # The user gave this URL (or it shares an origin with one they gave, such as the manifest's):
+    # --user, and Authorization or Cookie headers, go to it. A manifest's entries elsewhere: not.
+    given: bool = True
 
     @property
     def host(self) -> str:

@@ -11,6 +11,7 @@ choices, the registry of engines and the error messages all come from them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypedDict, get_args
@@ -33,6 +34,7 @@ TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 _BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, across all downloads
 
 Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
+_BREAKS = re.compile(r"[\r\n\x00]")
 
 # Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
 _RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
@@ -99,6 +101,24 @@ class FetchOptions:
             raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
         if not isinstance(self.netrc, bool | str):
             raise UsageError("netrc must be True, False or a file name")
+        for name in (
+            "user_agent",
+            "cookies",
+            "proxy",
+            "no_proxy",
+            "ca_certificate",
+            "client_cert",
+            "client_key",
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"{name} must be a string, not {type(value).__name__}")
+        if self.user_agent is not None and _BREAKS.search(self.user_agent):
+            raise UsageError("--user-agent cannot hold a line break or NUL")
+        if self.proxy:
+            from tulip._fetch.http.proxies import parse_proxy
+
+            parse_proxy(self.proxy)  # a proxy that cannot be used is a usage error now, not per item
         if self.cluster is not None:
             _check_cluster_address(self.cluster)
         if self.engine != "asyncio" and isinstance(self.transport, str) and self.transport != "auto":
@@ -229,14 +249,20 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
     for item in items:
         if isinstance(item, str):
             name, colon, value = item.partition(":")
-            if not colon:
-                raise UsageError(f"--header {item[:80]!r} is not 'Name: value'")
-        else:
+            if not colon:  # the value is not echoed: it may be a token
+                raise UsageError(
+                    f"--header {name.split()[0][:40] if name.split() else ''!r}...: not 'Name: value'"
+                )
+        elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(part, str) for part in item):
             name, value = item
+        else:
+            raise UsageError(
+                "headers must be 'Name: value' strings, (name, value) pairs or a mapping of strings"
+            )
         name, value = name.strip(), value.strip()
         if not name or any(char in name for char in ' \t:()<>@,;\\"/[]?={}') or not name.isascii():
             raise UsageError(f"--header: {name[:80]!r} is not a header name")
-        if any(char in value for char in "\r\n\x00"):
+        if _BREAKS.search(value):
             raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
         if name.lower() in _RESERVED:
             raise UsageError(f"--header {name}: tulip sets this header itself")

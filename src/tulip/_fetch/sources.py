@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tulip._fetch.http.urls import redact
+from tulip._fetch.http.urls import origin, redact, split_userinfo, with_userinfo
 from tulip._fetch.models import Job
 from tulip._fetch.names import name_from_url, safe_name
 from tulip.errors import UsageError
@@ -39,6 +39,7 @@ class Entry:
     sha256: str | None = None
     size: int | None = None
     where: str = ""  # "line 12 of urls.txt", for error messages
+    given: bool = True  # see Job.given
 
 
 def check_url(url: str, where: str = "") -> str:
@@ -93,12 +94,12 @@ def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
             continue
         if line[0] in " \t":
             if pending is None:
-                raise UsageError(f"{where}: option {stripped!r} comes before any URL")
+                raise UsageError(f"{where}: option {redact(stripped)[:80]!r} comes before any URL")
             key, sep, value = stripped.partition("=")
             key = key.strip().lower()
             value = value.strip()
             if not sep:
-                raise UsageError(f"{where}: expected key=value, got {stripped[:80]!r}")
+                raise UsageError(f"{where}: expected key=value, got {redact(stripped)[:80]!r}")
             if key == "out":
                 pending["out"] = value
             elif key == "sha256":
@@ -120,20 +121,33 @@ def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
 def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
     """Return an Entry for each file in a manifest: a list of {name, size, sha256[, url]} or an
     object whose ``files`` key holds one. Relative URLs resolve against the manifest's URL; a file
-    without one is taken to sit beside the manifest."""
+    without one is taken to sit beside the manifest.
+
+    The manifest is a server's word: its entries on the manifest's own origin are trusted with the
+    user's credentials (and those in the manifest's URL), entries anywhere else are not."""
     files = document.get("files") if isinstance(document, dict) else document
+    shown = redact(manifest_url)
     if not isinstance(files, list):
-        raise UsageError(f"manifest {manifest_url}: expected a list of files or an object with 'files'")
+        raise UsageError(f"manifest {shown}: expected a list of files or an object with 'files'")
+    home = origin(manifest_url)
+    _bare, user, password = split_userinfo(manifest_url)
     entries = []
     for index, item in enumerate(files):
         where = f"manifest entry {index}"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise UsageError(f"{where} of {manifest_url}: expected an object with a string 'name'")
+            raise UsageError(f"{where} of {shown}: expected an object with a string 'name'")
         url = urljoin(manifest_url, item["url"] if isinstance(item.get("url"), str) else item["name"])
+        check_url(url, where)
+        given = origin(url) == home
+        if given and user is not None and split_userinfo(url)[1] is None:
+            url = with_userinfo(url, user, password)  # the manifest's own credentials, on its origin
+        elif not given and split_userinfo(url)[1] is not None:
+            url = split_userinfo(url)[0]  # a server naming credentials for another host: not used
         sha256 = item.get("sha256")
         entries.append(
             Entry(
-                url=check_url(url, where),
+                url=url,
+                given=given,
                 out=item["name"],
                 sha256=_check_sha256(sha256, where) if sha256 is not None else None,
                 size=_check_size(item["size"], where) if item.get("size") is not None else None,
@@ -259,5 +273,5 @@ def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
                 )
             folders.setdefault(folder, redact(entry.url))
         owners[folded] = redact(entry.url)
-        jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size))
+        jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given))
     return jobs

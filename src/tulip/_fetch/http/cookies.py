@@ -121,13 +121,24 @@ def _load(path: str) -> Any:
             lines = f.read().splitlines()
     except OSError as exc:
         raise UsageError(f"cannot load cookies from {path}: {exc.strerror or exc}") from None
-    # curl writes 0 as the expiry of a session cookie; http.cookiejar would read it as 1970.
     fixed = []
-    for line in lines:
-        fields = line.split("\t")
-        if len(fields) == 7 and fields[4] == "0":
+    for number, line in enumerate(lines, 1):
+        bare = line.removeprefix("#HttpOnly_")
+        if not bare.strip() or (bare.lstrip().startswith(("#", "$")) and bare is line):
+            fixed.append(line)
+            continue
+        fields = bare.split("\t")
+        if len(fields) != 7 or not fields[4].lstrip("-").isdigit():
+            # Said without the line: it holds a cookie's value.
+            raise UsageError(f"cannot load cookies from {path}: line {number} is not a Netscape cookie line")
+        if fields[4] == "0":  # curl's session cookie; http.cookiejar would read 0 as 1970
             fields[4] = ""
-        fixed.append("\t".join(fields))
+        if "." not in fields[0] and ":" not in fields[0]:
+            # http.cookiejar files a dotless host (localhost) under "localhost.local", as RFC 2965
+            # asked: so must its cookies be, or they are never sent back.
+            fields[0] += ".local"
+        prefix = line[: len(line) - len(bare)]
+        fixed.append(prefix + "\t".join(fields))
     if not fixed or "HTTP Cookie File" not in fixed[0]:
         fixed.insert(0, "# Netscape HTTP Cookie File")
     handle, temp = tempfile.mkstemp(prefix="tulip-cookies-", suffix=".txt")
@@ -136,8 +147,8 @@ def _load(path: str) -> Any:
             f.write("\n".join(fixed) + "\n")
         jar = http.cookiejar.MozillaCookieJar(temp)
         jar.load(ignore_discard=True, ignore_expires=False)
-    except (OSError, http.cookiejar.LoadError, ValueError, AssertionError) as exc:
-        raise UsageError(f"cannot load cookies from {path}: {exc}") from None
+    except (OSError, http.cookiejar.LoadError, ValueError, AssertionError):
+        raise UsageError(f"cannot load cookies from {path}: not a Netscape cookies file") from None
     finally:
         os.unlink(temp)
     return jar

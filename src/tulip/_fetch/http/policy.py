@@ -15,12 +15,12 @@ header, a credential, a cookie or a proxy behave the same whichever engine runs:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from tulip._fetch.http.auth import Credentials, Netrc, basic
 from tulip._fetch.http.cookies import Jar
 from tulip._fetch.http.proxies import Proxy, Routes
-from tulip._fetch.http.urls import normalise, redact
+from tulip._fetch.http.urls import normalise, redact, split_userinfo
 from tulip._version import __version__
 from tulip.errors import RedirectError
 
@@ -65,18 +65,20 @@ class HttpPolicy:
         self.max_redirects = max_redirects
 
     def request(
-        self, url: str, *, origin_credentials: Credentials | None, same_origin: bool
+        self, url: str, *, origin_credentials: Credentials | None, same_origin: bool, given: bool = True
     ) -> tuple[Mapping[str, str], Proxy | None]:
         """Return the headers and the proxy of a GET for *url*.
 
         *origin_credentials* came with the URL the item started from; *same_origin* says whether *url*
-        is still on that origin (a redirect may have left it).
+        is still on that origin (a redirect may have left it); *given* whether the user gave that URL
+        (a manifest's entry on another host is not trusted with --user or private headers).
         """
-        headers: Mapping[str, str] = self.base if same_origin else self._public
+        trusted = same_origin and given
+        headers: Mapping[str, str] = self.base if trusted else self._public
         credentials = None
-        if not self._sets_authorization or not same_origin:
+        if not self._sets_authorization or not trusted:
             if same_origin:
-                credentials = origin_credentials or self.auth
+                credentials = origin_credentials or (self.auth if given else None)
             if credentials is None and self.netrc is not None:
                 credentials = self.netrc.lookup(url)
         cookie = self.cookies.header(url) if self.cookies is not None else None
@@ -93,7 +95,14 @@ class HttpPolicy:
         if hops >= self.max_redirects:
             raise RedirectError(f"too many redirects ({self.max_redirects})", url=redact(url))
         try:
-            target = normalise(urljoin(url, location.strip()))
+            # A server may send UTF-8 in Location; the wire reader decoded it as Latin-1.
+            location = location.strip().encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            location = location.strip()
+        try:
+            # Credentials a redirect names are never used (nor sent in a Host header).
+            target = normalise(split_userinfo(urljoin(url, location))[0])
+            urlsplit(target).port  # noqa: B018 - raises ValueError for a port out of range
         except ValueError as exc:
             raise RedirectError(f"redirected to a URL that cannot be used: {exc}", url=redact(url)) from None
         scheme = target.partition(":")[0].lower()

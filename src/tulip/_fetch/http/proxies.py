@@ -10,6 +10,7 @@ become a Proxy-Authorization header that only the proxy sees.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -17,8 +18,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tulip._fetch.http.auth import Credentials, basic
-from tulip._fetch.http.urls import split_userinfo
-from tulip.errors import UsageError
+from tulip._fetch.http.urls import redact, split_userinfo
+from tulip.errors import ProxyError, UsageError
 
 __all__ = ["Proxy", "Routes"]
 
@@ -44,16 +45,17 @@ def parse_proxy(text: str, credentials: Credentials | None = None, where: str = 
     """Return the Proxy an option or environment variable names; raise UsageError if it cannot be used."""
     if "://" not in text:
         text = "http://" + text  # curl's default for a bare host:port
-    bare, user, password = split_userinfo(text)
-    parts = urlsplit(bare)
-    if parts.scheme.lower() != "http":
-        raise UsageError(f"{where}: only http:// proxies are supported, not {parts.scheme}://")
+    shown = redact(text)
     try:
+        bare, user, password = split_userinfo(text)
+        parts = urlsplit(bare)
         port = parts.port or 80
     except ValueError:
-        raise UsageError(f"{where}: bad port in {bare!r}") from None
+        raise UsageError(f"{where}: cannot use {shown!r} as a proxy URL") from None
+    if parts.scheme.lower() != "http":
+        raise UsageError(f"{where}: only http:// proxies are supported, not {parts.scheme}://")
     if not parts.hostname:
-        raise UsageError(f"{where}: no host in {bare!r}")
+        raise UsageError(f"{where}: no host in {shown!r}")
     if user is not None:
         credentials = Credentials(user, password or "")
     headers = (("Proxy-Authorization", basic(credentials)),) if credentials is not None else ()
@@ -73,6 +75,7 @@ class Routes:
     ) -> None:
         env = os.environ if environ is None else environ
         self._by_scheme: dict[str, Proxy | None] = {}
+        self._unusable: dict[str, str] = {}  # scheme -> why the environment's proxy cannot be used
         if proxy is not None:
             chosen = parse_proxy(proxy, credentials) if proxy else None
             self._by_scheme = {"http": chosen, "https": chosen}
@@ -83,33 +86,64 @@ class Routes:
                 own = _env(env, f"{scheme}_proxy", upper=scheme != "http")
                 if own or every:
                     where = f"${scheme}_proxy" if own else "$all_proxy"
-                    self._by_scheme[scheme] = parse_proxy(own or every or "", credentials, where=where)
+                    try:
+                        self._by_scheme[scheme] = parse_proxy(own or every or "", credentials, where=where)
+                    except UsageError as exc:
+                        # The environment may name a proxy for URLs this run has none of: its items
+                        # fail (never going round it), the others go on.
+                        self._unusable[scheme] = str(exc)
         listed = no_proxy if no_proxy is not None else _env(env, "no_proxy")
-        self._skip = [entry.strip().lower() for entry in (listed or "").split(",") if entry.strip()]
-        self.active = any(self._by_scheme.values()) and "*" not in self._skip
+        self._skip = [_NoProxy.parse(entry) for entry in (listed or "").split(",") if entry.strip()]
+        skip_all = any(entry.name == "*" for entry in self._skip)
+        self.active = (any(self._by_scheme.values()) or bool(self._unusable)) and not skip_all
 
     def route(self, url: str) -> Proxy | None:
         """Return the proxy for *url*, or None to connect directly."""
         if not self.active:
             return None
         parts = urlsplit(url)
-        proxy = self._by_scheme.get(parts.scheme.lower())
-        if proxy is None:
+        scheme = parts.scheme.lower()
+        proxy = self._by_scheme.get(scheme)
+        if proxy is None and scheme not in self._unusable:
             return None
         host = (parts.hostname or "").lower()
-        if self._bypassed(host, parts.port):
+        if any(entry.matches(host, parts.port) for entry in self._skip):
             return None
+        if proxy is None:
+            raise ProxyError(self._unusable[scheme], url=redact(url), transient=False)
         return proxy
 
-    def _bypassed(self, host: str, port: int | None) -> bool:
-        for entry in self._skip:
-            name, _, want_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
-            if want_port and port is not None and str(port) != want_port:
-                continue
-            name = name.strip("[]").lstrip(".")
-            if host == name or host.endswith("." + name) or _in_network(host, name):
-                return True
-        return False
+
+@dataclass(frozen=True, slots=True)
+class _NoProxy:
+    """One ``no_proxy`` entry: a host or domain suffix, a network, an IP, each with an optional port."""
+
+    name: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> _NoProxy:
+        entry = entry.strip().lower()
+        port: int | None = None
+        if entry.startswith("["):  # [::1] or [::1]:8080
+            host, _, tail = entry[1:].partition("]")
+            if tail.startswith(":") and tail[1:].isdigit():
+                port = int(tail[1:])
+            return cls(host, port)
+        head, colon, tail = entry.rpartition(":")
+        if colon and tail.isdigit() and ":" not in head:  # host:port (a bare IPv6 address has more)
+            entry, port = head, int(tail)
+        name = entry.lstrip(".")
+        if not name.isascii():
+            with contextlib.suppress(UnicodeError):
+                name = name.encode("idna").decode("ascii")  # as the URL's host goes on the wire
+        return cls(name, port)
+
+    def matches(self, host: str, port: int | None) -> bool:
+        if self.port is not None and port is not None and port != self.port:
+            return False
+        name = self.name
+        return host == name or host.endswith("." + name) or _in_network(host, name)
 
 
 def _env(env: Mapping[str, str], name: str, *, upper: bool = True) -> str | None:
@@ -117,11 +151,6 @@ def _env(env: Mapping[str, str], name: str, *, upper: bool = True) -> str | None
     if value is None and upper:
         value = env.get(name.upper())
     return value or None
-
-
-def _has_port(entry: str) -> bool:
-    head, colon, tail = entry.rpartition(":")
-    return bool(colon) and tail.isdigit() and not head.endswith(":") and head.count(":") == 0
 
 
 def _in_network(host: str, entry: str) -> bool:

@@ -57,8 +57,13 @@ class Tls:
             except OSError as exc:  # ssl.SSLError is one
                 raise UsageError(f"cannot use --ca-certificate {self.ca_certificate}: {_why(exc)}") from None
         if self.client_cert:
+
+            def no_passphrase() -> str:
+                raise UsageError(f"--client-key {self.client_key or self.client_cert}: the key is encrypted; "
+                                 "give an unencrypted key (openssl pkey -in KEY -out PLAIN)")  # fmt: skip
+
             try:
-                context.load_cert_chain(self.client_cert, self.client_key)
+                context.load_cert_chain(self.client_cert, self.client_key, password=no_passphrase)
             except OSError as exc:
                 raise UsageError(f"cannot use --client-cert {self.client_cert}: {_why(exc)}") from None
         elif self.client_key:

@@ -12,7 +12,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Origin", "normalise", "origin", "redact", "split_userinfo"]
+__all__ = ["Origin", "normalise", "origin", "redact", "split_userinfo", "with_userinfo"]
 
 # Printable ASCII with nothing that needs encoding: such a URL is used as it is (the usual case, and
 # the cheap one: yarl costs microseconds a URL, a million URLs would pay seconds).
@@ -54,25 +54,39 @@ def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
     return bare, user, password
 
 
+def with_userinfo(url: str, user: str, password: str | None) -> str:
+    """Return *url* (which has none) carrying *user* and *password* again, escaped."""
+    from urllib.parse import quote
+
+    scheme, _, rest = url.partition("://")
+    info = quote(user, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+    return f"{scheme}://{info}@{rest}"
+
+
+_PORT_THEN_PATH = re.compile(r"\d*(?:[/?#]|$)")
+
+
 def redact(url: str) -> str:
-    """Return *url* with its password (if any) shown as ``***``: what every output shows."""
+    """Return *url* with its password (if any) shown as ``***``: what every output shows.
+
+    Careful rather than exact: a password a user typed with ``/``, ``?`` or ``#`` in it (which the
+    URL grammar does not allow, and parsers read as the start of a path) is hidden all the same."""
     if "@" not in url:
         return url
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    end = len(rest)
-    for stop in "/?#":
-        index = rest.find(stop)
-        if index != -1:
-            end = min(end, index)
-    authority = rest[:end]
-    if "@" not in authority:
-        return url
-    userinfo, _, host = authority.rpartition("@")
-    user, colon, _password = userinfo.partition(":")
-    shown = f"{user}:***" if colon else user
-    return f"{scheme}://{shown}@{host}{rest[end:]}"
+    first_stop = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    if "@" in rest[:first_stop]:  # the usual case: user[:password]@host before the path
+        userinfo, _, host = rest[:first_stop].rpartition("@")
+        user, has_colon, _password = userinfo.partition(":")
+        return f"{scheme}://{user}:***@{host}{rest[first_stop:]}" if has_colon else url
+    at = rest.rfind("@")
+    colon = rest.find(":", 0, at)
+    if colon == -1 or colon > first_stop or _PORT_THEN_PATH.match(rest, colon + 1):
+        return url  # an "@" in the path or the query, not credentials
+    # A password with "/", "?" or "#" in it: hidden to the last "@", whatever the parsers make of it.
+    return f"{scheme}://{rest[:colon]}:***@{rest[at + 1 :]}"
 
 
 def origin(url: str) -> Origin:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["connect_error", "read_timeout", "tls_error"]
 
 _FIX_TRUST = "use --ca-certificate FILE to trust its issuer, or --insecure to skip the check"
+_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 
 
 def connect_error(exc: BaseException, host: str, port: int, *, url: str, proxy: bool = False) -> FetchError:
@@ -44,7 +45,7 @@ def connect_error(exc: BaseException, host: str, port: int, *, url: str, proxy: 
             return ProxyError(f"timed out connecting to the proxy {where}", url=url)
         return Timeout(f"timed out connecting to {where}", url=url)
     if isinstance(exc, OSError):
-        what = _WORDS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+        what = _WORDS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower() or "connection failed"
         if proxy:
             return ProxyError(f"cannot reach the proxy {where}: {what}", url=url)
         return TransportError(f"{what}: {where}", url=url)
@@ -56,6 +57,9 @@ def tls_error(exc: ssl.SSLError, *, url: str) -> FetchError:
 
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or "verification failed"
+        if exc.verify_code == _HOSTNAME_MISMATCH:
+            return CertificateError(f"certificate not trusted: {reason} (it names another host; "
+                                    "--insecure skips the check)", url=url)  # fmt: skip
         return CertificateError(f"certificate not trusted: {reason} ({_FIX_TRUST})", url=url)
     return TransportError(f"TLS failed: {exc.reason or exc}", url=url)
 

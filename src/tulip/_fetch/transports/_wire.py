@@ -40,6 +40,7 @@ __all__ = [
 
 MAX_HEADER_BYTES = 64 * 1024
 _JOINER = {"set-cookie": "\n"}
+_FIRST_WINS = frozenset({"location", "content-type", "content-disposition", "etag", "last-modified"})
 
 
 class Headers(dict[str, str]):
@@ -62,8 +63,11 @@ def header_lines(headers: Iterable[tuple[str, str]]) -> str:
 
 
 def request_bytes(target: str, host: str, lines: str) -> bytes:
-    """Return a GET for *target* (a path, or an absolute URL through a proxy) with header *lines*."""
-    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n".encode("latin-1")
+    """Return a GET for *target* (a path, or an absolute URL through a proxy) with header *lines*.
+
+    UTF-8, as curl and aiohttp send a header value the user typed in it (the target and the Host
+    are ASCII by now: the policy encoded them)."""
+    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n".encode()
 
 
 def connect_request(host: str, port: int, proxy: Proxy) -> bytes:
@@ -287,6 +291,8 @@ class Reader:
             key = name.decode("latin-1").lower()
             text = value.decode("latin-1")
             if contains(headers, key):
+                if key in _FIRST_WINS:  # fields that hold one value: a second one is ignored, as curl does
+                    continue
                 text = f"{getitem(headers, key)}{_JOINER.get(key, ', ')}{text}"
             setitem(headers, key, text)
 

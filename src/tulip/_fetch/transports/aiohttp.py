@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from tulip._fetch.http.proxies import Proxy
 from tulip._fetch.transports import TransportOptions
@@ -70,12 +71,18 @@ class AiohttpTransport:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
+                total=None,
+                connect=options.connect_timeout,  # a proxy's CONNECT too, not only the socket
+                sock_connect=options.connect_timeout,
+                sock_read=options.read_timeout,
             ),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # the policy keeps the run's cookies
-            skip_auto_headers=("Accept-Encoding", "User-Agent"),
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
             trust_env=False,
+            # The wire reader's limits, so a server with long headers is read alike (aiohttp's own are 8 KB).
+            max_line_size=65536,
+            max_field_size=65536,
         )
         return self
 
@@ -96,7 +103,7 @@ class AiohttpTransport:
             headers = {**headers, **dict(proxy.headers)}
         try:
             async with self._session.get(
-                url,
+                URL(url, encoded=True),  # as the policy wrote it: no second normalising by yarl
                 headers=headers,
                 allow_redirects=False,
                 proxy=proxy.url if proxy is not None else None,

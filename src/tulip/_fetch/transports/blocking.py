@@ -159,7 +159,7 @@ class BlockingTransport:
             lines += header_lines(proxy.headers)
         else:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return (scheme, host, port, proxy), request_bytes(target, parts.netloc, lines)
+        return (scheme, host, port, proxy), request_bytes(target, parts.netloc.rpartition("@")[2], lines)
 
     def _exchange(self, key: Key, request: bytes, url: str) -> tuple[_Connection, Message]:
         """Send *request* and wait for the final response's headers, on a pooled or new connection.
@@ -200,22 +200,25 @@ class BlockingTransport:
             sock = socket.create_connection((via_host, via_port), timeout=self.options.connect_timeout)
         except OSError as exc:
             raise connect_error(exc, via_host, via_port, url=url, proxy=proxy is not None) from None
+        tunnelling = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if proxy is not None:
+                    tunnelling = True
                     self._tunnel(sock, proxy, host, port, url)
+                    tunnelling = False
                 sock = self.options.tls.context().wrap_socket(sock, server_hostname=host)
             sock.settimeout(self.options.read_timeout)
         except ssl.SSLError as exc:
             sock.close()
             raise tls_error(exc, url=url) from None
-        except TimeoutError:
+        except OSError as exc:  # a timeout included: the proxy's silence, or the server's
             sock.close()
-            raise connect_error(TimeoutError(), host, port, url=url) from None
-        except OSError as exc:
-            sock.close()
-            raise connect_error(exc, host, port, url=url) from None
+            failure = TimeoutError() if isinstance(exc, TimeoutError) else exc
+            if tunnelling:
+                raise connect_error(failure, via_host, via_port, url=url, proxy=True) from None
+            raise connect_error(failure, host, port, url=url) from None
         except BaseException:
             sock.close()
             raise

@@ -228,11 +228,12 @@ class LeanTransport:
         if scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(f"unsupported URL: {url[:200]}", url=url)
         host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
-        if scheme == "http":
-            self._netlocs.setdefault(parts.netloc, (host, port))
+        netloc = parts.netloc.rpartition("@")[2]  # never userinfo in a Host header
+        if scheme == "http" and netloc == parts.netloc:
+            self._netlocs.setdefault(netloc, (host, port))
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         target = url.partition("#")[0] if scheme == "http" and proxy is not None else path
-        return (scheme, host, port, proxy), target, parts.netloc
+        return (scheme, host, port, proxy), target, netloc
 
     def _request(
         self, target: str, host: str, headers: Mapping[str, str], proxy: Proxy | None, scheme: str
@@ -421,7 +422,12 @@ class LeanTransport:
         tunnel = _Tunnel()
         transport.set_protocol(tunnel)
         transport.write(connect_request(host, port, proxy))
-        answer = await tunnel.answered
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                answer = await tunnel.answered
+        except TimeoutError:
+            transport.abort()
+            raise connect_error(TimeoutError(), proxy.host, proxy.port, url=url, proxy=True) from None
         transport.set_protocol(original)
         if not tunnel_open(answer):
             transport.close()
