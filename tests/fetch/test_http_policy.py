@@ -313,3 +313,18 @@ def test_a_curl_cookie_jar_for_localhost(tmp_path: Path, engine: str) -> None:
     with pytest.raises(UsageError) as caught:
         FetchOptions(cookies=str(bad)).http_policy()
     assert "secret-cookie-value" not in str(caught.value) and "line 2" in str(caught.value)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_item_timeout_bounds_a_silent_server_in_every_engine(tmp_path: Path, engine: str) -> None:
+    import time as _time
+
+    from tests.conformance.scripted import Pause
+
+    with Scripted({"/silent": lambda r: [Pause(30)]}) as server:
+        started = _time.monotonic()
+        report = fetch([f"{server.base}/silent"], tmp_path, engine=engine, timeout=20, item_timeout=1.5,
+                       netrc=False, proxy="")  # fmt: skip
+        took = _time.monotonic() - started
+    assert (report.items[0].status, report.items[0].error_kind) == ("failed", "timeout")
+    assert took < 6, took  # the 20 s read timeout did not outlast the 1.5 s item timeout

@@ -74,7 +74,7 @@ def run_item(item: Item, files: Files, ctx: Context) -> Result:
 def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
     """Send *request* and read what the Item asks of the response; return the next step."""
     try:
-        with ctx.transport.get(request.url, request.headers, request.proxy) as response:
+        with ctx.transport.get(request.url, request.headers, request.proxy, item.deadline) as response:
             read = item.response(response.status, response.headers)
             if not isinstance(read, Read):
                 return read

@@ -87,8 +87,10 @@ class SyncTransport(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
     def get(
-        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
-    ) -> AbstractContextManager[SyncResponse]: ...
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
+    ) -> AbstractContextManager[SyncResponse]:
+        """As AsyncTransport.get; with a *deadline* (time.monotonic) that no wait may outlast."""
+        ...
 
 
 class TransportFactory(Protocol):

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -119,6 +120,7 @@ class BlockingTransport:
         self.options = options
         self._idle: dict[Key, list[_Connection]] = {}
         self._lock = threading.Lock()
+        self._deadline = threading.local()  # the item deadline of the request this thread is making
 
     def __enter__(self) -> BlockingTransport:
         return self
@@ -131,11 +133,15 @@ class BlockingTransport:
                 conn.close()
 
     @contextmanager
-    def get(self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None) -> Iterator[_Response]:
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
+    ) -> Iterator[_Response]:
+        """GET *url*; with a *deadline* (``time.monotonic``), no wait outlasts it (the item's total)."""
         try:
             key, request = self._prepare(url, headers, proxy)
         except (ValueError, UnicodeEncodeError) as exc:
             raise FetchError(f"invalid URL: {exc}", url=url) from None
+        self._deadline.value = deadline
         conn, message = self._exchange(key, request, url)
         try:
             yield _Response(conn, message)
@@ -181,7 +187,15 @@ class BlockingTransport:
         conn = self._connect(key, url)
         return conn, self._headers(conn, request, url)
 
+    def _bounded(self, seconds: float) -> float:
+        """*seconds*, or what is left before this thread's item deadline if that is sooner."""
+        deadline = getattr(self._deadline, "value", None)
+        if deadline is None:
+            return seconds
+        return max(0.001, min(seconds, deadline - time.monotonic()))
+
     def _headers(self, conn: _Connection, request: bytes, url: str) -> Message:
+        conn.sock.settimeout(self._bounded(self.options.read_timeout))  # a pooled one kept the last value
         message = conn.send(request, url)
         try:
             while not message.status:
@@ -197,7 +211,9 @@ class BlockingTransport:
         scheme, host, port, proxy = key
         via_host, via_port = (proxy.host, proxy.port) if proxy is not None else (host, port)
         try:
-            sock = socket.create_connection((via_host, via_port), timeout=self.options.connect_timeout)
+            sock = socket.create_connection(
+                (via_host, via_port), timeout=self._bounded(self.options.connect_timeout)
+            )
         except OSError as exc:
             raise connect_error(exc, via_host, via_port, url=url, proxy=proxy is not None) from None
         tunnelling = False
@@ -209,7 +225,7 @@ class BlockingTransport:
                     self._tunnel(sock, proxy, host, port, url)
                     tunnelling = False
                 sock = self.options.tls.context().wrap_socket(sock, server_hostname=host)
-            sock.settimeout(self.options.read_timeout)
+            sock.settimeout(self._bounded(self.options.read_timeout))
         except ssl.SSLError as exc:
             sock.close()
             raise tls_error(exc, url=url) from None

@@ -124,7 +124,7 @@ class _SyncSide:
 
     @contextmanager
     def get(
-        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
     ) -> Iterator[_SyncResponse]:
         response = self.mock.answer(url, headers, proxy)
         if response.delay:
