@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from tulip._fetch import engines
 from tulip._fetch.engines import Jobs, Outcome, Work
-from tulip._fetch.http.urls import redact
-from tulip._fetch.models import Job, Report, Result
+from tulip._fetch.models import Job, Report
 from tulip._fetch.options import FetchOptions
 from tulip._fetch.progress import Progress, make_progress
+from tulip._fetch.results import Items, ResultLog
 from tulip._fetch.sources import Entry, UrlList, make_jobs
 from tulip._fetch.store import Store
 from tulip.errors import UsageError
@@ -63,15 +63,12 @@ class _Run:
         return self.work.options
 
     def report(self, outcome: Outcome) -> Report:
-        store = self.work.store
-        items = [
-            result
-            if result is not None
-            else Result(
-                redact(job.url), store.path(job), "failed", error="interrupted", error_kind="interrupted"
-            )
-            for job, result in zip(self.work.jobs, outcome.results, strict=True)
-        ]
+        log = outcome.results
+        if not isinstance(log, ResultLog):  # a list (the cluster's merge): kept compactly too
+            log = self.work.results()
+            for index, result in enumerate(outcome.results):
+                log[index] = result
+        items = Items(log)
         return Report(
             items, self.options.engine, time.monotonic() - self.started, outcome.max_lag, outcome.interrupted
         )

@@ -101,7 +101,7 @@ def _run_shard(jobs: list[Job], dest: str, options: FetchOptions) -> list[Result
     store = Store(dest, fsync=options.fsync)
     store.prepare()
     outcome = _loop.run(aio.run(Work(jobs, store, options, Progress())))
-    return outcome.results
+    return list(outcome.results)  # plain Results travel back; the client keeps them compactly
 
 
 def run_cluster(work: Work, on_client: Callable[[Any], None] | None = None) -> Outcome:

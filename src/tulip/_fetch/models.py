@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -71,15 +72,25 @@ class Result:
 
 @dataclass(slots=True)
 class Report:
-    """Every Result of a run, in input order, with what the run as a whole measured."""
+    """Every Result of a run, in input order, with what the run as a whole measured.
 
-    items: list[Result]
+    *items* is a list, or (from a run) a compact view that makes each Result as it is read: the
+    totals below come from its arrays, not from a million objects.
+    """
+
+    items: Sequence[Result]
     engine: str = ""
     wall: float = field(default=0.0, compare=False)
     max_lag: float | None = field(default=None, compare=False)  # event-loop lag; None without a loop
     interrupted: bool = False
 
+    def _log(self) -> Any:
+        return getattr(self.items, "log", None)  # a results.Items view, or None for a plain list
+
     def counts(self) -> Counter[str]:
+        log = self._log()
+        if log is not None:
+            return log.counts()  # type: ignore[no-any-return]
         counts: Counter[str] = Counter({status: 0 for status in STATUSES})
         counts.update(result.status for result in self.items)
         return counts
@@ -87,17 +98,24 @@ class Report:
     @property
     def retried(self) -> int:
         """Items that needed more than one attempt."""
+        log = self._log()
+        if log is not None:
+            return log.retried()  # type: ignore[no-any-return]
         return sum(result.attempts > 1 for result in self.items)
 
     @property
     def bytes(self) -> int:
         """Bytes downloaded in this run (skipped files and resumed parts not included)."""
+        log = self._log()
+        if log is not None:
+            return log.downloaded()  # type: ignore[no-any-return]
         return sum(r.bytes - r.resumed_from for r in self.items if r.status == "ok")
 
     @property
     def ok(self) -> bool:
         """Whether every item is ok or skipped, and the run was not interrupted."""
-        return not self.interrupted and all(r.status in ("ok", "skipped") for r in self.items)
+        counts = self.counts()
+        return not self.interrupted and counts["failed"] == 0 and counts["not_found"] == 0
 
     def exit_status(self) -> int:
         """0 all ok, 1 some items failed, 130 interrupted (the command line's convention)."""
@@ -105,20 +123,41 @@ class Report:
             return 130
         return 0 if self.ok else 1
 
+    def failures(self, limit: int) -> tuple[list[Result], int]:
+        """The first *limit* items that failed or were not found (not the unfinished ones), and how
+        many did."""
+        log = self._log()
+        if log is not None:
+            return log.failures(limit)  # type: ignore[no-any-return]
+        found = [
+            r for r in self.items if r.status in ("failed", "not_found") and r.error_kind != "interrupted"
+        ]
+        return found[:limit], len(found)
+
+    def unfinished(self) -> int:
+        """Items an interruption left unfinished."""
+        log = self._log()
+        if log is not None:
+            return len(self.items) - log.finished()  # type: ignore[no-any-return]
+        return sum(r.error_kind == "interrupted" for r in self.items)
+
     def summary(self) -> dict[str, Any]:
         counts = self.counts()
         wall = self.wall or 1e-9
         done = counts["ok"]
+        log = self._log()
+        attempts = log.attempts() if log is not None else sum(r.attempts for r in self.items)
+        downloaded = self.bytes
         return {
             "engine": self.engine,
             "items": len(self.items),
             **{status: counts[status] for status in STATUSES},
             "retried": self.retried,
-            "attempts": sum(r.attempts for r in self.items),
-            "bytes": self.bytes,
+            "attempts": attempts,
+            "bytes": downloaded,
             "wall": round(self.wall, 4),
             "files_per_s": round(done / wall, 2),
-            "mb_per_s": round(self.bytes / wall / 1e6, 3),
+            "mb_per_s": round(downloaded / wall / 1e6, 3),
             "max_loop_lag_ms": None if self.max_lag is None else round(self.max_lag * 1000, 2),
             "interrupted": self.interrupted,
         }
@@ -127,8 +166,19 @@ class Report:
         return {"summary": self.summary(), "items": [result.to_json() for result in self.items]}
 
     def write_json(self, path: str | Path) -> None:
-        """Write the report to *path* atomically (a reader never sees half a report)."""
+        """Write the report to *path* atomically (a reader never sees half a report), one item at a
+        time (a million items never sit in memory as one document)."""
         target = Path(path)
-        temp = target.with_name(target.name + ".part")
-        temp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        temp = target.with_name(f".{target.name}.tulip-tmp")
+        with open(temp, "w", encoding="utf-8") as f:
+            f.write('{\n  "summary": ' + json.dumps(self.summary(), indent=2).replace("\n", "\n  "))
+            f.write(',\n  "items": [')
+            for number, result in enumerate(self.items):
+                f.write(("\n    " if number == 0 else ",\n    ") + json.dumps(result.to_json()))
+            f.write("\n  ]\n}\n" if self.items else "]\n}\n")
         temp.replace(target)
+
+    def __repr__(self) -> str:
+        counts = self.counts()
+        shown = ", ".join(f"{status}={counts[status]}" for status in STATUSES)
+        return f"<Report {self.engine or 'run'}: {len(self.items)} items, {shown}>"

@@ -52,13 +52,13 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
     )
     console.print(f"tulip fetch ({report.engine} engine): {summary['items']} items")
     console.print(table)
-    unfinished = sum(r.error == "interrupted" for r in report.items)
+    unfinished = report.unfinished()
     if unfinished:
         console.print(
             f"  {unfinished} items not finished (interrupted): run the same command again to finish"
         )
-    failures = [r for r in report.items if r.status in ("failed", "not_found") and r.error != "interrupted"]
-    for result in failures[:_SHOWN_FAILURES]:
+    shown, failed = report.failures(_SHOWN_FAILURES)
+    for result in shown:
         console.print(f"  {result.status}: {result.url} — {result.error}", markup=False)
-    if len(failures) > _SHOWN_FAILURES:
-        console.print(f"  ... and {len(failures) - _SHOWN_FAILURES} more (see --json)")
+    if failed > len(shown):
+        console.print(f"  ... and {failed - len(shown)} more (see --json)")

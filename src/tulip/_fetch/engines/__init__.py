@@ -22,12 +22,13 @@ time is part of every short download).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Iterable, Sized
+from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast
 
 from tulip._fetch.item import Rules
 from tulip._fetch.models import Job, Result
+from tulip._fetch.results import ResultLog
 
 if TYPE_CHECKING:
     from tulip._fetch.options import EngineName, FetchOptions
@@ -59,6 +60,10 @@ class Work:
     rules: Rules = field(init=False)
     local: Callable[[Job], Local] = field(init=False)
 
+    def results(self) -> ResultLog:
+        """Return where the engine keeps each job's Result (compactly)."""
+        return ResultLog(self.jobs, self.store.path)
+
     def __post_init__(self) -> None:
         options = self.options
         self.local = self.store.inspector()
@@ -77,7 +82,7 @@ class Outcome:
     """What an engine gives back: a Result per job (None where never finished), whether the run was
     interrupted, and the event loop's worst lag (None for engines without a loop)."""
 
-    results: list[Result | None]
+    results: Sequence[Result | None]  # a ResultLog from the engines
     interrupted: bool = False
     max_lag: float | None = None
 

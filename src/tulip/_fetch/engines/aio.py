@@ -40,6 +40,7 @@ _WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
 _DISK_THREADS = 2  # enough to keep two cores hashing and the disk busy, few enough to spare the GIL
 _START_BATCH = 1000  # worker tasks started per loop iteration
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
+_MAX_WAITING = 2048  # ... or this many files (tiny files weigh little, their bookkeeping does not)
 
 
 class BatchWriter:
@@ -259,7 +260,7 @@ async def run(work: Work) -> Outcome:
 
 async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.ThreadPoolExecutor) -> Outcome:
     jobs, store, options, progress = work.jobs, work.store, work.options, work.progress
-    results: list[Result | None] = [None] * len(jobs)
+    results = work.results()
     items = iter(enumerate(jobs))
     local_of = work.local
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -274,6 +275,11 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
             return limits[job.host] if options.per_host else nullcontext()
 
         writes: set[asyncio.Future[None]] = set()
+        room = asyncio.Event()  # set while the writer's queue is short enough for workers to go on
+        room.set()
+
+        def crowded() -> bool:
+            return ctx.writer.backlog > _MAX_BACKLOG or len(writes) > _MAX_WAITING
 
         def record(index: int, job: Job, result: Result) -> None:
             results[index] = result
@@ -281,6 +287,12 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
 
         def written(index: int, item: Item, write: asyncio.Future[None]) -> None:
             writes.discard(write)
+            if (
+                not room.is_set()
+                and len(writes) <= _MAX_WAITING // 2
+                and ctx.writer.backlog <= _MAX_BACKLOG // 2
+            ):
+                room.set()
             error = None if write.cancelled() else write.exception()
             if error is None:
                 step = item.committed()
@@ -304,8 +316,9 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                 # A small file waits for its write off this worker's path: the next GET need not.
                 writes.add(outcome.write)
                 outcome.write.add_done_callback(functools.partial(written, index, outcome.item))
-                while ctx.writer.backlog > _MAX_BACKLOG and writes:
-                    await asyncio.wait(writes, return_when=asyncio.FIRST_COMPLETED)
+                if crowded():  # one event, not a wait on thousands of futures (that is O(n) each time)
+                    room.clear()
+                    await room.wait()
 
         workers: list[asyncio.Task[None]] = []
         try:

@@ -6,7 +6,6 @@ import threading
 
 from tulip._fetch.engines import Interrupted, Outcome, Work
 from tulip._fetch.engines._sync import Context, download
-from tulip._fetch.models import Result
 from tulip._fetch.transports import open_sync
 
 __all__ = ["run"]
@@ -14,7 +13,7 @@ __all__ = ["run"]
 
 def run(work: Work) -> Outcome:
     """Download the jobs in order; Ctrl-C ends the run with the items not reached left as None."""
-    results: list[Result | None] = [None] * len(work.jobs)
+    results = work.results()
     with open_sync(work.options, concurrency=1) as transport:
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip

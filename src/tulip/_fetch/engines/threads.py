@@ -24,7 +24,7 @@ __all__ = ["run"]
 def run(work: Work) -> Outcome:
     """Download the jobs on ``options.concurrency`` threads."""
     options = work.options
-    results: list[Result | None] = [None] * len(work.jobs)
+    results = work.results()
     cancel = threading.Event()
     per_host: Callable[[str], threading.Semaphore] | None = None
     if options.per_host:
