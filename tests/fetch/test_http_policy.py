@@ -328,3 +328,37 @@ def test_the_item_timeout_bounds_a_silent_server_in_every_engine(tmp_path: Path,
         took = _time.monotonic() - started
     assert (report.items[0].status, report.items[0].error_kind) == ("failed", "timeout")
     assert took < 6, took  # the 20 s read timeout did not outlast the 1.5 s item timeout
+
+
+def test_a_manifest_behind_a_redirect_resolves_against_where_it_led(tmp_path: Path) -> None:
+    from tulip._fetch.manifest import load_manifest
+
+    listing = json.dumps([{"name": "f.bin", "url": "f.bin"}]).encode()
+    with Scripted({}) as server:
+        server.routes.update({
+            "/latest": lambda r: [response("301 Moved", b"", "Location: /v2/manifest.json")],
+            "/v2/manifest.json": lambda r: [response("200 OK", listing)],
+            "/v2/f.bin": lambda r: [response("200 OK", BODY)],
+        })  # fmt: skip
+        entries = load_manifest(f"{server.base}/latest", FetchOptions(netrc=False, proxy=""))
+        report = fetch(entries, tmp_path, netrc=False, proxy="")
+    assert [e.url for e in entries] == [f"{server.base}/v2/f.bin"]
+    assert report.items[0].status == "ok"
+
+
+def test_connection_refused_in_the_same_words_everywhere(tmp_path: Path) -> None:
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    errors = set()
+    for engine, transport in (
+        ("sequential", "auto"),
+        ("threads", "auto"),
+        ("asyncio", "lean"),
+        ("asyncio", "aiohttp"),
+    ):
+        report = fetch([f"http://127.0.0.1:{number}/x"], tmp_path / engine / transport, engine=engine,
+                       transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
+        errors.add((report.items[0].error, report.items[0].error_kind))
+    assert errors == {(f"connection refused: 127.0.0.1:{number}", "transport")}
