@@ -4,6 +4,7 @@ results become a Report."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Iterable
@@ -31,22 +32,30 @@ Source = str | Entry | Job
 
 
 def prepare(
-    sources: Iterable[Source] | Source | UrlList, dest: str | os.PathLike[str], *, fsync: bool = False
+    sources: Iterable[Source] | Source | UrlList,
+    dest: str | os.PathLike[str],
+    *,
+    fsync: bool = False,
+    options: FetchOptions | None = None,
 ) -> tuple[Jobs, Store]:
     """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download.
 
     A UrlList (a plain list read by ``read_input``) stays lazy: it was checked as it was read."""
-    if isinstance(sources, UrlList):
-        store = Store(dest, fsync=fsync)
+    options = options or FetchOptions(fsync=fsync)
+    if isinstance(sources, UrlList) and options.layout == "flat" and options.on_collision != "query":
+        store = Store(dest, fsync=fsync or options.fsync)
         store.prepare()
         return sources, store
+    if isinstance(sources, UrlList):
+        sources = sources.entries()  # named otherwise than a plain list's last segments
     items = [sources] if isinstance(sources, str | Entry | Job) else list(sources)
     jobs = [item for item in items if isinstance(item, Job)]
     if jobs and len(jobs) != len(items):
         raise UsageError("give either Jobs or URLs/entries, not both")
     if not jobs:
-        jobs = make_jobs(item for item in items if not isinstance(item, Job))
-    store = Store(dest, fsync=fsync)
+        entries = (item for item in items if not isinstance(item, Job))
+        jobs = make_jobs(entries, options.naming(), options.on_collision)
+    store = Store(dest, fsync=fsync or options.fsync)
     store.prepare()
     return jobs, store
 
@@ -68,6 +77,11 @@ class _Run:
             log = self.work.results()
             for index, result in enumerate(outcome.results):
                 log[index] = result
+        if not isinstance(self.work.jobs, UrlList):  # (a plain list has no duplicates)
+            for index, job in enumerate(self.work.jobs):
+                if job.duplicate_of is not None and (original := log[job.duplicate_of]) is not None:
+                    # One download, a row on every line that asked for it.
+                    log[index] = dataclasses.replace(original, attempts=0, resumed_from=0, elapsed=0.0)
         items = Items(log)
         return Report(
             items, self.options.engine, time.monotonic() - self.started, outcome.max_lag, outcome.interrupted
@@ -103,7 +117,7 @@ def _setup(
         except ImportError:
             raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
     options.tls().check()  # a certificate file that cannot be used stops the run before it starts
-    jobs, store = prepare(sources, dest, fsync=options.fsync)
+    jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     run = _Run(Work(jobs, store, options, display))
     display.start(len(jobs), _total_bytes(jobs))

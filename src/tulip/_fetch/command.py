@@ -43,6 +43,16 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
 
+    names = fetch.add_argument_group("names")
+    names.add_argument("--layout", choices=("flat", "tree"), default="flat",
+                       help="the URL's last segment, or host/path as folders (tree: wget -x)")  # fmt: skip
+    names.add_argument(
+        "--cut-dirs", type=count, default=0, metavar="N", help="tree: leave out N leading folders"
+    )
+    names.add_argument("-nH", "--no-host-directories", action="store_true", help="tree: no host folder")
+    names.add_argument("--on-collision", choices=("error", "number", "query"), default="error",
+                       help="two URLs, one name: refuse, number (a.1.bin), or keep the query")  # fmt: skip
+
     http = fetch.add_argument_group("HTTP")
     http.add_argument(
         "-H",
@@ -119,6 +129,10 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         transport=args.transport,
         cluster=args.cluster,
         shard_size=args.shard_size,
+        layout=args.layout,
+        cut_dirs=args.cut_dirs,
+        no_host_directories=args.no_host_directories,
+        on_collision=args.on_collision,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),

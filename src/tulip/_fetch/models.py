@@ -30,6 +30,8 @@ class Job:
     # The user gave this URL (or it shares an origin with one they gave, such as the manifest's):
     # --user, and Authorization or Cookie headers, go to it. A manifest's entries elsewhere: not.
     given: bool = True
+    # The same URL as an earlier job's, to the same name: downloaded once, reported on every line.
+    duplicate_of: int | None = None
 
     @property
     def host(self) -> str:

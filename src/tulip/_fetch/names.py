@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["LEGACY_PART_SUFFIX", "name_from_url", "part_name", "safe_name", "temp_name"]
+__all__ = ["LEGACY_PART_SUFFIX", "Naming", "name_from_url", "numbered", "part_name", "safe_name", "temp_name"]
 
 LEGACY_PART_SUFFIX = ".part"  # the part files of tulip before 0.2: NAME.part
 _PART = ".tulip-part"
@@ -91,3 +92,47 @@ def name_from_url(url: str) -> str:
         return safe_name(last, allow_dirs=False)
     except ValueError:
         return _FALLBACK
+
+
+@dataclass(frozen=True, slots=True)
+class Naming:
+    """How URLs become names: the last segment (``flat``) or host and path as folders (``tree``, as
+    ``wget -x``), ``cut_dirs`` leading folders dropped, the host folder left out (``-nH``), the query
+    kept in the name (``query``)."""
+
+    layout: str = "flat"
+    cut_dirs: int = 0
+    host_dirs: bool = True
+    query: bool = False
+
+    def name(self, url: str) -> str:
+        if self.layout == "flat" and not self.query:
+            return name_from_url(url)
+        parts = urlsplit(url)
+        segments = [unquote(s, errors="replace") for s in parts.path.split("/")[1:]]
+        last = segments.pop() if segments else ""
+        last = last or _FALLBACK
+        if self.query and parts.query:
+            last = f"{last}?{unquote(parts.query, errors='replace')}"
+        if self.layout == "flat":
+            folders: list[str] = []
+        else:
+            folders = segments[self.cut_dirs :]
+            if self.host_dirs:
+                host = (parts.hostname or "_").lower()
+                default = 443 if parts.scheme == "https" else 80
+                port = parts.port
+                folders.insert(0, host if port in (None, default) else f"{host}:{port}")
+        try:
+            return safe_name("/".join([*(f.replace("/", "_") for f in folders), last.replace("/", "_")]))
+        except ValueError:
+            return _FALLBACK
+
+
+def numbered(name: str, number: int) -> str:
+    """Return *name* with *number* before its extension: ``a/b.tar.gz`` -> ``a/b.1.tar.gz``."""
+    folder, slash, base = name.rpartition("/")
+    stem, dot, ext = base.partition(".") if not base.startswith(".") else (base, "", "")
+    if dot and len(ext) <= 16:
+        return f"{folder}{slash}{stem}.{number}.{ext}"
+    return f"{folder}{slash}{base}.{number}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 from tulip._fetch.http.tls import Tls
+from tulip._fetch.names import Naming
 from tulip._fetch.retry import RetryPolicy
 from tulip.errors import UsageError
 
@@ -62,6 +63,11 @@ class FetchOptions:
     transport: TransportName | TransportFactory = "auto"
     cluster: str | None = None  # "local:N" or a Dask scheduler address
     shard_size: int | None = None  # items per cluster task
+    # Names: the URL's last segment (flat) or host/path as folders (tree, as wget -x).
+    layout: Literal["flat", "tree"] = "flat"
+    cut_dirs: int = 0  # tree: leading path folders left out (wget's --cut-dirs)
+    no_host_directories: bool = False  # tree: no host folder (wget's -nH)
+    on_collision: Literal["error", "number", "query"] = "error"  # two URLs, one name
     # HTTP: what every request carries (tulip._fetch.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -82,7 +88,11 @@ class FetchOptions:
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
-        _at_least(0, retries=self.retries, max_redirects=self.max_redirects)
+        _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
+        if self.layout not in ("flat", "tree"):
+            raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
+        if self.on_collision not in ("error", "number", "query"):
+            raise UsageError(f"unknown on_collision {self.on_collision!r} (choose from error, number, query)")
         for name in ("auth", "proxy_auth"):
             pair = getattr(self, name)
             if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
@@ -94,7 +104,7 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated"):
+        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
@@ -158,6 +168,10 @@ class FetchOptions:
             return cls(**settings)  # type: ignore[arg-type]
         return options.replace(**settings) if settings else options
 
+    def naming(self) -> Naming:
+        """Return how this run turns URLs into names."""
+        return Naming(self.layout, self.cut_dirs, not self.no_host_directories, self.on_collision == "query")
+
     def tls(self) -> Tls:
         """Return what TLS trusts and offers for this run."""
         return Tls(self.ca_certificate, self.insecure, self.client_cert, self.client_key)
@@ -219,6 +233,10 @@ class Settings(TypedDict, total=False):
     transport: TransportName | TransportFactory
     cluster: str | None
     shard_size: int | None
+    layout: Literal["flat", "tree"]
+    cut_dirs: int
+    no_host_directories: bool
+    on_collision: Literal["error", "number", "query"]
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None

@@ -10,6 +10,7 @@ Input file format (as aria2c's ``-i``): one URL a line; blank lines and ``#`` co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from tulip._fetch.http.urls import origin, redact, split_userinfo, with_userinfo
 from tulip._fetch.models import Job
-from tulip._fetch.names import name_from_url, safe_name
+from tulip._fetch.names import Naming, numbered, safe_name
 from tulip.errors import UsageError
 
 __all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input"]
@@ -213,7 +214,8 @@ class UrlList:
             yield Job(url, url.rpartition("/")[2])
 
     def entries(self) -> list[Entry]:
-        return [Entry(job.url, out=job.name) for job in self]
+        """The list as Entries, to be named like any others (beside other sources, or another layout)."""
+        return [Entry(job.url) for job in self]
 
 
 def read_input(path: str) -> list[Entry] | UrlList:
@@ -246,32 +248,57 @@ def read_input(path: str) -> list[Entry] | UrlList:
     return list(parse_input(text.splitlines(), source))
 
 
-def make_jobs(entries: Iterable[Entry | str]) -> list[Job]:
-    """Name every entry safely and return the Jobs; raise UsageError if two would write one file."""
+def make_jobs(
+    entries: Iterable[Entry | str], naming: Naming | None = None, on_collision: str = "error"
+) -> list[Job]:
+    """Name every entry safely and return the Jobs; two that would write one file are an input error
+    (*on_collision* ``error``), or the later is numbered ``name.1.ext`` in input order (``number``);
+    ``query`` keeps each URL's query in its name. The same URL twice to the same name is one download,
+    reported on both lines."""
+    naming = naming or Naming()
+    if on_collision == "query" and not naming.query:
+        naming = dataclasses.replace(naming, query=True)
     jobs: list[Job] = []
-    owners: dict[str, str] = {}  # lower-cased path -> url that claims it
-    folders: dict[str, str] = {}  # lower-cased directory a name needs -> url that needs it
+    owners: dict[str, str] = {}  # case-folded path -> url that claims it
+    folders: dict[str, str] = {}  # case-folded directory a name needs -> url that needs it
+    first: dict[tuple[str, str], int] = {}  # (url, name) -> the job that fetches it
     for item in entries:
         entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
         try:
-            name = safe_name(entry.out) if entry.out is not None else name_from_url(entry.url)
+            name = safe_name(entry.out) if entry.out is not None else naming.name(entry.url)
         except ValueError as exc:
             raise UsageError(f"{exc} ({entry.where or redact(entry.url)})") from None
-        # Case-folded: on a case-insensitive file system A.bin and a.bin are one file.
-        other = owners.get(name.casefold())
-        if other is not None:
-            raise UsageError(f"two items would write {name!r}: {other} and {redact(entry.url)}")
-        folded = name.casefold()
-        if folded in folders:  # "sub" as a file, when another item needs "sub/" as a directory
-            raise UsageError(f"two items would write {name!r}: {folders[folded]} needs it as a directory")
-        parts = folded.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            folder = "/".join(parts[:depth])
-            if folder in owners:
-                raise UsageError(
-                    f"two items would write {folder!r}: {owners[folder]}, and {redact(entry.url)} as a folder"
-                )
-            folders.setdefault(folder, redact(entry.url))
-        owners[folded] = redact(entry.url)
+        earlier = first.get((entry.url, name))
+        if earlier is not None:
+            jobs.append(dataclasses.replace(jobs[earlier], duplicate_of=earlier))
+            continue
+        if on_collision == "number" and entry.out is None:
+            base, number = name, 0
+            while name.casefold() in owners or name.casefold() in folders:
+                number += 1
+                name = numbered(base, number)
+        _claim(name, entry, owners, folders)
+        first[(entry.url, name)] = len(jobs)
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given))
     return jobs
+
+
+def _claim(name: str, entry: Entry, owners: dict[str, str], folders: dict[str, str]) -> None:
+    """Record that *entry* writes *name*; raise UsageError if another item writes it (or needs it as a
+    folder, or it needs one of theirs as a folder). Case-folded: on a case-insensitive file system
+    A.bin and a.bin are one file."""
+    url = redact(entry.url)
+    folded = name.casefold()
+    hint = " (--on-collision number or query tells them apart)"
+    other = owners.get(folded)
+    if other is not None:
+        raise UsageError(f"two items would write {name!r}: {other} and {url}{hint}")
+    if folded in folders:  # "sub" as a file, when another item needs "sub/" as a directory
+        raise UsageError(f"two items would write {name!r}: {folders[folded]} needs it as a directory")
+    parts = folded.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        folder = "/".join(parts[:depth])
+        if folder in owners:
+            raise UsageError(f"two items would write {folder!r}: {owners[folder]}, and {url} as a folder")
+        folders.setdefault(folder, url)
+    owners[folded] = url

@@ -303,6 +303,8 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
 
         async def worker() -> None:
             for index, job in items:
+                if job.duplicate_of is not None:
+                    continue  # fetched as the earlier job; reported from it
                 async with limit(job):
                     path = store.path(job)
                     item = Item(job, path, local_of(job), rules, clock)

@@ -18,6 +18,8 @@ def run(work: Work) -> Outcome:
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip
         for index, job in enumerate(work.jobs):
+            if job.duplicate_of is not None:
+                continue  # fetched as the earlier job; reported from it
             try:
                 result = results[index] = download(job, work.local(job), ctx)
             except (KeyboardInterrupt, Interrupted):

@@ -53,7 +53,7 @@ def run(work: Work) -> Outcome:
         executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
         # Submitted a few at a time, not all at once: a million jobs must not be a million futures.
         pending: dict[Future[Result], tuple[int, Job]] = {}
-        jobs = enumerate(work.jobs)
+        jobs = ((index, job) for index, job in enumerate(work.jobs) if job.duplicate_of is None)
         window = 2 * options.concurrency
         try:
             while True:
