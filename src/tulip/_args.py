@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from tulip._units import parse_rate, parse_size_range
+from tulip._units import parse_rate, parse_size, parse_size_range
 
 
 def typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -43,6 +43,7 @@ seconds = typed(lambda t: bounded(float(t), 0, 10**6), "a number of seconds >= 0
 probability = typed(lambda t: bounded(float(t), 0, 1), "a probability between 0 and 1")
 size_range = typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
 rate = typed(parse_rate, "a rate like 500k or 10M")
+size = typed(lambda t: int(bounded(parse_size(t), 1, 2**62)), "a size like 500k, 2G")
 
 
 def label_python(text: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from tulip._args import count, positive, positive_seconds
+from tulip._args import count, positive, positive_seconds, size
 from tulip._fetch.options import ENGINES, TRANSPORTS
 from tulip.errors import UsageError
 
@@ -36,6 +36,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--overwrite", action="store_true", help="download again even if complete")
     where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
+    where.add_argument("-N", "--timestamping", action="store_true",
+                       help="ask again for complete files; fetch only what the server changed")  # fmt: skip
+    where.add_argument("--no-remote-time", action="store_true", help="do not give files the server's mtime")
+    where.add_argument("--compressed", action="store_true",
+                       help="ask for gzip (br, zstd where installed) and save the decoded bytes")  # fmt: skip
+    where.add_argument("--max-filesize", type=size, metavar="SIZE", help="no file larger, e.g. 2G")
     where.add_argument("--no-resume-unvalidated", action="store_true",
                        help="start over a part no validator or checksum vouches for")  # fmt: skip
     where.add_argument(
@@ -50,6 +56,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--cut-dirs", type=count, default=0, metavar="N", help="tree: leave out N leading folders"
     )
     names.add_argument("-nH", "--no-host-directories", action="store_true", help="tree: no host folder")
+    names.add_argument("--content-disposition", action="store_true",
+                       help="the name a server's Content-Disposition gives, when it gives one")  # fmt: skip
     names.add_argument("--on-collision", choices=("error", "number", "query"), default="error",
                        help="two URLs, one name: refuse, number (a.1.bin), or keep the query")  # fmt: skip
 
@@ -133,6 +141,11 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         cut_dirs=args.cut_dirs,
         no_host_directories=args.no_host_directories,
         on_collision=args.on_collision,
+        content_disposition=args.content_disposition,
+        timestamping=args.timestamping,
+        remote_time=not args.no_remote_time,
+        compressed=args.compressed,
+        max_filesize=args.max_filesize,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),

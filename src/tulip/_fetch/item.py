@@ -41,11 +41,11 @@ from tulip._fetch.http.policy import REDIRECTS, HttpPolicy
 from tulip._fetch.http.proxies import Proxy
 from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
 from tulip._fetch.models import Job, Result
+from tulip._fetch.names import Names
 from tulip._fetch.retry import RetryPolicy
 from tulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
 
 __all__ = [
-    "COMMIT",
     "INSPECT",
     "RECHECK",
     "REMOVE_PART",
@@ -60,6 +60,7 @@ __all__ = [
     "RemovePart",
     "Request",
     "Rules",
+    "Stat",
     "Step",
     "Wait",
 ]
@@ -104,16 +105,22 @@ class Recheck(Step):
         return "Recheck()"
 
 
+@dataclass(slots=True)
 class Commit(Step):
-    """Make the bytes read the final file: the .part renamed, or the small body written and renamed."""
+    """Make the bytes read the final file *name* (the .part renamed, or the small body written and
+    renamed), its mtime the server's Last-Modified and its ETag kept beside it (for ``-N``)."""
 
-    __slots__ = ()
+    name: str
+    mtime: float | None = None
+    etag: str | None = None
 
-    def __repr__(self) -> str:
-        return "Commit()"
+
+@dataclass(slots=True)
+class Stat(Step):
+    """Read the final file's mtime and kept ETag (``-N``: is the server's copy newer?)."""
 
 
-INSPECT, REMOVE_PART, COMMIT, RECHECK = Inspect(), RemovePart(), Commit(), Recheck()
+INSPECT, REMOVE_PART, RECHECK, STAT = Inspect(), RemovePart(), Recheck(), Stat()
 
 
 @dataclass(slots=True)
@@ -149,6 +156,7 @@ class Read(Step):
     validator: str | None = None
     skip: bool = False
     until: int | None = None  # the file's size where known: reading stops past it (a body without end)
+    decode: str | None = None  # a Content-Encoding to undo (--compressed) before the bytes are the file
 
 
 @dataclass(slots=True)
@@ -180,6 +188,11 @@ class Rules:
     http: HttpPolicy = field(default_factory=HttpPolicy)
     resume_unvalidated: bool = True  # continue a part the server cannot vouch for (reported as such)
     busy_wait: float = 300.0  # how long to wait for another run that holds the part
+    timestamping: bool = False  # -N: a complete file is asked for again only if the server's is newer
+    remote_time: bool = True  # the file's mtime from Last-Modified
+    decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
+    max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)
+    disposition: Names | None = None  # --content-disposition: the run's names, for late collisions
 
 
 _READ_MEMORY = Read("memory")
@@ -192,13 +205,17 @@ class Item:
     __slots__ = (
         "_body",
         "_busy_since",
+        "_conditional",
         "_credentials",
+        "_encoding",
         "_hops",
         "_origin",
         "_part_open",
         "_part_size",
         "_proxied",
+        "_reason",
         "_sent",
+        "_stamp",
         "_start_url",
         "_unvalidated",
         "_url",
@@ -210,6 +227,7 @@ class Item:
         "job",
         "kept",
         "local",
+        "name",
         "offset",
         "path",
         "public",
@@ -246,6 +264,11 @@ class Item:
         self._busy_since: float | None = None  # when another run was first found holding the part
         self._sent = True  # a request has gone out in the current attempt
         self._proxied = False  # the last request went through a proxy
+        self.name = job.name  # the final name (a Content-Disposition may change it)
+        self._conditional: dict[str, str] | None = None  # -N: If-None-Match / If-Modified-Since
+        self._encoding: str | None = None  # the body's Content-Encoding, as saved (not undone)
+        self._reason: str | None = None  # why a skipped item was skipped, when not the usual
+        self._stamp: tuple[float | None, str | None] = (None, None)  # Last-Modified, ETag
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -253,13 +276,29 @@ class Item:
         """Return the first step, from what is on disk."""
         start = plan.start(self.job, self.local, overwrite=self.rules.overwrite)
         if start.check_final:
+            if self.rules.timestamping and self.job.sha256 is None and self._reason is None:
+                return STAT  # -N: ask the server whether its copy is newer (a checksum needs no asking)
             return INSPECT
         if start.discard_part:
             return REMOVE_PART
         return self._attempt(start.offset)
 
+    def stat_final(self, mtime: float | None, etag: str | None) -> Step:
+        """The complete file there was last modified at *mtime* and kept the server's *etag* (-N)."""
+        if etag:
+            self._conditional = {"If-None-Match": etag}
+        elif mtime is not None:
+            from email.utils import formatdate
+
+            self._conditional = {"If-Modified-Since": formatdate(mtime, usegmt=True)}
+        return self._attempt(0)
+
     def inspected(self, size: int, sha256: str) -> Step:
         """The final file already there has *size* bytes hashing to *sha256*."""
+        if self._reason is not None:  # -N: the server said it is not modified
+            result = Result(self.public.url, self.path, "skipped", size, sha256, self.attempts)
+            result.reason = self._reason
+            return self._finish(result)
         if plan.final_matches(self.job, size, sha256):
             # A part beside a complete file is a leftover (a run killed as it began again): it goes.
             leftover = self.local.part_size is not None
@@ -328,11 +367,43 @@ class Item:
                     url=self.public.url, transient=False,
                 )
             )  # fmt: skip
+        if status == 304 and self._conditional is not None:
+            self._reason = "not modified"
+            return INSPECT  # hashed for the Report, as every skipped file is
         try:
             body = plan.interpret(status, headers, self.offset, self.public)
         except FetchError as error:
             return self.failed(error)
+        rules = self.rules
+        decode = None
+        encoding = headers.get("Content-Encoding")
+        if encoding is not None:
+            encoding = encoding.strip().lower()
+            if encoding in ("", "identity"):
+                encoding = None
+            elif encoding in rules.decoders:
+                if body.offset:  # a range of the encoded bytes cannot be decoded on its own: start over
+                    self.kept = 0
+                    return REMOVE_PART
+                decode = encoding
+                body.total = None  # the announced length is the encoded one; the file's is not known
+        self._encoding = None if decode else encoding
+        if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
+            message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
+            return self.failed(IntegrityError(message, url=self.public.url, transient=False))
+        if rules.disposition is not None and not body.offset:
+            step = self._disposition(headers.get("Content-Disposition"))
+            if step is not None:
+                return step
+        if rules.remote_time or rules.timestamping:
+            self._stamp = (plan.http_date(headers.get("Last-Modified")), headers.get("ETag"))
         self._body = body
+        if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
+            if not self._part_open:
+                self._part_open = True
+                return Read("part", "open", None, until=self._until(body), decode=decode)
+            self._validator = None
+            return Read("part", "restart", None, until=self._until(body), decode=decode)
         if body.stale:  # the .part is not part of this file: remove it, ask again from the start
             self.kept = 0
             return REMOVE_PART
@@ -363,7 +434,8 @@ class Item:
         except FetchError as error:
             return self.failed(error)
         self._verified = (size, sha256)
-        return COMMIT
+        mtime, etag = self._stamp
+        return Commit(self.name, mtime if self.rules.remote_time else None, etag)
 
     def committed(self) -> Step:
         """The file is complete under its final name."""
@@ -372,6 +444,7 @@ class Item:
         result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
         if self._unvalidated and self.kept:
             result.resumed_unvalidated = True
+        result.content_encoding = self._encoding
         return self._finish(result)
 
     def failed(self, error: FetchError, part_size: int | None = None) -> Step:
@@ -448,6 +521,10 @@ class Item:
             return self.failed(error)
         if self.offset:
             headers = {**headers, **plan.range_headers(self.offset, self._validator)}
+        elif self._conditional is not None:
+            headers = {**headers, **self._conditional}
+        if self.rules.decoders:
+            headers = {**headers, "Accept-Encoding": ", ".join(self.rules.decoders)}
         self._proxied = proxy is not None
         return Request(url, headers, proxy)
 
@@ -463,7 +540,25 @@ class Item:
         return start
 
     def _until(self, body: plan.Body) -> int | None:
-        return self.job.size if self.job.size is not None else body.total
+        until = self.job.size if self.job.size is not None else body.total
+        limit = self.rules.max_filesize
+        return limit if until is None or (limit is not None and limit < until) else until
+
+    def _disposition(self, header: str | None) -> Step | None:
+        """Take the name a Content-Disposition gives (None to go on); a failure if it cannot be."""
+        names = self.rules.disposition
+        suggested = plan.disposition_name(header) if header else None
+        if names is None or suggested is None:
+            return None
+        folder, slash, base = self.name.rpartition("/")
+        try:
+            chosen = names.take(f"{folder}{slash}{suggested}", self.job.name)
+        except ValueError as exc:
+            return self.failed(FetchError(str(exc), url=self.public.url))
+        if chosen != self.name:
+            self.name = chosen
+            self.path = self.path[: len(self.path) - len(base)] + chosen.rpartition("/")[2]
+        return None
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started

@@ -55,6 +55,8 @@ class Result:
     elapsed: float = field(default=0.0, compare=False)
     error_kind: str | None = None  # what kind of failure: http, timeout, protocol, certificate, ...
     resumed_unvalidated: bool = False  # resumed bytes that no validator or checksum vouched for
+    reason: str | None = None  # why skipped, when it was not the usual (-N: "not modified")
+    content_encoding: str | None = None  # saved as the server encoded it (without --compressed)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,8 @@ class Result:
             "error_kind": self.error_kind,
             "resumed_from": self.resumed_from,
             "resumed_unvalidated": self.resumed_unvalidated,
+            "reason": self.reason,
+            "content_encoding": self.content_encoding,
             "elapsed": round(self.elapsed, 6),
         }
 

@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["LEGACY_PART_SUFFIX", "Naming", "name_from_url", "numbered", "part_name", "safe_name", "temp_name"]
+__all__ = [
+    "LEGACY_PART_SUFFIX",
+    "Names",
+    "Naming",
+    "name_from_url",
+    "numbered",
+    "part_name",
+    "safe_name",
+    "temp_name",
+]
 
 LEGACY_PART_SUFFIX = ".part"  # the part files of tulip before 0.2: NAME.part
 _PART = ".tulip-part"
@@ -136,3 +146,29 @@ def numbered(name: str, number: int) -> str:
     if dot and len(ext) <= 16:
         return f"{folder}{slash}{stem}.{number}.{ext}"
     return f"{folder}{slash}{base}.{number}"
+
+
+class Names:
+    """The names a run writes, so that one a server suggests late (Content-Disposition) is checked
+    against them as the input's were: refused (``error``) or numbered (``number``). Thread-safe."""
+
+    def __init__(self, claimed: Iterable[str], on_collision: str = "error") -> None:
+        import threading
+
+        self._claimed = {name.casefold() for name in claimed}
+        self._on_collision = on_collision
+        self._lock = threading.Lock()
+
+    def take(self, wanted: str, current: str) -> str:
+        """Return the name to write instead of *current* (the URL's); ValueError if it cannot be."""
+        if wanted.casefold() == current.casefold():
+            return current
+        with self._lock:
+            name, number = wanted, 0
+            while name.casefold() in self._claimed:
+                if self._on_collision != "number":
+                    raise ValueError(f"the server names it {wanted!r}, which another item writes")
+                number += 1
+                name = numbered(wanted, number)
+            self._claimed.add(name.casefold())
+            return name

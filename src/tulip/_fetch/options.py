@@ -68,6 +68,13 @@ class FetchOptions:
     cut_dirs: int = 0  # tree: leading path folders left out (wget's --cut-dirs)
     no_host_directories: bool = False  # tree: no host folder (wget's -nH)
     on_collision: Literal["error", "number", "query"] = "error"  # two URLs, one name
+    content_disposition: bool = False  # the name a server's Content-Disposition gives, when it gives one
+    # Freshness: -N asks again for a complete file (If-None-Match / If-Modified-Since) and skips it
+    # on 304; every file's mtime is the server's Last-Modified unless remote_time is False.
+    timestamping: bool = False
+    remote_time: bool = True
+    compressed: bool = False  # ask for gzip (and br, zstd where installed) and save the decoded bytes
+    max_filesize: int | None = None  # no file larger (decoded bytes, where decoded)
     # HTTP: what every request carries (tulip._fetch.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -89,6 +96,7 @@ class FetchOptions:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
+        _at_least(1, max_filesize=self.max_filesize)
         if self.layout not in ("flat", "tree"):
             raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
         if self.on_collision not in ("error", "number", "query"):
@@ -104,7 +112,8 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories"):
+        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories",
+                     "content_disposition", "timestamping", "remote_time", "compressed"):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
@@ -237,6 +246,11 @@ class Settings(TypedDict, total=False):
     cut_dirs: int
     no_host_directories: bool
     on_collision: Literal["error", "number", "query"]
+    content_disposition: bool
+    timestamping: bool
+    remote_time: bool
+    compressed: bool
+    max_filesize: int | None
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None

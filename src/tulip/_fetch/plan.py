@@ -4,6 +4,7 @@ whether the bytes that arrived are the file. Every engine calls these, so all en
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ __all__ = [
     "Local",
     "Start",
     "check_body",
+    "disposition_name",
     "final_matches",
+    "http_date",
     "internal_failure",
     "interpret",
     "range_headers",
@@ -174,3 +177,45 @@ def _validator(headers: Mapping[str, str]) -> str | None:
     if etag and not etag.startswith("W/"):  # If-Range needs a strong validator
         return etag
     return headers.get("Last-Modified")
+
+
+@functools.lru_cache(maxsize=4096)
+def http_date(text: str | None) -> float | None:
+    """Return the time an HTTP date (``Tue, 15 Nov 1994 08:12:31 GMT``) names, None if it is not one.
+    Cached: the files of one server often share their Last-Modified, and parsing costs microseconds."""
+    if not text:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp()
+
+
+def disposition_name(header: str) -> str | None:
+    """Return the file name a Content-Disposition gives (``filename*`` preferred, RFC 6266/5987),
+    made safe as one name; None if it gives none."""
+    from email.message import Message
+    from email.utils import collapse_rfc2231_value
+
+    message = Message()
+    try:
+        message["content-disposition"] = header
+        params = message.get_params(header="content-disposition") or []
+        encoded = [v for k, v in params if k.lower() == "filename" and isinstance(v, tuple)]
+        # filename* (RFC 5987, decoded by the email package into a tuple) wins over filename.
+        name = collapse_rfc2231_value(encoded[0]) if encoded else message.get_filename()
+    except (ValueError, TypeError, LookupError):
+        return None
+    if not name:
+        return None
+    from tulip._fetch.names import safe_name
+
+    try:
+        return safe_name(str(name), allow_dirs=False)
+    except ValueError:
+        return None

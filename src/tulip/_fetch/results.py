@@ -20,6 +20,7 @@ from tulip._fetch.models import STATUSES, Job, Result, Status
 __all__ = ["Items", "ResultLog"]
 
 _UNSET = 255
+_NO_WORDS = (None, None, False, None, None)
 _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 
 
@@ -37,7 +38,8 @@ class ResultLog(Sequence["Result | None"]):
         self._elapsed = array.array("f", bytes(4 * count))
         self._sha = bytearray(32 * count)
         self._no_sha: set[int] = set()
-        self._words: dict[int, tuple[str | None, str | None, bool]] = {}  # error, kind, unvalidated
+        # error, kind, unvalidated, reason, content encoding: rare, so kept only where there are any
+        self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None]] = {}
         self._listed: list[Job] | None = None
 
     def __len__(self) -> int:
@@ -57,8 +59,10 @@ class ResultLog(Sequence["Result | None"]):
         else:
             self._sha[32 * index : 32 * index + 32] = bytes.fromhex(result.sha256)
             self._no_sha.discard(index)
-        if result.error is not None or result.error_kind is not None or result.resumed_unvalidated:
-            self._words[index] = (result.error, result.error_kind, result.resumed_unvalidated)
+        words = (result.error, result.error_kind, result.resumed_unvalidated, result.reason,
+                 result.content_encoding)  # fmt: skip
+        if any(words):
+            self._words[index] = words
         else:
             self._words.pop(index, None)
 
@@ -95,7 +99,7 @@ class ResultLog(Sequence["Result | None"]):
         return self._listed[index]
 
     def _make(self, index: int, job: Job) -> Result:
-        error, kind, unvalidated = self._words.get(index, (None, None, False))
+        error, kind, unvalidated, reason, encoding = self._words.get(index, _NO_WORDS)
         return Result(
             redact(job.url),
             self._path(job),
@@ -108,6 +112,8 @@ class ResultLog(Sequence["Result | None"]):
             float(self._elapsed[index]),
             kind,
             unvalidated,
+            reason,
+            encoding,
         )
 
     # -- what a Report asks of all of them, from the arrays --------------------------------------------

@@ -30,8 +30,12 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tulip._fetch.models import Job
+
+if TYPE_CHECKING:
+    from tulip._fetch.item import Commit
 from tulip._fetch.names import LEGACY_PART_SUFFIX, part_name, temp_name
 from tulip._fetch.plan import Local
 from tulip.errors import StorageError, UsageError
@@ -42,6 +46,7 @@ _OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC
 _HASH_BLOCK = 1024 * 1024
 _VALIDATOR_XATTR = "user.tulip.validator"
 _URL_XATTR = "user.tulip.url"
+_ETAG_XATTR = "user.tulip.etag"  # on a finished file: the server's ETag, for -N
 _NOTHING = Local()
 _IOV_MAX = 1024
 _TEMP = re.compile(r"\..+\.tulip-(\d+)-\d+")
@@ -140,6 +145,18 @@ class Store:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(where, name))
         return names
+
+    def stat_final(self, job: Job) -> tuple[float | None, str | None]:
+        """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
+        path = self.path(job)
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return None, None
+        etag = None
+        with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
+            etag = os.getxattr(path, _ETAG_XATTR).decode()
+        return mtime, etag
 
     def hash_final(self, job: Job) -> tuple[int, str]:
         """Return (size, sha256) of *job*'s final file."""
@@ -246,16 +263,18 @@ class Store:
         finally:
             os.close(fd)
 
-    def write_whole(self, job: Job, data: bytes) -> None:
-        """Write a complete small file: a temporary of its own, then rename — four system calls.
+    def write_whole(self, job: Job, data: bytes, commit: Commit | None = None) -> None:
+        """Write a complete small file: a temporary of its own, then rename — four system calls
+        (and one for the server's mtime, one for its ETag, when *commit* carries them).
 
         The hot path of many-small-file runs, so it talks to the OS directly rather than through
         PartFile: less Python per file is less time holding the GIL the event loop needs.
         """
-        if "/" in job.name:
+        name = commit.name if commit is not None else job.name
+        if "/" in name:
             self._checked_parent(job)
-        final = os.path.join(self.dest, job.name)
-        temp = os.path.join(self.dest, temp_name(job.name, f"{self._pid}-{next(_sequence)}"))
+        final = os.path.join(self.dest, name)
+        temp = os.path.join(self.dest, temp_name(name, f"{self._pid}-{next(_sequence)}"))
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_EXCL | _OPEN_FLAGS, 0o644)
         except OSError as exc:
@@ -264,6 +283,8 @@ class Store:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            if commit is not None:
+                _stamp(fd, commit)
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
@@ -377,16 +398,19 @@ class PartFile:
             return os.getxattr(self.fd, name).decode()
         return None
 
-    def commit(self) -> None:
+    def commit(self, commit: Commit | None = None) -> None:
         """Make the file complete under its final name (flushed to disk first when fsync is on).
 
         Renamed while still locked: a run waiting for the lock then finds the path empty or new.
         """
-        final = self.store.path(self.job)
+        final = self.store.path(self.job) if commit is None else os.path.join(self.store.dest, commit.name)
         assert self.fd is not None
         for name in (_VALIDATOR_XATTR, _URL_XATTR):  # a final file must never look like a part of ours
             with contextlib.suppress(OSError, AttributeError):
                 os.removexattr(self.fd, name)
+        if commit is not None:
+            with contextlib.suppress(OSError):
+                _stamp(self.fd, commit)
         try:
             if self.store.fsync:
                 os.fsync(self.fd)
@@ -403,6 +427,16 @@ class PartFile:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+
+
+def _stamp(fd: int, commit: Commit) -> None:
+    """Give a finished file the server's Last-Modified as its mtime, and keep its ETag beside it
+    (for ``-N`` the next time)."""
+    if commit.mtime is not None:
+        os.utime(fd, (commit.mtime, commit.mtime))
+    if commit.etag:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setxattr(fd, _ETAG_XATTR, commit.etag.encode()[:1024])
 
 
 def _ours(path: str) -> bool:

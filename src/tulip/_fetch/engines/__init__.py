@@ -26,8 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast
 
+from tulip._fetch.decoding import available
 from tulip._fetch.item import Rules
 from tulip._fetch.models import Job, Result
+from tulip._fetch.names import Names
 from tulip._fetch.results import ResultLog
 
 if TYPE_CHECKING:
@@ -74,6 +76,13 @@ class Work:
             http=options.http_policy(),
             resume_unvalidated=options.resume_unvalidated,
             busy_wait=max(300.0, options.item_timeout or 0.0),
+            timestamping=options.timestamping,
+            remote_time=options.remote_time,
+            decoders=available() if options.compressed else (),
+            max_filesize=options.max_filesize,
+            disposition=Names((job.name for job in self.jobs), options.on_collision)
+            if options.content_disposition
+            else None,
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, Recheck, RemovePart, Step
+from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, Recheck, RemovePart, Stat, Step
 from tulip._fetch.models import Job
 from tulip._fetch.store import PartBusy, PartFile, Store
 from tulip.errors import StorageError
@@ -48,8 +48,11 @@ class Files:
                         self.part = part = self.store.open_part(self.job, offset)
                         step = item.part_opened(part.size, part.saved_validator)
                     case Commit():
-                        self.commit()
+                        self.commit(step)
                         step = item.committed()
+                    case Stat():
+                        mtime, etag = self.store.stat_final(self.job)
+                        step = item.stat_final(mtime, etag)
                     case Recheck():
                         step = item.rechecked(self.store.inspect(self.job))
                     case Finish():
@@ -75,13 +78,13 @@ class Files:
         if self.part is not None:
             self.part.restart()
 
-    def commit(self) -> None:
+    def commit(self, step: Commit) -> None:
         if self.data is not None:
             data, self.data = self.data, None
-            self.store.write_whole(self.job, data)
+            self.store.write_whole(self.job, data, step)
         else:
             assert self.part is not None
-            self.part.commit()
+            self.part.commit(step)
 
     def finish(self, step: Finish) -> None:
         self.close()

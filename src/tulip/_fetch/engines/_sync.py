@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from tulip._fetch import plan
+from tulip._fetch.decoding import SyncDecoded
 from tulip._fetch.engines import Interrupted
 from tulip._fetch.engines._disk import Files
 from tulip._fetch.item import Finish, Item, Read, Request, Rules, Step, Wait
@@ -86,6 +87,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             files.prepare(read)
             part = files.part
             assert part is not None
+            if read.decode is not None:
+                response = SyncDecoded(response, read.decode, item.public.url)
             if not read.skip and not _copy(response, files, ctx, item.deadline, read.until):
                 return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest())

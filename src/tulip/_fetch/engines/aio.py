@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from tulip._fetch import plan
+from tulip._fetch.decoding import AsyncDecoded
 from tulip._fetch.engines import Outcome, Work
 from tulip._fetch.engines._disk import Files
-from tulip._fetch.item import COMMIT, Commit, Finish, Item, Read, Request, Rules, Step, Wait
+from tulip._fetch.item import Commit, Finish, Item, Read, Request, Rules, Step, Wait
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
 from tulip._fetch.store import PartBusy, PartFile, Store
@@ -43,20 +44,23 @@ _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk bef
 _MAX_WAITING = 2048  # ... or this many files (tiny files weigh little, their bookkeeping does not)
 
 
+_Pending = tuple[Job, bytes, Commit, "asyncio.Future[None]"]  # a small file waiting to be written
+
+
 class BatchWriter:
     """Write small complete files from a thread, many per hop, and wake each waiting item."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._loop = asyncio.get_running_loop()
-        self._pending: list[tuple[Job, bytes, asyncio.Future[None]]] = []
+        self._pending: list[_Pending] = []
         self._in_flight = 0
         self.backlog = 0  # bytes submitted and not yet written
 
-    def submit(self, job: Job, data: bytes) -> asyncio.Future[None]:
+    def submit(self, job: Job, data: bytes, commit: Commit) -> asyncio.Future[None]:
         """Queue *job*'s file; the future is done once it is complete under its final name."""
         future: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((job, data, future))
+        self._pending.append((job, data, commit, future))
         self.backlog += len(data)
         self._kick()
         return future
@@ -68,23 +72,21 @@ class BatchWriter:
             done = self._loop.run_in_executor(None, self._write_batch, batch)
             done.add_done_callback(lambda outcome, batch=batch: self._finished(batch, outcome))
 
-    def _write_batch(self, batch: list[tuple[Job, bytes, asyncio.Future[None]]]) -> list[StorageError | None]:
+    def _write_batch(self, batch: list[_Pending]) -> list[StorageError | None]:
         errors: list[StorageError | None] = []
-        for job, data, _future in batch:
+        for job, data, commit, _future in batch:
             try:
-                self.store.write_whole(job, data)
+                self.store.write_whole(job, data, commit)
                 errors.append(None)
             except StorageError as exc:
                 errors.append(exc)
         return errors
 
-    def _finished(
-        self, batch: list[tuple[Job, bytes, asyncio.Future[None]]], outcome: asyncio.Future
-    ) -> None:
+    def _finished(self, batch: list[_Pending], outcome: asyncio.Future) -> None:
         self._in_flight -= 1
-        self.backlog -= sum(len(data) for _job, data, _future in batch)
+        self.backlog -= sum(len(data) for _job, data, _commit, _future in batch)
         errors = outcome.result() if not outcome.cancelled() and outcome.exception() is None else None
-        for index, (_job, _data, future) in enumerate(batch):
+        for index, (_job, _data, _commit, future) in enumerate(batch):
             if future.done():
                 continue
             error = errors[index] if errors is not None else outcome.exception()
@@ -130,7 +132,7 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
             match step:
                 case Commit() if files.data is not None:
                     data, files.data = files.data, None
-                    return _Written(ctx.writer.submit(item.job, data), item)
+                    return _Written(ctx.writer.submit(item.job, data, step), item)
                 case Wait(seconds=seconds, error=error, restart_part=restart):
                     if restart:
                         await asyncio.to_thread(files.restart)
@@ -162,7 +164,7 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
                 data = await _read_small(response, item.rules.small_body)
                 ctx.progress.advance(len(data))
                 step = item.body_read(len(data), sha256(data).hexdigest())
-                if step is COMMIT:
+                if isinstance(step, Commit):
                     files.data = data
                 return step
             return await _read_part(item, read, response, files, ctx)  # type: ignore[arg-type]
@@ -179,6 +181,8 @@ async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Fil
         await asyncio.to_thread(files.prepare, read)
     part = files.part
     assert part is not None
+    if read.decode is not None:
+        response = AsyncDecoded(response, read.decode, item.public.url)
     if not read.skip:
         await _stream(response, part, ctx, read.until)
     return item.body_read(part.size, part.hasher.hexdigest())
