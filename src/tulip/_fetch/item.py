@@ -430,7 +430,7 @@ class Item:
         if self._part_open:
             self._part_size = size
         try:
-            plan.check_body(self.public, body, size, sha256)
+            plan.check_body(self.public, body, size, sha256, self.rules.max_filesize)
         except FetchError as error:
             return self.failed(error)
         self._verified = (size, sha256)

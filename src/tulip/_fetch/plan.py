@@ -127,12 +127,17 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) ->
     return body
 
 
-def check_body(job: Job, body: Body, received: int, sha256: str) -> None:
+def check_body(job: Job, body: Body, received: int, sha256: str, limit: int | None = None) -> None:
     """Raise if the file now in the .part (*received* bytes in all, hashing to *sha256*) is wrong.
 
     A short file is a TransportError (the connection ended early; a retry resumes), anything else
-    an IntegrityError.
+    an IntegrityError. *limit* is --max-filesize: reading stopped just past it when the size was not
+    announced (or was, compressed).
     """
+    if limit is not None and received > limit:
+        raise IntegrityError(
+            f"the file has more than --max-filesize {limit} bytes", url=job.url, transient=False
+        )
     for expected in (body.total, job.size):  # both, when both are known: a 416 can lie about the size
         if expected is not None and received < expected:
             raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)

@@ -27,9 +27,14 @@ _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 class ResultLog(Sequence["Result | None"]):
     """Per job of *jobs*, its Result (None until the job has one)."""
 
-    def __init__(self, jobs: Sequence[Job] | object, path: Callable[[Job], str]) -> None:
+    def __init__(
+        self, jobs: Sequence[Job] | object, path: Callable[[Job], str], renames: bool = False
+    ) -> None:
         self._jobs = jobs
         self._path = path
+        # Paths a server chose (--content-disposition), where they differ from the job's: only looked
+        # for when the run may rename, so the common run pays nothing for it.
+        self._renamed: dict[int, str] | None = {} if renames else None
         count = len(jobs)  # type: ignore[arg-type]
         self._status = bytearray([_UNSET]) * count
         self._bytes = array.array("q", bytes(8 * count))
@@ -65,6 +70,11 @@ class ResultLog(Sequence["Result | None"]):
             self._words[index] = words
         else:
             self._words.pop(index, None)
+        if self._renamed is not None:
+            if result.path != self._path(self._job(index)):
+                self._renamed[index] = result.path
+            else:
+                self._renamed.pop(index, None)
 
     @overload
     def __getitem__(self, index: int) -> Result | None: ...
@@ -100,9 +110,10 @@ class ResultLog(Sequence["Result | None"]):
 
     def _make(self, index: int, job: Job) -> Result:
         error, kind, unvalidated, reason, encoding = self._words.get(index, _NO_WORDS)
+        renamed = self._renamed
         return Result(
             redact(job.url),
-            self._path(job),
+            renamed[index] if renamed and index in renamed else self._path(job),
             STATUSES[self._status[index]],
             self._bytes[index],
             None if index in self._no_sha else self._sha[32 * index : 32 * index + 32].hex(),

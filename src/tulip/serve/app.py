@@ -1,9 +1,13 @@
 """The request handler: files, manifest, and the loopback-only control endpoints.
 
 Routes:
-    GET|HEAD /files/{name}     a file, with Range, ETag, Last-Modified and the configured faults
+    GET|HEAD /files/{name}     a file, with Range, ETag, Last-Modified, If-None-Match and
+                               If-Modified-Since (304), and the configured faults; as other
+                               servers do, ?disposition=NAME adds a Content-Disposition and
+                               ?encoding=gzip sends the file gzipped
     GET      /manifest.json    {"files": [{"name", "size", "sha256", "url"}, ...]}
     GET|PUT  /_tulip/faults    the fault settings; PUT changes them while the server runs
+    PUT      /_tulip/corpus    {"version": N}: every synthetic file changes (new bytes, ETag, date)
     GET      /_tulip/stats     requests, bytes, faults by kind, connections now and at peak
     DELETE   /_tulip/stats     reset the counters (the bench does, between runs)
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import ipaddress
 import json
 import re
@@ -79,6 +84,11 @@ class FileServer:
         plan = decide(self.faults, self.config.seed, name, nth) if self.faulty else QUIET
         return overrides_from_query(request.query, plan, nth)
 
+    def forget_files(self) -> None:
+        """The corpus changed: no header or manifest entry of the old files may be served again."""
+        self._headers.clear()
+        self._manifest_body = None
+
     def headers(self, entry: Entry) -> dict[str, str]:
         """Return the headers every answer about *entry* carries (shared: copy before changing)."""
         headers = self._headers.get(entry.name)
@@ -137,7 +147,7 @@ class FileServer:
                 # The hot path of every small-file benchmark: nothing to decide, a cached body to send.
                 headers = request.headers
                 entry = self.corpus.lookup(path[7:])
-                if entry is not None and "Range" not in headers and "If-None-Match" not in headers:
+                if entry is not None and not _CONDITIONAL.intersection(headers):
                     content = self._synthetic.content(entry)
                     if content is not None:
                         stats = self.stats
@@ -209,6 +219,20 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
     headers = dict(state.headers(entry))
     if _none_match(request.headers.get("If-None-Match"), entry.etag):
         return web.Response(status=304, headers=headers)
+    if "If-None-Match" not in request.headers and _not_modified_since(request, entry.mtime):
+        return web.Response(status=304, headers=headers)
+    query = request.query
+    if "disposition" in query:
+        # As a server that names the file itself (curl -J, wget2 --content-disposition).
+        named = quote(query["disposition"], safe="")
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{named}"
+    if query.get("encoding") == "gzip" and request.method == "GET":
+        # As a server that compresses whatever the client asked for (nginx gzip_static always).
+        body = gzip.compress(await asyncio.to_thread(lambda: b"".join(corpus.read(entry, 0, entry.size))))
+        headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        headers.pop("Accept-Ranges", None)
+        state.stats.bytes_sent += len(body)
+        return web.Response(status=200, body=body, headers=headers)
     span = _requested_span(request, entry, headers["Last-Modified"])
     if span is UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{entry.size}"
@@ -255,6 +279,20 @@ def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) 
 
 
 _SUFFIX_ZERO = re.compile(r"bytes\s*=\s*-0+", re.IGNORECASE)
+_CONDITIONAL = frozenset({"Range", "If-None-Match", "If-Modified-Since"})
+
+
+def _not_modified_since(request: web.BaseRequest, mtime: float) -> bool:
+    since = request.headers.get("If-Modified-Since")
+    if not since:
+        return False
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return False
+    return int(mtime) <= when  # HTTP dates have whole seconds
 
 
 def _none_match(header: str | None, etag: str) -> bool:
@@ -422,6 +460,23 @@ async def _put_faults(request: web.BaseRequest, state: FileServer) -> web.Respon
     return web.json_response(state.faults.to_json())
 
 
+async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Response:
+    """Replace every synthetic file (``{"version": N}``): "the file changed on the server"."""
+    corpus = state.corpus
+    try:
+        change = await request.json()
+        version = change["version"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise ValueError("version must be a whole number >= 0")
+    except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=f'expected {{"version": N}}: {exc}\n') from None
+    if not isinstance(corpus, SyntheticCorpus):
+        raise web.HTTPBadRequest(text="a directory corpus changes on disk, not here\n")
+    corpus.bump(version)
+    state.forget_files()
+    return web.json_response({"version": version})
+
+
 async def _get_stats(request: web.BaseRequest, state: FileServer) -> web.Response:
     return web.json_response(state.stats.to_json())
 
@@ -436,6 +491,7 @@ _ROUTES: dict[tuple[str, str], Callable[[web.BaseRequest, FileServer], Awaitable
     ("GET", "/manifest.json"): _manifest,
     ("GET", "/_tulip/faults"): _get_faults,
     ("PUT", "/_tulip/faults"): _put_faults,
+    ("PUT", "/_tulip/corpus"): _put_corpus,
     ("GET", "/_tulip/stats"): _get_stats,
     ("DELETE", "/_tulip/stats"): _reset_stats,
 }

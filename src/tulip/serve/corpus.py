@@ -73,6 +73,7 @@ class SyntheticCorpus(Corpus):
     def __init__(self, files: int, size: tuple[int, int], seed: int = 0, mtime: float = 1_700_000_000.0):
         self.seed = seed
         self.mtime = mtime
+        self.version = 0  # bumped by PUT /_tulip/corpus: every file changes (bytes, ETag, mtime)
         width = max(5, len(str(max(files - 1, 0))))
         low, high = size
         sizes = random.Random(f"{seed}:sizes")
@@ -81,12 +82,27 @@ class SyntheticCorpus(Corpus):
         }
         self._cache: dict[str, bytes] = {}  # first blocks, kept while they fit in _CACHE_BYTES
         self._cached_bytes = 0
-        self._entries: dict[str, Entry] = {
+        self._entries: dict[str, Entry] = {}
+        self._index()
+
+    def _index(self) -> None:
+        mtime = self.mtime + 3600 * self.version
+        self._entries = {
             name: Entry(name, length, self._etag(name, length), mtime) for name, length in self._sizes.items()
         }
 
+    def bump(self, version: int) -> None:
+        """Change every file, as a server whose files were replaced: new bytes, ETags and mtimes."""
+        self.version = version
+        self._cache.clear()
+        self._cached_bytes = 0
+        self._index()
+
+    def _seed(self, name: str) -> str:
+        return f"{self.seed}:{name}" if not self.version else f"{self.seed}:v{self.version}:{name}"
+
     def _etag(self, name: str, size: int) -> str:
-        tag = hashlib.blake2b(f"{self.seed}:{name}:{size}".encode(), digest_size=8).hexdigest()
+        tag = hashlib.blake2b(f"{self._seed(name)}:{size}".encode(), digest_size=8).hexdigest()
         return f'"{tag}"'
 
     def names(self) -> list[str]:
@@ -111,7 +127,7 @@ class SyntheticCorpus(Corpus):
     def _base(self, name: str, length: int) -> bytes:
         cached = self._cache.get(name)
         if cached is None:
-            cached = random.Random(f"{self.seed}:{name}").randbytes(length)
+            cached = random.Random(self._seed(name)).randbytes(length)
             if self._cached_bytes + length <= _CACHE_BYTES:
                 self._cache[name] = cached
                 self._cached_bytes += length

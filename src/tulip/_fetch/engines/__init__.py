@@ -64,7 +64,7 @@ class Work:
 
     def results(self) -> ResultLog:
         """Return where the engine keeps each job's Result (compactly)."""
-        return ResultLog(self.jobs, self.store.path)
+        return ResultLog(self.jobs, self.store.path, renames=self.options.content_disposition)
 
     def __post_init__(self) -> None:
         options = self.options
