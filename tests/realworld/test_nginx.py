@@ -24,6 +24,11 @@ class Site:
         self.root, self.plain, self.v6, self.secure, self.ca_file = root, plain, v6, secure, ca_file
         self.mutual = 0  # a port where nginx asks for a client certificate
         self.client: tuple[str, str] = ("", "")
+        self.log = Path()  # what the plain server answered: URI, status, Content-Encoding, If-None-Match
+
+    def answers(self, uri: str) -> list[list[str]]:
+        lines = self.log.read_text().splitlines()
+        return [line.split("|")[1:] for line in lines if line.startswith(uri + "|")]
 
     def sha(self, name: str) -> str:
         return hashlib.sha256((self.root / name).read_bytes()).hexdigest()
@@ -40,6 +45,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         (root / f"f-{size}.bin").write_bytes(os.urandom(size))
     (root / "text.txt").write_text("compressible line of text\n" * 4000)
     (root / "café.txt").write_text("accents\n" * 100)
+    for combo in IDS:  # one per engine: the freshness test changes it
+        (root / f"changing-{combo}.txt").write_text("version 1\n" * 1000)
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
     cert.cert_chain_pems[0].write_to_path(str(work / "cert.pem"))
@@ -50,16 +57,30 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     client.private_key_pem.write_to_path(str(work / "client.key"))
     plain, v6, secure, mutual = free_port(), free_port("::1"), free_port(), free_port()
     servers = f"""
+    log_format wire escape=none '$request_uri|$status|$sent_http_content_encoding|$http_if_none_match';
     server {{
         listen 127.0.0.1:{plain};
         listen [::1]:{v6};
         root {root};
+        access_log {work}/access.log wire;
         gzip on; gzip_types *; gzip_min_length 0; gzip_comp_level 1;
         location = /moved-301 {{ return 301 /f-65537.bin; }}
         location = /moved-302 {{ return 302 http://localhost:{plain}/f-1.bin; }}
         location = /moved-307 {{ return 307 /f-3000000.bin; }}
         location = /moved-308 {{ return 308 /caf%C3%A9.txt; }}
         location = /to-https {{ return 302 https://localhost:{secure}/f-65536.bin; }}
+        location = /download {{
+            alias {root}/f-65537.bin;
+            add_header Content-Disposition 'attachment; filename="report.csv"';
+        }}
+        location = /menu {{
+            alias {root}/f-1.bin;
+            add_header Content-Disposition "attachment; filename=menu.pdf; filename*=UTF-8''men%C3%BC.pdf";
+        }}
+        location = /escape {{
+            alias {root}/f-1.bin;
+            add_header Content-Disposition 'attachment; filename="../../escape.sh"';
+        }}
     }}
     server {{
         listen 127.0.0.1:{secure} ssl;
@@ -79,6 +100,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with nginx(work, servers, wait=("127.0.0.1", plain)):
         found = Site(root, plain, v6, secure, work / "ca.pem")
         found.mutual, found.client = mutual, (str(work / "client.pem"), str(work / "client.key"))
+        found.log = work / "access.log"
         yield found
 
 
@@ -156,3 +178,52 @@ def test_a_client_certificate(tmp_path: Path, site: Site, engine: str, transport
     without = fetch([url], tmp_path / "b", options(engine, transport, ca_certificate=str(site.ca_file)))
     assert [(r.status, r.sha256) for r in with_cert.items] == [("ok", site.sha("f-65537.bin"))]
     assert [(r.status, r.error) for r in without.items] == [("failed", "HTTP 400")]  # nginx: "no certificate"
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_compressed_and_timestamping_against_nginx(
+    tmp_path: Path, site: Site, engine: str, transport: str
+) -> None:
+    base = f"http://127.0.0.1:{site.plain}"
+    changing = f"changing-{engine}-{transport}.txt"
+    names = ["text.txt", "f-65537.bin", changing]  # nginx gzips them all (gzip_types *)
+    urls = [f"{base}/{name}" for name in names]
+    chosen = options(engine, transport, compressed=True, timestamping=True)
+    first = fetch(urls, tmp_path, chosen)
+    assert [(r.status, r.sha256, r.content_encoding) for r in first.items] == [
+        ("ok", site.sha(name), None) for name in names
+    ]
+    for name in names:  # the server's date, to the second
+        assert int((tmp_path / name).stat().st_mtime) == int((site.root / name).stat().st_mtime)
+
+    again = fetch(urls, tmp_path, chosen)  # nginx's ETag of a gzipped answer is weak: still a 304
+    assert [(r.status, r.reason) for r in again.items] == [("skipped", "not modified")] * 3
+
+    (site.root / changing).write_text("version 2\n" * 1000)
+    os.utime(site.root / changing, (2_000_000_000, 2_000_000_000))
+    changed = fetch(urls, tmp_path, chosen)
+    assert [r.status for r in changed.items] == ["skipped", "skipped", "ok"]
+    assert (tmp_path / changing).read_text() == "version 2\n" * 1000
+    assert (tmp_path / changing).stat().st_mtime == 2_000_000_000
+    # The wire, as nginx saw it: gzip sent, then a 304 for the weak ETag we kept, then the new file.
+    answers = site.answers(f"/{changing}")
+    assert [(status, encoding) for status, encoding, _asked in answers] == [
+        ("200", "gzip"),
+        ("304", ""),
+        ("200", "gzip"),
+    ]
+    assert [asked[:3] for _status, _encoding, asked in answers] == ["", 'W/"', 'W/"']
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_content_disposition_from_nginx(tmp_path: Path, site: Site, engine: str, transport: str) -> None:
+    base = f"http://127.0.0.1:{site.plain}"
+    urls = [f"{base}/download", f"{base}/menu", f"{base}/escape"]
+    report = fetch(urls, tmp_path, options(engine, transport, content_disposition=True))
+    assert [(r.status, Path(r.path).name) for r in report.items] == [
+        ("ok", "report.csv"),
+        ("ok", "menü.pdf"),  # filename* wins over filename
+        ("ok", ".._.._escape.sh"),  # a name, never a path
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".._.._escape.sh", "menü.pdf", "report.csv"]
+    assert (tmp_path / "report.csv").read_bytes() == (site.root / "f-65537.bin").read_bytes()
