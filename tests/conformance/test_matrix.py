@@ -268,3 +268,78 @@ def test_every_address_of_a_host_is_tried(
     with Scripted({"/ok": lambda r: [OK]}) as server:  # 127.0.0.1 only; nothing on [::1] at its port
         report = fetch([f"http://dual.test:{server.port}/ok"], tmp_path, engine=engine, netrc=False, proxy="")
     assert [(r.status, r.attempts) for r in report.items] == [("ok", 1)]
+
+
+def _encoded_routes() -> dict:
+    import gzip
+    import zlib
+
+    from tulip._fetch.decoding import _brotli, _zstd
+
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    gz = gzip.compress(BODY)
+    bodies = {
+        "gzip": ("gzip", gz),
+        "gzip-members": ("gzip", gzip.compress(BODY[:3000]) + gzip.compress(BODY[3000:])),
+        "deflate": ("deflate", zlib.compress(BODY)),
+        "deflate-raw": ("deflate", raw.compress(BODY) + raw.flush()),
+        "br": ("br", _brotli().compress(BODY)),
+        "zstd": ("zstd", _zstd().compress(BODY)),
+        "gzip-truncated": ("gzip", gz[:-12]),  # framed right, the stream unfinished
+        "gzip-corrupt": ("gzip", gz[:-8] + bytes(8)),  # a wrong CRC-32 and length
+        "unknown": ("x-custom", BODY),
+        "upper-case": ("GZIP", gz),
+    }
+    table = {
+        f"/enc/{name}": (lambda r, e=encoding, b=body: [response("200 OK", b, f"Content-Encoding: {e}")])
+        for name, (encoding, body) in bodies.items()
+    }
+    table["/enc/gzip-chunked"] = lambda r: [
+        response(
+            "200 OK",
+            chunked(gz[:10], gz[10:]),
+            "Content-Encoding: gzip",
+            "Transfer-Encoding: chunked",
+            length=False,
+        )
+    ]
+    table["/enc/asked"] = lambda r: [response("200 OK", r.headers.get("accept-encoding", "").encode())]
+    return table
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=[f"{e}-{t}" for e, t in COMBOS])
+def test_every_encoding_gives_the_same_report(tmp_path: Path, engine: str, transport: str) -> None:
+    """--compressed: every coding decoded to the same file in every engine and transport, a stream
+    cut short or corrupt an integrity failure, an unknown coding saved as sent and said."""
+    ok = ("ok", len(BODY), SHA, 1, None)
+    want = {
+        "gzip": ok, "gzip-members": ok, "gzip-chunked": ok, "deflate": ok, "deflate-raw": ok, "br": ok,
+        "zstd": ok, "upper-case": ok,
+        "gzip-truncated": ("failed", 0, None, 3, "integrity"),
+        "gzip-corrupt": ("failed", 0, None, 3, "integrity"),
+        "unknown": ok,
+    }  # fmt: skip
+    with Scripted(_encoded_routes()) as server:
+        options = FetchOptions(
+            engine=engine, transport=transport, concurrency=4, timeout=5.0, compressed=True, netrc=False,
+            proxy="", policy=RetryPolicy(retries=2, backoff=0.01, max_backoff=0.02),
+        )  # fmt: skip
+        sources = [Entry(f"{server.base}/enc/{name}", out=name) for name in [*want, "asked"]]
+        report = fetch(sources, tmp_path, options)
+        plain = fetch([f"{server.base}/enc/gzip", f"{server.base}/enc/asked"], tmp_path / "plain",
+                      options.replace(compressed=False))  # fmt: skip
+    rows = {
+        name: (r.status, r.bytes, r.sha256, r.attempts, r.error_kind)
+        for name, r in zip(want, report.items[:-1], strict=True)
+    }
+    assert rows == want, {r.path: r.error for r in report.items if r.error}
+    assert {r.path.rsplit("/", 1)[1]: r.content_encoding for r in report.items if r.content_encoding} == {
+        "unknown": "x-custom"
+    }
+    assert (tmp_path / "asked").read_text() == "gzip, deflate, br, zstd"
+    for name, row in want.items():
+        assert (tmp_path / name).exists() == (row[0] == "ok")
+        if name != "unknown" and row[0] == "ok":
+            assert (tmp_path / name).read_bytes() == BODY
+    assert [(r.status, r.content_encoding) for r in plain.items] == [("ok", "gzip"), ("ok", None)]
+    assert (tmp_path / "plain" / "asked").read_text() == "identity"

@@ -134,6 +134,23 @@ def test_timestamping_asks_again_and_takes_only_what_changed(tmp_path: Path, eng
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_without_a_kept_etag_asks_by_date(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(2_000, 200_000))) as base:
+        files = manifest(base)
+        urls = [base + f["url"] for f in files]
+        fetch(urls, tmp_path, engine=engine)
+        for f in files:  # as a file another tool (or a filesystem without xattrs) left
+            os.removexattr(tmp_path / f["name"], "user.tulip.etag")
+        os.utime(tmp_path / files[1]["name"], (1_600_000_000, 1_600_000_000))  # older than the server's
+        before = stats(base)["requests"]
+        report = fetch(urls, tmp_path, engine=engine, timestamping=True)
+        asked = stats(base)["requests"] - before
+    assert [(r.status, r.reason) for r in report.items] == [("skipped", "not modified"), ("ok", None)]
+    assert asked == 2
+    assert os.stat(tmp_path / files[1]["name"]).st_mtime == 1_700_000_000.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_compressed_saves_decoded_bytes_and_without_it_says_so(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
         files = manifest(base)
@@ -144,6 +161,7 @@ def test_compressed_saves_decoded_bytes_and_without_it_says_so(tmp_path: Path, e
         ("ok", f["sha256"], None) for f in files
     ]
     assert [r.content_encoding for r in raw.items] == ["gzip", "gzip"]
+    assert [r.sha256 for r in raw.items] == [sha(tmp_path / "b" / f["name"]) for f in files]
     assert (
         gzip.decompress((tmp_path / "b" / files[0]["name"]).read_bytes())
         == (tmp_path / "a" / files[0]["name"]).read_bytes()
@@ -168,3 +186,21 @@ def test_max_filesize_stops_a_bomb_and_a_big_file(tmp_path: Path, engine: str) -
     assert all("max-filesize" in (item.error or "") for item in report.items)
     assert not (tmp_path / "out" / "bomb").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if p.stat().st_size > 1_100_000]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_manifest_checks_the_decoded_bytes_and_bounds_them(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
+        files = manifest(base)
+        gz = [base + f["url"] + "?encoding=gzip" for f in files]
+        sources = [
+            Entry(gz[0], sha256=files[0]["sha256"], size=files[0]["size"]),  # the decoded file's
+            Entry(gz[1], out="wrong", sha256=files[0]["sha256"]),  # another file's checksum
+            Entry(gz[1], out="short", size=1_000),  # the manifest says 1,000 bytes: inflate no further
+        ]
+        report = fetch(sources, tmp_path, engine=engine, compressed=True, retries=1)
+    rows = [(r.status, r.error_kind, r.attempts) for r in report.items]
+    assert rows == [("ok", None, 1), ("failed", "integrity", 2), ("failed", "integrity", 1)]
+    assert "sha256 mismatch" in (report.items[1].error or "")
+    assert "expected 1000" in (report.items[2].error or "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files[0]["name"]]

@@ -168,3 +168,51 @@ def test_retry_decisions() -> None:
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None
+
+
+def _compressors() -> dict:
+    import gzip
+    import zlib
+
+    from tulip._fetch.decoding import _brotli, _zstd
+
+    return {
+        "gzip": lambda data: gzip.compress(data, 9),
+        "deflate": lambda data: zlib.compress(data, 9),
+        "br": _brotli().compress,
+        "zstd": _zstd().compress,
+    }
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_decoder_gives_bounded_pieces_of_a_bomb(encoding: str) -> None:
+    from tulip._fetch.decoding import Decoder
+
+    bomb = _compressors()[encoding](bytes(64 * 1024 * 1024))  # 64 MB of zeros in a few KB
+    assert len(bomb) < 100_000
+    decoder = Decoder(encoding)
+    decoder.feed(bomb)
+    sizes = [len(decoder.take(65536)) for _ in range(50)]
+    assert all(0 < size <= 65536 + 32768 for size in sizes), sizes  # brotli's blocks overshoot a little
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+@pytest.mark.parametrize("chunk", [1, 333, 1 << 20])
+def test_a_decoder_reads_any_split_and_refuses_a_cut_stream(encoding: str, chunk: int) -> None:
+    from tulip._fetch.decoding import Decoder
+
+    data = random.Random(7).randbytes(20_000) + b"tulip " * 20_000
+    encoded = _compressors()[encoding](data)
+
+    def decode(stream: bytes) -> bytes:
+        decoder, out = Decoder(encoding), []
+        for at in range(0, len(stream), chunk):
+            decoder.feed(stream[at : at + chunk])
+            while piece := decoder.take(4096):
+                out.append(piece)
+        decoder.finish()
+        return b"".join(out)
+
+    assert decode(encoded) == data
+    with pytest.raises(ValueError, match="ends before its end"):
+        decode(encoded[: len(encoded) // 2])

@@ -370,24 +370,15 @@ class Item:
         if status == 304 and self._conditional is not None:
             self._reason = "not modified"
             return INSPECT  # hashed for the Report, as every skipped file is
+        rules = self.rules
+        decode, self._encoding = plan.content_coding(headers, rules.decoders)
         try:
-            body = plan.interpret(status, headers, self.offset, self.public)
+            body = plan.interpret(status, headers, self.offset, self.public, decoded=decode is not None)
         except FetchError as error:
             return self.failed(error)
-        rules = self.rules
-        decode = None
-        encoding = headers.get("Content-Encoding")
-        if encoding is not None:
-            encoding = encoding.strip().lower()
-            if encoding in ("", "identity"):
-                encoding = None
-            elif encoding in rules.decoders:
-                if body.offset:  # a range of the encoded bytes cannot be decoded on its own: start over
-                    self.kept = 0
-                    return REMOVE_PART
-                decode = encoding
-                body.total = None  # the announced length is the encoded one; the file's is not known
-        self._encoding = None if decode else encoding
+        if decode is not None and body.offset:
+            self.kept = 0  # a range of the encoded bytes cannot be decoded on its own: start over
+            return REMOVE_PART
         if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
             message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
             return self.failed(IntegrityError(message, url=self.public.url, transient=False))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from tulip._fetch.models import Job, Result, Status
@@ -18,6 +18,7 @@ __all__ = [
     "Local",
     "Start",
     "check_body",
+    "content_coding",
     "disposition_name",
     "final_matches",
     "http_date",
@@ -91,11 +92,25 @@ class Body:
     stale: bool = False  # the .part is not a beginning of this file (a 416 otherwise): start over
 
 
-def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) -> Body:
+def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tuple[str | None, str | None]:
+    """Return the Content-Encoding to decode (one of *decoders*) and the one the saved bytes keep."""
+    encoding = headers.get("Content-Encoding")
+    if encoding is None:
+        return None, None
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None, None
+    if encoding in decoders:
+        return encoding, None
+    return None, encoding
+
+
+def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, decoded: bool = False) -> Body:
     """Return what a response means for *job* asked from *offset*; raise FetchError if it is a failure.
 
     A 200 to a range request means the server ignored the range: the body is the whole file and the
-    caller starts its .part over (offset 0).
+    caller starts its .part over (offset 0). *decoded*: the body is encoded and will be decoded, so
+    its length says nothing of the file's.
     """
     if status == 200:
         body = Body(0, _int(headers.get("Content-Length")), _validator(headers))
@@ -120,9 +135,13 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job) ->
         return Body(0, total, None, stale=True)
     else:
         raise HTTPStatusError(status, url=job.url, retry_after=parse_retry_after(headers.get("Retry-After")))
-    if job.size is not None and body.total is not None and body.total != job.size:
+    if decoded:
+        body.total = None
+    elif job.size is not None and body.total is not None and body.total != job.size:
+        encoding = headers.get("Content-Encoding", "").strip()
+        hint = f" (sent with Content-Encoding {encoding}: --compressed decodes it)" if encoding else ""
         raise IntegrityError(
-            f"server has {body.total} bytes, expected {job.size}", url=job.url, transient=False
+            f"server has {body.total} bytes, expected {job.size}{hint}", url=job.url, transient=False
         )
     return body
 
