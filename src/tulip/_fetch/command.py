@@ -49,6 +49,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
 
+    big = fetch.add_argument_group("big files")
+    big.add_argument("-s", "--split", type=positive, default=1, metavar="N",
+                     help="connections per file where the server takes ranges (aria2c -s)")  # fmt: skip
+    big.add_argument("--min-split-size", type=size, default=20 * 1024 * 1024, metavar="SIZE",
+                     help="no span smaller (default 20M): a file under twice it is not split")  # fmt: skip
+
     names = fetch.add_argument_group("names")
     names.add_argument("--layout", choices=("flat", "tree"), default="flat",
                        help="the URL's last segment, or host/path as folders (tree: wget -x)")  # fmt: skip
@@ -146,6 +152,8 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         remote_time=not args.no_remote_time,
         compressed=args.compressed,
         max_filesize=args.max_filesize,
+        split=args.split,
+        min_split_size=args.min_split_size,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),

@@ -18,6 +18,9 @@ Steps, and the event that answers each (any step may instead end in ``item.faile
     OpenPart(offset)    open the .part to continue at offset  -> item.part_opened(size, validator)
     Request(url, hdrs, proxy)  send it, wait for the headers  -> item.response(status, headers)
     Read(...)           read the body into memory or the .part -> item.body_read(size, sha256)
+    Split(segments)     fetch the file's spans over several connections into a sparse .part
+                        (--split; tulip._fetch.segments decides each)  -> item.split_ended(outcome)
+    HashPart            hash the whole .part (a split one fills out of order) -> item.body_read(...)
     Commit              make it the final file (rename)       -> item.committed()
     Wait(seconds)       sleep before the next attempt         -> item.waited()
     Recheck             look at the disk again (another run had the part)  -> item.rechecked(local)
@@ -43,6 +46,7 @@ from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
 from tulip._fetch.models import Job, Result
 from tulip._fetch.names import Names
 from tulip._fetch.retry import RetryPolicy
+from tulip._fetch.segments import Changed, Connection, Failed, Fetch, Retry, Segments, Span
 from tulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "SMALL_BODY",
     "Commit",
     "Finish",
+    "HashPart",
     "Inspect",
     "Item",
     "OpenPart",
@@ -60,6 +65,7 @@ __all__ = [
     "RemovePart",
     "Request",
     "Rules",
+    "Split",
     "Stat",
     "Step",
     "Wait",
@@ -120,7 +126,30 @@ class Stat(Step):
     """Read the final file's mtime and kept ETag (``-N``: is the server's copy newer?)."""
 
 
-INSPECT, REMOVE_PART, RECHECK, STAT = Inspect(), RemovePart(), Recheck(), Stat()
+class HashPart(Step):
+    """Hash the whole .part: a split download fills it out of order, so it was not hashed as written."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HashPart()"
+
+
+@dataclass(slots=True)
+class Split(Step):
+    """Fetch the file over several connections, each writing its spans at their offsets.
+
+    *fresh*: the .part is to be made for it (sparse, at the file's size, its validator and the map
+    of what is done kept beside it); else it is open already (a split download resumed). *first*:
+    the span the response in hand carries (the request that proved ranges work), if any.
+    """
+
+    segments: Segments
+    fresh: bool
+    first: Span | None = None
+
+
+INSPECT, REMOVE_PART, RECHECK, STAT, HASH_PART = Inspect(), RemovePart(), Recheck(), Stat(), HashPart()
 
 
 @dataclass(slots=True)
@@ -193,6 +222,8 @@ class Rules:
     decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
     max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)
     disposition: Names | None = None  # --content-disposition: the run's names, for late collisions
+    split: int = 1  # --split: connections per file (where the file is large and ranges work)
+    min_split: int = 20 * 1024 * 1024  # --min-split-size: no span shorter (none cut under twice it)
 
 
 _READ_MEMORY = Read("memory")
@@ -209,6 +240,7 @@ class Item:
         "_credentials",
         "_encoding",
         "_hops",
+        "_no_split",
         "_origin",
         "_part_open",
         "_part_size",
@@ -269,6 +301,7 @@ class Item:
         self._encoding: str | None = None  # the body's Content-Encoding, as saved (not undone)
         self._reason: str | None = None  # why a skipped item was skipped, when not the usual
         self._stamp: tuple[float | None, str | None] = (None, None)  # Last-Modified, ETag
+        self._no_split = False  # a split download found the server changing its mind: one stream
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -310,11 +343,16 @@ class Item:
         self._part_size = 0
         return self._attempt(0)
 
-    def part_opened(self, size: int, validator: str | None) -> Step:
-        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*."""
+    def part_opened(
+        self, size: int, validator: str | None, split: tuple[int, list[tuple[int, int]]] | None = None
+    ) -> Step:
+        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*;
+        *split*: it is a split download's (the file's size, the ranges done)."""
         self._part_open = True
         self._part_size = self.offset = self.kept = size
         self._validator = validator
+        if split is not None:
+            return self._resume_split(validator, *split)
         if size and validator is None and self.job.sha256 is None:
             # Nothing but a size (if that) says these bytes are this file's: a server without
             # validators may have changed it since, and the splice of two versions would pass.
@@ -389,6 +427,12 @@ class Item:
         if rules.remote_time or rules.timestamping:
             self._stamp = (plan.http_date(headers.get("Last-Modified")), headers.get("ETag"))
         self._body = body
+        if status == 206 and not self._part_open and decode is None and self._splits(body.total):
+            assert body.total is not None
+            segments = self._segments(body.total, body.validator, ())
+            self._part_open = True
+            self._validator = body.validator
+            return Split(segments, fresh=True, first=segments.spans[0])
         if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
             if not self._part_open:
                 self._part_open = True
@@ -427,6 +471,49 @@ class Item:
         self._verified = (size, sha256)
         mtime, etag = self._stamp
         return Commit(self.name, mtime if self.rules.remote_time else None, etag)
+
+    def segment_request(self, fetch: Fetch) -> Request:
+        """The request for one span of a split download: where redirects led, the range added."""
+        http = self.rules.http
+        same = self._origin is None or origin(self._url) == self._origin
+        headers, proxy = http.request(
+            self._url, origin_credentials=self._credentials, same_origin=same, given=self.job.given
+        )
+        return Request(self._url, {**headers, **fetch.headers}, proxy)
+
+    def segment_response(
+        self, connection: Connection, status: int, headers: Mapping[str, str]
+    ) -> Span | Retry | Changed | Failed | Request:
+        """A span's request was answered: the span to read, a redirect's Request, or what else to do."""
+        http = self.rules.http
+        if headers.get("Set-Cookie") is not None:
+            http.absorb(self._url, headers)
+        if status in REDIRECTS and (location := headers.get("Location")):
+            try:
+                self._url = http.redirect(self._url, location, connection.hops)
+            except FetchError as error:
+                return connection.failed(error)
+            connection.hops += 1
+            fetch = connection.begin()
+            return (
+                self.segment_request(fetch)
+                if fetch is not None
+                else connection.failed(FetchError("the split download stopped", url=self.public.url))
+            )
+        return connection.response(status, headers)
+
+    def split_ended(self, outcome: Changed | Failed | None, retries: int, received: int) -> Step:
+        """The split download is over: complete (*outcome* None), or the file *Changed*, or a span
+        *Failed*; *retries* span requests failed on the way; the .part holds *received* bytes."""
+        self.attempts += retries
+        if outcome is None:
+            return HASH_PART
+        if isinstance(outcome, Changed):
+            self._no_split = True  # once is enough: the next attempt takes the file in one stream
+            self.kept = 0
+            return REMOVE_PART
+        result = plan.result_for_error(self.public, self.path, outcome.error, self.attempts, 0.0)
+        return self._finish(result, remove_part=received == 0)
 
     def committed(self) -> Step:
         """The file is complete under its final name."""
@@ -514,6 +601,8 @@ class Item:
             headers = {**headers, **plan.range_headers(self.offset, self._validator)}
         elif self._conditional is not None:
             headers = {**headers, **self._conditional}
+        elif self._splits(self.job.size):
+            headers = {**headers, "Range": "bytes=0-"}  # a 206 proves ranges work, a split may follow
         if self.rules.decoders:
             headers = {**headers, "Accept-Encoding": ", ".join(self.rules.decoders)}
         self._proxied = proxy is not None
@@ -529,6 +618,42 @@ class Item:
         except ValueError as exc:
             raise FetchError(f"invalid URL: {exc}", url=self.public.url) from None
         return start
+
+    def _splits(self, total: int | None) -> bool:
+        """Whether a file of *total* bytes (None: not known yet) may be split over connections."""
+        rules = self.rules
+        if rules.split < 2 or self._no_split or rules.decoders:
+            return False
+        return total is None or total >= 2 * rules.min_split
+
+    def _segments(
+        self, total: int, validator: str | None, done: list[tuple[int, int]] | tuple[()]
+    ) -> Segments:
+        rules = self.rules
+        return Segments(
+            total, validator, connections=max(1, rules.split), min_size=rules.min_split, policy=rules.policy,
+            done=done,
+        )  # fmt: skip
+
+    def _resume_split(self, validator: str | None, total: int, done: list[tuple[int, int]]) -> Step:
+        """Go on with a split download's .part: the spans not done yet, each from where it stopped."""
+        job = self.job
+        if (job.size is not None and total != job.size) or (validator is None and job.sha256 is None):
+            # Another file's, or bytes nothing can vouch for now: the .part starts over.
+            self.attempts -= 1
+            self.kept = 0
+            return REMOVE_PART
+        segments = self._segments(total, validator, done)
+        self.kept = segments.received
+        self._body = plan.Body(0, total, validator)
+        if self._start_url is None:
+            try:
+                self._url = self._begin_url()
+            except FetchError as error:
+                return self.failed(error)
+        if segments.complete:
+            return HASH_PART
+        return Split(segments, fresh=False)
 
     def _until(self, body: plan.Body) -> int | None:
         until = self.job.size if self.job.size is not None else body.total

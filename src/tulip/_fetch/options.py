@@ -75,6 +75,9 @@ class FetchOptions:
     remote_time: bool = True
     compressed: bool = False  # ask for gzip (and br, zstd where installed) and save the decoded bytes
     max_filesize: int | None = None  # no file larger (decoded bytes, where decoded)
+    # Big files: connections per file where ranges work (aria2c -s), no span under min_split_size.
+    split: int = 1
+    min_split_size: int = 20 * 1024 * 1024
     # HTTP: what every request carries (tulip._fetch.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -96,7 +99,7 @@ class FetchOptions:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
-        _at_least(1, max_filesize=self.max_filesize)
+        _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size)
         if self.layout not in ("flat", "tree"):
             raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
         if self.on_collision not in ("error", "number", "query"):
@@ -251,6 +254,8 @@ class Settings(TypedDict, total=False):
     remote_time: bool
     compressed: bool
     max_filesize: int | None
+    split: int
+    min_split_size: int
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None

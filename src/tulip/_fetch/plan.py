@@ -24,6 +24,7 @@ __all__ = [
     "http_date",
     "internal_failure",
     "interpret",
+    "parse_content_range",
     "range_headers",
     "result_for_error",
     "start",
@@ -103,6 +104,17 @@ def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tup
     if encoding in decoders:
         return encoding, None
     return None, encoding
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """Return (first, last, total or None) from a 206's Content-Range, None if it is not usable."""
+    match = _CONTENT_RANGE.fullmatch((value or "").strip())
+    if not match or match.group(1) is None:
+        return None
+    first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
+    if last < first:
+        return None
+    return first, last, None if total == "*" else int(total)
 
 
 def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, decoded: bool = False) -> Body:

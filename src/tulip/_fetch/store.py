@@ -12,7 +12,10 @@ Two kinds of temporary file, neither of which any final name can take (see ``nam
   nobody else writes that name; a crash's leftover is removed by the next run).
 
 An extended attribute beside the part keeps the server's validator (for ``If-Range``) and a tag of the
-URL it came from: bytes are resumed only when they can be tied to the item. Part files of earlier
+URL it came from: bytes are resumed only when they can be tied to the item. A split download's part
+(``--split``) is made at the file's full size, sparse, and filled out of order; a third attribute
+keeps the map of what is written (set before the file is sized, updated only after the bytes it
+claims are written), and a part with a map is never read as a plain prefix. Part files of earlier
 tulip versions (``NAME.part``) are resumed when their attributes prove them tulip's.
 ``fsync=True`` also makes the file and its rename survive a power cut. Every method blocks: async
 engines call them from threads.
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from tulip._fetch.item import Commit
 from tulip._fetch.names import LEGACY_PART_SUFFIX, part_name, temp_name
 from tulip._fetch.plan import Local
+from tulip._fetch.segments import decode_map
 from tulip.errors import StorageError, UsageError
 
 __all__ = ["PartBusy", "PartFile", "Store"]
@@ -47,6 +51,7 @@ _HASH_BLOCK = 1024 * 1024
 _VALIDATOR_XATTR = "user.tulip.validator"
 _URL_XATTR = "user.tulip.url"
 _ETAG_XATTR = "user.tulip.etag"  # on a finished file: the server's ETag, for -N
+_MAP_XATTR = "user.tulip.segments"  # on a split download's part: the ranges written
 _NOTHING = Local()
 _IOV_MAX = 1024
 _TEMP = re.compile(r"\..+\.tulip-(\d+)-\d+")
@@ -70,6 +75,7 @@ class Store:
         self.fsync = fsync
         self._real = ""
         self._pid = str(os.getpid())
+        self.xattrs = False  # whether dest keeps extended attributes (a split download needs them)
 
     def prepare(self) -> None:
         """Create dest if needed and prove it writable; raise UsageError naming it if not."""
@@ -77,6 +83,11 @@ class Store:
             self.dest.mkdir(parents=True, exist_ok=True)
             probe = self.dest / f".tulip-probe-{os.getpid()}"
             probe.write_bytes(b"")
+            try:
+                os.setxattr(probe, _MAP_XATTR, b"{}")
+                self.xattrs = True
+            except (OSError, AttributeError):
+                self.xattrs = False
             probe.unlink()
         except OSError as exc:
             raise UsageError(f"cannot write to {self.dest}: {exc.strerror or exc}") from None
@@ -241,7 +252,16 @@ class Store:
         try:
             if offset and handle.tag() not in (None, url_tag(job.url)):
                 offset = 0  # another URL's bytes: this item cannot use them
-            if offset:
+            kept_map = handle._get(_MAP_XATTR) if offset else None
+            if kept_map is not None:  # a split download's: its bytes are where the map says
+                handle.saved_split = decode_map(kept_map)
+                if handle.saved_split is None or handle.saved_split[0] != os.fstat(fd).st_size:
+                    handle.saved_split = None
+                    handle.restart()  # a map that cannot be read: nothing of the part is known
+                else:
+                    handle.size = offset
+                    handle.saved_validator = handle.validator()
+            elif offset:
                 handle.absorb_existing(offset)
                 handle.saved_validator = handle.validator()
             else:
@@ -314,6 +334,7 @@ class PartFile:
         self.size = 0
         self.hasher = hashlib.sha256()
         self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
+        self.saved_split: tuple[int, list[tuple[int, int]]] | None = None  # a split part's (size, done)
 
     def absorb_existing(self, offset: int) -> None:
         """Hash the first *offset* bytes already in the file and cut anything beyond them."""
@@ -335,11 +356,14 @@ class PartFile:
         """Empty the file (fresh, or the server sent the whole file instead of the range asked for)."""
         assert self.fd is not None
         try:
-            os.ftruncate(self.fd, 0)
+            os.ftruncate(self.fd, 0)  # before the map goes: an empty part with a map claims nothing
             os.lseek(self.fd, 0, os.SEEK_SET)
         except OSError as exc:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+        with contextlib.suppress(OSError, AttributeError):
+            os.removexattr(self.fd, _MAP_XATTR)
         self.size = 0
+        self.saved_split = None
         self.hasher = hashlib.sha256()
         self._set(_URL_XATTR, url_tag(self.job.url))
 
@@ -374,6 +398,53 @@ class PartFile:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
         self.size += total
 
+    def make_split(self, total: int, validator: str | None, done_map: str) -> None:
+        """Make this (empty) part a split download's: its map first, then its full size (sparse)."""
+        assert self.fd is not None
+        try:
+            os.setxattr(self.fd, _MAP_XATTR, done_map.encode())
+            os.ftruncate(self.fd, total)
+        except OSError as exc:
+            raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+        self.remember_validator(validator)
+        self.size = total
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        """Write *data* at *offset* (a split download's span; not hashed: the file is, when whole)."""
+        assert self.fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view = view[written:]
+                offset += written
+        except OSError as exc:
+            raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+
+    def save_map(self, done_map: str) -> None:
+        """Keep the map of what is written (only bytes already written may be in it)."""
+        if self.fd is None:
+            return
+        try:
+            if self.store.fsync:
+                os.fdatasync(self.fd)  # the bytes reach the disk before the map that claims them
+            os.setxattr(self.fd, _MAP_XATTR, done_map.encode())
+        except OSError as exc:
+            raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+
+    def hash_whole(self) -> tuple[int, str]:
+        """Return (size, sha256) of the whole file as it is now."""
+        assert self.fd is not None
+        digest = hashlib.sha256()
+        position = 0
+        try:
+            while block := os.pread(self.fd, _HASH_BLOCK, position):
+                digest.update(block)
+                position += len(block)
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
+        return position, digest.hexdigest()
+
     def remember_validator(self, validator: str | None) -> None:
         """Keep the server's validator beside the data, so a later run resumes only the same version."""
         if validator:
@@ -405,7 +476,7 @@ class PartFile:
         """
         final = self.store.path(self.job) if commit is None else os.path.join(self.store.dest, commit.name)
         assert self.fd is not None
-        for name in (_VALIDATOR_XATTR, _URL_XATTR):  # a final file must never look like a part of ours
+        for name in (_VALIDATOR_XATTR, _URL_XATTR, _MAP_XATTR):  # a final file must not look like a part
             with contextlib.suppress(OSError, AttributeError):
                 os.removexattr(self.fd, name)
         if commit is not None:

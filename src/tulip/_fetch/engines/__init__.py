@@ -80,6 +80,9 @@ class Work:
             remote_time=options.remote_time,
             decoders=available() if options.compressed else (),
             max_filesize=options.max_filesize,
+            # A split .part keeps its map in an extended attribute: no split where it cannot be kept.
+            split=options.split if self.store.xattrs else 1,
+            min_split=options.min_split_size,
             disposition=Names((job.name for job in self.jobs), options.on_collision)
             if options.content_disposition
             else None,

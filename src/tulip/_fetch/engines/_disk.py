@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import contextlib
 
-from tulip._fetch.item import Commit, Finish, Inspect, Item, OpenPart, Read, Recheck, RemovePart, Stat, Step
+from tulip._fetch.item import (
+    Commit,
+    Finish,
+    HashPart,
+    Inspect,
+    Item,
+    OpenPart,
+    Read,
+    Recheck,
+    RemovePart,
+    Split,
+    Stat,
+    Step,
+)
 from tulip._fetch.models import Job
 from tulip._fetch.store import PartBusy, PartFile, Store
 from tulip.errors import StorageError
@@ -46,10 +59,13 @@ class Files:
                         step = item.part_removed()
                     case OpenPart(offset=offset):
                         self.part = part = self.store.open_part(self.job, offset)
-                        step = item.part_opened(part.size, part.saved_validator)
+                        step = item.part_opened(part.size, part.saved_validator, part.saved_split)
                     case Commit():
                         self.commit(step)
                         step = item.committed()
+                    case HashPart():
+                        assert self.part is not None
+                        step = item.body_read(*self.part.hash_whole())
                     case Stat():
                         mtime, etag = self.store.stat_final(self.job)
                         step = item.stat_final(mtime, etag)
@@ -73,6 +89,15 @@ class Files:
             self.restart()
         if read.validator and self.part is not None:
             self.part.remember_validator(read.validator)
+
+    def split(self, step: Split) -> PartFile:
+        """Make the .part ready for a split download (a fresh one sized and mapped; else as it is)."""
+        if step.fresh:
+            self.part = self.store.open_part(self.job, 0)
+            segments = step.segments
+            self.part.make_split(segments.total, segments.validator, segments.encode())
+        assert self.part is not None
+        return self.part
 
     def restart(self) -> None:
         if self.part is not None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from tulip._fetch import plan
 from tulip._fetch.decoding import SyncDecoded
-from tulip._fetch.engines import Interrupted
+from tulip._fetch.engines import Interrupted, _split
 from tulip._fetch.engines._disk import Files
-from tulip._fetch.item import Finish, Item, Read, Request, Rules, Step, Wait
+from tulip._fetch.item import Finish, Item, Read, Request, Rules, Split, Step, Wait
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
 from tulip._fetch.store import PartBusy, Store
@@ -62,6 +62,8 @@ def run_item(item: Item, files: Files, ctx: Context) -> Result:
                 case Finish(result=result):
                     files.finish(step)
                     return result
+                case Split():  # a split download resumed: its .part is open
+                    step = _split.run_blocking(item, step, None, files.split(step), ctx)
                 case _:
                     step = files.run(item, step)
     except Interrupted:
@@ -77,6 +79,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
     try:
         with ctx.transport.get(request.url, request.headers, request.proxy, item.deadline) as response:
             read = item.response(response.status, response.headers)
+            if isinstance(read, Split):
+                return _split.run_blocking(item, read, response, files.split(read), ctx)
             if not isinstance(read, Read):
                 return read
             if read.into == "memory":

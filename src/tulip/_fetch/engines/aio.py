@@ -24,9 +24,9 @@ from hashlib import sha256
 
 from tulip._fetch import plan
 from tulip._fetch.decoding import AsyncDecoded
-from tulip._fetch.engines import Outcome, Work
+from tulip._fetch.engines import Outcome, Work, _split
 from tulip._fetch.engines._disk import Files
-from tulip._fetch.item import Commit, Finish, Item, Read, Request, Rules, Step, Wait
+from tulip._fetch.item import Commit, Finish, Item, Read, Request, Rules, Split, Step, Wait
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
 from tulip._fetch.store import PartBusy, PartFile, Store
@@ -144,6 +144,8 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                     if remove:
                         await asyncio.to_thread(files.finish, step)
                     return result
+                case Split():  # a split download resumed: its .part is open
+                    step = await _split.run_async(item, step, None, files.split(step), ctx, ctx.disk)
                 case _:  # disk steps, back to back in one thread hop
                     step = await asyncio.to_thread(files.run, item, step)
     finally:
@@ -158,6 +160,9 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
             ctx.transport.get(request.url, request.headers, request.proxy) as response,
         ):
             read = item.response(response.status, response.headers)
+            if read.__class__ is Split:
+                part = await asyncio.to_thread(files.split, read)  # type: ignore[arg-type]
+                return await _split.run_async(item, read, response, part, ctx, ctx.disk)  # type: ignore[arg-type]
             if read.__class__ is not Read:
                 return read
             if read.into == "memory":  # type: ignore[attr-defined]

@@ -1,0 +1,335 @@
+"""The segments of one split download (``--split``): which byte ranges are done, which connection
+fetches which, when an idle connection takes the back half of another's, what each request asks
+for and whether its answer can be used. No I/O: engines run the connections and report to it.
+
+A file of known size is cut into up to ``connections`` spans, none under ``min_size`` (aria2c's
+``--min-split-size``: no range shorter than twice it is split). A connection whose span is done
+takes the next free one, else half of the largest span still in flight (it ends where the other
+now stops), so fast connections do the work of slow ones. What is done is kept beside the .part
+(``encode``), so an interrupted download resumes every span where it stopped.
+
+    segments = Segments(total, validator, connections=8, min_size=20 << 20, policy=policy)
+    fetch = segments.connection()           # one per connection the engine runs
+    step = fetch.begin()                    # Request | None (nothing left for it)
+    ... step = fetch.response(status, headers) -> Read span | Retry | Changed | Failed
+    ... keep = fetch.take(n); write keep bytes at fetch.span.pos; fetch.advance(keep)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from tulip._fetch.plan import parse_content_range
+from tulip._fetch.retry import RetryPolicy, parse_retry_after
+from tulip.errors import FetchError, HTTPStatusError, TransportError
+
+__all__ = ["Changed", "Connection", "Failed", "Fetch", "Retry", "Segments", "Span", "decode_map"]
+
+_MAP_VERSION = 1
+
+
+@dataclass(slots=True)
+class Span:
+    """Bytes [start, end) of the file; those before *pos* are written, *ahead* more are being
+    written. *end* can move down when an idle connection takes the back half."""
+
+    start: int
+    pos: int
+    end: int
+    busy: bool = False
+    ahead: int = 0
+
+    @property
+    def left(self) -> int:
+        """Bytes not yet received (written or on their way to the disk)."""
+        return self.end - self.pos - self.ahead
+
+
+@dataclass(slots=True)
+class Fetch:
+    """Send a GET for the span's remaining bytes with these *headers* (Range, If-Range)."""
+
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class Retry:
+    """Wait *seconds*, then ``begin`` again (the span is free for any connection meanwhile)."""
+
+    seconds: float
+    error: FetchError
+
+
+@dataclass(slots=True)
+class Changed:
+    """The file changed on the server (or the server stopped honouring ranges): every span must
+    start over, as one download of the new file."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class Failed:
+    """A span cannot be fetched: the download fails (the .part and its map are kept to resume)."""
+
+    error: FetchError
+
+
+class Segments:
+    """The spans of one file and the connections fetching them."""
+
+    def __init__(
+        self,
+        total: int,
+        validator: str | None,
+        *,
+        connections: int,
+        min_size: int,
+        policy: RetryPolicy,
+        done: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        self.total = total
+        self.validator = validator
+        self.min_size = max(1, min_size)
+        self.policy = policy
+        self.retries = 0  # failed span requests, over all connections (the Report's extra attempts)
+        self.changed: str | None = None  # why every span must start over, once one found it
+        self.failed: FetchError | None = None  # the error that ended the download, once one did
+        self.spans = _cut(_holes(total, done), max(1, connections), self.min_size)
+        self._done_before = sorted(done)
+
+    # -- what the engine asks --------------------------------------------------------------------------
+
+    @property
+    def complete(self) -> bool:
+        return all(span.pos >= span.end for span in self.spans)
+
+    @property
+    def stopped(self) -> bool:
+        """A connection found the download cannot go on: the others stop too."""
+        return self.changed is not None or self.failed is not None
+
+    @property
+    def received(self) -> int:
+        """Bytes of the file written (before this run, and by it)."""
+        return sum(b - a for a, b in _merge(self._ranges()))
+
+    def connection(self) -> Connection:
+        return Connection(self)
+
+    def encode(self) -> str:
+        """What is done, to keep beside the .part (a later run resumes from it)."""
+        done = [[a, b] for a, b in _merge(self._ranges())]
+        return json.dumps({"v": _MAP_VERSION, "total": self.total, "done": done}, separators=(",", ":"))
+
+    # -- inside ------------------------------------------------------------------------------------------
+
+    def _ranges(self) -> list[tuple[int, int]]:
+        return [*self._done_before, *((s.start, s.pos) for s in self.spans if s.pos > s.start)]
+
+    def _claim(self) -> Span | None:
+        """A span for an idle connection: a free one with bytes left, else the back half of the
+        largest one in flight (if at least twice the minimum), else None."""
+        free = [s for s in self.spans if not s.busy and s.left > 0]
+        if free:
+            span = min(free, key=lambda s: s.pos)  # the earliest first: the file fills from the front
+            span.busy = True
+            return span
+        busy = [s for s in self.spans if s.busy and s.left >= 2 * self.min_size]
+        if not busy:
+            return None
+        victim = max(busy, key=lambda s: s.left)
+        middle = victim.end - victim.left // 2
+        span = Span(middle, middle, victim.end, busy=True)
+        victim.end = middle
+        self.spans.append(span)
+        return span
+
+
+class Connection:
+    """One connection's part of a split download: which span it fetches and what to ask for."""
+
+    __slots__ = ("_promised", "attempts", "hops", "segments", "span")
+
+    def __init__(self, segments: Segments) -> None:
+        self.segments = segments
+        self.span: Span | None = None
+        self.attempts = 0  # failures in a row of this connection's requests
+        self.hops = 0  # redirects followed for the request in hand
+        self._promised = 0  # one past the last byte the response in hand said it holds
+
+    def adopt(self, span: Span) -> None:
+        """Read *span* from a response already open (the first, which proved ranges work)."""
+        span.busy = True
+        self.span = span
+        self._promised = span.end
+
+    def begin(self) -> Fetch | None:
+        """The request for the next span this connection fetches, or None when nothing is left."""
+        segments = self.segments
+        self.hops = 0
+        if segments.stopped:
+            self.release()
+            return None
+        span = self.span if self.span is not None and self.span.left > 0 else None
+        if span is None:
+            self.release()
+            span = segments._claim()
+            if span is None:
+                return None
+            self.span = span
+        return self.fetch()
+
+    def fetch(self) -> Fetch:
+        """The request for the rest of the span in hand (again, after a redirect)."""
+        span = self.span
+        assert span is not None
+        headers = {"Range": f"bytes={span.pos}-{span.end - 1}"}
+        if self.segments.validator:
+            headers["If-Range"] = self.segments.validator
+        return Fetch(headers)
+
+    def response(self, status: int, headers: Mapping[str, str]) -> Span | Retry | Changed | Failed:
+        """The answer to this connection's request: the span to read, or what to do instead."""
+        segments = self.segments
+        span = self.span
+        assert span is not None, "response() without a span"
+        if status == 200:
+            # If-Range failed (the file changed) or ranges are no longer honoured: start over.
+            return self._changed("the server sent the whole file for a range")
+        if status != 206:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return self.failed(HTTPStatusError(status, retry_after=retry_after))
+        found = parse_content_range(headers.get("Content-Range"))
+        if found is None:
+            return self.failed(TransportError("206 without a usable Content-Range"))
+        first, last, total = found
+        if total is not None and total != segments.total:
+            return self._changed(f"the file is now {total} bytes, not {segments.total}")
+        etag = headers.get("ETag")
+        if segments.validator and segments.validator.startswith('"') and etag and etag != segments.validator:
+            return self._changed("the file's ETag changed")
+        if first != span.pos:
+            return self.failed(TransportError(f"asked for bytes from {span.pos}, got {first}"))
+        self._promised = last + 1  # a server may send less than asked: the rest is asked for next
+        return span
+
+    def take(self, n: int) -> tuple[int, int]:
+        """Of *n* bytes just received, return where they go and how many belong to the span (the
+        rest is another connection's now); ``advance`` once they are written."""
+        span = self.span
+        assert span is not None
+        offset = span.pos + span.ahead
+        keep = min(n, span.end - offset)
+        span.ahead += keep
+        return offset, keep
+
+    def advance(self, n: int) -> None:
+        """*n* bytes taken are written."""
+        span = self.span
+        assert span is not None
+        span.ahead -= n
+        span.pos += n
+        if n:
+            self.attempts = 0
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more to read for the span (maybe early: another connection took its back half),
+        or the download stopped."""
+        span = self.span
+        return span is None or span.pos + span.ahead >= span.end or self.segments.stopped
+
+    def ended(self) -> Retry | Failed | None:
+        """The response's body ended: None to go on (``begin`` again), else a short body's retry."""
+        span = self.span
+        if span is None or span.pos >= min(span.end, self._promised):
+            return None
+        return self.failed(TransportError(f"connection closed at byte {span.pos} of {self._promised}"))
+
+    def failed(self, error: FetchError, remaining: float | None = None) -> Retry | Failed:
+        """This connection's request failed with *error*."""
+        segments = self.segments
+        segments.retries += 1
+        self.attempts += 1
+        self.release()  # another connection may take the span while this one waits
+        delay = None if segments.stopped else segments.policy.delay(self.attempts, error, remaining)
+        if delay is None:
+            if segments.failed is None and segments.changed is None:
+                segments.failed = error
+            return Failed(error)
+        return Retry(delay, error)
+
+    def release(self) -> None:
+        """This connection lets its span go (bytes taken and not written are not counted)."""
+        span = self.span
+        if span is not None:
+            span.busy = False
+            span.ahead = 0
+            self.span = None
+
+    def _changed(self, reason: str) -> Changed:
+        self.release()
+        self.segments.changed = reason
+        return Changed(reason)
+
+
+def decode_map(text: str | None) -> tuple[int, list[tuple[int, int]]] | None:
+    """Return (total, done ranges) from what ``Segments.encode`` kept, or None if it is not that."""
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+        if found.get("v") != _MAP_VERSION:
+            return None
+        total = found["total"]
+        done = [(int(a), int(b)) for a, b in found["done"]]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not isinstance(total, int) or total < 0 or any(not 0 <= a < b <= total for a, b in done):
+        return None
+    return total, _merge(done)
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[1] > r[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _holes(total: int, done: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    holes = []
+    at = 0
+    for a, b in _merge(done):
+        if a > at:
+            holes.append((at, a))
+        at = max(at, b)
+    if at < total:
+        holes.append((at, total))
+    return holes
+
+
+def _cut(holes: list[tuple[int, int]], connections: int, min_size: int) -> list[Span]:
+    """Spans covering *holes*: the largest cut in two while there are fewer than *connections* and
+    its halves are at least *min_size*."""
+    spans = [Span(a, a, b) for a, b in holes]
+    while len(spans) < connections:
+        largest = max(spans, key=lambda s: s.left, default=None)
+        if largest is None or largest.left < 2 * min_size:
+            break
+        # Cut so that the pieces come out even for the count wanted (not halves of halves).
+        pieces = min(connections - len(spans) + 1, largest.left // min_size)
+        size = largest.left // pieces
+        cuts = [largest.start + size * k for k in range(1, pieces)]
+        bounds = [largest.start, *cuts, largest.end]
+        spans.remove(largest)
+        spans.extend(Span(a, a, b) for a, b in itertools.pairwise(bounds))
+    spans.sort(key=lambda s: s.start)
+    return spans
