@@ -187,7 +187,7 @@ class Names:
                 number += 1
                 name = numbered(wanted, number)
             if number and number == first and self._on_collision != "number":
-                self._refuse(wanted, "a file already there (not from this URL) has")
+                self._refuse(wanted, "is a file already there, not from this URL")
             self._claim(name, current)
             return name, number
 
