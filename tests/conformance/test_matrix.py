@@ -343,3 +343,31 @@ def test_every_encoding_gives_the_same_report(tmp_path: Path, engine: str, trans
             assert (tmp_path / name).read_bytes() == BODY
     assert [(r.status, r.content_encoding) for r in plain.items] == [("ok", "gzip"), ("ok", None)]
     assert (tmp_path / "plain" / "asked").read_text() == "identity"
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=[f"{e}-{t}" for e, t in COMBOS])
+def test_odd_validators_and_dates_are_kept_or_ignored_never_fatal(
+    tmp_path: Path, engine: str, transport: str
+) -> None:
+    """An ETag with a byte that is not UTF-8 is kept and sent back as it came (tulip's transports);
+    a Last-Modified no clock can hold is ignored. Neither fails the file, in any engine or transport."""
+    etag = '"\xff1"'
+
+    def odd(r: Request) -> list[bytes]:
+        if r.headers.get("if-none-match", "").encode("latin-1", "replace") == etag.encode("latin-1"):
+            return [response("304 Not Modified", b"", f"ETag: {etag}", length=False)]
+        return [
+            response("200 OK", BODY, f"ETag: {etag}", "Last-Modified: Mon, 01 Jan 2020 00:00:00 +9999999999")
+        ]
+
+    with Scripted({"/odd": odd, "/big-odd": odd}) as server:
+        options = FetchOptions(engine=engine, transport=transport, timeout=5.0, netrc=False, proxy="",
+                               timestamping=True, retries=0)  # fmt: skip
+        first = fetch([f"{server.base}/odd"], tmp_path, options)
+        again = fetch([f"{server.base}/odd"], tmp_path, options)
+    assert [(r.status, r.sha256, r.error) for r in first.items] == [("ok", SHA, None)]
+    # aiohttp sends header values as strict UTF-8: it cannot echo the ETag's byte, so it asks
+    # without it and gets the file again (never a failure).
+    expected = ("ok", None) if transport == "aiohttp" else ("skipped", "not modified")
+    assert [(r.status, r.reason) for r in again.items] == [expected]
+    assert sorted(os.listdir(tmp_path)) == ["odd"]

@@ -31,6 +31,10 @@ def bump(base: str, version: int) -> None:
     urllib.request.urlopen(request, timeout=10).close()
 
 
+def tulip(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tulip", *map(str, args)], capture_output=True, text=True)
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -96,9 +100,9 @@ def test_content_disposition_names_the_file(tmp_path: Path, engine: str) -> None
         plain = fetch(urls, tmp_path / "b", engine=engine)
         clash = fetch([urls[0], base + "/files/file-00001.bin?disposition=file-00000.bin"], tmp_path / "c",
                       engine=engine, content_disposition=True, on_collision="number")  # fmt: skip
-    assert [Path(r.path).name for r in named.items] == ["report.csv", "menu café.pdf", ".._.._evil.txt"]
+    assert [Path(r.path).name for r in named.items] == ["report.csv", "menu café.pdf", "_.._evil.txt"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        ".._.._evil.txt",
+        "_.._evil.txt",
         "menu café.pdf",
         "report.csv",
     ]
@@ -204,3 +208,90 @@ def test_a_manifest_checks_the_decoded_bytes_and_bounds_them(tmp_path: Path, eng
     assert "sha256 mismatch" in (report.items[1].error or "")
     assert "expected 1000" in (report.items[2].error or "")
     assert sorted(p.name for p in tmp_path.iterdir()) == [files[0]["name"]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_server_name_survives_a_retry_and_a_resume(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
+        files = manifest(base)
+        cut = f"{base}{files[0]['url']}?disposition=late.txt&truncate=1&fail=1"  # the first answer cut short
+        report = fetch([cut], tmp_path / "a", engine=engine, content_disposition=True, retries=2)
+        # A part left by a run without --content-disposition, resumed by one with it: the 206 names it.
+        url = f"{base}{files[1]['url']}?disposition=nice.bin"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            whole, etag = response.read(), response.headers["ETag"]
+        (tmp_path / "b").mkdir()
+        part = tmp_path / "b" / f".{files[1]['name']}.tulip-part"
+        part.write_bytes(whole[:100_000])
+        os.setxattr(part, "user.tulip.validator", etag.encode())
+        resumed = fetch([url], tmp_path / "b", engine=engine, content_disposition=True)
+    assert [(r.status, Path(r.path).name, r.attempts) for r in report.items] == [("ok", "late.txt", 2)]
+    assert sha(tmp_path / "a" / "late.txt") == files[0]["sha256"]
+    assert [(r.status, Path(r.path).name, r.resumed_from) for r in resumed.items] == [
+        ("ok", "nice.bin", 100_000)
+    ]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["nice.bin"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_server_name_never_replaces_a_file_already_there(tmp_path: Path, engine: str) -> None:
+    (tmp_path / "other.txt").write_text("mine\n")
+    (tmp_path / "folder").mkdir()
+    with ServerThread(ServeConfig(files=2, size=(1_000, 300_000))) as base:
+        files = manifest(base)
+        urls = [
+            f"{base}{files[0]['url']}?disposition=other.txt",
+            f"{base}{files[1]['url']}?disposition=folder",
+        ]
+        refused = fetch(urls, tmp_path, engine=engine, content_disposition=True, retries=0)
+        numbered = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
+        hidden = fetch([f"{base}{files[0]['url']}?disposition=.bashrc"], tmp_path / "h", engine=engine,
+                       content_disposition=True)  # fmt: skip
+        again = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
+    assert [(r.status, r.error_kind) for r in refused.items] == [("failed", "fetch")] * 2
+    assert all("--on-collision number" in (r.error or "") for r in refused.items)
+    assert [(r.status, Path(r.path).name) for r in numbered.items] == [
+        ("ok", "other.1.txt"),
+        ("ok", "folder.1"),
+    ]
+    assert (tmp_path / "other.txt").read_text() == "mine\n" and (tmp_path / "folder").is_dir()
+    assert [Path(r.path).name for r in hidden.items] == ["bashrc"]  # never a hidden file from a server
+    # A rerun finds the numbered files its own URLs wrote: they are replaced, not numbered again.
+    assert [(r.status, Path(r.path).name) for r in again.items] == [("ok", "other.1.txt"), ("ok", "folder.1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "folder.1",
+        "h",
+        "other.1.txt",
+        "other.txt",
+    ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_fetches_again_a_file_changed_here(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=1, size=(200_000, 200_000))) as base:
+        (entry,) = manifest(base)
+        url = base + entry["url"]
+        fetch([url], tmp_path, engine=engine)
+        path = tmp_path / entry["name"]
+        with path.open("r+b") as f:
+            f.truncate(1_000)  # the kept ETag no longer speaks for these bytes
+        report = fetch([url], tmp_path, engine=engine, timestamping=True)
+    assert [(r.status, r.bytes, r.sha256) for r in report.items] == [("ok", 200_000, entry["sha256"])]
+
+
+def test_the_same_url_twice_is_checked_against_every_line(tmp_path: Path) -> None:
+    with ServerThread(ServeConfig(files=1, size=(5_000, 5_000))) as base:
+        (entry,) = manifest(base)
+        url = base + entry["url"]
+        zeros = "0" * 64
+        lines = f"{url}\n{url}#part\n  sha256={zeros}\n"
+        (tmp_path / "list").write_text(lines)
+        run = tulip("fetch", "-i", tmp_path / "list", "-d", tmp_path / "out", "--quiet", "--retries", "0")
+        (tmp_path / "list2").write_text(f"{url}\n  sha256={entry['sha256']}\n{url}\n  sha256={zeros}\n")
+        conflict = tulip("fetch", "-i", tmp_path / "list2", "-d", tmp_path / "out2")
+        report = fetch([url, url + "#x", url.replace("/files/", "/files/./")], tmp_path / "out3")
+    assert run.returncode == 1 and "sha256 mismatch" in run.stdout + run.stderr  # the second line's checksum
+    assert conflict.returncode == 2 and "different sha256" in conflict.stderr
+    assert [(r.status, r.attempts) for r in report.items] == [("ok", 1), ("ok", 0), ("ok", 0)]
+    assert report.summary()["bytes"] == 5_000  # one download, however many lines asked for it

@@ -216,3 +216,41 @@ def test_a_decoder_reads_any_split_and_refuses_a_cut_stream(encoding: str, chunk
     assert decode(encoded) == data
     with pytest.raises(ValueError, match="ends before its end"):
         decode(encoded[: len(encoded) // 2])
+
+
+def test_http_dates_any_form_and_none_that_overflows() -> None:
+    from tulip._fetch.plan import http_date
+
+    when = 784111777.0
+    assert http_date("Sun, 06 Nov 1994 08:49:37 GMT") == when
+    assert http_date("Sunday, 06-Nov-94 08:49:37 GMT") == when
+    assert http_date("Sun Nov  6 08:49:37 1994") == when  # asctime: RFC 9110 says accept it
+    for bad in ["Mon, 01 Jan 2020 00:00:00 +99999999999999999999", "Mon, 01 Jan 99999 00:00:00 GMT",
+                "Mon, 01 Jan 2020 99:00:00 GMT", "yesterday", ""]:  # fmt: skip
+        assert http_date(bad) is None, bad
+
+
+def test_a_server_name_reads_alike_from_every_transport() -> None:
+    from tulip._fetch.plan import content_coding, disposition_name
+
+    raw = 'attachment; filename="été.txt"'.encode()
+    assert disposition_name(raw.decode("latin-1")) == "été.txt"  # tulip's transports
+    assert disposition_name(raw.decode("utf-8", "surrogateescape")) == "été.txt"  # aiohttp's
+    latin = b'attachment; filename="\xff\xfe.txt"'
+    assert disposition_name(latin.decode("latin-1")) == disposition_name(
+        latin.decode("utf-8", "surrogateescape")
+    )
+    assert disposition_name('attachment; filename=".profile"') == "profile"
+    assert disposition_name("attachment; filename=\"a.txt\"; filename*=UTF-8''b%C3%A9.txt") == "bé.txt"
+    assert content_coding({"Content-Encoding": "X-Gzip"}, ("gzip",)) == ("gzip", None)
+
+
+def test_a_late_name_is_not_a_folder_another_item_needs() -> None:
+    from tulip._fetch.names import Names
+
+    names = Names(["x/file", "y"], on_collision="number")
+    assert names.take("x", "y") == ("x.1", 1)
+    assert names.take("x", "y") == ("x.1", 1)  # asked again (a retry): the same name
+    assert names.take("z", "y", first=1) == ("z.1", 1)  # "z" turned out to be someone's file
+    with pytest.raises(ValueError, match="another item writes"):
+        Names(["x/file", "y"]).take("x", "y")

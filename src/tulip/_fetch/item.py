@@ -119,6 +119,9 @@ class Commit(Step):
     name: str
     mtime: float | None = None
     etag: str | None = None
+    # A name the server chose: never put over a file already there that is not from this URL (the
+    # store raises NameTaken instead; the item picks another name or fails).
+    exclusive: bool = False
 
 
 @dataclass(slots=True)
@@ -241,6 +244,7 @@ class Item:
         "_encoding",
         "_hops",
         "_no_split",
+        "_number",
         "_origin",
         "_part_open",
         "_part_size",
@@ -253,6 +257,7 @@ class Item:
         "_url",
         "_validator",
         "_verified",
+        "_wanted",
         "attempts",
         "clock",
         "deadline",
@@ -302,6 +307,8 @@ class Item:
         self._reason: str | None = None  # why a skipped item was skipped, when not the usual
         self._stamp: tuple[float | None, str | None] = (None, None)  # Last-Modified, ETag
         self._no_split = False  # a split download found the server changing its mind: one stream
+        self._wanted: str | None = None  # the name a Content-Disposition asked for
+        self._number = 0  # ... numbered this far (0: as asked)
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -319,7 +326,7 @@ class Item:
     def stat_final(self, mtime: float | None, etag: str | None) -> Step:
         """The complete file there was last modified at *mtime* and kept the server's *etag* (-N)."""
         if etag:
-            self._conditional = {"If-None-Match": etag}
+            self._conditional = {"If-None-Match": plan.echo(etag)}
         elif mtime is not None:
             from email.utils import formatdate
 
@@ -420,7 +427,7 @@ class Item:
         if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
             message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
             return self.failed(IntegrityError(message, url=self.public.url, transient=False))
-        if rules.disposition is not None and not body.offset:
+        if rules.disposition is not None:  # (a resumed part's 206 names the file too)
             step = self._disposition(headers.get("Content-Disposition"))
             if step is not None:
                 return step
@@ -470,7 +477,8 @@ class Item:
             return self.failed(error)
         self._verified = (size, sha256)
         mtime, etag = self._stamp
-        return Commit(self.name, mtime if self.rules.remote_time else None, etag)
+        exclusive = self.name != self.job.name
+        return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
 
     def segment_request(self, fetch: Fetch) -> Request:
         """The request for one span of a split download: where redirects led, the range added."""
@@ -666,15 +674,31 @@ class Item:
         suggested = plan.disposition_name(header) if header else None
         if names is None or suggested is None:
             return None
-        folder, slash, base = self.name.rpartition("/")
+        folder, slash, _base = self.job.name.rpartition("/")
+        self._wanted = f"{folder}{slash}{suggested}"
+        return self._rename(0)
+
+    def _rename(self, first: int) -> Step | None:
+        names = self.rules.disposition
+        assert names is not None and self._wanted is not None
         try:
-            chosen = names.take(f"{folder}{slash}{suggested}", self.job.name)
+            chosen, self._number = names.take(self._wanted, self.job.name, first)
         except ValueError as exc:
             return self.failed(FetchError(str(exc), url=self.public.url))
         if chosen != self.name:
+            base = self.name.rpartition("/")[2]
             self.name = chosen
             self.path = self.path[: len(self.path) - len(base)] + chosen.rpartition("/")[2]
         return None
+
+    def name_taken(self) -> Step:
+        """The server's name is a file already there, not from this URL: the next name, if any."""
+        step = self._rename(self._number + 1)
+        if step is not None:
+            return step
+        assert self._verified is not None
+        mtime, etag = self._stamp
+        return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive=True)
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started

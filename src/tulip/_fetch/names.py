@@ -150,25 +150,47 @@ def numbered(name: str, number: int) -> str:
 
 class Names:
     """The names a run writes, so that one a server suggests late (Content-Disposition) is checked
-    against them as the input's were: refused (``error``) or numbered (``number``). Thread-safe."""
+    against them as the input's were (and against the folders they need): refused (``error``) or
+    numbered (``number``). An item asking again (a retry) gets the name it already has. Thread-safe."""
 
     def __init__(self, claimed: Iterable[str], on_collision: str = "error") -> None:
         import threading
 
-        self._claimed = {name.casefold() for name in claimed}
+        self._owners: dict[str, str] = {}  # case-folded name -> the URL name of the item writing it
+        self._folders: set[str] = set()
+        for name in claimed:
+            self._claim(name, name)
         self._on_collision = on_collision
         self._lock = threading.Lock()
 
-    def take(self, wanted: str, current: str) -> str:
-        """Return the name to write instead of *current* (the URL's); ValueError if it cannot be."""
-        if wanted.casefold() == current.casefold():
-            return current
+    def _claim(self, name: str, owner: str) -> None:
+        folded = name.casefold()
+        self._owners[folded] = owner
+        parts = folded.split("/")[:-1]
+        self._folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+
+    def _free(self, name: str, owner: str) -> bool:
+        folded = name.casefold()
+        return self._owners.get(folded, owner) == owner and folded not in self._folders
+
+    def take(self, wanted: str, current: str, first: int = 0) -> tuple[str, int]:
+        """Return the name to write instead of *current* (the URL's), and its number (0: *wanted*
+        itself); ValueError if it cannot be. *first* > 0: the names before that number turned out
+        to be files already there, not this run's."""
+        if first == 0 and wanted.casefold() == current.casefold():
+            return current, 0
         with self._lock:
-            name, number = wanted, 0
-            while name.casefold() in self._claimed:
-                if self._on_collision != "number":
-                    raise ValueError(f"the server names it {wanted!r}, which another item writes")
+            number = first
+            name = numbered(wanted, number) if number else wanted
+            while not self._free(name, current):
+                self._refuse(wanted, "another item writes")
                 number += 1
                 name = numbered(wanted, number)
-            self._claimed.add(name.casefold())
-            return name
+            if number and number == first and self._on_collision != "number":
+                self._refuse(wanted, "is a file already there, not from this URL")
+            self._claim(name, current)
+            return name, number
+
+    def _refuse(self, wanted: str, why: str) -> None:
+        if self._on_collision != "number":
+            raise ValueError(f"the server names it {wanted!r}, which {why}; --on-collision number keeps both")

@@ -102,6 +102,8 @@ class FetchOptions:
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size)
         if self.layout not in ("flat", "tree"):
             raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
+        if self.layout == "flat" and (self.cut_dirs or self.no_host_directories):
+            raise UsageError("--cut-dirs and --no-host-directories go with --layout tree")
         if self.on_collision not in ("error", "number", "query"):
             raise UsageError(f"unknown on_collision {self.on_collision!r} (choose from error, number, query)")
         for name in ("auth", "proxy_auth"):

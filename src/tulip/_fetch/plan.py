@@ -4,6 +4,7 @@ whether the bytes that arrived are the file. Every engine calls these, so all en
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from collections.abc import Collection, Mapping
@@ -20,6 +21,7 @@ __all__ = [
     "check_body",
     "content_coding",
     "disposition_name",
+    "echo",
     "final_matches",
     "http_date",
     "internal_failure",
@@ -78,8 +80,20 @@ def range_headers(offset: int, validator: str | None) -> dict[str, str]:
     headers = {"Range": f"bytes={offset}-"}
     if validator:
         # If the file changed since our .part began, the server sends it whole instead of a range.
-        headers["If-Range"] = validator
+        headers["If-Range"] = echo(validator)
     return headers
+
+
+def echo(value: str) -> str:
+    """Return a response header's *value* (Latin-1 text: a character a byte, in every transport) as
+    request text that goes back on the wire as the very bytes it came as (validators are compared
+    byte for byte): UTF-8, the bytes that are not UTF-8 as surrogate escapes."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
 
 
 @dataclass(slots=True)
@@ -93,6 +107,9 @@ class Body:
     stale: bool = False  # the .part is not a beginning of this file (a 416 otherwise): start over
 
 
+_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 8.4.1.3: the same coding by its old name
+
+
 def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tuple[str | None, str | None]:
     """Return the Content-Encoding to decode (one of *decoders*) and the one the saved bytes keep."""
     encoding = headers.get("Content-Encoding")
@@ -101,6 +118,7 @@ def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tup
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return None, None
+    encoding = _ALIASES.get(encoding, encoding)
     if encoding in decoders:
         return encoding, None
     return None, encoding
@@ -225,11 +243,11 @@ def http_date(text: str | None) -> float | None:
 
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # asctime, or "-0000": HTTP dates are GMT (RFC 9110 5.6.7)
+            when = when.replace(tzinfo=datetime.UTC)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
         return None
-    if when.tzinfo is None:
-        return None
-    return when.timestamp()
 
 
 def disposition_name(header: str) -> str | None:
@@ -240,7 +258,7 @@ def disposition_name(header: str) -> str | None:
 
     message = Message()
     try:
-        message["content-disposition"] = header
+        message["content-disposition"] = _as_utf8(header)
         params = message.get_params(header="content-disposition") or []
         encoded = [v for k, v in params if k.lower() == "filename" and isinstance(v, tuple)]
         # filename* (RFC 5987, decoded by the email package into a tuple) wins over filename.
@@ -251,7 +269,24 @@ def disposition_name(header: str) -> str | None:
         return None
     from tulip._fetch.names import safe_name
 
+    name = _as_utf8(str(name)).lstrip(".")  # never a hidden file (.bashrc) from a server
     try:
-        return safe_name(str(name), allow_dirs=False)
+        return safe_name(name, allow_dirs=False)
     except ValueError:
         return None
+
+
+def _as_utf8(text: str) -> str:
+    """Read a header's raw bytes as UTF-8 where they are (browsers do): transports hand them over as
+    Latin-1 (tulip's) or UTF-8 with surrogate escapes (aiohttp), and both must give one name."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")

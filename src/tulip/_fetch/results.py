@@ -160,9 +160,11 @@ class ResultLog(Sequence["Result | None"]):
         return sum(self._attempts)
 
     def downloaded(self) -> int:
+        """Bytes fetched by this run (a line asking again for a URL fetched once, with no attempt
+        of its own, adds none)."""
         ok = _CODES["ok"]
-        status, size, resumed = self._status, self._bytes, self._resumed
-        return sum(size[i] - resumed[i] for i in range(len(status)) if status[i] == ok)
+        status, size, resumed, attempts = self._status, self._bytes, self._resumed, self._attempts
+        return sum(size[i] - resumed[i] for i in range(len(status)) if status[i] == ok and attempts[i])
 
 
 class Items(Sequence[Result]):

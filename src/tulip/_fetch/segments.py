@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from tulip._fetch.plan import parse_content_range
+from tulip._fetch.plan import echo, parse_content_range
 from tulip._fetch.retry import RetryPolicy, parse_retry_after
 from tulip.errors import FetchError, HTTPStatusError, TransportError
 
@@ -189,7 +189,7 @@ class Connection:
         assert span is not None
         headers = {"Range": f"bytes={span.pos}-{span.end - 1}"}
         if self.segments.validator:
-            headers["If-Range"] = self.segments.validator
+            headers["If-Range"] = echo(self.segments.validator)
         return Fetch(headers)
 
     def response(self, status: int, headers: Mapping[str, str]) -> Span | Retry | Changed | Failed:

@@ -253,23 +253,24 @@ def make_jobs(
 ) -> list[Job]:
     """Name every entry safely and return the Jobs; two that would write one file are an input error
     (*on_collision* ``error``), or the later is numbered ``name.1.ext`` in input order (``number``);
-    ``query`` keeps each URL's query in its name. The same URL twice to the same name is one download,
-    reported on both lines."""
+    ``query`` keeps each URL's query in its name. The same URL twice (``#fragment``, ``./`` and
+    escapes aside) is one download, reported on both lines, checked against every line's sha256 and
+    size."""
     naming = naming or Naming()
     if on_collision == "query" and not naming.query:
         naming = dataclasses.replace(naming, query=True)
     jobs: list[Job] = []
-    owners: dict[str, str] = {}  # case-folded path -> url that claims it
+    owners: dict[str, int] = {}  # case-folded path -> the job that writes it
     folders: dict[str, str] = {}  # case-folded directory a name needs -> url that needs it
-    first: dict[tuple[str, str], int] = {}  # (url, name) -> the job that fetches it
     for item in entries:
         entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
         try:
             name = safe_name(entry.out) if entry.out is not None else naming.name(entry.url)
         except ValueError as exc:
             raise UsageError(f"{exc} ({entry.where or redact(entry.url)})") from None
-        earlier = first.get((entry.url, name))
-        if earlier is not None:
+        earlier = owners.get(name.casefold())
+        if earlier is not None and _same_resource(jobs[earlier].url, entry.url):
+            jobs[earlier] = _merged(jobs[earlier], entry)
             jobs.append(dataclasses.replace(jobs[earlier], duplicate_of=earlier))
             continue
         if on_collision == "number" and entry.out is None:
@@ -277,28 +278,64 @@ def make_jobs(
             while name.casefold() in owners or name.casefold() in folders:
                 number += 1
                 name = numbered(base, number)
-        _claim(name, entry, owners, folders)
-        first[(entry.url, name)] = len(jobs)
+        _claim(name, entry, owners, folders, jobs, on_collision)
+        owners[name.casefold()] = len(jobs)
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given))
     return jobs
 
 
-def _claim(name: str, entry: Entry, owners: dict[str, str], folders: dict[str, str]) -> None:
-    """Record that *entry* writes *name*; raise UsageError if another item writes it (or needs it as a
-    folder, or it needs one of theirs as a folder). Case-folded: on a case-insensitive file system
-    A.bin and a.bin are one file."""
+def _same_resource(a: str, b: str) -> bool:
+    """Whether two URLs name one resource (a fragment, ``./`` and needless escapes aside)."""
+    if a == b:
+        return True
+    import yarl
+
+    try:
+        return yarl.URL(a).with_fragment(None) == yarl.URL(b).with_fragment(None)
+    except (ValueError, TypeError):
+        return False
+
+
+def _merged(job: Job, entry: Entry) -> Job:
+    """The job for a URL asked for again: what each line knows of the file, which must agree."""
+    where = entry.where or redact(entry.url)
+    for field in ("sha256", "size"):
+        mine, theirs = getattr(job, field), getattr(entry, field)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise UsageError(f"the same URL twice with different {field}: {redact(job.url)} ({where})")
+        if mine is None and theirs is not None:
+            job = dataclasses.replace(job, **{field: theirs})
+    return job
+
+
+def _claim(
+    name: str,
+    entry: Entry,
+    owners: dict[str, int],
+    folders: dict[str, str],
+    jobs: list[Job],
+    on_collision: str,
+) -> None:
+    """Check that *entry* may write *name*; raise UsageError if another item writes it (or needs it
+    as a folder, or it needs one of theirs as a folder). Case-folded: on a case-insensitive file
+    system A.bin and a.bin are one file."""
     url = redact(entry.url)
     folded = name.casefold()
-    hint = " (--on-collision number or query tells them apart)"
     other = owners.get(folded)
     if other is not None:
-        raise UsageError(f"two items would write {name!r}: {other} and {url}{hint}")
+        if entry.out is not None:
+            hint = " (both lines name it with out=)"
+        elif on_collision == "error":
+            hint = " (--on-collision number or query tells them apart)"
+        else:
+            hint = " (--on-collision number tells them apart)"
+        raise UsageError(f"two items would write {name!r}: {redact(jobs[other].url)} and {url}{hint}")
     if folded in folders:  # "sub" as a file, when another item needs "sub/" as a directory
         raise UsageError(f"two items would write {name!r}: {folders[folded]} needs it as a directory")
     parts = folded.split("/")[:-1]
     for depth in range(1, len(parts) + 1):
         folder = "/".join(parts[:depth])
         if folder in owners:
-            raise UsageError(f"two items would write {folder!r}: {owners[folder]}, and {url} as a folder")
+            owner = redact(jobs[owners[folder]].url)
+            raise UsageError(f"two items would write {folder!r}: {owner}, and {url} as a folder")
         folders.setdefault(folder, url)
-    owners[folded] = url

@@ -44,7 +44,7 @@ from tulip._fetch.plan import Local
 from tulip._fetch.segments import decode_map
 from tulip.errors import StorageError, UsageError
 
-__all__ = ["PartBusy", "PartFile", "Store"]
+__all__ = ["NameTaken", "PartBusy", "PartFile", "Store"]
 
 _OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _HASH_BLOCK = 1024 * 1024
@@ -52,6 +52,7 @@ _VALIDATOR_XATTR = "user.tulip.validator"
 _URL_XATTR = "user.tulip.url"
 _ETAG_XATTR = "user.tulip.etag"  # on a finished file: the server's ETag, for -N
 _MAP_XATTR = "user.tulip.segments"  # on a split download's part: the ranges written
+_SOURCE_XATTR = "user.tulip.source"  # on a file named by its server: the URL's tag (a rerun may replace it)
 _NOTHING = Local()
 _IOV_MAX = 1024
 _TEMP = re.compile(r"\..+\.tulip-(\d+)-\d+")
@@ -60,6 +61,10 @@ _sequence = itertools.count()
 
 class PartBusy(Exception):
     """Another run holds this item's part file: it is downloading the same file right now."""
+
+
+class NameTaken(Exception):
+    """A name the server chose is a file (or folder) already there that is not from this URL."""
 
 
 def url_tag(url: str) -> str:
@@ -161,13 +166,18 @@ class Store:
         """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
         path = self.path(job)
         try:
-            mtime = os.stat(path).st_mtime
+            info = os.stat(path)
         except OSError:
             return None, None
         etag = None
-        with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
-            etag = os.getxattr(path, _ETAG_XATTR).decode()
-        return mtime, etag
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            record = os.getxattr(path, _ETAG_XATTR).decode("latin-1")
+            size, mtime_ns, kept = record.split(" ", 2)
+            if (int(size), int(mtime_ns)) == (info.st_size, info.st_mtime_ns):
+                etag = kept
+            else:
+                return None, None  # changed here since: no question to ask, it is fetched again
+        return info.st_mtime, etag
 
     def hash_final(self, job: Job) -> tuple[int, str]:
         """Return (size, sha256) of *job*'s final file."""
@@ -304,7 +314,7 @@ class Store:
             while view:
                 view = view[os.write(fd, view) :]
             if commit is not None:
-                _stamp(fd, commit)
+                _stamp(fd, commit, job)
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:
@@ -314,12 +324,14 @@ class Store:
             raise StorageError(_explain(exc, final), url=job.url) from None
         os.close(fd)
         try:
-            os.replace(temp, final)
+            _place(temp, final, job, commit is not None and commit.exclusive)
             if self.fsync:
                 _fsync_dir(os.path.dirname(final) or ".")
-        except OSError as exc:
+        except (OSError, NameTaken) as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            if isinstance(exc, NameTaken):
+                raise
             raise StorageError(_explain(exc, final), url=job.url) from None
 
 
@@ -460,13 +472,13 @@ class PartFile:
     def _set(self, name: str, value: str) -> None:
         if self.fd is not None:
             with contextlib.suppress(OSError, AttributeError):
-                os.setxattr(self.fd, name, value.encode())
+                os.setxattr(self.fd, name, value.encode("latin-1", "replace"))  # header text: a byte a char
 
     def _get(self, name: str) -> str | None:
         if self.fd is None:
             return None
         with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
-            return os.getxattr(self.fd, name).decode()
+            return os.getxattr(self.fd, name).decode("latin-1")
         return None
 
     def commit(self, commit: Commit | None = None) -> None:
@@ -481,17 +493,19 @@ class PartFile:
                 os.removexattr(self.fd, name)
         if commit is not None:
             with contextlib.suppress(OSError):
-                _stamp(self.fd, commit)
+                _stamp(self.fd, commit, self.job)
         try:
             if self.store.fsync:
                 os.fsync(self.fd)
-            os.replace(self.path, final)
+            _place(self.path, final, self.job, commit is not None and commit.exclusive)
             if self.store.fsync:
                 _fsync_dir(os.path.dirname(final) or ".")
         except OSError as exc:
-            raise StorageError(_explain(exc, final), url=self.job.url) from None
-        finally:
             self.close()
+            raise StorageError(_explain(exc, final), url=self.job.url) from None
+        except NameTaken:
+            raise  # still open and locked: the item names it otherwise and commits again
+        self.close()
 
     def close(self) -> None:
         if self.fd is not None:
@@ -500,14 +514,50 @@ class PartFile:
             self.fd = None
 
 
-def _stamp(fd: int, commit: Commit) -> None:
-    """Give a finished file the server's Last-Modified as its mtime, and keep its ETag beside it
-    (for ``-N`` the next time)."""
+def _stamp(fd: int, commit: Commit, job: Job) -> None:
+    """Give a finished file the server's Last-Modified as its mtime, keep its ETag beside it (for
+    ``-N`` the next time, with the size and mtime it was kept for: a file changed here since is not
+    vouched for by it), and tie a file the server named to its URL."""
     if commit.mtime is not None:
-        os.utime(fd, (commit.mtime, commit.mtime))
+        with contextlib.suppress(OverflowError, ValueError):  # a date past what the file system holds
+            os.utime(fd, (commit.mtime, commit.mtime))
     if commit.etag:
+        info = os.fstat(fd)
+        kept = f"{info.st_size} {info.st_mtime_ns} {commit.etag}"
         with contextlib.suppress(OSError, AttributeError):
-            os.setxattr(fd, _ETAG_XATTR, commit.etag.encode()[:1024])
+            os.setxattr(fd, _ETAG_XATTR, kept.encode("latin-1", "replace")[:1024])
+    if commit.exclusive:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setxattr(fd, _SOURCE_XATTR, url_tag(job.url).encode())
+
+
+def _place(source: str, final: str, job: Job, exclusive: bool) -> None:
+    """Rename *source* to *final*; *exclusive*: never over a file that is not from *job*'s URL
+    (linked, so no other file can appear there between the look and the move)."""
+    if not exclusive:
+        os.replace(source, final)
+        return
+    try:
+        os.link(source, final, follow_symlinks=False)
+    except FileExistsError:
+        if os.path.isdir(final) or os.path.islink(final) or _source(final) != url_tag(job.url):
+            raise NameTaken(final) from None
+        os.replace(source, final)  # this URL's own file, from an earlier run: replaced
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(final) and _source(final) != url_tag(job.url):  # no hard links here
+            raise NameTaken(final) from None
+        os.replace(source, final)
+        return
+    os.unlink(source)
+
+
+def _source(path: str) -> str | None:
+    with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
+        return os.getxattr(path, _SOURCE_XATTR, follow_symlinks=False).decode()
+    return None
 
 
 def _ours(path: str) -> bool:

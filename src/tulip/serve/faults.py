@@ -67,18 +67,19 @@ _TRUE = {"1", "true", "yes", "on"}
 def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan:
     """Return *plan* changed by per-request query options; raise UsageError for bad values.
 
-    ``delay=S``, ``status=CODE`` (with ``fail=N``: only the first N requests of this file),
-    ``retry_after=S``, ``drop=1``, ``truncate=1``, ``stall=1``, ``cut=FRACTION``, ``bandwidth=RATE``.
+    ``delay=S``, ``status=CODE``, ``drop=1``, ``truncate=1``, ``stall=1`` (with ``fail=N``: only
+    the first N requests of this file), ``retry_after=S``, ``cut=FRACTION``, ``bandwidth=RATE``.
     """
     if not query:
         return plan
     try:
         delay = float(query["delay"]) if "delay" in query else plan.delay
         kind, status, retry_after = plan.kind, plan.status, plan.retry_after
+        first = nth < int(query.get("fail", "1000000000"))  # fail=N: only the first N requests
         for flag in ("stall", "drop", "truncate"):
-            if query.get(flag, "").lower() in _TRUE:
+            if query.get(flag, "").lower() in _TRUE and first:
                 kind, status = flag, 0  # type: ignore[assignment]
-        if "status" in query and nth < int(query.get("fail", "1000000000")):
+        if "status" in query and first:
             kind, status = "error", int(query["status"])
             retry_after = 1.0 if status in (429, 503) else None
         if "retry_after" in query:

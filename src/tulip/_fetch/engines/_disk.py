@@ -23,7 +23,7 @@ from tulip._fetch.item import (
     Step,
 )
 from tulip._fetch.models import Job
-from tulip._fetch.store import PartBusy, PartFile, Store
+from tulip._fetch.store import NameTaken, PartBusy, PartFile, Store
 from tulip.errors import StorageError
 
 __all__ = ["Files"]
@@ -61,7 +61,11 @@ class Files:
                         self.part = part = self.store.open_part(self.job, offset)
                         step = item.part_opened(part.size, part.saved_validator, part.saved_split)
                     case Commit():
-                        self.commit(step)
+                        try:
+                            self.commit(step)
+                        except NameTaken:
+                            step = item.name_taken()
+                            continue
                         step = item.committed()
                     case HashPart():
                         assert self.part is not None
@@ -105,8 +109,8 @@ class Files:
 
     def commit(self, step: Commit) -> None:
         if self.data is not None:
-            data, self.data = self.data, None
-            self.store.write_whole(self.job, data, step)
+            self.store.write_whole(self.job, self.data, step)
+            self.data = None  # (kept until written: a name already taken is tried again with it)
         else:
             assert self.part is not None
             self.part.commit(step)

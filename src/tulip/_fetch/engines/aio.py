@@ -130,7 +130,7 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                 step = await _exchange(item, step, files, ctx)  # type: ignore[arg-type]
                 continue
             match step:
-                case Commit() if files.data is not None:
+                case Commit(exclusive=False) if files.data is not None:
                     data, files.data = files.data, None
                     return _Written(ctx.writer.submit(item.job, data, step), item)
                 case Wait(seconds=seconds, error=error, restart_part=restart):

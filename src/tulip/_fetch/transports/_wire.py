@@ -66,8 +66,9 @@ def request_bytes(target: str, host: str, lines: str) -> bytes:
     """Return a GET for *target* (a path, or an absolute URL through a proxy) with header *lines*.
 
     UTF-8, as curl and aiohttp send a header value the user typed in it (the target and the Host
-    are ASCII by now: the policy encoded them)."""
-    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n".encode()
+    are ASCII by now: the policy encoded them); a validator echoed back keeps its bytes
+    (``plan.echo``)."""
+    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n".encode("utf-8", "surrogateescape")
 
 
 def connect_request(host: str, port: int, proxy: Proxy) -> bytes:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from tulip._fetch.http.proxies import Proxy
@@ -29,7 +30,15 @@ class _Response:
 
     def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self.status = response.status
-        self.headers = response.headers
+        headers: Mapping[str, str] = response.headers
+        if not all(value.isascii() for value in headers.values()):
+            # As tulip's own reader gives them: Latin-1 text, a character a byte (aiohttp's are UTF-8
+            # with surrogate escapes), so both transports hand the Item the same names and validators.
+            headers = CIMultiDict(
+                (name, value.encode("utf-8", "surrogateescape").decode("latin-1"))
+                for name, value in headers.items()
+            )
+        self.headers = headers
         self._content = response.content
         self.url = url
         self._left = response.content_length  # announced bytes not yet read
@@ -97,6 +106,10 @@ class AiohttpTransport:
     ) -> AsyncIterator[_Response]:
         assert self._session is not None, "use the transport inside 'async with'"
         https = url[:6].lower() == "https:"
+        if not all(value.isascii() for value in headers.values()):
+            # aiohttp sends strict UTF-8: a validator echoed with bytes that are not UTF-8 cannot
+            # go, and without it the server simply sends the whole file.
+            headers = {name: value for name, value in headers.items() if _utf8(value)}
         if proxy is not None and proxy.headers and not https:
             # A plain request through a proxy carries the proxy's credentials itself (aiohttp puts
             # proxy_headers on a CONNECT only).
@@ -115,6 +128,14 @@ class AiohttpTransport:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise _translate(exc, url, proxy) from exc
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseException:
