@@ -54,6 +54,10 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
                      help="connections per file where the server takes ranges (aria2c -s)")  # fmt: skip
     big.add_argument("--min-split-size", type=size, default=20 * 1024 * 1024, metavar="SIZE",
                      help="no span smaller (default 20M): a file under twice it is not split")  # fmt: skip
+    big.add_argument(
+        "--limit-rate", type=size, metavar="RATE", help="bytes a second for the whole run, e.g. 10M"
+    )
+    big.add_argument("--limit-rate-per-file", type=size, metavar="RATE", help="bytes a second for each file")
 
     names = fetch.add_argument_group("names")
     names.add_argument("--layout", choices=("flat", "tree"), default="flat",
@@ -154,6 +158,8 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         max_filesize=args.max_filesize,
         split=args.split,
         min_split_size=args.min_split_size,
+        limit_rate=args.limit_rate,
+        limit_rate_per_file=args.limit_rate_per_file,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),

@@ -45,6 +45,7 @@ from tulip._fetch.http.proxies import Proxy
 from tulip._fetch.http.urls import normalise, origin, redact, split_userinfo
 from tulip._fetch.models import Job, Result
 from tulip._fetch.names import Names
+from tulip._fetch.rate import Bucket
 from tulip._fetch.retry import RetryPolicy
 from tulip._fetch.segments import Changed, Connection, Failed, Fetch, Retry, Segments, Span
 from tulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
@@ -227,6 +228,13 @@ class Rules:
     disposition: Names | None = None  # --content-disposition: the run's names, for late collisions
     split: int = 1  # --split: connections per file (where the file is large and ranges work)
     min_split: int = 20 * 1024 * 1024  # --min-split-size: no span shorter (none cut under twice it)
+    rate: Bucket | None = None  # --limit-rate: one bucket for the run
+    rate_per_file: float | None = None  # --limit-rate-per-file: bytes a second each file may take
+
+    @property
+    def limited(self) -> bool:
+        """Whether readers must ask ``Item.throttle`` after each chunk."""
+        return self.rate is not None or self.rate_per_file is not None
 
 
 _READ_MEMORY = Read("memory")
@@ -238,6 +246,7 @@ class Item:
 
     __slots__ = (
         "_body",
+        "_bucket",
         "_busy_since",
         "_conditional",
         "_credentials",
@@ -307,6 +316,8 @@ class Item:
         self._reason: str | None = None  # why a skipped item was skipped, when not the usual
         self._stamp: tuple[float | None, str | None] = (None, None)  # Last-Modified, ETag
         self._no_split = False  # a split download found the server changing its mind: one stream
+        # --limit-rate-per-file: this file's bucket (made here: a split download's threads share it)
+        self._bucket = Bucket(rules.rate_per_file) if rules.rate_per_file is not None else None
         self._wanted: str | None = None  # the name a Content-Disposition asked for
         self._number = 0  # ... numbered this far (0: as asked)
 
@@ -479,6 +490,15 @@ class Item:
         mtime, etag = self._stamp
         exclusive = self.name != self.job.name
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
+
+    def throttle(self, received: int) -> float:
+        """*received* bytes of the body just arrived: the seconds to wait before reading on (rate
+        limits; every connection of a split download shares the file's)."""
+        rules = self.rules
+        wait = rules.rate.take(received) if rules.rate is not None else 0.0
+        if self._bucket is not None:
+            wait = max(wait, self._bucket.take(received))
+        return wait
 
     def segment_request(self, fetch: Fetch) -> Request:
         """The request for one span of a split download: where redirects led, the range added."""

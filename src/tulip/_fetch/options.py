@@ -78,6 +78,8 @@ class FetchOptions:
     # Big files: connections per file where ranges work (aria2c -s), no span under min_split_size.
     split: int = 1
     min_split_size: int = 20 * 1024 * 1024
+    limit_rate: int | None = None  # bytes a second for the whole run (curl/wget2 --limit-rate)
+    limit_rate_per_file: int | None = None  # ... for each file (all its connections together)
     # HTTP: what every request carries (tulip._fetch.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -99,7 +101,8 @@ class FetchOptions:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
-        _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size)
+        _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
+                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
         if self.layout not in ("flat", "tree"):
             raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
         if self.layout == "flat" and (self.cut_dirs or self.no_host_directories):
@@ -258,6 +261,8 @@ class Settings(TypedDict, total=False):
     max_filesize: int | None
     split: int
     min_split_size: int
+    limit_rate: int | None
+    limit_rate_per_file: int | None
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None

@@ -30,6 +30,7 @@ from tulip._fetch.decoding import available
 from tulip._fetch.item import Rules
 from tulip._fetch.models import Job, Result
 from tulip._fetch.names import Names
+from tulip._fetch.rate import Bucket
 from tulip._fetch.results import ResultLog
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class Work:
             # A split .part keeps its map in an extended attribute: no split where it cannot be kept.
             split=options.split if self.store.xattrs else 1,
             min_split=options.min_split_size,
+            rate=Bucket(options.limit_rate) if options.limit_rate else None,
+            rate_per_file=options.limit_rate_per_file,
             disposition=Names((job.name for job in self.jobs), options.on_collision)
             if options.content_disposition
             else None,

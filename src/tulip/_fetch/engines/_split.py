@@ -158,6 +158,8 @@ class _Blocking:
                     if done_map is not None:
                         part.save_map(done_map)
                     ctx.progress.advance(keep)
+                    if item.rules.limited and (wait := item.throttle(keep)) and ctx.cancel.wait(wait):
+                        raise Interrupted
                 if ctx.cancel.is_set():
                     raise Interrupted
                 if deadline is not None and time.monotonic() > deadline:
@@ -275,6 +277,8 @@ class _Async:
                 if saver.due(keep):
                     await asyncio.wrap_future(disk.submit(part.save_map, saver.segments.encode()))
                 progress.advance(keep)
+                if self.item.rules.limited and (wait := self.item.throttle(keep)):
+                    await asyncio.sleep(wait)
             return conn.ended()
         except FetchError as error:
             return conn.failed(error, _remaining(self.item.deadline, self.clock))

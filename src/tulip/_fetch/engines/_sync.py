@@ -86,6 +86,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             if read.into == "memory":
                 data = _read_small(response, item.rules.small_body)
                 ctx.progress.advance(len(data))
+                if item.rules.limited:
+                    _pause(item.throttle(len(data)), ctx)
                 files.data = data
                 return item.body_read(len(data), hashlib.sha256(data).hexdigest())
             files.prepare(read)
@@ -93,7 +95,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             assert part is not None
             if read.decode is not None:
                 response = SyncDecoded(response, read.decode, item.public.url)
-            if not read.skip and not _copy(response, files, ctx, item.deadline, read.until):
+            if not read.skip and not _copy(response, files, ctx, item, read.until):
                 return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest())
     except FetchError as error:
@@ -113,20 +115,28 @@ def _read_small(response: SyncResponse, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _copy(
-    response: SyncResponse, files: Files, ctx: Context, deadline: float | None, until: int | None
-) -> bool:
+def _pause(seconds: float, ctx: Context) -> None:
+    """Wait *seconds* (a rate limit), as Ctrl-C allows."""
+    if seconds > 0 and ctx.cancel.wait(seconds):
+        raise Interrupted
+
+
+def _copy(response: SyncResponse, files: Files, ctx: Context, item: Item, until: int | None) -> bool:
     """Copy the body into the .part, stopping once it is past *until* bytes; False if the item's
     deadline passed first."""
     part = files.part
     assert part is not None
     size = ctx.buffer_size
     read = response.read
+    deadline = item.deadline
+    limited = item.rules.limited
     while chunk := read(size):
         part.write(chunk)
         if until is not None and part.size > until:
             break
         ctx.progress.advance(len(chunk))
+        if limited:
+            _pause(item.throttle(len(chunk)), ctx)
         if ctx.cancel.is_set():
             raise Interrupted
         if deadline is not None and time.monotonic() > deadline:

@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import functools
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from hashlib import sha256
@@ -168,6 +169,8 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
             if read.into == "memory":  # type: ignore[attr-defined]
                 data = await _read_small(response, item.rules.small_body)
                 ctx.progress.advance(len(data))
+                if item.rules.limited and (wait := item.throttle(len(data))):
+                    await asyncio.sleep(wait)
                 step = item.body_read(len(data), sha256(data).hexdigest())
                 if isinstance(step, Commit):
                     files.data = data
@@ -189,7 +192,7 @@ async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Fil
     if read.decode is not None:
         response = AsyncDecoded(response, read.decode, item.public.url)
     if not read.skip:
-        await _stream(response, part, ctx, read.until)
+        await _stream(response, part, ctx, read.until, item.throttle if item.rules.limited else None)
     return item.body_read(part.size, part.hasher.hexdigest())
 
 
@@ -214,7 +217,13 @@ async def _read_small(response: AsyncResponse, limit: int) -> bytes:
     return first if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context, until: int | None) -> None:
+async def _stream(
+    response: AsyncResponse,
+    part: PartFile,
+    ctx: _Context,
+    until: int | None,
+    throttle: Callable[[int], float] | None = None,
+) -> None:
     """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread.
 
     One buffer fills while the previous one is written, so the socket and the disk work at once;
@@ -234,6 +243,8 @@ async def _stream(response: AsyncResponse, part: PartFile, ctx: _Context, until:
                 room -= len(chunk)
                 if room < 0:
                     break
+            if throttle is not None and (wait := throttle(len(chunk))):
+                await asyncio.sleep(wait)  # a rate limit: the socket fills, TCP slows the server
             if held >= size:
                 if writing is not None:
                     await asyncio.wrap_future(writing)
