@@ -16,9 +16,10 @@ from tulip.errors import TransportError
 MB = 1 << 20
 
 
-def segments(total: int, connections: int = 4, min_size: int = MB, **kw: object) -> Segments:
+def segments(total: int, connections: int = 4, min_size: int = MB, waves: int = 1, **kw: object) -> Segments:
     policy = RetryPolicy(retries=2, backoff=0.0, max_backoff=0.0)
-    return Segments(total, '"v1"', connections=connections, min_size=min_size, policy=policy, **kw)  # type: ignore[arg-type]
+    return Segments(total, '"v1"', connections=connections, min_size=min_size, policy=policy, waves=waves,
+                    **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_a_file_is_cut_evenly_and_never_under_the_minimum() -> None:
@@ -26,7 +27,23 @@ def test_a_file_is_cut_evenly_and_never_under_the_minimum() -> None:
     assert [(s.start, s.end) for s in segments(8 * MB).spans] == quarters
     assert len(segments(3 * MB).spans) == 3
     assert len(segments(2 * MB - 1).spans) == 1  # under twice the minimum: not cut
-    assert len(segments(100 * MB, connections=1).spans) == 1
+    assert len(segments(100 * MB, connections=1, waves=4).spans) == 1  # one connection: one request
+
+
+def test_a_big_file_is_cut_in_waves_taken_front_first() -> None:
+    """Up to four spans a connection (none under the minimum), taken in file order, so that the
+    front of the file is whole early and its hash can follow while the rest downloads."""
+    segs = segments(32 * MB, connections=2, min_size=MB, waves=4)
+    assert [s.end - s.start for s in segs.spans] == [4 * MB] * 8
+    a, b = segs.connection(), segs.connection()
+    first, second = a.begin().headers["Range"], b.begin().headers["Range"]
+    assert (first, second) == (f"bytes=0-{4 * MB - 1}", f"bytes={4 * MB}-{8 * MB - 1}")
+    a.advance(a.take(4 * MB)[1])
+    assert segs.frontier == 4 * MB
+    assert a.begin().headers["Range"] == f"bytes={8 * MB}-{12 * MB - 1}"  # the earliest free span
+    b.advance(b.take(4 * MB)[1])
+    assert segs.frontier == 8 * MB
+    assert len(segments(6 * MB, connections=2, min_size=MB, waves=4).spans) == 6  # three a connection
 
 
 def test_requests_ask_for_the_span_with_if_range() -> None:

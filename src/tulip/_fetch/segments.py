@@ -2,11 +2,12 @@
 fetches which, when an idle connection takes the back half of another's, what each request asks
 for and whether its answer can be used. No I/O: engines run the connections and report to it.
 
-A file of known size is cut into up to ``connections`` spans, none under ``min_size`` (aria2c's
-``--min-split-size``: no range shorter than twice it is split). A connection whose span is done
-takes the next free one, else half of the largest span still in flight (it ends where the other
-now stops), so fast connections do the work of slow ones. What is done is kept beside the .part
-(``encode``), so an interrupted download resumes every span where it stopped.
+A file of known size is cut into spans, up to four a connection and none under ``min_size``
+(aria2c's ``--min-split-size``: no range shorter than twice it is split). A connection whose span is
+done takes the earliest free one, else half of the largest span still in flight (it ends where the
+other now stops), so fast connections do the work of slow ones and the file fills from the front.
+What is done is kept beside the .part (``encode``), so an interrupted download resumes every span
+where it stopped.
 
     segments = Segments(total, validator, connections=8, min_size=20 << 20, policy=policy)
     fetch = segments.connection()           # one per connection the engine runs
@@ -29,6 +30,7 @@ from tulip.errors import FetchError, HTTPStatusError, TransportError
 __all__ = ["Changed", "Connection", "Failed", "Fetch", "Retry", "Segments", "Span", "decode_map"]
 
 _MAP_VERSION = 1
+_WAVES = 4  # spans a connection takes in turn (where each is still at least the minimum)
 
 
 @dataclass(slots=True)
@@ -90,6 +92,7 @@ class Segments:
         min_size: int,
         policy: RetryPolicy,
         done: Iterable[tuple[int, int]] = (),
+        waves: int = _WAVES,
     ) -> None:
         self.total = total
         self.validator = validator
@@ -98,7 +101,13 @@ class Segments:
         self.retries = 0  # failed span requests, over all connections (the Report's extra attempts)
         self.changed: str | None = None  # why every span must start over, once one found it
         self.failed: FetchError | None = None  # the error that ended the download, once one did
-        self.spans = _cut(_holes(total, done), max(1, connections), self.min_size)
+        holes = _holes(total, done)
+        # Up to four spans a connection, each taken in file order: the file then fills from the
+        # front, so its hash can follow while it downloads instead of waiting for the end.
+        connections = max(1, connections)
+        left = sum(b - a for a, b in holes)
+        waves = 1 if connections == 1 else max(1, min(waves, left // (self.min_size * connections)))
+        self.spans = _cut(holes, connections * waves, self.min_size)
         self._done_before = sorted(done)
 
     # -- what the engine asks --------------------------------------------------------------------------
@@ -111,6 +120,16 @@ class Segments:
     def stopped(self) -> bool:
         """A connection found the download cannot go on: the others stop too."""
         return self.changed is not None or self.failed is not None
+
+    @property
+    def frontier(self) -> int:
+        """Bytes written from the start of the file without a gap (what can be hashed in order)."""
+        at = 0
+        for a, b in _merge(self._ranges()):
+            if a > at:
+                break
+            at = max(at, b)
+        return at
 
     @property
     def received(self) -> int:

@@ -31,6 +31,7 @@ import itertools
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -347,6 +348,8 @@ class PartFile:
         self.hasher = hashlib.sha256()
         self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
         self.saved_split: tuple[int, list[tuple[int, int]]] | None = None  # a split part's (size, done)
+        self._hashed = 0  # a split part: bytes from its start that ``hasher`` has taken in
+        self._hash_lock = threading.Lock()
 
     def absorb_existing(self, offset: int) -> None:
         """Hash the first *offset* bytes already in the file and cut anything beyond them."""
@@ -376,6 +379,7 @@ class PartFile:
             os.removexattr(self.fd, _MAP_XATTR)
         self.size = 0
         self.saved_split = None
+        self._hashed = 0
         self.hasher = hashlib.sha256()
         self._set(_URL_XATTR, url_tag(self.job.url))
 
@@ -444,18 +448,29 @@ class PartFile:
         except OSError as exc:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
 
+    def hash_to(self, end: int) -> None:
+        """Hash a split download's bytes in order up to *end* (called as its front fills, from a
+        disk thread, so that little is left to hash when the last span lands)."""
+        with self._hash_lock:
+            fd = self.fd
+            position = self._hashed
+            try:
+                while fd is not None and position < end:
+                    block = os.pread(fd, min(_HASH_BLOCK, end - position), position)
+                    if not block:
+                        break
+                    self.hasher.update(block)
+                    position += len(block)
+            except OSError as exc:
+                raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
+            finally:
+                self._hashed = position
+
     def hash_whole(self) -> tuple[int, str]:
-        """Return (size, sha256) of the whole file as it is now."""
+        """Return (size, sha256) of the whole file as it is now (a split download's, when complete)."""
         assert self.fd is not None
-        digest = hashlib.sha256()
-        position = 0
-        try:
-            while block := os.pread(self.fd, _HASH_BLOCK, position):
-                digest.update(block)
-                position += len(block)
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
-        return position, digest.hexdigest()
+        self.hash_to(os.fstat(self.fd).st_size)
+        return self._hashed, self.hasher.hexdigest()
 
     def remember_validator(self, validator: str | None) -> None:
         """Keep the server's validator beside the data, so a later run resumes only the same version."""

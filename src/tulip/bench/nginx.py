@@ -36,6 +36,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=65535;
         root {root};
+        {limit}
         location /files/ {{ alias {root}/; }}
     }}
 }}
@@ -56,14 +57,16 @@ def _free_port() -> int:
 
 
 class Nginx(Service):
-    """Serve *root* with nginx on 127.0.0.1; files at ``/NAME`` and ``/files/NAME``."""
+    """Serve *root* with nginx on 127.0.0.1; files at ``/NAME`` and ``/files/NAME``, each response
+    at most *rate* bytes a second when given."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, rate: int | None = None) -> None:
         binary = nginx_available()
         if binary is None:
             raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
         self.binary = binary
         self.root = Path(root).resolve()
+        self.rate = rate  # bytes a second per connection (limit_rate), None for none
         self.url = ""
         self._prefix: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -76,7 +79,8 @@ class Nginx(Service):
         # As root, nginx's workers drop to "nobody", who may not read a private temporary root.
         user = "user root;" if os.geteuid() == 0 else ""
         conf = Path(prefix) / "nginx.conf"
-        conf.write_text(_CONF.format(user=user, prefix=prefix, port=port, root=self.root))
+        limit = f"limit_rate {self.rate};" if self.rate else ""
+        conf.write_text(_CONF.format(user=user, prefix=prefix, port=port, root=self.root, limit=limit))
         self._proc = subprocess.Popen(
             [self.binary, "-p", prefix, "-c", str(conf), "-e", f"{prefix}/error.log"],
             stdout=subprocess.DEVNULL,

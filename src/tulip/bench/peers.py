@@ -75,7 +75,10 @@ def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[C
     return found
 
 
-def _command(client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path) -> list[str]:
+def _command(
+    client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path, split: int = 1
+) -> list[str]:
+    """The command line of *client*; *split* > 1: as many connections per file, where it can."""
     assert client.binary is not None
     urls = urls_file.read_text().split()
     if client.name.startswith("tulip "):
@@ -83,7 +86,7 @@ def _command(client: Client, urls_file: Path, dest: Path, concurrency: int, work
         return [
             client.binary, "-m", "tulip", "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
-            "--json", str(work / "report.json"),
+            "--json", str(work / "report.json"), *(["--split", str(split)] if split > 1 else []),
         ]  # fmt: skip
     if client.name == "textbook aiohttp":
         script = work / "textbook.py"
@@ -105,17 +108,30 @@ def _command(client: Client, urls_file: Path, dest: Path, concurrency: int, work
             str(config),
         ]
     if client.name == "wget2":
-        return [client.binary, "-q", f"--max-threads={concurrency}", "-P", str(dest), "-i", str(urls_file)]
+        chunks = []
+        if split > 1:  # wget2 splits a file into chunks of this size, fetched by its threads
+            chunks = ["--chunk-size=40M", f"--max-threads={split}"]  # as PEERS.md ran it
+        return [
+            client.binary,
+            "-q",
+            f"--max-threads={concurrency}",
+            *chunks,
+            "-P",
+            str(dest),
+            "-i",
+            str(urls_file),
+        ]
     if client.name == "aria2c":
         return [
             client.binary, "-q", "-j", str(concurrency), "--max-connection-per-server=16",
+            *([f"-x{split}", f"-s{split}", "-k1M", "--file-allocation=none"] if split > 1 else []),
             "-d", str(dest), "-i", str(urls_file),
         ]  # fmt: skip
     raise ValueError(client.name)
 
 
 def run_client(
-    client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path, timeout: float
+    client: Client, urls_file: Path, dest: Path, concurrency: int, work: Path, timeout: float, split: int = 1
 ) -> Run:
     """Run *client* once into the fresh folder *dest*; return wall time and peak RSS.
 
@@ -123,7 +139,7 @@ def run_client(
     ``ru_maxrss``: the latter still counts the parent's memory copied by fork before exec.
     """
     dest.mkdir(parents=True)
-    command = _command(client, urls_file, dest, concurrency, work)
+    command = _command(client, urls_file, dest, concurrency, work, split)
     errors = work / f"{client.name.replace(' ', '-')}.stderr"
     ended: dict[str, float | int] = {}
     with open(errors, "wb") as stderr:

@@ -75,12 +75,12 @@ def _server(workload: Workload, corpus: SyntheticCorpus, work: Path) -> Iterator
             with open(root / name, "wb") as f:
                 for chunk in corpus.read(entry, 0, entry.size):
                     f.write(chunk)
-        with Nginx(root) as base:
+        with Nginx(root, workload.rate) as base:
             yield base, "nginx"
         shutil.rmtree(root)
         return
     config = ServeConfig(files=workload.files, size=(workload.size, workload.size), seed=SEED,
-                         faults=Faults(delay=workload.delay))  # fmt: skip
+                         faults=Faults(delay=workload.delay, bandwidth=workload.rate))  # fmt: skip
     with ServerProcess(config) as base:
         yield base, "tulip serve"
 
@@ -210,7 +210,7 @@ def _measure(
     # Untimed: write back what earlier runs left dirty (a gigabyte, after bulk) so that the kernel
     # does not flush it on this client's time.
     os.sync()
-    run = run_client(client, urls_file, dest, concurrency, work, timeout)
+    run = run_client(client, urls_file, dest, concurrency, work, timeout, workload.split)
     row.wall = run.wall
     row.max_rss_mb = run.max_rss_kb / 1024
     if server == "tulip serve":

@@ -21,6 +21,8 @@ class Workload:
     delay: float = 0.0  # server delay per request; needs tulip serve
     server: str = "tulip"  # "tulip" or "nginx" (falls back to tulip when nginx is missing)
     about: str = ""
+    rate: int | None = None  # bytes a second per connection (nginx limit_rate), as mirrors and CDNs cap
+    split: int = 1  # connections per file for the clients that can (tulip --split, aria2c -s, wget2)
 
     def limit(self, concurrency: int | None = None) -> float | None:
         """The latency floor: waves of *concurrency* requests, each waiting out the delay."""
@@ -40,5 +42,15 @@ WORKLOADS: dict[str, Workload] = {
         Workload("small", 10_000, 1024, 100, server="nginx", about="10,000 x 1 KB, no delay, c=100"),
         Workload("bulk", 20, 50 * 1024 * 1024, 20, server="nginx", about="20 x 50 MB, c=20"),
         Workload("c10k", 10_000, 1024, 10_000, delay=1.0, about="10,000 x 1 KB behind a 1 s delay, c=10,000"),
+        Workload(
+            "split",
+            1,
+            300 * 1024 * 1024,
+            1,
+            server="nginx",
+            rate=20 * 1024 * 1024,
+            split=8,
+            about="1 x 300 MB at 20 MB/s a connection (nginx limit_rate), 8 connections",
+        ),
     )
 }

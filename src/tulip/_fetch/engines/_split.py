@@ -26,6 +26,7 @@ from tulip.errors import FetchError, Timeout
 __all__ = ["MapSaver", "run_async", "run_blocking"]
 
 _SAVE_EVERY = 4 * 1024 * 1024  # bytes written between two saves of the map (what a SIGKILL may cost)
+_HASH_STEP = 4 * 1024 * 1024  # the front must have grown this much for the hasher to go on
 
 Outcome = Changed | Failed | None
 
@@ -46,6 +47,29 @@ class MapSaver:
             return False
         self._unsaved = 0
         return True
+
+
+class FrontHasher:
+    """Hashes the file's front as it fills (one job at a time on a disk thread), so that only the
+    last spans are left to hash when the download ends."""
+
+    __slots__ = ("_asked", "_job", "part", "submit")
+
+    def __init__(self, part: PartFile, submit: Callable[..., concurrent.futures.Future[None]]) -> None:
+        self.part = part
+        self.submit = submit
+        self._asked = 0
+        self._job: concurrent.futures.Future[None] | None = None
+
+    def kick(self, frontier: int) -> None:
+        if frontier - self._asked < _HASH_STEP or (self._job is not None and not self._job.done()):
+            return
+        self._asked = frontier
+        self._job = self.submit(self.part.hash_to, frontier)
+
+    def wait(self) -> None:
+        if self._job is not None:
+            concurrent.futures.wait([self._job])
 
 
 def _outcome(segments: Segments) -> Outcome:
@@ -73,8 +97,8 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
     connections = [segments.connection() for _ in range(max(1, item.rules.split))]
     if step.first is not None:
         connections[0].adopt(step.first)
-    runner = _Blocking(item, part, ctx, lock, saver)
-    pool = concurrent.futures.ThreadPoolExecutor(len(connections), thread_name_prefix="tulip-split")
+    pool = concurrent.futures.ThreadPoolExecutor(len(connections) + 1, thread_name_prefix="tulip-split")
+    runner = _Blocking(item, part, ctx, lock, saver, FrontHasher(part, pool.submit))
     try:
         futures = [
             pool.submit(runner.connection, conn, response if index == 0 and step.first is not None else None)
@@ -82,6 +106,7 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
         ]
         for future in futures:
             future.result()  # Interrupted (Ctrl-C) or a bug goes up from here, once all are done
+        runner.hasher.wait()
     finally:
         pool.shutdown(wait=True)
         with lock:
@@ -92,8 +117,11 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
 
 
 class _Blocking:
-    def __init__(self, item: Item, part: PartFile, ctx: Any, lock: threading.Lock, saver: MapSaver) -> None:
+    def __init__(
+        self, item: Item, part: PartFile, ctx: Any, lock: threading.Lock, saver: MapSaver, hasher: FrontHasher
+    ) -> None:
         self.item, self.part, self.ctx, self.lock, self.saver = item, part, ctx, lock, saver
+        self.hasher = hasher
 
     def connection(self, conn: Connection, response: Any) -> None:
         from tulip._fetch.engines import Interrupted
@@ -165,7 +193,10 @@ class _Blocking:
                 if deadline is not None and time.monotonic() > deadline:
                     raise Timeout("item took longer than its total timeout", url=item.public.url)
             with lock:
-                return conn.ended()
+                ended = conn.ended()
+                frontier = saver.segments.frontier
+            self.hasher.kick(frontier)
+            return ended
         except FetchError as error:
             with lock:
                 return conn.failed(error, _remaining(deadline, time.monotonic))
@@ -188,7 +219,7 @@ async def run_async(
     connections = [segments.connection() for _ in range(max(1, item.rules.split))]
     if step.first is not None:
         connections[0].adopt(step.first)
-    runner = _Async(item, part, ctx, saver, disk)
+    runner = _Async(item, part, ctx, saver, disk, FrontHasher(part, disk.submit))
     tasks = [
         asyncio.ensure_future(runner.connection(conn, response if index == 0 and step.first else None))
         for index, conn in enumerate(connections)
@@ -202,14 +233,22 @@ async def run_async(
         part.save_map(segments.encode())  # directly: a cancelled task must not await again
         raise
     await asyncio.wrap_future(disk.submit(part.save_map, segments.encode()))
+    await asyncio.to_thread(runner.hasher.wait)
     return item.split_ended(_outcome(segments), segments.retries, segments.received)
 
 
 class _Async:
     def __init__(
-        self, item: Item, part: PartFile, ctx: Any, saver: MapSaver, disk: concurrent.futures.Executor
+        self,
+        item: Item,
+        part: PartFile,
+        ctx: Any,
+        saver: MapSaver,
+        disk: concurrent.futures.Executor,
+        hasher: FrontHasher,
     ) -> None:
         self.item, self.part, self.ctx, self.saver, self.disk = item, part, ctx, saver, disk
+        self.hasher = hasher
         self.clock = asyncio.get_running_loop().time
 
     async def connection(self, conn: Connection, response: Any) -> None:
@@ -279,7 +318,9 @@ class _Async:
                 progress.advance(keep)
                 if self.item.rules.limited and (wait := self.item.throttle(keep)):
                     await asyncio.sleep(wait)
-            return conn.ended()
+            ended = conn.ended()
+            self.hasher.kick(saver.segments.frontier)
+            return ended
         except FetchError as error:
             return conn.failed(error, _remaining(self.item.deadline, self.clock))
 
