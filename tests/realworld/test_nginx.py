@@ -69,6 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         location = /moved-307 {{ return 307 /f-3000000.bin; }}
         location = /moved-308 {{ return 308 /caf%C3%A9.txt; }}
         location = /to-https {{ return 302 https://localhost:{secure}/f-65536.bin; }}
+        location /noranges/ {{ alias {root}/; max_ranges 0; }}
         location = /download {{
             alias {root}/f-65537.bin;
             add_header Content-Disposition 'attachment; filename="report.csv"';
@@ -227,3 +228,20 @@ def test_content_disposition_from_nginx(tmp_path: Path, site: Site, engine: str,
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_.._escape.sh", "menü.pdf", "report.csv"]
     assert (tmp_path / "report.csv").read_bytes() == (site.root / "f-65537.bin").read_bytes()
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_a_split_download_from_nginx(tmp_path: Path, site: Site, engine: str, transport: str) -> None:
+    """--split against nginx: ranges with If-Range on its ETag, every span written where it goes;
+    the same file from a location that refuses ranges (max_ranges 0) comes in one stream."""
+    url = f"http://127.0.0.1:{site.plain}/f-3000000.bin"
+    chosen = options(engine, transport, split=4, min_split_size=256 * 1024)
+    report = fetch([url, Entry(f"http://127.0.0.1:{site.plain}/noranges/f-3000000.bin", out="whole.bin")],
+                   tmp_path, chosen)  # fmt: skip
+    assert [(r.status, r.sha256, r.attempts) for r in report.items] == [
+        ("ok", site.sha("f-3000000.bin"), 1)
+    ] * 2
+    asked = [
+        line for line in site.log.read_text().splitlines() if "|206|" in line and "f-3000000.bin" in line
+    ]
+    assert len(asked) >= 4

@@ -86,7 +86,8 @@ def _command(
         return [
             client.binary, "-m", "tulip", "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
-            "--json", str(work / "report.json"), *(["--split", str(split)] if split > 1 else []),
+            "--json", str(work / "report.json"),
+            *(["--split", str(split), "--min-split-size", "1M"] if split > 1 else []),  # as aria2c -k1M
         ]  # fmt: skip
     if client.name == "textbook aiohttp":
         script = work / "textbook.py"
