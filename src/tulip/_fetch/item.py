@@ -33,6 +33,7 @@ it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from tulip._fetch.models import Job, Result
 from tulip._fetch.names import Names
 from tulip._fetch.rate import Bucket
 from tulip._fetch.retry import RetryPolicy
-from tulip._fetch.segments import Changed, Connection, Failed, Fetch, Retry, Segments, Span
+from tulip._fetch.segments import Changed, Connection, Failed, Fetch, Retry, Segments, Sources, Span
 from tulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
 
 __all__ = [
@@ -151,6 +152,7 @@ class Split(Step):
     segments: Segments
     fresh: bool
     first: Span | None = None
+    source: int = 0  # the URL (0: the first; then its mirrors) the response in hand came from
 
 
 INSPECT, REMOVE_PART, RECHECK, STAT, HASH_PART = Inspect(), RemovePart(), Recheck(), Stat(), HashPart()
@@ -252,6 +254,7 @@ class Item:
         "_credentials",
         "_encoding",
         "_hops",
+        "_mirrors",
         "_no_split",
         "_number",
         "_origin",
@@ -260,6 +263,9 @@ class Item:
         "_proxied",
         "_reason",
         "_sent",
+        "_source",
+        "_sources",
+        "_spans",
         "_stamp",
         "_start_url",
         "_unvalidated",
@@ -318,6 +324,11 @@ class Item:
         self._no_split = False  # a split download found the server changing its mind: one stream
         # --limit-rate-per-file: this file's bucket (made here: a split download's threads share it)
         self._bucket = Bucket(rules.rate_per_file) if rules.rate_per_file is not None else None
+        # Mirrors: the file's other URLs, how each has done, and which one a single stream asks now.
+        self._sources = Sources(1 + len(job.mirrors)) if job.mirrors else None
+        self._source = 0
+        self._spans = False  # this attempt's bytes came as a split download's spans
+        self._mirrors: dict[int, tuple[str, Credentials | None]] = {}  # index -> (URL now, credentials)
         self._wanted: str | None = None  # the name a Content-Disposition asked for
         self._number = 0  # ... numbered this far (0: as asked)
 
@@ -450,7 +461,8 @@ class Item:
             segments = self._segments(body.total, body.validator, ())
             self._part_open = True
             self._validator = body.validator
-            return Split(segments, fresh=True, first=segments.spans[0])
+            self._spans = True
+            return Split(segments, fresh=True, first=segments.spans[0], source=self._source)
         if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
             if not self._part_open:
                 self._part_open = True
@@ -487,6 +499,8 @@ class Item:
         except FetchError as error:
             return self.failed(error)
         self._verified = (size, sha256)
+        if self._sources is not None and not self._spans:
+            self._sources.states[self._source].bytes += size - body.offset
         mtime, etag = self._stamp
         exclusive = self.name != self.job.name
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
@@ -501,34 +515,61 @@ class Item:
         return wait
 
     def segment_request(self, fetch: Fetch) -> Request:
-        """The request for one span of a split download: where redirects led, the range added."""
-        http = self.rules.http
-        same = self._origin is None or origin(self._url) == self._origin
-        headers, proxy = http.request(
-            self._url, origin_credentials=self._credentials, same_origin=same, given=self.job.given
+        """The request for one span of a split download: to its URL (where redirects led), the
+        range added."""
+        url, credentials = self._route(fetch.source)
+        same = True
+        if fetch.source == 0 and self._origin is not None:
+            same = origin(url) == self._origin
+        headers, proxy = self.rules.http.request(
+            url, origin_credentials=credentials, same_origin=same, given=self.job.given and fetch.source == 0
         )
-        return Request(self._url, {**headers, **fetch.headers}, proxy)
+        return Request(url, {**headers, **fetch.headers}, proxy)
 
     def segment_response(
         self, connection: Connection, status: int, headers: Mapping[str, str]
     ) -> Span | Retry | Changed | Failed | Request:
         """A span's request was answered: the span to read, a redirect's Request, or what else to do."""
         http = self.rules.http
+        source = connection.source or 0
+        url, credentials = self._route(source)
         if headers.get("Set-Cookie") is not None:
-            http.absorb(self._url, headers)
+            http.absorb(url, headers)
         if status in REDIRECTS and (location := headers.get("Location")):
             try:
-                self._url = http.redirect(self._url, location, connection.hops)
+                moved = http.redirect(url, location, connection.hops)
             except FetchError as error:
                 return connection.failed(error)
             connection.hops += 1
-            fetch = connection.begin()
-            return (
-                self.segment_request(fetch)
-                if fetch is not None
-                else connection.failed(FetchError("the split download stopped", url=self.public.url))
-            )
+            if source == 0:
+                if self._origin is None:
+                    self._origin = origin(url)
+                self._url = moved
+            else:
+                self._mirrors[source] = (moved, credentials if origin(moved) == origin(url) else None)
+            return self.segment_request(connection.fetch())
         return connection.response(status, headers)
+
+    def _route(self, source: int) -> tuple[str, Credentials | None]:
+        """Where requests to the file's URL number *source* go now, and its credentials."""
+        if source == 0:
+            if self._source or not self._url:  # a mirror has this attempt's stream: from the start
+                try:
+                    return self._start_url or self._begin_url(), self._credentials
+                except FetchError:
+                    return self.job.url, None  # (its request fails, and the URL is dropped)
+            same = self._origin is None or origin(self._url) == self._origin
+            return self._url, self._credentials if same else None
+        found = self._mirrors.get(source)
+        if found is None:
+            url, user, password = split_userinfo(self.job.mirrors[source - 1])
+            with contextlib.suppress(ValueError):  # else sent as given: it fails, the mirror with it
+                url = normalise(url)
+            found = self._mirrors[source] = (
+                url,
+                Credentials(user, password or "") if user is not None else None,
+            )
+        return found
 
     def split_ended(self, outcome: Changed | Failed | None, retries: int, received: int) -> Step:
         """The split download is over: complete (*outcome* None), or the file *Changed*, or a span
@@ -539,6 +580,7 @@ class Item:
         if isinstance(outcome, Changed):
             self._no_split = True  # once is enough: the next attempt takes the file in one stream
             self.kept = 0
+            self._forget_served()
             return REMOVE_PART
         result = plan.result_for_error(self.public, self.path, outcome.error, self.attempts, 0.0)
         return self._finish(result, remove_part=received == 0)
@@ -562,6 +604,8 @@ class Item:
             self._part_size = part_size
         remaining = None if self.deadline is None else self.deadline - self.clock()
         delay = self.rules.policy.delay(self.attempts, error, remaining)
+        if self._sources is not None:
+            delay = self._next_source(error, delay)
         # Bytes proved wrong, or from a response the policy rejected: nothing of them may stay.
         wrong = isinstance(error, IntegrityError | ProtocolError)
         if delay is None:
@@ -571,8 +615,50 @@ class Item:
             return self._finish(result, remove)
         if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
             self._part_size = self.kept = 0
+            self._forget_served()
             return Wait(delay, error, restart_part=True)
         return Wait(delay, error)
+
+    def _next_source(self, error: FetchError, delay: float | None) -> float | None:
+        """With mirrors, which URL the next attempt asks (and the wait before it, None for none):
+        the next one round, a URL that failed for good dropped while others remain; bytes of
+        several URLs that fail their checksum are fetched again from one URL at a time."""
+        sources = self._sources
+        assert sources is not None
+        if isinstance(error, IntegrityError) and "sha256" in str(error):
+            if sources.only is not None:
+                sources.drop(sources.only, "its bytes failed the checksum")
+            live = [i for i, s in enumerate(sources.states) if s.dropped is None]
+            sources.only = live[0] if live else None
+            if sources.only is None:
+                return None
+            self._source = sources.only
+            return delay
+        live = sources.live()
+        if delay is None and not self.rules.policy.retryable(error) and len(live) > 1:
+            sources.drop(self._source, str(error) or type(error).__name__)
+            delay = 0.0  # others remain: on to the next at once
+        live = sources.live()
+        if live:
+            later = [i for i in live if i > self._source]
+            self._source = later[0] if later else live[0]
+        return delay
+
+    def _forget_served(self) -> None:
+        """The .part starts over: what each URL had served is no longer in the file."""
+        if self._sources is not None:
+            for state in self._sources.states:
+                state.bytes = 0
+
+    def _sources_report(self) -> list[dict[str, object]] | None:
+        sources = self._sources
+        if sources is None:
+            return None
+        urls = [self.public.url, *(redact(url) for url in self.job.mirrors)]
+        return [
+            {"url": url, "bytes": state.bytes, "dropped": state.dropped}
+            for url, state in zip(urls, sources.states, strict=True)
+        ]
 
     @property
     def url(self) -> str:
@@ -595,6 +681,7 @@ class Item:
     def _attempt(self, offset: int) -> Step:
         self.attempts += 1
         self.offset = offset
+        self._spans = False
         self._verified = None
         self._sent = False
         if offset and not self._part_open:
@@ -604,24 +691,33 @@ class Item:
     def _request(self, *, first: bool = False) -> Step:
         """The request for the current URL (the job's own when *first*: each attempt starts there)."""
         if first:
-            start = self._start_url
-            if start is None:
-                try:
-                    start = self._begin_url()
-                except FetchError as error:
-                    return self.failed(error)
-            self._url, self._hops = start, 0
+            if self._source:  # a mirror: this attempt asks it (the one before failed elsewhere)
+                self._mirrors.pop(self._source, None)  # from its own URL, not where it led last time
+                start = self._route(self._source)[0]
+            else:
+                start = self._start_url
+                if start is None:
+                    try:
+                        start = self._begin_url()
+                    except FetchError as error:
+                        return self.failed(error)
+            self._url, self._hops, self._origin = start, 0, None
         url = self._url
         self._sent = True
         http = self.rules.http
         same = True
+        credentials = self._credentials if not self._source else self._route(self._source)[1]
         if self._hops:  # a redirect may have left the origin the credentials were given for
             if self._origin is None:
-                self._origin = origin(self._start_url or url)
+                start = self._start_url if not self._source else self._route(self._source)[0]
+                self._origin = origin(start or url)
             same = origin(url) == self._origin
         try:
             headers, proxy = http.request(
-                url, origin_credentials=self._credentials, same_origin=same, given=self.job.given
+                url,
+                origin_credentials=credentials,
+                same_origin=same,
+                given=self.job.given and not self._source,
             )
         except FetchError as error:  # a proxy the environment names that cannot be used
             return self.failed(error)
@@ -660,7 +756,7 @@ class Item:
         rules = self.rules
         return Segments(
             total, validator, connections=max(1, rules.split), min_size=rules.min_split, policy=rules.policy,
-            done=done,
+            done=done, sources=self._sources, source=self._source,
         )  # fmt: skip
 
     def _resume_split(self, validator: str | None, total: int, done: list[tuple[int, int]]) -> Step:
@@ -679,6 +775,7 @@ class Item:
                 self._url = self._begin_url()
             except FetchError as error:
                 return self.failed(error)
+        self._spans = True
         if segments.complete:
             return HASH_PART
         return Split(segments, fresh=False)
@@ -722,4 +819,6 @@ class Item:
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started
+        if self._sources is not None:
+            result.sources = self._sources_report()
         return Finish(result, remove_part)

@@ -32,6 +32,9 @@ class Job:
     given: bool = True
     # The same URL as an earlier job's, to the same name: downloaded once, reported on every line.
     duplicate_of: int | None = None
+    # More URLs of the same file: a split download spreads its spans over them all, one stream
+    # turns to the next when one fails; a mirror that fails or disagrees is dropped for the item.
+    mirrors: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -57,6 +60,8 @@ class Result:
     resumed_unvalidated: bool = False  # resumed bytes that no validator or checksum vouched for
     reason: str | None = None  # why skipped, when it was not the usual (-N: "not modified")
     content_encoding: str | None = None  # saved as the server encoded it (without --compressed)
+    # With mirrors: each URL's bytes in the file and why it was dropped, if it was (None without).
+    sources: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,7 @@ class Result:
             "reason": self.reason,
             "content_encoding": self.content_encoding,
             "elapsed": round(self.elapsed, 6),
+            **({"sources": self.sources} if self.sources is not None else {}),
         }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 from tulip._fetch.http.urls import redact
 from tulip._fetch.models import STATUSES, Job, Result, Status
@@ -20,7 +20,7 @@ from tulip._fetch.models import STATUSES, Job, Result, Status
 __all__ = ["Items", "ResultLog"]
 
 _UNSET = 255
-_NO_WORDS = (None, None, False, None, None)
+_NO_WORDS = (None, None, False, None, None, None)
 _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 
 
@@ -43,8 +43,8 @@ class ResultLog(Sequence["Result | None"]):
         self._elapsed = array.array("f", bytes(4 * count))
         self._sha = bytearray(32 * count)
         self._no_sha: set[int] = set()
-        # error, kind, unvalidated, reason, content encoding: rare, so kept only where there are any
-        self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None]] = {}
+        # error, kind, unvalidated, reason, content encoding, sources: rare, kept only where there are any
+        self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None, Any]] = {}
         self._listed: list[Job] | None = None
 
     def __len__(self) -> int:
@@ -65,7 +65,7 @@ class ResultLog(Sequence["Result | None"]):
             self._sha[32 * index : 32 * index + 32] = bytes.fromhex(result.sha256)
             self._no_sha.discard(index)
         words = (result.error, result.error_kind, result.resumed_unvalidated, result.reason,
-                 result.content_encoding)  # fmt: skip
+                 result.content_encoding, result.sources)  # fmt: skip
         if any(words):
             self._words[index] = words
         else:
@@ -109,7 +109,7 @@ class ResultLog(Sequence["Result | None"]):
         return self._listed[index]
 
     def _make(self, index: int, job: Job) -> Result:
-        error, kind, unvalidated, reason, encoding = self._words.get(index, _NO_WORDS)
+        error, kind, unvalidated, reason, encoding, sources = self._words.get(index, _NO_WORDS)
         renamed = self._renamed
         return Result(
             redact(job.url),
@@ -125,6 +125,7 @@ class ResultLog(Sequence["Result | None"]):
             unvalidated,
             reason,
             encoding,
+            sources,
         )
 
     # -- what a Report asks of all of them, from the arrays --------------------------------------------

@@ -27,7 +27,18 @@ from tulip._fetch.plan import echo, parse_content_range
 from tulip._fetch.retry import RetryPolicy, parse_retry_after
 from tulip.errors import FetchError, HTTPStatusError, TransportError
 
-__all__ = ["Changed", "Connection", "Failed", "Fetch", "Retry", "Segments", "Span", "decode_map"]
+__all__ = [
+    "Changed",
+    "Connection",
+    "Failed",
+    "Fetch",
+    "Retry",
+    "Segments",
+    "Source",
+    "Sources",
+    "Span",
+    "decode_map",
+]
 
 _MAP_VERSION = 1
 _WAVES = 4  # spans a connection takes in turn (where each is still at least the minimum)
@@ -52,9 +63,11 @@ class Span:
 
 @dataclass(slots=True)
 class Fetch:
-    """Send a GET for the span's remaining bytes with these *headers* (Range, If-Range)."""
+    """Send a GET for the span's remaining bytes with these *headers* (Range, If-Range), to the
+    file's URL number *source* (0: the first; then its mirrors)."""
 
     headers: dict[str, str]
+    source: int = 0
 
 
 @dataclass(slots=True)
@@ -80,6 +93,40 @@ class Failed:
     error: FetchError
 
 
+@dataclass(slots=True)
+class Source:
+    """One URL of the file (the first, or a mirror) and how it has done for this item."""
+
+    validator: str | None = None  # its own (mirrors' ETags differ), from its first answer
+    bytes: int = 0  # written from it
+    busy: int = 0  # connections on it now
+    dropped: str | None = None  # why it is asked no more
+
+
+class Sources:
+    """The URLs of one file: which are still asked, how many bytes each gave, why one was dropped."""
+
+    def __init__(self, count: int) -> None:
+        self.states = [Source() for _ in range(max(1, count))]
+        self.only: int | None = None  # one URL alone (the mixed bytes failed their checksum)
+
+    def live(self) -> list[int]:
+        return [i for i, s in enumerate(self.states) if s.dropped is None and self.only in (None, i)]
+
+    def pick(self) -> int | None:
+        """The URL for a new request: the live one with the fewest connections (the first on ties)."""
+        live = self.live()
+        return min(live, key=lambda i: self.states[i].busy) if live else None
+
+    def drop(self, index: int, reason: str) -> None:
+        if self.states[index].dropped is None:
+            self.states[index].dropped = reason
+
+    @property
+    def several(self) -> bool:
+        return len(self.states) > 1
+
+
 class Segments:
     """The spans of one file and the connections fetching them."""
 
@@ -93,9 +140,13 @@ class Segments:
         policy: RetryPolicy,
         done: Iterable[tuple[int, int]] = (),
         waves: int = _WAVES,
+        sources: Sources | None = None,
+        source: int = 0,
     ) -> None:
         self.total = total
-        self.validator = validator
+        self.sources = sources if sources is not None else Sources(1)
+        # *validator* is the word of URL number *source* (the one that answered first).
+        self.sources.states[source].validator = self.sources.states[source].validator or validator
         self.min_size = max(1, min_size)
         self.policy = policy
         self.retries = 0  # failed span requests, over all connections (the Report's extra attempts)
@@ -111,6 +162,11 @@ class Segments:
         self._done_before = sorted(done)
 
     # -- what the engine asks --------------------------------------------------------------------------
+
+    @property
+    def validator(self) -> str | None:
+        """The first URL's validator (kept beside the .part for a later run's If-Range)."""
+        return self.sources.states[0].validator
 
     @property
     def complete(self) -> bool:
@@ -171,20 +227,30 @@ class Segments:
 class Connection:
     """One connection's part of a split download: which span it fetches and what to ask for."""
 
-    __slots__ = ("_promised", "attempts", "hops", "segments", "span")
+    __slots__ = ("_promised", "attempts", "hops", "segments", "source", "span")
 
     def __init__(self, segments: Segments) -> None:
         self.segments = segments
+        self.source: int | None = None  # the URL this connection asks
         self.span: Span | None = None
         self.attempts = 0  # failures in a row of this connection's requests
         self.hops = 0  # redirects followed for the request in hand
         self._promised = 0  # one past the last byte the response in hand said it holds
 
-    def adopt(self, span: Span) -> None:
+    def adopt(self, span: Span, source: int = 0) -> None:
         """Read *span* from a response already open (the first, which proved ranges work)."""
         span.busy = True
         self.span = span
         self._promised = span.end
+        self._use(source)
+
+    def _use(self, source: int | None) -> None:
+        states = self.segments.sources.states
+        if self.source is not None:
+            states[self.source].busy -= 1
+        self.source = source
+        if source is not None:
+            states[source].busy += 1
 
     def begin(self) -> Fetch | None:
         """The request for the next span this connection fetches, or None when nothing is left."""
@@ -198,27 +264,40 @@ class Connection:
             self.release()
             span = segments._claim()
             if span is None:
+                self._use(None)
                 return None
             self.span = span
+        sources = segments.sources
+        if (
+            self.source is None
+            or sources.states[self.source].dropped is not None
+            or (sources.several and self.source not in sources.live())
+        ):
+            self._use(sources.pick())
+        if self.source is None:  # every URL dropped (failed() said so first): nothing to ask
+            self.release()
+            return None
         return self.fetch()
 
     def fetch(self) -> Fetch:
         """The request for the rest of the span in hand (again, after a redirect)."""
         span = self.span
-        assert span is not None
+        assert span is not None and self.source is not None
         headers = {"Range": f"bytes={span.pos}-{span.end - 1}"}
-        if self.segments.validator:
-            headers["If-Range"] = echo(self.segments.validator)
-        return Fetch(headers)
+        validator = self.segments.sources.states[self.source].validator
+        if validator:
+            headers["If-Range"] = echo(validator)
+        return Fetch(headers, self.source)
 
     def response(self, status: int, headers: Mapping[str, str]) -> Span | Retry | Changed | Failed:
         """The answer to this connection's request: the span to read, or what to do instead."""
         segments = self.segments
         span = self.span
-        assert span is not None, "response() without a span"
+        assert span is not None and self.source is not None, "response() without a span"
+        source = segments.sources.states[self.source]
         if status == 200:
-            # If-Range failed (the file changed) or ranges are no longer honoured: start over.
-            return self._changed("the server sent the whole file for a range")
+            # If-Range failed (the file changed) or ranges are no longer honoured.
+            return self._disagrees("the server sent the whole file for a range")
         if status != 206:
             retry_after = parse_retry_after(headers.get("Retry-After"))
             return self.failed(HTTPStatusError(status, retry_after=retry_after))
@@ -227,10 +306,12 @@ class Connection:
             return self.failed(TransportError("206 without a usable Content-Range"))
         first, last, total = found
         if total is not None and total != segments.total:
-            return self._changed(f"the file is now {total} bytes, not {segments.total}")
+            return self._disagrees(f"the file is {total} bytes there, not {segments.total}")
         etag = headers.get("ETag")
-        if segments.validator and segments.validator.startswith('"') and etag and etag != segments.validator:
-            return self._changed("the file's ETag changed")
+        if source.validator and source.validator.startswith('"') and etag and etag != source.validator:
+            return self._disagrees("the file's ETag changed")
+        if source.validator is None:  # a mirror's first answer: its own validator, for If-Range
+            source.validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
         if first != span.pos:
             return self.failed(TransportError(f"asked for bytes from {span.pos}, got {first}"))
         self._promised = last + 1  # a server may send less than asked: the rest is asked for next
@@ -254,6 +335,8 @@ class Connection:
         span.pos += n
         if n:
             self.attempts = 0
+            if self.source is not None:
+                self.segments.sources.states[self.source].bytes += n
 
     @property
     def finished(self) -> bool:
@@ -276,6 +359,14 @@ class Connection:
         self.attempts += 1
         self.release()  # another connection may take the span while this one waits
         delay = None if segments.stopped else segments.policy.delay(self.attempts, error, remaining)
+        sources = segments.sources
+        others = [i for i in sources.live() if i != self.source]
+        if delay is None and not segments.stopped and self.source is not None and others:
+            # This URL failed for good, others remain: drop it, go on with them at once.
+            sources.drop(self.source, str(error) or type(error).__name__)
+            self._use(None)
+            self.attempts = 0
+            return Retry(0.0, error)
         if delay is None:
             if segments.failed is None and segments.changed is None:
                 segments.failed = error
@@ -283,15 +374,26 @@ class Connection:
         return Retry(delay, error)
 
     def release(self) -> None:
-        """This connection lets its span go (bytes taken and not written are not counted)."""
+        """This connection lets its span go (bytes taken and not written are not counted); it keeps
+        its URL (and connection) for the next span."""
         span = self.span
         if span is not None:
             span.busy = False
             span.ahead = 0
             self.span = None
 
-    def _changed(self, reason: str) -> Changed:
+    def _disagrees(self, reason: str) -> Retry | Changed:
+        """This URL's file is not the one being fetched: a mirror is dropped; the first URL alone
+        (or the last left) means the file changed, and every span starts over."""
+        sources = self.segments.sources
+        others = [i for i in sources.live() if i != self.source]
+        if self.source is not None and self.source != 0 and others:
+            sources.drop(self.source, reason)
+            self.release()
+            self._use(None)
+            return Retry(0.0, FetchError(reason))
         self.release()
+        self._use(None)
         self.segments.changed = reason
         return Changed(reason)
 

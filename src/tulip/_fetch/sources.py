@@ -41,6 +41,7 @@ class Entry:
     size: int | None = None
     where: str = ""  # "line 12 of urls.txt", for error messages
     given: bool = True  # see Job.given
+    mirrors: tuple[str, ...] = ()  # more URLs of the same file (aria2c: tab-separated on its line)
 
 
 def check_url(url: str, where: str = "") -> str:
@@ -114,7 +115,10 @@ def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
             continue
         if pending is not None:
             yield Entry(**pending)
-        pending = {"url": check_url(stripped, where), "where": where}
+        first, *others = (url.strip() for url in stripped.split("\t") if url.strip())
+        pending = {"url": check_url(first, where), "where": where}
+        if others:
+            pending["mirrors"] = tuple(check_url(url, where) for url in others)
     if pending is not None:
         yield Entry(**pending)
 
@@ -137,13 +141,24 @@ def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
         where = f"manifest entry {index}"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise UsageError(f"{where} of {shown}: expected an object with a string 'name'")
-        url = urljoin(manifest_url, item["url"] if isinstance(item.get("url"), str) else item["name"])
+        listed = item.get("urls")
+        if listed is not None and (
+            not isinstance(listed, list) or not all(isinstance(u, str) for u in listed)
+        ):
+            raise UsageError(f"{where} of {shown}: 'urls' must be a list of URLs")
+        urls = [item["url"]] if isinstance(item.get("url"), str) else []
+        urls += [u for u in listed or () if u not in urls]
+        if not urls:
+            urls = [item["name"]]
+        url, *mirrors = (urljoin(manifest_url, u) for u in urls)
         check_url(url, where)
         given = origin(url) == home
         if given and user is not None and split_userinfo(url)[1] is None:
             url = with_userinfo(url, user, password)  # the manifest's own credentials, on its origin
         elif not given and split_userinfo(url)[1] is not None:
             url = split_userinfo(url)[0]  # a server naming credentials for another host: not used
+        # Mirrors carry no credentials of the manifest's, nor any it names: they are other servers.
+        mirrors = [split_userinfo(check_url(m, where))[0] for m in mirrors]
         sha256 = item.get("sha256")
         entries.append(
             Entry(
@@ -153,6 +168,7 @@ def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
                 sha256=_check_sha256(sha256, where) if sha256 is not None else None,
                 size=_check_size(item["size"], where) if item.get("size") is not None else None,
                 where=where,
+                mirrors=tuple(mirrors),
             )
         )
     return entries
@@ -280,7 +296,8 @@ def make_jobs(
                 name = numbered(base, number)
         _claim(name, entry, owners, folders, jobs, on_collision)
         owners[name.casefold()] = len(jobs)
-        jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given))
+        jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given,
+                        mirrors=entry.mirrors))  # fmt: skip
     return jobs
 
 

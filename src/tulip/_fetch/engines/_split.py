@@ -96,7 +96,7 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
     saver = MapSaver(part, segments)
     connections = [segments.connection() for _ in range(max(1, item.rules.split))]
     if step.first is not None:
-        connections[0].adopt(step.first)
+        connections[0].adopt(step.first, step.source)
     pool = concurrent.futures.ThreadPoolExecutor(len(connections) + 1, thread_name_prefix="tulip-split")
     runner = _Blocking(item, part, ctx, lock, saver, FrontHasher(part, pool.submit))
     try:
@@ -218,7 +218,7 @@ async def run_async(
     saver = MapSaver(part, segments)
     connections = [segments.connection() for _ in range(max(1, item.rules.split))]
     if step.first is not None:
-        connections[0].adopt(step.first)
+        connections[0].adopt(step.first, step.source)
     runner = _Async(item, part, ctx, saver, disk, FrontHasher(part, disk.submit))
     tasks = [
         asyncio.ensure_future(runner.connection(conn, response if index == 0 and step.first else None))
