@@ -162,7 +162,8 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_cmd_fetch, parser=fetch)
 
     bench = sub.add_parser("bench", help="tulip's engines beside curl, aria2c and wget2")
-    bench.add_argument("--workload", action="append", choices=("latency", "small", "bulk", "c10k", "split"),
+    workloads = ("latency", "small", "bulk", "c10k", "split", "mirrors")
+    bench.add_argument("--workload", action="append", choices=workloads,
                        help="run only this workload (repeatable; default all)")  # fmt: skip
     bench.add_argument("--scale", type=positive_float, default=0.25, metavar="X",
                        help="multiply every workload's file count (default 0.25)")  # fmt: skip

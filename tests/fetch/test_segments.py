@@ -186,3 +186,26 @@ def test_any_interleaving_fills_the_file_exactly_once(total: int, connections: i
             assert all(written[i] == 1 for i in range(a, min(b, a + 64)))
     assert segs.complete
     assert written == bytearray([1]) * total
+
+
+def test_connections_gather_on_the_fastest_url() -> None:
+    """Each URL is tried first; then a connection starting a span goes where connections have been
+    fastest, and moves on when that server's speed falls (aria2c's feedback selector)."""
+    from tulip._fetch.segments import Sources
+
+    sources = Sources(3)
+    assert [sources.pick() for _ in range(1)] == [0]
+    sources.states[0].busy = 1
+    assert sources.pick() == 1  # not tried yet, and idle
+    sources.measured(0, 20 * MB, 1.0)
+    sources.measured(1, 10 * MB, 1.0)
+    sources.measured(2, 5 * MB, 1.0)
+    assert sources.pick() == 0
+    sources.measured(0, 2 * MB, 1.0)  # crowded now: 11 MB/s on average
+    assert sources.pick() == 0
+    sources.measured(0, 1 * MB, 1.0)  # 6 MB/s: the second URL is faster now
+    assert sources.pick() == 1
+    sources.drop(1, "gone")
+    assert sources.pick() == 0
+    sources.measured(2, 0, 0.0)  # nothing to learn from an empty or instant answer
+    assert sources.states[2].speed == 5 * MB

@@ -756,7 +756,7 @@ class Item:
         rules = self.rules
         return Segments(
             total, validator, connections=max(1, rules.split), min_size=rules.min_split, policy=rules.policy,
-            done=done, sources=self._sources, source=self._source,
+            done=done, sources=self._sources, source=self._source, clock=self.clock,
         )  # fmt: skip
 
     def _resume_split(self, validator: str | None, total: int, done: list[tuple[int, int]]) -> Step:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from tulip._fetch.plan import echo, parse_content_range
@@ -101,6 +102,7 @@ class Source:
     bytes: int = 0  # written from it
     busy: int = 0  # connections on it now
     dropped: str | None = None  # why it is asked no more
+    speed: float | None = None  # bytes a second a connection gets from it (a running average)
 
 
 class Sources:
@@ -114,9 +116,25 @@ class Sources:
         return [i for i, s in enumerate(self.states) if s.dropped is None and self.only in (None, i)]
 
     def pick(self) -> int | None:
-        """The URL for a new request: the live one with the fewest connections (the first on ties)."""
+        """The URL for a new request: one not tried yet, else the one whose connections have been
+        fastest (aria2c's feedback selector), so that connections gather where bytes come quickest;
+        a crowded server's speed falls, and the next ones go elsewhere."""
+        states = self.states
         live = self.live()
-        return min(live, key=lambda i: self.states[i].busy) if live else None
+        if not live:
+            return None
+        untried = [i for i in live if states[i].speed is None]
+        if untried:
+            return min(untried, key=lambda i: states[i].busy)
+        return max(live, key=lambda i: states[i].speed or 0.0)
+
+    def measured(self, index: int, received: int, seconds: float) -> None:
+        """A connection got *received* bytes from URL *index* in *seconds*."""
+        if seconds <= 0.01 or received <= 0:
+            return  # too short to say anything
+        sample = received / seconds
+        state = self.states[index]
+        state.speed = sample if state.speed is None else (state.speed + sample) / 2
 
     def drop(self, index: int, reason: str) -> None:
         if self.states[index].dropped is None:
@@ -142,8 +160,10 @@ class Segments:
         waves: int = _WAVES,
         sources: Sources | None = None,
         source: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
+        self.clock = clock
         self.sources = sources if sources is not None else Sources(1)
         # *validator* is the word of URL number *source* (the one that answered first).
         self.sources.states[source].validator = self.sources.states[source].validator or validator
@@ -227,7 +247,7 @@ class Segments:
 class Connection:
     """One connection's part of a split download: which span it fetches and what to ask for."""
 
-    __slots__ = ("_promised", "attempts", "hops", "segments", "source", "span")
+    __slots__ = ("_got", "_promised", "_since", "attempts", "hops", "segments", "source", "span")
 
     def __init__(self, segments: Segments) -> None:
         self.segments = segments
@@ -236,6 +256,8 @@ class Connection:
         self.attempts = 0  # failures in a row of this connection's requests
         self.hops = 0  # redirects followed for the request in hand
         self._promised = 0  # one past the last byte the response in hand said it holds
+        self._since = 0.0  # when the response in hand began (its URL's speed is measured on it)
+        self._got = 0  # ... and the bytes it has given
 
     def adopt(self, span: Span, source: int = 0) -> None:
         """Read *span* from a response already open (the first, which proved ranges work)."""
@@ -243,6 +265,7 @@ class Connection:
         self.span = span
         self._promised = span.end
         self._use(source)
+        self._since, self._got = self.segments.clock(), 0
 
     def _use(self, source: int | None) -> None:
         states = self.segments.sources.states
@@ -267,12 +290,10 @@ class Connection:
                 self._use(None)
                 return None
             self.span = span
+            if segments.sources.several:  # a new span: to whichever URL now looks best
+                self._use(None)
         sources = segments.sources
-        if (
-            self.source is None
-            or sources.states[self.source].dropped is not None
-            or (sources.several and self.source not in sources.live())
-        ):
+        if self.source is None or self.source not in sources.live():
             self._use(sources.pick())
         if self.source is None:  # every URL dropped (failed() said so first): nothing to ask
             self.release()
@@ -315,6 +336,7 @@ class Connection:
         if first != span.pos:
             return self.failed(TransportError(f"asked for bytes from {span.pos}, got {first}"))
         self._promised = last + 1  # a server may send less than asked: the rest is asked for next
+        self._since, self._got = segments.clock(), 0
         return span
 
     def take(self, n: int) -> tuple[int, int]:
@@ -335,6 +357,7 @@ class Connection:
         span.pos += n
         if n:
             self.attempts = 0
+            self._got += n
             if self.source is not None:
                 self.segments.sources.states[self.source].bytes += n
 
@@ -348,6 +371,8 @@ class Connection:
     def ended(self) -> Retry | Failed | None:
         """The response's body ended: None to go on (``begin`` again), else a short body's retry."""
         span = self.span
+        if self.source is not None and self.segments.sources.several:
+            self.segments.sources.measured(self.source, self._got, self.segments.clock() - self._since)
         if span is None or span.pos >= min(span.end, self._promised):
             return None
         return self.failed(TransportError(f"connection closed at byte {span.pos} of {self._promised}"))

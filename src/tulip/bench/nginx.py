@@ -60,13 +60,14 @@ class Nginx(Service):
     """Serve *root* with nginx on 127.0.0.1; files at ``/NAME`` and ``/files/NAME``, each response
     at most *rate* bytes a second when given."""
 
-    def __init__(self, root: Path, rate: int | None = None) -> None:
+    def __init__(self, root: Path, rate: int | None = None, mirrors: tuple[int, ...] = ()) -> None:
         binary = nginx_available()
         if binary is None:
             raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
         self.binary = binary
         self.root = Path(root).resolve()
         self.rate = rate  # bytes a second per connection (limit_rate), None for none
+        self.mirrors = mirrors  # /mN/NAME: the same files at these rates (mirrors of the root)
         self.url = ""
         self._prefix: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -80,6 +81,8 @@ class Nginx(Service):
         user = "user root;" if os.geteuid() == 0 else ""
         conf = Path(prefix) / "nginx.conf"
         limit = f"limit_rate {self.rate};" if self.rate else ""
+        for number, rate in enumerate(self.mirrors, 1):
+            limit += f"\n        location /m{number}/ {{ alias {self.root}/; limit_rate {rate}; }}"
         conf.write_text(_CONF.format(user=user, prefix=prefix, port=port, root=self.root, limit=limit))
         self._proc = subprocess.Popen(
             [self.binary, "-p", prefix, "-c", str(conf), "-e", f"{prefix}/error.log"],

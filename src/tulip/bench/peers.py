@@ -81,6 +81,9 @@ def _command(
     """The command line of *client*; *split* > 1: as many connections per file, where it can."""
     assert client.binary is not None
     urls = urls_file.read_text().split()
+    mirrors = urls_file.with_name("mirrors.txt")
+    if mirrors.exists() and (client.name.startswith("tulip ") or client.name == "aria2c"):
+        urls_file = mirrors  # the clients that take several URLs for one file get them all
     if client.name.startswith("tulip "):
         engine = client.name.split()[1].partition("@")[0]
         return [

@@ -62,8 +62,13 @@ class Row:
 
 
 @contextmanager
-def _server(workload: Workload, corpus: SyntheticCorpus, work: Path) -> Iterator[tuple[str, str]]:
-    """Serve the workload's corpus; give (base URL, server name)."""
+def _server(
+    workload: Workload, corpus: SyntheticCorpus, work: Path
+) -> Iterator[tuple[list[tuple[str, str]], str]]:
+    """Serve the workload's corpus; give where each file is (prefix and suffix of its URL: the
+    first, then its mirrors) and the server's name."""
+    if workload.mirrors and not nginx_available():
+        raise RuntimeError("the mirrors workload needs nginx (apt-get install nginx)")
     if workload.server == "nginx" and nginx_available() and not workload.delay:
         root = work / "root"
         root.mkdir()
@@ -75,14 +80,27 @@ def _server(workload: Workload, corpus: SyntheticCorpus, work: Path) -> Iterator
             with open(root / name, "wb") as f:
                 for chunk in corpus.read(entry, 0, entry.size):
                     f.write(chunk)
-        with Nginx(root, workload.rate) as base:
-            yield base, "nginx"
+        with Nginx(root, workload.rate, workload.mirrors) as base, _failing(workload) as failing:
+            bases = [(f"{base}/m{n}/", "") for n in range(1, len(workload.mirrors) + 1)]
+            yield (bases or [(f"{base}/files/", "")]) + failing, "nginx"
         shutil.rmtree(root)
         return
     config = ServeConfig(files=workload.files, size=(workload.size, workload.size), seed=SEED,
                          faults=Faults(delay=workload.delay, bandwidth=workload.rate))  # fmt: skip
     with ServerProcess(config) as base:
-        yield base, "tulip serve"
+        yield [(f"{base}/files/", "")], "tulip serve"
+
+
+@contextmanager
+def _failing(workload: Workload) -> Iterator[list[tuple[str, str]]]:
+    """The mirror that breaks every answer half-way (tulip serve, the same bytes), if the workload has one."""
+    if not workload.failing_mirror:
+        yield []
+        return
+    config = ServeConfig(files=workload.files, size=(workload.size, workload.size), seed=SEED,
+                         faults=Faults(bandwidth=10 * 1024 * 1024))  # fmt: skip
+    with ServerProcess(config) as base:
+        yield [(f"{base}/files/", "?drop=1&cut=0.5")]  # every answer cut half-way, then reset
 
 
 def _expected(corpus: SyntheticCorpus) -> dict[str, str]:
@@ -140,9 +158,13 @@ def run_workload(
     chosen = [c for c in clients(engines, compare) if peers or c.kind == "engine"]
     with tempfile.TemporaryDirectory(prefix=f"tulip-bench-{workload.name}-", dir=work_dir) as temp:
         work = Path(temp)
-        with _server(workload, corpus, work) as (base, server):
+        with _server(workload, corpus, work) as (places, server):
+            (prefix, suffix), base = places[0], places[0][0].rsplit("/", 2)[0]
             urls_file = work / "urls.txt"
-            urls_file.write_text("".join(f"{base}/files/{name}\n" for name in expected))
+            urls_file.write_text("".join(f"{prefix}{name}{suffix}\n" for name in expected))
+            if len(places) > 1:  # aria2c's form: every URL of a file on its line, tab-separated
+                lines = ("\t".join(f"{p}{name}{s}" for p, s in places) for name in expected)
+                (work / "mirrors.txt").write_text("".join(line + "\n" for line in lines))
             for concurrency in concurrencies:
                 runs: dict[str, list[Row]] = {client.name: [] for client in chosen}
                 # Round-robin, so that a slow spell of the machine (or its disk) hits every client.

@@ -23,6 +23,11 @@ class Workload:
     about: str = ""
     rate: int | None = None  # bytes a second per connection (nginx limit_rate), as mirrors and CDNs cap
     split: int = 1  # connections per file for the clients that can (tulip --split, aria2c -s, wget2)
+    # Mirrors: each one's bytes a second per connection (nginx locations); a last one that breaks
+    # every answer half-way (tulip serve) is added when *failing_mirror*. Clients that take mirrors
+    # (tulip, aria2c) get them all on one tab-separated line; the others the first URL alone.
+    mirrors: tuple[int, ...] = ()
+    failing_mirror: bool = False
 
     def limit(self, concurrency: int | None = None) -> float | None:
         """The latency floor: waves of *concurrency* requests, each waiting out the delay."""
@@ -51,6 +56,17 @@ WORKLOADS: dict[str, Workload] = {
             rate=20 * 1024 * 1024,
             split=8,
             about="1 x 300 MB at 20 MB/s a connection (nginx limit_rate), 8 connections",
+        ),
+        Workload(
+            "mirrors",
+            1,
+            200 * 1024 * 1024,
+            1,
+            server="nginx",
+            split=8,
+            mirrors=(20 * 1024 * 1024, 10 * 1024 * 1024),
+            failing_mirror=True,
+            about="1 x 200 MB from 3 mirrors: 20 and 10 MB/s a connection, one breaking each answer half-way",
         ),
     )
 }
