@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -169,3 +170,23 @@ def test_a_file_changed_between_runs_starts_every_span_over(tmp_path: Path, engi
     (result,) = report.items
     assert (result.status, result.sha256, result.resumed_from) == ("ok", changed["sha256"], 0)
     assert sha(tmp_path / "file-00000.bin") == changed["sha256"]
+
+
+def test_the_bar_follows_the_bytes_of_a_big_file_and_says_how_it_comes(tmp_path: Path) -> None:
+    """On a terminal, one big file of unannounced size: once the server gives its size the bar
+    follows bytes (with an ETA), and says over how many connections the file comes."""
+    from tests.terminal import run_on_pty
+
+    faults = Faults(bandwidth=MB)  # four connections: about 3 s for the file
+    with ServerProcess(ServeConfig(files=1, size=(12 * MB, 12 * MB), seed=2, faults=faults)) as base:
+        run = run_on_pty(
+            tulip_cmd("fetch", f"{base}/files/file-00000.bin", "-d", str(tmp_path), "--split", "4",
+                      "--min-split-size", "256k"),
+            columns=120, timeout=60,
+        )  # fmt: skip
+    text = run.text()
+    assert run.returncode == 0, text
+    assert "over 4 connections" in text
+    # An ETA from bytes while it runs (by files, one file has none until it is done).
+    assert re.search(r"0:00:0[1-9]", text), text
+    assert any("1/1 files" in line for line in run.screen())

@@ -661,6 +661,12 @@ class Item:
         ]
 
     @property
+    def announced(self) -> int | None:
+        """The file's size as the last response gave it (for a progress bar), None if unknown."""
+        body = self._body
+        return body.total if body is not None else None
+
+    @property
     def url(self) -> str:
         """The URL of the last request (where redirects led), with no credentials in it."""
         return self._url

@@ -26,6 +26,7 @@ class Progress:
     def advance(self, nbytes: int) -> None: ...
     def done(self, job: Job, result: Result) -> None: ...
     def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None: ...
+    def sized(self, job: Job, size: int, connections: int = 1) -> None: ...
     def close(self) -> None: ...
 
 
@@ -91,6 +92,9 @@ class RichProgress(Progress):
         self._task: Any = None
         self._items = self._done = self._bytes = self._failed = 0
         self._total_bytes: int | None = None
+        self._sized: dict[str, int] = {}  # sizes servers announced, while not every size is known
+        self._connections = 0  # extra connections of split downloads now under way
+        self._split: dict[str, int] = {}  # ... by item
         self._started = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
@@ -123,11 +127,27 @@ class RichProgress(Progress):
         )
         self._bar.start()
 
+    def sized(self, job: Job, size: int, connections: int = 1) -> None:
+        """A server announced *job*'s size (fetched over *connections*): once every item's size is
+        known (one big file, most often), the bar follows bytes and gains a true ETA."""
+        with self._lock:
+            if connections > 1:
+                self._connections += connections - 1 - self._split.get(job.name, 0)
+                self._split[job.name] = connections - 1
+            if self._total_bytes is not None:
+                return
+            self._sized[job.name] = size
+            if len(self._sized) == self._items:
+                self._total_bytes = sum(self._sized.values())
+                if self._bar is not None:
+                    self._bar.update(self._task, total=self._total_bytes, completed=self._bytes)
+
     def _fields(self) -> dict[str, str]:
         rate = self._bytes / max(time.monotonic() - self._started, 1e-9)
         failed = f" ({self._failed} failed)" if self._failed else ""
+        split = f" over {self._connections + 1} connections" if self._connections else ""
         return {
-            "files": f"{self._done - self._failed}/{self._items}{failed}",
+            "files": f"{self._done - self._failed}/{self._items}{failed}{split}",
             "size": format_bytes(self._bytes),
             "rate": f"{format_bytes(rate)}/s",
         }
@@ -144,6 +164,7 @@ class RichProgress(Progress):
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
             self._ensure_bar()
+            self._connections -= self._split.pop(job.name, 0)
             self._done += 1
             self._failed += result.status in ("failed", "not_found")
             if self._total_bytes is None:

@@ -80,6 +80,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
         with ctx.transport.get(request.url, request.headers, request.proxy, item.deadline) as response:
             read = item.response(response.status, response.headers)
             if isinstance(read, Split):
+                ctx.progress.sized(item.job, read.segments.total, item.rules.split)
                 return _split.run_blocking(item, read, response, files.split(read), ctx)
             if not isinstance(read, Read):
                 return read
@@ -91,6 +92,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 files.data = data
                 return item.body_read(len(data), hashlib.sha256(data).hexdigest())
             files.prepare(read)
+            if (size := item.announced) is not None:
+                ctx.progress.sized(item.job, size)
             part = files.part
             assert part is not None
             if read.decode is not None:

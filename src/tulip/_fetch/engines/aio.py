@@ -162,6 +162,7 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
         ):
             read = item.response(response.status, response.headers)
             if read.__class__ is Split:
+                ctx.progress.sized(item.job, read.segments.total, item.rules.split)  # type: ignore[attr-defined]
                 part = await asyncio.to_thread(files.split, read)  # type: ignore[arg-type]
                 return await _split.run_async(item, read, response, part, ctx, ctx.disk)  # type: ignore[arg-type]
             if read.__class__ is not Read:
@@ -185,6 +186,8 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
 
 
 async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Files, ctx: _Context) -> Step:
+    if (size := item.announced) is not None:
+        ctx.progress.sized(item.job, size)
     if read.part != "keep" or read.validator:
         await asyncio.to_thread(files.prepare, read)
     part = files.part
