@@ -44,6 +44,7 @@ probability = typed(lambda t: bounded(float(t), 0, 1), "a probability between 0 
 size_range = typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
 rate = typed(parse_rate, "a rate like 500k or 10M")
 size = typed(lambda t: int(bounded(parse_size(t), 1, 2**62)), "a size like 500k, 2G")
+byte_count = typed(lambda t: int(bounded(parse_size(t), 0, 2**62)), "a size like 0, 64, 500k")
 
 
 def label_python(text: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from tulip._args import (
+    byte_count,
     codes,
     count,
     int_list,
@@ -63,6 +64,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if args.root is not None and (args.files is not None or args.size is not None):
         raise UsageError("--root serves a directory; --files and --size describe a synthetic corpus")
+    if args.upstream is not None and (
+        args.root is not None or args.files is not None or args.size is not None
+    ):
+        raise UsageError("--upstream serves another server's files; --root, --files and --size serve tulip's")
     faults = Faults(
         delay=args.delay,
         jitter=args.jitter,
@@ -72,7 +77,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         drop_rate=args.drop_rate,
         truncate_rate=args.truncate_rate,
         stall_rate=args.stall_rate,
+        reset_rate=args.reset_rate,
+        reset_after=args.reset_after,
         bandwidth=args.bandwidth,
+        upstream_delay=args.upstream_delay,
+        slice_size=args.slice_size,
+        slice_delay=args.slice_delay,
+        limit_data=args.limit_data,
+        slow_close=args.slow_close,
+        paths=tuple(args.fault_path or ()),
     )
     config = ServeConfig(
         host=args.host,
@@ -83,6 +96,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         faults=faults,
         access_log=args.access_log,
+        upstream=args.upstream,
     )
     if args.access_log:
         import logging
@@ -142,6 +156,9 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--size", type=size_range, help="size of each file: 2k, 50M, or a range 1k-64k")
     corpus.add_argument("--root", type=Path, help="serve this directory instead")
     corpus.add_argument("--seed", type=int, default=0, help="seeds the content and the faults")
+    corpus.add_argument(
+        "--upstream", metavar="URL", help="proxy mode: forward every request to this server, faults applied"
+    )
     faults = serve.add_argument_group("faults (rates are probabilities per file request)")
     faults.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait before answering")
     faults.add_argument("--jitter", type=seconds, default=0.0, metavar="S", help="add up to S more")
@@ -151,7 +168,25 @@ def _build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--drop-rate", type=probability, default=0.0, metavar="P", help="reset mid-body")
     faults.add_argument("--truncate-rate", type=probability, default=0.0, metavar="P", help="close mid-body")
     faults.add_argument("--stall-rate", type=probability, default=0.0, metavar="P", help="never answer")
+    faults.add_argument("--reset-rate", type=probability, default=0.0, metavar="P", help="RST the connection")
+    faults.add_argument("--reset-after", type=seconds, default=0.0, metavar="S", help="... S into the answer")
     faults.add_argument("--bandwidth", type=rate, metavar="RATE", help="per response, e.g. 500k or 10M")
+    faults.add_argument(
+        "--fault-path",
+        action="append",
+        metavar="GLOB",
+        help="faults only for these URL paths ('files/*.iso')",
+    )
+    tcp = serve.add_argument_group("TCP shapes (toxiproxy's toxics, on every answer the faults reach)")
+    tcp.add_argument("--upstream-delay", type=seconds, default=0.0, metavar="S", help="hold each request S")
+    tcp.add_argument(
+        "--slice-size", type=byte_count, default=0, metavar="SIZE", help="write bodies in pieces"
+    )
+    tcp.add_argument("--slice-delay", type=seconds, default=0.0, metavar="S", help="... S apart")
+    tcp.add_argument(
+        "--limit-data", type=byte_count, default=0, metavar="SIZE", help="close after SIZE bytes"
+    )
+    tcp.add_argument("--slow-close", type=seconds, default=0.0, metavar="S", help="wait S before closing")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_cmd_serve, parser=serve)
 

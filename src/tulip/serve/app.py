@@ -22,15 +22,12 @@ a cached body handed to aiohttp whole. Faults cost only when they are on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import ipaddress
 import json
 import re
-import socket
-import struct
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
@@ -41,13 +38,12 @@ from tulip.errors import UsageError
 from tulip.serve.config import Faults, ServeConfig
 from tulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
 from tulip.serve.faults import QUIET, Plan, decide, overrides_from_query
+from tulip.serve.proxy import Upstream
 from tulip.serve.ranges import UNSATISFIABLE, resolve_range
+from tulip.serve.shaping import close, dropped, reset_now, send_body, stall
 from tulip.serve.stats import Stats
 
 __all__ = ["FileServer", "create_app"]
-
-_BANDWIDTH_TICK = 0.05  # seconds of data per write when throttled
-_STALL_POLL = 0.5
 
 
 class FileServer:
@@ -61,6 +57,10 @@ class FileServer:
             else SyntheticCorpus(config.files, config.size, config.seed)
         )
         self._synthetic = self.corpus if isinstance(self.corpus, SyntheticCorpus) else None
+        self.upstream: Upstream | None = None
+        if config.upstream is not None:
+            self.upstream = Upstream(config.upstream)
+            self._synthetic = None
         self.stats = Stats()
         self.faults = config.faults
         self.faulty = config.faults.active()
@@ -81,7 +81,8 @@ class FileServer:
             return QUIET
         nth = self._nth[name]
         self._nth[name] = nth + 1
-        plan = decide(self.faults, self.config.seed, name, nth) if self.faulty else QUIET
+        faulty = self.faulty and self.faults.reaches(request.path[1:])
+        plan = decide(self.faults, self.config.seed, name, nth) if faulty else QUIET
         return overrides_from_query(request.query, plan, nth)
 
     def forget_files(self) -> None:
@@ -140,8 +141,14 @@ class FileServer:
             files.append({"name": name, "size": entry.size, "sha256": digest, "url": files_url(name)})
         return files
 
+    async def close(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.close()
+
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
+        if self.upstream is not None and not path.startswith("/_tulip/"):
+            return await _count(request, self, _proxy(request, self, self.upstream))
         if path.startswith("/files/"):
             if self._synthetic and not self.faulty and request.method == "GET" and not request.query_string:
                 # The hot path of every small-file benchmark: nothing to decide, a cached body to send.
@@ -185,8 +192,14 @@ def create_app(config: ServeConfig | None = None) -> FileServer:
 
 
 async def _file(request: web.BaseRequest, state: FileServer, name: str) -> web.StreamResponse:
+    return await _count(request, state, _serve_file(request, state, name))
+
+
+async def _count(
+    request: web.BaseRequest, state: FileServer, answer: Awaitable[web.StreamResponse]
+) -> web.StreamResponse:
     state.stats.requests += 1
-    response = await _serve_file(request, state, name)
+    response = await answer
     # A streamed response counted itself when its headers went out (its client may already have
     # asked for the stats); a stalled one was never sent.
     transport = request.transport
@@ -204,17 +217,20 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         plan = state.plan(entry.name, request)
     except UsageError as exc:
         return _plain(400, str(exc))
+    if plan.upstream_delay:
+        await asyncio.sleep(plan.upstream_delay)
     if plan.delay:
         await asyncio.sleep(plan.delay)
     if plan.kind == "stall":
         state.stats.faults["stall"] += 1
-        return await _stall(request, state.config.stall_limit)
+        return await stall(request, state.config.stall_limit)
+    if plan.kind == "reset" and not plan.reset_after:
+        state.stats.faults["reset"] += 1
+        reset_now(request)
+        return dropped()
     if plan.kind == "error":
         state.stats.faults["error"] += 1
-        headers = {}
-        if plan.retry_after is not None:
-            headers["Retry-After"] = str(max(0, round(plan.retry_after)))
-        return _plain(plan.status, f"injected fault {plan.status}", headers)
+        return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
 
     headers = dict(state.headers(entry))
     if _none_match(request.headers.get("If-None-Match"), entry.etag):
@@ -247,20 +263,48 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         # aiohttp keeps an explicit Content-Length on HEAD: the size of what GET would send.
         return web.Response(status=status, headers=headers)
 
-    if plan.kind is None and plan.bandwidth is None:
+    if not plan.shapes_body():
         try:
             body = await _whole_body(corpus, entry, start, end)
         except OSError:  # vanished between the lookup and the read: it is not here
             return _plain(404, "not found")
         if body is not None and len(body) != end - start:
             # Shrank meanwhile: no honest answer now. The connection goes; aiohttp then sends nothing.
-            _close(request, reset=False)
-            return web.Response(status=503)
+            await close(request, reset=False)
+            return dropped()
         if body is not None:
             state.stats.bytes_sent += len(body)
             headers.pop("Content-Length")
             return web.Response(status=status, body=body, headers=headers)
     return await _stream(request, state, entry, start, end, status, headers, plan)
+
+
+async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream) -> web.StreamResponse:
+    # The query belongs to the upstream: faults come from the settings alone, keyed by the path.
+    plan = QUIET
+    if state.faulty and state.faults.reaches(request.path[1:]):
+        nth = state._nth[request.path]
+        state._nth[request.path] = nth + 1
+        plan = decide(state.faults, state.config.seed, request.path, nth)
+    if plan.upstream_delay:
+        await asyncio.sleep(plan.upstream_delay)
+    if plan.kind == "stall":
+        state.stats.faults["stall"] += 1
+        return await stall(request, state.config.stall_limit)
+    if plan.kind == "error":
+        state.stats.faults["error"] += 1
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
+        return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
+    if plan.kind == "reset" and not plan.reset_after:
+        state.stats.faults["reset"] += 1
+        reset_now(request)
+        return dropped()
+    return await upstream.forward(request, plan, state.stats)
+
+
+def _retry_after(plan: Plan) -> dict[str, str]:
+    return {} if plan.retry_after is None else {"Retry-After": str(max(0, round(plan.retry_after)))}
 
 
 def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) -> tuple[int, int] | None:
@@ -322,93 +366,27 @@ async def _stream(
     headers: dict[str, str],
     plan: Plan,
 ) -> web.StreamResponse:
-    """Send the body chunk by chunk, throttled and cut short as the plan says."""
+    """Send the body chunk by chunk, shaped as the plan says."""
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
     await response.prepare(request)
     state.stats.statuses[status] += 1
-    stop = end
-    if plan.kind in ("drop", "truncate"):
-        # Always short by at least one byte, so the fault is a fault even for a one-byte file.
-        stop = start + min(int((end - start) * plan.cut), max(0, end - start - 1))
-    try:
-        sent = await _send_chunks(state, entry, start, stop, plan, response)
-        if sent < stop - start:
-            # The file shrank or vanished under us: end the connection, so that the client cannot
-            # take what came for the whole body (a keep-alive would frame the next answer wrong).
-            _close(request, reset=False)
-            return response
-        if plan.kind in ("drop", "truncate"):
-            state.stats.faults[plan.kind] += 1
-            _close(request, reset=plan.kind == "drop")
-            return response
-        await response.write_eof()
-    except ConnectionError:  # the client went away mid-body: nothing to answer, nothing to log
-        pass
+    chunks = _chunks(state.corpus, entry, start, end)
+    await send_body(request, response, chunks, end - start, plan, state.stats)
     return response
 
 
-async def _send_chunks(
-    state: FileServer, entry: Entry, start: int, stop: int, plan: Plan, response: web.StreamResponse
-) -> int:
-    """Send the body from *start* to *stop*; return how many bytes went (fewer if the file shrank)."""
-    loop = asyncio.get_running_loop()
-    began, sent = loop.time(), 0
-    chunks = state.corpus.read(entry, start, stop)
-    blocking = state.corpus.blocking
+async def _chunks(corpus: Corpus, entry: Entry, start: int, end: int) -> AsyncIterator[bytes]:
+    chunks = corpus.read(entry, start, end)
+    blocking = corpus.blocking
     while True:
         try:
             chunk = await asyncio.to_thread(next, chunks, None) if blocking else next(chunks, None)
-        except OSError:  # vanished
-            chunk = None
+        except OSError:  # vanished: send_body ends the connection, as it does for a shrunk file
+            return
         if chunk is None:
-            return sent
-        for piece in _pieces(chunk, plan.bandwidth):
-            await response.write(piece)
-            sent += len(piece)
-            state.stats.bytes_sent += len(piece)
-            if plan.bandwidth:
-                ahead = began + sent / plan.bandwidth - loop.time()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-
-
-def _pieces(chunk: bytes, bandwidth: float | None) -> list[bytes]:
-    if not bandwidth:
-        return [chunk]
-    step = max(1, int(bandwidth * _BANDWIDTH_TICK))
-    view = memoryview(chunk)
-    return [bytes(view[i : i + step]) for i in range(0, len(chunk), step)]
-
-
-def _close(request: web.BaseRequest, *, reset: bool) -> None:
-    """Close the connection under the response: with RST (a drop) or FIN (a truncation)."""
-    transport = request.transport
-    if transport is None:
-        return
-    if reset:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                # Linger 0: close() sends RST instead of FIN, as a dropped connection would.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    else:
-        transport.close()
-
-
-async def _stall(request: web.BaseRequest, limit: float) -> web.StreamResponse:
-    """Send nothing until the client gives up (or *limit* passes), then close."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            break
-        await asyncio.sleep(min(_STALL_POLL, max(0.0, deadline - loop.time())))
-    _close(request, reset=False)
-    # aiohttp finds the transport closed, skips writing this response, and drops the connection.
-    return web.Response(status=504)
+            return
+        yield chunk
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -470,6 +448,8 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
             raise ValueError("version must be a whole number >= 0")
     except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f'expected {{"version": N}}: {exc}\n') from None
+    if state.upstream is not None:
+        raise web.HTTPBadRequest(text="a proxy's files are the upstream's: change them there\n")
     if not isinstance(corpus, SyntheticCorpus):
         raise web.HTTPBadRequest(text="a directory corpus changes on disk, not here\n")
     corpus.bump(version)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from tulip._units import parse_rate
+from tulip._units import parse_rate, parse_size
 from tulip.errors import UsageError
 
 __all__ = ["FAULT_KINDS", "Faults", "ServeConfig"]
 
-#: The fault kinds that end a request early, in the order their probability bands are laid out.
-FAULT_KINDS = ("stall", "error", "drop", "truncate")
+#: The fault kinds that end a request early, in the order their probability bands are laid out
+#: (a new kind goes last, so that a seed keeps giving the faults it gave before).
+FAULT_KINDS = ("stall", "error", "drop", "truncate", "reset")
+_SECONDS = ("delay", "jitter", "retry_after", "reset_after", "upstream_delay", "slice_delay", "slow_close")
 
 
 @dataclass
@@ -33,15 +36,27 @@ class Faults:
     drop_rate: float = 0.0  # send part of the body, then reset the connection
     truncate_rate: float = 0.0  # send part of the body, then close the connection cleanly
     stall_rate: float = 0.0  # send nothing until the client gives up
+    reset_rate: float = 0.0  # reset the connection reset_after seconds into the answer (toxiproxy reset_peer)
+    reset_after: float = 0.0  # 0: before any byte; else the body is held short of its end until then
     bandwidth: float | None = None  # bytes per second per response, None for unlimited
+    # The shapes toxiproxy gives TCP streams, on every answer the rules reach:
+    upstream_delay: float = 0.0  # seconds before the request goes on (to the upstream, or the disk)
+    slice_size: int = 0  # write bodies in pieces of this many bytes (toxiproxy slicer) ...
+    slice_delay: float = 0.0  # ... with this many seconds between them
+    limit_data: int = 0  # close a connection once this many body bytes went over it (0: no limit)
+    slow_close: float = 0.0  # seconds the server waits before closing a connection it chose to close
+    paths: tuple[str, ...] = ()  # URL-path globs ("files/*.iso", "api/*") the faults reach; () for all
 
     def __post_init__(self) -> None:
         self.error_codes = tuple(int(code) for code in self.error_codes)
+        if isinstance(self.paths, str):
+            self.paths = (self.paths,)
+        self.paths = tuple(self.paths)
         self.validate()
 
     def validate(self) -> None:
         """Raise UsageError if any value is impossible."""
-        for name in ("delay", "jitter", "retry_after"):
+        for name in _SECONDS:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name.replace('_', '-')} must be a number of seconds >= 0, not {value!r}")
@@ -55,17 +70,37 @@ class Faults:
             raise UsageError(f"error codes must be HTTP error statuses (400-599), not {self.error_codes!r}")
         if self.bandwidth is not None and not (self.bandwidth > 0 and math.isfinite(self.bandwidth)):
             raise UsageError(f"bandwidth must be a positive rate, not {self.bandwidth!r}")
+        for name in ("slice_size", "limit_data"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise UsageError(f"{name.replace('_', '-')} must be a number of bytes >= 0, not {value!r}")
+        if any(not isinstance(glob, str) or not glob.strip("/") for glob in self.paths):
+            raise UsageError(f"fault paths must be non-empty globs such as 'files/*.iso', not {self.paths!r}")
 
     def total_rate(self) -> float:
         return sum(getattr(self, f"{kind}_rate") for kind in FAULT_KINDS)
 
     def active(self) -> bool:
         """Whether any fault can happen; a quiet server skips every per-request draw."""
-        return bool(self.delay or self.jitter or self.total_rate() or self.bandwidth)
+        return bool(
+            self.delay
+            or self.jitter
+            or self.total_rate()
+            or self.bandwidth
+            or self.upstream_delay
+            or self.slice_size
+            or self.limit_data
+            or self.slow_close
+        )
+
+    def reaches(self, path: str) -> bool:
+        """Whether the faults apply to a request for URL *path* (``files/a.bin``, no leading slash)."""
+        return not self.paths or any(fnmatchcase(path, glob.lstrip("/")) for glob in self.paths)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["error_codes"] = list(self.error_codes)
+        data["paths"] = list(self.paths)
         return data
 
     def updated(self, changes: dict[str, Any]) -> Faults:
@@ -75,11 +110,14 @@ class Faults:
         if unknown:
             raise UsageError(f"unknown fault setting(s): {', '.join(unknown)}")
         changes = dict(changes)
-        if isinstance(changes.get("bandwidth"), str):
-            try:
+        try:
+            if isinstance(changes.get("bandwidth"), str):
                 changes["bandwidth"] = parse_rate(changes["bandwidth"])
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            for name in ("slice_size", "limit_data"):
+                if isinstance(changes.get(name), str):
+                    changes[name] = parse_size(changes[name])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         try:
             return dataclasses.replace(self, **changes)
         except (TypeError, ValueError) as exc:
@@ -101,6 +139,7 @@ class ServeConfig:
     stall_limit: float = 300.0  # a stalled response gives up after this long even if the client does not
     # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
     control: bool = True
+    upstream: str | None = None  # proxy mode: forward to this server, faults on its answers
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -109,6 +148,10 @@ class ServeConfig:
             raise UsageError(f"files must be >= 0, not {self.files}")
         if self.size[0] < 0 or self.size[1] < self.size[0]:
             raise UsageError(f"bad size range {self.size}")
+        if self.upstream is not None:
+            from tulip.serve.proxy import check_upstream
+
+            check_upstream(self.upstream)
         if self.root is not None:
             self.root = Path(self.root)
             if not self.root.is_dir():

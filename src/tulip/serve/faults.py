@@ -10,6 +10,7 @@ truncate), so each kind happens at exactly its configured rate and never two at 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from tulip.serve.config import FAULT_KINDS, Faults
 
 __all__ = ["Plan", "decide", "overrides_from_query"]
 
-Kind = Literal["stall", "error", "drop", "truncate"]
+Kind = Literal["stall", "error", "drop", "truncate", "reset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class Plan:
     retry_after: float | None = None  # sent with 429 and 503
     cut: float = 0.5  # for drop/truncate: the fraction of the body sent before closing
     bandwidth: float | None = None
+    reset_after: float = 0.0  # for kind == "reset"
+    upstream_delay: float = 0.0
+    slice_size: int = 0
+    slice_delay: float = 0.0
+    limit_data: int = 0
+    slow_close: float = 0.0
+
+    def shapes_body(self) -> bool:
+        """Whether the body must go out piece by piece (else it may be handed over whole)."""
+        return bool(self.kind or self.bandwidth or self.slice_size or self.limit_data)
 
 
 QUIET = Plan()
@@ -58,6 +69,12 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
         retry_after=faults.retry_after if status in (429, 503) else None,
         cut=cut,
         bandwidth=faults.bandwidth,
+        reset_after=faults.reset_after,
+        upstream_delay=faults.upstream_delay,
+        slice_size=faults.slice_size,
+        slice_delay=faults.slice_delay,
+        limit_data=faults.limit_data,
+        slow_close=faults.slow_close,
     )
 
 
@@ -67,8 +84,9 @@ _TRUE = {"1", "true", "yes", "on"}
 def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan:
     """Return *plan* changed by per-request query options; raise UsageError for bad values.
 
-    ``delay=S``, ``status=CODE``, ``drop=1``, ``truncate=1``, ``stall=1`` (with ``fail=N``: only
-    the first N requests of this file), ``retry_after=S``, ``cut=FRACTION``, ``bandwidth=RATE``.
+    ``delay=S``, ``status=CODE``, ``drop=1``, ``truncate=1``, ``stall=1``, ``reset=S`` (with
+    ``fail=N``: only the first N requests of this file), ``retry_after=S``, ``cut=FRACTION``,
+    ``bandwidth=RATE``.
     """
     if not query:
         return plan
@@ -76,9 +94,12 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         delay = float(query["delay"]) if "delay" in query else plan.delay
         kind, status, retry_after = plan.kind, plan.status, plan.retry_after
         first = nth < int(query.get("fail", "1000000000"))  # fail=N: only the first N requests
+        reset_after = plan.reset_after
         for flag in ("stall", "drop", "truncate"):
             if query.get(flag, "").lower() in _TRUE and first:
                 kind, status = flag, 0  # type: ignore[assignment]
+        if "reset" in query and first:
+            kind, status, reset_after = "reset", 0, float(query["reset"])
         if "status" in query and first:
             kind, status = "error", int(query["status"])
             retry_after = 1.0 if status in (429, 503) else None
@@ -88,6 +109,15 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         bandwidth = parse_rate(query["bandwidth"]) if "bandwidth" in query else plan.bandwidth
     except (ValueError, KeyError) as exc:
         raise UsageError(f"bad fault option in query: {exc}") from None
-    if delay < 0 or not 0 <= cut <= 1 or (kind == "error" and not 100 <= status <= 599):
+    if delay < 0 or reset_after < 0 or not 0 <= cut <= 1 or (kind == "error" and not 100 <= status <= 599):
         raise UsageError("bad fault option in query: out of range")
-    return Plan(delay, kind, status, retry_after, cut, bandwidth)
+    return dataclasses.replace(
+        plan,
+        delay=delay,
+        kind=kind,
+        status=status,
+        retry_after=retry_after,
+        cut=cut,
+        bandwidth=bandwidth,
+        reset_after=reset_after,
+    )

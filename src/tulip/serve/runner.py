@@ -45,6 +45,7 @@ class RunningServer:
 
     async def close(self) -> None:
         await self.runner.cleanup()
+        await self.app.close()
 
 
 async def start_server(config: ServeConfig | None = None) -> RunningServer:
@@ -86,7 +87,7 @@ def _count_connections(server: web.Server, stats: Stats) -> None:
 
     def connection_lost(handler: Any, exc: BaseException | None) -> None:
         lost(handler, exc)
-        stats.connection_closed()
+        stats.connection_closed(id(handler))
 
     server.connection_made = connection_made  # type: ignore[method-assign]
     server.connection_lost = connection_lost  # type: ignore[method-assign]

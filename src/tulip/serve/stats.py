@@ -26,6 +26,7 @@ class Stats:
         self.statuses: Counter[int] = Counter()
         self.faults: Counter[str] = Counter()
         self.connections = getattr(self, "connections", 0)  # open connections survive a reset
+        self.carried: dict[int, int] = getattr(self, "carried", {})  # body bytes per open connection
         self.peak_connections = self.connections
         self.connections_total = 0
 
@@ -35,8 +36,9 @@ class Stats:
         if self.connections > self.peak_connections:
             self.peak_connections = self.connections
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, key: int | None = None) -> None:
         self.connections -= 1
+        self.carried.pop(key, None)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         return {
