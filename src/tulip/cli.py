@@ -104,7 +104,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     def announce(url: str) -> None:
-        print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)", flush=True)
+        if config.upstream is not None:
+            print(
+                f"tulip serve: {url}/ -> {config.upstream}  (faults on its answers; Ctrl-C stops)", flush=True
+            )
+        else:
+            print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)", flush=True)
 
     run_forever(config, announce)
     return 0
