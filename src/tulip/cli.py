@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tulip._args import (
     byte_count,
@@ -31,6 +31,9 @@ from tulip._args import (
 )
 from tulip._version import __version__
 from tulip.errors import TulipError, UsageError
+
+if TYPE_CHECKING:
+    from tulip.serve import RunningServer
 
 __all__ = ["main"]
 
@@ -97,19 +100,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         faults=faults,
         access_log=args.access_log,
         upstream=args.upstream,
+        cert=args.cert,
+        key=args.key,
+        self_signed=args.tls == "self-signed",
     )
+    if args.tls == "cert" and args.cert is None:
+        raise UsageError("--tls needs --cert FILE (and --key FILE), or --tls self-signed")
     if args.access_log:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    def announce(url: str) -> None:
+    def announce(server: RunningServer) -> None:
+        url = server.url
         if config.upstream is not None:
-            print(
-                f"tulip serve: {url}/ -> {config.upstream}  (faults on its answers; Ctrl-C stops)", flush=True
-            )
+            print(f"tulip serve: {url}/ -> {config.upstream}  (faults on its answers; Ctrl-C stops)")
         else:
-            print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)", flush=True)
+            print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)")
+        if server.ca_file is not None:
+            print(
+                f"tulip serve: CA certificate {server.ca_file} (tulip fetch --ca-certificate, curl --cacert)"
+            )
+        sys.stdout.flush()
 
     run_forever(config, announce)
     return 0
@@ -192,6 +204,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "--limit-data", type=byte_count, default=0, metavar="SIZE", help="close after SIZE bytes"
     )
     tcp.add_argument("--slow-close", type=seconds, default=0.0, metavar="S", help="wait S before closing")
+    tls = serve.add_argument_group("HTTPS")
+    tls.add_argument(
+        "--tls",
+        nargs="?",
+        const="cert",
+        choices=("cert", "self-signed"),
+        help="serve HTTPS (self-signed: a throwaway CA)",
+    )
+    tls.add_argument("--cert", type=Path, metavar="FILE", help="certificate chain (PEM); implies --tls")
+    tls.add_argument("--key", type=Path, metavar="FILE", help="its private key (PEM), unless in --cert")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_cmd_serve, parser=serve)
 

@@ -140,6 +140,12 @@ class ServeConfig:
     # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
     control: bool = True
     upstream: str | None = None  # proxy mode: forward to this server, faults on its answers
+    # HTTPS: a certificate (and key, unless the PEM holds it), or a throwaway one (the CA goes to
+    # tls_dir, a fresh temporary folder by default, removed when the server stops).
+    cert: Path | None = None
+    key: Path | None = None
+    self_signed: bool = False
+    tls_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -148,6 +154,10 @@ class ServeConfig:
             raise UsageError(f"files must be >= 0, not {self.files}")
         if self.size[0] < 0 or self.size[1] < self.size[0]:
             raise UsageError(f"bad size range {self.size}")
+        if self.self_signed and (self.cert is not None or self.key is not None):
+            raise UsageError("--tls self-signed makes its own certificate: no --cert or --key with it")
+        if self.key is not None and self.cert is None:
+            raise UsageError("--key goes with --cert")
         if self.upstream is not None:
             from tulip.serve.proxy import check_upstream
 
@@ -156,3 +166,7 @@ class ServeConfig:
             self.root = Path(self.root)
             if not self.root.is_dir():
                 raise UsageError(f"root is not a directory: {self.root}")
+
+    @property
+    def tls(self) -> bool:
+        return self.self_signed or self.cert is not None

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from tulip.serve.app import FileServer, create_app
 from tulip.serve.config import ServeConfig
 from tulip.serve.logs import bad_request_logger
 from tulip.serve.stats import Stats
+from tulip.serve.tls import ServerTls, server_tls
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
 
@@ -36,16 +38,23 @@ _BACKLOG = 65535  # the kernel clamps it to net.core.somaxconn; 2,000 clients ar
 
 
 class RunningServer:
-    """A started server: its URL, its handler, its runner (``await server.close()`` to stop it)."""
+    """A started server: its URL, its handler, its runner (``await server.close()`` to stop it).
 
-    def __init__(self, runner: web.ServerRunner, app: FileServer, url: str) -> None:
+    *ca_file* is the CA a client must trust for a ``self_signed`` server (None otherwise).
+    """
+
+    def __init__(self, runner: web.ServerRunner, app: FileServer, url: str, tls: ServerTls | None) -> None:
         self.runner = runner
         self.app = app
         self.url = url
+        self.tls = tls
+        self.ca_file = tls.ca_file if tls is not None else None
 
     async def close(self) -> None:
         await self.runner.cleanup()
         await self.app.close()
+        if self.tls is not None:
+            self.tls.close()
 
 
 async def start_server(config: ServeConfig | None = None) -> RunningServer:
@@ -60,10 +69,16 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()
     sock = _bind(config.host, config.port)
-    site = web.SockSite(runner, sock, backlog=_BACKLOG)
+    try:
+        tls = server_tls(config.cert, config.key, config.self_signed, config.host, config.tls_dir)
+    except BaseException:
+        sock.close()
+        await runner.cleanup()
+        raise
+    site = web.SockSite(runner, sock, backlog=_BACKLOG, ssl_context=tls.context if tls else None)
     await site.start()
     host, port = sock.getsockname()[:2]
-    return RunningServer(runner, app, _url(host, port))
+    return RunningServer(runner, app, _url(host, port, secure=tls is not None), tls)
 
 
 @asynccontextmanager
@@ -110,14 +125,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def _url(host: str, port: int, *, secure: bool = False) -> str:
+    scheme = "https" if secure else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 # -- foreground: tulip serve -------------------------------------------------------------------------
 
 
-async def serve_until_signalled(config: ServeConfig, announce: Callable[[str], None] | None = None) -> None:
+async def serve_until_signalled(
+    config: ServeConfig, announce: Callable[[RunningServer], None] | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
     server = await start_server(config)
     stop = asyncio.Event()
@@ -126,7 +144,7 @@ async def serve_until_signalled(config: ServeConfig, announce: Callable[[str], N
         loop.add_signal_handler(signum, stop.set)
     try:
         if announce is not None:
-            announce(server.url)
+            announce(server)
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -134,7 +152,7 @@ async def serve_until_signalled(config: ServeConfig, announce: Callable[[str], N
         await server.close()
 
 
-def run_forever(config: ServeConfig, announce: Callable[[str], None] | None = None) -> None:
+def run_forever(config: ServeConfig, announce: Callable[[RunningServer], None] | None = None) -> None:
     """Serve *config* in the foreground (uvloop when installed) until SIGINT or SIGTERM."""
     _loop.run(serve_until_signalled(config, announce))
 
@@ -152,6 +170,7 @@ class ServerThread(Service):
     def __init__(self, config: ServeConfig | None = None) -> None:
         self.config = config or ServeConfig()
         self.url = ""
+        self.ca_file: Path | None = None  # the CA to trust, for a self-signed server
         self.server: RunningServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -182,6 +201,7 @@ class ServerThread(Service):
             raise failure[0]
         assert self.server is not None
         self.url = self.server.url
+        self.ca_file = self.server.ca_file
         return self.url
 
     def stop(self) -> None:
@@ -198,8 +218,8 @@ def _child_main() -> None:
     """Entry point of a ServerProcess child: a pickled config on stdin, the URL (or error) on stdout."""
     config = pickle.load(sys.stdin.buffer)
 
-    def announce(url: str) -> None:
-        print(url, flush=True)
+    def announce(server: RunningServer) -> None:
+        print(server.url, server.ca_file or "", sep="\t", flush=True)
 
     try:
         run_forever(config, announce)
@@ -222,6 +242,7 @@ class ServerProcess(Service):
         self.config = config or ServeConfig()
         self.start_timeout = start_timeout
         self.url = ""
+        self.ca_file: Path | None = None  # the CA to trust, for a self-signed server
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -243,7 +264,8 @@ class ServerProcess(Service):
             if line.startswith("error: "):
                 raise UsageError(line.removeprefix("error: "))
             raise RuntimeError(f"tulip serve did not start: {line or 'no answer'}")
-        self.url = line
+        self.url, _, ca_file = line.partition("\t")
+        self.ca_file = Path(ca_file) if ca_file else None
         return self.url
 
     def stop(self) -> None:
