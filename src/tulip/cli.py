@@ -103,6 +103,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         cert=args.cert,
         key=args.key,
         self_signed=args.tls == "self-signed",
+        gzip=args.gzip,
+        index=args.index,
+        cache_control=args.cache_control,
     )
     if args.tls == "cert" and args.cert is None:
         raise UsageError("--tls needs --cert FILE (and --key FILE), or --tls self-signed")
@@ -204,6 +207,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--limit-data", type=byte_count, default=0, metavar="SIZE", help="close after SIZE bytes"
     )
     tcp.add_argument("--slow-close", type=seconds, default=0.0, metavar="S", help="wait S before closing")
+    http = serve.add_argument_group("HTTP")
+    http.add_argument("--gzip", action="store_true", help="gzip text files for clients that accept it")
+    http.add_argument("--index", action="store_true", help="list folders under /files/ (HTML, or JSON)")
+    http.add_argument("--cache-control", metavar="VALUE", help="send this Cache-Control with every file")
     tls = serve.add_argument_group("HTTPS")
     tls.add_argument(
         "--tls",

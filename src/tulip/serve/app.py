@@ -22,10 +22,11 @@ a cached body handed to aiohttp whole. Faults cost only when they are on.
 from __future__ import annotations
 
 import asyncio
-import gzip
+import html
 import ipaddress
 import json
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
@@ -38,6 +39,7 @@ from tulip.errors import UsageError
 from tulip.serve.config import Faults, ServeConfig
 from tulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
 from tulip.serve.faults import QUIET, Plan, decide, overrides_from_query
+from tulip.serve.media import accepts_gzip, compressible, content_type
 from tulip.serve.proxy import Upstream
 from tulip.serve.ranges import UNSATISFIABLE, resolve_range
 from tulip.serve.shaping import close, dropped, reset_now, send_body, stall
@@ -70,6 +72,7 @@ class FileServer:
         self._manifest_body: tuple[object, bytes] | None = None  # (corpus signature, JSON) of the last
         self._manifest_lock = asyncio.Lock()
         self._dates: dict[float, str] = {}
+        self.cache_control = config.cache_control
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -94,12 +97,17 @@ class FileServer:
         """Return the headers every answer about *entry* carries (shared: copy before changing)."""
         headers = self._headers.get(entry.name)
         if headers is None or headers["ETag"] != entry.etag:
+            media = content_type(entry.name)
             headers = self._headers[entry.name] = {
-                "Content-Type": "application/octet-stream",
+                "Content-Type": media,
                 "Accept-Ranges": "bytes",
                 "ETag": entry.etag,
                 "Last-Modified": self.http_date(entry.mtime),
             }
+            if self.cache_control:
+                headers["Cache-Control"] = self.cache_control
+            if self.config.gzip and compressible(media):
+                headers["Vary"] = "Accept-Encoding"  # caches must keep both forms apart
         return headers
 
     def http_date(self, mtime: float) -> str:
@@ -164,6 +172,8 @@ class FileServer:
                         return web.Response(body=content, headers=self.headers(entry))
             if request.method not in ("GET", "HEAD"):
                 return _plain(405, "method not allowed", {"Allow": "GET, HEAD"})
+            if path.endswith("/") and self.config.index:
+                return await _listing(request, self, path[7:])
             return await _file(request, self, path[7:])
         route = _ROUTES.get((request.method, path))
         if route is None:
@@ -233,7 +243,10 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
 
     headers = dict(state.headers(entry))
-    if _none_match(request.headers.get("If-None-Match"), entry.etag):
+    gzipped = _gzip_wanted(request, state, headers)
+    if _none_match(request.headers.get("If-None-Match"), entry.etag, _gzip_etag(entry.etag)):
+        if gzipped:
+            headers["ETag"] = _gzip_etag(entry.etag)
         return web.Response(status=304, headers=headers)
     if "If-None-Match" not in request.headers and _not_modified_since(request, entry.mtime):
         return web.Response(status=304, headers=headers)
@@ -242,13 +255,20 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         # As a server that names the file itself (curl -J, wget2 --content-disposition).
         named = quote(query["disposition"], safe="")
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{named}"
-    if query.get("encoding") == "gzip" and request.method == "GET":
-        # As a server that compresses whatever the client asked for (nginx gzip_static always).
-        body = gzip.compress(await asyncio.to_thread(lambda: b"".join(corpus.read(entry, 0, entry.size))))
-        headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    if gzipped:
+        headers.update(
+            {"Content-Encoding": "gzip", "Vary": "Accept-Encoding", "ETag": _gzip_etag(entry.etag)}
+        )
         headers.pop("Accept-Ranges", None)
-        state.stats.bytes_sent += len(body)
-        return web.Response(status=200, body=body, headers=headers)
+        if request.method == "HEAD":
+            return web.Response(status=200, headers=headers)  # the length is known only by sending
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        state.stats.statuses[200] += 1
+        await send_body(
+            request, response, _gzip(_chunks(corpus, entry, 0, entry.size)), None, plan, state.stats
+        )
+        return response
     span = _requested_span(request, entry, headers["Last-Modified"])
     if span is UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{entry.size}"
@@ -339,11 +359,37 @@ def _not_modified_since(request: web.BaseRequest, mtime: float) -> bool:
     return int(mtime) <= when  # HTTP dates have whole seconds
 
 
-def _none_match(header: str | None, etag: str) -> bool:
+def _none_match(header: str | None, *etags: str) -> bool:
+    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
     if not header:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in tags or etag in tags
+    return "*" in tags or not tags.isdisjoint(etags)
+
+
+def _gzip_wanted(request: web.BaseRequest, state: FileServer, headers: dict[str, str]) -> bool:
+    """Whether to send this GET gzipped: asked by ?encoding=gzip, or --gzip, text and Accept-Encoding."""
+    if request.query.get("encoding") == "gzip":
+        return True  # as a server that compresses whatever the client asked for (gzip_static always)
+    return (
+        state.config.gzip
+        and "Vary" in headers  # a compressible type
+        and "Range" not in request.headers  # ranges are of the file itself, as nginx answers them
+        and accepts_gzip(request.headers.get("Accept-Encoding"))
+    )
+
+
+def _gzip_etag(etag: str) -> str:
+    # Another representation, another validator (Apache's way): a cache must not mix the two.
+    return etag[:-1] + '-gzip"' if etag.endswith('"') else etag + "-gzip"
+
+
+async def _gzip(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    async for chunk in chunks:
+        if packed := packer.compress(chunk):
+            yield packed
+    yield packer.flush()
 
 
 async def _whole_body(corpus: Corpus, entry: Entry, start: int, end: int) -> bytes | None:
@@ -393,6 +439,51 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
     return web.Response(status=status, text=text + "\n", headers=headers)
 
 
+# -- listings (--index) ---------------------------------------------------------------------------
+
+
+async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> web.Response:
+    """List the files and folders directly in *folder* ("" or "a/b/"), as HTML or JSON."""
+    corpus = state.corpus
+
+    def gather() -> list[dict[str, Any]] | None:
+        seen: dict[str, dict[str, Any]] = {}
+        for name in corpus.names():
+            if not name.startswith(folder):
+                continue
+            rest = name[len(folder) :]
+            head, slash, _ = rest.partition("/")
+            if slash:
+                seen.setdefault(
+                    head + "/", {"name": head + "/", "type": "folder", "url": files_url(folder + head) + "/"}
+                )
+            elif (entry := corpus.lookup(name)) is not None:
+                seen[head] = {"name": head, "type": "file", "size": entry.size, "url": files_url(name),
+                              "modified": state.http_date(entry.mtime)}  # fmt: skip
+        return sorted(seen.values(), key=lambda item: item["name"]) if seen or not folder else None
+
+    entries = await asyncio.to_thread(gather)
+    if entries is None:
+        return _plain(404, "not found")
+    state.stats.requests += 1
+    title = "/files/" + folder
+    accept = request.headers.get("Accept", "")
+    if request.query.get("format") == "json" or ("json" in accept and "html" not in accept):
+        return web.json_response({"path": title, "entries": entries})
+    rows = "\n".join(
+        f'<li><a href="{html.escape(item["url"])}">{html.escape(item["name"])}</a>'
+        + (f" {item['size']} bytes" if item["type"] == "file" else "")
+        + "</li>"
+        for item in entries
+    )
+    parent = '<li><a href="../">../</a></li>\n' if folder else ""
+    page = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Index of {html.escape(title)}</title>'
+        f"</head>\n<body><h1>Index of {html.escape(title)}</h1>\n<ul>\n{parent}{rows}\n</ul></body></html>\n"
+    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
 # -- manifest, index, control ------------------------------------------------------------------------
 
 
@@ -439,22 +530,32 @@ async def _put_faults(request: web.BaseRequest, state: FileServer) -> web.Respon
 
 
 async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Response:
-    """Replace every synthetic file (``{"version": N}``): "the file changed on the server"."""
+    """Replace every synthetic file (``{"version": N}``: "the file changed on the server"), or change
+    the Cache-Control every file is sent with (``{"cache_control": "max-age=60"}``, null for none)."""
     corpus = state.corpus
     try:
         change = await request.json()
-        version = change["version"]
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        if not isinstance(change, dict) or not change or set(change) - {"version", "cache_control"}:
+            raise ValueError("only version and cache_control can change")
+        version = change.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 0):
             raise ValueError("version must be a whole number >= 0")
+        cache_control = change.get("cache_control", state.cache_control)
+        if cache_control is not None and (
+            not isinstance(cache_control, str) or not cache_control.isprintable()
+        ):
+            raise ValueError("cache_control must be a header value or null")
     except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=f'expected {{"version": N}}: {exc}\n') from None
-    if state.upstream is not None:
+        raise web.HTTPBadRequest(text=f'expected {{"version": N, "cache_control": "..."}}: {exc}\n') from None
+    if version is not None and state.upstream is not None:
         raise web.HTTPBadRequest(text="a proxy's files are the upstream's: change them there\n")
-    if not isinstance(corpus, SyntheticCorpus):
+    if version is not None and not isinstance(corpus, SyntheticCorpus):
         raise web.HTTPBadRequest(text="a directory corpus changes on disk, not here\n")
-    corpus.bump(version)
+    state.cache_control = cache_control
+    if version is not None:
+        corpus.bump(version)  # type: ignore[union-attr]
     state.forget_files()
-    return web.json_response({"version": version})
+    return web.json_response({"version": getattr(corpus, "version", None), "cache_control": cache_control})
 
 
 async def _get_stats(request: web.BaseRequest, state: FileServer) -> web.Response:

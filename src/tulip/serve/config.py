@@ -139,6 +139,9 @@ class ServeConfig:
     stall_limit: float = 300.0  # a stalled response gives up after this long even if the client does not
     # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
     control: bool = True
+    gzip: bool = False  # text files gzipped for clients that send Accept-Encoding: gzip
+    index: bool = False  # /files/ and its folders list their files (HTML, or JSON on request)
+    cache_control: str | None = None  # sent with every file; PUT /_tulip/corpus can change it
     upstream: str | None = None  # proxy mode: forward to this server, faults on its answers
     # HTTPS: a certificate (and key, unless the PEM holds it), or a throwaway one (the CA goes to
     # tls_dir, a fresh temporary folder by default, removed when the server stops).
