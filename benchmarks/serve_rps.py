@@ -1,9 +1,12 @@
 """Requests per second for a 1 KB file with keep-alive under wrk: tulip serve beside a minimal aiohttp
-server and nginx, measured in the same run; then 10,000 concurrent connections held through a 1 s delay.
+server and nginx, measured in the same run; then 10,000 concurrent connections held through a 1 s delay;
+then proxy mode (tulip serve --upstream, quiet) against a direct connection to the same upstream, for
+nginx and for tulip serve as upstreams: requests/s on 1 KB and MB/s on 50 MB.
 
-Targets: tulip serve >= the minimal aiohttp server, >= 0.5 x nginx; all 10,000 answered.
+Targets: tulip serve >= the minimal aiohttp server, >= 0.5 x nginx; all 10,000 answered; proxy >= 0.7 x
+direct requests/s and >= 0.9 x direct MB/s.
 
-    python benchmarks/serve_rps.py [--duration 5] [--rounds 2] [--connections 10000]
+    python benchmarks/serve_rps.py [--duration 5] [--rounds 2] [--connections 10000] [--only proxy]
 """
 
 from __future__ import annotations
@@ -59,15 +62,51 @@ class Hello:
         self.proc.wait()
 
 
-def wrk(url: str, duration: float) -> float:
+def wrk(url: str, duration: float, connections: int = 100, *, megabytes: bool = False) -> float:
+    """Requests a second (or MB a second of body) wrk reaches on *url*."""
     out = subprocess.run(
-        ["wrk", "-t1", "-c100", f"-d{duration:g}s", url], capture_output=True, text=True, check=True
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    assert match, out
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert errors is None, out
+    if megabytes:
+        match = re.search(r"Transfer/sec:\s*([\d.]+)([KMG]B)", out)
+        assert match, out
+        return float(match.group(1)) * {"KB": 1 / 1024, "MB": 1, "GB": 1024}[match.group(2)]
+    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    assert match, out
     return float(match.group(1))
+
+
+def proxy_rows(root: Path, duration: float, rounds: int) -> None:
+    """Proxy mode beside a direct connection to its upstream, for nginx and tulip serve upstreams."""
+    (root / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+    upstreams: dict[str, Callable[[], AbstractContextManager[str]]] = {
+        "tulip serve": lambda: ServerProcess(ServeConfig(root=root)),
+    }
+    if nginx_available():
+        upstreams["nginx (1 worker)"] = lambda: Nginx(root)
+    print(f"\nproxy mode (quiet) vs direct, wrk -t1 -d{duration:g}s, best of {rounds}")
+    print(f"{'upstream':<18} {'1 KB req/s direct':>18} {'proxied':>9} {'ratio':>6}"
+          f" {'50 MB MB/s direct':>18} {'proxied':>9} {'ratio':>6}")  # fmt: skip
+    for name, start in upstreams.items():
+        with start() as upstream, ServerProcess(ServeConfig(upstream=upstream)) as proxy:
+            small: dict[str, float] = {}
+            large: dict[str, float] = {}
+            for _ in range(rounds):
+                for label, base in (("direct", upstream), ("proxied", proxy)):
+                    wrk(f"{base}/files/file-00000.bin", 1)  # warm up
+                    small[label] = max(small.get(label, 0), wrk(f"{base}/files/file-00000.bin", duration))
+                    rate = wrk(f"{base}/files/big.bin", duration, 4, megabytes=True)
+                    large[label] = max(large.get(label, 0), rate)
+        ratios = small["proxied"] / small["direct"], large["proxied"] / large["direct"]
+        print(
+            f"{name:<18} {small['direct']:>18.0f} {small['proxied']:>9.0f} {ratios[0]:>6.2f}"
+            f" {large['direct']:>18.0f} {large['proxied']:>9.0f} {ratios[1]:>6.2f}"
+        )
 
 
 async def hold_connections(base: str, n: int) -> tuple[int, float]:
@@ -99,6 +138,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the servers this many times")
     parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--only", choices=("proxy",), help="only the proxy-mode rows")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -108,6 +148,10 @@ def main() -> None:
     os.chmod(root, 0o755)
     config = ServeConfig(files=1, size=(1024, 1024))
     (root / "file-00000.bin").write_bytes(os.urandom(1024))
+    if args.only == "proxy":
+        proxy_rows(root, args.duration, args.rounds)
+        shutil.rmtree(root)
+        return
     servers: dict[str, Callable[[], AbstractContextManager[str]]] = {
         "tulip serve": lambda: ServerProcess(config),
         "aiohttp hello world": Hello,
@@ -120,7 +164,6 @@ def main() -> None:
             with start() as base:
                 wrk(f"{base}/files/file-00000.bin", 1)  # warm up
                 results[name].append(wrk(f"{base}/files/file-00000.bin", args.duration))
-    shutil.rmtree(root)
 
     best = {name: max(values) for name, values in results.items()}
     print(f"wrk -t1 -c100 -d{args.duration:g}s, 1 KB file, keep-alive; best of {args.rounds} rounds")
@@ -144,6 +187,8 @@ def main() -> None:
         f"{args.connections} concurrent connections, 1 s delay: {answered} answered in {seconds:.2f} s, "
         f"server peak {peak} connections"
     )
+    proxy_rows(root, args.duration, args.rounds)
+    shutil.rmtree(root)
 
 
 if __name__ == "__main__":
