@@ -12,7 +12,7 @@ import sys
 import termios
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyte
 
@@ -25,13 +25,20 @@ class PtyRun:
     returncode: int
     columns: int
     rows: int
+    resizes: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, rows, columns)
 
     def screen(self) -> list[str]:
-        """Return the terminal's visible lines after replaying the output, right-stripped."""
+        """Return the terminal's visible lines after replaying the output (and any resize at the
+        point of the output it happened), right-stripped."""
         screen = pyte.Screen(self.columns, self.rows)
         stream = pyte.ByteStream(screen)
         # A pty turns "\n" into "\r\n"; pyte needs that too for the program's own output.
-        stream.feed(self.output)
+        at = 0
+        for offset, new_rows, new_columns in self.resizes:
+            stream.feed(self.output[at:offset])
+            screen.resize(new_rows, new_columns)
+            at = offset
+        stream.feed(self.output[at:])
         return [line.rstrip() for line in screen.display]
 
     def text(self) -> str:
@@ -53,13 +60,15 @@ def run_on_pty(
     rows: int = 24,
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
-    on_output: Callable[[bytes, subprocess.Popen[bytes]], None] | None = None,
+    on_output: Callable[[bytes, subprocess.Popen[bytes]], tuple[int, int] | None] | None = None,
 ) -> PtyRun:
     """Run *argv* with stdin, stdout and stderr on a new pty of the given size.
 
     *on_output* is called with everything read so far after each read, so a test can react to the
-    screen (send a signal once the spinner shows, for instance).
+    screen (send a signal once the spinner shows, for instance); when it returns (rows, columns) the
+    terminal is resized to that, and the program gets SIGWINCH, as a user's window would give it.
     """
+    resizes: list[tuple[int, int, int]] = []
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     full_env = {**os.environ, "TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8"}
@@ -86,7 +95,12 @@ def run_on_pty(
                     break
                 chunks.append(data)
                 if on_output is not None:
-                    on_output(b"".join(chunks), proc)
+                    so_far = b"".join(chunks)
+                    size = on_output(so_far, proc)
+                    if size is not None:
+                        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+                        resizes.append((len(so_far), size[0], size[1]))
+                        os.kill(proc.pid, signal.SIGWINCH)
             elif proc.poll() is not None and not _readable(master):
                 break
     finally:
@@ -94,7 +108,7 @@ def run_on_pty(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
-    return PtyRun(b"".join(chunks), proc.returncode, columns, rows)
+    return PtyRun(b"".join(chunks), proc.returncode, columns, rows, resizes)
 
 
 def _readable(fd: int) -> bool:

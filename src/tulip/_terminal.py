@@ -21,6 +21,7 @@ __all__ = [
     "fit",
     "is_interactive",
     "one_line",
+    "terminal_rows",
     "terminal_width",
 ]
 
@@ -99,3 +100,11 @@ def fit(text: str, cells: int, ellipsis: str = "…") -> str:
         out.append(char)
         used += width
     return "".join(out) + ellipsis
+
+
+def terminal_rows(stream: TextIO) -> int:
+    """Return the height of the terminal behind *stream* (24 when it cannot be told)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).lines or 24
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size().lines or 24

@@ -1,0 +1,383 @@
+"""SpinnerGroup: several spinners at once, one line each, redrawn together.
+
+::
+
+    async with SpinnerGroup() as group:          # or: with SpinnerGroup() as group (a thread)
+        db, cache = group.add("db"), group.add("cache")
+        await connect_db(); db.ok("db ready")    # its ✔ line stays above the live ones
+        with group.add("warm cache"):            # ✔ when the block ends, ✖ if it raises
+            await warm()
+
+One clock draws the whole block, one write per frame (no per-spinner thread, no flicker): a daemon
+thread stopped by an Event for ``with``, an asyncio task stopped by cancel for ``async with``, as the
+Spinner does. Lines never wrap (each is fitted to the width, wide characters counted as two cells);
+more spinners than the terminal has rows fold into "+N more"; ``group.write()`` prints above the
+block. On SIGWINCH the block is drawn at once at the new size (asyncio; the thread backend on its
+next frame). In a pipe there is no animation and not one control byte: each text once when added,
+each final line when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+from typing import Self, TextIO
+
+from tulip import _region as region
+from tulip import _terminal as term
+from tulip._frames import FRAMES, final_line, frame_line
+from tulip._lag import Cadence
+
+__all__ = ["GroupSpinner", "SpinnerGroup"]
+
+_OK = ("✔", "OK")
+_FAIL = ("✖", "FAIL")
+_GREEN, _RED = "\x1b[32m", "\x1b[31m"
+
+
+class GroupSpinner:
+    """One line of a SpinnerGroup: ``text`` can change from any thread; ``ok``/``fail``/``stop`` end it.
+
+    As a context manager it ends with ✔ (its text) when the block succeeds, ✖ when it raises.
+    """
+
+    def __init__(self, group: SpinnerGroup, text: str) -> None:
+        self._group = group
+        self._text = text
+        self.started = time.monotonic()
+        self.done = False
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        with self._group._lock:
+            self._text = value
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def ok(self, text: str | None = None) -> None:
+        self._group._end(self, _OK, _GREEN, text)
+
+    def fail(self, text: str | None = None) -> None:
+        self._group._end(self, _FAIL, _RED, text)
+
+    def stop(self) -> None:
+        """End without a final line."""
+        self._group._end(self, None, "", None)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.ok()
+        else:
+            self.fail(f"{self._text} ({_reason(exc)})" if self._text else _reason(exc))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"<GroupSpinner {self._text!r} done={self.done}>"
+
+
+class SpinnerGroup:
+    """Spinners sharing one block of lines and one clock, for threads (``with``) and asyncio."""
+
+    def __init__(
+        self,
+        *,
+        frames: str | Sequence[str] = "line",
+        interval: float = 0.1,
+        stream: TextIO | None = None,
+        timer: bool = False,
+        disable: bool = False,
+        interactive: bool | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        chosen = FRAMES.get(frames, frames) if isinstance(frames, str) else frames
+        if not chosen:
+            raise ValueError("frames must not be empty")
+        self._frames = list(chosen)
+        self.interval = interval
+        self.timer = timer
+        self.disable = disable
+        self._stream_arg = stream
+        self._interactive_arg = interactive
+        self._lock = threading.RLock()
+        self._live: list[GroupSpinner] = []
+        self._drawn = 0  # lines of the block now on the screen
+        self._running = False
+        self._animating = False
+        self._color = False
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cadence = Cadence(0.0, interval)
+        self._winch_installed = ""  # "", "signal" or "loop"
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream_arg or sys.stderr
+
+    @property
+    def interactive(self) -> bool:
+        if self.disable:
+            return False
+        if self._interactive_arg is not None:
+            return self._interactive_arg
+        return term.is_interactive(self.stream)
+
+    @property
+    def max_lag(self) -> float:
+        """The latest a frame has fired after its due time (the loop's lag in asyncio)."""
+        return self._cadence.max_lag
+
+    @property
+    def spinners(self) -> list[GroupSpinner]:
+        """The spinners still running, in the order they were added."""
+        with self._lock:
+            return list(self._live)
+
+    def add(self, text: str = "") -> GroupSpinner:
+        """Add a spinner with *text*; it shows at once."""
+        member = GroupSpinner(self, text)
+        with self._lock:
+            self._live.append(member)
+            if self._running and self._animating:
+                self._draw()
+            elif self._running and text and not self.disable:
+                self._emit(term.one_line(text) + "\n")
+        return member
+
+    def write(self, line: str) -> None:
+        """Print *line* above the block."""
+        with self._lock:
+            if self._running and self._animating:
+                self._emit(region.erase(self._drawn) + term.one_line(line) + "\n" + self._block(0))
+            else:
+                self._emit(line + "\n")
+
+    # -- thread backend ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        try:
+            if self._begin() and self._animating:
+                self._stop_event.clear()
+                self._watch_resize_signal()
+                self._thread = threading.Thread(target=self._spin_thread, name="tulip-spinners", daemon=True)
+                self._thread.start()
+        except BaseException as exc:
+            self._end_all(exc)
+            raise
+        return self
+
+    def _spin_thread(self) -> None:
+        cadence = self._cadence
+        while not self._stop_event.wait(max(0.0, cadence.due - time.monotonic())):
+            cadence.tick(time.monotonic())
+            self._frame()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end_all(exc)
+
+    # -- asyncio backend --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._begin() and self._animating:
+            self._loop = asyncio.get_running_loop()
+            self._watch_resize_loop(self._loop)
+            self._task = self._loop.create_task(self._spin_task(), name="tulip-spinners")
+        return self
+
+    async def _spin_task(self) -> None:
+        loop = asyncio.get_running_loop()
+        cadence = self._cadence = Cadence(loop.time(), self.interval)
+        while True:
+            await asyncio.sleep(max(0.0, cadence.due - loop.time()))
+            cadence.tick(loop.time())
+            self._frame()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        task = self._task
+        self._end_all(exc)
+        if task is not None:
+            await asyncio.wait([task])
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        with self._lock:
+            if self._running:
+                return False
+            self._running = True
+            self._cadence = Cadence(time.monotonic(), self.interval)
+            self._animating = self.interactive
+            self._color = self._animating and term.color_enabled(self.stream)
+            if self._animating:
+                self._emit(term.HIDE_CURSOR + self._block(0))
+            elif not self.disable:
+                for member in self._live:
+                    if member.text:
+                        self._emit(term.one_line(member.text) + "\n")
+            return True
+
+    def _frame(self) -> None:
+        with self._lock:
+            if self._running and self._animating:
+                self._draw()
+
+    def _draw(self) -> None:
+        self._emit(self._block(self._drawn))
+
+    def _block(self, drawn: int) -> str:
+        """The bytes that replace *drawn* lines with the block as it is now; notes its height."""
+        width = term.terminal_width(self.stream)
+        now = time.monotonic()
+        ellipsis = "…" if term.can_encode(self.stream, "…") else "."
+        lines = [
+            frame_line(self._frames, self.interval, member.text, now - member.started, width=width,
+                       timer=self.timer, color=self._color, ellipsis=ellipsis)
+            for member in self._live
+        ]  # fmt: skip
+        lines = region.fold(lines, term.terminal_rows(self.stream), width, ellipsis)
+        self._drawn = len(lines)
+        return region.redraw(lines, drawn)
+
+    def _end(
+        self, member: GroupSpinner, symbols: tuple[str, str] | None, color: str, text: str | None
+    ) -> None:
+        with self._lock:
+            if member.done:
+                return
+            member.done = True
+            if member in self._live:
+                self._live.remove(member)
+            final = ""
+            if symbols is not None and not self.disable:
+                mark = symbols[0] if term.can_encode(self.stream, symbols[0]) else symbols[1]
+                final = final_line(
+                    mark, member.text if text is None else text,
+                    elapsed=member.elapsed if self.timer else None, color=color if self._color else "",
+                )  # fmt: skip
+            if self._running and self._animating:
+                self._emit(region.erase(self._drawn) + final + self._block(0))
+            elif final:
+                self._emit(final)
+
+    def _end_all(self, exc: BaseException | None) -> None:
+        """End the group: live spinners are erased (or fail, if *exc*), the cursor comes back."""
+        for member in self.spinners:
+            if exc is None:
+                member.stop()
+            else:
+                member.fail(f"{member.text} ({_reason(exc)})" if member.text else _reason(exc))
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            self._stop_event.set()
+            if self._task is not None and self._loop is not None:
+                if _in_loop(self._loop):
+                    self._task.cancel()
+                else:
+                    self._loop.call_soon_threadsafe(self._task.cancel)
+            if self._animating:
+                self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
+                self._drawn = 0
+            self._unwatch_resize()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._task = None
+
+    def _emit(self, data: str) -> None:
+        try:
+            self.stream.write(data)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not turn a spinner into a crash
+            pass
+
+    # -- SIGWINCH -----------------------------------------------------------------------------------
+
+    def _watch_resize_signal(self) -> None:
+        # Only the main thread may set a handler, and only one nobody else has set is replaced.
+        winch = getattr(signal, "SIGWINCH", None)
+        if winch is None or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(winch) not in (signal.SIG_DFL, None):
+            return
+
+        def resized(signum: int, frame: FrameType | None) -> None:
+            self._cadence.due = time.monotonic()  # the thread's next wait returns at once
+
+        signal.signal(winch, resized)
+        self._winch_installed = "signal"
+
+    def _watch_resize_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        winch = getattr(signal, "SIGWINCH", None)
+        if winch is None or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(winch) not in (signal.SIG_DFL, None):
+            return
+        try:
+            loop.add_signal_handler(winch, self._frame)
+        except (NotImplementedError, RuntimeError, ValueError):
+            return
+        self._winch_installed = "loop"
+
+    def _unwatch_resize(self) -> None:
+        winch = getattr(signal, "SIGWINCH", None)
+        how, self._winch_installed = self._winch_installed, ""
+        if winch is None or not how:
+            return
+        if how == "loop" and self._loop is not None:
+            if _in_loop(self._loop):
+                self._loop.remove_signal_handler(winch)
+            else:
+                self._loop.call_soon_threadsafe(self._loop.remove_signal_handler, winch)
+        elif how == "signal" and threading.current_thread() is threading.main_thread():
+            signal.signal(winch, signal.SIG_DFL)
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return type(exc).__name__
