@@ -24,6 +24,7 @@ from tulip.errors import (
     TulipError,
     UsageError,
 )
+from tulip.group import GroupSpinner, SpinnerGroup
 from tulip.spinner import Spinner
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "Faults",
     "FetchError",
     "FetchOptions",
+    "GroupSpinner",
     "HTTPStatusError",
     "IntegrityError",
     "Job",
@@ -45,6 +47,7 @@ __all__ = [
     "ServerProcess",
     "ServerThread",
     "Spinner",
+    "SpinnerGroup",
     "StorageError",
     "Timeout",
     "TransportError",
