@@ -100,3 +100,70 @@ def test_output_passes_through_a_pipe_byte_for_byte() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout == payload
+
+
+# -- several commands under one group -------------------------------------------------------------------
+
+
+def test_several_commands_one_line_each_exit_with_the_worst() -> None:
+    py = sys.executable
+    three = "import time; time.sleep(0.3); raise SystemExit(3)"
+    argv = tulip_cmd(
+        "spin", "--", py, "-c", "print('from one')", ":::", py, "-c", three,
+        ":::", "no-such-program-xyz", ":::", py, "-c", "import time; time.sleep(0.2)",
+    )  # fmt: skip
+    run = run_on_pty(argv, columns=120)
+    assert run.returncode == 127  # the worst: a command that was not found
+    lines = [line for line in run.screen() if line]
+    assert "[1] from one" in lines
+    finals = sorted(line for line in lines if line[:1] in "✔✖")
+    assert len(finals) == 4
+    assert any(line.startswith("✖ no-such-program-xyz (command not found)") for line in finals)
+    assert any(line.startswith("✖") and line.endswith("(exit 3)") for line in finals)
+    assert sum(line.startswith("✔") for line in finals) == 2
+    assert not any(line[:1] in "|/-\\" for line in lines)  # no frame left behind
+
+
+def test_ctrl_c_reaches_each_of_several_commands_once() -> None:
+    argv = tulip_cmd("spin", "--", *python_cmd(COUNT_SIGINTS), ":::", *python_cmd(COUNT_SIGINTS))
+    ready = []
+
+    def on_output(output: bytes, proc: subprocess.Popen[bytes]) -> None:
+        if output.count(b"ready") >= 2 and not ready:
+            ready.append(True)
+            os.kill(proc.pid, signal.SIGINT)
+
+    run = run_on_pty(argv, on_output=on_output)
+    assert run.returncode == 11, run.text()  # each child saw exactly one SIGINT (10 + 1)
+    assert sum(line.startswith("✖") for line in run.screen()) == 2
+
+
+def test_jobs_from_stdin_run_n_at_a_time_and_a_pipe_gets_no_control_bytes() -> None:
+    slow = f"{sys.executable} -c \"import time; time.sleep(0.4); print('A')\""
+    fast = f"{sys.executable} -c \"print('B')\""
+    for jobs, order in (("1", ["[1] A", "[2] B"]), ("2", ["[2] B", "[1] A"])):
+        done = subprocess.run(
+            tulip_cmd("spin", "-j", jobs),
+            input=f"{slow}\n\n{fast}\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == order
+        assert "\x1b" not in done.stderr + done.stdout
+        assert sum(line.startswith("✔") for line in done.stderr.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "words"),
+    [
+        (["--", "echo", "x", ":::"], "", "empty command"),
+        (["-j", "2", "--", "echo"], "", "-j reads"),
+        (["-j", "2"], "\n\n", "no commands"),
+        (["--text", "t", "--", "echo", ":::", "echo"], "", "--text names one command"),
+    ],
+)
+def test_bad_multi_command_usage_is_one_line(args: list[str], stdin: str, words: str) -> None:
+    done = subprocess.run(tulip_cmd("spin", *args), input=stdin, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -59,7 +59,7 @@ def _cmd_spin(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    return spin_command(command, text=args.text, timer=args.timer)
+    return spin_command(command, text=args.text, timer=args.timer, jobs=args.jobs)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -165,7 +165,15 @@ def _build_parser() -> argparse.ArgumentParser:
     spin = sub.add_parser("spin", help="run a command under a spinner")
     spin.add_argument("--text", help="message beside the spinner (default: the command line)")
     spin.add_argument("--timer", action="store_true", help="show the elapsed time")
-    spin.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    spin.add_argument(
+        "-j", "--jobs", type=positive, metavar="N", help="run the commands on stdin (one a line), N at a time"
+    )
+    spin.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD [ARGS...] [::: CMD2 ...]",
+        help="':::' between several",
+    )
     spin.set_defaults(func=_cmd_spin, parser=spin)
 
     serve = sub.add_parser("serve", help="an HTTP file server with dialable faults")

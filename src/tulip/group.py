@@ -171,13 +171,21 @@ class SpinnerGroup:
                 self._emit(term.one_line(text) + "\n")
         return member
 
-    def write(self, line: str) -> None:
-        """Print *line* above the block."""
+    def write(self, line: str, *, file: TextIO | None = None) -> None:
+        """Print *line* above the block (to *file*, default the group's stream)."""
         with self._lock:
-            if self._running and self._animating:
-                self._emit(region.erase(self._drawn) + term.one_line(line) + "\n" + self._block(0))
-            else:
-                self._emit(line + "\n")
+            animating = self._running and self._animating
+            if animating:
+                self._emit(region.erase(self._drawn))
+                self._drawn = 0
+            target = file or self.stream
+            try:
+                target.write((term.one_line(line) if animating else line) + "\n")
+                target.flush()
+            except (OSError, ValueError):
+                pass
+            if animating:
+                self._emit(self._block(0))
 
     # -- thread backend ---------------------------------------------------------------------------
 

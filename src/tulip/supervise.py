@@ -1,9 +1,12 @@
-"""Run a command under a spinner: ``tulip spin -- CMD ARGS...``.
+"""Run a command under a spinner: ``tulip spin -- CMD ARGS...``; several at once under a group:
+``tulip spin -- CMD1 ::: CMD2 ::: CMD3`` or ``tulip spin -j N`` with one command a line on stdin.
 
 The child gets its own process group, so a Ctrl-C at the terminal reaches only tulip, which forwards
 it exactly once; the child would otherwise receive it twice (once from the terminal, once from us),
 and many programs treat a second Ctrl-C as "abort now". Its output is read through pipes and printed
 above the spinner line, and tulip exits with the child's status (128 + N when signal N ended it).
+Several commands run concurrently, one line each, their output lines tagged ``[N]``; tulip exits with
+the worst (highest) status among them.
 """
 
 from __future__ import annotations
@@ -17,17 +20,128 @@ import sys
 from typing import BinaryIO, TextIO
 
 from tulip.errors import CommandNotExecutable, CommandNotFound, UsageError
+from tulip.group import SpinnerGroup
 from tulip.spinner import Spinner
 
-__all__ = ["run_command", "spin_command"]
+__all__ = ["run_command", "run_commands", "spin_command", "split_commands"]
+
+SEPARATOR = ":::"
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _CHUNK = 64 * 1024
 
 
-def spin_command(argv: list[str], *, text: str | None = None, timer: bool = False) -> int:
-    """Run *argv* under a spinner and return its exit status (the synchronous entry point)."""
+def spin_command(
+    argv: list[str], *, text: str | None = None, timer: bool = False, jobs: int | None = None
+) -> int:
+    """Run *argv* under a spinner and return its exit status (the synchronous entry point).
+
+    *argv* holding ``:::`` is several commands; *jobs* runs commands read from stdin, N at a time.
+    """
+    if jobs is not None:
+        if argv:
+            raise UsageError("-j reads one command a line from stdin; give no command after --")
+        commands = [shlex.split(line) for line in sys.stdin.read().splitlines() if line.strip()]
+        if not commands:
+            raise UsageError("-j found no commands on stdin (one a line)")
+        return asyncio.run(run_commands(commands, jobs=jobs, timer=timer))
+    commands = split_commands(argv)
+    if len(commands) > 1:
+        if text is not None:
+            raise UsageError("--text names one command; several are named by their command lines")
+        return asyncio.run(run_commands(commands, jobs=len(commands), timer=timer))
     return asyncio.run(run_command(argv, text=text, timer=timer))
+
+
+def split_commands(argv: list[str]) -> list[list[str]]:
+    """Split ``A ::: B ::: C`` into commands; refuse an empty one."""
+    commands: list[list[str]] = [[]]
+    for word in argv:
+        if word == SEPARATOR:
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    if len(commands) > 1 and any(not command for command in commands):
+        raise UsageError("an empty command between ':::' separators")
+    return commands
+
+
+async def run_commands(
+    commands: list[list[str]], *, jobs: int, timer: bool = False, stream: TextIO | None = None
+) -> int:
+    """Run *commands*, at most *jobs* at a time, one spinner line each; return the worst status."""
+    if jobs < 1:
+        raise UsageError("-j needs at least 1")
+    loop = asyncio.get_running_loop()
+    running: set[asyncio.subprocess.Process] = set()
+
+    def forward(signum: int) -> None:
+        for proc in list(running):  # each child once: they are in process groups of their own
+            _forward(proc, signum)
+
+    for signum in _FORWARDED:
+        loop.add_signal_handler(signum, forward, signum)
+    slots = asyncio.Semaphore(jobs)
+    try:
+        async with SpinnerGroup(timer=timer, stream=stream) as group:
+
+            async def one(number: int, argv: list[str]) -> int:
+                async with slots:
+                    return await _run_member(group, number, argv, running)
+
+            statuses = await asyncio.gather(*(one(n, argv) for n, argv in enumerate(commands, 1)))
+    finally:
+        for signum in _FORWARDED:
+            loop.remove_signal_handler(signum)
+    return max(statuses)
+
+
+async def _run_member(
+    group: SpinnerGroup, number: int, argv: list[str], running: set[asyncio.subprocess.Process]
+) -> int:
+    label = shlex.join(argv)
+    member = group.add(label)
+    stdin = subprocess.DEVNULL
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
+        )
+    except FileNotFoundError:
+        member.fail(f"{label} (command not found)")
+        return CommandNotFound.exit_status
+    except PermissionError:
+        member.fail(f"{label} (permission denied)")
+        return CommandNotExecutable.exit_status
+    running.add(proc)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        tag = f"[{number}] "
+        await asyncio.gather(
+            _relay_tagged(proc.stdout, group, tag, sys.stdout),
+            _relay_tagged(proc.stderr, group, tag, sys.stderr),
+        )
+        status = _exit_status(await proc.wait())
+    finally:
+        running.discard(proc)
+    if status == 0:
+        member.ok(label)
+    else:
+        member.fail(f"{label} ({_describe(proc.returncode)})")
+    return status
+
+
+async def _relay_tagged(source: asyncio.StreamReader, group: SpinnerGroup, tag: str, target: TextIO) -> None:
+    """Print each line of *source* above the group, tagged with its command's number."""
+    pending = b""
+    while chunk := await source.read(_CHUNK):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            group.write(tag + line.decode(errors="replace"), file=target)
+        if len(pending) > _CHUNK:
+            group.write(tag + pending.decode(errors="replace"), file=target)
+            pending = b""
+    if pending:
+        group.write(tag + pending.decode(errors="replace"), file=target)
 
 
 async def run_command(
@@ -70,6 +184,8 @@ async def run_command(
 
 
 def _forward(proc: asyncio.subprocess.Process, signum: int) -> None:
+    if proc.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError):
         proc.send_signal(signum)
 
