@@ -23,7 +23,7 @@ class Progress:
     """Receives the events of a run; this base class ignores them all (``--quiet``)."""
 
     def start(self, items: int, total_bytes: int | None) -> None: ...
-    def advance(self, nbytes: int) -> None: ...
+    def advance(self, nbytes: int, job: Job | None = None) -> None: ...
     def done(self, job: Job, result: Result) -> None: ...
     def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None: ...
     def sized(self, job: Job, size: int, connections: int = 1) -> None: ...
@@ -44,7 +44,7 @@ class PlainProgress(Progress):
         self._items = items
         self._started = self._last = time.monotonic()
 
-    def advance(self, nbytes: int) -> None:
+    def advance(self, nbytes: int, job: Job | None = None) -> None:
         with self._lock:
             self._bytes += nbytes
         self._maybe_print()
@@ -78,23 +78,43 @@ class PlainProgress(Progress):
         self._maybe_print(force=True)
 
 
-class RichProgress(Progress):
-    """tulip's Spinner until the first byte arrives, then a rich bar: files, bytes, rate, ETA.
+class _File:
+    """One file under way, as the bar shows it."""
 
-    The bar follows bytes when the total is known (a manifest gives sizes), else files.
+    __slots__ = ("bytes", "name", "size", "started", "task")
+
+    def __init__(self, name: str, size: int | None) -> None:
+        self.name = name
+        self.size = size
+        self.bytes = 0
+        self.started = time.monotonic()
+        self.task: Any = None
+
+
+class RichProgress(Progress):
+    """tulip's Spinner until the first byte arrives, then a rich bar: files, bytes, rate, ETA, and
+    below it the largest files under way (as many as fit, *files* at most), folded into "+K more".
+
+    The bar follows bytes once a size is known — the total estimated from the sizes known so far
+    (a manifest's, or Content-Length as answers arrive), exact once all are — else files.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, files: int = 5) -> None:
         self.stream = stream or sys.stderr
+        self.max_files = files
         self._lock = threading.Lock()
         self._spinner: Spinner | None = None
         self._bar: Any = None
         self._task: Any = None
+        self._more: Any = None  # the "+K more" row
         self._items = self._done = self._bytes = self._failed = 0
-        self._total_bytes: int | None = None
+        self._total_bytes: int | None = None  # exact: every size known
         self._sized: dict[str, int] = {}  # sizes servers announced, while not every size is known
+        self._gone = 0  # items that ended without a size known
         self._connections = 0  # extra connections of split downloads now under way
         self._split: dict[str, int] = {}  # ... by item
+        self._active: dict[str, _File] = {}
+        self._picked = 0.0  # when the rows were last chosen
         self._started = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
@@ -107,59 +127,123 @@ class RichProgress(Progress):
         if self._bar is not None:
             return
         from rich.console import Console
-        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
+        from rich.progress import TextColumn
+        from rich.table import Column
 
         if self._spinner is not None:
             self._spinner.stop()
             self._spinner = None
         self._bar = Bar(
-            TextColumn("[bold]fetch"),
-            BarColumn(),
-            TextColumn("{task.fields[files]} files  {task.fields[size]}  {task.fields[rate]}"),
-            TimeRemainingColumn(),
+            TextColumn(
+                "{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=32)
+            ),
+            _bar_column(),
+            TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+            _eta_column(),
             console=Console(file=self.stream),
             refresh_per_second=8,
         )
-        by_bytes = self._total_bytes is not None
+        total = self._total()
         self._task = self._bar.add_task(
-            "fetch", total=self._total_bytes if by_bytes else self._items, **self._fields()
+            "[bold]fetch", total=total if total is not None else self._items, info=self._info()
         )
         self._bar.start()
 
+    def _total(self) -> int | None:
+        """Bytes the run will bring: exact when every size is known, else estimated from those known."""
+        if self._total_bytes is not None:
+            return self._total_bytes
+        if not self._sized:
+            return None
+        known = sum(self._sized.values())
+        unknown = max(0, self._items - len(self._sized) - self._gone)
+        return known + unknown * known // len(self._sized)
+
     def sized(self, job: Job, size: int, connections: int = 1) -> None:
-        """A server announced *job*'s size (fetched over *connections*): once every item's size is
-        known (one big file, most often), the bar follows bytes and gains a true ETA."""
+        """A server announced *job*'s size (fetched over *connections*)."""
         with self._lock:
             if connections > 1:
                 self._connections += connections - 1 - self._split.get(job.name, 0)
                 self._split[job.name] = connections - 1
+            entry = self._active.get(job.name)
+            if entry is None and self.max_files:  # the body begins: its rate counts from now
+                entry = self._active[job.name] = _File(job.name, size)
+            elif entry is not None:
+                entry.size = size
+                if entry.task is not None and self._bar is not None:
+                    self._bar.update(entry.task, total=size)
             if self._total_bytes is not None:
                 return
+            was_bytes = bool(self._sized)
             self._sized[job.name] = size
-            if len(self._sized) == self._items:
+            if len(self._sized) + self._gone >= self._items:
                 self._total_bytes = sum(self._sized.values())
-                if self._bar is not None:
-                    self._bar.update(self._task, total=self._total_bytes, completed=self._bytes)
+            if self._bar is not None:
+                completed = self._bytes if not was_bytes else None
+                self._bar.update(self._task, total=self._total(), completed=completed)
 
-    def _fields(self) -> dict[str, str]:
+    def _info(self) -> str:
         rate = self._bytes / max(time.monotonic() - self._started, 1e-9)
         failed = f" ({self._failed} failed)" if self._failed else ""
         split = f" over {self._connections + 1} connections" if self._connections else ""
-        return {
-            "files": f"{self._done - self._failed}/{self._items}{failed}{split}",
-            "size": format_bytes(self._bytes),
-            "rate": f"{format_bytes(rate)}/s",
-        }
+        return (
+            f"{self._done - self._failed}/{self._items} files{failed}{split}  "
+            f"{format_bytes(self._bytes)}  {format_bytes(rate)}/s"
+        )
 
-    def advance(self, nbytes: int) -> None:
+    def _by_bytes(self) -> bool:
+        return self._total_bytes is not None or bool(self._sized)
+
+    def advance(self, nbytes: int, job: Job | None = None) -> None:
         with self._lock:
             self._ensure_bar()
             self._bytes += nbytes
-            if self._total_bytes is not None:
-                self._bar.update(self._task, advance=nbytes, **self._fields())
+            if self._by_bytes():
+                self._bar.update(self._task, advance=nbytes, info=self._info())
             else:  # the bar follows files, the text follows bytes
-                self._bar.update(self._task, **self._fields())
+                self._bar.update(self._task, info=self._info())
+            if job is not None and self.max_files:
+                entry = self._active.get(job.name)
+                if entry is None:
+                    entry = self._active[job.name] = _File(job.name, self._sized.get(job.name, job.size))
+                entry.bytes += nbytes
+                if entry.task is not None:
+                    self._bar.update(
+                        entry.task, completed=entry.bytes, info=_file_info(entry), eta=_file_eta(entry)
+                    )
+                self._pick_rows()
+
+    def _pick_rows(self, force: bool = False) -> None:
+        """Show the largest files under way, as many as fit (chosen again at most 4 times a second)."""
+        now = time.monotonic()
+        if not force and now - self._picked < 0.25:
+            return
+        self._picked = now
+        from tulip._terminal import terminal_rows
+
+        room = max(0, min(self.max_files, terminal_rows(self.stream) - 4))
+        ranked = sorted(self._active.values(), key=lambda f: (f.size or f.bytes, f.bytes), reverse=True)
+        if len(ranked) > room and room:
+            room -= 1  # a row for "+K more"
+        shown, hidden = ranked[:room], ranked[room:]
+        for entry in hidden:
+            if entry.task is not None:
+                self._bar.remove_task(entry.task)
+                entry.task = None
+        if self._more is not None:  # kept last: removed and added again below the files
+            self._bar.remove_task(self._more)
+            self._more = None
+        for entry in shown:
+            if entry.task is None:
+                entry.task = self._bar.add_task(
+                    f"  {entry.name}", total=entry.size, completed=entry.bytes, info=_file_info(entry),
+                    eta=_file_eta(entry),
+                )  # fmt: skip
+            else:
+                self._bar.update(entry.task, info=_file_info(entry), eta=_file_eta(entry))
+        if hidden:
+            self._more = self._bar.add_task(f"  +{len(hidden)} more", total=None, info="", more=True)
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
@@ -167,14 +251,21 @@ class RichProgress(Progress):
             self._connections -= self._split.pop(job.name, 0)
             self._done += 1
             self._failed += result.status in ("failed", "not_found")
-            if self._total_bytes is None:
-                self._bar.update(self._task, advance=1, **self._fields())
-            elif result.status != "ok" and job.size:
+            entry = self._active.pop(job.name, None)
+            if entry is not None and entry.task is not None:
+                self._bar.remove_task(entry.task)
+                self._pick_rows(force=True)
+            elif self._more is not None:
+                self._pick_rows(force=True)
+            if not self._by_bytes():
+                self._bar.update(self._task, advance=1, info=self._info())
+                return
+            if job.name not in self._sized and self._total_bytes is None:
+                self._gone += 1
+            if self._total_bytes is not None and result.status != "ok" and job.size:
                 # A skipped or failed item will not arrive: its share of the total goes.
                 self._total_bytes -= job.size
-                self._bar.update(self._task, total=self._total_bytes, **self._fields())
-            else:
-                self._bar.update(self._task, **self._fields())
+            self._bar.update(self._task, total=self._total(), info=self._info())
 
     def close(self) -> None:
         with self._lock:
@@ -182,8 +273,60 @@ class RichProgress(Progress):
                 self._spinner.stop()
                 self._spinner = None
             if self._bar is not None:
-                self._bar.update(self._task, **self._fields())
+                for entry in self._active.values():
+                    if entry.task is not None:
+                        self._bar.remove_task(entry.task)
+                if self._more is not None:
+                    self._bar.remove_task(self._more)
+                self._bar.update(self._task, info=self._info())
                 self._bar.stop()
+
+
+def _file_info(entry: _File) -> str:
+    return (
+        f"{format_bytes(entry.bytes)}{f'/{format_bytes(entry.size)}' if entry.size else ''}  {_rate(entry)}"
+    )
+
+
+def _rate(entry: _File) -> str:
+    return f"{format_bytes(entry.bytes / max(time.monotonic() - entry.started, 1e-9))}/s"
+
+
+def _file_eta(entry: _File) -> str:
+    """The file's own ETA from its own rate since it began (rich's needs several samples a file)."""
+    elapsed = time.monotonic() - entry.started
+    if not entry.size or not entry.bytes or elapsed <= 0:
+        return "-:--:--"
+    left = max(0.0, (entry.size - entry.bytes) * elapsed / entry.bytes)
+    minutes, seconds = divmod(int(left + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def _bar_column() -> Any:
+    from rich.progress import BarColumn
+    from rich.text import Text
+
+    class _Bar(BarColumn):
+        def render(self, task: Any) -> Any:
+            return Text("") if task.fields.get("more") else super().render(task)
+
+    return _Bar()
+
+
+def _eta_column() -> Any:
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    class _Eta(TimeRemainingColumn):
+        def render(self, task: Any) -> Any:
+            if task.fields.get("more"):
+                return Text("")
+            if "eta" in task.fields:
+                return Text(task.fields["eta"], style="progress.remaining")
+            return super().render(task)
+
+    return _Eta()
 
 
 def make_progress(mode: bool | None, stream: TextIO | None = None) -> Progress:

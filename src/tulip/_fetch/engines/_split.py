@@ -185,7 +185,7 @@ class _Blocking:
                         done_map = saver.segments.encode() if saver.due(keep) else None
                     if done_map is not None:
                         part.save_map(done_map)
-                    ctx.progress.advance(keep)
+                    ctx.progress.advance(keep, item.job)
                     if item.rules.limited and (wait := item.throttle(keep)) and ctx.cancel.wait(wait):
                         raise Interrupted
                 if ctx.cancel.is_set():
@@ -315,7 +315,7 @@ class _Async:
                 conn.advance(keep)  # only once written: the map never claims bytes not on disk
                 if saver.due(keep):
                     await asyncio.wrap_future(disk.submit(part.save_map, saver.segments.encode()))
-                progress.advance(keep)
+                progress.advance(keep, self.item.job)
                 if self.item.rules.limited and (wait := self.item.throttle(keep)):
                     await asyncio.sleep(wait)
             ended = conn.ended()

@@ -86,7 +86,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 return read
             if read.into == "memory":
                 data = _read_small(response, item.rules.small_body)
-                ctx.progress.advance(len(data))
+                ctx.progress.advance(len(data), item.job)
                 if item.rules.limited:
                     _pause(item.throttle(len(data)), ctx)
                 files.data = data
@@ -137,7 +137,7 @@ def _copy(response: SyncResponse, files: Files, ctx: Context, item: Item, until:
         part.write(chunk)
         if until is not None and part.size > until:
             break
-        ctx.progress.advance(len(chunk))
+        ctx.progress.advance(len(chunk), item.job)
         if limited:
             _pause(item.throttle(len(chunk)), ctx)
         if ctx.cancel.is_set():

@@ -169,7 +169,7 @@ async def _exchange(item: Item, request: Request, files: Files, ctx: _Context) -
                 return read
             if read.into == "memory":  # type: ignore[attr-defined]
                 data = await _read_small(response, item.rules.small_body)
-                ctx.progress.advance(len(data))
+                ctx.progress.advance(len(data), item.job)
                 if item.rules.limited and (wait := item.throttle(len(data))):
                     await asyncio.sleep(wait)
                 step = item.body_read(len(data), sha256(data).hexdigest())
@@ -195,7 +195,9 @@ async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Fil
     if read.decode is not None:
         response = AsyncDecoded(response, read.decode, item.public.url)
     if not read.skip:
-        await _stream(response, part, ctx, read.until, item.throttle if item.rules.limited else None)
+        await _stream(
+            response, part, ctx, read.until, item.throttle if item.rules.limited else None, item.job
+        )
     return item.body_read(part.size, part.hasher.hexdigest())
 
 
@@ -226,6 +228,7 @@ async def _stream(
     ctx: _Context,
     until: int | None,
     throttle: Callable[[int], float] | None = None,
+    job: Job | None = None,
 ) -> None:
     """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread.
 
@@ -252,14 +255,14 @@ async def _stream(
                 if writing is not None:
                     await asyncio.wrap_future(writing)
                 writing = ctx.disk.submit(part.write_all, chunks)
-                ctx.progress.advance(held)
+                ctx.progress.advance(held, job)
                 chunks, held = [], 0
         if writing is not None:
             await asyncio.wrap_future(writing)
             writing = None
         if chunks:
             await asyncio.wrap_future(ctx.disk.submit(part.write_all, chunks))
-            ctx.progress.advance(held)
+            ctx.progress.advance(held, job)
     except BaseException:
         # Cut off (a dropped connection, Ctrl-C): keep what arrived, in order, so the resume starts
         # after it. Waited for directly: a cancelled task must not await again.
@@ -267,7 +270,7 @@ async def _stream(
             writing.result()
         if chunks:
             part.write_all(chunks)
-            ctx.progress.advance(held)
+            ctx.progress.advance(held, job)
         raise
 
 

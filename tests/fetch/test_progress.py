@@ -1,0 +1,50 @@
+"""fetch's bar on a real pty, replayed with pyte: the largest files under way below the overall bar,
+each with bytes, rate and ETA, the rest folded into "+K more", nothing left behind at the end."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.terminal import PtyRun, run_on_pty, tulip_cmd
+from tulip._terminal import cell_width
+from tulip.serve import Faults, ServeConfig, ServerProcess
+
+MB = 1 << 20
+FILE_ROW = re.compile(r"^  file-000\d\d\.bin .*\d MiB/\d+\.\d MiB +\d+\.\d MiB/s +\d:\d\d:\d\d$")
+
+
+@pytest.mark.parametrize(("columns", "rows", "shown"), [(100, 12, 4), (80, 7, 2)])
+def test_largest_files_under_way_show_below_the_bar(
+    tmp_path: Path, columns: int, rows: int, shown: int
+) -> None:
+    faults = Faults(bandwidth=MB)  # 9 files of 2-5 MB: a few seconds, all at once
+    config = ServeConfig(files=9, size=(2 * MB, 5 * MB), seed=4, faults=faults)
+    offsets: list[int] = []
+    with ServerProcess(config) as base:
+        run = run_on_pty(
+            tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path), "-c", "9"),
+            columns=columns, rows=rows, timeout=90,
+            on_output=lambda output, proc: offsets.append(len(output)) if len(offsets) < 2000 else None,
+        )  # fmt: skip
+    assert run.returncode == 0, run.text()
+    screens = [PtyRun(run.output[:at], 0, columns, rows).screen() for at in offsets[::3]]
+    full = [
+        screen for screen in screens
+        if sum(bool(FILE_ROW.match(line)) for line in screen) == shown
+        and any("more" in line for line in screen)
+    ]  # fmt: skip
+    assert full, "\n\n".join("\n".join(screen) for screen in screens[-5:])
+    screen = full[len(full) // 2]
+    bar = next(line for line in screen if line.startswith("fetch"))
+    assert re.search(r"\d/9 files .* MiB/s +\d:\d\d:\d\d$", bar), bar  # the overall ETA from the sizes
+    more = next(line for line in screen if "more" in line)
+    assert re.fullmatch(r"  \+\d more", more.rstrip()), more
+    for line in screen:
+        assert cell_width(line) <= columns
+    # At the end: the summary, no file rows and no "+K more" left behind.
+    final = run.screen()
+    assert not any(FILE_ROW.match(line) or "more" in line for line in final)
+    assert any(re.match(r"^ +9 +0 +0 +0", line) for line in final), final
