@@ -79,9 +79,17 @@ def test_factory_marker_live_faults_process_and_cleanup(pytester: pytest.Pyteste
         def test_bad_setting(tulip_server):
             with pytest.raises(TypeError, match="colour"):
                 tulip_server(colour="red")
+
+        def test_sizes_and_rates_as_words(tulip_server, tulip_proxy):
+            server = tulip_server(files=1, bandwidth="500k", limit_data="64k", slice_size="16k")
+            assert server.faults.limit_data == 65536 and server.faults.bandwidth == 512000
+            with pytest.raises(TypeError, match="needs the URL"):
+                tulip_proxy(delay=1)
+            with pytest.raises(AttributeError, match="no default server"):
+                tulip_proxy.url
         """
     )
-    run(pytester).assert_outcomes(passed=5)
+    run(pytester).assert_outcomes(passed=6)
     urls = seen.read_text().split()
     assert len(urls) == 3
     for url in urls:  # every server stopped with its test

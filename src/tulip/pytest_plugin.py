@@ -131,16 +131,20 @@ class ServerFactory:
     """``factory(**settings)`` starts a server; ``factory.url`` (and the rest of TulipServer's
     attributes) reach the one the test's ``tulip_server`` marker describes, started on first use."""
 
-    def __init__(self, marker: dict[str, Any] | None = None, upstream: str | None = None) -> None:
+    def __init__(self, marker: dict[str, Any] | None = None, *, proxy: bool = False) -> None:
         self._marker = marker or {}
-        self._upstream = upstream
+        self._proxy = proxy
         self._servers: list[TulipServer] = []
         self._default: TulipServer | None = None
 
     def __call__(self, upstream: str | None = None, /, **settings: Any) -> TulipServer:
         process = bool(settings.pop("process", False))
-        if upstream is not None or self._upstream is not None:
-            settings["upstream"] = upstream or self._upstream
+        if upstream is not None:
+            settings["upstream"] = upstream
+        if self._proxy and not settings.get("upstream"):
+            raise TypeError(
+                "tulip_proxy needs the URL of the server to stand in front of: tulip_proxy(url, ...)"
+            )
         server = TulipServer(_config(settings), process=process)
         self._servers.append(server)
         return server
@@ -148,6 +152,10 @@ class ServerFactory:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if self._proxy:
+            raise AttributeError(
+                f"tulip_proxy has no default server: proxy = tulip_proxy(url, ...); proxy.{name}"
+            )
         if self._default is None:
             self._default = self(**dict(self._marker))
         return getattr(self._default, name)
@@ -166,7 +174,8 @@ def _config(settings: dict[str, Any]) -> ServeConfig:
     unknown = sorted(set(settings) - fault_fields - config_fields)
     if unknown:
         raise TypeError(f"unknown tulip server setting(s): {', '.join(unknown)}")
-    faults = Faults(**{k: v for k, v in settings.items() if k in fault_fields})
+    # As PUT /_tulip/faults takes them: "500k" for a rate, "64k" for a size.
+    faults = Faults().updated({k: v for k, v in settings.items() if k in fault_fields})
     kept = {k: v for k, v in settings.items() if k in config_fields}
     if isinstance(kept.get("size"), str):
         kept["size"] = parse_size_range(kept["size"])
@@ -194,6 +203,6 @@ def tulip_server(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
 @pytest.fixture
 def tulip_proxy() -> Iterator[ServerFactory]:
     """Put a fault proxy in front of any server: ``tulip_proxy("http://127.0.0.1:8080", delay=0.1)``."""
-    factory = ServerFactory()
+    factory = ServerFactory(proxy=True)
     yield factory
     factory.close()

@@ -24,7 +24,8 @@ import pytest
 
 from tests.realworld.services import free_port, nginx
 from tulip import FetchOptions, RetryPolicy, fetch
-from tulip.serve import ServeConfig, ServerThread
+from tulip.serve import Faults, ServeConfig, ServerThread
+from tulip.serve.faults import decide
 
 COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
 NAMES = [f"file-{i:05d}.bin" for i in range(12)]
@@ -60,6 +61,8 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
         access_log {work}/access.log seen;
         gzip on; gzip_types text/plain; gzip_min_length 0;
         location /files/ {{ alias {root}/; }}
+        location = /files/go-in {{ return 302 http://127.0.0.1:{port}/files/empty.bin; }}
+        location = /files/go-beside {{ return 302 http://127.0.0.1:{port}/filesother/x; }}
         location = /cookies {{
             add_header Set-Cookie "a=1; Path=/";
             add_header Set-Cookie "b=2; Path=/";
@@ -327,3 +330,88 @@ def test_slicer_slow_close_and_upstream_delay_take_their_time(server: str) -> No
     began = time.monotonic()
     assert outcomes([f"{server}/files/{NAMES[2]}"]) == ["broken"]
     assert time.monotonic() - began >= 0.5
+
+
+# -- what a reviewer broke ------------------------------------------------------------------------------
+
+
+def test_a_chunked_answer_is_cut_too(upstream: Upstream, proxy: str) -> None:
+    gz = ["-H", "Accept-Encoding: gzip"]
+    whole = curl(*gz, f"{upstream.url}/files/text.txt").stdout
+    with ServerThread(ServeConfig(upstream=upstream.url, faults=Faults(truncate_rate=1, drop_rate=0))) as cut:
+        short = curl(*gz, f"{cut}/files/text.txt")
+    assert short.returncode == 18 and len(short.stdout) < len(whole)
+
+
+def test_drops_cut_where_the_seed_says_whatever_the_timing(upstream: Upstream) -> None:
+    faults = Faults(drop_rate=1)
+    with ServerThread(ServeConfig(upstream=upstream.url, seed=1, faults=faults)) as url:
+        got = [len(curl(f"{url}/files/big.bin").stdout) for _ in range(3)]
+        sent = control(url, "GET", "stats")["bytes_sent"]
+    want = [int(3_000_000 * decide(faults, 1, "/files/big.bin", n).cut) for n in range(3)]
+    assert got == want and sent == sum(want)
+
+
+def test_the_upstream_prefix_cannot_be_left_and_redirects_keep_to_it(upstream: Upstream) -> None:
+    with ServerThread(ServeConfig(upstream=upstream.url + "/files/")) as url:
+        for path in ("/%2e%2e/cookies", "/../cookies", "/x/%2E%2E/%2e%2e/cookies"):
+            answer = curl("--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", url + path)
+            assert answer.stdout == b"400", path
+        assert curl("-f", url + "/dir/caf%C3%A9.txt").stdout == b"accents\n"
+        inside = curl("-sI", f"{url}/go-in").stdout.decode()
+        beside = curl("-sI", f"{url}/go-beside").stdout.decode()
+    assert f"Location: {url}/empty.bin" in inside
+    assert f"Location: {upstream.url}/filesother/x" in beside  # not the prefix: left as it is
+
+
+def test_odd_request_targets_get_4xx_not_500(proxy: str) -> None:
+    host, port = proxy.removeprefix("http://").rsplit(":", 1)
+    for line, status in (
+        (f"GET http://{host}:{port}/files/empty.bin HTTP/1.1", b"200"),  # absolute-form (RFC 9112)
+        ("OPTIONS * HTTP/1.1", b"400"),
+        (f"CONNECT {host}:{port} HTTP/1.1", b"405"),
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"{line}\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            head = sock.recv(65536)
+        assert head.split(b" ")[1] == status, (line, head)
+
+
+def test_uploads_stream_through_whatever_their_size(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Hashing(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = hashlib.sha256(body).hexdigest().encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hashing)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    payload = tmp_path / "upload.bin"
+    payload.write_bytes(os.urandom(3_000_000))  # past aiohttp's 1 MiB default for a read body
+    try:
+        with ServerThread(ServeConfig(upstream=f"http://127.0.0.1:{origin.server_port}")) as url:
+            # curl sends Expect: 100-continue for a body this big; the proxy must answer it.
+            done = curl("-v", "-T", str(payload), f"{url}/up")
+    finally:
+        origin.shutdown()
+        origin.server_close()
+    assert done.stdout.decode() == hashlib.sha256(payload.read_bytes()).hexdigest()
+    assert b"HTTP/1.1 100 Continue" in done.stderr
+
+
+def test_upstream_urls_with_credentials_or_spaces_are_refused() -> None:
+    from tulip.errors import UsageError
+
+    for url in ("http://alice:hunter2@127.0.0.1:1/", "http://a b/", "http://127.0.0.1:notaport/"):
+        with pytest.raises(UsageError) as refused:
+            ServeConfig(upstream=url)
+        assert "hunter2" not in str(refused.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +180,36 @@ def test_corpus_changes_on_command_with_its_validators_and_cache_control() -> No
             f"{url}/_tulip/corpus",
         )
         assert bad.stdout == b"400"
+
+
+def test_bad_control_and_query_values_are_400_not_500() -> None:
+    with ServerThread(ServeConfig(files=1)) as url:
+        big = '{"version": 99999999999999999999}'
+        answer = curl("-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-d", big, f"{url}/_tulip/corpus")
+        assert answer.stdout == b"400"
+        for query in (
+            "delay=nan",
+            "status=503&retry_after=inf",
+            "delay=inf",
+            "reset=1e9",
+            "status=199",
+            "cut=nan",
+        ):
+            answer = curl("-o", "/dev/null", "-w", "%{http_code}", f"{url}/files/file-00000.bin?{query}")
+            assert answer.stdout == b"400", query
+        assert head(f"{url}/files/file-00000.bin")[0] == 200  # and the files still answer
+
+
+def test_a_folder_without_its_slash_is_redirected(server: str) -> None:
+    status, fields = head(f"{server}/files/sub")
+    assert status == 301 and fields["location"] == "/files/sub/"
+    assert head(f"{server}/files/nothing")[0] == 404
+
+
+def test_a_cache_control_that_would_split_the_header_is_refused_at_start() -> None:
+    bad = "max-age=1\r\nX-Injected: 1"
+    done = subprocess.run(
+        [sys.executable, "-m", "tulip", "serve", "--port", "0", "--cache-control", bad],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1

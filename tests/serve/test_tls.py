@@ -60,6 +60,20 @@ def test_self_signed_server_is_trusted_by_fetch_and_curl_given_its_ca(tmp_path: 
     assert not ca.exists() and not ca.parent.exists()  # the throwaway key is gone with the server
 
 
+def test_sighup_removes_the_throwaway_ca_too() -> None:
+    import signal
+
+    command = [*TULIP, "serve", "--port", "0", "--files", "1", "--tls", "self-signed"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        ca = Path(proc.stdout.readline().split("CA certificate ")[1].split()[0])
+        assert ca.is_file()
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(30)
+    assert not ca.parent.exists()
+
+
 def test_a_users_certificate_and_proxy_mode_behind_tls(tmp_path: Path) -> None:
     ca = trustme.CA()
     issued = ca.issue_cert("127.0.0.1", "localhost")
@@ -81,11 +95,11 @@ def test_a_users_certificate_and_proxy_mode_behind_tls(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--cert", "/nonexistent.pem"], "cannot read certificate"),
+        (["--cert", "/nonexistent.pem"], "cannot read --cert /nonexistent.pem"),
         (["--key", "/etc/hostname"], "--key goes with --cert"),
         (["--tls"], "--tls needs --cert"),
         (["--tls", "self-signed", "--cert", "/etc/hostname"], "no --cert or --key"),
-        (["--cert", "/etc/hostname"], "cannot use --cert"),
+        (["--cert", "/etc/hostname"], "does not hold a certificate and its key"),
     ],
 )
 def test_bad_tls_options_are_one_line(args: list[str], words: str) -> None:

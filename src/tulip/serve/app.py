@@ -36,7 +36,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tulip.errors import UsageError
-from tulip.serve.config import Faults, ServeConfig
+from tulip.serve.config import Faults, ServeConfig, check_header_value
 from tulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
 from tulip.serve.faults import QUIET, Plan, decide, overrides_from_query
 from tulip.serve.media import accepts_gzip, compressible, content_type
@@ -172,7 +172,7 @@ class FileServer:
                         return web.Response(body=content, headers=self.headers(entry))
             if request.method not in ("GET", "HEAD"):
                 return _plain(405, "method not allowed", {"Allow": "GET, HEAD"})
-            if path.endswith("/") and self.config.index:
+            if self.config.index and (path.endswith("/") or self.corpus.lookup(path[7:]) is None):
                 return await _listing(request, self, path[7:])
             return await _file(request, self, path[7:])
         route = _ROUTES.get((request.method, path))
@@ -342,6 +342,9 @@ def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) 
     return resolve_range(requested, entry.size)
 
 
+_MAX_VERSION = 1_000_000  # each version moves the files' dates an hour on: this one is in 2138
+
+
 _SUFFIX_ZERO = re.compile(r"bytes\s*=\s*-0+", re.IGNORECASE)
 _CONDITIONAL = frozenset({"Range", "If-None-Match", "If-Modified-Since"})
 
@@ -443,8 +446,15 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
 
 
 async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> web.Response:
-    """List the files and folders directly in *folder* ("" or "a/b/"), as HTML or JSON."""
+    """List the files and folders directly in *folder* ("" or "a/b/"), as HTML or JSON; a folder
+    named without its slash is redirected to it (as nginx and http.server do)."""
     corpus = state.corpus
+    if folder and not folder.endswith("/"):
+        inside = folder + "/"
+        found = await asyncio.to_thread(lambda: any(name.startswith(inside) for name in corpus.names()))
+        if not found:
+            return await _file(request, state, folder)  # not a folder: the file's own 404
+        return web.Response(status=301, headers={"Location": files_url(folder) + "/"})
 
     def gather() -> list[dict[str, Any]] | None:
         seen: dict[str, dict[str, Any]] = {}
@@ -466,6 +476,7 @@ async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> 
     if entries is None:
         return _plain(404, "not found")
     state.stats.requests += 1
+    state.stats.statuses[200] += 1
     title = "/files/" + folder
     accept = request.headers.get("Accept", "")
     if request.query.get("format") == "json" or ("json" in accept and "html" not in accept):
@@ -538,13 +549,12 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
         if not isinstance(change, dict) or not change or set(change) - {"version", "cache_control"}:
             raise ValueError("only version and cache_control can change")
         version = change.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 0):
-            raise ValueError("version must be a whole number >= 0")
-        cache_control = change.get("cache_control", state.cache_control)
-        if cache_control is not None and (
-            not isinstance(cache_control, str) or not cache_control.isprintable()
+        if version is not None and (
+            not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= _MAX_VERSION
         ):
-            raise ValueError("cache_control must be a header value or null")
+            raise ValueError(f"version must be a whole number from 0 to {_MAX_VERSION}")
+        cache_control = change.get("cache_control", state.cache_control)
+        check_header_value("cache_control", cache_control)
     except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f'expected {{"version": N, "cache_control": "..."}}: {exc}\n') from None
     if version is not None and state.upstream is not None:

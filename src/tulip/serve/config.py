@@ -16,7 +16,14 @@ from typing import Any
 from tulip._units import parse_rate, parse_size
 from tulip.errors import UsageError
 
-__all__ = ["FAULT_KINDS", "Faults", "ServeConfig"]
+__all__ = ["FAULT_KINDS", "Faults", "ServeConfig", "check_header_value"]
+
+
+def check_header_value(name: str, value: object) -> None:
+    """Raise ValueError unless *value* is None or a header value that cannot split the header."""
+    if value is not None and (not isinstance(value, str) or not value.isprintable()):
+        raise ValueError(f"{name} must be a header value on one line, or null")
+
 
 #: The fault kinds that end a request early, in the order their probability bands are laid out
 #: (a new kind goes last, so that a seed keeps giving the faults it gave before).
@@ -161,6 +168,10 @@ class ServeConfig:
             raise UsageError("--tls self-signed makes its own certificate: no --cert or --key with it")
         if self.key is not None and self.cert is None:
             raise UsageError("--key goes with --cert")
+        try:
+            check_header_value("--cache-control", self.cache_control)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if self.upstream is not None:
             from tulip.serve.proxy import check_upstream
 

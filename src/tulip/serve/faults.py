@@ -11,6 +11,7 @@ truncate), so each kind happens at exactly its configured rate and never two at 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
 
 
 _TRUE = {"1", "true", "yes", "on"}
+_MAX_SECONDS = 3600.0  # a per-request delay longer than an hour is a typo, and would hold a task
 
 
 def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan:
@@ -109,8 +111,11 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         bandwidth = parse_rate(query["bandwidth"]) if "bandwidth" in query else plan.bandwidth
     except (ValueError, KeyError) as exc:
         raise UsageError(f"bad fault option in query: {exc}") from None
-    if delay < 0 or reset_after < 0 or not 0 <= cut <= 1 or (kind == "error" and not 100 <= status <= 599):
-        raise UsageError("bad fault option in query: out of range")
+    seconds = (delay, reset_after, 0.0 if retry_after is None else retry_after)
+    if any(not (math.isfinite(value) and 0 <= value <= _MAX_SECONDS) for value in seconds):
+        raise UsageError(f"bad fault option in query: seconds from 0 to {_MAX_SECONDS:g}")
+    if not 0 <= cut <= 1 or (kind == "error" and not 400 <= status <= 599):
+        raise UsageError("bad fault option in query: out of range (status 400-599, cut 0-1)")
     return dataclasses.replace(
         plan,
         delay=delay,

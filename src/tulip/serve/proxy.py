@@ -57,7 +57,17 @@ def check_upstream(url: str) -> URL:
         raise UsageError(f"upstream must be an http:// or https:// URL with a host, not {url!r}")
     if parsed.query_string or parsed.fragment:
         raise UsageError(f"upstream URL must not have a query or fragment: {url!r}")
+    if parsed.user is not None or parsed.password is not None:
+        # Printed in the banner and never sent: refuse rather than leak or mislead.
+        raise UsageError("upstream URL must not carry credentials: the client's Authorization goes through")
+    if any(char.isspace() for char in url) or parsed.port is None:
+        raise UsageError(f"bad upstream URL {url!r}")
     return parsed
+
+
+def _dot_segment(raw_path: str) -> bool:
+    """Whether a path has a "." or ".." segment (percent-encoded or not): it could leave the prefix."""
+    return any(part.replace("%2e", ".").replace("%2E", ".") in (".", "..") for part in raw_path.split("/"))
 
 
 class Upstream:
@@ -79,6 +89,8 @@ class Upstream:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout),
+                max_line_size=65536,  # upstreams send long cookies and CSP headers
+                max_field_size=65536,
             )
         return self._session
 
@@ -89,14 +101,27 @@ class Upstream:
 
     async def forward(self, request: web.BaseRequest, plan: Plan, stats: Stats) -> web.StreamResponse:
         """Send *request* upstream and its answer back, shaped by *plan*."""
-        body = await request.read() if request.body_exists else None
-        target = URL(self.base + request.raw_path, encoded=True)
+        if request.method == "CONNECT":
+            return _gateway(405, "a reverse proxy does not tunnel (CONNECT)")
+        raw_path = request.rel_url.raw_path
+        if not raw_path.startswith("/"):  # OPTIONS *, or an authority
+            return _gateway(400, "the request target must be a path")
+        if _dot_segment(raw_path):
+            return _gateway(400, "dot segments in the path")
+        query = request.rel_url.raw_query_string
+        target = URL(self.base + raw_path + (f"?{query}" if query else ""), encoded=True)
+        headers = self._request_headers(request)
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # aiohttp's low-level server leaves this to the handler: without it curl waits 1 s.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            headers.popall("Expect", None)
         try:
             answer = await self.session().request(
                 request.method,
                 target,
-                headers=self._request_headers(request),
-                data=body,
+                headers=headers,
+                # Streamed, not read whole: an upload of any size goes through as it comes.
+                data=request.content if request.body_exists else None,
                 allow_redirects=False,
                 compress=None,
                 chunked=None,
@@ -141,7 +166,7 @@ class Upstream:
         headers: CIMultiDict[str] = CIMultiDict()
         for key, value in request.headers.items():
             lower = key.lower()
-            if lower in _HOP_BY_HOP or lower in named or lower in ("host", "content-length"):
+            if lower in _HOP_BY_HOP or lower in named or lower == "host":
                 continue
             headers.add(key, value)
         peer = request.remote or ""
@@ -161,8 +186,9 @@ class Upstream:
             if lower in ("location", "content-location") and value.startswith(self.origin):
                 # The upstream named itself: the client must come back through the proxy.
                 rest = value[len(self.origin) :]
-                if rest.startswith(self.prefix):
-                    value = f"{request.scheme}://{request.host}{rest[len(self.prefix) :]}"
+                after = rest[len(self.prefix) :]
+                if rest.startswith(self.prefix) and (not after or after[0] in "/?#"):
+                    value = f"{request.scheme}://{request.host}{after}"
             headers.add(key, value)
         return headers
 

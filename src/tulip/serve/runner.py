@@ -34,6 +34,7 @@ from tulip.serve.tls import ServerTls, server_tls
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
 
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _BACKLOG = 65535  # the kernel clamps it to net.core.somaxconn; 2,000 clients arrive at once
 
 
@@ -136,18 +137,18 @@ def _url(host: str, port: int, *, secure: bool = False) -> str:
 async def serve_until_signalled(
     config: ServeConfig, announce: Callable[[RunningServer], None] | None = None
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    """Serve until SIGINT, SIGTERM or SIGHUP (a closed terminal), then shut down gracefully."""
     server = await start_server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOPPING:
         loop.add_signal_handler(signum, stop.set)
     try:
         if announce is not None:
             announce(server)
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOPPING:
             loop.remove_signal_handler(signum)
         await server.close()
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import socket
 import struct
+import sys
+import termios
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,6 +32,8 @@ __all__ = ["SourceBroken", "close", "reset_now", "send_body", "stall"]
 
 _BANDWIDTH_TICK = 0.05  # seconds of data per write when throttled
 _STALL_POLL = 0.5
+_UNKNOWN_CUT = 64 * 1024  # a body of unknown length is cut at this times the plan's fraction
+_FLUSH_LIMIT = 2.0  # seconds a reset waits for the bytes already written to leave
 
 
 class SourceBroken(Exception):
@@ -54,6 +59,11 @@ async def send_body(
     if length is not None and plan.kind in ("drop", "truncate"):
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.
         stop = min(int(length * plan.cut), max(0, length - 1))
+    elif plan.kind in ("drop", "truncate"):
+        # Chunked (an upstream's, or gzip made here): a cut at a fraction of 64 KiB, or of the last
+        # chunk of a shorter body, so that real bytes are missing, not only the terminator.
+        stop = int(_UNKNOWN_CUT * plan.cut)
+        chunks = _short_of_end(chunks, plan.cut)
     elif length is not None and plan.kind == "reset":
         stop = max(0, length - 1)
     deadline = began + plan.reset_after if plan.kind == "reset" else None
@@ -76,6 +86,8 @@ async def send_body(
         return
     if plan.kind in ("drop", "truncate", "reset"):
         stats.faults[plan.kind] += 1
+        if plan.kind == "drop":
+            await _flushed(request)  # a reset discards what is still queued: the cut would move
         await close(request, reset=plan.kind != "truncate", slow=plan.slow_close)
         return
     if length is not None and complete < length:
@@ -126,6 +138,43 @@ async def _write(
         if stop is not None and sent >= stop:
             break
     return sent
+
+
+async def _short_of_end(chunks: AsyncIterator[bytes], cut: float) -> AsyncIterator[bytes]:
+    """Yield *chunks*, the last one cut to *cut* of itself (a byte short at least)."""
+    previous: bytes | None = None
+    async for chunk in chunks:
+        if previous:
+            yield previous
+        previous = chunk
+    if previous:
+        yield previous[: min(int(len(previous) * cut), len(previous) - 1)]
+
+
+async def _flushed(request: web.BaseRequest) -> None:
+    """Wait (a little) until every byte written has left this host: aiohttp's buffer, then the
+    kernel's send queue (SIOCOUTQ, where there is one)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    deadline = asyncio.get_running_loop().time() + _FLUSH_LIMIT
+    while asyncio.get_running_loop().time() < deadline and not transport.is_closing():
+        if transport.get_write_buffer_size() == 0 and _unsent(sock) == 0:
+            return
+        await asyncio.sleep(0.005)
+
+
+def _unsent(sock: socket.socket | None) -> int:
+    """Bytes in the kernel's send queue not yet sent (0 where the platform cannot tell)."""
+    outq = getattr(termios, "TIOCOUTQ", None)
+    if sock is None or outq is None:
+        return 0
+    try:
+        queued = fcntl.ioctl(sock.fileno(), outq, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(queued, sys.byteorder, signed=True)
 
 
 def _step(plan: Plan) -> int:

@@ -42,13 +42,22 @@ def server_tls(
         return _self_signed(host, folder)
     if cert is None:
         return None
+    for option, path in (("--cert", cert), ("--key", key)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"cannot read {option} {path}")
     context = _context()
+
+    def encrypted() -> str:
+        raise UsageError(f"the key in {key or cert} is encrypted: give one without a passphrase")
+
     try:
-        context.load_cert_chain(str(cert), None if key is None else str(key))
-    except FileNotFoundError as exc:
-        raise UsageError(f"cannot read certificate: {exc.filename}") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise UsageError(f"cannot use --cert {cert} / --key {key}: {exc}") from None
+        context.load_cert_chain(str(cert), None if key is None else str(key), password=encrypted)
+    except ssl.SSLError as exc:
+        if key is None:
+            raise UsageError(f"{cert} does not hold a certificate and its key (give --key FILE)") from None
+        raise UsageError(f"--cert {cert} and --key {key} do not make a pair: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot use --cert {cert}: {exc.strerror or exc}") from None
     return ServerTls(context)
 
 
