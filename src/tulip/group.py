@@ -32,6 +32,8 @@ from tulip import _region as region
 from tulip import _terminal as term
 from tulip._frames import FRAMES, final_line, frame_line
 from tulip._lag import Cadence
+from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
+from tulip._notebook import Cell, in_kernel
 
 __all__ = ["GroupSpinner", "SpinnerGroup"]
 
@@ -134,6 +136,9 @@ class SpinnerGroup:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cadence = Cadence(0.0, interval)
         self._winch_installed = ""  # "", "signal" or "loop"
+        self._cell: Cell | None = None  # in a Jupyter kernel: final lines, then the live ones
+        self._log: Cell | None = None  # ... and the output area above it that write() fills
+        self._finals: list[str] = []
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -167,6 +172,8 @@ class SpinnerGroup:
             self._live.append(member)
             if self._running and self._animating:
                 self._draw()
+            elif self._running and self._cell is not None:
+                self._show()
             elif self._running and text and not self.disable:
                 self._emit(term.one_line(text) + "\n")
         return member
@@ -174,6 +181,9 @@ class SpinnerGroup:
     def write(self, line: str, *, file: TextIO | None = None) -> None:
         """Print *line* above the block (to *file*, default the group's stream)."""
         with self._lock:
+            if self._running and self._log is not None and file is None:
+                self._log.show(self._log.text + line + "\n")
+                return
             animating = self._running and self._animating
             if animating:
                 self._emit(region.erase(self._drawn))
@@ -191,7 +201,7 @@ class SpinnerGroup:
 
     def start(self) -> Self:
         try:
-            if self._begin() and self._animating:
+            if self._begin() and (self._animating or self._cell is not None):
                 self._stop_event.clear()
                 self._watch_resize_signal()
                 self._thread = threading.Thread(target=self._spin_thread, name="tulip-spinners", daemon=True)
@@ -218,9 +228,10 @@ class SpinnerGroup:
     # -- asyncio backend --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._begin() and self._animating:
+        if self._begin() and (self._animating or self._cell is not None):
             self._loop = asyncio.get_running_loop()
-            self._watch_resize_loop(self._loop)
+            if self._animating:
+                self._watch_resize_loop(self._loop)
             self._task = self._loop.create_task(self._spin_task(), name="tulip-spinners")
         return self
 
@@ -250,7 +261,10 @@ class SpinnerGroup:
             self._cadence = Cadence(time.monotonic(), self.interval)
             self._animating = self.interactive
             self._color = self._animating and term.color_enabled(self.stream)
-            if self._animating:
+            if not self.disable and self._interactive_arg is None and in_kernel(self._stream_arg):
+                self._log, self._cell = Cell(), Cell()
+                self._show()
+            elif self._animating:
                 self._emit(term.HIDE_CURSOR + self._block(0))
             elif not self.disable:
                 for member in self._live:
@@ -262,6 +276,19 @@ class SpinnerGroup:
         with self._lock:
             if self._running and self._animating:
                 self._draw()
+            elif self._running and self._cell is not None:
+                self._show()
+
+    def _show(self) -> None:
+        """In a notebook: the final lines so far, then a line for each live spinner."""
+        assert self._cell is not None
+        now = time.monotonic()
+        lines = [
+            frame_line(self._frames, self.interval, member.text, now - member.started, width=_NOTEBOOK_WIDTH,
+                       timer=self.timer)
+            for member in self._live
+        ]  # fmt: skip
+        self._cell.show("\n".join([*self._finals, *lines]))
 
     def _draw(self) -> None:
         self._emit(self._block(self._drawn))
@@ -296,7 +323,11 @@ class SpinnerGroup:
                     mark, member.text if text is None else text,
                     elapsed=member.elapsed if self.timer else None, color=color if self._color else "",
                 )  # fmt: skip
-            if self._running and self._animating:
+            if self._running and self._cell is not None:
+                if final:
+                    self._finals.append(final.rstrip("\n"))
+                self._show()
+            elif self._running and self._animating:
                 self._emit(region.erase(self._drawn) + final + self._block(0))
             elif final:
                 self._emit(final)
@@ -318,7 +349,10 @@ class SpinnerGroup:
                     self._task.cancel()
                 else:
                     self._loop.call_soon_threadsafe(self._task.cancel)
-            if self._animating:
+            if self._cell is not None:
+                self._cell.show("\n".join(self._finals))
+                self._cell = self._log = None
+            elif self._animating:
                 self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
                 self._drawn = 0
             self._unwatch_resize()

@@ -33,6 +33,8 @@ from typing import Any, Self, TextIO, TypeVar, cast
 from tulip import _terminal as term
 from tulip._frames import FRAMES, final_line, frame_line
 from tulip._lag import Cadence
+from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
+from tulip._notebook import Cell, in_kernel
 
 __all__ = ["FRAMES", "Spinner"]
 
@@ -93,7 +95,9 @@ class Spinner:
         self._loop_thread = 0
         self._started_at = 0.0
         self._running = False
-        self._live = False  # animating on a terminal; fixed at start
+        self._live = False  # animating on a terminal or in a notebook; fixed at start
+        self._cell: Cell | None = None  # in a Jupyter kernel: the output area the frames replace
+        self._log: Cell | None = None  # ... and the one above it that write() fills
         self._color = False
         self._cadence = Cadence(0.0, interval)
 
@@ -211,9 +215,12 @@ class Spinner:
             self._running = True
             self._started_at = time.monotonic()
             self._cadence = Cadence(self._started_at, self.interval)
-            self._live = self.interactive
-            self._color = self._live and term.color_enabled(self.stream)
-            if self._live:
+            notebook = not self.disable and self._interactive_arg is None and in_kernel(self._stream_arg)
+            self._live = self.interactive or notebook
+            self._color = self._live and not notebook and term.color_enabled(self.stream)
+            if notebook:
+                self._log, self._cell = Cell(), Cell(self._line(self._started_at, _NOTEBOOK_WIDTH))
+            elif self._live:
                 _running.add(self)
                 self._emit(term.HIDE_CURSOR + self._render(self._started_at))
             elif not self.disable and self._text:
@@ -225,16 +232,19 @@ class Spinner:
         self._cadence.tick(now)
         if self._live:
             with self._lock:
-                if self._running:
+                if self._running and self._cell is not None:
+                    self._cell.show(self._line(time.monotonic(), _NOTEBOOK_WIDTH))
+                elif self._running:
                     self._emit(self._render(time.monotonic()))
 
     def _render(self, now: float) -> str:
-        line = frame_line(
+        return term.CLEAR_LINE + self._line(now, term.terminal_width(self.stream))
+
+    def _line(self, now: float, width: int) -> str:
+        return frame_line(
             self._frames, self.interval, self._text, now - self._started_at,
-            width=term.terminal_width(self.stream), timer=self.timer, color=self._color,
-            ellipsis=self._ellipsis(),
+            width=width, timer=self.timer, color=self._color, ellipsis=self._ellipsis(),
         )  # fmt: skip
-        return term.CLEAR_LINE + line
 
     def _ellipsis(self) -> str:
         return "…" if term.can_encode(self.stream, "…") else "."
@@ -249,7 +259,10 @@ class Spinner:
     def write(self, line: str, *, file: TextIO | None = None) -> None:
         """Print *line* above the spinner (to *file*, default the spinner's stream)."""
         with self._lock:
-            animating = self._running and self._live
+            if self._running and self._log is not None and file is None:
+                self._log.show(self._log.text + line + "\n")
+                return
+            animating = self._running and self._live and self._cell is None
             if animating:
                 self._emit(term.CLEAR_LINE)
             target = file or self.stream
@@ -300,7 +313,10 @@ class Spinner:
                     mark, self._text if text is None else text,
                     elapsed=self.elapsed if self.timer else None, color=color if self._color else "",
                 )  # fmt: skip
-            if self._live:
+            if self._cell is not None:
+                self._cell.show(final.rstrip("\n"))
+                self._cell = self._log = None
+            elif self._live:
                 self._emit(term.CLEAR_LINE + final + term.SHOW_CURSOR)
             elif final and not self.disable:
                 self._emit(final)
