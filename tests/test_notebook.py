@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-jupyter_client = pytest.importorskip("jupyter_client", reason="the test extras install jupyter_client")
-
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Any]:
