@@ -48,3 +48,24 @@ def test_largest_files_under_way_show_below_the_bar(
     final = run.screen()
     assert not any(FILE_ROW.match(line) or "more" in line for line in final)
     assert any(re.match(r"^ +9 +0 +0 +0", line) for line in final), final
+
+
+@pytest.mark.parametrize("columns", [20, 40])
+def test_narrow_terminals_get_cut_rows_never_wrapped_ones(tmp_path: Path, columns: int) -> None:
+    config = ServeConfig(files=9, size=(2 * MB, 5 * MB), seed=4, faults=Faults(bandwidth=MB))
+    offsets: list[int] = []
+    with ServerProcess(config) as base:
+        run = run_on_pty(
+            tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path), "-c", "9"),
+            columns=columns, rows=12, timeout=90,
+            on_output=lambda output, proc: offsets.append(len(output)) if len(offsets) < 2000 else None,
+        )  # fmt: skip
+    assert run.returncode == 0, run.text()
+    screens = [PtyRun(run.output[:at], 0, columns, 12).screen() for at in offsets[::3]]
+    rows = [screen for screen in screens if sum(line.startswith("  file-") for line in screen) >= 2]
+    assert rows, "\n\n".join("\n".join(screen) for screen in screens[-3:])
+    for screen in rows:
+        bar = [i for i, line in enumerate(screen) if line.startswith("fetch")]
+        assert len(bar) == 1  # one bar: a wrapped or repeated frame would show two, or a piece
+        # Every row is a whole row of the display: a wrapped line would leave a piece on a row of its own.
+        assert all(line.startswith(("fetch", "  file-", "  +")) for line in screen if line), screen
