@@ -48,8 +48,11 @@ def test_mirrors_come_from_a_tab_separated_line_and_a_manifest() -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_spans_spread_over_every_mirror(tmp_path: Path, engine: str) -> None:
+    paced = Faults(
+        bandwidth=4 * MB
+    )  # about a second a mirror: every one is asked before the end, loaded or not
     with ExitStack() as stack:
-        bases = servers(stack, same(), same(), same())
+        bases = servers(stack, same(faults=paced), same(faults=paced), same(faults=paced))
         (f,) = manifest(bases[0])
         urls = [base + f["url"] for base in bases]
         report = fetch([Entry(urls[0], mirrors=tuple(urls[1:]))], tmp_path, options(engine))
