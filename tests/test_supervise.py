@@ -167,3 +167,28 @@ def test_jobs_from_stdin_run_n_at_a_time_and_a_pipe_gets_no_control_bytes() -> N
 def test_bad_multi_command_usage_is_one_line(args: list[str], stdin: str, words: str) -> None:
     done = subprocess.run(tulip_cmd("spin", *args), input=stdin, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_a_quiet_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before tulip's first line runs, a Ctrl-C is the interpreter's (its own traceback); from the
+    # first line of main() on it is tulip's: 130 and no traceback, as during a run.
+    import tulip.cli
+
+    def interrupted(command: str | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tulip.cli, "_build_parser", interrupted)
+    monkeypatch.setattr(tulip.cli, "_ignore_late_interrupts", lambda: None)
+    assert tulip.cli.main(["fetch", "http://x.test/"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_importing_tulip_imports_no_asyncio_nor_aiohttp() -> None:
+    code = "import sys, tulip; print(sorted(m for m in ('asyncio', 'aiohttp', 'typing') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "[]", done.stdout
+    names = "import tulip; print(tulip.Spinner.__name__, tulip.fetch.__name__)"
+    lazy = subprocess.run([sys.executable, "-c", names], capture_output=True, text=True, timeout=30)
+    assert lazy.stdout.split() == ["Spinner", "fetch"]

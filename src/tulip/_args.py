@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 from tulip._units import parse_rate, parse_size, parse_size_range
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 
 def typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
@@ -60,3 +64,9 @@ def label_python(text: str) -> tuple[str, str]:
 codes = typed(
     lambda t: tuple(int(bounded(int(c), 400, 599)) for c in t.split(",")), "a list of HTTP error codes"
 )
+
+
+def path(text: str) -> Path:
+    from pathlib import Path  # only for the commands that take one
+
+    return Path(text)

@@ -11,8 +11,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 from tulip._args import (
     byte_count,
@@ -20,6 +18,7 @@ from tulip._args import (
     count,
     int_list,
     label_python,
+    path,
     port,
     positive,
     positive_float,
@@ -32,7 +31,10 @@ from tulip._args import (
 from tulip._version import __version__
 from tulip.errors import TulipError, UsageError
 
+TYPE_CHECKING = False  # typing itself is not imported: start-up is part of every command
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from tulip.serve import RunningServer
 
 __all__ = ["main"]
@@ -154,15 +156,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0 if all(row.status != "failed" or not row.client.startswith("tulip") for row in rows) else 1
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
+# The commands: name, one-line help, the function that adds its arguments, the function that runs it.
+# Only the chosen command's arguments are built: ``tulip --version`` and ``tulip --help`` import nothing
+# of the downloader, and ``tulip spin`` nothing of the server.
 
-    demo = sub.add_parser("demo", help="a one-command tour on loopback")
-    demo.set_defaults(func=_cmd_demo, parser=demo)
 
-    spin = sub.add_parser("spin", help="run a command under a spinner")
+def _spin_arguments(spin: argparse.ArgumentParser) -> None:
     spin.add_argument("--text", help="message beside the spinner (default: the command line)")
     spin.add_argument("--timer", action="store_true", help="show the elapsed time")
     spin.add_argument(
@@ -174,15 +173,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="-- CMD [ARGS...] [::: CMD2 ...]",
         help="':::' between several",
     )
-    spin.set_defaults(func=_cmd_spin, parser=spin)
 
-    serve = sub.add_parser("serve", help="an HTTP file server with dialable faults")
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     serve.add_argument("--port", type=port, default=8000, help="0 picks a free port (default 8000)")
     corpus = serve.add_argument_group("corpus (default: 100 synthetic files of 2k)")
     corpus.add_argument("--files", type=count, help="number of synthetic files")
     corpus.add_argument("--size", type=size_range, help="size of each file: 2k, 50M, or a range 1k-64k")
-    corpus.add_argument("--root", type=Path, help="serve this directory instead")
+    corpus.add_argument("--root", type=path, help="serve this directory instead")
     corpus.add_argument("--seed", type=int, default=0, help="seeds the content and the faults")
     corpus.add_argument(
         "--upstream", metavar="URL", help="proxy mode: forward every request to this server, faults applied"
@@ -227,18 +226,18 @@ def _build_parser() -> argparse.ArgumentParser:
         choices=("cert", "self-signed"),
         help="serve HTTPS (self-signed: a throwaway CA)",
     )
-    tls.add_argument("--cert", type=Path, metavar="FILE", help="certificate chain (PEM); implies --tls")
-    tls.add_argument("--key", type=Path, metavar="FILE", help="its private key (PEM), unless in --cert")
+    tls.add_argument("--cert", type=path, metavar="FILE", help="certificate chain (PEM); implies --tls")
+    tls.add_argument("--key", type=path, metavar="FILE", help="its private key (PEM), unless in --cert")
     serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(func=_cmd_serve, parser=serve)
 
-    fetch = sub.add_parser("fetch", help="download many files concurrently, verified and resumable")
+
+def _fetch_arguments(fetch: argparse.ArgumentParser) -> None:
     from tulip._fetch.command import add_arguments
 
     add_arguments(fetch)
-    fetch.set_defaults(func=_cmd_fetch, parser=fetch)
 
-    bench = sub.add_parser("bench", help="tulip's engines beside curl, aria2c and wget2")
+
+def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     workloads = ("latency", "small", "bulk", "c10k", "split", "mirrors")
     bench.add_argument("--workload", action="append", choices=workloads,
                        help="run only this workload (repeatable; default all)")  # fmt: skip
@@ -255,13 +254,51 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="also run tulip's engines as installed for PYTHON (another version)")  # fmt: skip
     bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
     bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
-    bench.set_defaults(func=_cmd_bench, parser=bench)
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable[..., int]]] = {
+    "demo": ("a one-command tour on loopback", None, _cmd_demo),
+    "spin": ("run a command under a spinner", _spin_arguments, _cmd_spin),
+    "serve": ("an HTTP file server with dialable faults", _serve_arguments, _cmd_serve),
+    "fetch": ("download many files concurrently, verified and resumable", _fetch_arguments, _cmd_fetch),
+    "bench": ("tulip's engines beside curl, aria2c and wget2", _bench_arguments, _cmd_bench),
+}
+
+
+def _build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of *command* only (of every command when None)."""
+    parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
+    for name, (help_text, arguments, run) in _COMMANDS.items():
+        child = sub.add_parser(name, help=help_text)
+        if arguments is not None and command in (None, name):
+            arguments(child)
+        child.set_defaults(func=run, parser=child)
     return parser
+
+
+def _chosen(argv: Sequence[str]) -> str:
+    """The command *argv* names ("" when none: top-level --help, --version or a mistake)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in _COMMANDS else ""
+        if word in ("-h", "--help", "--version"):
+            return ""
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tulip`` command line and return its exit status."""
-    args, extra = _build_parser().parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words == ["--version"]:  # the one answer scripts ask for most: no parser to build
+        print(f"tulip {__version__}")
+        return 0
+    try:
+        args, extra = _build_parser(_chosen(words)).parse_known_args(words)
+    except KeyboardInterrupt:  # Ctrl-C while starting: as quiet as one while running
+        _ignore_late_interrupts()
+        return EXIT_INTERRUPTED
     if extra:  # reported by the subcommand, so the message names it and its --help
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] = args.func
