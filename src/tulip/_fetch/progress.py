@@ -106,6 +106,7 @@ class RichProgress(Progress):
         self._spinner: Spinner | None = None
         self._bar: Any = None
         self._task: Any = None
+        self._slots: list[Any] = []  # the rows for files, filled by _pick_rows
         self._more: Any = None  # the "+K more" row
         self._items = self._done = self._bytes = self._failed = 0
         self._total_bytes: int | None = None  # exact: every size known
@@ -136,7 +137,8 @@ class RichProgress(Progress):
             self._spinner = None
         self._bar = Bar(
             TextColumn(
-                "{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=32)
+                "{task.description}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", min_width=12, max_width=32),
             ),
             _bar_column(),
             TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
@@ -148,6 +150,12 @@ class RichProgress(Progress):
         self._task = self._bar.add_task(
             "[bold]fetch", total=total if total is not None else self._items, info=self._info()
         )
+        # Rows made once and filled in place: adding or removing a rich task redraws at once, which
+        # a run of thousands of small files cannot afford.
+        self._slots = [
+            self._bar.add_task("", total=None, info="", visible=False) for _ in range(self.max_files)
+        ]
+        self._more = self._bar.add_task("", total=None, info="", more=True, visible=False)
         self._bar.start()
 
     def _total(self) -> int | None:
@@ -214,36 +222,32 @@ class RichProgress(Progress):
                     )
                 self._pick_rows()
 
-    def _pick_rows(self, force: bool = False) -> None:
-        """Show the largest files under way, as many as fit (chosen again at most 4 times a second)."""
+    def _pick_rows(self) -> None:
+        """Show the largest files under way worth a row, as many as fit (chosen at most 4 times a
+        second; a file that will be done in a blink — small, and begun just now — gets none)."""
         now = time.monotonic()
-        if not force and now - self._picked < 0.25:
+        if now - self._picked < 0.25:
             return
         self._picked = now
-        from tulip._terminal import terminal_rows
+        from tulip._terminal import terminal_rows, terminal_width
 
-        room = max(0, min(self.max_files, terminal_rows(self.stream) - 4))
-        ranked = sorted(self._active.values(), key=lambda f: (f.size or f.bytes, f.bytes), reverse=True)
+        room = max(0, min(len(self._slots), terminal_rows(self.stream) - 4))
+        worth = [f for f in self._active.values() if (f.size or 0) >= _WORTH_A_ROW or now - f.started >= 1.0]
+        ranked = sorted(worth, key=lambda f: (f.size or f.bytes, f.bytes), reverse=True)
         if len(ranked) > room and room:
             room -= 1  # a row for "+K more"
         shown, hidden = ranked[:room], ranked[room:]
-        for entry in hidden:
-            if entry.task is not None:
-                self._bar.remove_task(entry.task)
-                entry.task = None
-        if self._more is not None:  # kept last: removed and added again below the files
-            self._bar.remove_task(self._more)
-            self._more = None
-        for entry in shown:
-            if entry.task is None:
-                entry.task = self._bar.add_task(
-                    f"  {entry.name}", total=entry.size, completed=entry.bytes, info=_file_info(entry),
-                    eta=_file_eta(entry),
-                )  # fmt: skip
-            else:
-                self._bar.update(entry.task, info=_file_info(entry), eta=_file_eta(entry))
-        if hidden:
-            self._more = self._bar.add_task(f"  +{len(hidden)} more", total=None, info="", more=True)
+        for entry in self._active.values():
+            entry.task = None
+        name_cells = max(10, min(32, terminal_width(self.stream) // 3))
+        for slot, entry in zip(self._slots, shown, strict=False):
+            entry.task = slot
+            self._bar.reset(slot, total=entry.size, completed=entry.bytes, visible=True,
+                            description=f"  {_middle(entry.name, name_cells - 2)}",
+                            info=_file_info(entry), eta=_file_eta(entry))  # fmt: skip
+        for slot in self._slots[len(shown) :]:
+            self._bar.update(slot, visible=False)
+        self._bar.update(self._more, description=f"  +{len(hidden)} more", visible=bool(hidden))
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
@@ -253,10 +257,11 @@ class RichProgress(Progress):
             self._failed += result.status in ("failed", "not_found")
             entry = self._active.pop(job.name, None)
             if entry is not None and entry.task is not None:
-                self._bar.remove_task(entry.task)
-                self._pick_rows(force=True)
-            elif self._more is not None:
-                self._pick_rows(force=True)
+                self._bar.update(entry.task, visible=False)  # its row is filled again at the next pick
+            if entry is not None and result.status != "ok" and self._by_bytes():
+                # What a failed file brought is not in the summary's bytes: nor on the bar.
+                self._bytes -= entry.bytes
+                self._bar.update(self._task, completed=self._bytes)
             if not self._by_bytes():
                 self._bar.update(self._task, advance=1, info=self._info())
                 return
@@ -273,13 +278,23 @@ class RichProgress(Progress):
                 self._spinner.stop()
                 self._spinner = None
             if self._bar is not None:
-                for entry in self._active.values():
-                    if entry.task is not None:
-                        self._bar.remove_task(entry.task)
-                if self._more is not None:
-                    self._bar.remove_task(self._more)
+                for slot in (*self._slots, self._more):
+                    self._bar.update(slot, visible=False)
                 self._bar.update(self._task, info=self._info())
                 self._bar.stop()
+
+
+_WORTH_A_ROW = 1 << 20  # a file this big gets a row at once; a smaller one once it has run a second
+
+
+def _middle(name: str, cells: int) -> str:
+    """*name* cut in the middle to *cells* columns: ``file-0…0003.bin`` keeps what tells files apart."""
+    from tulip._terminal import cell_width, fit
+
+    if cell_width(name) <= cells:
+        return name
+    tail = fit(name[::-1], (2 * cells) // 3, "")[::-1]
+    return fit(name, cells - cell_width(tail), "…") + tail
 
 
 def _file_info(entry: _File) -> str:
