@@ -138,7 +138,9 @@ class RichProgress(Progress):
         self._bar = Bar(
             TextColumn(
                 "{task.description}",
-                table_column=Column(no_wrap=True, overflow="ellipsis", min_width=12, max_width=32),
+                table_column=Column(
+                    no_wrap=True, overflow="ellipsis", min_width=_name_cells(self.stream) + 2
+                ),
             ),
             _bar_column(),
             TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
@@ -229,7 +231,7 @@ class RichProgress(Progress):
         if now - self._picked < 0.25:
             return
         self._picked = now
-        from tulip._terminal import terminal_rows, terminal_width
+        from tulip._terminal import terminal_rows
 
         room = max(0, min(len(self._slots), terminal_rows(self.stream) - 4))
         worth = [f for f in self._active.values() if (f.size or 0) >= _WORTH_A_ROW or now - f.started >= 1.0]
@@ -239,11 +241,11 @@ class RichProgress(Progress):
         shown, hidden = ranked[:room], ranked[room:]
         for entry in self._active.values():
             entry.task = None
-        name_cells = max(10, min(32, terminal_width(self.stream) // 3))
+        name_cells = _name_cells(self.stream)
         for slot, entry in zip(self._slots, shown, strict=False):
             entry.task = slot
             self._bar.reset(slot, total=entry.size, completed=entry.bytes, visible=True,
-                            description=f"  {_middle(entry.name, name_cells - 2)}",
+                            description=f"  {_middle(entry.name, name_cells)}",
                             info=_file_info(entry), eta=_file_eta(entry))  # fmt: skip
         for slot in self._slots[len(shown) :]:
             self._bar.update(slot, visible=False)
@@ -282,6 +284,13 @@ class RichProgress(Progress):
                     self._bar.update(slot, visible=False)
                 self._bar.update(self._task, info=self._info())
                 self._bar.stop()
+
+
+def _name_cells(stream: TextIO) -> int:
+    """Columns for a file's name: a third of the terminal, 10 to 30."""
+    from tulip._terminal import terminal_width
+
+    return max(10, min(30, terminal_width(stream) // 3))
 
 
 _WORTH_A_ROW = 1 << 20  # a file this big gets a row at once; a smaller one once it has run a second
