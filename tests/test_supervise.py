@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -129,13 +130,13 @@ def test_ctrl_c_reaches_each_of_several_commands_once() -> None:
     ready = []
 
     def on_output(output: bytes, proc: subprocess.Popen[bytes]) -> None:
-        if output.count(b"ready") >= 2 and not ready:
+        if output.count(b"] ready") >= 2 and not ready:  # the tagged lines, not the labels
             ready.append(True)
             os.kill(proc.pid, signal.SIGINT)
 
-    run = run_on_pty(argv, on_output=on_output)
-    assert run.returncode == 11, run.text()  # each child saw exactly one SIGINT (10 + 1)
-    assert sum(line.startswith("✖") for line in run.screen()) == 2
+    run = run_on_pty(argv, on_output=on_output, columns=400)
+    assert run.returncode == 130, run.text()  # interrupted, whatever the children made of it
+    assert run.text().count("(exit 11)") == 2  # each child saw exactly one SIGINT (10 + 1)
 
 
 def test_jobs_from_stdin_run_n_at_a_time_and_a_pipe_gets_no_control_bytes() -> None:
@@ -192,3 +193,56 @@ def test_importing_tulip_imports_no_asyncio_nor_aiohttp() -> None:
     names = "import tulip; print(tulip.Spinner.__name__, tulip.fetch.__name__)"
     lazy = subprocess.run([sys.executable, "-c", names], capture_output=True, text=True, timeout=30)
     assert lazy.stdout.split() == ["Spinner", "fetch"]
+
+
+def test_ctrl_c_stops_queued_commands_too() -> None:
+    slow = f"{sys.executable} -c \"import time; print('started', flush=True); time.sleep(20)\""
+    argv = tulip_cmd("spin", "-j", "1")
+    with subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(f"{slow}\n{slow}\n{slow}\n".encode())
+        proc.stdin.close()
+        assert proc.stdout.readline() == b"[1] started\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait(30)
+    assert proc.returncode == 130
+    assert out == b""  # the queued two never started
+    assert err.decode().count("not started: interrupted") == 2
+
+
+def test_output_to_a_file_keeps_its_bytes_but_the_tag(tmp_path: Path) -> None:
+    script = "import sys; sys.stdout.buffer.write(b'a\\tb\\x1b[1mX\\r\\n\\xff\\xfe\\n')"
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        run = subprocess.run(
+            tulip_cmd("spin", "--", sys.executable, "-c", script, ":::", "true"),
+            stdout=sink, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert out.read_bytes() == b"[1] a\tb\x1b[1mX\r\n[1] \xff\xfe\n"
+
+
+def test_a_bad_line_on_stdin_is_one_line_and_comments_are_skipped() -> None:
+    unbalanced = "echo 'unbalanced\n"
+    bad = subprocess.run(
+        tulip_cmd("spin", "-j", "2"), input=unbalanced, capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "stdin line 1" in bad.stderr and "Traceback" not in bad.stderr
+    ok = subprocess.run(tulip_cmd("spin", "-j", "2"), input="# a comment\necho hi\n", capture_output=True,
+                        text=True, timeout=30)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout == "[1] hi\n"
+
+
+def test_no_stderr_at_all_still_runs_the_commands(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = (
+        "import os, subprocess, sys; os.close(2); "
+        f"sys.exit(subprocess.call({tulip_cmd('spin', '--', 'echo', 'hi', ':::', 'echo', 'there')!r}, "
+        f"stdout=open({str(out)!r}, 'w'), stderr=subprocess.DEVNULL if False else None))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert done.returncode == 0
+    assert sorted(out.read_text().splitlines()) == ["[1] hi", "[2] there"]

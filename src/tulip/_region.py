@@ -11,7 +11,12 @@ when narrowed can keep a stale row of the block's last frame, but nothing a prog
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from tulip import _terminal as term
+
+T = TypeVar("T")
 
 __all__ = ["erase", "fold", "redraw"]
 
@@ -29,10 +34,10 @@ def redraw(lines: list[str], drawn: int) -> str:
     return erase(drawn) + "\n".join(lines) if drawn else "\r" + "\n".join(lines)
 
 
-def fold(lines: list[str], rows: int, width: int, ellipsis: str = "…") -> list[str]:
+def fold(lines: Sequence[T], rows: int, width: int, ellipsis: str = "…") -> list[T | str]:
     """Keep as many *lines* as fit in *rows* terminal rows (one left free), the rest as "+N more"."""
     room = max(1, rows - 1)
     if len(lines) <= room:
-        return lines
+        return list(lines)
     kept = lines[: room - 1] if room > 1 else []
     return [*kept, term.fit(f"+{len(lines) - len(kept)} more", width - 1, ellipsis)]

@@ -189,10 +189,13 @@ class SpinnerGroup:
                 self._emit(region.erase(self._drawn))
                 self._drawn = 0
             target = file or self.stream
+            if animating and (target is self.stream or term.is_interactive(target)):
+                # On the terminal: each line on a line of its own, control characters made harmless.
+                line = "\n".join(term.one_line(part) for part in line.split("\n"))
             try:
-                target.write((term.one_line(line) if animating else line) + "\n")
+                target.write(line + "\n")
                 target.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):  # closed, or None (no stderr at all)
                 pass
             if animating:
                 self._emit(self._block(0))
@@ -298,12 +301,14 @@ class SpinnerGroup:
         width = term.terminal_width(self.stream)
         now = time.monotonic()
         ellipsis = "…" if term.can_encode(self.stream, "…") else "."
+        # Folded before drawn: a frame costs the rows on screen, not the spinners in the group.
+        members = region.fold(self._live, term.terminal_rows(self.stream), width, ellipsis)
         lines = [
+            member if isinstance(member, str) else
             frame_line(self._frames, self.interval, member.text, now - member.started, width=width,
                        timer=self.timer, color=self._color, ellipsis=ellipsis)
-            for member in self._live
+            for member in members
         ]  # fmt: skip
-        lines = region.fold(lines, term.terminal_rows(self.stream), width, ellipsis)
         self._drawn = len(lines)
         return region.redraw(lines, drawn)
 
@@ -365,7 +370,7 @@ class SpinnerGroup:
         try:
             self.stream.write(data)
             self.stream.flush()
-        except (OSError, ValueError):  # a closed pipe must not turn a spinner into a crash
+        except (OSError, ValueError, AttributeError):  # a closed pipe, or no stderr at all (None)
             pass
 
     # -- SIGWINCH -----------------------------------------------------------------------------------

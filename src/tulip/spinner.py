@@ -253,7 +253,7 @@ class Spinner:
         try:
             self.stream.write(data)
             self.stream.flush()
-        except (OSError, ValueError):  # a closed pipe must not turn a spinner into a crash
+        except (OSError, ValueError, AttributeError):  # a closed pipe, or no stderr at all (None)
             pass
 
     def write(self, line: str, *, file: TextIO | None = None) -> None:

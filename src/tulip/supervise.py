@@ -19,6 +19,7 @@ import subprocess
 import sys
 from typing import BinaryIO, TextIO
 
+from tulip._terminal import is_interactive
 from tulip.errors import CommandNotExecutable, CommandNotFound, UsageError
 from tulip.group import SpinnerGroup
 from tulip.spinner import Spinner
@@ -41,7 +42,9 @@ def spin_command(
     if jobs is not None:
         if argv:
             raise UsageError("-j reads one command a line from stdin; give no command after --")
-        commands = [shlex.split(line) for line in sys.stdin.read().splitlines() if line.strip()]
+        if text is not None:
+            raise UsageError("--text names one command; several are named by their command lines")
+        commands = _read_commands(sys.stdin)
         if not commands:
             raise UsageError("-j found no commands on stdin (one a line)")
         return asyncio.run(run_commands(commands, jobs=jobs, timer=timer))
@@ -51,6 +54,19 @@ def spin_command(
             raise UsageError("--text names one command; several are named by their command lines")
         return asyncio.run(run_commands(commands, jobs=len(commands), timer=timer))
     return asyncio.run(run_command(argv, text=text, timer=timer))
+
+
+def _read_commands(source: TextIO | None) -> list[list[str]]:
+    """One command a line (shell words), blank lines and ``#`` comments skipped."""
+    commands = []
+    for number, line in enumerate(source.read().splitlines() if source else [], 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            commands.append(shlex.split(line))
+        except ValueError as exc:
+            raise UsageError(f"stdin line {number}: {exc}: {line.strip()}") from None
+    return commands
 
 
 def split_commands(argv: list[str]) -> list[list[str]]:
@@ -66,45 +82,55 @@ def split_commands(argv: list[str]) -> list[list[str]]:
     return commands
 
 
+class _Batch:
+    """Several commands' shared state: who runs now, and the signal that ends them all."""
+
+    def __init__(self) -> None:
+        self.running: set[asyncio.subprocess.Process] = set()
+        self.signal: int | None = None
+
+    def forward(self, signum: int) -> None:
+        self.signal = self.signal or signum  # queued commands never start once this is set
+        for proc in list(self.running):  # each child once: they are in process groups of their own
+            _forward(proc, signum)
+
+
 async def run_commands(
     commands: list[list[str]], *, jobs: int, timer: bool = False, stream: TextIO | None = None
 ) -> int:
-    """Run *commands*, at most *jobs* at a time, one spinner line each; return the worst status."""
+    """Run *commands*, at most *jobs* at a time, one spinner line each; return the worst status
+    (128 + N when signal N interrupted the run, whatever the children made of it)."""
     if jobs < 1:
         raise UsageError("-j needs at least 1")
     loop = asyncio.get_running_loop()
-    running: set[asyncio.subprocess.Process] = set()
-
-    def forward(signum: int) -> None:
-        for proc in list(running):  # each child once: they are in process groups of their own
-            _forward(proc, signum)
-
+    batch = _Batch()
     for signum in _FORWARDED:
-        loop.add_signal_handler(signum, forward, signum)
+        loop.add_signal_handler(signum, batch.forward, signum)
     slots = asyncio.Semaphore(jobs)
     try:
         async with SpinnerGroup(timer=timer, stream=stream) as group:
 
             async def one(number: int, argv: list[str]) -> int:
                 async with slots:
-                    return await _run_member(group, number, argv, running)
+                    return await _run_member(group, number, argv, batch)
 
             statuses = await asyncio.gather(*(one(n, argv) for n, argv in enumerate(commands, 1)))
     finally:
         for signum in _FORWARDED:
             loop.remove_signal_handler(signum)
-    return max(statuses)
+    worst = max(statuses)
+    return max(worst, 128 + batch.signal) if batch.signal else worst
 
 
-async def _run_member(
-    group: SpinnerGroup, number: int, argv: list[str], running: set[asyncio.subprocess.Process]
-) -> int:
+async def _run_member(group: SpinnerGroup, number: int, argv: list[str], batch: _Batch) -> int:
     label = shlex.join(argv)
+    if batch.signal:
+        group.add(label).fail(f"{label} (not started: interrupted)")
+        return 128 + batch.signal
     member = group.add(label)
-    stdin = subprocess.DEVNULL
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
         )
     except FileNotFoundError:
         member.fail(f"{label} (command not found)")
@@ -112,7 +138,9 @@ async def _run_member(
     except PermissionError:
         member.fail(f"{label} (permission denied)")
         return CommandNotExecutable.exit_status
-    running.add(proc)
+    batch.running.add(proc)
+    if batch.signal:  # it came while this one was starting
+        _forward(proc, batch.signal)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         tag = f"[{number}] "
@@ -122,7 +150,7 @@ async def _run_member(
         )
         status = _exit_status(await proc.wait())
     finally:
-        running.discard(proc)
+        batch.running.discard(proc)
     if status == 0:
         member.ok(label)
     else:
@@ -130,18 +158,48 @@ async def _run_member(
     return status
 
 
-async def _relay_tagged(source: asyncio.StreamReader, group: SpinnerGroup, tag: str, target: TextIO) -> None:
-    """Print each line of *source* above the group, tagged with its command's number."""
+async def _relay_tagged(
+    source: asyncio.StreamReader, group: SpinnerGroup, tag: str, target: TextIO | None
+) -> None:
+    """Copy *source* to *target*, each line tagged with its command's number: on the terminal above
+    the group (a chunk's lines in one redraw), elsewhere as the bytes came."""
+    raw: BinaryIO | None = getattr(target, "buffer", None)
+    terminal = target is not None and is_interactive(target)
+    prefix = tag.encode()
     pending = b""
     while chunk := await source.read(_CHUNK):
         *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            group.write(tag + line.decode(errors="replace"), file=target)
-        if len(pending) > _CHUNK:
-            group.write(tag + pending.decode(errors="replace"), file=target)
+        if len(pending) > _CHUNK:  # a very long line without newline: show it rather than hoard it
+            lines.append(pending)
             pending = b""
+        _put(lines, group, prefix, target, raw, terminal)
     if pending:
-        group.write(tag + pending.decode(errors="replace"), file=target)
+        _put([pending], group, prefix, target, raw, terminal)
+
+
+def _put(
+    lines: list[bytes],
+    group: SpinnerGroup,
+    prefix: bytes,
+    target: TextIO | None,
+    raw: BinaryIO | None,
+    terminal: bool,
+) -> None:
+    if not lines or target is None:
+        return
+    if terminal:
+        group.write("\n".join((prefix + line).decode(errors="replace") for line in lines), file=target)
+        return
+    data = b"".join(prefix + line + b"\n" for line in lines)
+    try:
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
+        else:
+            target.write(data.decode(errors="replace"))
+            target.flush()
+    except (OSError, ValueError):  # a closed pipe: nobody reads, the commands go on
+        pass
 
 
 async def run_command(
