@@ -179,3 +179,29 @@ def test_python_versions_and_bad_options() -> None:
         SpinnerGroup(interval=0)
     with pytest.raises(ValueError):
         SpinnerGroup(frames=[])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_print_and_a_spinner_inside_the_group_go_above_the_block(backend: str) -> None:
+    body = """
+    group.add("one"); group.add("two"); group.add("three")
+    pause(0.2)
+    print("printed to stdout")
+    print("printed to stderr", file=sys.stderr)
+    from tulip import Spinner
+    with Spinner("inner") as inner:
+        pause(0.2)
+        inner.ok("inner done")
+    pause(0.2)
+    print("no newline at the end", end="")
+    """
+    run = run_on_pty(program(body, backend), columns=60)
+    assert run.returncode == 0, run.text()
+    lines = [line for line in run.screen() if line]
+    assert lines == [
+        "printed to stdout",
+        "printed to stderr",
+        "inner",
+        "✔ inner done",
+        "no newline at the end",
+    ]

@@ -139,12 +139,15 @@ class SpinnerGroup:
         self._cell: Cell | None = None  # in a Jupyter kernel: final lines, then the live ones
         self._log: Cell | None = None  # ... and the output area above it that write() fills
         self._finals: list[str] = []
+        self._fixed: TextIO | None = None  # the stream, as it was when the group began
+        self._proxies: list[tuple[str, _Above]] = []
 
     # -- state ------------------------------------------------------------------------------------
 
     @property
     def stream(self) -> TextIO:
-        return self._stream_arg or sys.stderr
+        # Fixed while running: sys.stderr may be our own proxy then (see _Above).
+        return self._fixed or self._stream_arg or sys.stderr
 
     @property
     def interactive(self) -> bool:
@@ -263,12 +266,14 @@ class SpinnerGroup:
             self._running = True
             self._cadence = Cadence(time.monotonic(), self.interval)
             self._animating = self.interactive
+            self._fixed = self.stream
             self._color = self._animating and term.color_enabled(self.stream)
             if not self.disable and self._interactive_arg is None and in_kernel(self._stream_arg):
                 self._log, self._cell = Cell(), Cell()
                 self._show()
             elif self._animating:
                 self._emit(term.HIDE_CURSOR + self._block(0))
+                self._redirect()
             elif not self.disable:
                 for member in self._live:
                     if member.text:
@@ -360,7 +365,9 @@ class SpinnerGroup:
             elif self._animating:
                 self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
                 self._drawn = 0
+                self._restore()  # after the erase: a line printed without its newline stays
             self._unwatch_resize()
+            self._fixed = None
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -372,6 +379,25 @@ class SpinnerGroup:
             self.stream.flush()
         except (OSError, ValueError, AttributeError):  # a closed pipe, or no stderr at all (None)
             pass
+
+    # -- print() while the block is up ------------------------------------------------------------
+
+    def _redirect(self) -> None:
+        """Send whole lines printed to the terminal (print, logging, another Spinner) above the block,
+        as rich's Live does: printed straight through, the next frame would erase them."""
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            if original is not None and not isinstance(original, _Above) and term.is_interactive(original):
+                proxy = _Above(self, original)
+                setattr(sys, name, proxy)
+                self._proxies.append((name, proxy))
+
+    def _restore(self) -> None:
+        for name, proxy in self._proxies:
+            if getattr(sys, name) is proxy:  # unless somebody replaced it since
+                setattr(sys, name, proxy.original)
+            proxy.close_line()
+        self._proxies = []
 
     # -- SIGWINCH -----------------------------------------------------------------------------------
 
@@ -428,3 +454,37 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     return type(exc).__name__
+
+
+class _Above:
+    """sys.stdout or sys.stderr while a group animates on the terminal: whole lines go above it.
+
+    It is no terminal to those who ask (``isatty()`` False): a Spinner started meanwhile prints its
+    text and final line as lines, rather than animating over the group's block.
+    """
+
+    def __init__(self, group: SpinnerGroup, original: TextIO) -> None:
+        self.original = original
+        self._group = group
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            lines, _, self._pending = self._pending.rpartition("\n")
+            self._group.write(lines, file=self.original)
+        return len(text)
+
+    def close_line(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, ""
+            self._group.write(pending, file=self.original)
+
+    def flush(self) -> None:
+        self.original.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.original, name)

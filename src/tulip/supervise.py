@@ -107,12 +107,13 @@ async def run_commands(
     for signum in _FORWARDED:
         loop.add_signal_handler(signum, batch.forward, signum)
     slots = asyncio.Semaphore(jobs)
+    targets = (sys.stdout, sys.stderr)  # as they are: while the group runs they are its proxies
     try:
         async with SpinnerGroup(timer=timer, stream=stream) as group:
 
             async def one(number: int, argv: list[str]) -> int:
                 async with slots:
-                    return await _run_member(group, number, argv, batch)
+                    return await _run_member(group, number, argv, batch, targets)
 
             statuses = await asyncio.gather(*(one(n, argv) for n, argv in enumerate(commands, 1)))
     finally:
@@ -122,7 +123,9 @@ async def run_commands(
     return max(worst, 128 + batch.signal) if batch.signal else worst
 
 
-async def _run_member(group: SpinnerGroup, number: int, argv: list[str], batch: _Batch) -> int:
+async def _run_member(
+    group: SpinnerGroup, number: int, argv: list[str], batch: _Batch, targets: tuple[TextIO, TextIO]
+) -> int:
     label = shlex.join(argv)
     if batch.signal:
         group.add(label).fail(f"{label} (not started: interrupted)")
@@ -145,8 +148,8 @@ async def _run_member(group: SpinnerGroup, number: int, argv: list[str], batch: 
         assert proc.stdout is not None and proc.stderr is not None
         tag = f"[{number}] "
         await asyncio.gather(
-            _relay_tagged(proc.stdout, group, tag, sys.stdout),
-            _relay_tagged(proc.stderr, group, tag, sys.stderr),
+            _relay_tagged(proc.stdout, group, tag, targets[0]),
+            _relay_tagged(proc.stderr, group, tag, targets[1]),
         )
         status = _exit_status(await proc.wait())
     finally:
