@@ -252,7 +252,7 @@ def test_asyncio_backend_starts_no_thread_and_stops_within_an_interval() -> None
         async with Spinner("async", stream=io.StringIO(), interactive=True, interval=0.5) as sp:
             threads = threading.active_count()
             await asyncio.sleep(0.05)
-            task = sp._task
+            task = sp._clock.task
             started = time.monotonic()
         assert task is not None
         return threads, time.monotonic() - started, task.done()
@@ -322,7 +322,7 @@ def test_asyncio_backend_can_be_finished_from_another_thread() -> None:
         async with Spinner("crossing", stream=out, interactive=True, interval=0.01) as sp:
             await asyncio.to_thread(sp.ok, "done from a worker thread")
             await asyncio.sleep(0.05)
-            assert sp._task is None or sp._task.done()
+            assert sp._clock.task is None
 
     asyncio.run(main())
     assert out.getvalue().endswith("✔ done from a worker thread\n\x1b[?25h")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tulip import _terminal as term
 
-__all__ = ["FRAMES", "final_line", "format_elapsed", "frame_line"]
+__all__ = ["FAIL_MARK", "FRAMES", "GREEN", "OK_MARK", "RED", "final_line", "format_elapsed", "frame_line"]
 
 FRAMES: dict[str, str | Sequence[str]] = {
     "line": "|/-\\",
@@ -22,6 +22,9 @@ FRAMES: dict[str, str | Sequence[str]] = {
 }
 
 _CYAN, _RESET = "\x1b[36m", "\x1b[0m"
+GREEN, RED = "\x1b[32m", "\x1b[31m"
+OK_MARK = ("✔", "OK")  # each with its fallback, where the stream's encoding cannot show the first
+FAIL_MARK = ("✖", "FAIL")
 
 
 def format_elapsed(seconds: float) -> str:

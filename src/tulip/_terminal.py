@@ -23,6 +23,7 @@ __all__ = [
     "one_line",
     "terminal_rows",
     "terminal_width",
+    "write_safely",
 ]
 
 # "\r" then "erase to end of line" rewrites a line in place whatever was on it before; backspaces
@@ -108,3 +109,12 @@ def terminal_rows(stream: TextIO) -> int:
         return os.get_terminal_size(stream.fileno()).lines or 24
     except (AttributeError, ValueError, OSError):
         return shutil.get_terminal_size().lines or 24
+
+
+def write_safely(stream: TextIO | None, data: str) -> None:
+    """Write and flush *data*; a closed pipe, or no stream at all (``sys.stderr`` None), is no crash."""
+    try:
+        stream.write(data)  # type: ignore[union-attr]
+        stream.flush()  # type: ignore[union-attr]
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -30,16 +30,12 @@ from typing import Self, TextIO
 
 from tulip import _region as region
 from tulip import _terminal as term
-from tulip._frames import FRAMES, final_line, frame_line
-from tulip._lag import Cadence
+from tulip._clock import Clock, in_loop
+from tulip._frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED, final_line, frame_line
 from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
 from tulip._notebook import Cell, in_kernel
 
 __all__ = ["GroupSpinner", "SpinnerGroup"]
-
-_OK = ("✔", "OK")
-_FAIL = ("✖", "FAIL")
-_GREEN, _RED = "\x1b[32m", "\x1b[31m"
 
 
 class GroupSpinner:
@@ -68,10 +64,10 @@ class GroupSpinner:
         return time.monotonic() - self.started
 
     def ok(self, text: str | None = None) -> None:
-        self._group._end(self, _OK, _GREEN, text)
+        self._group._end(self, OK_MARK, GREEN, text)
 
     def fail(self, text: str | None = None) -> None:
-        self._group._end(self, _FAIL, _RED, text)
+        self._group._end(self, FAIL_MARK, RED, text)
 
     def stop(self) -> None:
         """End without a final line."""
@@ -130,11 +126,8 @@ class SpinnerGroup:
         self._running = False
         self._animating = False
         self._color = False
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._cadence = Cadence(0.0, interval)
+        self._clock = Clock(interval, self._frame, "tulip-spinners")
+        self._loop: asyncio.AbstractEventLoop | None = None  # whose SIGWINCH handler is ours
         self._winch_installed = ""  # "", "signal" or "loop"
         self._cell: Cell | None = None  # in a Jupyter kernel: final lines, then the live ones
         self._log: Cell | None = None  # ... and the output area above it that write() fills
@@ -160,7 +153,7 @@ class SpinnerGroup:
     @property
     def max_lag(self) -> float:
         """The latest a frame has fired after its due time (the loop's lag in asyncio)."""
-        return self._cadence.max_lag
+        return self._clock.max_lag
 
     @property
     def spinners(self) -> list[GroupSpinner]:
@@ -208,20 +201,12 @@ class SpinnerGroup:
     def start(self) -> Self:
         try:
             if self._begin() and (self._animating or self._cell is not None):
-                self._stop_event.clear()
                 self._watch_resize_signal()
-                self._thread = threading.Thread(target=self._spin_thread, name="tulip-spinners", daemon=True)
-                self._thread.start()
+                self._clock.start_thread()
         except BaseException as exc:
             self._end_all(exc)
             raise
         return self
-
-    def _spin_thread(self) -> None:
-        cadence = self._cadence
-        while not self._stop_event.wait(max(0.0, cadence.due - time.monotonic())):
-            cadence.tick(time.monotonic())
-            self._frame()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -235,24 +220,15 @@ class SpinnerGroup:
 
     async def __aenter__(self) -> Self:
         if self._begin() and (self._animating or self._cell is not None):
-            self._loop = asyncio.get_running_loop()
             if self._animating:
-                self._watch_resize_loop(self._loop)
-            self._task = self._loop.create_task(self._spin_task(), name="tulip-spinners")
+                self._watch_resize_loop(asyncio.get_running_loop())
+            self._clock.start_task()
         return self
-
-    async def _spin_task(self) -> None:
-        loop = asyncio.get_running_loop()
-        cadence = self._cadence = Cadence(loop.time(), self.interval)
-        while True:
-            await asyncio.sleep(max(0.0, cadence.due - loop.time()))
-            cadence.tick(loop.time())
-            self._frame()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        task = self._task
+        task = self._clock.task
         self._end_all(exc)
         if task is not None:
             await asyncio.wait([task])
@@ -264,7 +240,7 @@ class SpinnerGroup:
             if self._running:
                 return False
             self._running = True
-            self._cadence = Cadence(time.monotonic(), self.interval)
+            self._clock.reset()
             self._animating = self.interactive
             self._fixed = self.stream
             self._color = self._animating and term.color_enabled(self.stream)
@@ -353,12 +329,7 @@ class SpinnerGroup:
             if not self._running:
                 return
             self._running = False
-            self._stop_event.set()
-            if self._task is not None and self._loop is not None:
-                if _in_loop(self._loop):
-                    self._task.cancel()
-                else:
-                    self._loop.call_soon_threadsafe(self._task.cancel)
+            self._clock.halt()
             if self._cell is not None:
                 self._cell.show("\n".join(self._finals))
                 self._cell = self._log = None
@@ -368,17 +339,10 @@ class SpinnerGroup:
                 self._restore()  # after the erase: a line printed without its newline stays
             self._unwatch_resize()
             self._fixed = None
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-        self._task = None
+        self._clock.join()
 
     def _emit(self, data: str) -> None:
-        try:
-            self.stream.write(data)
-            self.stream.flush()
-        except (OSError, ValueError, AttributeError):  # a closed pipe, or no stderr at all (None)
-            pass
+        term.write_safely(self.stream, data)
 
     # -- print() while the block is up ------------------------------------------------------------
 
@@ -410,7 +374,7 @@ class SpinnerGroup:
             return
 
         def resized(signum: int, frame: FrameType | None) -> None:
-            self._cadence.due = time.monotonic()  # the thread's next wait returns at once
+            self._clock.wake()
 
         signal.signal(winch, resized)
         self._winch_installed = "signal"
@@ -425,6 +389,7 @@ class SpinnerGroup:
             loop.add_signal_handler(winch, self._frame)
         except (NotImplementedError, RuntimeError, ValueError):
             return
+        self._loop = loop
         self._winch_installed = "loop"
 
     def _unwatch_resize(self) -> None:
@@ -432,20 +397,14 @@ class SpinnerGroup:
         how, self._winch_installed = self._winch_installed, ""
         if winch is None or not how:
             return
-        if how == "loop" and self._loop is not None:
-            if _in_loop(self._loop):
-                self._loop.remove_signal_handler(winch)
+        loop, self._loop = self._loop, None
+        if how == "loop" and loop is not None:
+            if in_loop(loop):
+                loop.remove_signal_handler(winch)
             else:
-                self._loop.call_soon_threadsafe(self._loop.remove_signal_handler, winch)
+                loop.call_soon_threadsafe(loop.remove_signal_handler, winch)
         elif how == "signal" and threading.current_thread() is threading.main_thread():
             signal.signal(winch, signal.SIG_DFL)
-
-
-def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -31,16 +31,13 @@ from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, cast
 
 from tulip import _terminal as term
-from tulip._frames import FRAMES, final_line, frame_line
-from tulip._lag import Cadence
+from tulip._clock import Clock
+from tulip._frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED, final_line, frame_line
 from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
 from tulip._notebook import Cell, in_kernel
 
 __all__ = ["FRAMES", "Spinner"]
 
-_OK = ("✔", "OK")
-_FAIL = ("✖", "FAIL")
-_GREEN, _RED = "\x1b[32m", "\x1b[31m"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,18 +85,13 @@ class Spinner:
         self._stream_arg = stream
         self._interactive_arg = interactive
         self._lock = threading.RLock()
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        self._clock = Clock(interval, self._frame, "tulip-spinner")
         self._started_at = 0.0
         self._running = False
         self._live = False  # animating on a terminal or in a notebook; fixed at start
         self._cell: Cell | None = None  # in a Jupyter kernel: the output area the frames replace
         self._log: Cell | None = None  # ... and the one above it that write() fills
         self._color = False
-        self._cadence = Cadence(0.0, interval)
 
     # -- public state -------------------------------------------------------------------------
 
@@ -116,7 +108,7 @@ class Spinner:
     @property
     def max_lag(self) -> float:
         """The latest a frame has fired after its due time, in seconds (the loop's lag in asyncio)."""
-        return self._cadence.max_lag
+        return self._clock.max_lag
 
     @property
     def elapsed(self) -> float:
@@ -138,7 +130,7 @@ class Spinner:
         return term.is_interactive(self.stream)
 
     def __repr__(self) -> str:
-        backend = "task" if self._task else "thread" if self._thread else "idle"
+        backend = "task" if self._clock.task else "thread" if self._clock.running else "idle"
         return f"<Spinner {self._text!r} {backend} running={self._running}>"
 
     # -- thread backend -----------------------------------------------------------------------
@@ -147,19 +139,11 @@ class Spinner:
         """Start spinning in a background thread (what ``with`` does)."""
         try:
             if self._begin() and self._live:
-                self._stop_event.clear()
-                self._thread = threading.Thread(target=self._spin_thread, name="tulip-spinner", daemon=True)
-                self._thread.start()
+                self._clock.start_thread()
         except BaseException as exc:  # Ctrl-C before __enter__ returned: __exit__ will not run
             self._end_on(exc)
             raise
         return self
-
-    def _spin_thread(self) -> None:
-        cadence = self._cadence
-        # Event.wait is the stop signal and the frame clock at once: no flag to poll.
-        while not self._stop_event.wait(max(0.0, cadence.due - time.monotonic())):
-            self._tick(time.monotonic())
 
     def __enter__(self) -> Self:
         return self.start()
@@ -173,23 +157,13 @@ class Spinner:
 
     async def __aenter__(self) -> Self:
         if self._begin():
-            self._loop = asyncio.get_running_loop()
-            self._loop_thread = threading.get_ident()
-            self._task = self._loop.create_task(self._spin_task(), name="tulip-spinner")
+            self._clock.start_task()
         return self
-
-    async def _spin_task(self) -> None:
-        loop = asyncio.get_running_loop()
-        # The loop's clock, not time.monotonic: a late frame here is the loop's lag.
-        cadence = self._cadence = Cadence(loop.time(), self.interval)
-        while True:
-            await asyncio.sleep(max(0.0, cadence.due - loop.time()))
-            self._tick(loop.time())
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        task = self._task
+        task = self._clock.task
         self._end_on(exc)
         if task is not None:
             # Waiting (rather than awaiting the task) lets our own cancellation propagate while
@@ -214,7 +188,7 @@ class Spinner:
                 return False
             self._running = True
             self._started_at = time.monotonic()
-            self._cadence = Cadence(self._started_at, self.interval)
+            self._clock.reset()
             notebook = not self.disable and self._interactive_arg is None and in_kernel(self._stream_arg)
             self._live = self.interactive or notebook
             self._color = self._live and not notebook and term.color_enabled(self.stream)
@@ -227,9 +201,8 @@ class Spinner:
                 self._emit(self._text + "\n")
             return True
 
-    def _tick(self, now: float) -> None:
-        """Record how late this frame is, and draw it."""
-        self._cadence.tick(now)
+    def _frame(self) -> None:
+        """Draw the frame the clock calls for."""
         if self._live:
             with self._lock:
                 if self._running and self._cell is not None:
@@ -250,11 +223,7 @@ class Spinner:
         return "…" if term.can_encode(self.stream, "…") else "."
 
     def _emit(self, data: str) -> None:
-        try:
-            self.stream.write(data)
-            self.stream.flush()
-        except (OSError, ValueError, AttributeError):  # a closed pipe, or no stderr at all (None)
-            pass
+        term.write_safely(self.stream, data)
 
     def write(self, line: str, *, file: TextIO | None = None) -> None:
         """Print *line* above the spinner (to *file*, default the spinner's stream)."""
@@ -276,11 +245,11 @@ class Spinner:
 
     def ok(self, text: str | None = None) -> None:
         """Stop with a persistent success line (✔, or ``OK`` where ✔ cannot be shown)."""
-        self._finish(_OK, _GREEN, text)
+        self._finish(OK_MARK, GREEN, text)
 
     def fail(self, text: str | None = None) -> None:
         """Stop with a persistent failure line (✖, or ``FAIL`` where ✖ cannot be shown)."""
-        self._finish(_FAIL, _RED, text)
+        self._finish(FAIL_MARK, RED, text)
 
     def stop(self) -> None:
         """Stop and erase the spinner line, leaving no final line."""
@@ -300,12 +269,7 @@ class Spinner:
             if not self._running:
                 return
             self._running = False
-            self._stop_event.set()
-            if self._task is not None and self._loop is not None:
-                if self._loop_thread == threading.get_ident():
-                    self._task.cancel()
-                else:  # ok()/fail() from another thread: the task belongs to its loop's thread
-                    self._loop.call_soon_threadsafe(self._task.cancel)
+            self._clock.halt()
             final = ""
             if symbols is not None:
                 mark = symbols[0] if term.can_encode(self.stream, symbols[0]) else symbols[1]
@@ -321,10 +285,7 @@ class Spinner:
             elif final and not self.disable:
                 self._emit(final)
             _running.discard(self)
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-        self._task = None
+        self._clock.join()
 
     # -- decorator ------------------------------------------------------------------------------
 
