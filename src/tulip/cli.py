@@ -102,6 +102,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         faults=faults,
         access_log=args.access_log,
         upstream=args.upstream,
+        upstream_ca=args.upstream_ca,
+        upstream_insecure=args.upstream_insecure,
         cert=args.cert,
         key=args.key,
         self_signed=args.tls == "self-signed",
@@ -186,6 +188,10 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     corpus.add_argument(
         "--upstream", metavar="URL", help="proxy mode: forward every request to this server, faults applied"
     )
+    corpus.add_argument(
+        "--upstream-ca", type=path, metavar="FILE", help="trust this CA for an https upstream"
+    )
+    corpus.add_argument("--upstream-insecure", action="store_true", help="do not check its certificate")
     faults = serve.add_argument_group("faults (rates are probabilities per file request)")
     faults.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait before answering")
     faults.add_argument("--jitter", type=seconds, default=0.0, metavar="S", help="add up to S more")

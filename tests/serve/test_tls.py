@@ -106,3 +106,18 @@ def test_bad_tls_options_are_one_line(args: list[str], words: str) -> None:
     done = subprocess.run([*TULIP, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_https_upstream_is_checked_against_the_ca_given(tmp_path: Path) -> None:
+    origin = ServerThread(ServeConfig(files=1, self_signed=True))
+    with origin as upstream:
+        assert origin.ca_file is not None
+        with ServerThread(ServeConfig(upstream=upstream, upstream_ca=origin.ca_file)) as trusted:
+            good = curl("-o", "/dev/null", "-w", "%{http_code}", f"{trusted}/files/file-00000.bin").stdout
+        with ServerThread(ServeConfig(upstream=upstream)) as untrusted:
+            bad = curl("-o", "/dev/null", "-w", "%{http_code}", f"{untrusted}/files/file-00000.bin").stdout
+        with ServerThread(ServeConfig(upstream=upstream, upstream_insecure=True)) as unchecked:
+            skipped = curl(
+                "-o", "/dev/null", "-w", "%{http_code}", f"{unchecked}/files/file-00000.bin"
+            ).stdout
+    assert (good, bad, skipped) == (b"200", b"502", b"200")

@@ -61,7 +61,9 @@ class FileServer:
         self._synthetic = self.corpus if isinstance(self.corpus, SyntheticCorpus) else None
         self.upstream: Upstream | None = None
         if config.upstream is not None:
-            self.upstream = Upstream(config.upstream)
+            self.upstream = Upstream(
+                config.upstream, ca_file=config.upstream_ca, insecure=config.upstream_insecure
+            )
             self._synthetic = None
         self.stats = Stats()
         self.faults = config.faults

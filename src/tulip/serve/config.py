@@ -150,6 +150,8 @@ class ServeConfig:
     index: bool = False  # /files/ and its folders list their files (HTML, or JSON on request)
     cache_control: str | None = None  # sent with every file; PUT /_tulip/corpus can change it
     upstream: str | None = None  # proxy mode: forward to this server, faults on its answers
+    upstream_ca: Path | None = None  # an https upstream's certificate is checked against this CA too
+    upstream_insecure: bool = False  # ... or not checked at all
     # HTTPS: a certificate (and key, unless the PEM holds it), or a throwaway one (the CA goes to
     # tls_dir, a fresh temporary folder by default, removed when the server stops).
     cert: Path | None = None
@@ -172,6 +174,10 @@ class ServeConfig:
             check_header_value("--cache-control", self.cache_control)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if (self.upstream_ca is not None or self.upstream_insecure) and self.upstream is None:
+            raise UsageError("--upstream-ca and --upstream-insecure go with --upstream")
+        if self.upstream_ca is not None and not Path(self.upstream_ca).is_file():
+            raise UsageError(f"cannot read --upstream-ca {self.upstream_ca}")
         if self.upstream is not None:
             from tulip.serve.proxy import check_upstream
 

@@ -12,7 +12,9 @@ a time: nothing is held whole but small quiet bodies.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -73,8 +75,16 @@ def _dot_segment(raw_path: str) -> bool:
 class Upstream:
     """Where proxied requests go, over one pool of keep-alive connections."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 60.0, *, ca_file: Path | None = None, insecure: bool = False
+    ) -> None:
         parsed = check_upstream(url)
+        self._ssl: ssl.SSLContext | bool = True  # the system's trust store
+        if insecure:
+            self._ssl = False
+        elif ca_file is not None:
+            self._ssl = ssl.create_default_context(cafile=str(ca_file))
+            self._ssl.load_default_certs()
         self.origin = str(parsed.origin())
         self.prefix = parsed.raw_path.rstrip("/")
         self.base = self.origin + self.prefix
@@ -84,7 +94,7 @@ class Upstream:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, ssl=self._ssl),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
