@@ -415,3 +415,32 @@ def test_upstream_urls_with_credentials_or_spaces_are_refused() -> None:
         with pytest.raises(UsageError) as refused:
             ServeConfig(upstream=url)
         assert "hunter2" not in str(refused.value)
+
+
+def test_a_client_that_hangs_up_ends_the_upstream_request_too() -> None:
+    import threading
+
+    opened, closed = threading.Event(), threading.Event()
+
+    def hanging_origin(sock: socket.socket) -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            opened.set()
+            conn.settimeout(20)
+            try:
+                closed.set() if conn.recv(1) == b"" else None  # the proxy closes its side: EOF
+            except OSError:
+                closed.set()
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=hanging_origin, args=(listener,), daemon=True).start()
+    try:
+        with ServerThread(ServeConfig(upstream=f"http://127.0.0.1:{listener.getsockname()[1]}")) as url:
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as client:
+                client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert opened.wait(10)
+            assert closed.wait(10)  # within seconds, not the 60 s read timeout
+    finally:
+        listener.close()

@@ -65,6 +65,9 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     app = create_app(config)
     # access_log=None turns aiohttp's per-request logging off (it costs more than serving a small file).
     extra: dict[str, Any] = {} if config.access_log else {"access_log": None}
+    if config.upstream is not None:
+        # A client that hangs up cancels its handler, and so the upstream request it waits on.
+        extra["handler_cancellation"] = True
     server = web.Server(app, logger=bad_request_logger(), **extra)
     _count_connections(server, app.stats)
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
