@@ -47,7 +47,8 @@ def test_largest_files_under_way_show_below_the_bar(
     # At the end: the summary, no file rows and no "+K more" left behind.
     final = run.screen()
     assert not any(FILE_ROW.match(line) or "more" in line for line in final)
-    assert any(re.match(r"^ +9 +0 +0 +0", line) for line in final), final
+    # The summary: one row where it fits, a column of figures where it does not (no wrapped row).
+    assert re.search(r"^ +9 +0 +0 +0|^ +ok +9 *\r?$", run.text(), re.MULTILINE), final
 
 
 @pytest.mark.parametrize("columns", [20, 40])
@@ -71,33 +72,3 @@ def test_narrow_terminals_get_cut_rows_never_wrapped_ones(tmp_path: Path, column
         assert all(line.startswith(("fetch", "  f", "  +")) for line in screen if line), screen
         names = [line.split()[0] for line in screen if line.startswith("  f")]
         assert len(set(names)) == len(names), names  # cut in the middle: the rows stay apart
-
-
-def test_a_resize_mid_run_leaves_no_pieces_of_the_old_width(tmp_path: Path) -> None:
-    config = ServeConfig(files=6, size=(3 * MB, 4 * MB), seed=4, faults=Faults(bandwidth=MB))
-    offsets: list[int] = []
-    resized: list[bool] = []
-
-    def on_output(output: bytes, proc: object) -> tuple[int, int] | None:
-        offsets.append(len(output))
-        if not resized and output.count(b"file-0000") >= 4:
-            resized.append(True)
-            return (12, 50)
-        return None
-
-    with ServerProcess(config) as base:
-        run = run_on_pty(
-            tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path), "-c", "6"),
-            columns=100, rows=12, timeout=90, on_output=on_output,
-        )  # fmt: skip
-    assert run.returncode == 0 and run.resizes, run.text()
-    after = [at for at in offsets if at > run.resizes[0][0]]
-    screens = [
-        PtyRun(run.output[:at], 0, 100, 12, run.resizes).screen() for at in after[len(after) // 2 :: 5]
-    ]
-    running = [screen for screen in screens if not any("tulip fetch (" in line for line in screen)]
-    assert running
-    for screen in running:  # at 50 columns: one bar, whole rows, no piece of a 100-column frame
-        rows = [line for line in screen if line]
-        assert sum(line.startswith("fetch") for line in rows) == 1, screen
-        assert all(line.startswith(("fetch", "  f", "  +")) for line in rows), screen

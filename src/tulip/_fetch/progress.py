@@ -136,12 +136,7 @@ class RichProgress(Progress):
             self._spinner.stop()
             self._spinner = None
         self._bar = Bar(
-            TextColumn(
-                "{task.description}",
-                table_column=Column(
-                    no_wrap=True, overflow="ellipsis", min_width=_name_cells(self.stream) + 2
-                ),
-            ),
+            _name_column(self.stream),
             _bar_column(),
             TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             _eta_column(),
@@ -325,6 +320,19 @@ def _file_eta(entry: _File) -> str:
     minutes, seconds = divmod(int(left + 0.5), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def _name_column(stream: TextIO) -> Any:
+    from rich.progress import TextColumn
+    from rich.table import Column
+
+    class _Name(TextColumn):
+        # Asked at every render: the width follows a resized terminal, and names are never squeezed
+        # below what tells files apart.
+        def get_table_column(self) -> Column:
+            return Column(no_wrap=True, overflow="ellipsis", min_width=_name_cells(stream) + 2)
+
+    return _Name("{task.description}")
 
 
 def _bar_column() -> Any:

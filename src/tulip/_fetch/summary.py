@@ -11,6 +11,7 @@ from tulip._units import format_bytes
 __all__ = ["print_summary"]
 
 _SHOWN_FAILURES = 10
+_ROW_WIDTH = 96  # what the one-row table takes
 
 
 def print_summary(report: Report, stream: TextIO | None = None) -> None:
@@ -20,9 +21,13 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
     from rich.table import Table
 
     console = Console(file=stream or sys.stdout, highlight=False)
-    console.width = max(console.width, 110)  # a pipe gets 80 columns by default: too few for the table
+    # A terminal too narrow for the row gets the same figures as a column; a pipe (80 columns to
+    # rich) always gets the row, which scripts and logs keep on one line.
+    narrow = console.is_terminal and console.width < _ROW_WIDTH
+    if not console.is_terminal:
+        console.width = max(console.width, 110)
     summary = report.summary()
-    table = Table(box=box.SIMPLE_HEAD, title="interrupted: partial summary" if report.interrupted else None)
+    title = "interrupted: partial summary" if report.interrupted else None
     columns = (
         "ok",
         "skipped",
@@ -35,10 +40,8 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
         "MB/s",
         "loop lag",
     )
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
     lag = summary["max_loop_lag_ms"]
-    table.add_row(
+    values = (
         str(summary["ok"]),
         str(summary["skipped"]),
         str(summary["not_found"]),
@@ -50,6 +53,17 @@ def print_summary(report: Report, stream: TextIO | None = None) -> None:
         f"{summary['mb_per_s']:.1f}",
         "n/a" if lag is None else f"{lag:.1f} ms",
     )
+    if narrow:
+        table = Table(box=box.SIMPLE, title=title, show_header=False)
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(justify="right", no_wrap=True)
+        for column, value in zip(columns, values, strict=True):
+            table.add_row(column, value)
+    else:
+        table = Table(box=box.SIMPLE_HEAD, title=title)
+        for column in columns:
+            table.add_column(column, justify="right", no_wrap=True)
+        table.add_row(*values)
     console.print(f"tulip fetch ({report.engine} engine): {summary['items']} items")
     console.print(table)
     unfinished = report.unfinished()
