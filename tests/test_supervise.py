@@ -246,3 +246,16 @@ def test_no_stderr_at_all_still_runs_the_commands(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert done.returncode == 0
     assert sorted(out.read_text().splitlines()) == ["[1] hi", "[2] there"]
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_ctrl_c_reaches_what_the_command_started_too(several: bool) -> None:
+    # sh waits for its sleep: unless the sleep gets the Ctrl-C as well, nothing ends for 60 s.
+    command = ["sh", "-c", "echo started; sleep 60; echo never"]
+    argv = tulip_cmd("spin", "--", *command, *([":::", "true"] if several else []))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        assert b"started" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert b"never" not in proc.stdout.read()

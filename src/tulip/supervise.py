@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import signal
 import subprocess
@@ -245,10 +246,12 @@ async def run_command(
 
 
 def _forward(proc: asyncio.subprocess.Process, signum: int) -> None:
+    """Send *signum* to the child's process group, as the terminal would have: the child and what it
+    started (``sh -c 'sleep 9; ...'``) each get it once."""
     if proc.returncode is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signum)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)  # process_group=0: the group's id is the child's pid
 
 
 async def _relay(source: asyncio.StreamReader, spinner: Spinner, target: TextIO) -> None:

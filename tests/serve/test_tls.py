@@ -121,3 +121,21 @@ def test_an_https_upstream_is_checked_against_the_ca_given(tmp_path: Path) -> No
                 "-o", "/dev/null", "-w", "%{http_code}", f"{unchecked}/files/file-00000.bin"
             ).stdout
     assert (good, bad, skipped) == (b"200", b"502", b"200")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--upstream", "https://127.0.0.1:1/", "--upstream-ca", "/etc/hostname"], "holds no CA certificate"),
+        (
+            ["--upstream", "https://127.0.0.1:1/", "--upstream-ca", "/etc/hostname", "--upstream-insecure"],
+            "give one of them",
+        ),
+        (["--upstream", "http://u:s3cretpw@127.0.0.1:99999/"], "must not carry credentials"),
+        (["--upstream", "ftp://u:s3cretpw@h/"], "must not carry credentials"),
+    ],
+)
+def test_bad_upstream_options_are_one_line_without_secrets(args: list[str], words: str) -> None:
+    done = subprocess.run([*TULIP, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "s3cretpw" not in done.stderr + done.stdout

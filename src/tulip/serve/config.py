@@ -178,10 +178,13 @@ class ServeConfig:
             raise UsageError("--upstream-ca and --upstream-insecure go with --upstream")
         if self.upstream_ca is not None and not Path(self.upstream_ca).is_file():
             raise UsageError(f"cannot read --upstream-ca {self.upstream_ca}")
+        if self.upstream_ca is not None and self.upstream_insecure:
+            raise UsageError("--upstream-insecure skips the check --upstream-ca is for: give one of them")
         if self.upstream is not None:
-            from tulip.serve.proxy import check_upstream
+            from tulip.serve.proxy import check_upstream, upstream_context
 
             check_upstream(self.upstream)
+            upstream_context(self.upstream_ca, self.upstream_insecure)
         if self.root is not None:
             self.root = Path(self.root)
             if not self.root.is_dir():

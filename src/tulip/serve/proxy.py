@@ -12,6 +12,7 @@ a time: nothing is held whole but small quiet bodies.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,7 +51,13 @@ _NO_BODY = frozenset({204, 304})
 
 
 def check_upstream(url: str) -> URL:
-    """Return *url* parsed, or raise UsageError unless it is an http(s) URL with a host."""
+    """Return *url* parsed, or raise UsageError unless it is an http(s) URL with a host.
+
+    Credentials are refused first, and no message shows them: they would be printed and never sent.
+    """
+    shown = _USERINFO.sub("//***@", url)
+    if shown != url:
+        raise UsageError("upstream URL must not carry credentials: the client's Authorization goes through")
     try:
         parsed = URL(url)
     except (ValueError, TypeError) as exc:
@@ -59,12 +66,32 @@ def check_upstream(url: str) -> URL:
         raise UsageError(f"upstream must be an http:// or https:// URL with a host, not {url!r}")
     if parsed.query_string or parsed.fragment:
         raise UsageError(f"upstream URL must not have a query or fragment: {url!r}")
-    if parsed.user is not None or parsed.password is not None:
-        # Printed in the banner and never sent: refuse rather than leak or mislead.
-        raise UsageError("upstream URL must not carry credentials: the client's Authorization goes through")
-    if any(char.isspace() for char in url) or parsed.port is None:
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if any(char.isspace() for char in url) or port is None:
         raise UsageError(f"bad upstream URL {url!r}")
     return parsed
+
+
+def upstream_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext | bool:
+    """How an https upstream is checked: the system's CAs (True), plus *ca_file*, or not (False)."""
+    if insecure:
+        return False
+    if ca_file is None:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except (ssl.SSLError, OSError) as exc:
+        raise UsageError(
+            f"--upstream-ca {ca_file} holds no CA certificate: {getattr(exc, 'reason', None) or exc}"
+        ) from None
+    context.load_default_certs()
+    return context
+
+
+_USERINFO = re.compile(r"//[^/?#]*@")
 
 
 def _dot_segment(raw_path: str) -> bool:
@@ -79,12 +106,7 @@ class Upstream:
         self, url: str, timeout: float = 60.0, *, ca_file: Path | None = None, insecure: bool = False
     ) -> None:
         parsed = check_upstream(url)
-        self._ssl: ssl.SSLContext | bool = True  # the system's trust store
-        if insecure:
-            self._ssl = False
-        elif ca_file is not None:
-            self._ssl = ssl.create_default_context(cafile=str(ca_file))
-            self._ssl.load_default_certs()
+        self._ssl = upstream_context(ca_file, insecure)
         self.origin = str(parsed.origin())
         self.prefix = parsed.raw_path.rstrip("/")
         self.base = self.origin + self.prefix
