@@ -556,7 +556,7 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
         ):
             raise ValueError(f"version must be a whole number from 0 to {_MAX_VERSION}")
         cache_control = change.get("cache_control", state.cache_control)
-        check_header_value("cache_control", cache_control)
+        check_header_value("cache_control", cache_control, ", or null")
     except (ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f'expected {{"version": N, "cache_control": "..."}}: {exc}\n') from None
     if version is not None and state.upstream is not None:

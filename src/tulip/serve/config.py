@@ -19,10 +19,10 @@ from tulip.errors import UsageError
 __all__ = ["FAULT_KINDS", "Faults", "ServeConfig", "check_header_value"]
 
 
-def check_header_value(name: str, value: object) -> None:
+def check_header_value(name: str, value: object, absent: str = "") -> None:
     """Raise ValueError unless *value* is None or a header value that cannot split the header."""
     if value is not None and (not isinstance(value, str) or not value.isprintable()):
-        raise ValueError(f"{name} must be a header value on one line, or null")
+        raise ValueError(f"{name} must be a header value on one line{absent}")
 
 
 #: The fault kinds that end a request early, in the order their probability bands are laid out

@@ -55,6 +55,12 @@ def server_tls(
     except ssl.SSLError as exc:
         if key is None:
             raise UsageError(f"{cert} does not hold a certificate and its key (give --key FILE)") from None
+        for option, path, marker in (
+            ("--cert", cert, "CERTIFICATE-----"),
+            ("--key", key, "PRIVATE KEY-----"),
+        ):
+            if marker not in Path(path).read_text(errors="replace"):
+                raise UsageError(f"{option} {path} holds no PEM {marker.rstrip('-').lower()}") from None
         raise UsageError(f"--cert {cert} and --key {key} do not make a pair: {exc.reason or exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot use --cert {cert}: {exc.strerror or exc}") from None
