@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 from tulip._units import parse_rate, parse_size, parse_size_range
@@ -18,6 +17,8 @@ def typed(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
         try:
             return convert(text)
         except ValueError:
+            import argparse
+
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
     parse.__name__ = what  # argparse names the type in some messages
@@ -57,6 +58,8 @@ def label_python(text: str) -> tuple[str, str]:
     label, _, python = text.partition("=")
     found = shutil.which(python) if python else None
     if not label.strip() or found is None:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=PYTHON with an interpreter that exists")
     return label.strip(), found
 

@@ -6,7 +6,6 @@ Exit statuses: 0 ok, 1 some items failed, 2 bad usage or input, 126/127 command 
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
@@ -33,6 +32,7 @@ from tulip.errors import TulipError, UsageError
 
 TYPE_CHECKING = False  # typing itself is not imported: start-up is part of every command
 if TYPE_CHECKING:
+    import argparse
     from typing import NoReturn
 
     from tulip.serve import RunningServer
@@ -42,11 +42,17 @@ __all__ = ["main"]
 EXIT_INTERRUPTED = 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line, not a usage block and a line."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """argparse, loaded only when a command line needs parsing (not for ``tulip --version``)."""
+    import argparse
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    class _Parser(argparse.ArgumentParser):
+        """An ArgumentParser whose usage errors are one line, not a usage block and a line."""
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    return _Parser
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -164,6 +170,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _spin_arguments(spin: argparse.ArgumentParser) -> None:
+    import argparse
+
     spin.add_argument("--text", help="message beside the spinner (default: the command line)")
     spin.add_argument("--timer", action="store_true", help="show the elapsed time")
     spin.add_argument(
@@ -273,9 +281,10 @@ _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None
 
 def _build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser, with the arguments of *command* only (of every command when None)."""
-    parser = _Parser(prog="tulip", description="Concurrent network I/O on asyncio.")
+    parser_class = _parser_class()
+    parser = parser_class(prog="tulip", description="Concurrent network I/O on asyncio.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=parser_class)
     for name, (help_text, arguments, run) in _COMMANDS.items():
         child = sub.add_parser(name, help=help_text)
         if arguments is not None and command in (None, name):
