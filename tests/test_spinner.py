@@ -342,3 +342,20 @@ def test_frame_line_is_a_function_of_elapsed_time() -> None:
     assert frame_line(frames, 0.1, "go", 0, width=80, color=True) == "\x1b[36ma\x1b[0m go"
     assert final_line("✔", "done", elapsed=1.25) == "✔ done (1.2s)\n"
     assert final_line("OK", "") == "OK\n"
+
+
+def test_print_while_spinning_goes_above_the_frame() -> None:
+    code = """
+import sys, time
+from tulip import Spinner
+with Spinner("working") as sp:
+    time.sleep(0.2)
+    print("from print")
+    print("to stderr", file=sys.stderr)
+    time.sleep(0.2)
+    sp.ok("done")
+print("after")
+"""
+    run = run_on_pty(python_cmd(code), columns=60)
+    assert run.returncode == 0, run.text()
+    assert [line for line in run.screen() if line] == ["from print", "to stderr", "✔ done", "after"]

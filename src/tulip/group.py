@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Self, TextIO
 
+from tulip import _above as above
 from tulip import _region as region
 from tulip import _terminal as term
 from tulip._clock import Clock, in_loop
@@ -133,7 +134,7 @@ class SpinnerGroup:
         self._log: Cell | None = None  # ... and the output area above it that write() fills
         self._finals: list[str] = []
         self._fixed: TextIO | None = None  # the stream, as it was when the group began
-        self._proxies: list[tuple[str, _Above]] = []
+        self._proxies: list[tuple[str, above.Above]] = []
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -347,20 +348,11 @@ class SpinnerGroup:
     # -- print() while the block is up ------------------------------------------------------------
 
     def _redirect(self) -> None:
-        """Send whole lines printed to the terminal (print, logging, another Spinner) above the block,
-        as rich's Live does: printed straight through, the next frame would erase them."""
-        for name in ("stdout", "stderr"):
-            original = getattr(sys, name)
-            if original is not None and not isinstance(original, _Above) and term.is_interactive(original):
-                proxy = _Above(self, original)
-                setattr(sys, name, proxy)
-                self._proxies.append((name, proxy))
+        # Lines printed straight to the terminal would be erased by the next frame: above it.
+        self._proxies = above.redirect(self.write)
 
     def _restore(self) -> None:
-        for name, proxy in self._proxies:
-            if getattr(sys, name) is proxy:  # unless somebody replaced it since
-                setattr(sys, name, proxy.original)
-            proxy.close_line()
+        above.restore(self._proxies)
         self._proxies = []
 
     # -- SIGWINCH -----------------------------------------------------------------------------------
@@ -413,37 +405,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     return type(exc).__name__
-
-
-class _Above:
-    """sys.stdout or sys.stderr while a group animates on the terminal: whole lines go above it.
-
-    It is no terminal to those who ask (``isatty()`` False): a Spinner started meanwhile prints its
-    text and final line as lines, rather than animating over the group's block.
-    """
-
-    def __init__(self, group: SpinnerGroup, original: TextIO) -> None:
-        self.original = original
-        self._group = group
-        self._pending = ""
-
-    def write(self, text: str) -> int:
-        self._pending += text
-        if "\n" in self._pending:
-            lines, _, self._pending = self._pending.rpartition("\n")
-            self._group.write(lines, file=self.original)
-        return len(text)
-
-    def close_line(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, ""
-            self._group.write(pending, file=self.original)
-
-    def flush(self) -> None:
-        self.original.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.original, name)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TextIO, TypeVar, cast
 
+from tulip import _above as above
 from tulip import _terminal as term
 from tulip._clock import Clock
 from tulip._frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED, final_line, frame_line
@@ -86,6 +87,8 @@ class Spinner:
         self._interactive_arg = interactive
         self._lock = threading.RLock()
         self._clock = Clock(interval, self._frame, "tulip-spinner")
+        self._fixed: TextIO | None = None  # the stream while spinning on a terminal
+        self._proxies: list[tuple[str, above.Above]] = []
         self._started_at = 0.0
         self._running = False
         self._live = False  # animating on a terminal or in a notebook; fixed at start
@@ -117,8 +120,9 @@ class Spinner:
 
     @property
     def stream(self) -> TextIO:
-        # Looked up late so that a test or a caller replacing sys.stderr is honoured.
-        return self._stream_arg or sys.stderr
+        # Looked up late so that a test or a caller replacing sys.stderr is honoured; fixed while
+        # spinning, when sys.stderr may be our own stand-in (see _above).
+        return self._fixed or self._stream_arg or sys.stderr
 
     @property
     def interactive(self) -> bool:
@@ -196,7 +200,10 @@ class Spinner:
                 self._log, self._cell = Cell(), Cell(self._line(self._started_at, _NOTEBOOK_WIDTH))
             elif self._live:
                 _running.add(self)
+                self._fixed = self.stream
                 self._emit(term.HIDE_CURSOR + self._render(self._started_at))
+                # print() meanwhile would glue its text to the frame: whole lines go above it.
+                self._proxies = above.redirect(self.write)
             elif not self.disable and self._text:
                 self._emit(self._text + "\n")
             return True
@@ -282,6 +289,9 @@ class Spinner:
                 self._cell = self._log = None
             elif self._live:
                 self._emit(term.CLEAR_LINE + final + term.SHOW_CURSOR)
+                proxies, self._proxies = self._proxies, []
+                above.restore(proxies)
+                self._fixed = None
             elif final and not self.disable:
                 self._emit(final)
             _running.discard(self)

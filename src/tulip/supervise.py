@@ -227,13 +227,11 @@ async def run_command(
     loop = asyncio.get_running_loop()
     for signum in _FORWARDED:
         loop.add_signal_handler(signum, _forward, proc, signum)
+    out, err = sys.stdout, sys.stderr  # as they are: while the spinner is up they are its stand-ins
     try:
         async with Spinner(label, timer=timer, stream=stream) as spinner:
             assert proc.stdout is not None and proc.stderr is not None
-            await asyncio.gather(
-                _relay(proc.stdout, spinner, sys.stdout),
-                _relay(proc.stderr, spinner, sys.stderr),
-            )
+            await asyncio.gather(_relay(proc.stdout, spinner, out), _relay(proc.stderr, spinner, err))
             status = _exit_status(await proc.wait())
             if status == 0:
                 spinner.ok(label)
