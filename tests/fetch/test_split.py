@@ -128,13 +128,27 @@ def test_a_server_that_stops_honouring_ranges_is_read_in_one_stream(tmp_path: Pa
 
 
 def _interrupted_split(base: str, dest: Path, engine: str, after: float) -> None:
-    """Start a split download in a process and SIGKILL it after *after* seconds."""
+    """Start a split download in a process and SIGKILL it *after* seconds in, once its map has kept
+    some bytes (a loaded machine may take longer to get there; 15 s at most)."""
     command = tulip_cmd("fetch", f"{base}/files/file-00000.bin", "-d", str(dest), "--engine", engine, "-q",
                         "--split", "4", "--min-split-size", "256k")  # fmt: skip
+    part = dest / ".file-00000.bin.tulip-part"
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         time.sleep(after)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None and not _kept(part):
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+def _kept(part: Path) -> int:
+    """Bytes the part's map says are written (0 without a map yet)."""
+    try:
+        kept = json.loads(os.getxattr(part, "user.tulip.segments"))
+    except (OSError, ValueError):
+        return 0
+    return sum(b - a for a, b in kept.get("done", []))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -147,7 +161,9 @@ def test_a_killed_split_download_resumes_each_span(tmp_path: Path, engine: str) 
         assert part.exists() and part.stat().st_size == entry["size"]  # sparse, at the file's size
         kept = json.loads(os.getxattr(part, "user.tulip.segments"))
         done = sum(b - a for a, b in kept["done"])
-        assert 0 < done < entry["size"] and len(kept["done"]) >= 2  # several spans under way
+        # Part of the file, as written by several connections (the map merges spans that touch, so how
+        # many intervals it holds depends on the moment: the bytes, not the count, are the property).
+        assert 0 < done < entry["size"]
         before = stats(base)["bytes_sent"]
         report = fetch([f"{base}/files/file-00000.bin"], tmp_path, options(engine))
         sent = stats(base)["bytes_sent"] - before
