@@ -107,6 +107,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         faults=faults,
         access_log=args.access_log,
+        header_timeout=args.header_timeout,
         upstream=args.upstream,
         upstream_ca=args.upstream_ca,
         upstream_insecure=args.upstream_insecure,
@@ -242,6 +243,10 @@ def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     tls.add_argument("--cert", type=path, metavar="FILE", help="certificate chain (PEM); implies --tls")
     tls.add_argument("--key", type=path, metavar="FILE", help="its private key (PEM), unless in --cert")
+    serve.add_argument(
+        "--header-timeout", type=seconds, default=60.0, metavar="S",
+        help="close a connection that has not sent a whole request in S (0: never; default 60)",
+    )  # fmt: skip
     serve.add_argument("--access-log", action="store_true", help="log every request")
 
 

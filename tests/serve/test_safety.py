@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -118,3 +120,27 @@ async def test_two_thousand_concurrent_delayed_connections() -> None:
     assert statuses == [200] * n
     assert stats["requests"] == n
     assert stats["peak_connections"] >= n  # all held at once: every one waited out the delay
+
+
+def test_a_connection_dripping_its_headers_is_closed_after_the_header_timeout() -> None:
+    import socket as socketlib
+    import time as timelib
+
+    from tulip.serve import ServerThread
+
+    with ServerThread(ServeConfig(files=1, header_timeout=0.5)) as url:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socketlib.create_connection((host, int(port)), timeout=10) as slow:
+            slow.sendall(b"GET /files/file-00000.bin HTTP/1.1\r\nHost: x\r\n")  # and never the end
+            started = timelib.monotonic()
+            assert slow.recv(1) == b""  # closed by the server ...
+            assert timelib.monotonic() - started >= 0.4  # ... once its time was up, not before
+        # A whole request in time is answered, and its keep-alive connection is not cut at 0.5 s.
+        with socketlib.create_connection((host, int(port)), timeout=10) as honest:
+            honest.sendall(b"GET /files/file-00000.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert honest.recv(65536).startswith(b"HTTP/1.1 200")
+            timelib.sleep(1.0)
+            honest.sendall(b"GET /files/file-00000.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert honest.recv(65536).startswith(b"HTTP/1.1 200")
+        stats = json.loads(urllib.request.urlopen(f"{url}/_tulip/stats", timeout=10).read())
+    assert stats["header_timeouts"] == 1

@@ -75,6 +75,7 @@ class FileServer:
         self._manifest_lock = asyncio.Lock()
         self._dates: dict[float, str] = {}
         self.cache_control = config.cache_control
+        self.heard: set[int] = set()  # connections (their handlers' ids) that sent a whole request
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -156,6 +157,7 @@ class FileServer:
             await self.upstream.close()
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.heard.add(id(request.protocol))
         path = request.path
         if self.upstream is not None and not path.startswith("/_tulip/"):
             return await _count(request, self, _proxy(request, self, self.upstream))

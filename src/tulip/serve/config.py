@@ -144,6 +144,9 @@ class ServeConfig:
     faults: Faults = field(default_factory=Faults)
     access_log: bool = False
     stall_limit: float = 300.0  # a stalled response gives up after this long even if the client does not
+    # A new connection must have sent a whole request within this long, or it is closed (nginx's
+    # client_header_timeout): a client dripping its headers cannot hold a connection for ever. 0: none.
+    header_timeout: float = 60.0
     # Loopback-only control endpoints: PUT /_tulip/faults changes how the server behaves.
     control: bool = True
     gzip: bool = False  # text files gzipped for clients that send Accept-Encoding: gzip
@@ -162,6 +165,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise UsageError(f"port must be between 0 and 65535, not {self.port}")
+        if not (math.isfinite(self.header_timeout) and self.header_timeout >= 0):
+            raise UsageError(f"header timeout must be a number of seconds >= 0, not {self.header_timeout!r}")
         if self.files < 0:
             raise UsageError(f"files must be >= 0, not {self.files}")
         if self.size[0] < 0 or self.size[1] < self.size[0]:

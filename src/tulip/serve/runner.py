@@ -29,7 +29,6 @@ from tulip.errors import UsageError
 from tulip.serve.app import FileServer, create_app
 from tulip.serve.config import ServeConfig
 from tulip.serve.logs import bad_request_logger
-from tulip.serve.stats import Stats
 from tulip.serve.tls import ServerTls, server_tls
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
@@ -69,7 +68,7 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
         # A client that hangs up cancels its handler, and so the upstream request it waits on.
         extra["handler_cancellation"] = True
     server = web.Server(app, logger=bad_request_logger(), **extra)
-    _count_connections(server, app.stats)
+    _count_connections(server, app, config.header_timeout)
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()
     sock = _bind(config.host, config.port)
@@ -95,18 +94,34 @@ async def serving(config: ServeConfig | None = None) -> AsyncIterator[str]:
         await server.close()
 
 
-def _count_connections(server: web.Server, stats: Stats) -> None:
+def _count_connections(server: web.Server, app: FileServer, header_timeout: float) -> None:
     # aiohttp's Server hears of every connection (it tracks them for shutdown) but offers no hook;
-    # wrapping its two methods on this one instance is the narrowest way to count them.
+    # wrapping its two methods on this one instance is the narrowest way to count them, and to close
+    # a connection that has not sent a whole request within header_timeout (aiohttp has no such limit).
     made, lost = server.connection_made, server.connection_lost
+    stats = app.stats
+    timers: dict[int, asyncio.TimerHandle] = {}
+
+    def unheard(handler: Any, transport: Any) -> None:
+        timers.pop(id(handler), None)
+        if id(handler) not in app.heard and not transport.is_closing():
+            stats.header_timeouts += 1
+            transport.close()
 
     def connection_made(handler: Any, transport: Any) -> None:
         made(handler, transport)
         stats.connection_opened()
+        if header_timeout:
+            loop = asyncio.get_running_loop()
+            timers[id(handler)] = loop.call_later(header_timeout, unheard, handler, transport)
 
     def connection_lost(handler: Any, exc: BaseException | None) -> None:
         lost(handler, exc)
         stats.connection_closed(id(handler))
+        timer = timers.pop(id(handler), None)
+        if timer is not None:
+            timer.cancel()
+        app.heard.discard(id(handler))
 
     server.connection_made = connection_made  # type: ignore[method-assign]
     server.connection_lost = connection_lost  # type: ignore[method-assign]

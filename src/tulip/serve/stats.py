@@ -29,6 +29,7 @@ class Stats:
         self.carried: dict[int, int] = getattr(self, "carried", {})  # body bytes per open connection
         self.peak_connections = self.connections
         self.connections_total = 0
+        self.header_timeouts = 0  # connections closed for not sending a whole request in time
 
     def connection_opened(self) -> None:
         self.connections += 1
@@ -50,4 +51,5 @@ class Stats:
             "connections": self.connections,
             "peak_connections": self.peak_connections,
             "connections_total": self.connections_total,
+            "header_timeouts": self.header_timeouts,
         }
