@@ -85,11 +85,16 @@ class FileServer:
         """Return the plan for this request of *name*: seeded rates, then query overrides."""
         if not (self.faulty or request.query_string):
             return QUIET
-        nth = self._nth[name]
-        self._nth[name] = nth + 1
-        faulty = self.faulty and self.faults.reaches(request.path[1:])
-        plan = decide(self.faults, self.config.seed, name, nth) if faulty else QUIET
+        plan, nth = self.draw(name, request.path[1:])
         return overrides_from_query(request.query, plan, nth)
+
+    def draw(self, key: str, path: str) -> tuple[Plan, int]:
+        """Return the seeded plan for the next request of *key* (a file's name, or a URL path in
+        proxy mode) and how many came before it; QUIET where the faults do not reach *path*."""
+        nth = self._nth[key]
+        self._nth[key] = nth + 1
+        reached = self.faulty and self.faults.reaches(path)
+        return (decide(self.faults, self.config.seed, key, nth) if reached else QUIET), nth
 
     def forget_files(self) -> None:
         """The corpus changed: no header or manifest entry of the old files may be served again."""
@@ -235,16 +240,8 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         await asyncio.sleep(plan.upstream_delay)
     if plan.delay:
         await asyncio.sleep(plan.delay)
-    if plan.kind == "stall":
-        state.stats.faults["stall"] += 1
-        return await stall(request, state.config.stall_limit)
-    if plan.kind == "reset" and not plan.reset_after:
-        state.stats.faults["reset"] += 1
-        reset_now(request)
-        return dropped()
-    if plan.kind == "error":
-        state.stats.faults["error"] += 1
-        return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
+    if (early := await _without_body(request, state, plan)) is not None:
+        return early
 
     headers = dict(state.headers(entry))
     gzipped = _gzip_wanted(request, state, headers)
@@ -305,26 +302,29 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
 
 async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream) -> web.StreamResponse:
     # The query belongs to the upstream: faults come from the settings alone, keyed by the path.
-    plan = QUIET
-    if state.faulty and state.faults.reaches(request.path[1:]):
-        nth = state._nth[request.path]
-        state._nth[request.path] = nth + 1
-        plan = decide(state.faults, state.config.seed, request.path, nth)
+    plan = state.draw(request.path, request.path[1:])[0] if state.faulty else QUIET
     if plan.upstream_delay:
         await asyncio.sleep(plan.upstream_delay)
+    if plan.kind == "error" and plan.delay:
+        await asyncio.sleep(plan.delay)  # else the delay is downstream: once the upstream has answered
+    if (early := await _without_body(request, state, plan)) is not None:
+        return early
+    return await upstream.forward(request, plan, state.stats)
+
+
+async def _without_body(request: web.BaseRequest, state: FileServer, plan: Plan) -> web.StreamResponse | None:
+    """Answer a request the plan ends before any body (stall, error, immediate reset), or None."""
     if plan.kind == "stall":
         state.stats.faults["stall"] += 1
         return await stall(request, state.config.stall_limit)
     if plan.kind == "error":
         state.stats.faults["error"] += 1
-        if plan.delay:
-            await asyncio.sleep(plan.delay)
         return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
     if plan.kind == "reset" and not plan.reset_after:
         state.stats.faults["reset"] += 1
         reset_now(request)
         return dropped()
-    return await upstream.forward(request, plan, state.stats)
+    return None
 
 
 def _retry_after(plan: Plan) -> dict[str, str]:
