@@ -9,10 +9,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 from tulip._lag import Cadence
 
-__all__ = ["Clock", "in_loop"]
+__all__ = ["Clock", "Supervised", "in_loop"]
 
 
 class Clock:
@@ -91,3 +93,60 @@ def in_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+class Supervised:
+    """``with`` (a thread) and ``async with`` (a task) around a Clock: what Spinner and SpinnerGroup
+    share. A subclass says how it begins and ends, and whether a backend needs the clock at all."""
+
+    _clock: Clock
+
+    def _begin(self) -> bool:
+        """Mark it running and show its first state; False if it was running already."""
+        raise NotImplementedError
+
+    def _end(self, exc: BaseException | None) -> None:
+        """End it (after *exc*, if one ended the block) and give the terminal back."""
+        raise NotImplementedError
+
+    def _ticks(self, backend: str) -> bool:
+        """Whether the *backend* ("thread" or "task") needs the clock once begun."""
+        return True
+
+    def _before_clock(self, backend: str) -> None:
+        """Called just before the clock starts (a subclass watches SIGWINCH here)."""
+
+    def start(self) -> Self:
+        """Start in a background thread (what ``with`` does)."""
+        try:
+            if self._begin() and self._ticks("thread"):
+                self._before_clock("thread")
+                self._clock.start_thread()
+        except BaseException as exc:  # Ctrl-C before __enter__ returned: __exit__ will not run
+            self._end(exc)
+            raise
+        return self
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end(exc)
+
+    async def __aenter__(self) -> Self:
+        if self._begin() and self._ticks("task"):
+            self._before_clock("task")
+            self._clock.start_task()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        task = self._clock.task
+        self._end(exc)
+        if task is not None:
+            # Waiting (rather than awaiting the task) lets our own cancellation propagate while
+            # the clock's CancelledError stays inside its task.
+            await asyncio.wait([task])

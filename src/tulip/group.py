@@ -31,7 +31,7 @@ from typing import Self, TextIO
 from tulip import _above as above
 from tulip import _region as region
 from tulip import _terminal as term
-from tulip._clock import Clock, in_loop
+from tulip._clock import Clock, Supervised, in_loop
 from tulip._frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED, final_line, frame_line
 from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
 from tulip._notebook import Cell, in_kernel
@@ -65,14 +65,14 @@ class GroupSpinner:
         return time.monotonic() - self.started
 
     def ok(self, text: str | None = None) -> None:
-        self._group._end(self, OK_MARK, GREEN, text)
+        self._group._end_member(self, OK_MARK, GREEN, text)
 
     def fail(self, text: str | None = None) -> None:
-        self._group._end(self, FAIL_MARK, RED, text)
+        self._group._end_member(self, FAIL_MARK, RED, text)
 
     def stop(self) -> None:
         """End without a final line."""
-        self._group._end(self, None, "", None)
+        self._group._end_member(self, None, "", None)
 
     def __enter__(self) -> Self:
         return self
@@ -97,7 +97,7 @@ class GroupSpinner:
         return f"<GroupSpinner {self._text!r} done={self.done}>"
 
 
-class SpinnerGroup:
+class SpinnerGroup(Supervised):
     """Spinners sharing one block of lines and one clock, for threads (``with``) and asyncio."""
 
     def __init__(
@@ -197,42 +197,16 @@ class SpinnerGroup:
             if animating:
                 self._emit(self._block(0))
 
-    # -- thread backend ---------------------------------------------------------------------------
+    # -- the clock: a thread for ``with``, a task for ``async with`` (see _clock.Supervised) ----
 
-    def start(self) -> Self:
-        try:
-            if self._begin() and (self._animating or self._cell is not None):
-                self._watch_resize_signal()
-                self._clock.start_thread()
-        except BaseException as exc:
-            self._end_all(exc)
-            raise
-        return self
+    def _ticks(self, backend: str) -> bool:
+        return self._animating or self._cell is not None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._end_all(exc)
-
-    # -- asyncio backend --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        if self._begin() and (self._animating or self._cell is not None):
-            if self._animating:
-                self._watch_resize_loop(asyncio.get_running_loop())
-            self._clock.start_task()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        task = self._clock.task
-        self._end_all(exc)
-        if task is not None:
-            await asyncio.wait([task])
+    def _before_clock(self, backend: str) -> None:
+        if backend == "thread":
+            self._watch_resize_signal()
+        elif self._animating:
+            self._watch_resize_loop(asyncio.get_running_loop())
 
     # -- drawing ----------------------------------------------------------------------------------
 
@@ -294,7 +268,7 @@ class SpinnerGroup:
         self._drawn = len(lines)
         return region.redraw(lines, drawn)
 
-    def _end(
+    def _end_member(
         self, member: GroupSpinner, symbols: tuple[str, str] | None, color: str, text: str | None
     ) -> None:
         with self._lock:
@@ -319,7 +293,7 @@ class SpinnerGroup:
             elif final:
                 self._emit(final)
 
-    def _end_all(self, exc: BaseException | None) -> None:
+    def _end(self, exc: BaseException | None) -> None:
         """End the group: live spinners are erased (or fail, if *exc*), the cursor comes back."""
         for member in self.spinners:
             if exc is None:

@@ -27,12 +27,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Any, Self, TextIO, TypeVar, cast
+from typing import Any, TextIO, TypeVar, cast
 
 from tulip import _above as above
 from tulip import _terminal as term
-from tulip._clock import Clock
+from tulip._clock import Clock, Supervised
 from tulip._frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED, final_line, frame_line
 from tulip._notebook import WIDTH as _NOTEBOOK_WIDTH
 from tulip._notebook import Cell, in_kernel
@@ -53,7 +52,7 @@ def _restore_all() -> None:
         spinner.stop()
 
 
-class Spinner:
+class Spinner(Supervised):
     """A terminal activity indicator for threads (``with``) and asyncio (``async with``).
 
     >>> with Spinner("thinking!") as sp:   # doctest: +SKIP
@@ -137,42 +136,11 @@ class Spinner:
         backend = "task" if self._clock.task else "thread" if self._clock.running else "idle"
         return f"<Spinner {self._text!r} {backend} running={self._running}>"
 
-    # -- thread backend -----------------------------------------------------------------------
+    # -- the clock: a thread for ``with``, a task for ``async with`` (see _clock.Supervised) ----
 
-    def start(self) -> Self:
-        """Start spinning in a background thread (what ``with`` does)."""
-        try:
-            if self._begin() and self._live:
-                self._clock.start_thread()
-        except BaseException as exc:  # Ctrl-C before __enter__ returned: __exit__ will not run
-            self._end_on(exc)
-            raise
-        return self
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._end_on(exc)
-
-    # -- asyncio backend ----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        if self._begin():
-            self._clock.start_task()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        task = self._clock.task
-        self._end_on(exc)
-        if task is not None:
-            # Waiting (rather than awaiting the task) lets our own cancellation propagate while
-            # the spinner's CancelledError stays inside the spinner task.
-            await asyncio.wait([task])
+    def _ticks(self, backend: str) -> bool:
+        # The thread only animates; the task also measures the loop's lag, on a terminal or not.
+        return self._live or backend == "task"
 
     # -- shared by both backends --------------------------------------------------------------
 
@@ -262,7 +230,7 @@ class Spinner:
         """Stop and erase the spinner line, leaving no final line."""
         self._finish(None, "", None)
 
-    def _end_on(self, exc: BaseException | None) -> None:
+    def _end(self, exc: BaseException | None) -> None:
         if exc is None:
             self.stop()
         elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
