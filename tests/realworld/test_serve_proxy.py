@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import os
 import socket
 import subprocess
@@ -23,6 +22,7 @@ import aiohttp
 import pytest
 
 from tests.realworld.services import free_port, nginx
+from tests.serve.outcomes import outcome, within
 from tulip import FetchOptions, RetryPolicy, fetch
 from tulip.serve import Faults, ServeConfig, ServerThread
 from tulip.serve.faults import decide
@@ -96,23 +96,6 @@ def control(base: str, method: str, path: str, body: dict | None = None) -> dict
     req = urllib.request.Request(f"{base}/_tulip/{path}", data=data, method=method)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
-
-
-def within(observed: int, n: int, p: float, sigmas: float = 4.5) -> bool:
-    return abs(observed - n * p) <= sigmas * math.sqrt(n * p * (1 - p)) + 1
-
-
-async def outcome(session: aiohttp.ClientSession, url: str, timeout: float) -> str:
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            body = await resp.read()
-            if resp.status != 200:
-                return str(resp.status)
-            return "ok" if len(body) == int(resp.headers["Content-Length"]) else "short"
-    except TimeoutError:
-        return "timeout"
-    except aiohttp.ClientError:
-        return "broken"
 
 
 def outcomes(urls: list[str], *, timeout: float = 10.0, concurrency: int = 20) -> list[str]:

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 import aiohttp
 import pytest
 
 from tests.aio import aio
+from tests.serve.outcomes import outcome, within
 from tulip.serve import Faults, ServeConfig, serving
 from tulip.serve.faults import decide
-
-
-def within(observed: int, n: int, p: float, sigmas: float = 4.5) -> bool:
-    """Whether a binomial count is within *sigmas* standard deviations of its mean."""
-    return abs(observed - n * p) <= sigmas * math.sqrt(n * p * (1 - p)) + 1
-
-
-async def outcome(session: aiohttp.ClientSession, url: str, timeout: float = 5.0) -> str:
-    """Fetch *url* and classify what happened: "ok", an HTTP status, "broken" or "timeout"."""
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            body = await resp.read()
-            if resp.status != 200:
-                return str(resp.status)
-            return "ok" if len(body) == int(resp.headers["Content-Length"]) else "short"
-    except TimeoutError:
-        return "timeout"
-    except aiohttp.ClientError:
-        return "broken"
 
 
 async def outcomes(base: str, names: list[str], *, concurrency: int, timeout: float = 5.0) -> dict[str, str]:
