@@ -49,6 +49,25 @@ class Watcher(threading.Thread):
             self.looks += 1
 
 
+def _interrupt_runs(command: list[str], signum: int, rng: random.Random, pause: tuple[float, float]) -> int:
+    """Run *command* five times, each sent *signum* at a random moment within *pause* seconds (if it
+    is still running); return how many were interrupted. None may print a traceback, and a SIGINT
+    that stops a run makes it exit 130."""
+    interrupted = 0
+    for _ in range(5):
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+            time.sleep(rng.uniform(*pause))
+            if proc.poll() is None:
+                proc.send_signal(signum)
+                interrupted += 1
+            status = proc.wait(timeout=30)
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+        assert "Traceback" not in stderr, stderr
+        if signum == signal.SIGINT and status != 0:
+            assert status == 130, stderr
+    return interrupted
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 @pytest.mark.parametrize("engine", ["threads", "asyncio"])
 def test_killed_again_and_again_then_finished(tmp_path: Path, signum: int, engine: str) -> None:
@@ -62,18 +81,7 @@ def test_killed_again_and_again_then_finished(tmp_path: Path, signum: int, engin
         watcher.start()
         command = tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(dest), "-c", "6",
                             "--engine", engine, "-q")  # fmt: skip
-        interrupted = 0
-        for _ in range(5):
-            with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-                time.sleep(rng.uniform(0.15, 0.6))
-                if proc.poll() is None:
-                    proc.send_signal(signum)
-                    interrupted += 1
-                status = proc.wait(timeout=30)
-                stderr = proc.stderr.read().decode() if proc.stderr else ""
-            assert b"Traceback" not in stderr.encode(), stderr
-            if signum == signal.SIGINT and status != 0:
-                assert status == 130, stderr
+        interrupted = _interrupt_runs(command, signum, rng, (0.15, 0.6))
         final = subprocess.run(command, capture_output=True, text=True, timeout=120)
         watcher.stop.set()
         watcher.join()
@@ -98,16 +106,7 @@ def test_split_downloads_killed_again_and_again_then_finished(tmp_path: Path, en
         watcher.start()
         command = tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(dest), "-c", "2",
                             "--engine", engine, "-q", "--split", "4", "--min-split-size", "256k")  # fmt: skip
-        interrupted = 0
-        for _ in range(5):
-            with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-                time.sleep(rng.uniform(0.3, 1.0))
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    interrupted += 1
-                proc.wait(timeout=30)
-                stderr = proc.stderr.read().decode() if proc.stderr else ""
-            assert "Traceback" not in stderr, stderr
+        interrupted = _interrupt_runs(command, signal.SIGKILL, rng, (0.3, 1.0))
         final = subprocess.run(command, capture_output=True, text=True, timeout=120)
         watcher.stop.set()
         watcher.join()
