@@ -149,8 +149,8 @@ async def _run_member(
         assert proc.stdout is not None and proc.stderr is not None
         tag = f"[{number}] "
         await asyncio.gather(
-            _relay_tagged(proc.stdout, group, tag, targets[0]),
-            _relay_tagged(proc.stderr, group, tag, targets[1]),
+            _relay(proc.stdout, group, targets[0], tag),
+            _relay(proc.stderr, group, targets[1], tag),
         )
         status = _exit_status(await proc.wait())
     finally:
@@ -160,50 +160,6 @@ async def _run_member(
     else:
         member.fail(f"{label} ({_describe(proc.returncode)})")
     return status
-
-
-async def _relay_tagged(
-    source: asyncio.StreamReader, group: SpinnerGroup, tag: str, target: TextIO | None
-) -> None:
-    """Copy *source* to *target*, each line tagged with its command's number: on the terminal above
-    the group (a chunk's lines in one redraw), elsewhere as the bytes came."""
-    raw: BinaryIO | None = getattr(target, "buffer", None)
-    terminal = target is not None and is_interactive(target)
-    prefix = tag.encode()
-    pending = b""
-    while chunk := await source.read(_CHUNK):
-        *lines, pending = (pending + chunk).split(b"\n")
-        if len(pending) > _CHUNK:  # a very long line without newline: show it rather than hoard it
-            lines.append(pending)
-            pending = b""
-        _put(lines, group, prefix, target, raw, terminal)
-    if pending:
-        _put([pending], group, prefix, target, raw, terminal)
-
-
-def _put(
-    lines: list[bytes],
-    group: SpinnerGroup,
-    prefix: bytes,
-    target: TextIO | None,
-    raw: BinaryIO | None,
-    terminal: bool,
-) -> None:
-    if not lines or target is None:
-        return
-    if terminal:
-        group.write("\n".join((prefix + line).decode(errors="replace") for line in lines), file=target)
-        return
-    data = b"".join(prefix + line + b"\n" for line in lines)
-    try:
-        if raw is not None:
-            raw.write(data)
-            raw.flush()
-        else:
-            target.write(data.decode(errors="replace"))
-            target.flush()
-    except (OSError, ValueError):  # a closed pipe: nobody reads, the commands go on
-        pass
 
 
 async def run_command(
@@ -252,28 +208,51 @@ def _forward(proc: asyncio.subprocess.Process, signum: int) -> None:
         os.killpg(proc.pid, signum)  # process_group=0: the group's id is the child's pid
 
 
-async def _relay(source: asyncio.StreamReader, spinner: Spinner, target: TextIO) -> None:
-    """Copy *source* to *target* line by line, each line printed above the spinner."""
-    if not spinner.interactive:
-        # Nothing to draw around: pass the bytes through untouched, whatever their encoding.
-        raw: BinaryIO | None = getattr(target, "buffer", None)
-        while chunk := await source.read(_CHUNK):
-            if raw is not None:
-                raw.write(chunk)
-                raw.flush()
-            else:
-                target.write(chunk.decode(errors="replace"))
+async def _relay(
+    source: asyncio.StreamReader, above: Spinner | SpinnerGroup, target: TextIO | None, tag: str = ""
+) -> None:
+    """Copy a command's output to *target*: on the terminal the animation is drawn on, whole lines
+    printed above it (a chunk's lines in one redraw); anywhere else the bytes as they came, each line
+    tagged with its command's number when several run."""
+    terminal = above.interactive and target is not None and is_interactive(target)
+    prefix = tag.encode()
+    if not terminal and not prefix:
+        while chunk := await source.read(_CHUNK):  # nothing to draw around: untouched
+            _put_bytes(target, chunk)
         return
     pending = b""
     while chunk := await source.read(_CHUNK):
         *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            spinner.write(line.decode(errors="replace"), file=target)
         if len(pending) > _CHUNK:  # a very long line without newline: show it rather than hoard it
-            spinner.write(pending.decode(errors="replace"), file=target)
+            lines.append(pending)
             pending = b""
+        _put_lines(lines, above, prefix, target, terminal)
     if pending:
-        spinner.write(pending.decode(errors="replace"), file=target)
+        _put_lines([pending], above, prefix, target, terminal)
+
+
+def _put_lines(
+    lines: list[bytes], above: Spinner | SpinnerGroup, prefix: bytes, target: TextIO | None, terminal: bool
+) -> None:
+    if not lines:
+        return
+    if terminal:
+        above.write("\n".join((prefix + line).decode(errors="replace") for line in lines), file=target)
+    else:
+        _put_bytes(target, b"".join(prefix + line + b"\n" for line in lines))
+
+
+def _put_bytes(target: TextIO | None, data: bytes) -> None:
+    raw: BinaryIO | None = getattr(target, "buffer", None)
+    try:
+        if raw is not None:
+            raw.write(data)
+            raw.flush()
+        elif target is not None:
+            target.write(data.decode(errors="replace"))
+            target.flush()
+    except (OSError, ValueError):  # a closed pipe: nobody reads, the commands go on
+        pass
 
 
 def _exit_status(returncode: int) -> int:

@@ -221,10 +221,10 @@ async def stall(request: web.BaseRequest, limit: float) -> web.StreamResponse:
             break
         await asyncio.sleep(min(_STALL_POLL, max(0.0, deadline - loop.time())))
     await close(request, reset=False)
-    # aiohttp finds the transport closed, skips writing this response, and drops the connection.
-    return web.Response(status=504)
+    return dropped()
 
 
 def dropped() -> web.Response:
-    """What to return for a connection already closed: aiohttp sends nothing on a closed transport."""
+    """What to return for a connection already closed: aiohttp finds the transport closed, skips
+    writing this response, and drops the connection."""
     return web.Response(status=504)
