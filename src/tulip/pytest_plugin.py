@@ -24,10 +24,6 @@ Each server's ``faults`` and ``stats`` are live: read them, or ``server.faults.u
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import ssl
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +81,10 @@ class TulipServer:
         self._service.stop()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import json
+        import ssl
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
@@ -168,6 +168,8 @@ class ServerFactory:
 def _config(settings: dict[str, Any]) -> ServeConfig:
     from tulip._units import parse_size_range
     from tulip.serve import Faults, ServeConfig
+
+    import dataclasses
 
     fault_fields = {f.name for f in dataclasses.fields(Faults)}
     config_fields = {f.name for f in dataclasses.fields(ServeConfig)} - {"faults"}
