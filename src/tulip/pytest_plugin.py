@@ -166,10 +166,10 @@ class ServerFactory:
 
 
 def _config(settings: dict[str, Any]) -> ServeConfig:
+    import dataclasses
+
     from tulip._units import parse_size_range
     from tulip.serve import Faults, ServeConfig
-
-    import dataclasses
 
     fault_fields = {f.name for f in dataclasses.fields(Faults)}
     config_fields = {f.name for f in dataclasses.fields(ServeConfig)} - {"faults"}
