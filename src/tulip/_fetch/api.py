@@ -19,6 +19,7 @@ from tulip._fetch.progress import Progress, make_progress
 from tulip._fetch.results import Items, ResultLog
 from tulip._fetch.sources import Entry, UrlList, make_jobs
 from tulip._fetch.store import Store
+from tulip._gc import fewer_pauses
 from tulip.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,11 +94,13 @@ class _Run:
             from tulip._fetch.cluster import run_cluster
 
             return self.report(run_cluster(self.work))
-        return self.report(engines.load(self.options.engine).run_blocking()(self.work))
+        with fewer_pauses():
+            return self.report(engines.load(self.options.engine).run_blocking()(self.work))
 
     async def run_async(self) -> Report:
         """Run the asyncio engine on the running loop."""
-        return self.report(await engines.load(self.options.engine).run_async()(self.work))
+        with fewer_pauses():
+            return self.report(await engines.load(self.options.engine).run_async()(self.work))
 
     @property
     def on_loop(self) -> bool:

@@ -17,7 +17,6 @@ needs on top of it:
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable
 from typing import Any
 
@@ -120,7 +119,7 @@ class Message:
         self.headers = Headers()
         self.header_bytes = 0
         self.body_bytes = 0  # received so far
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: list[bytes] = []  # a few at most (reading pauses): a deque would cost 600 bytes
         self.buffered = 0  # bytes in chunks, not yet taken
         self.done = False  # the whole body has arrived
         self.error: FetchError | None = None
@@ -130,10 +129,10 @@ class Message:
         chunks = self.chunks
         if not chunks:
             return b""
-        chunk = chunks.popleft()
+        chunk = chunks.pop(0)
         if len(chunk) > n:
             chunk, rest = chunk[:n], chunk[n:]
-            chunks.appendleft(rest)
+            chunks.insert(0, rest)
         self.buffered -= len(chunk)
         return chunk
 

@@ -53,13 +53,16 @@ Key = tuple[str, str, int, Proxy | None]  # scheme, host, port, proxy
 class _Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection: requests out, bytes in to the wire reader."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float, live: set[_Connection]) -> None:
         self.loop = loop
         self.read_timeout = read_timeout
         self.transport: asyncio.Transport | None = None
         self.reader = Reader()
         self.closed = False
-        self.lost: asyncio.Future[None] = loop.create_future()  # done once the transport is gone
+        self.live = live  # the transport's set of connections not yet lost
+        # Made only when somebody waits for the end (a future per connection is 200 bytes times
+        # ten thousand connections).
+        self._lost: asyncio.Future[None] | None = None
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
 
@@ -85,8 +88,17 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.reader.closed()
         self._wake()
-        if not self.lost.done():
-            self.lost.set_result(None)
+        self.live.discard(self)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def lost(self) -> asyncio.Future[None]:
+        """A future done once the transport is gone."""
+        if self._lost is None:
+            self._lost = self.loop.create_future()
+            if self.live is not None and self not in self.live:
+                self._lost.set_result(None)
+        return self._lost
 
     # -- used by the transport and the response -----------------------------------------------------
 
@@ -206,7 +218,7 @@ class LeanTransport:
 
     async def __aexit__(self, *exc: object) -> None:
         self._idle.clear()
-        closing = [conn.lost for conn in self._live]
+        closing = [conn.lost() for conn in self._live]
         for conn in list(self._live):
             if conn.transport is not None:
                 # abort, not close: a TLS close waits for the peer's goodbye, and the loop is ending.
@@ -306,7 +318,7 @@ class LeanTransport:
         via_host, via_port = (proxy.host, proxy.port) if proxy is not None else (host, port)
 
         def make() -> _Connection:
-            return _Connection(loop, self.options.read_timeout)
+            return _Connection(loop, self.options.read_timeout, self._live)
 
         try:
             async with asyncio.timeout(self.options.connect_timeout):
@@ -318,8 +330,8 @@ class LeanTransport:
                     addresses = [preferred, *(a for a in addresses if a != preferred)]
                 async with self._connecting:
                     transport, conn = await self._open(loop, make, via_host, addresses, via_port)
-                self._live.add(conn)
-                conn.lost.add_done_callback(lambda _f, conn=conn: self._live.discard(conn))
+                if not conn.closed:
+                    self._live.add(conn)
                 if scheme == "https":
                     try:
                         if proxy is not None:
