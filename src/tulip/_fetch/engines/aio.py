@@ -9,8 +9,9 @@ the disk steps the Item asks for back to back (``_disk.Files.run``).
 Nothing that blocks for long runs on the loop. A small body (up to 64 KiB) is read whole, hashed on
 the loop (microseconds), and handed to a batch writer: it writes the files finished in one loop turn
 on the loop while files prove cheap to create (a thread hop costs more), else in a thread, every
-file finished since the last hop at once. A large body is written and hashed in the thread pool one buffer at a time, so the
-loop only moves bytes from the socket; the engine reports the loop's worst lag to prove it.
+file finished since the last hop at once. A large body is written and hashed in the thread pool one
+buffer at a time, so the loop only moves bytes from the socket; the engine reports the loop's worst
+lag to prove it.
 """
 
 from __future__ import annotations

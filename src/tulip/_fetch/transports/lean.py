@@ -8,9 +8,11 @@ bytes wait in the Message for the engine to read. https is TLS from asyncio itse
 
 Connections: every address of a host is tried (RFC 8305's way: the next one starts 250 ms after
 the last, or at once when it fails), and the one that answered is tried first next time, so
-``localhost`` works whichever address ``/etc/hosts`` lists first. At most 512 connection attempts
+``localhost`` works whichever address ``/etc/hosts`` lists first. At most 256 connection attempts
 are in flight at once: ten thousand SYNs at one listener overflow its accept queue and each dropped
-one costs a 1 s retransmit.
+one costs a 1 s retransmit; and the connections that complete together are carried on to their
+first request in one loop turn (about 0.2 ms each: 512 at once made 100-150 ms loop lags on the
+c10k workload, 256 make 30-50 ms, for a 0.25 s longer run).
 
 Limits that keep a hostile server from costing memory or time: headers past 64 KiB, a body buffered
 past 1 MiB without being read (reading pauses), a silence past the read timeout.
@@ -43,7 +45,7 @@ from tulip.errors import FetchError, TransportError
 __all__ = ["LeanTransport"]
 
 _HIGH_WATER = 1024 * 1024  # pause reading the socket when this much body waits unread
-_CONNECTING = 512
+_CONNECTING = 256
 _STAGGER = 0.25  # seconds before the next address is tried alongside (RFC 8305's default)
 
 Key = tuple[str, str, int, Proxy | None]  # scheme, host, port, proxy
@@ -52,9 +54,9 @@ Key = tuple[str, str, int, Proxy | None]  # scheme, host, port, proxy
 class _Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection: requests out, bytes in to the wire reader."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float, live: set[_Connection]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, watchdog: _Watchdog, live: set[_Connection]) -> None:
         self.loop = loop
-        self.read_timeout = read_timeout
+        self.watchdog = watchdog
         self.transport: asyncio.Transport | None = None
         self.reader = Reader()
         self.closed = False
@@ -107,16 +109,21 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self, url: str) -> None:
-        """Wait for the next bytes (or the end); raise Timeout after a silence of read_timeout."""
+        """Wait for the next bytes (or the end); raise Timeout after a silence of the read timeout."""
         waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_later(self.read_timeout, _expire, waiter)
+        self.watchdog.watch(self)
         try:
             await waiter
         except TimeoutError:
             raise read_timeout(url) from None
         finally:
-            timer.cancel()
+            self.watchdog.forget(self)
             self._waiter = None
+
+    def expire(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError())
 
     def send(self, request: bytes, url: str) -> Message:
         assert self.transport is not None
@@ -143,9 +150,42 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+class _Watchdog:
+    """One timer for every connection waiting for bytes, rather than one per wait.
+
+    Ten thousand connections waiting at once held ten thousand timer handles (2.5 MB) and made and
+    cancelled one on every read. A sweep every eighth of the timeout (at most a second) finds the
+    silent ones; a timeout fires up to that much late.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.tick = max(0.005, min(1.0, timeout / 8))
+        self.waiting: dict[_Connection, float] = {}  # connection -> when its silence is too long
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: _Connection) -> None:
+        self.waiting[conn] = self.loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.tick, self._sweep)
+
+    def forget(self, conn: _Connection) -> None:
+        self.waiting.pop(conn, None)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for conn in [conn for conn, deadline in self.waiting.items() if deadline <= now]:
+            del self.waiting[conn]
+            conn.expire()
+        if self.waiting:
+            self._timer = self.loop.call_later(self.tick, self._sweep)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Response:
@@ -243,9 +283,11 @@ class LeanTransport:
         self._last_headers: Mapping[str, str] | None = None
         self._last_lines = ""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchdog: _Watchdog | None = None
 
     async def __aenter__(self) -> LeanTransport:
         self._loop = asyncio.get_running_loop()
+        self._watchdog = _Watchdog(self._loop, self.options.read_timeout)
         self._connecting = asyncio.Semaphore(_CONNECTING)
         return self
 
@@ -259,6 +301,8 @@ class LeanTransport:
                 conn.transport.abort()
         if closing:
             await asyncio.wait(closing, timeout=1.0)
+        if self._watchdog is not None:
+            self._watchdog.close()
 
     def _prepare(self, url: str, proxy: Proxy | None) -> tuple[Key, str, str]:
         """Return (pool key, request target, Host header) for *url*."""
@@ -332,9 +376,12 @@ class LeanTransport:
         scheme, host, port, proxy = key
         loop = self._loop or asyncio.get_running_loop()
         via_host, via_port = (proxy.host, proxy.port) if proxy is not None else (host, port)
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.loop is not loop:
+            watchdog = self._watchdog = _Watchdog(loop, self.options.read_timeout)
 
         def make() -> _Connection:
-            return _Connection(loop, self.options.read_timeout, self._live)
+            return _Connection(loop, watchdog, self._live)
 
         try:
             async with asyncio.timeout(self.options.connect_timeout):
