@@ -54,6 +54,8 @@ Key = tuple[str, str, int, Proxy | None]  # scheme, host, port, proxy
 class _Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection: requests out, bytes in to the wire reader."""
 
+    __slots__ = ("_lost", "_paused", "_waiter", "closed", "live", "loop", "reader", "transport", "watchdog")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, watchdog: _Watchdog, live: set[_Connection]) -> None:
         self.loop = loop
         self.watchdog = watchdog
