@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["received", "terminating_as_interrupt", "wanted"]
+__all__ = ["interrupt_on_terminate", "received", "terminating_as_interrupt", "wanted"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 _state: dict[str, object] = {"active": False, "received": None}
@@ -39,6 +39,13 @@ def note(signum: int) -> None:
 def _raise(signum: int, frame: FrameType | None) -> None:
     note(signum)
     raise KeyboardInterrupt
+
+
+def interrupt_on_terminate() -> None:
+    """From now on, SIGTERM and SIGHUP interrupt like Ctrl-C (a ``--workers`` child: for good)."""
+    for sig in _SIGNALS:
+        signal.signal(sig, _raise)
+    _state["active"] = True
 
 
 @contextmanager

@@ -94,6 +94,10 @@ class _Run:
             from tulip._fetch.cluster import run_cluster
 
             return self.report(run_cluster(self.work))
+        if self.options.workers > 1:
+            from tulip._fetch.processes import run_workers
+
+            return self.report(run_workers(self.work))
         with fewer_pauses():
             return self.report(engines.load(self.options.engine).run_blocking()(self.work))
 
@@ -104,7 +108,8 @@ class _Run:
 
     @property
     def on_loop(self) -> bool:
-        return not engines.load(self.options.engine).blocking and self.options.cluster is None
+        options = self.options
+        return not engines.load(options.engine).blocking and options.cluster is None and options.workers == 1
 
 
 def _setup(

@@ -48,6 +48,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
     )
     where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
+    where.add_argument("--workers", type=positive, default=1, metavar="N",
+                       help="processes, each with a share of the items and of -c (one per core)")  # fmt: skip
 
     big = fetch.add_argument_group("big files")
     big.add_argument("-s", "--split", type=positive, default=1, metavar="N",
@@ -146,6 +148,7 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         resume_unvalidated=not args.no_resume_unvalidated,
         transport=args.transport,
         cluster=args.cluster,
+        workers=args.workers,
         shard_size=args.shard_size,
         layout=args.layout,
         cut_dirs=args.cut_dirs,

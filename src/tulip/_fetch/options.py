@@ -62,6 +62,7 @@ class FetchOptions:
     # The asyncio engine's HTTP client by name, or a TransportFactory (a mock, in tests) for any engine.
     transport: TransportName | TransportFactory = "auto"
     cluster: str | None = None  # "local:N" or a Dask scheduler address
+    workers: int = 1  # processes, each running the engine on a shard (when the CPU is the bound)
     shard_size: int | None = None  # items per cluster task
     # Names: the URL's last segment (flat) or host/path as folders (tree, as wget -x).
     layout: Literal["flat", "tree"] = "flat"
@@ -99,7 +100,8 @@ class FetchOptions:
         object.__setattr__(self, "headers", _header_pairs(self.headers))
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
-        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
+        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size,
+                  workers=self.workers)  # fmt: skip
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
                   limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
@@ -164,6 +166,12 @@ class FetchOptions:
         if self.cluster is not None and self.engine != "asyncio":
             raise UsageError(
                 "--cluster runs the asyncio engine on every worker; drop --engine or choose asyncio"
+            )
+        if self.workers > 1 and self.cluster is not None:
+            raise UsageError("--workers and --cluster are two ways to spread a run; choose one")
+        if self.workers > 1 and self.content_disposition:
+            raise UsageError(
+                "--workers cannot be combined with --content-disposition (one process names the files)"
             )
         if self.cluster is not None and not isinstance(self.transport, str):
             raise UsageError("a transport object cannot travel to cluster workers; name one instead")
@@ -249,6 +257,7 @@ class Settings(TypedDict, total=False):
     policy: RetryPolicy | None
     transport: TransportName | TransportFactory
     cluster: str | None
+    workers: int
     shard_size: int | None
     layout: Literal["flat", "tree"]
     cut_dirs: int
