@@ -263,7 +263,8 @@ def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--scale", type=positive_float, default=0.25, metavar="X",
                        help="multiply every workload's file count (default 0.25)")  # fmt: skip
     bench.add_argument("--concurrency", type=int_list, metavar="LIST", help="e.g. 1,10,100")
-    bench.add_argument("--engines", type=word_list, metavar="LIST", help="e.g. threads,asyncio")
+    bench.add_argument("--engines", type=word_list, metavar="LIST",
+                       help="e.g. threads,asyncio,asyncio:2 (:N: N processes)")  # fmt: skip
     bench.add_argument("--repeat", type=positive, default=1, metavar="N", help="runs per client, median kept")
     bench.add_argument("--no-peers", action="store_true", help="tulip's engines only")
     bench.add_argument(

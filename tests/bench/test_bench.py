@@ -41,3 +41,29 @@ def test_missing_peer_is_listed_as_skipped(tmp_path: Path) -> None:
     row = _measure(Client("curl", "peer", None), workload, 10, "http://127.0.0.1:1", "nginx",
                    tmp_path / "urls.txt", tmp_path, {}, 10)  # fmt: skip
     assert (row.status, row.note) == ("skipped", "not installed")
+
+
+def test_a_run_over_worker_processes_is_a_row_of_its_own_with_its_cpu_and_memory(tmp_path: Path) -> None:
+    out = io.StringIO()
+    rows = run_bench(["bulk"], scale=0.15, engines=["asyncio", "asyncio:2"], peers=False, stream=out,
+                     work_dir=tmp_path)  # fmt: skip
+    one, two = rows
+    assert (one.client, two.client) == ("tulip asyncio", "tulip asyncio x2")
+    assert one.status == two.status == "ok" and one.bytes == two.bytes == 3 * 50 * 1024 * 1024
+    for row in rows:  # the CPU of every process (the forked ones too), and tulip's own account of it
+        assert row.cpu_s and row.cpu_stages and 0 < row.cpu_stages["sha256"] < row.cpu_s
+        assert 0 < row.cpu_stages["write"] < row.cpu_s
+    assert two.max_rss_mb and one.max_rss_mb and two.max_rss_mb > one.max_rss_mb / 2  # children counted
+    table = out.getvalue()
+    assert "CPU by stage:" in table and "tulip asyncio x2: " in table and " + sha256 " not in table
+    assert "CPU-s per GB = sha256 " in table
+
+
+def test_engine_specs_are_checked(tmp_path: Path) -> None:
+    import pytest
+
+    from tulip.errors import UsageError
+
+    for spec in ("asyncio:0", "asyncio:x", "tokio", "tokio:2"):
+        with pytest.raises(UsageError, match="unknown engine"):
+            run_bench(["latency"], engines=[spec], peers=False, stream=io.StringIO(), work_dir=tmp_path)

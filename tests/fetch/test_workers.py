@@ -217,3 +217,15 @@ def test_a_child_that_dies_fails_its_own_unfinished_items_only(tmp_path: Path) -
     assert failed and ok and len(failed) + len(ok) == len(files)
     assert all("worker process" in item["error"] for item in failed)
     assert len(ok) >= len(files) // 2  # the other child finished all of its own
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_report_counts_the_cpu_of_the_run_and_of_its_stages(tmp_path: Path, workers: int) -> None:
+    config = ServeConfig(files=4, size=(4_000_000, 4_000_000), seed=1)
+    with ServerThread(config) as base:
+        report = fetch(entries(base), tmp_path, workers=workers)
+    assert report.ok and report.cpu is not None
+    # 16 MB hashed and written: tenths of a millisecond a megabyte at the least, seconds at the most
+    assert 0.001 < report.cpu["sha256"] < report.cpu["total"] < 30
+    assert 0.0005 < report.cpu["write"] < report.cpu["total"]
+    assert set(report.summary()["cpu_seconds"]) == {"total", "sha256", "write"}

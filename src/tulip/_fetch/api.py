@@ -18,6 +18,7 @@ from tulip._fetch.options import FetchOptions
 from tulip._fetch.progress import Progress, make_progress
 from tulip._fetch.results import Items, ResultLog
 from tulip._fetch.sources import Entry, UrlList, make_jobs
+from tulip._fetch.stages import Meter
 from tulip._fetch.store import Store
 from tulip._gc import fewer_pauses
 from tulip.errors import UsageError
@@ -67,6 +68,7 @@ class _Run:
 
     work: Work
     started: float = field(default_factory=time.monotonic)
+    meter: Meter = field(default_factory=Meter)
 
     @property
     def options(self) -> FetchOptions:
@@ -85,7 +87,12 @@ class _Run:
                     log[index] = dataclasses.replace(original, attempts=0, resumed_from=0, elapsed=0.0)
         items = Items(log)
         return Report(
-            items, self.options.engine, time.monotonic() - self.started, outcome.max_lag, outcome.interrupted
+            items,
+            self.options.engine,
+            time.monotonic() - self.started,
+            outcome.max_lag,
+            outcome.interrupted,
+            self.meter.result(outcome.stages),
         )
 
     def run_blocking(self) -> Report:

@@ -32,6 +32,7 @@ from tulip._fetch import plan
 from tulip._fetch.engines import Outcome, Work
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
+from tulip._fetch.stages import Meter
 
 __all__ = ["run_workers", "shards"]
 
@@ -66,6 +67,7 @@ class _Child:
     ended: bool = False  # its last message arrived
     interrupted: bool = False
     max_lag: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def run_workers(work: Work) -> Outcome:
@@ -102,10 +104,12 @@ def run_workers(work: Work) -> Outcome:
                         job, work.store.path(job), RuntimeError(f"worker process {child.pid} exited")
                     )
     lags = [child.max_lag for child in children if child.max_lag is not None]
+    stages = {stage: sum(child.stages.get(stage, 0.0) for child in children) for stage in ("sha256", "write")}
     return Outcome(
         results,
         interrupted or any(child.interrupted for child in children),
         max(lags) if lags else None,
+        stages,
     )
 
 
@@ -214,7 +218,7 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             elif kind == "retrying":
                 progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4])
             elif kind == "end":
-                child.ended, child.interrupted, child.max_lag = True, event[1], event[2]
+                child.ended, child.interrupted, child.max_lag, child.stages = True, *event[1:]
 
 
 def _signal(child: _Child, signum: int) -> None:
@@ -235,6 +239,7 @@ class _Relay(Progress):
         self.indices = indices
         self.index_of = {id(job): index for job, index in zip(jobs, indices, strict=True)}
         self.sent: set[int] = set()  # indices whose result went with a "done" event
+        self.meter = Meter()
         self._events: list[tuple[object, ...]] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()  # the threads engine reports from many threads
@@ -277,7 +282,7 @@ class _Relay(Progress):
                 index = self.indices[position]
                 if result is not None and index not in self.sent:
                     self._events.append(("done", index, result))
-            self._events.append(("end", outcome.interrupted, outcome.max_lag))
+            self._events.append(("end", outcome.interrupted, outcome.max_lag, self.meter.stages()))
             self._flush(time.monotonic())
 
 

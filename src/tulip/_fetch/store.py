@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tulip._fetch import stages
 from tulip._fetch.models import Job
 
 if TYPE_CHECKING:
@@ -401,9 +402,11 @@ class PartFile:
         """Hash and append *chunks* with one system call where the OS allows (no joined copy)."""
         assert self.fd is not None
         total = 0
+        started = stages.clock()
         for chunk in chunks:
             self.hasher.update(chunk)
             total += len(chunk)
+        hashed = stages.clock()
         try:
             written = os.writev(self.fd, chunks) if len(chunks) <= _IOV_MAX else 0
             if written < total:  # a short write: finish the rest plainly
@@ -412,6 +415,7 @@ class PartFile:
                     rest = rest[os.write(self.fd, rest) :]
         except OSError as exc:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+        stages.add(hashed - started, stages.clock() - hashed)
         self.size += total
 
     def make_split(self, total: int, validator: str | None, done_map: str) -> None:
@@ -429,6 +433,7 @@ class PartFile:
         """Write *data* at *offset* (a split download's span; not hashed: the file is, when whole)."""
         assert self.fd is not None
         view = memoryview(data)
+        started = stages.clock()
         try:
             while view:
                 written = os.pwrite(self.fd, view, offset)
@@ -436,6 +441,7 @@ class PartFile:
                 offset += written
         except OSError as exc:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+        stages.add(0.0, stages.clock() - started)
 
     def save_map(self, done_map: str) -> None:
         """Keep the map of what is written (only bytes already written may be in it)."""
@@ -454,6 +460,7 @@ class PartFile:
         with self._hash_lock:
             fd = self.fd
             position = self._hashed
+            started = stages.clock()
             try:
                 while fd is not None and position < end:
                     block = os.pread(fd, min(_HASH_BLOCK, end - position), position)
@@ -465,6 +472,7 @@ class PartFile:
                 raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
             finally:
                 self._hashed = position
+                stages.add(stages.clock() - started, 0.0)  # (the read back is the hash's cost)
 
     def hash_whole(self) -> tuple[int, str]:
         """Return (size, sha256) of the whole file as it is now (a split download's, when complete)."""

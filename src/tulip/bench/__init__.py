@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +23,11 @@ def _compile_tulip() -> None:
     import tulip
 
     compileall.compile_dir(str(Path(tulip.__file__).parent), quiet=1)
+
+
+def _engine_spec(spec: str, engines: tuple[str, ...]) -> bool:
+    engine, colon, workers = spec.partition(":")
+    return engine in engines and (not colon or (workers.isdigit() and int(workers) >= 1))
 
 
 def run_bench(
@@ -52,10 +58,13 @@ def run_bench(
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         raise UsageError(f"unknown workload {unknown[0]!r} (choose from {', '.join(WORKLOADS)})")
-    engines = engines or list(ENGINES)
-    bad = [engine for engine in engines if engine not in ENGINES]
+    cores = os.cpu_count() or 1
+    engines = engines or [*ENGINES, *([f"asyncio:{cores}"] if cores > 1 else [])]
+    bad = [engine for engine in engines if not _engine_spec(engine, ENGINES)]
     if bad:
-        raise UsageError(f"unknown engine {bad[0]!r} (choose from {', '.join(ENGINES)})")
+        raise UsageError(
+            f"unknown engine {bad[0]!r} (choose from {', '.join(ENGINES)}, each with :N for N processes)"
+        )
     if scale <= 0:
         raise UsageError("scale must be positive")
     out = stream or sys.stdout

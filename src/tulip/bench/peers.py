@@ -49,6 +49,7 @@ class Client:
     name: str
     kind: str  # "engine" (tulip) or "peer"
     binary: str | None  # None when not installed: listed as skipped
+    workers: int = 1  # tulip: processes (--workers)
 
     @property
     def available(self) -> bool:
@@ -61,18 +62,26 @@ class Run:
     max_rss_kb: int
     returncode: int
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the client and the processes it waited for
 
 
 def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[Client]:
     """Return tulip's engines (also as installed in each interpreter of *compare*, label -> python)
     and every peer, installed or not."""
-    found = [Client(f"tulip {engine}", "engine", sys.executable) for engine in engines]
+    found = [_tulip(engine, "", sys.executable) for engine in engines]
     for label, python in (compare or {}).items():
-        found += [Client(f"tulip {engine}@{label}", "engine", python) for engine in engines]
+        found += [_tulip(engine, f"@{label}", python) for engine in engines]
     found.append(Client("textbook aiohttp", "peer", sys.executable))
     for name in ("curl", "wget2", "aria2c"):
         found.append(Client(name, "peer", shutil.which(name)))
     return found
+
+
+def _tulip(spec: str, label: str, python: str) -> Client:
+    """``asyncio`` or ``asyncio:2`` (two worker processes) as a client named ``tulip asyncio x2``."""
+    engine, _, workers = spec.partition(":")
+    count = int(workers or 1)
+    return Client(f"tulip {engine}{label}" + (f" x{count}" if count > 1 else ""), "engine", python, count)
 
 
 def _command(
@@ -90,6 +99,7 @@ def _command(
             client.binary, "-m", "tulip", "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
             "--json", str(work / "report.json"),
+            *(["--workers", str(client.workers)] if client.workers > 1 else []),
             *(["--split", str(split), "--min-split-size", "1M"] if split > 1 else []),  # as aria2c -k1M
         ]  # fmt: skip
     if client.name == "textbook aiohttp":
@@ -140,7 +150,8 @@ def run_client(
     """Run *client* once into the fresh folder *dest*; return wall time and peak RSS.
 
     The peak RSS comes from the child's ``VmHWM`` (read from /proc while it runs), not from
-    ``ru_maxrss``: the latter still counts the parent's memory copied by fork before exec.
+    ``ru_maxrss``: the latter still counts the parent's memory copied by fork before exec. A client
+    that forks processes of its own (``tulip --workers``) is counted with them: the sum of their peaks.
     """
     dest.mkdir(parents=True)
     command = _command(client, urls_file, dest, concurrency, work, split)
@@ -151,21 +162,34 @@ def run_client(
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work)
 
         def wait() -> None:
-            _pid, status, _usage = os.wait4(proc.pid, 0)
+            _pid, status, usage = os.wait4(proc.pid, 0)
             ended["wall"] = time.perf_counter() - started
             ended["status"] = status
+            ended["cpu"] = usage.ru_utime + usage.ru_stime
 
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
-        peak_kb = 0
+        peaks: dict[int, int] = {}  # pid -> its peak: the client and any processes it forks
         while waiter.is_alive():
-            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            for pid in (proc.pid, *_children(proc.pid)):
+                peaks[pid] = max(peaks.get(pid, 0), _vm_hwm_kb(pid))
             waiter.join(0.02)
             if waiter.is_alive() and time.perf_counter() - started > timeout:
                 proc.kill()
     waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(int(ended["status"]))
-    return Run(float(ended["wall"]), peak_kb, proc.returncode, errors.read_text(errors="replace")[-2000:])
+    stderr_tail = errors.read_text(errors="replace")[-2000:]
+    return Run(
+        float(ended["wall"]), sum(peaks.values()), proc.returncode, stderr_tail, float(ended.get("cpu", 0.0))
+    )
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(child) for child in f.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _vm_hwm_kb(pid: int) -> int:

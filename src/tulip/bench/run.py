@@ -44,6 +44,8 @@ class Row:
     server_peak: int | None = None  # concurrent connections the server saw (tulip serve only)
     limit: float | None = None  # the latency floor, where the workload has one
     max_loop_lag_ms: float | None = None  # tulip's asyncio engine reports it
+    cpu_s: float | None = None  # user + system seconds of the client's processes
+    cpu_stages: dict[str, float] | None = None  # tulip: CPU seconds hashing and writing streamed bodies
     note: str = ""
 
     @property
@@ -203,6 +205,11 @@ def _combine(runs: list[Row]) -> Row:
     row.server_peak = min(peaks) if peaks else None
     lags = [r.max_loop_lag_ms for r in runs if r.max_loop_lag_ms is not None]
     row.max_loop_lag_ms = max(lags) if lags else None
+    cpus = [r.cpu_s for r in runs if r.cpu_s is not None]
+    row.cpu_s = statistics.median(cpus) if cpus else None
+    staged = [r.cpu_stages for r in runs if r.cpu_stages]
+    if staged:
+        row.cpu_stages = {key: statistics.median(s.get(key, 0.0) for s in staged) for key in staged[0]}
     if len(runs) > 1:
         row.note = f"median of {len(runs)}: " + ", ".join(f"{w:.2f}" for w in walls)
     return row
@@ -235,6 +242,7 @@ def _measure(
     run = run_client(client, urls_file, dest, concurrency, work, timeout, workload.split)
     row.wall = run.wall
     row.max_rss_mb = run.max_rss_kb / 1024
+    row.cpu_s = run.cpu
     if server == "tulip serve":
         row.server_peak = int(_stats(base)["peak_connections"])  # type: ignore[call-overload]
     problem = (
@@ -248,8 +256,9 @@ def _measure(
         row.status, row.files, row.bytes = "ok", len(expected), workload.files * workload.size
     report = work / "report.json"
     if report.exists():
-        lag = json.loads(report.read_text())["summary"].get("max_loop_lag_ms")
-        row.max_loop_lag_ms = lag
+        summary = json.loads(report.read_text())["summary"]
+        row.max_loop_lag_ms = summary.get("max_loop_lag_ms")
+        row.cpu_stages = summary.get("cpu_seconds")
         report.unlink()
     shutil.rmtree(dest, ignore_errors=True)
     return row

@@ -33,8 +33,8 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
         limit = group[0].limit
         title = f"{workload}, concurrency {concurrency}" + (f", latency limit {limit:.2f} s" if limit else "")
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        columns = ("client", "wall s", "files/s", "MB/s", "RSS MB", "server peak", "vs limit", "vs best peer",
-                   "loop lag ms", "status")  # fmt: skip
+        columns = ("client", "wall s", "files/s", "MB/s", "RSS MB", "CPU s", "server peak", "vs limit",
+                   "vs best peer", "loop lag ms", "status")  # fmt: skip
         for column in columns:
             table.add_column(
                 column, justify="left" if column in ("client", "status") else "right", no_wrap=True
@@ -47,6 +47,7 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
                 _num(row.files_per_s, 0),
                 _num(row.mb_per_s, 1),
                 _num(row.max_rss_mb, 0),
+                _num(row.cpu_s, 2),
                 "" if row.server_peak is None else str(row.server_peak),
                 _ratio(row.wall, limit) if row.status == "ok" else "",
                 _ratio(row.wall, best.wall if best else None) if row.status == "ok" else "",
@@ -54,6 +55,28 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
                 row.status + (f" ({row.note})" if row.note and row.status != "ok" else ""),
             )
         console.print(table)
+        for line in _stage_lines(ranked):
+            console.print(line)
+
+
+def _stage_lines(rows: list[Row]) -> list[str]:
+    """Where a workload moves at least 100 MB: each client's CPU seconds per GB, and tulip's by
+    stage, so the bound of a bulk row is in view (every client pays the kernel's copies)."""
+    lines = []
+    for row in rows:
+        if row.status != "ok" or not row.cpu_s or row.bytes < 100_000_000:
+            continue
+        per_gb = 1e9 / row.bytes
+        text = f"  {row.client}: {row.cpu_s * per_gb:.2f} CPU-s per GB"
+        stages = row.cpu_stages
+        if stages and stages.get("sha256") is not None:
+            rest = row.cpu_s - stages["sha256"] - stages["write"]
+            text += (
+                f" = sha256 {stages['sha256'] * per_gb:.2f} + write {stages['write'] * per_gb:.2f}"
+                f" + receive and the rest {rest * per_gb:.2f}"
+            )
+        lines.append(text)
+    return (["CPU by stage:", *lines, ""]) if lines else []
 
 
 def _num(value: float | None, digits: int) -> str:

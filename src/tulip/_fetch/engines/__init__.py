@@ -100,6 +100,7 @@ class Outcome:
     results: Sequence[Result | None]  # a ResultLog from the engines
     interrupted: bool = False
     max_lag: float | None = None
+    stages: dict[str, float] | None = None  # CPU seconds by stage, when counted in other processes
 
 
 @dataclass(frozen=True)
