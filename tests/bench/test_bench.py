@@ -20,9 +20,12 @@ def test_a_small_real_run_prints_the_table_and_writes_json(tmp_path: Path) -> No
     for row in rows:
         assert row.files == 50 and row.wall and row.wall >= 0.1  # one wave behind a 100 ms delay at least
         assert row.server_peak == 50  # the server saw the concurrency the client claims
+        # exec to the first request the server saw: the interpreter's start, at least, and less than the run
+        assert row.startup_s is not None and 0.005 < row.startup_s < row.wall - 0.1
     assert rows[1].max_loop_lag_ms is not None
     table = out.getvalue()
     assert "latency, concurrency 50, latency limit 0.10 s" in table and "tulip asyncio" in table
+    assert "start s" in table and "vs best w/o start" in table
     assert len(json.loads((tmp_path / "rows.json").read_text())) == 2
 
 

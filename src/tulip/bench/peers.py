@@ -63,6 +63,7 @@ class Run:
     returncode: int
     stderr: str
     cpu: float = 0.0  # user + system seconds of the client and the processes it waited for
+    exec_monotonic: float = 0.0  # time.monotonic() just before the client was started
 
 
 def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[Client]:
@@ -158,6 +159,7 @@ def run_client(
     errors = work / f"{client.name.replace(' ', '-')}.stderr"
     ended: dict[str, float | int] = {}
     with open(errors, "wb") as stderr:
+        exec_monotonic = time.monotonic()
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work)
 
@@ -179,9 +181,8 @@ def run_client(
     waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(int(ended["status"]))
     stderr_tail = errors.read_text(errors="replace")[-2000:]
-    return Run(
-        float(ended["wall"]), sum(peaks.values()), proc.returncode, stderr_tail, float(ended.get("cpu", 0.0))
-    )
+    cpu = float(ended.get("cpu", 0.0))
+    return Run(float(ended["wall"]), sum(peaks.values()), proc.returncode, stderr_tail, cpu, exec_monotonic)
 
 
 def _children(pid: int) -> list[int]:

@@ -45,6 +45,7 @@ class Row:
     limit: float | None = None  # the latency floor, where the workload has one
     max_loop_lag_ms: float | None = None  # tulip's asyncio engine reports it
     cpu_s: float | None = None  # user + system seconds of the client's processes
+    startup_s: float | None = None  # exec to the first request the server saw (tulip serve only)
     cpu_stages: dict[str, float] | None = None  # tulip: CPU seconds hashing and writing streamed bodies
     note: str = ""
 
@@ -205,6 +206,8 @@ def _combine(runs: list[Row]) -> Row:
     row.server_peak = min(peaks) if peaks else None
     lags = [r.max_loop_lag_ms for r in runs if r.max_loop_lag_ms is not None]
     row.max_loop_lag_ms = max(lags) if lags else None
+    starts = [r.startup_s for r in runs if r.startup_s is not None]
+    row.startup_s = statistics.median(starts) if starts else None
     cpus = [r.cpu_s for r in runs if r.cpu_s is not None]
     row.cpu_s = statistics.median(cpus) if cpus else None
     staged = [r.cpu_stages for r in runs if r.cpu_stages]
@@ -244,7 +247,11 @@ def _measure(
     row.max_rss_mb = run.max_rss_kb / 1024
     row.cpu_s = run.cpu
     if server == "tulip serve":
-        row.server_peak = int(_stats(base)["peak_connections"])  # type: ignore[call-overload]
+        stats = _stats(base)
+        row.server_peak = int(stats["peak_connections"])  # type: ignore[call-overload]
+        first = stats.get("first_request_monotonic")
+        if isinstance(first, float):
+            row.startup_s = max(0.0, first - run.exec_monotonic)
     problem = (
         _verify(dest, expected)
         if run.returncode == 0

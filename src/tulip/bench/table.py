@@ -24,7 +24,7 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
     from rich.table import Table
 
     console = Console(file=stream or sys.stdout, highlight=False)
-    console.width = max(console.width, 130)
+    console.width = max(console.width, 175)
     groups: defaultdict[tuple[str, int], list[Row]] = defaultdict(list)
     for row in rows:
         groups[(row.workload, row.concurrency)].append(row)
@@ -33,8 +33,11 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
         limit = group[0].limit
         title = f"{workload}, concurrency {concurrency}" + (f", latency limit {limit:.2f} s" if limit else "")
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        started = [r for r in group if r.startup_s is not None]
         columns = ("client", "wall s", "files/s", "MB/s", "RSS MB", "CPU s", "server peak", "vs limit",
-                   "vs best peer", "loop lag ms", "status")  # fmt: skip
+                   "vs best peer", *(("start s", "vs best w/o start") if started else ()),
+                   "loop lag ms", "status")  # fmt: skip
+        best_after = _best_after_startup(group)
         for column in columns:
             table.add_column(
                 column, justify="left" if column in ("client", "status") else "right", no_wrap=True
@@ -51,12 +54,33 @@ def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
                 "" if row.server_peak is None else str(row.server_peak),
                 _ratio(row.wall, limit) if row.status == "ok" else "",
                 _ratio(row.wall, best.wall if best else None) if row.status == "ok" else "",
+                *(
+                    (_num(row.startup_s, 3), _ratio(_after(row), best_after) if row.status == "ok" else "")
+                    if started
+                    else ()
+                ),
                 _num(row.max_loop_lag_ms, 0),
                 row.status + (f" ({row.note})" if row.note and row.status != "ok" else ""),
             )
         console.print(table)
         for line in _stage_lines(ranked):
             console.print(line)
+
+
+def _after(row: Row) -> float | None:
+    """The row's time once its start-up (exec to first request) is taken out."""
+    if row.wall is None or row.startup_s is None:
+        return None
+    return row.wall - row.startup_s
+
+
+def _best_after_startup(rows: list[Row]) -> float | None:
+    peers = [
+        after
+        for row in rows
+        if not row.client.startswith("tulip") and row.status == "ok" and (after := _after(row))
+    ]
+    return min(peers) if peers else None
 
 
 def _stage_lines(rows: list[Row]) -> list[str]:

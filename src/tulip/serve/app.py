@@ -175,7 +175,7 @@ class FileServer:
                     content = self._synthetic.content(entry)
                     if content is not None:
                         stats = self.stats
-                        stats.requests += 1
+                        stats.requested()
                         stats.bytes_sent += len(content)
                         stats.statuses[200] += 1
                         return web.Response(body=content, headers=self.headers(entry))
@@ -217,7 +217,7 @@ async def _file(request: web.BaseRequest, state: FileServer, name: str) -> web.S
 async def _count(
     request: web.BaseRequest, state: FileServer, answer: Awaitable[web.StreamResponse]
 ) -> web.StreamResponse:
-    state.stats.requests += 1
+    state.stats.requested()
     response = await answer
     # A streamed response counted itself when its headers went out (its client may already have
     # asked for the stats); a stalled one was never sent.
@@ -479,7 +479,7 @@ async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> 
     entries = await asyncio.to_thread(gather)
     if entries is None:
         return _plain(404, "not found")
-    state.stats.requests += 1
+    state.stats.requested()
     state.stats.statuses[200] += 1
     title = "/files/" + folder
     accept = request.headers.get("Accept", "")

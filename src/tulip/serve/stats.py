@@ -1,7 +1,8 @@
 """What the server has done: requests, bytes, faults by kind, connections now and at their peak.
 
 The bench reads the peak of concurrent connections to check that a client really ran at the
-concurrency it claims; a client that says 100 but holds 6 connections shows up here.
+concurrency it claims (a client that says 100 but holds 6 connections shows up here), and when the
+first request came, to take each client's start-up out of its time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ class Stats:
         self.peak_connections = self.connections
         self.connections_total = 0
         self.header_timeouts = 0  # connections closed for not sending a whole request in time
+        # time.monotonic() of the first request since the reset: the system's clock, the same in
+        # every process here, so the bench can tell a client's start-up from its downloading.
+        self.first_request: float | None = None
+
+    def requested(self) -> None:
+        self.requests += 1
+        if self.first_request is None:
+            self.first_request = time.monotonic()
 
     def connection_opened(self) -> None:
         self.connections += 1
@@ -52,4 +61,5 @@ class Stats:
             "peak_connections": self.peak_connections,
             "connections_total": self.connections_total,
             "header_timeouts": self.header_timeouts,
+            "first_request_monotonic": self.first_request,
         }
