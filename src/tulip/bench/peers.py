@@ -70,8 +70,8 @@ def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[C
     """Return tulip's engines (also as installed in each interpreter of *compare*, label -> python)
     and every peer, installed or not."""
     found = [_tulip(engine, "", sys.executable) for engine in engines]
-    for label, python in (compare or {}).items():
-        found += [_tulip(engine, f"@{label}", python) for engine in engines]
+    for label, python in (compare or {}).items():  # (one process each: another revision may lack --workers)
+        found += [_tulip(engine, f"@{label}", python) for engine in engines if ":" not in engine]
     found.append(Client("textbook aiohttp", "peer", sys.executable))
     for name in ("curl", "wget2", "aria2c"):
         found.append(Client(name, "peer", shutil.which(name)))
