@@ -48,15 +48,20 @@ class _Box:
 async def _boxed(main: Coroutine[Any, Any, T]) -> _Box:
     from tulip import _signals
 
-    signals = _signals.wanted()
+    # An ignored signal stays ignored (nohup's choice stands).
+    signals = tuple(sig for sig in _signals.wanted() if signal.getsignal(sig) is not signal.SIG_IGN)
     if not signals:
         return _Box(await main)
-    # SIGTERM and SIGHUP as asyncio treats SIGINT: the main task is cancelled, its cleanup runs.
+    # SIGTERM and SIGHUP as asyncio treats SIGINT: the main task is cancelled, its cleanup runs. Once:
+    # a second one (systemd and `timeout` signal a whole group, a parent may pass it on too) must
+    # not cancel the cleanup itself.
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     saved = {sig: signal.getsignal(sig) for sig in signals}
 
     def terminate(sig: int) -> None:
+        if _signals.received() is not None:
+            return
         _signals.note(sig)
         if task is not None and not task.done():
             task.cancel()

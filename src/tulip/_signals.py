@@ -42,10 +42,18 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 
 
 def interrupt_on_terminate() -> None:
-    """From now on, SIGTERM and SIGHUP interrupt like Ctrl-C (a ``--workers`` child: for good)."""
+    """From now on, SIGTERM and SIGHUP interrupt like Ctrl-C, once (a ``--workers`` child: the
+    signal may come from its parent and from a group-wide kill both); ignored ones stay ignored."""
     for sig in _SIGNALS:
-        signal.signal(sig, _raise)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_once)
     _state["active"] = True
+
+
+def _raise_once(signum: int, frame: FrameType | None) -> None:
+    if _state["received"] is not None:
+        return
+    _raise(signum, frame)
 
 
 @contextmanager
@@ -59,6 +67,7 @@ def terminating_as_interrupt() -> Iterator[None]:
         if saved[sig] is not signal.SIG_IGN:  # nohup's choice stands
             signal.signal(sig, _raise)
     _state["active"] = True
+    _state["received"] = None  # (a program may run several commands)
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ from tests.fetch.test_engines import chaos_config, quick_policy
 from tests.terminal import tulip_cmd
 from tulip import Entry, fetch
 from tulip._fetch.models import Job
-from tulip._fetch.processes import shards
+from tulip._fetch.processes import shards, shares
 from tulip._fetch.progress import Progress
 from tulip.errors import UsageError
 from tulip.serve import Faults, ServeConfig, ServerProcess, ServerThread
@@ -84,6 +84,60 @@ def test_shards_deal_items_out_and_keep_a_host_together() -> None:
         hosts = {jobs[i].host for i in shard}
         assert all(jobs[i].host not in hosts for other in by_host if other is not shard for i in other)
     assert shards(jobs[:1], 4, by_host=False) == [[0]]  # no empty children
+    # hosts dealt to the emptiest child, the biggest first: four hosts, four children, one each
+    four = [Job(f"http://h{n % 4}.test/{n}", f"g{n}") for n in range(40)]
+    assert sorted(len({four[i].host for i in shard}) for shard in shards(four, 4, by_host=True)) == [1] * 4
+    uneven = [Job(f"http://{'big' if n < 30 else f's{n}'}.test/{n}", f"u{n}") for n in range(36)]
+    assert sorted(len(shard) for shard in shards(uneven, 2, by_host=True)) == [6, 30]
+
+
+def test_shares_add_up_to_what_was_asked_in_proportion() -> None:
+    assert shares(3, [5, 5]) == [2, 1]
+    assert shares(10, [9, 1]) == [9, 1]
+    assert shares(4, [30, 1, 1, 1]) == [1, 1, 1, 1]  # one each, at the least
+    assert shares(100, [30, 6]) == [83, 17]
+    for total, weights in ((7, [1, 2, 3]), (5, [1] * 5), (1000, [3, 3, 3]), (8_000_000, [4, 1])):
+        split = shares(total, weights)
+        assert sum(split) == total and min(split) >= 1
+
+
+def test_no_items_and_more_workers_than_connections(tmp_path: Path) -> None:
+    assert fetch([], tmp_path, workers=2).items == []
+    config = ServeConfig(files=12, size=(100, 100), faults=Faults(delay=0.2))
+    for concurrency, workers in ((3, 2), (1, 4), (5, 4)):
+        with ServerThread(config) as base:
+            report = fetch(entries(base), tmp_path / f"{concurrency}{workers}", concurrency=concurrency,
+                           workers=workers)  # fmt: skip
+            with urllib.request.urlopen(f"{base}/_tulip/stats") as resp:
+                peak = json.load(resp)["peak_connections"]
+        assert report.ok and peak == concurrency, (concurrency, workers, peak)
+
+
+def test_a_finished_item_reaches_the_display_while_others_are_slow(tmp_path: Path) -> None:
+    heard: dict[str, float] = {}
+    started = time.monotonic()
+
+    class Clock(Progress):
+        def done(self, job: Job, result: object) -> None:
+            heard[job.name] = time.monotonic() - started
+
+    config = ServeConfig(
+        files=4, size=(100, 100), faults=Faults(delay=2.0, paths=("files/file-0000[23].bin",))
+    )
+    with ServerThread(config) as base:
+        report = fetch(entries(base), tmp_path, workers=2, concurrency=4, progress=Clock())
+    assert report.ok
+    assert heard["file-00000.bin"] < 1.0 and heard["file-00001.bin"] < 1.0  # not held until the end
+    assert heard["file-00002.bin"] >= 2.0
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_every_engine_counts_the_cpu_of_its_stages(tmp_path: Path, engine: str) -> None:
+    config = ServeConfig(files=3, size=(2_000_000, 2_000_000), seed=4)
+    with ServerThread(config) as base:
+        report = fetch(entries(base), tmp_path, engine=engine)
+    assert report.ok and report.cpu is not None
+    assert report.cpu["sha256"] > 0.0005 and report.cpu["write"] > 0.0001
 
 
 @pytest.mark.parametrize(
@@ -158,7 +212,15 @@ SLOW = ServeConfig(files=24, size=(200_000, 200_000), seed=2, faults=Faults(band
 
 @pytest.mark.parametrize(
     ("how", "status"),
-    [("ctrl-c", 130), ("sigint", 130), ("sigterm", 128 + signal.SIGTERM), ("sighup", 128 + signal.SIGHUP)],
+    [
+        ("ctrl-c", 130),
+        ("sigint", 130),
+        ("sigterm", 128 + signal.SIGTERM),
+        ("sighup", 128 + signal.SIGHUP),
+        ("group-sigterm", 128 + signal.SIGTERM),  # timeout(1), systemd: every process of the group
+        ("group-sighup", 128 + signal.SIGHUP),  # a terminal closed
+        ("child-sigterm", 128 + signal.SIGTERM),  # one child alone: the other finishes its items
+    ],
 )
 def test_an_interrupted_run_ends_every_process_and_reports(tmp_path: Path, how: str, status: int) -> None:
     with ServerProcess(SLOW) as base:
@@ -169,6 +231,10 @@ def test_an_interrupted_run_ends_every_process_and_reports(tmp_path: Path, how: 
         time.sleep(1.5)  # a few files done (0.5 s each), most not
         if how == "ctrl-c":  # the terminal signals the whole foreground group
             os.killpg(proc.pid, signal.SIGINT)
+        elif how.startswith("group-"):
+            os.killpg(proc.pid, signal.SIGTERM if how.endswith("term") else signal.SIGHUP)
+        elif how == "child-sigterm":
+            os.kill(children[0], signal.SIGTERM)
         else:
             proc.send_signal(
                 {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}[how]
@@ -190,6 +256,29 @@ def test_an_interrupted_run_ends_every_process_and_reports(tmp_path: Path, how: 
     # rename, already in a disk thread, outlived the cancelled item (as in a one-process run).
     assert len(complete - done) <= 4
     assert 0 < len(done) < len(files)
+    if how == "child-sigterm":  # the other child's half all done
+        assert len(done) >= len(files) // 2
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_hangups_that_nohup_ignores_stay_ignored(tmp_path: Path, workers: str) -> None:
+    with ServerProcess(SLOW) as base:
+        files = manifest(base)
+        dest = tmp_path / "dest"
+        fetch_command = tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(dest), "-c", "8")
+        proc = subprocess.Popen(
+            ["nohup", *fetch_command, "--workers", workers, "-q"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            cwd=tmp_path,
+        )
+        time.sleep(0.8)
+        os.killpg(proc.pid, signal.SIGHUP)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert_disk_matches(dest, files)
 
 
 def test_a_killed_parent_takes_its_children_with_it(tmp_path: Path) -> None:

@@ -48,8 +48,13 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
     )
     where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
-    where.add_argument("--workers", type=positive, default=1, metavar="N",
-                       help="processes, each with a share of the items and of -c (one per core)")  # fmt: skip
+    where.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="processes sharing the items and -c (default 1)",
+    )
 
     big = fetch.add_argument_group("big files")
     big.add_argument("-s", "--split", type=positive, default=1, metavar="N",

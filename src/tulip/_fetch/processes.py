@@ -24,10 +24,10 @@ import signal
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tulip import _signals
 from tulip._fetch import plan
 from tulip._fetch.engines import Outcome, Work
 from tulip._fetch.models import Job, Result
@@ -43,19 +43,34 @@ _STOP_GRACE = 30.0  # seconds a child has to end in order after SIGTERM before S
 
 
 def shards(jobs: list[Job], count: int, by_host: bool) -> list[list[int]]:
-    """Return the indices of *jobs* for each of *count* children: every Nth item, or (*by_host*)
-    every item of a host in one child, hosts dealt out by a stable hash."""
-    out: list[list[int]] = [[] for _ in range(count)]
-    for index, job in enumerate(jobs):
-        if job.duplicate_of is not None:
-            continue  # fetched as the earlier job; the Report fills it in from that one
-        slot = zlib.crc32(job.host.encode()) % count if by_host else index % count
-        out[slot].append(index)
-    return [shard for shard in out if shard]
+    """Return the indices of *jobs* for each of at most *count* children: every Nth item, or
+    (*by_host*) each host's items in one child, the hosts with most items first, each to the child
+    with fewest so far (no child left empty)."""
+    wanted = [index for index, job in enumerate(jobs) if job.duplicate_of is None]  # (a duplicate is
+    # fetched as the earlier job; the Report fills it in from that one)
+    if not by_host:
+        return [shard for shard in (wanted[start::count] for start in range(count)) if shard]
+    hosts: dict[str, list[int]] = {}
+    for index in wanted:
+        hosts.setdefault(jobs[index].host, []).append(index)
+    out: list[list[int]] = [[] for _ in range(min(count, len(hosts)))]
+    for items in sorted(hosts.values(), key=len, reverse=True):
+        min(out, key=len).extend(items)
+    return [sorted(shard) for shard in out]
 
 
-def _split(value: int | None, parts: int) -> int | None:
-    return None if value is None else max(1, -(-value // parts))
+def shares(total: int, weights: list[int]) -> list[int]:
+    """Split *total* (at least one each, never more than *total* in all when it allows one each)
+    in proportion to *weights*, largest remainders first."""
+    whole = sum(weights) or 1
+    exact = [total * weight / whole for weight in weights]
+    out = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in order[: max(0, total - sum(out))]:
+        out[i] += 1
+    while sum(out) > total and max(out) > 1:  # the ones lifted to 1 are paid for by the largest
+        out[out.index(max(out))] -= 1
+    return out
 
 
 @dataclass
@@ -68,6 +83,7 @@ class _Child:
     interrupted: bool = False
     max_lag: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
+    signum: int | None = None  # the signal that interrupted it
 
 
 def run_workers(work: Work) -> Outcome:
@@ -75,26 +91,32 @@ def run_workers(work: Work) -> Outcome:
     jobs = list(work.jobs)
     options, progress = work.options, work.progress
     results = work.results()
-    groups = shards(jobs, max(1, options.workers), by_host=options.per_host is not None)
-    share = options.replace(
-        workers=1,
-        concurrency=_split(options.concurrency, len(groups)) or 1,
-        limit_rate=_split(options.limit_rate, len(groups)),
-    )
+    # No more children than downloads in flight: each must hold at least one.
+    groups = shards(jobs, min(options.workers, options.concurrency), by_host=options.per_host is not None)
+    if not groups:
+        return Outcome(results)
+    sizes = [len(group) for group in groups]
+    # -c and --limit-rate shared in proportion to each child's items: in all, what was asked.
+    concurrency = shares(options.concurrency, sizes)
+    rates = shares(options.limit_rate, sizes) if options.limit_rate else [None] * len(groups)
     parent = os.getpid()
     _prepare_death_signal()
     children: list[_Child] = []
-    for indices in groups:
+    for indices, share, rate in zip(groups, concurrency, rates, strict=True):
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
             for other in children:
                 os.close(other.fd)
-            _child(write_end, indices, jobs, work, share, parent)
+            mine = options.replace(workers=1, concurrency=share, limit_rate=rate)
+            _child(write_end, indices, jobs, work, mine, parent)
         os.close(write_end)
         children.append(_Child(pid, read_end, indices))
     interrupted = _gather(children, jobs, results, progress)
+    signalled = [child.signum for child in children if child.signum is not None]
+    if not interrupted and signalled and _signals.received() is None:
+        _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
     for child in children:
         if not child.ended:  # died (or was killed) before its end: its unfinished items failed
             for index in child.indices:
@@ -178,8 +200,6 @@ class _Stops:
         return self
 
     def _heard(self, signum: int, frame: object) -> None:
-        from tulip import _signals
-
         if signum != signal.SIGINT:
             _signals.note(signum)
         self.asked = True
@@ -218,7 +238,7 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             elif kind == "retrying":
                 progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4])
             elif kind == "end":
-                child.ended, child.interrupted, child.max_lag, child.stages = True, *event[1:]
+                child.ended, child.interrupted, child.max_lag, child.stages, child.signum = True, *event[1:]
 
 
 def _signal(child: _Child, signum: int) -> None:
@@ -232,7 +252,8 @@ def _reap(pid: int) -> None:
 
 
 class _Relay(Progress):
-    """A child's display: the events, batched and pickled down the pipe to the parent."""
+    """A child's display: the events, batched and pickled down the pipe to the parent, at least
+    every 50 ms (a thread sees to it when no new event comes)."""
 
     def __init__(self, fd: int, indices: list[int], jobs: list[Job]) -> None:
         self.fd = fd
@@ -243,6 +264,15 @@ class _Relay(Progress):
         self._events: list[tuple[object, ...]] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()  # the threads engine reports from many threads
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._keep_flushing, name="tulip-relay", daemon=True)
+        self._flusher.start()
+
+    def _keep_flushing(self) -> None:
+        while not self._stop.wait(_FLUSH_EVERY):
+            with self._lock:
+                if self._events and time.monotonic() - self._last >= _FLUSH_EVERY:
+                    self._flush(time.monotonic())
 
     def _index(self, job: Job | None) -> int:
         return -1 if job is None else self.index_of.get(id(job), -1)
@@ -250,9 +280,8 @@ class _Relay(Progress):
     def _add(self, event: tuple[object, ...]) -> None:
         with self._lock:
             self._events.append(event)
-            now = time.monotonic()
-            if len(self._events) >= _FLUSH_COUNT or now - self._last >= _FLUSH_EVERY:
-                self._flush(now)
+            if len(self._events) >= _FLUSH_COUNT:
+                self._flush(time.monotonic())
 
     def _flush(self, now: float) -> None:
         if self._events:
@@ -275,14 +304,19 @@ class _Relay(Progress):
     def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
         self._add(("retrying", self._index(job), attempt, str(error), delay))
 
-    def end(self, outcome: Outcome) -> None:
-        """Send every result not sent yet (an interrupt may have cut an event off), then the end."""
+    def end(self, outcome: Outcome | None) -> None:
+        """Send what is left: every result not sent yet (an interrupt may have cut an event off),
+        then the end — or, when the engine broke (*outcome* None), only what was buffered."""
+        self._stop.set()
         with self._lock:
-            for position, result in enumerate(outcome.results):
-                index = self.indices[position]
-                if result is not None and index not in self.sent:
-                    self._events.append(("done", index, result))
-            self._events.append(("end", outcome.interrupted, outcome.max_lag, self.meter.stages()))
+            if outcome is not None:
+                for position, result in enumerate(outcome.results):
+                    index = self.indices[position]
+                    if result is not None and index not in self.sent:
+                        self._events.append(("done", index, result))
+                self._events.append(
+                    ("end", outcome.interrupted, outcome.max_lag, self.meter.stages(), _signals.received())
+                )
             self._flush(time.monotonic())
 
 
@@ -295,21 +329,25 @@ def _write_all(fd: int, data: bytes) -> None:
 def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: object, parent: int) -> None:
     """Run the engine on the jobs at *indices* and report through *fd*; exit the process."""
     status = 0
+    relay: _Relay | None = None
+    outcome: Outcome | None = None
     try:
         _die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks us to stop, once
-        from tulip import _signals
-
         _signals.interrupt_on_terminate()
         shard = [jobs[index] for index in indices]
         relay = _Relay(fd, indices, shard)
         outcome = _engine(work.options.engine)(Work(shard, work.store, options, relay))  # type: ignore[arg-type]
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # the work is done: its report must get through
-        relay.end(outcome)
     except BaseException:  # a child must end here, whatever happened
         status = 70  # EX_SOFTWARE: the parent fails this child's unfinished items
     finally:
+        try:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # the work is over: its report must get through
+            if relay is not None:
+                relay.end(outcome)
+        except BaseException:  # (the parent is gone, most likely)
+            status = 70
         os._exit(status)
 
 

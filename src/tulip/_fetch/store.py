@@ -387,8 +387,10 @@ class PartFile:
     def write(self, data: bytes | bytearray | memoryview, *, hashed: bool = True) -> None:
         """Append *data* (and hash it unless the caller already did)."""
         assert self.fd is not None
+        started = stages.clock()
         if hashed:
             self.hasher.update(data)
+        hashed_at = stages.clock()
         view = memoryview(data)
         try:
             while view:
@@ -396,6 +398,7 @@ class PartFile:
                 view = view[written:]
         except OSError as exc:
             raise StorageError(_explain(exc, self.path), url=self.job.url) from None
+        stages.add(hashed_at - started, stages.clock() - hashed_at)
         self.size += len(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
