@@ -233,7 +233,7 @@ def _measure(
     if not client.available:
         row.note = "not installed"
         return row
-    if client.name == "tulip sequential" and workload.files * workload.delay > _SEQUENTIAL_BUDGET:
+    if client.name.startswith("tulip sequential") and workload.files * workload.delay > _SEQUENTIAL_BUDGET:
         row.note = f"would wait {workload.files * workload.delay:.0f} s for the delays alone"
         return row
     if server == "tulip serve":
