@@ -60,8 +60,8 @@ async def test_cheap_files_are_written_on_the_loop_a_turn_at_a_time() -> None:
 
 
 @aio
-async def test_one_slow_file_sends_every_later_one_to_a_thread() -> None:
-    store = FakeStore(slow=frozenset({"f3"}))
+async def test_three_slow_files_send_every_later_one_to_a_thread() -> None:
+    store = FakeStore(slow=frozenset({"f1", "f2", "f3"}))
     writer = BatchWriter(store)  # type: ignore[arg-type]
     outcomes = await write_all(writer, 200, pause_every=10)
     assert outcomes == [None] * 200
@@ -69,7 +69,7 @@ async def test_one_slow_file_sends_every_later_one_to_a_thread() -> None:
     loop_thread = threading.get_ident()
     threads = [thread for _, thread in store.written]
     assert sorted(name for name, _ in store.written) == sorted(f"f{n}" for n in range(200))
-    assert threads[:4] == [loop_thread] * 4  # up to the slow one
+    assert threads[:4] == [loop_thread] * 4  # up to the third slow one
     assert loop_thread not in threads[4:]
 
 
@@ -101,7 +101,16 @@ async def test_files_that_are_all_a_little_slow_move_to_a_thread_after_a_few() -
         store.written.append((job.name, threading.get_ident())),
     )
     writer = BatchWriter(store)  # type: ignore[arg-type]
-    assert await write_all(writer, 100, pause_every=5) == [None] * 100
+    assert await write_all(writer, 150, pause_every=5) == [None] * 150
     on_loop = [thread == threading.get_ident() for _, thread in store.written]
     assert not writer.on_loop
-    assert on_loop[:16] == [True] * 16 and not any(on_loop[16:])  # judged on 16 files, then never again
+    assert on_loop[:64] == [True] * 64 and not any(on_loop[80:])  # judged on 64 files (and their turn)
+
+
+@aio
+async def test_one_slow_file_now_and_then_keeps_the_writes_on_the_loop() -> None:
+    store = FakeStore(slow=frozenset({"f5", "f90"}))  # a collector pause, a moment without the CPU
+    writer = BatchWriter(store)  # type: ignore[arg-type]
+    assert await write_all(writer, 200, pause_every=10) == [None] * 200
+    assert writer.on_loop
+    assert {thread for _, thread in store.written} == {threading.get_ident()}

@@ -17,6 +17,7 @@ lag to prove it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import time
@@ -43,8 +44,9 @@ __all__ = ["BatchWriter", "run"]
 _WRITE_BATCH = 512
 _WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
 _DISK_THREADS = 2  # enough to keep two cores hashing and the disk busy, few enough to spare the GIL
-_LOOP_FILE = 50e-6  # seconds a small file may cost on average to be written on the loop
-_LOOP_SLOWEST = 0.010  # ... and at most for any one of them
+_LOOP_FILE = 50e-6  # seconds a small file may cost (the median of the last 64) to be written on the loop
+_LOOP_SLOWEST = 0.010  # ... and a file that takes longer is a strike
+_STRIKES = 3  # ... of which this many send every later file to a thread
 _LOOP_BUDGET = 0.002  # seconds of writing the loop does in one turn
 _START_BATCH = 250  # worker tasks started per loop iteration
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
@@ -62,8 +64,8 @@ class BatchWriter:
     the writing, because every system call of the writer gives up the GIL and the two threads then
     trade it back and forth (66,000 futex calls for 10,000 files; 17% of the small workload's time).
     Where they are not (a network file system, ``--fsync``), or as soon as a file takes long, the
-    batches go to a thread and stay there: the files written on the loop are timed, and past 50 µs
-    each on average, or 10 ms for one, the loop writes no more.
+    batches go to a thread and stay there: the files written on the loop are timed, and once the
+    median of the last 64 passes 50 µs, or three have taken over 10 ms, the loop writes no more.
     """
 
     def __init__(self, store: Store) -> None:
@@ -74,8 +76,9 @@ class BatchWriter:
         self._scheduled = False  # a write on the loop is due this turn
         self.backlog = 0  # bytes submitted and not yet written
         self.on_loop = not store.fsync  # fsync takes milliseconds a file: always a thread's work
-        self._cost = 0.0  # seconds a file written on the loop, a running mean
-        self._written = 0  # files written on the loop
+        self._cost = 0.0  # seconds a file written on the loop: the median of the last ones
+        self._times: collections.deque[float] = collections.deque(maxlen=64)
+        self._strikes = 0  # files that took longer than _LOOP_SLOWEST
 
     def submit(self, job: Job, data: bytes, commit: Commit) -> asyncio.Future[None]:
         """Queue *job*'s file; the future is done once it is complete under its final name."""
@@ -105,6 +108,7 @@ class BatchWriter:
         count = max(1, int(_LOOP_BUDGET / self._cost)) if self._cost else 1
         batch, self._pending = self._pending[:count], self._pending[count:]
         errors: list[StorageError | None] = []
+        times = self._times
         for job, data, commit, _future in batch:
             started = time.perf_counter()
             try:
@@ -113,13 +117,19 @@ class BatchWriter:
             except StorageError as exc:
                 errors.append(exc)
             took = time.perf_counter() - started
-            self._cost = took if not self._written else self._cost * 0.9 + took * 0.1
-            self._written += 1
-            if took > _LOOP_SLOWEST or (self._written >= 16 and self._cost > _LOOP_FILE):
-                self.on_loop = False  # for good: a file system that was slow once will be again
-                self._pending[:0] = batch[len(errors) :]  # the rest of the batch, for a thread
-                batch = batch[: len(errors)]
-                break
+            times.append(took)
+            if took > _LOOP_SLOWEST:
+                self._strikes += 1
+                if self._strikes >= _STRIKES:
+                    self.on_loop = False  # for good: a file system that stalls will again
+                    self._pending[:0] = batch[len(errors) :]  # the rest of the batch, for a thread
+                    batch = batch[: len(errors)]
+                    break
+        # The median of the last files, not their mean: a collector pause or a moment without the
+        # CPU lands in one file's time now and then, and the first files of a run are always dear.
+        self._cost = sorted(times)[len(times) // 2]
+        if len(times) == times.maxlen and self._cost > _LOOP_FILE:
+            self.on_loop = False
         self._settle(batch, errors, None)
         self._kick()
 
