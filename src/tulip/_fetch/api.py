@@ -105,8 +105,7 @@ class _Run:
             from tulip._fetch.processes import run_workers
 
             return self.report(run_workers(self.work))
-        with fewer_pauses():
-            return self.report(engines.load(self.options.engine).run_blocking()(self.work))
+        return self.report(engines.load(self.options.engine).run_to_end(self.work))
 
     async def run_async(self) -> Report:
         """Run the asyncio engine on the running loop."""

@@ -95,12 +95,11 @@ def _check_shared(client: Any, dest: str) -> None:
 
 def _run_shard(jobs: list[Job], dest: str, options: FetchOptions) -> list[Result | None]:
     """Run on a worker: the asyncio engine over one shard (resuming whatever is already there)."""
-    from tulip import _loop
-    from tulip._fetch.engines import aio
+    from tulip._fetch import engines
 
     store = Store(dest, fsync=options.fsync)
     store.prepare()
-    outcome = _loop.run(aio.run(Work(jobs, store, options, Progress())))
+    outcome = engines.load("asyncio").run_to_end(Work(jobs, store, options, Progress()))
     return list(outcome.results)  # plain Results travel back; the client keeps them compactly
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tulip import _signals
-from tulip._fetch import plan
+from tulip._fetch import engines, plan
 from tulip._fetch.engines import Outcome, Work
 from tulip._fetch.models import Job, Result
 from tulip._fetch.progress import Progress
@@ -337,7 +337,8 @@ def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: ob
         _signals.interrupt_on_terminate()
         shard = [jobs[index] for index in indices]
         relay = _Relay(fd, indices, shard)
-        outcome = _engine(work.options.engine)(Work(shard, work.store, options, relay))  # type: ignore[arg-type]
+        engine = engines.load(work.options.engine)
+        outcome = engine.run_to_end(Work(shard, work.store, options, relay))  # type: ignore[arg-type]
     except BaseException:  # a child must end here, whatever happened
         status = 70  # EX_SOFTWARE: the parent fails this child's unfinished items
     finally:
@@ -349,23 +350,6 @@ def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: ob
         except BaseException:  # (the parent is gone, most likely)
             status = 70
         os._exit(status)
-
-
-def _engine(name: str) -> Callable[[Work], Outcome]:
-    from tulip._fetch import engines
-    from tulip._gc import fewer_pauses
-
-    engine = engines.load(name)  # type: ignore[arg-type]
-
-    def run(work: Work) -> Outcome:
-        with fewer_pauses():
-            if engine.blocking:
-                return engine.run_blocking()(work)
-            from tulip import _loop
-
-            return _loop.run(engine.run_async()(work))
-
-    return run
 
 
 _prctl: Callable[..., int] | None = None
