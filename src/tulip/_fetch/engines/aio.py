@@ -111,11 +111,7 @@ class BatchWriter:
         times = self._times
         for job, data, commit, _future in batch:
             started = time.perf_counter()
-            try:
-                self.store.write_whole(job, data, commit)
-                errors.append(None)
-            except StorageError as exc:
-                errors.append(exc)
+            errors.append(self._write_one(job, data, commit))
             took = time.perf_counter() - started
             times.append(took)
             if took > _LOOP_SLOWEST:
@@ -134,14 +130,14 @@ class BatchWriter:
         self._kick()
 
     def _write_batch(self, batch: list[_Pending]) -> list[StorageError | None]:
-        errors: list[StorageError | None] = []
-        for job, data, commit, _future in batch:
-            try:
-                self.store.write_whole(job, data, commit)
-                errors.append(None)
-            except StorageError as exc:
-                errors.append(exc)
-        return errors
+        return [self._write_one(job, data, commit) for job, data, commit, _future in batch]
+
+    def _write_one(self, job: Job, data: bytes, commit: Commit) -> StorageError | None:
+        try:
+            self.store.write_whole(job, data, commit)
+        except StorageError as exc:
+            return exc
+        return None
 
     def _finished(self, batch: list[_Pending], outcome: asyncio.Future) -> None:
         self._in_flight -= 1

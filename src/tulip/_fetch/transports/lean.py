@@ -99,7 +99,7 @@ class _Connection(asyncio.Protocol):
         """A future done once the transport is gone."""
         if self._lost is None:
             self._lost = self.loop.create_future()
-            if self.live is not None and self not in self.live:
+            if self not in self.live:  # lost already, or never counted live
                 self._lost.set_result(None)
         return self._lost
 
