@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from tulip.bench.peers import engine_spec
 from tulip.bench.run import Row, run_workload
 from tulip.bench.workloads import WORKLOADS, Workload
 from tulip.errors import UsageError
@@ -23,11 +24,6 @@ def _compile_tulip() -> None:
     import tulip
 
     compileall.compile_dir(str(Path(tulip.__file__).parent), quiet=1)
-
-
-def _engine_spec(spec: str, engines: tuple[str, ...]) -> bool:
-    engine, colon, workers = spec.partition(":")
-    return engine in engines and (not colon or (workers.isdigit() and int(workers) >= 1))
 
 
 def run_bench(
@@ -60,7 +56,7 @@ def run_bench(
         raise UsageError(f"unknown workload {unknown[0]!r} (choose from {', '.join(WORKLOADS)})")
     cores = os.cpu_count() or 1
     engines = engines or [*ENGINES, *([f"asyncio:{cores}"] if cores > 1 else [])]
-    bad = [engine for engine in engines if not _engine_spec(engine, ENGINES)]
+    bad = [spec for spec in engines if (parsed := engine_spec(spec)) is None or parsed[0] not in ENGINES]
     if bad:
         raise UsageError(
             f"unknown engine {bad[0]!r} (choose from {', '.join(ENGINES)}, each with :N for N processes)"

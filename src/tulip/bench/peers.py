@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Client", "Run", "clients", "run_client"]
+__all__ = ["Client", "Run", "clients", "engine_spec", "run_client"]
 
 TEXTBOOK = '''"""The textbook asyncio downloader (PEERS.md): a session, a semaphore, gather, whole bodies."""
 import asyncio, sys
@@ -78,10 +78,18 @@ def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[C
     return found
 
 
+def engine_spec(spec: str) -> tuple[str, int] | None:
+    """``asyncio`` -> ("asyncio", 1), ``asyncio:2`` (two worker processes) -> ("asyncio", 2); None
+    for a count that is not a whole number >= 1 (the engine's name is checked by the caller)."""
+    engine, colon, workers = spec.partition(":")
+    if colon and not (workers.isdigit() and int(workers) >= 1):
+        return None
+    return engine, int(workers) if colon else 1
+
+
 def _tulip(spec: str, label: str, python: str) -> Client:
-    """``asyncio`` or ``asyncio:2`` (two worker processes) as a client named ``tulip asyncio x2``."""
-    engine, _, workers = spec.partition(":")
-    count = int(workers or 1)
+    """A client named ``tulip asyncio`` or, for ``asyncio:2``, ``tulip asyncio x2``."""
+    engine, count = engine_spec(spec) or (spec, 1)
     return Client(f"tulip {engine}{label}" + (f" x{count}" if count > 1 else ""), "engine", python, count)
 
 

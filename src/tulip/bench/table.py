@@ -14,8 +14,12 @@ __all__ = ["best_peer", "print_table"]
 
 def best_peer(rows: list[Row]) -> Row | None:
     """The fastest peer (not a tulip engine) with correct output."""
-    peers = [r for r in rows if not r.client.startswith("tulip") and r.status == "ok" and r.wall]
+    peers = _ok_peers(rows)
     return min(peers, key=lambda r: r.wall or 0) if peers else None
+
+
+def _ok_peers(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if not r.client.startswith("tulip") and r.status == "ok" and r.wall]
 
 
 def print_table(rows: list[Row], stream: TextIO | None = None) -> None:
@@ -75,12 +79,8 @@ def _after(row: Row) -> float | None:
 
 
 def _best_after_startup(rows: list[Row]) -> float | None:
-    peers = [
-        after
-        for row in rows
-        if not row.client.startswith("tulip") and row.status == "ok" and (after := _after(row))
-    ]
-    return min(peers) if peers else None
+    afters = [after for row in _ok_peers(rows) if (after := _after(row))]
+    return min(afters) if afters else None
 
 
 def _stage_lines(rows: list[Row]) -> list[str]:
