@@ -256,6 +256,66 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
             "committed -> ok bytes=120 attempts=2",
         ],
     ),
+    "resume answered 206 with another ETag (If-Range ignored): the .part starts over, never spliced": (
+        {},
+        [
+            "-> GET",
+            '200 CL=100 ETag=\'"e1"\' -> read open remember="e1"',
+            "fail transport 40 -> wait",
+            'waited -> GET from=40 if-range="e1"',
+            "206 CR=40-99/100 CL=60 ETag='\"e2\"' -> remove part",
+            "removed -> GET",
+            '200 CL=100 ETag=\'"e2"\' -> read open remember="e2"',
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=3",
+        ],
+    ),
+    "resume by date answered 206 with another Last-Modified: the .part starts over": (
+        {},
+        [
+            "-> GET",
+            "200 CL=100 'Last-Modified=Tue, 01 Jan 2030 00:00:00 GMT' "
+            "-> read open remember=Tue, 01 Jan 2030 00:00:00 GMT",
+            "fail transport 40 -> wait",
+            "waited -> GET from=40 if-range=Tue, 01 Jan 2030 00:00:00 GMT",
+            "206 CR=40-99/100 CL=60 'Last-Modified=Wed, 02 Jan 2030 00:00:00 GMT' -> remove part",
+            "removed -> GET",
+            "200 CL=100 'Last-Modified=Wed, 02 Jan 2030 00:00:00 GMT' "
+            "-> read open remember=Wed, 02 Jan 2030 00:00:00 GMT",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=3",
+        ],
+    ),
+    "resume answered 206 with the same date and a new strong ETag: the date decides, continued": (
+        {},
+        [
+            "-> GET",
+            "200 CL=100 'Last-Modified=Tue, 01 Jan 2030 00:00:00 GMT' "
+            "-> read open remember=Tue, 01 Jan 2030 00:00:00 GMT",
+            "fail transport 40 -> wait",
+            "waited -> GET from=40 if-range=Tue, 01 Jan 2030 00:00:00 GMT",
+            "206 CR=40-99/100 CL=60 'Last-Modified=Tue, 01 Jan 2030 00:00:00 GMT' ETag='\"n\"' -> read keep",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=2",
+        ],
+    ),
+    "a plain GET answered 206 of unknown total (bytes 0-4999/*): no file is made of it": (
+        {},
+        [
+            "-> GET",
+            "206 CR=0-4999/* CL=5000 -> failed bytes=0 attempts=1 error='206 with an unknown total size "
+            "(Content-Range: bytes 0-4999/*): nothing can tell the file is complete'",
+        ],
+    ),
+    "206 of unknown total where the input gives the size: the size decides": (
+        {"size": 100},
+        [
+            "-> GET",
+            "206 CR=0-99/* CL=100 -> read open",
+            "body 100 good -> commit",
+            "committed -> ok bytes=100 attempts=1",
+        ],
+    ),
     "a .part from an earlier run: opened, then the rest asked for": (
         {"part": 30},
         [

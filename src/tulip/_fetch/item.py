@@ -484,6 +484,12 @@ class Item:
             self.kept = 0
             self._validator = body.validator
             return Read("part", "restart", body.validator, until=self._until(body))
+        if plan.validator_changed(self._validator, headers):
+            # The range of another version (a server that ignored If-Range): the .part cannot be
+            # continued with it; it starts over.
+            self.kept = 0
+            self._forget_served()
+            return REMOVE_PART
         if body.validator:
             self._validator = body.validator
         return Read("part", "keep", until=self._until(body))

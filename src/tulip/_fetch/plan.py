@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tulip._fetch.models import Job, Result, Status
 from tulip._fetch.retry import parse_retry_after
-from tulip.errors import FetchError, HTTPStatusError, IntegrityError, TransportError
+from tulip.errors import FetchError, HTTPStatusError, IntegrityError, ProtocolError, TransportError
 
 __all__ = [
     "Body",
@@ -30,6 +30,7 @@ __all__ = [
     "range_headers",
     "result_for_error",
     "start",
+    "validator_changed",
 ]
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
@@ -82,6 +83,20 @@ def range_headers(offset: int, validator: str | None) -> dict[str, str]:
         # If the file changed since our .part began, the server sends it whole instead of a range.
         headers["If-Range"] = echo(validator)
     return headers
+
+
+def validator_changed(kept: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether a range answer's validator shows another version than the one a .part was begun at
+    (*kept*). If-Range asks the server to send the whole file when it changed; a server that ignores
+    it sends the range of the new version, and only this comparison keeps the two from being spliced.
+
+    Like against like, byte for byte (as If-Range compares): an ETag with the ETag, a date with the
+    Last-Modified. An answer that carries nothing to compare cannot tell (False).
+    """
+    if not kept:
+        return False
+    now = headers.get("ETag" if kept.startswith(('"', "W/")) else "Last-Modified")
+    return now is not None and now != kept
 
 
 def echo(value: str) -> str:
@@ -151,6 +166,14 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
         first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
         if first != offset or last < first:
             raise TransportError(f"asked for bytes from {offset}, got {first}-{last}", url=job.url)
+        if total == "*" and job.size is None:
+            # The server will not say how long the file is: these bytes may be all of it or a
+            # beginning, and nothing can tell a complete file from a cut one.
+            raise ProtocolError(
+                f"206 with an unknown total size (Content-Range: bytes {first}-{last}/*): "
+                "nothing can tell the file is complete",
+                url=job.url,
+            )
         body = Body(first, int(total) if total != "*" else None, _validator(headers))
         length = _int(headers.get("Content-Length"))
         if length is not None and length != last - first + 1:

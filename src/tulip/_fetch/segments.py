@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from tulip._fetch.plan import echo, parse_content_range
+from tulip._fetch.plan import echo, parse_content_range, validator_changed
 from tulip._fetch.retry import RetryPolicy, parse_retry_after
 from tulip.errors import FetchError, HTTPStatusError, TransportError
 
@@ -328,10 +328,10 @@ class Connection:
         first, last, total = found
         if total is not None and total != segments.total:
             return self._disagrees(f"the file is {total} bytes there, not {segments.total}")
-        etag = headers.get("ETag")
-        if source.validator and source.validator.startswith('"') and etag and etag != source.validator:
-            return self._disagrees("the file's ETag changed")
+        if validator_changed(source.validator, headers):
+            return self._disagrees("the file's validator changed (ETag or Last-Modified)")
         if source.validator is None:  # a mirror's first answer: its own validator, for If-Range
+            etag = headers.get("ETag")
             source.validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
         if first != span.pos:
             return self.failed(TransportError(f"asked for bytes from {span.pos}, got {first}"))
