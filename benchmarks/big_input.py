@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 
-from tulip.serve import ServeConfig, ServerProcess
+from aiotulip.serve import ServeConfig, ServerProcess
 
 
 def _peak_rss(proc: subprocess.Popen[bytes], until: float | None = None) -> int:
@@ -50,7 +50,7 @@ def start_up(lines: int, work: str) -> None:
     first: list[float] = []
     threading.Thread(target=lambda: (listener.accept(), first.append(time.monotonic())), daemon=True).start()
     started = time.monotonic()
-    command = [sys.executable, "-m", "tulip", "fetch", "-i", urls, "-d", os.path.join(work, "out"), "-q"]
+    command = [sys.executable, "-m", "aiotulip", "fetch", "-i", urls, "-d", os.path.join(work, "out"), "-q"]
     proc = subprocess.Popen([*command, "-c", "64"], stdout=subprocess.DEVNULL)
     peak = _peak_rss(proc, until=started + 6)
     proc.send_signal(signal.SIGINT)
@@ -72,7 +72,7 @@ def full(lines: int, work: str) -> None:
         dest = tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
         started = time.monotonic()
         report = os.path.join(work, "report.json")
-        command = [sys.executable, "-m", "tulip", "fetch", "-i", urls, "-d", dest, "-q", "-c", "100"]
+        command = [sys.executable, "-m", "aiotulip", "fetch", "-i", urls, "-d", dest, "-q", "-c", "100"]
         proc = subprocess.Popen([*command, "--json", report], stdout=subprocess.DEVNULL)
         peak = _peak_rss(proc)
         print(

@@ -12,10 +12,10 @@ import argparse
 import tempfile
 import time
 
-from tulip import fetch
-from tulip._limits import raise_open_file_limit
-from tulip.bench.workloads import WORKLOADS
-from tulip.serve import Faults, ServeConfig, ServerProcess
+from aiotulip import fetch
+from aiotulip.bench.workloads import WORKLOADS
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
+from aiotulip.shared.limits import raise_open_file_limit
 
 
 def main() -> None:

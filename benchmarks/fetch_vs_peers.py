@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tulip.bench import run_bench
+from aiotulip.bench import run_bench
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tulip.serve import ServeConfig, ServerProcess
+from aiotulip.serve import ServeConfig, ServerProcess
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
             for label in walls:
                 dest = Path(work) / f"{label.strip('-')}-{round_}"
                 extra = ["--fsync"] if label == "--fsync" else []
-                command = [sys.executable, "-m", "tulip", "fetch", "--manifest", f"{base}/manifest.json",
+                command = [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json",
                            "-d", str(dest), "-c", "100", "-q", *extra]  # fmt: skip
                 started = time.perf_counter()
                 subprocess.run(command, check=True)

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tulip._limits import raise_open_file_limit
-from tulip.bench.nginx import Nginx, nginx_available
-from tulip.serve import Faults, ServeConfig, ServerProcess
+from aiotulip.bench.nginx import Nginx, nginx_available
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
+from aiotulip.shared.limits import raise_open_file_limit
 
 HELLO = """
 import asyncio, os, socket, sys

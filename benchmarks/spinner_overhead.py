@@ -22,16 +22,17 @@ import termios
 
 CASES = {
     # The same imports as the cases (import tulip itself loads nothing since names became lazy).
-    "baseline (sleep only)": "import asyncio, time\nfrom tulip import Spinner, SpinnerGroup\ntime.sleep({s})",
-    "thread backend": "import time\nfrom tulip import Spinner\nwith Spinner('thinking!', timer=True):\n"
+    "baseline (sleep only)": "import asyncio, time\nfrom aiotulip import Spinner, SpinnerGroup\n"
+    "time.sleep({s})",
+    "thread backend": "import time\nfrom aiotulip import Spinner\nwith Spinner('thinking!', timer=True):\n"
     "    time.sleep({s})",
-    "asyncio backend": "import asyncio\nfrom tulip import Spinner\nasync def main():\n"
+    "asyncio backend": "import asyncio\nfrom aiotulip import Spinner\nasync def main():\n"
     "    async with Spinner('thinking!', timer=True):\n        await asyncio.sleep({s})\n"
     "asyncio.run(main())",
-    "group of 50, thread": "import time\nfrom tulip import SpinnerGroup\n"
+    "group of 50, thread": "import time\nfrom aiotulip import SpinnerGroup\n"
     "with SpinnerGroup(timer=True) as g:\n    [g.add(f'task {{i}} of 50') for i in range(50)]\n"
     "    time.sleep({s})",
-    "group of 50, asyncio": "import asyncio\nfrom tulip import SpinnerGroup\nasync def main():\n"
+    "group of 50, asyncio": "import asyncio\nfrom aiotulip import SpinnerGroup\nasync def main():\n"
     "    async with SpinnerGroup(timer=True) as g:\n        [g.add(f'task {{i}} of 50') for i in range(50)]\n"
     "        await asyncio.sleep({s})\nasyncio.run(main())",
 }

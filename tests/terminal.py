@@ -50,7 +50,7 @@ def python_cmd(code: str) -> list[str]:
 
 
 def tulip_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tulip", *args]
+    return [sys.executable, "-m", "aiotulip", *args]
 
 
 def run_on_pty(

@@ -104,7 +104,7 @@ def test_the_plugin_imports_nothing_until_a_fixture_is_used(pytester: pytest.Pyt
         import sys
 
         def test_untouched():
-            assert "tulip.serve" not in sys.modules and "aiohttp" not in sys.modules
+            assert "aiotulip.serve" not in sys.modules and "aiohttp" not in sys.modules
         """
     )
     run(pytester).assert_outcomes(passed=1)

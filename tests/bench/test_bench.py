@@ -6,10 +6,10 @@ import io
 import json
 from pathlib import Path
 
-from tulip.bench import run_bench
-from tulip.bench.peers import Client
-from tulip.bench.run import _measure, _verify
-from tulip.bench.workloads import WORKLOADS
+from aiotulip.bench import run_bench
+from aiotulip.bench.peers import Client
+from aiotulip.bench.run import _measure, _verify
+from aiotulip.bench.workloads import WORKLOADS
 
 
 def test_a_small_real_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_a_run_over_worker_processes_is_a_row_of_its_own_with_its_cpu_and_memory
 def test_engine_specs_are_checked(tmp_path: Path) -> None:
     import pytest
 
-    from tulip.errors import UsageError
+    from aiotulip.errors import UsageError
 
     for spec in ("asyncio:0", "asyncio:x", "tokio", "tokio:2"):
         with pytest.raises(UsageError, match="unknown engine"):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from aiotulip import Entry, FetchOptions, RetryPolicy, fetch
 from tests.realworld.services import free_port, nginx
-from tulip import Entry, FetchOptions, RetryPolicy, fetch
 
 COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]

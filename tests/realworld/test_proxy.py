@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.scripted import Scripted, response
+from aiotulip import Entry, FetchOptions, RetryPolicy, fetch
+from aiotulip.download.summary import print_summary
+from tests.download.conformance.scripted import Scripted, response
 from tests.realworld.services import free_port, tinyproxy
-from tulip import Entry, FetchOptions, RetryPolicy, fetch
-from tulip._fetch.summary import print_summary
 
 COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]

@@ -21,11 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from aiotulip import FetchOptions, RetryPolicy, fetch
+from aiotulip.serve import Faults, ServeConfig, ServerThread
+from aiotulip.serve.faults import decide
 from tests.realworld.services import free_port, nginx
 from tests.serve.outcomes import outcome, within
-from tulip import FetchOptions, RetryPolicy, fetch
-from tulip.serve import Faults, ServeConfig, ServerThread
-from tulip.serve.faults import decide
 
 COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
 NAMES = [f"file-{i:05d}.bin" for i in range(12)]
@@ -180,14 +180,14 @@ def test_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
 
 def test_serve_command_in_proxy_mode(upstream: Upstream, tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "tulip", "serve", "--port", str(port), "--upstream", upstream.url]
+    command = [sys.executable, "-m", "aiotulip", "serve", "--port", str(port), "--upstream", upstream.url]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline().decode()
             assert f"http://127.0.0.1:{port}/" in line and upstream.url in line
             done = subprocess.run(
-                [sys.executable, "-m", "tulip", "fetch", "--quiet", "-d", str(tmp_path),
+                [sys.executable, "-m", "aiotulip", "fetch", "--quiet", "-d", str(tmp_path),
                  f"http://127.0.0.1:{port}/files/{NAMES[0]}"], capture_output=True, timeout=60,
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
@@ -195,7 +195,8 @@ def test_serve_command_in_proxy_mode(upstream: Upstream, tmp_path: Path) -> None
         finally:
             proc.terminate()
     bad = subprocess.run(
-        [sys.executable, "-m", "tulip", "serve", "--upstream", "ftp://x", "--port", "0"], capture_output=True
+        [sys.executable, "-m", "aiotulip", "serve", "--upstream", "ftp://x", "--port", "0"],
+        capture_output=True,
     )
     assert bad.returncode == 2 and len(bad.stderr.decode().strip().splitlines()) == 1
 
@@ -392,7 +393,7 @@ def test_uploads_stream_through_whatever_their_size(tmp_path: Path) -> None:
 
 
 def test_upstream_urls_with_credentials_or_spaces_are_refused() -> None:
-    from tulip.errors import UsageError
+    from aiotulip.errors import UsageError
 
     for url in ("http://alice:hunter2@127.0.0.1:1/", "http://a b/", "http://127.0.0.1:notaport/"):
         with pytest.raises(UsageError) as refused:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fetch.helpers import assert_disk_matches, entries, manifest
-from tulip import RetryPolicy, fetch
-from tulip.serve import Faults, ServeConfig, ServerProcess
+from aiotulip import RetryPolicy, fetch
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
+from tests.download.helpers import assert_disk_matches, entries, manifest
 
 FILES = 5000
 CHAOS = Faults(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fetch.helpers import manifest
-from tulip import fetch
-from tulip.serve import Faults, ServeConfig, ServerProcess, ServerThread
+from aiotulip import fetch
+from aiotulip.serve import Faults, ServeConfig, ServerProcess, ServerThread
+from tests.download.helpers import manifest
 
 
 def _with_file_size_limit(args: list[str], limit: int) -> list[str]:
@@ -22,7 +22,7 @@ def _with_file_size_limit(args: list[str], limit: int) -> list[str]:
     code = (
         "import resource, runpy, sys; "
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
-        f"sys.argv = ['tulip', *{args!r}]; runpy.run_module('tulip', run_name='__main__')"
+        f"sys.argv = ['tulip', *{args!r}]; runpy.run_module('aiotulip', run_name='__main__')"
     )
     return [sys.executable, "-c", code]
 

@@ -9,9 +9,9 @@ import socket
 import time
 from pathlib import Path
 
+from aiotulip.serve import ServeConfig, serving
+from aiotulip.shared.limits import raise_open_file_limit
 from tests.aio import aio, raw_request
-from tulip._limits import raise_open_file_limit
-from tulip.serve import ServeConfig, serving
 
 SECRET = b"SECRET-BYTES-OUTSIDE-ROOT"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from aiotulip import Entry, RetryPolicy, fetch
 from tests.reliability.hostile import BOMB, GOOD, HostileServer
-from tulip import Entry, RetryPolicy, fetch
 
 EXPECTED = {
     "shorter-length": ("ok", None),  # the announced 100 bytes are the file; the rest closes the connection

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fetch.helpers import assert_disk_matches, manifest
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
+from tests.download.helpers import assert_disk_matches, manifest
 from tests.terminal import tulip_cmd
-from tulip.serve import Faults, ServeConfig, ServerProcess
 
 
 class Watcher(threading.Thread):

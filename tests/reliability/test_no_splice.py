@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.scripted import CLOSE, Request, Scripted, response
-from tulip import FetchOptions, RetryPolicy, fetch
+from aiotulip import FetchOptions, RetryPolicy, fetch
+from tests.download.conformance.scripted import CLOSE, Request, Scripted, response
 
 SIZE = 200_000
 CUT = 70_000

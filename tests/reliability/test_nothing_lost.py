@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fetch.helpers import manifest
+from aiotulip import Entry, fetch
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
+from tests.download.helpers import manifest
 from tests.terminal import tulip_cmd
-from tulip import Entry, fetch
-from tulip.serve import Faults, ServeConfig, ServerProcess
 
 
 class ContentWatcher(threading.Thread):

@@ -7,11 +7,11 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tulip import Job
-from tulip._fetch.names import name_from_url, safe_name
-from tulip._fetch.plan import interpret, range_headers
-from tulip._fetch.sources import parse_input
-from tulip.serve.ranges import UNSATISFIABLE, resolve_range
+from aiotulip import Job
+from aiotulip.download.names import name_from_url, safe_name
+from aiotulip.download.plan import interpret, range_headers
+from aiotulip.download.sources import parse_input
+from aiotulip.serve.ranges import UNSATISFIABLE, resolve_range
 
 SETTINGS = settings(max_examples=400, deadline=None)
 

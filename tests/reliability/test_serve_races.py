@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from aiotulip.serve import Faults, ServeConfig, ServerProcess
 from tests.terminal import tulip_cmd
-from tulip.serve import Faults, ServeConfig, ServerProcess
 
 
 def _get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from aiotulip.serve import ServeConfig, ServerProcess
 from tests.terminal import tulip_cmd
-from tulip.serve import ServeConfig, ServerProcess
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from aiotulip.serve import ServeConfig, serving
+from aiotulip.serve.corpus import BLOCK, SyntheticCorpus
 from tests.aio import aio
-from tulip.serve import ServeConfig, serving
-from tulip.serve.corpus import BLOCK, SyntheticCorpus
 
 
 async def manifest_of(session: aiohttp.ClientSession, base: str) -> list[dict]:

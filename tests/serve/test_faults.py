@@ -8,10 +8,10 @@ import time
 import aiohttp
 import pytest
 
+from aiotulip.serve import Faults, ServeConfig, serving
+from aiotulip.serve.faults import decide
 from tests.aio import aio
 from tests.serve.outcomes import outcome, within
-from tulip.serve import Faults, ServeConfig, serving
-from tulip.serve.faults import decide
 
 
 async def outcomes(base: str, names: list[str], *, concurrency: int, timeout: float = 5.0) -> dict[str, str]:
@@ -185,7 +185,7 @@ def test_control_endpoints_refuse_other_hosts() -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from tulip.serve.app import _loopback_only
+    from aiotulip.serve.app import _loopback_only
 
     for remote in ("127.0.0.1", "::1", "127.8.9.10"):
         request = make_mocked_request("GET", "/_tulip/stats", transport=_Transport(remote))

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from aiotulip.serve import Faults, ServeConfig, serving
+from aiotulip.serve.corpus import DirectoryCorpus
+from aiotulip.shared.limits import raise_open_file_limit
 from tests.aio import aio, raw_request
-from tulip._limits import raise_open_file_limit
-from tulip.serve import Faults, ServeConfig, serving
-from tulip.serve.corpus import DirectoryCorpus
 
 SECRET = b"TOP-SECRET-CONTENT"
 
@@ -126,7 +126,7 @@ def test_a_connection_dripping_its_headers_is_closed_after_the_header_timeout() 
     import socket as socketlib
     import time as timelib
 
-    from tulip.serve import ServerThread
+    from aiotulip.serve import ServerThread
 
     with ServerThread(ServeConfig(files=1, header_timeout=0.5)) as url:
         host, port = url.removeprefix("http://").rsplit(":", 1)

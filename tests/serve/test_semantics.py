@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tulip import FetchOptions, fetch
-from tulip.serve import ServeConfig, ServerThread
+from aiotulip import FetchOptions, fetch
+from aiotulip.serve import ServeConfig, ServerThread
 
 TEXT = "a line of text that compresses well\n" * 3000
 
@@ -209,7 +209,7 @@ def test_a_folder_without_its_slash_is_redirected(server: str) -> None:
 def test_a_cache_control_that_would_split_the_header_is_refused_at_start() -> None:
     bad = "max-age=1\r\nX-Injected: 1"
     done = subprocess.run(
-        [sys.executable, "-m", "tulip", "serve", "--port", "0", "--cache-control", bad],
+        [sys.executable, "-m", "aiotulip", "serve", "--port", "0", "--cache-control", bad],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1

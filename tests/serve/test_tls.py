@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tulip import FetchOptions, fetch
-from tulip.serve import ServeConfig, ServerThread
+from aiotulip import FetchOptions, fetch
+from aiotulip.serve import ServeConfig, ServerThread
 
-TULIP = [sys.executable, "-m", "tulip"]
+TULIP = [sys.executable, "-m", "aiotulip"]
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -1,0 +1,205 @@
+"""``fetch`` and ``fetch_async``: the public way in. Sources become Jobs, an engine runs them, the
+results become a Report."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiotulip.download import engines
+from aiotulip.download.engines import Jobs, Outcome, Work
+from aiotulip.download.gc import fewer_pauses
+from aiotulip.download.models import Job, Report
+from aiotulip.download.options import FetchOptions
+from aiotulip.download.progress import Progress, make_progress
+from aiotulip.download.results import Items, ResultLog
+from aiotulip.download.sources import Entry, UrlList, make_jobs
+from aiotulip.download.stages import Meter
+from aiotulip.download.store import Store
+from aiotulip.errors import UsageError
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from aiotulip.download.options import Settings
+
+__all__ = ["fetch", "fetch_async", "prepare"]
+
+Source = str | Entry | Job
+
+
+def prepare(
+    sources: Iterable[Source] | Source | UrlList,
+    dest: str | os.PathLike[str],
+    *,
+    fsync: bool = False,
+    options: FetchOptions | None = None,
+) -> tuple[Jobs, Store]:
+    """Turn *sources* into named Jobs and make *dest* ready; raise UsageError before any download.
+
+    A UrlList (a plain list read by ``read_input``) stays lazy: it was checked as it was read."""
+    options = options or FetchOptions(fsync=fsync)
+    if isinstance(sources, UrlList) and options.layout == "flat" and options.on_collision != "query":
+        store = Store(dest, fsync=fsync or options.fsync)
+        store.prepare()
+        return sources, store
+    if isinstance(sources, UrlList):
+        sources = sources.entries()  # named otherwise than a plain list's last segments
+    items = [sources] if isinstance(sources, str | Entry | Job) else list(sources)
+    jobs = [item for item in items if isinstance(item, Job)]
+    if jobs and len(jobs) != len(items):
+        raise UsageError("give either Jobs or URLs/entries, not both")
+    if not jobs:
+        entries = (item for item in items if not isinstance(item, Job))
+        jobs = make_jobs(entries, options.naming(), options.on_collision)
+    store = Store(dest, fsync=fsync or options.fsync)
+    store.prepare()
+    return jobs, store
+
+
+@dataclass
+class _Run:
+    """A run made ready: everything checked, the jobs named, the disk inspected, the display started."""
+
+    work: Work
+    started: float = field(default_factory=time.monotonic)
+    meter: Meter = field(default_factory=Meter)
+
+    @property
+    def options(self) -> FetchOptions:
+        return self.work.options
+
+    def report(self, outcome: Outcome) -> Report:
+        log = outcome.results
+        if not isinstance(log, ResultLog):  # a list (the cluster's merge): kept compactly too
+            log = self.work.results()
+            for index, result in enumerate(outcome.results):
+                log[index] = result
+        if not isinstance(self.work.jobs, UrlList):  # (a plain list has no duplicates)
+            for index, job in enumerate(self.work.jobs):
+                if job.duplicate_of is not None and (original := log[job.duplicate_of]) is not None:
+                    # One download, a row on every line that asked for it.
+                    log[index] = dataclasses.replace(original, attempts=0, resumed_from=0, elapsed=0.0)
+        items = Items(log)
+        return Report(
+            items,
+            self.options.engine,
+            time.monotonic() - self.started,
+            outcome.max_lag,
+            outcome.interrupted,
+            self.meter.result(outcome.stages),
+        )
+
+    def run_blocking(self) -> Report:
+        """Run a blocking engine, or the cluster, to the end (on the calling thread)."""
+        if self.options.cluster is not None:
+            from aiotulip.download.cluster import run_cluster
+
+            return self.report(run_cluster(self.work))
+        if self.options.workers > 1:
+            from aiotulip.download.processes import run_workers
+
+            return self.report(run_workers(self.work))
+        return self.report(engines.load(self.options.engine).run_to_end(self.work))
+
+    async def run_async(self) -> Report:
+        """Run the asyncio engine on the running loop."""
+        with fewer_pauses():
+            return self.report(await engines.load(self.options.engine).run_async()(self.work))
+
+    @property
+    def on_loop(self) -> bool:
+        options = self.options
+        return not engines.load(options.engine).blocking and options.cluster is None and options.workers == 1
+
+
+def _setup(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str],
+    options: FetchOptions,
+    progress: bool | Progress | None,
+) -> _Run:
+    """Name the jobs, prepare dest, inspect it and start the display (blocking)."""
+    if options.cluster is not None:
+        try:
+            import distributed  # noqa: F401 - needed later; asked for now so a missing Dask is a usage error
+        except ImportError:
+            raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
+    options.tls().check()  # a certificate file that cannot be used stops the run before it starts
+    jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
+    display = progress if isinstance(progress, Progress) else make_progress(progress)
+    run = _Run(Work(jobs, store, options, display))
+    display.start(len(jobs), _total_bytes(jobs))
+    return run
+
+
+async def fetch_async(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str] = ".",
+    options: FetchOptions | None = None,
+    *,
+    progress: bool | Progress | None = False,
+    **settings: Unpack[Settings],
+) -> Report:
+    """Download every source into *dest* and return the Report (inside a running event loop).
+
+    Takes the arguments of :func:`fetch`. The blocking engines and the cluster run in a worker thread,
+    so the loop stays free.
+    """
+    chosen = FetchOptions.from_settings(options, dict(settings))
+    run = await asyncio.to_thread(_setup, sources, dest, chosen, progress)
+    try:
+        return await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+    finally:
+        run.work.progress.close()
+
+
+def fetch(
+    sources: Iterable[Source],
+    dest: str | os.PathLike[str] = ".",
+    options: FetchOptions | None = None,
+    *,
+    progress: bool | Progress | None = False,
+    **settings: Unpack[Settings],
+) -> Report:
+    """Download every source into *dest* and return the Report.
+
+    *sources* are URLs, ``Entry`` objects (a URL with a name, sha256, size) or ready ``Job`` objects.
+    How: a FetchOptions, and/or its fields as keywords (``concurrency=50, engine="threads"``), which
+    override it. *progress*: False for none, True for a bar, None for a bar on a terminal and plain
+    lines elsewhere, or a Progress of your own.
+
+    The asyncio engine runs on a fresh event loop (uvloop when installed); the others on threads;
+    with ``cluster`` (``local:N`` or a Dask scheduler address), shards run on Dask workers.
+    Called from inside a running event loop, it refuses: use ``await fetch_async(...)`` there.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError(
+            "aiotulip.fetch() cannot run inside a running event loop; use await aiotulip.fetch_async(...)"
+        )
+    chosen = FetchOptions.from_settings(options, dict(settings))
+    run = _setup(sources, dest, chosen, progress)
+    try:
+        if run.on_loop:
+            from aiotulip.shared import loop as _loop
+
+            return _loop.run(run.run_async())
+        return run.run_blocking()
+    finally:
+        run.work.progress.close()
+
+
+def _total_bytes(jobs: Jobs) -> int | None:
+    if isinstance(jobs, UrlList):
+        return None  # a plain list says nothing of sizes (and is not walked twice for it)
+    sizes = [job.size for job in jobs]
+    return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]

@@ -1,0 +1,240 @@
+"""``tulip fetch``: its arguments (named as curl, wget2 and aria2c users know them) and its run.
+
+The arguments become one FetchOptions, the same object the Python API takes, so the command line
+cannot offer what the API lacks, or check a value differently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from aiotulip.download.options import ENGINES, TRANSPORTS
+from aiotulip.errors import UsageError
+from aiotulip.shared.args import count, positive, positive_seconds, size
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(fetch: argparse.ArgumentParser) -> None:
+    """Add every option of ``tulip fetch`` to *fetch*, grouped as curl and wget2 group theirs."""
+    fetch.add_argument("urls", nargs="*", metavar="URL")
+    source = fetch.add_argument_group("what to fetch")
+    source.add_argument("-i", "--input", metavar="FILE", help="URLs from FILE (- for stdin), aria2c style")
+    source.add_argument("--manifest", metavar="URL", help="download and verify every file a manifest lists")
+
+    where = fetch.add_argument_group("where, and how many at once")
+    where.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
+    where.add_argument(
+        "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
+    )
+    where.add_argument("--per-host", type=positive, metavar="N", help="connections per host")
+    where.add_argument("--engine", choices=ENGINES, default="asyncio")
+    where.add_argument(
+        "--transport", choices=TRANSPORTS, default="auto", help="the asyncio engine's HTTP client"
+    )
+    where.add_argument("--overwrite", action="store_true", help="download again even if complete")
+    where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
+    where.add_argument("-N", "--timestamping", action="store_true",
+                       help="ask again for complete files; fetch only what the server changed")  # fmt: skip
+    where.add_argument("--no-remote-time", action="store_true", help="do not give files the server's mtime")
+    where.add_argument("--compressed", action="store_true",
+                       help="ask for gzip (br, zstd where installed) and save the decoded bytes")  # fmt: skip
+    where.add_argument("--max-filesize", type=size, metavar="SIZE", help="no file larger, e.g. 2G")
+    where.add_argument("--no-resume-unvalidated", action="store_true",
+                       help="start over a part no validator or checksum vouches for")  # fmt: skip
+    where.add_argument(
+        "--cluster", metavar="ADDRESS", help="a Dask scheduler address, or local:N for N workers"
+    )
+    where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
+    where.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="processes sharing the items and -c (default 1)",
+    )
+
+    big = fetch.add_argument_group("big files")
+    big.add_argument("-s", "--split", type=positive, default=1, metavar="N",
+                     help="connections per file where the server takes ranges (aria2c -s)")  # fmt: skip
+    big.add_argument("--min-split-size", type=size, default=20 * 1024 * 1024, metavar="SIZE",
+                     help="no span smaller (default 20M): a file under twice it is not split")  # fmt: skip
+    big.add_argument(
+        "--limit-rate", type=size, metavar="RATE", help="bytes a second for the whole run, e.g. 10M"
+    )
+    big.add_argument("--limit-rate-per-file", type=size, metavar="RATE", help="bytes a second for each file")
+
+    names = fetch.add_argument_group("names")
+    names.add_argument("--layout", choices=("flat", "tree"), default="flat",
+                       help="the URL's last segment, or host/path as folders (tree: wget -x)")  # fmt: skip
+    names.add_argument(
+        "--cut-dirs", type=count, default=0, metavar="N", help="tree: leave out N leading folders"
+    )
+    names.add_argument("-nH", "--no-host-directories", action="store_true", help="tree: no host folder")
+    names.add_argument("--content-disposition", action="store_true",
+                       help="the name a server's Content-Disposition gives, when it gives one")  # fmt: skip
+    names.add_argument("--on-collision", choices=("error", "number", "query"), default="error",
+                       help="two URLs, one name: refuse, number (a.1.bin), or keep the query")  # fmt: skip
+
+    http = fetch.add_argument_group("HTTP")
+    http.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable; an empty value drops one)",
+    )
+    http.add_argument("-A", "-U", "--user-agent", metavar="TEXT", help="the User-Agent header")
+    http.add_argument("-u", "--user", metavar="USER:PASSWORD", help="Basic credentials for the URLs' origins")
+    http.add_argument("--netrc-file", metavar="FILE", help="credentials by host (default ~/.netrc, if there)")
+    http.add_argument("--no-netrc", action="store_true", help="do not read ~/.netrc")
+    http.add_argument(
+        "-b", "--load-cookies", metavar="FILE", help="start with these cookies (Netscape format)"
+    )
+    http.add_argument(
+        "--max-redirects", type=count, default=20, metavar="N", help="redirects in a row (default 20)"
+    )
+
+    proxy = fetch.add_argument_group("proxy (default: $http_proxy, $https_proxy, $all_proxy, $no_proxy)")
+    proxy.add_argument("-x", "--proxy", metavar="URL", help="send every request through this http:// proxy")
+    proxy.add_argument("--no-proxy", "--noproxy", metavar="LIST", help="hosts to reach directly ('*': all)")
+    proxy.add_argument("--proxy-user", metavar="USER:PASSWORD", help="credentials for the proxy")
+
+    tls = fetch.add_argument_group("TLS")
+    tls.add_argument("--ca-certificate", "--cacert", metavar="FILE", help="also trust this CA (PEM)")
+    tls.add_argument("-k", "--insecure", action="store_true", help="do not check certificates (warns)")
+    tls.add_argument("--client-cert", "--cert", metavar="FILE", help="a client certificate (PEM)")
+    tls.add_argument("--client-key", "--key", metavar="FILE", help="its private key, if not in the cert file")
+
+    retry = fetch.add_argument_group("retries and timeouts")
+    retry.add_argument("--retries", type=count, default=5, metavar="N", help="attempts after the first")
+    retry.add_argument(
+        "--timeout", type=positive_seconds, default=30.0, metavar="S", help="idle-read timeout"
+    )
+    retry.add_argument(
+        "--connect-timeout", type=positive_seconds, metavar="S", help="default min(10, timeout)"
+    )
+    retry.add_argument("--item-timeout", type=positive_seconds, metavar="S", help="all attempts of one item")
+
+    output = fetch.add_argument_group("output")
+    output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
+    output.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
+
+
+def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Return the FetchOptions *args* ask for (UsageError for a bad combination)."""
+    from aiotulip.download.http.auth import parse_user
+    from aiotulip.download.options import FetchOptions
+
+    def pair(text: str | None, option: str) -> tuple[str, str] | None:
+        if text is None:
+            return None
+        try:
+            credentials = parse_user(text)
+        except UsageError:
+            raise UsageError(f"{option} takes USER:PASSWORD") from None
+        return credentials.user, credentials.password
+
+    if args.no_netrc and args.netrc_file:
+        raise UsageError("--no-netrc and --netrc-file contradict each other")
+    return FetchOptions(
+        engine=args.engine,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        retries=args.retries,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        item_timeout=args.item_timeout,
+        overwrite=args.overwrite,
+        fsync=args.fsync,
+        resume_unvalidated=not args.no_resume_unvalidated,
+        transport=args.transport,
+        cluster=args.cluster,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        layout=args.layout,
+        cut_dirs=args.cut_dirs,
+        no_host_directories=args.no_host_directories,
+        on_collision=args.on_collision,
+        content_disposition=args.content_disposition,
+        timestamping=args.timestamping,
+        remote_time=not args.no_remote_time,
+        compressed=args.compressed,
+        max_filesize=args.max_filesize,
+        split=args.split,
+        min_split_size=args.min_split_size,
+        limit_rate=args.limit_rate,
+        limit_rate_per_file=args.limit_rate_per_file,
+        headers=args.header,
+        user_agent=args.user_agent,
+        auth=pair(args.user, "--user"),
+        netrc=False if args.no_netrc else (args.netrc_file or True),
+        cookies=args.load_cookies,
+        max_redirects=args.max_redirects,
+        proxy=args.proxy,
+        no_proxy=args.no_proxy,
+        proxy_auth=pair(args.proxy_user, "--proxy-user"),
+        ca_certificate=_readable(args.ca_certificate, "--ca-certificate"),
+        insecure=args.insecure,
+        client_cert=_readable(args.client_cert, "--client-cert"),
+        client_key=_readable(args.client_key, "--client-key"),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tulip fetch``; return its exit status."""
+    from aiotulip.download.api import fetch
+    from aiotulip.download.sources import UrlList, check_url, read_input
+    from aiotulip.download.summary import print_summary
+
+    options = options_from(args)
+    if args.json is not None:
+        _check_writable(args.json)
+    sources: list = [check_url(url, "argument") for url in args.urls]
+    listed = read_input(args.input) if args.input is not None else []
+    if isinstance(listed, UrlList) and not sources and args.manifest is None:
+        sources = listed  # type: ignore[assignment]  # a plain list alone stays lazy
+    elif isinstance(listed, UrlList):
+        sources += listed.entries()
+    else:
+        sources += listed
+    if args.manifest is not None:
+        from aiotulip.download.manifest import load_manifest
+
+        sources += load_manifest(args.manifest, options)
+    if not sources:
+        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+    from aiotulip.shared import signals as _signals
+
+    with _signals.terminating_as_interrupt():
+        report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+    status = report.exit_status()
+    if report.interrupted and _signals.received() is not None:
+        status = 128 + _signals.received()  # type: ignore[operator]
+    if args.json is not None:
+        try:
+            report.write_json(args.json)
+        except OSError as exc:
+            print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            status = max(status, 2)
+    if not args.quiet or not report.ok:
+        print_summary(report)
+    return status
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a --json path that could not be written once the run is over (before it starts)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--json {path}: is a directory")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"--json {path}: cannot write in {folder}")
+
+
+def _readable(path: str | None, option: str) -> str | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise UsageError(f"{option} {path}: cannot read it")
+    return path

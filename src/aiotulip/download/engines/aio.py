@@ -1,0 +1,443 @@
+"""The asyncio engine: worker tasks on one event loop, the lean transport (or aiohttp) for HTTP,
+threads for the disk.
+
+``concurrency`` worker tasks each take the next item from a shared iterator (a task per URL would
+cost a task, a closure and a semaphore wait per item; workers cost them once). A worker carries out
+its Item's steps with awaits: a request on the transport, a read, a sleep, or a hop to a thread for
+the disk steps the Item asks for back to back (``_disk.Files.run``).
+
+Nothing that blocks for long runs on the loop. A small body (up to 64 KiB) is read whole, hashed on
+the loop (microseconds), and handed to a batch writer: it writes the files finished in one loop turn
+on the loop while files prove cheap to create (a thread hop costs more), else in a thread, every
+file finished since the last hop at once. A large body is written and hashed in the thread pool one
+buffer at a time, so the loop only moves bytes from the socket; the engine reports the loop's worst
+lag to prove it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import functools
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from hashlib import sha256
+
+from aiotulip.download import plan
+from aiotulip.download.decoding import AsyncDecoded
+from aiotulip.download.engines import Outcome, Work, _split
+from aiotulip.download.engines._disk import Files
+from aiotulip.download.item import Commit, Finish, Item, Read, Request, Rules, Split, Step, Wait
+from aiotulip.download.models import Job, Result
+from aiotulip.download.progress import Progress
+from aiotulip.download.store import PartBusy, PartFile, Store
+from aiotulip.download.transports import AsyncResponse, AsyncTransport, open_async
+from aiotulip.errors import FetchError, StorageError
+from aiotulip.shared.lag import LagProbe
+
+__all__ = ["BatchWriter", "run"]
+
+_WRITE_BATCH = 512
+_WRITERS = 1  # one batch on the disk while the next gathers: fewer, larger hops
+_DISK_THREADS = 2  # enough to keep two cores hashing and the disk busy, few enough to spare the GIL
+_LOOP_FILE = 50e-6  # seconds a small file may cost (the median of the last 64) to be written on the loop
+_LOOP_SLOWEST = 0.010  # ... and a file that takes longer is a strike
+_STRIKES = 3  # ... of which this many send every later file to a thread
+_LOOP_BUDGET = 0.002  # seconds of writing the loop does in one turn
+_START_BATCH = 250  # worker tasks started per loop iteration
+_MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
+_MAX_WAITING = 2048  # ... or this many files (tiny files weigh little, their bookkeeping does not)
+
+
+_Pending = tuple[Job, bytes, Commit, "asyncio.Future[None]"]  # a small file waiting to be written
+
+
+class BatchWriter:
+    """Write small complete files many at a time, and wake each waiting item.
+
+    Where files are cheap to create (tmpfs, a local disk's page cache: 15-30 µs each) they are
+    written on the loop itself, a turn's worth at a time: handing them to a thread cost more than
+    the writing, because every system call of the writer gives up the GIL and the two threads then
+    trade it back and forth (66,000 futex calls for 10,000 files; 17% of the small workload's time).
+    Where they are not (a network file system, ``--fsync``), or as soon as a file takes long, the
+    batches go to a thread and stay there: the files written on the loop are timed, and once the
+    median of the last 64 passes 50 µs, or three have taken over 10 ms, the loop writes no more.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[_Pending] = []
+        self._in_flight = 0
+        self._scheduled = False  # a write on the loop is due this turn
+        self.backlog = 0  # bytes submitted and not yet written
+        self.on_loop = not store.fsync  # fsync takes milliseconds a file: always a thread's work
+        self._cost = 0.0  # seconds a file written on the loop: the median of the last ones
+        self._times: collections.deque[float] = collections.deque(maxlen=64)
+        self._strikes = 0  # files that took longer than _LOOP_SLOWEST
+
+    def submit(self, job: Job, data: bytes, commit: Commit) -> asyncio.Future[None]:
+        """Queue *job*'s file; the future is done once it is complete under its final name."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._pending.append((job, data, commit, future))
+        self.backlog += len(data)
+        self._kick()
+        return future
+
+    def _kick(self) -> None:
+        if self.on_loop:
+            if not self._scheduled and self._pending:
+                self._scheduled = True  # files finished in this turn are written together, next turn
+                self._loop.call_soon(self._write_here)
+            return
+        while self._pending and self._in_flight < _WRITERS:
+            batch, self._pending = self._pending[:_WRITE_BATCH], self._pending[_WRITE_BATCH:]
+            self._in_flight += 1
+            done = self._loop.run_in_executor(None, self._write_batch, batch)
+            done.add_done_callback(lambda outcome, batch=batch: self._finished(batch, outcome))
+
+    def _write_here(self) -> None:
+        self._scheduled = False
+        if not self.on_loop:  # gone to a thread meanwhile
+            self._kick()
+            return
+        count = max(1, int(_LOOP_BUDGET / self._cost)) if self._cost else 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        errors: list[StorageError | None] = []
+        times = self._times
+        for job, data, commit, _future in batch:
+            started = time.perf_counter()
+            errors.append(self._write_one(job, data, commit))
+            took = time.perf_counter() - started
+            times.append(took)
+            if took > _LOOP_SLOWEST:
+                self._strikes += 1
+                if self._strikes >= _STRIKES:
+                    self.on_loop = False  # for good: a file system that stalls will again
+                    self._pending[:0] = batch[len(errors) :]  # the rest of the batch, for a thread
+                    batch = batch[: len(errors)]
+                    break
+        # The median of the last files, not their mean: a collector pause or a moment without the
+        # CPU lands in one file's time now and then, and the first files of a run are always dear.
+        self._cost = sorted(times)[len(times) // 2]
+        if len(times) == times.maxlen and self._cost > _LOOP_FILE:
+            self.on_loop = False
+        self._settle(batch, errors, None)
+        self._kick()
+
+    def _write_batch(self, batch: list[_Pending]) -> list[StorageError | None]:
+        return [self._write_one(job, data, commit) for job, data, commit, _future in batch]
+
+    def _write_one(self, job: Job, data: bytes, commit: Commit) -> StorageError | None:
+        try:
+            self.store.write_whole(job, data, commit)
+        except StorageError as exc:
+            return exc
+        return None
+
+    def _finished(self, batch: list[_Pending], outcome: asyncio.Future) -> None:
+        self._in_flight -= 1
+        if outcome.cancelled():  # the loop is closing: nobody waits for these any more
+            self._settle(batch, None, None, cancelled=True)
+        elif (failure := outcome.exception()) is not None:
+            self._settle(batch, None, failure)
+        else:
+            self._settle(batch, outcome.result(), None)
+        self._kick()
+
+    def _settle(
+        self,
+        batch: list[_Pending],
+        errors: list[StorageError | None] | None,
+        failure: BaseException | None,
+        cancelled: bool = False,
+    ) -> None:
+        self.backlog -= sum(len(data) for _job, data, _commit, _future in batch)
+        for index, (_job, _data, _commit, future) in enumerate(batch):
+            if future.done():
+                continue
+            if cancelled:
+                future.cancel()
+                continue
+            error = errors[index] if errors is not None else failure
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+
+@dataclass
+class _Context:
+    transport: AsyncTransport
+    store: Store
+    rules: Rules
+    buffer_size: int
+    progress: Progress
+    writer: BatchWriter
+    disk: concurrent.futures.ThreadPoolExecutor  # hashing and writing of large bodies
+
+
+@dataclass(slots=True)
+class _Written:
+    """A small file handed to the batch writer: its Item learns how the write went when it is done."""
+
+    write: asyncio.Future[None]
+    item: Item
+
+
+async def _download(item: Item, ctx: _Context) -> Result | _Written:
+    """Carry out *item*'s steps until it finishes (or hands its small file to the writer).
+
+    The request and its response are handled here rather than in a helper coroutine: every frame
+    is held by every item in flight (ten thousand on the c10k workload: 3 MB a frame), and on ten
+    thousand small files a coroutine call per request is measurable (see PEERS.md).
+    """
+    files = Files(ctx.store, item.job)
+    try:
+        step = item.begin()
+        while True:
+            if step.__class__ is Request:
+                request: Request = step  # type: ignore[assignment]
+                try:
+                    async with (
+                        _deadline(item.deadline),
+                        ctx.transport.get(request.url, request.headers, request.proxy) as response,
+                    ):
+                        read = item.response(response.status, response.headers)
+                        if read.__class__ is Split:
+                            ctx.progress.sized(item.job, read.segments.total, item.rules.split)  # type: ignore[attr-defined]
+                            part = await asyncio.to_thread(files.split, read)  # type: ignore[arg-type]
+                            step = await _split.run_async(item, read, response, part, ctx, ctx.disk)  # type: ignore[arg-type]
+                        elif read.__class__ is not Read:
+                            step = read
+                        elif read.into == "memory":  # type: ignore[attr-defined]
+                            data = await _read_small(response, item.rules.small_body)
+                            ctx.progress.advance(len(data), item.job)
+                            if item.rules.limited and (wait := item.throttle(len(data))):
+                                await asyncio.sleep(wait)
+                            step = item.body_read(len(data), sha256(data).hexdigest())
+                            if isinstance(step, Commit):
+                                files.data = data
+                        else:
+                            step = await _read_part(item, read, response, files, ctx)  # type: ignore[arg-type]
+                except FetchError as error:
+                    step = item.failed(error, files.size)
+                except TimeoutError:  # the item's own deadline (transports raise tulip's Timeout)
+                    step = item.timed_out(files.size)
+                except PartBusy:
+                    step = item.busy()
+                continue
+            match step:
+                case Commit(exclusive=False) if files.data is not None:
+                    data, files.data = files.data, None
+                    return _Written(ctx.writer.submit(item.job, data, step), item)
+                case Wait(seconds=seconds, error=error, restart_part=restart):
+                    if restart:
+                        await asyncio.to_thread(files.restart)
+                    if error is not None:
+                        ctx.progress.retrying(item.job, item.attempts, error, seconds)
+                    await asyncio.sleep(seconds)
+                    step = item.waited()
+                case Finish(result=result, remove_part=remove):
+                    if remove:
+                        await asyncio.to_thread(files.finish, step)
+                    return result
+                case Split():  # a split download resumed: its .part is open
+                    step = await _split.run_async(item, step, None, files.split(step), ctx, ctx.disk)
+                case _:  # disk steps, back to back in one thread hop
+                    step = await asyncio.to_thread(files.run, item, step)
+    finally:
+        files.close()
+
+
+async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Files, ctx: _Context) -> Step:
+    if (size := item.announced) is not None:
+        ctx.progress.sized(item.job, size)
+    if read.part != "keep" or read.validator:
+        await asyncio.to_thread(files.prepare, read)
+    part = files.part
+    assert part is not None
+    if read.decode is not None:
+        response = AsyncDecoded(response, read.decode, item.public.url)
+    if not read.skip:
+        await _stream(
+            response, part, ctx, read.until, item.throttle if item.rules.limited else None, item.job
+        )
+    return item.body_read(part.size, part.hasher.hexdigest())
+
+
+_NO_DEADLINE = nullcontext()
+
+
+def _deadline(deadline: float | None) -> AbstractAsyncContextManager[object]:
+    if deadline is None:
+        return _NO_DEADLINE  # most runs have none: skip the cost of a Timeout per attempt
+    return asyncio.timeout_at(deadline)
+
+
+async def _read_small(response: AsyncResponse, limit: int) -> bytes:
+    first = await response.read(limit + 1)
+    if not first:
+        return first
+    chunks = [first]
+    received = len(first)
+    while received <= limit and (chunk := await response.read(limit + 1)):
+        chunks.append(chunk)
+        received += len(chunk)
+    return first if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream(
+    response: AsyncResponse,
+    part: PartFile,
+    ctx: _Context,
+    until: int | None,
+    throttle: Callable[[int], float] | None = None,
+    job: Job | None = None,
+) -> None:
+    """Copy the body into *part*: socket reads on the loop, hashing and writes in a thread.
+
+    One buffer fills while the previous one is written, so the socket and the disk work at once;
+    memory per download stays at two buffers. Reading stops once the file is past *until* bytes
+    (the Item then says it is too long): a body without an end cannot fill the disk.
+    """
+    size = ctx.buffer_size
+    chunks: list[bytes] = []
+    held = 0
+    room = None if until is None else until - part.size  # bytes the body may still add
+    writing: concurrent.futures.Future[None] | None = None
+    try:
+        while chunk := await response.read(size):
+            chunks.append(chunk)
+            held += len(chunk)
+            if room is not None:
+                room -= len(chunk)
+                if room < 0:
+                    break
+            if throttle is not None and (wait := throttle(len(chunk))):
+                await asyncio.sleep(wait)  # a rate limit: the socket fills, TCP slows the server
+            if held >= size:
+                if writing is not None:
+                    await asyncio.wrap_future(writing)
+                writing = ctx.disk.submit(part.write_all, chunks)
+                ctx.progress.advance(held, job)
+                chunks, held = [], 0
+        if writing is not None:
+            await asyncio.wrap_future(writing)
+            writing = None
+        if chunks:
+            await asyncio.wrap_future(ctx.disk.submit(part.write_all, chunks))
+            ctx.progress.advance(held, job)
+    except BaseException:
+        # Cut off (a dropped connection, Ctrl-C): keep what arrived, in order, so the resume starts
+        # after it. Waited for directly: a cancelled task must not await again.
+        if writing is not None:
+            writing.result()
+        if chunks:
+            part.write_all(chunks)
+            ctx.progress.advance(held, job)
+        raise
+
+
+async def run(work: Work) -> Outcome:
+    """Download the jobs on ``options.concurrency`` worker tasks; cancelling the caller interrupts."""
+    transport = open_async(work.options)
+    disk = concurrent.futures.ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk")
+    try:
+        return await _run(work, transport, disk)
+    finally:
+        disk.shutdown(wait=True)
+
+
+async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.ThreadPoolExecutor) -> Outcome:
+    jobs, store, options, progress = work.jobs, work.store, work.options, work.progress
+    results = work.results()
+    items = iter(enumerate(jobs))
+    local_of = work.local
+    limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(options.per_host or 1)
+    )
+    rules = work.rules
+    async with transport, LagProbe() as lag_probe:
+        ctx = _Context(transport, store, rules, options.buffer_size(), progress, BatchWriter(store), disk)
+        clock = asyncio.get_running_loop().time
+
+        def limit(job: Job) -> AbstractAsyncContextManager[object]:
+            return limits[job.host] if options.per_host else nullcontext()
+
+        writes: set[asyncio.Future[None]] = set()
+        room = asyncio.Event()  # set while the writer's queue is short enough for workers to go on
+        room.set()
+
+        def crowded() -> bool:
+            return ctx.writer.backlog > _MAX_BACKLOG or len(writes) > _MAX_WAITING
+
+        def record(index: int, job: Job, result: Result) -> None:
+            results[index] = result
+            progress.done(job, result)
+
+        def written(index: int, item: Item, write: asyncio.Future[None]) -> None:
+            writes.discard(write)
+            if (
+                not room.is_set()
+                and len(writes) <= _MAX_WAITING // 2
+                and ctx.writer.backlog <= _MAX_BACKLOG // 2
+            ):
+                room.set()
+            error = None if write.cancelled() else write.exception()
+            if error is None:
+                step = item.committed()
+            else:
+                step = item.failed(error) if isinstance(error, FetchError) else _crashed(item, error)
+            result = step.result if isinstance(step, Finish) else _crashed(item, step).result
+            record(index, item.job, result)
+
+        async def worker() -> None:
+            for index, job in items:
+                if job.duplicate_of is not None:
+                    continue  # fetched as the earlier job; reported from it
+                async with limit(job):
+                    path = store.path(job)
+                    item = Item(job, path, local_of(job), rules, clock)
+                    try:
+                        outcome = await _download(item, ctx)
+                    except Exception as exc:  # a bug in one item must not sink the run
+                        outcome = plan.internal_failure(job, path, exc)
+                if isinstance(outcome, Result):
+                    record(index, job, outcome)
+                    continue
+                # A small file waits for its write off this worker's path: the next GET need not.
+                writes.add(outcome.write)
+                outcome.write.add_done_callback(functools.partial(written, index, outcome.item))
+                if crowded():  # one event, not a wait on thousands of futures (that is O(n) each time)
+                    room.clear()
+                    await room.wait()
+
+        workers: list[asyncio.Task[None]] = []
+        try:
+            for count in range(max(1, min(options.concurrency, len(jobs)))):
+                workers.append(asyncio.create_task(worker()))
+                if count % _START_BATCH == _START_BATCH - 1:
+                    # Ten thousand first steps in one loop iteration would stall the loop ~0.4 s;
+                    # started 250 at a time, the loop keeps answering in between (1,000 at a time:
+                    # 150 ms lags on the c10k workload).
+                    await asyncio.sleep(0)
+            await asyncio.gather(*workers)
+            if writes:
+                await asyncio.wait(writes)
+        except asyncio.CancelledError:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if writes:  # files already handed over are finished, and counted
+                await asyncio.wait(writes)
+            return Outcome(results, True, lag_probe.max_lag)
+    return Outcome(results, False, lag_probe.max_lag)
+
+
+def _crashed(item: Item, what: object) -> Finish:
+    return Finish(plan.internal_failure(item.job, item.path, RuntimeError(f"unexpected {what!r}")))

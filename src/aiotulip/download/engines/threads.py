@@ -1,0 +1,81 @@
+"""The threads engine: a ThreadPoolExecutor, one blocking download per worker thread.
+
+Each submitted item is a ``concurrent.futures.Future``; ``wait(FIRST_COMPLETED)`` hands them back in
+the order they finish, and more are submitted as they do (a bounded window, not the whole list).
+Ctrl-C reaches only the main thread, so it sets an Event that the workers check between reads and
+during retry waits; the executor then drops the items not yet started.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from aiotulip.download.engines import Interrupted, Outcome, Work
+from aiotulip.download.engines._sync import Context, download
+from aiotulip.download.models import Job, Result
+from aiotulip.download.transports import open_sync
+
+__all__ = ["run"]
+
+
+def run(work: Work) -> Outcome:
+    """Download the jobs on ``options.concurrency`` threads."""
+    options = work.options
+    results = work.results()
+    cancel = threading.Event()
+    per_host: Callable[[str], threading.Semaphore] | None = None
+    if options.per_host:
+        limits: dict[str, threading.Semaphore] = {}
+        limits_lock = threading.Lock()
+
+        def per_host(host: str) -> threading.Semaphore:
+            # Under a lock: two threads meeting a new host at once must share one semaphore.
+            with limits_lock:
+                limit = limits.get(host)
+                if limit is None:
+                    limit = limits[host] = threading.BoundedSemaphore(options.per_host or 1)
+                return limit
+
+    with open_sync(options) as transport:
+        ctx = Context(transport, work.store, work.rules, options.buffer_size(), work.progress, cancel)
+
+        def one(job: Job) -> Result:
+            if cancel.is_set():
+                raise Interrupted
+            if per_host is None:
+                return download(job, work.local(job), ctx)
+            with per_host(job.host):
+                return download(job, work.local(job), ctx)
+
+        executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
+        # Submitted a few at a time, not all at once: a million jobs must not be a million futures.
+        pending: dict[Future[Result], tuple[int, Job]] = {}
+        jobs = ((index, job) for index, job in enumerate(work.jobs) if job.duplicate_of is None)
+        window = 2 * options.concurrency
+        try:
+            while True:
+                for index, job in itertools.islice(jobs, window - len(pending)):
+                    pending[executor.submit(one, job)] = (index, job)
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, job = pending.pop(future)
+                    try:
+                        result = results[index] = future.result()
+                    except Interrupted:
+                        continue
+                    work.progress.done(job, result)
+        except KeyboardInterrupt:
+            cancel.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            for future, (index, _job) in pending.items():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    results[index] = future.result()
+            return Outcome(results, interrupted=True)
+        finally:
+            executor.shutdown(wait=True)
+    return Outcome(results)

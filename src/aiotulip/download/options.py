@@ -1,0 +1,334 @@
+"""FetchOptions: every setting of a download run in one frozen, checked object.
+
+The API (``fetch(..., concurrency=50)`` or ``fetch(..., options)``), the command line and ``--cluster``
+(which sends it to every worker) all build this one object; it checks itself on construction, so a
+bad setting is a UsageError before anything starts, whoever asked for it.
+
+The engine and transport names are written once, here, as ``Literal`` types: the command line's
+choices, the registry of engines and the error messages all come from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+
+from aiotulip.download.http.tls import Tls
+from aiotulip.download.names import Naming
+from aiotulip.download.retry import RetryPolicy
+from aiotulip.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiotulip.download.http.policy import HttpPolicy
+    from aiotulip.download.transports import TransportFactory
+
+__all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
+
+EngineName = Literal["asyncio", "threads", "sequential"]
+TransportName = Literal["auto", "lean", "aiohttp"]
+ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
+
+_BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, across all downloads
+
+Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
+_BREAKS = re.compile(r"[\r\n\x00]")
+
+# Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
+_RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
+                       "te", "upgrade", "expect"})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOptions:
+    """How a run downloads: engine, limits, timeouts, retries, what to do with files already there."""
+
+    engine: EngineName = "asyncio"
+    concurrency: int = 16  # downloads in flight (per worker with a cluster)
+    per_host: int | None = None  # connections per host; None for no limit beyond concurrency
+    retries: int = 5  # attempts after the first (ignored when *policy* is given)
+    timeout: float = 30.0  # the longest silence while waiting for bytes
+    connect_timeout: float | None = None  # default: min(10 s, timeout)
+    item_timeout: float | None = None  # all attempts of one item together
+    overwrite: bool = False  # download again even when a complete file is there
+    fsync: bool = False  # flush every file and its directory around the rename
+    # Continue a part the server sends no validator for, when only its size vouches for it (reported
+    # as resumed_unvalidated); False starts such files over.
+    resume_unvalidated: bool = True
+    policy: RetryPolicy | None = None  # the whole retry policy, when *retries* is not enough
+    # The asyncio engine's HTTP client by name, or a TransportFactory (a mock, in tests) for any engine.
+    transport: TransportName | TransportFactory = "auto"
+    cluster: str | None = None  # "local:N" or a Dask scheduler address
+    workers: int = 1  # processes, each running the engine on a shard (when the CPU is the bound)
+    shard_size: int | None = None  # items per cluster task
+    # Names: the URL's last segment (flat) or host/path as folders (tree, as wget -x).
+    layout: Literal["flat", "tree"] = "flat"
+    cut_dirs: int = 0  # tree: leading path folders left out (wget's --cut-dirs)
+    no_host_directories: bool = False  # tree: no host folder (wget's -nH)
+    on_collision: Literal["error", "number", "query"] = "error"  # two URLs, one name
+    content_disposition: bool = False  # the name a server's Content-Disposition gives, when it gives one
+    # Freshness: -N asks again for a complete file (If-None-Match / If-Modified-Since) and skips it
+    # on 304; every file's mtime is the server's Last-Modified unless remote_time is False.
+    timestamping: bool = False
+    remote_time: bool = True
+    compressed: bool = False  # ask for gzip (and br, zstd where installed) and save the decoded bytes
+    max_filesize: int | None = None  # no file larger (decoded bytes, where decoded)
+    # Big files: connections per file where ranges work (aria2c -s), no span under min_split_size.
+    split: int = 1
+    min_split_size: int = 20 * 1024 * 1024
+    limit_rate: int | None = None  # bytes a second for the whole run (curl/wget2 --limit-rate)
+    limit_rate_per_file: int | None = None  # ... for each file (all its connections together)
+    # HTTP: what every request carries (aiotulip.download.http). Secrets are left out of repr().
+    headers: Headers = field(default=(), repr=False)
+    user_agent: str | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # (user, password) for every origin
+    netrc: bool | str = True  # ~/.netrc when there; False for none; a path for that file
+    cookies: str | None = None  # a Netscape cookies file (curl -c, wget --save-cookies) to start from
+    max_redirects: int = 20
+    proxy: str | None = field(default=None, repr=False)  # None: from *_proxy variables; "": none
+    no_proxy: str | None = None  # hosts reached directly, comma-separated; "*" for all
+    proxy_auth: tuple[str, str] | None = field(default=None, repr=False)
+    ca_certificate: str | None = None  # trust this CA too (PEM)
+    insecure: bool = False  # do not check TLS certificates (a warning says so)
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _header_pairs(self.headers))
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
+        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size,
+                  workers=self.workers)  # fmt: skip
+        _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
+        _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
+                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
+        if self.layout not in ("flat", "tree"):
+            raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
+        if self.layout == "flat" and (self.cut_dirs or self.no_host_directories):
+            raise UsageError("--cut-dirs and --no-host-directories go with --layout tree")
+        if self.on_collision not in ("error", "number", "query"):
+            raise UsageError(f"unknown on_collision {self.on_collision!r} (choose from error, number, query)")
+        for name in ("auth", "proxy_auth"):
+            pair = getattr(self, name)
+            if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
+                raise UsageError(f"{name} must be a (user, password) pair")
+        for name in ("timeout", "connect_timeout", "item_timeout"):
+            value = getattr(self, name)
+            if value is None and name != "timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
+                # (also refuses NaN and infinity: a socket cannot wait for ever)
+                raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
+        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories",
+                     "content_disposition", "timestamping", "remote_time", "compressed"):  # fmt: skip
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.policy is not None and not isinstance(self.policy, RetryPolicy):
+            raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
+        if not isinstance(self.netrc, bool | str):
+            raise UsageError("netrc must be True, False or a file name")
+        for name in (
+            "user_agent",
+            "cookies",
+            "proxy",
+            "no_proxy",
+            "ca_certificate",
+            "client_cert",
+            "client_key",
+        ):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"{name} must be a string, not {type(value).__name__}")
+        if self.user_agent is not None and _BREAKS.search(self.user_agent):
+            raise UsageError("--user-agent cannot hold a line break or NUL")
+        if self.proxy:
+            from aiotulip.download.http.proxies import parse_proxy
+
+            parse_proxy(self.proxy)  # a proxy that cannot be used is a usage error now, not per item
+        if self.cluster is not None:
+            _check_cluster_address(self.cluster)
+        if self.engine != "asyncio" and isinstance(self.transport, str) and self.transport != "auto":
+            raise UsageError(
+                f"--transport {self.transport} is for the asyncio engine, not the {self.engine} engine"
+            )
+        if isinstance(self.transport, str):
+            if self.transport not in TRANSPORTS:
+                raise UsageError(
+                    f"unknown transport {self.transport!r} (choose from {', '.join(TRANSPORTS)})"
+                )
+        elif not callable(getattr(self.transport, "open_async", None)):
+            raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)} or a TransportFactory")
+        if self.cluster is None and self.shard_size is not None:
+            raise UsageError("--shard-size only applies with --cluster")
+        if self.cluster is not None and self.engine != "asyncio":
+            raise UsageError(
+                "--cluster runs the asyncio engine on every worker; drop --engine or choose asyncio"
+            )
+        if self.workers > 1 and self.cluster is not None:
+            raise UsageError("--workers and --cluster are two ways to spread a run; choose one")
+        if self.workers > 1 and self.content_disposition:
+            raise UsageError(
+                "--workers cannot be combined with --content-disposition (one process names the files)"
+            )
+        if self.cluster is not None and not isinstance(self.transport, str):
+            raise UsageError("a transport object cannot travel to cluster workers; name one instead")
+
+    def replace(self, **changes: object) -> FetchOptions:
+        """Return a copy with *changes* (checked like a new object)."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_settings(cls, options: FetchOptions | None, settings: dict[str, object]) -> FetchOptions:
+        """Return *options* (or the defaults) with *settings* applied; unknown names are a UsageError."""
+        if options is None:
+            unknown = set(settings) - _FIELDS
+            if unknown:
+                raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
+            return cls(**settings)  # type: ignore[arg-type]
+        return options.replace(**settings) if settings else options
+
+    def naming(self) -> Naming:
+        """Return how this run turns URLs into names."""
+        return Naming(self.layout, self.cut_dirs, not self.no_host_directories, self.on_collision == "query")
+
+    def tls(self) -> Tls:
+        """Return what TLS trusts and offers for this run."""
+        return Tls(self.ca_certificate, self.insecure, self.client_cert, self.client_key)
+
+    def http_policy(self) -> HttpPolicy:
+        """Return the run's HTTP policy (reading the cookie file and the proxy settings now)."""
+        from aiotulip.download.http import auth, cookies, policy, proxies
+
+        credentials = auth.Credentials(*self.auth) if self.auth is not None else None
+        proxy_credentials = auth.Credentials(*self.proxy_auth) if self.proxy_auth is not None else None
+        netrc = None
+        if self.netrc:
+            netrc = auth.Netrc(self.netrc if isinstance(self.netrc, str) else None,
+                               required=isinstance(self.netrc, str))  # fmt: skip
+            if isinstance(self.netrc, str):
+                netrc.check()
+        return policy.HttpPolicy(
+            headers=self.headers,  # type: ignore[arg-type]
+            user_agent=self.user_agent,
+            auth=credentials,
+            netrc=netrc,
+            cookies=cookies.Jar(self.cookies),
+            routes=proxies.Routes(self.proxy, self.no_proxy, credentials=proxy_credentials),
+            max_redirects=self.max_redirects,
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.policy if self.policy is not None else RetryPolicy(retries=self.retries)
+
+    @property
+    def connect_deadline(self) -> float:
+        """Seconds a connection may take to open."""
+        return self.connect_timeout if self.connect_timeout is not None else min(self.timeout, 10.0)
+
+    def buffer_size(self) -> int:
+        """Bytes read before each write: large for few downloads, small for many (memory stays bounded)."""
+        return max(64 * 1024, min(1024 * 1024, _BUFFER_BUDGET // max(1, self.concurrency)))
+
+
+_FIELDS = frozenset(field.name for field in dataclasses.fields(FetchOptions))
+
+
+class Settings(TypedDict, total=False):
+    """The fields of FetchOptions as keyword arguments of ``fetch`` (for type checkers; a test keeps
+    the two lists equal)."""
+
+    engine: EngineName
+    concurrency: int
+    per_host: int | None
+    retries: int
+    timeout: float
+    connect_timeout: float | None
+    item_timeout: float | None
+    overwrite: bool
+    fsync: bool
+    resume_unvalidated: bool
+    policy: RetryPolicy | None
+    transport: TransportName | TransportFactory
+    cluster: str | None
+    workers: int
+    shard_size: int | None
+    layout: Literal["flat", "tree"]
+    cut_dirs: int
+    no_host_directories: bool
+    on_collision: Literal["error", "number", "query"]
+    content_disposition: bool
+    timestamping: bool
+    remote_time: bool
+    compressed: bool
+    max_filesize: int | None
+    split: int
+    min_split_size: int
+    limit_rate: int | None
+    limit_rate_per_file: int | None
+    headers: Headers
+    user_agent: str | None
+    auth: tuple[str, str] | None
+    netrc: bool | str
+    cookies: str | None
+    max_redirects: int
+    proxy: str | None
+    no_proxy: str | None
+    proxy_auth: tuple[str, str] | None
+    ca_certificate: str | None
+    insecure: bool
+    client_cert: str | None
+    client_key: str | None
+
+
+def _at_least(low: int, **values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise UsageError(f"{name.replace('_', ' ')} must be a whole number >= {low}, not {value!r}")
+
+
+def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
+    """Return *headers* as (name, value) pairs; raise UsageError for one that cannot be sent."""
+    items: list[str | tuple[str, str]] = (
+        list(headers.items()) if isinstance(headers, Mapping) else list(headers)  # type: ignore[arg-type]
+    )
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            name, colon, value = item.partition(":")
+            if not colon:  # the value is not echoed: it may be a token
+                raise UsageError(
+                    f"--header {name.split()[0][:40] if name.split() else ''!r}...: not 'Name: value'"
+                )
+        elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(part, str) for part in item):
+            name, value = item
+        else:
+            raise UsageError(
+                "headers must be 'Name: value' strings, (name, value) pairs or a mapping of strings"
+            )
+        name, value = name.strip(), value.strip()
+        if not name or any(char in name for char in ' \t:()<>@,;\\"/[]?={}') or not name.isascii():
+            raise UsageError(f"--header: {name[:80]!r} is not a header name")
+        if _BREAKS.search(value):
+            raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
+        if name.lower() in _RESERVED:
+            raise UsageError(f"--header {name}: tulip sets this header itself")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def _check_cluster_address(address: str) -> None:
+    if address.startswith("local:"):
+        workers = address.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise UsageError(f"--cluster local:N needs a number of workers >= 1, not {address!r}")
+    elif "://" not in address and ":" not in address:
+        raise UsageError(
+            f"--cluster takes local:N or a scheduler address like tcp://host:8786, not {address!r}"
+        )

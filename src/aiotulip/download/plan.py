@@ -1,0 +1,315 @@
+"""The decisions of one download, free of I/O: skip, resume or start over; what a response means;
+whether the bytes that arrived are the file. Every engine calls these, so all engines agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from aiotulip.download.models import Job, Result, Status
+from aiotulip.download.retry import parse_retry_after
+from aiotulip.errors import FetchError, HTTPStatusError, IntegrityError, ProtocolError, TransportError
+
+__all__ = [
+    "Body",
+    "Local",
+    "Start",
+    "check_body",
+    "content_coding",
+    "disposition_name",
+    "echo",
+    "final_matches",
+    "http_date",
+    "internal_failure",
+    "interpret",
+    "parse_content_range",
+    "range_headers",
+    "result_for_error",
+    "start",
+    "validator_changed",
+]
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """What is on disk for a job before it starts: sizes of the final file and of its .part."""
+
+    final_size: int | None = None
+    part_size: int | None = None
+
+
+@dataclass(slots=True)
+class Start:
+    """How to begin: check an existing final file, or download from *offset* (0 = fresh)."""
+
+    check_final: bool = False
+    offset: int = 0
+    discard_part: bool = False
+
+
+def start(job: Job, local: Local, *, overwrite: bool) -> Start:
+    """Decide how to begin *job* given what is on disk."""
+    if overwrite:
+        return Start(discard_part=local.part_size is not None)
+    if local.final_size is not None and (job.size is None or local.final_size == job.size):
+        # tulip only ever renames complete files to their final name: one there is presumed complete,
+        # and verified against the sha256 when one is known.
+        return Start(check_final=True)
+    part = local.part_size
+    if part is None:
+        return Start()
+    if part == 0 or (job.size is not None and part > job.size):
+        return Start(discard_part=True)
+    return Start(offset=part)
+
+
+def final_matches(job: Job, size: int, sha256: str) -> bool:
+    """Whether an existing final file is the one *job* describes."""
+    return (job.size is None or size == job.size) and (job.sha256 is None or sha256 == job.sha256)
+
+
+def range_headers(offset: int, validator: str | None) -> dict[str, str]:
+    """Return the headers that ask for the rest of a file from *offset*."""
+    if not offset:
+        return {}
+    headers = {"Range": f"bytes={offset}-"}
+    if validator:
+        # If the file changed since our .part began, the server sends it whole instead of a range.
+        headers["If-Range"] = echo(validator)
+    return headers
+
+
+def validator_changed(kept: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether a range answer's validator shows another version than the one a .part was begun at
+    (*kept*). If-Range asks the server to send the whole file when it changed; a server that ignores
+    it sends the range of the new version, and only this comparison keeps the two from being spliced.
+
+    Like against like, byte for byte (as If-Range compares): an ETag with the ETag, a date with the
+    Last-Modified. An answer that carries nothing to compare cannot tell (False).
+    """
+    if not kept:
+        return False
+    now = headers.get("ETag" if kept.startswith(('"', "W/")) else "Last-Modified")
+    return now is not None and now != kept
+
+
+def echo(value: str) -> str:
+    """Return a response header's *value* (Latin-1 text: a character a byte, in every transport) as
+    request text that goes back on the wire as the very bytes it came as (validators are compared
+    byte for byte): UTF-8, the bytes that are not UTF-8 as surrogate escapes."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+
+
+@dataclass(slots=True)
+class Body:
+    """A response worth reading: its bytes start at *offset* of the file of *total* bytes."""
+
+    offset: int
+    total: int | None  # None when the server does not say (chunked, no Content-Length)
+    validator: str | None  # ETag (strong only) or Last-Modified, for If-Range on a later resume
+    complete: bool = False  # the .part already holds the whole file (a 416 for its exact size)
+    stale: bool = False  # the .part is not a beginning of this file (a 416 otherwise): start over
+
+
+_ALIASES = {"x-gzip": "gzip"}  # RFC 9110 8.4.1.3: the same coding by its old name
+
+
+def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tuple[str | None, str | None]:
+    """Return the Content-Encoding to decode (one of *decoders*) and the one the saved bytes keep."""
+    encoding = headers.get("Content-Encoding")
+    if encoding is None:
+        return None, None
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None, None
+    encoding = _ALIASES.get(encoding, encoding)
+    if encoding in decoders:
+        return encoding, None
+    return None, encoding
+
+
+def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """Return (first, last, total or None) from a 206's Content-Range, None if it is not usable."""
+    match = _CONTENT_RANGE.fullmatch((value or "").strip())
+    if not match or match.group(1) is None:
+        return None
+    first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
+    if last < first:
+        return None
+    return first, last, None if total == "*" else int(total)
+
+
+def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, decoded: bool = False) -> Body:
+    """Return what a response means for *job* asked from *offset*; raise FetchError if it is a failure.
+
+    A 200 to a range request means the server ignored the range: the body is the whole file and the
+    caller starts its .part over (offset 0). *decoded*: the body is encoded and will be decoded, so
+    its length says nothing of the file's.
+    """
+    if status == 200:
+        body = Body(0, _int(headers.get("Content-Length")), _validator(headers))
+    elif status == 206:
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        if not match or match.group(1) is None:
+            raise TransportError("206 without a usable Content-Range", url=job.url)
+        first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
+        if first != offset or last < first:
+            raise TransportError(f"asked for bytes from {offset}, got {first}-{last}", url=job.url)
+        if total == "*" and job.size is None:
+            # The server will not say how long the file is: these bytes may be all of it or a
+            # beginning, and nothing can tell a complete file from a cut one.
+            raise ProtocolError(
+                f"206 with an unknown total size (Content-Range: bytes {first}-{last}/*): "
+                "nothing can tell the file is complete",
+                url=job.url,
+            )
+        body = Body(first, int(total) if total != "*" else None, _validator(headers))
+        length = _int(headers.get("Content-Length"))
+        if length is not None and length != last - first + 1:
+            raise TransportError("Content-Length disagrees with Content-Range", url=job.url)
+    elif status == 416 and offset:
+        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+        total = int(match.group(3)) if match and match.group(3) != "*" else None
+        if total == offset and (job.size is None or total == job.size):
+            return Body(offset, total, _validator(headers), complete=True)
+        # The .part is longer than the file now is (or the server says so): it belongs to another
+        # version. Its bytes are worthless; the body of this answer too.
+        return Body(0, total, None, stale=True)
+    else:
+        raise HTTPStatusError(status, url=job.url, retry_after=parse_retry_after(headers.get("Retry-After")))
+    if decoded:
+        body.total = None
+    elif job.size is not None and body.total is not None and body.total != job.size:
+        encoding = headers.get("Content-Encoding", "").strip()
+        hint = f" (sent with Content-Encoding {encoding}: --compressed decodes it)" if encoding else ""
+        raise IntegrityError(
+            f"server has {body.total} bytes, expected {job.size}{hint}", url=job.url, transient=False
+        )
+    return body
+
+
+def check_body(job: Job, body: Body, received: int, sha256: str, limit: int | None = None) -> None:
+    """Raise if the file now in the .part (*received* bytes in all, hashing to *sha256*) is wrong.
+
+    A short file is a TransportError (the connection ended early; a retry resumes), anything else
+    an IntegrityError. *limit* is --max-filesize: reading stopped just past it when the size was not
+    announced (or was, compressed).
+    """
+    if limit is not None and received > limit:
+        raise IntegrityError(
+            f"the file has more than --max-filesize {limit} bytes", url=job.url, transient=False
+        )
+    for expected in (body.total, job.size):  # both, when both are known: a 416 can lie about the size
+        if expected is not None and received < expected:
+            raise TransportError(f"connection closed after {received} of {expected} bytes", url=job.url)
+        if expected is not None and received > expected:
+            # More than the file's size: the server will send as much again (a body without end).
+            raise IntegrityError(
+                f"received {received} bytes, expected {expected}", url=job.url, transient=False
+            )
+    if job.sha256 is not None and sha256 != job.sha256:
+        raise IntegrityError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
+
+
+def result_for_error(job: Job, path: str, error: FetchError, attempts: int, elapsed: float) -> Result:
+    """Return the Result of a job that ended with *error*."""
+    status: Status = "failed"
+    if isinstance(error, HTTPStatusError) and error.status in (404, 410):
+        status = "not_found"
+    return Result(
+        job.url, path, status, attempts=attempts, error=str(error), elapsed=elapsed, error_kind=error.kind
+    )
+
+
+def internal_failure(job: Job, path: str, exc: BaseException) -> Result:
+    """Return a failed Result for an unexpected error: a bug in one item must not sink the run."""
+    return Result(
+        job.url, path, "failed", error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal"
+    )
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def _validator(headers: Mapping[str, str]) -> str | None:
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator
+        return etag
+    return headers.get("Last-Modified")
+
+
+@functools.lru_cache(maxsize=4096)
+def http_date(text: str | None) -> float | None:
+    """Return the time an HTTP date (``Tue, 15 Nov 1994 08:12:31 GMT``) names, None if it is not one.
+    Cached: the files of one server often share their Last-Modified, and parsing costs microseconds."""
+    if not text:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:  # asctime, or "-0000": HTTP dates are GMT (RFC 9110 5.6.7)
+            when = when.replace(tzinfo=datetime.UTC)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
+        return None
+
+
+def disposition_name(header: str) -> str | None:
+    """Return the file name a Content-Disposition gives (``filename*`` preferred, RFC 6266/5987),
+    made safe as one name; None if it gives none."""
+    from email.message import Message
+    from email.utils import collapse_rfc2231_value
+
+    message = Message()
+    try:
+        message["content-disposition"] = _as_utf8(header)
+        params = message.get_params(header="content-disposition") or []
+        encoded = [v for k, v in params if k.lower() == "filename" and isinstance(v, tuple)]
+        # filename* (RFC 5987, decoded by the email package into a tuple) wins over filename.
+        name = collapse_rfc2231_value(encoded[0]) if encoded else message.get_filename()
+    except (ValueError, TypeError, LookupError):
+        return None
+    if not name:
+        return None
+    from aiotulip.download.names import safe_name
+
+    name = _as_utf8(str(name)).lstrip(".")  # never a hidden file (.bashrc) from a server
+    try:
+        return safe_name(name, allow_dirs=False)
+    except ValueError:
+        return None
+
+
+def _as_utf8(text: str) -> str:
+    """Read a header's raw bytes as UTF-8 where they are (browsers do): transports hand them over as
+    Latin-1 (tulip's) or UTF-8 with surrogate escapes (aiohttp), and both must give one name."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")

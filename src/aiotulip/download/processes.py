@@ -1,0 +1,375 @@
+"""``--workers N``: one run over N processes, each running the chosen engine on a shard of the items.
+
+Where the CPU is the bound — ten thousand small files cost about 100 µs of Python each — one process
+uses one core. The jobs are named and the disk inspected once, here; then N children are forked (a
+fork costs milliseconds: nothing is imported again) and each runs the engine on every Nth item with
+its share of the concurrency and of ``--limit-rate``. With ``--per-host``, a host's items all go to
+one child, so the limit holds across the run. What a child finishes comes back through a pipe,
+pickled a batch at a time, to this process's display and Report; the Report is the one a single
+process would give.
+
+Ctrl-C reaches the whole process group: the children ignore it and are sent SIGTERM once by the
+parent instead (a second signal would break off a child's orderly end), SIGTERM and SIGHUP to the
+parent the same. A child that dies leaves its unfinished items failed; a parent that dies takes its
+children with it (``PR_SET_PDEATHSIG``). Files are complete or absent, as in any run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import selectors
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiotulip.download import engines, plan
+from aiotulip.download.engines import Outcome, Work
+from aiotulip.download.models import Job, Result
+from aiotulip.download.progress import Progress
+from aiotulip.download.stages import Meter
+from aiotulip.shared import signals as _signals
+
+__all__ = ["run_workers", "shards"]
+
+_HEADER = struct.Struct("!I")
+_FLUSH_EVERY = 0.05  # seconds: how stale the parent's display may get
+_FLUSH_COUNT = 256  # ... or events
+_STOP_GRACE = 30.0  # seconds a child has to end in order after SIGTERM before SIGKILL
+
+
+def shards(jobs: list[Job], count: int, by_host: bool) -> list[list[int]]:
+    """Return the indices of *jobs* for each of at most *count* children: every Nth item, or
+    (*by_host*) each host's items in one child, the hosts with most items first, each to the child
+    with fewest so far (no child left empty)."""
+    wanted = [index for index, job in enumerate(jobs) if job.duplicate_of is None]  # (a duplicate is
+    # fetched as the earlier job; the Report fills it in from that one)
+    if not by_host:
+        return [shard for shard in (wanted[start::count] for start in range(count)) if shard]
+    hosts: dict[str, list[int]] = {}
+    for index in wanted:
+        hosts.setdefault(jobs[index].host, []).append(index)
+    out: list[list[int]] = [[] for _ in range(min(count, len(hosts)))]
+    for items in sorted(hosts.values(), key=len, reverse=True):
+        min(out, key=len).extend(items)
+    return [sorted(shard) for shard in out]
+
+
+def shares(total: int, weights: list[int]) -> list[int]:
+    """Split *total* (at least one each, never more than *total* in all when it allows one each)
+    in proportion to *weights*, largest remainders first."""
+    whole = sum(weights) or 1
+    exact = [total * weight / whole for weight in weights]
+    out = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in order[: max(0, total - sum(out))]:
+        out[i] += 1
+    while sum(out) > total and max(out) > 1:  # the ones lifted to 1 are paid for by the largest
+        out[out.index(max(out))] -= 1
+    return out
+
+
+@dataclass
+class _Child:
+    pid: int
+    fd: int
+    indices: list[int]
+    buffer: bytearray = field(default_factory=bytearray)
+    ended: bool = False  # its last message arrived
+    interrupted: bool = False
+    max_lag: float | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    signum: int | None = None  # the signal that interrupted it
+
+
+def run_workers(work: Work) -> Outcome:
+    """Run *work* on ``options.workers`` child processes; blocking, on the calling thread."""
+    jobs = list(work.jobs)
+    options, progress = work.options, work.progress
+    results = work.results()
+    # No more children than downloads in flight: each must hold at least one.
+    groups = shards(jobs, min(options.workers, options.concurrency), by_host=options.per_host is not None)
+    if not groups:
+        return Outcome(results)
+    sizes = [len(group) for group in groups]
+    # -c and --limit-rate shared in proportion to each child's items: in all, what was asked.
+    concurrency = shares(options.concurrency, sizes)
+    rates = shares(options.limit_rate, sizes) if options.limit_rate else [None] * len(groups)
+    parent = os.getpid()
+    _prepare_death_signal()
+    children: list[_Child] = []
+    for indices, share, rate in zip(groups, concurrency, rates, strict=True):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_end)
+            for other in children:
+                os.close(other.fd)
+            mine = options.replace(workers=1, concurrency=share, limit_rate=rate)
+            _child(write_end, indices, jobs, work, mine, parent)
+        os.close(write_end)
+        children.append(_Child(pid, read_end, indices))
+    interrupted = _gather(children, jobs, results, progress)
+    signalled = [child.signum for child in children if child.signum is not None]
+    if not interrupted and signalled and _signals.received() is None:
+        _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
+    for child in children:
+        if not child.ended:  # died (or was killed) before its end: its unfinished items failed
+            for index in child.indices:
+                if results[index] is None and not interrupted:
+                    job = jobs[index]
+                    results[index] = plan.internal_failure(
+                        job, work.store.path(job), RuntimeError(f"worker process {child.pid} exited")
+                    )
+    lags = [child.max_lag for child in children if child.max_lag is not None]
+    stages = {stage: sum(child.stages.get(stage, 0.0) for child in children) for stage in ("sha256", "write")}
+    return Outcome(
+        results,
+        interrupted or any(child.interrupted for child in children),
+        max(lags) if lags else None,
+        stages,
+    )
+
+
+def _gather(children: list[_Child], jobs: list[Job], results: object, progress: Progress) -> bool:
+    """Take the children's messages until every pipe is closed; return whether we were interrupted."""
+    selector = selectors.DefaultSelector()
+    for child in children:
+        selector.register(child.fd, selectors.EVENT_READ, child)
+    open_pipes = len(children)
+    stop_by: float | None = None
+    with _Stops() as stops:
+        selector.register(stops.fd, selectors.EVENT_READ, None)
+        while open_pipes:
+            timeout = None if stop_by is None else max(0.0, stop_by - time.monotonic())
+            try:
+                events = selector.select(timeout)
+            except KeyboardInterrupt:  # off the main thread's handlers (a library caller's thread)
+                stops.asked = True
+                events = []
+            if stops.asked and stop_by is None:
+                stop_by = time.monotonic() + _STOP_GRACE
+                for child in children:
+                    _signal(child, signal.SIGTERM)  # once: a second would break off its orderly end
+            if not events and stop_by is not None and time.monotonic() >= stop_by:
+                for child in children:
+                    _signal(child, signal.SIGKILL)  # an orderly end that did not come
+                stop_by = time.monotonic() + _STOP_GRACE
+                continue
+            for key, _mask in events:
+                child = key.data
+                if child is None:
+                    stops.drain()
+                    continue
+                data = os.read(child.fd, 1 << 20)
+                if not data:
+                    selector.unregister(child.fd)
+                    os.close(child.fd)
+                    open_pipes -= 1
+                    continue
+                child.buffer += data
+                _take(child, jobs, results, progress)
+        interrupted = stops.asked
+    selector.close()
+    for child in children:
+        _reap(child.pid)
+    return interrupted
+
+
+class _Stops:
+    """SIGINT, SIGTERM and SIGHUP, while the parent waits, as a flag and a byte on a pipe: an
+    exception could land between taking a batch of results and recording it."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.fd, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _Stops:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                previous = signal.getsignal(sig)
+                if previous is signal.SIG_IGN or (sig != signal.SIGINT and previous is signal.SIG_DFL):
+                    continue  # ignored (nohup), or not asked for by the caller: left as it is
+                self._saved[sig] = signal.signal(sig, self._heard)
+        return self
+
+    def _heard(self, signum: int, frame: object) -> None:
+        if signum != signal.SIGINT:
+            _signals.note(signum)
+        self.asked = True
+        with contextlib.suppress(OSError):
+            os.write(self._write, b"!")
+
+    def drain(self) -> None:
+        with contextlib.suppress(OSError):
+            os.read(self.fd, 512)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        os.close(self.fd)
+        os.close(self._write)
+
+
+def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -> None:
+    buffer = child.buffer
+    while len(buffer) >= _HEADER.size:
+        (length,) = _HEADER.unpack_from(buffer)
+        if len(buffer) < _HEADER.size + length:
+            return
+        batch = pickle.loads(bytes(buffer[_HEADER.size : _HEADER.size + length]))
+        del buffer[: _HEADER.size + length]
+        for event in batch:
+            kind = event[0]
+            if kind == "done":
+                _, index, result = event
+                results[index] = result  # type: ignore[index]
+                progress.done(jobs[index], result)
+            elif kind == "advance":
+                progress.advance(event[2], jobs[event[1]] if event[1] >= 0 else None)
+            elif kind == "sized":
+                progress.sized(jobs[event[1]], event[2], event[3])
+            elif kind == "retrying":
+                progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4])
+            elif kind == "end":
+                child.ended, child.interrupted, child.max_lag, child.stages, child.signum = True, *event[1:]
+
+
+def _signal(child: _Child, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child.pid, signum)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+class _Relay(Progress):
+    """A child's display: the events, batched and pickled down the pipe to the parent, at least
+    every 50 ms (a thread sees to it when no new event comes)."""
+
+    def __init__(self, fd: int, indices: list[int], jobs: list[Job]) -> None:
+        self.fd = fd
+        self.indices = indices
+        self.index_of = {id(job): index for job, index in zip(jobs, indices, strict=True)}
+        self.sent: set[int] = set()  # indices whose result went with a "done" event
+        self.meter = Meter()
+        self._events: list[tuple[object, ...]] = []
+        self._last = time.monotonic()
+        self._lock = threading.Lock()  # the threads engine reports from many threads
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._keep_flushing, name="tulip-relay", daemon=True)
+        self._flusher.start()
+
+    def _keep_flushing(self) -> None:
+        while not self._stop.wait(_FLUSH_EVERY):
+            with self._lock:
+                if self._events and time.monotonic() - self._last >= _FLUSH_EVERY:
+                    self._flush(time.monotonic())
+
+    def _index(self, job: Job | None) -> int:
+        return -1 if job is None else self.index_of.get(id(job), -1)
+
+    def _add(self, event: tuple[object, ...]) -> None:
+        with self._lock:
+            self._events.append(event)
+            if len(self._events) >= _FLUSH_COUNT:
+                self._flush(time.monotonic())
+
+    def _flush(self, now: float) -> None:
+        if self._events:
+            data = pickle.dumps(self._events, pickle.HIGHEST_PROTOCOL)
+            self._events = []
+            _write_all(self.fd, _HEADER.pack(len(data)) + data)
+        self._last = now
+
+    def done(self, job: Job, result: Result) -> None:
+        index = self._index(job)
+        self._add(("done", index, result))
+        self.sent.add(index)
+
+    def advance(self, nbytes: int, job: Job | None = None) -> None:
+        self._add(("advance", self._index(job), nbytes))
+
+    def sized(self, job: Job, size: int, connections: int = 1) -> None:
+        self._add(("sized", self._index(job), size, connections))
+
+    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
+        self._add(("retrying", self._index(job), attempt, str(error), delay))
+
+    def end(self, outcome: Outcome | None) -> None:
+        """Send what is left: every result not sent yet (an interrupt may have cut an event off),
+        then the end — or, when the engine broke (*outcome* None), only what was buffered."""
+        self._stop.set()
+        with self._lock:
+            if outcome is not None:
+                for position, result in enumerate(outcome.results):
+                    index = self.indices[position]
+                    if result is not None and index not in self.sent:
+                        self._events.append(("done", index, result))
+                self._events.append(
+                    ("end", outcome.interrupted, outcome.max_lag, self.meter.stages(), _signals.received())
+                )
+            self._flush(time.monotonic())
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: object, parent: int) -> None:
+    """Run the engine on the jobs at *indices* and report through *fd*; exit the process."""
+    status = 0
+    relay: _Relay | None = None
+    outcome: Outcome | None = None
+    try:
+        _die_with_parent(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks us to stop, once
+        _signals.interrupt_on_terminate()
+        shard = [jobs[index] for index in indices]
+        relay = _Relay(fd, indices, shard)
+        engine = engines.load(work.options.engine)
+        outcome = engine.run_to_end(Work(shard, work.store, options, relay))  # type: ignore[arg-type]
+    except BaseException:  # a child must end here, whatever happened
+        status = 70  # EX_SOFTWARE: the parent fails this child's unfinished items
+    finally:
+        try:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # the work is over: its report must get through
+            if relay is not None:
+                relay.end(outcome)
+        except BaseException:  # (the parent is gone, most likely)
+            status = 70
+        os._exit(status)
+
+
+_prctl: Callable[..., int] | None = None
+
+
+def _prepare_death_signal() -> None:
+    """Load prctl once, in the parent (the children would each pay for importing ctypes)."""
+    global _prctl
+    if _prctl is None:
+        try:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # not Linux: children outlive a killed parent
+            pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send us SIGTERM when the parent dies (Linux)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)

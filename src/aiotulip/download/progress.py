@@ -1,0 +1,371 @@
+"""Feedback while a run goes on: a rich progress bar on a terminal, plain lines elsewhere, or none.
+
+Engines report events (an item started, bytes arrived, an item ended, a retry is coming); they never
+format anything. Every method is safe to call from worker threads.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from aiotulip.download.models import Job, Result
+from aiotulip.shared.terminal import is_interactive
+from aiotulip.shared.units import format_bytes
+from aiotulip.spin.spinner import Spinner
+
+__all__ = ["PlainProgress", "Progress", "RichProgress", "make_progress"]
+
+
+class Progress:
+    """Receives the events of a run; this base class ignores them all (``--quiet``)."""
+
+    def start(self, items: int, total_bytes: int | None) -> None: ...
+    def advance(self, nbytes: int, job: Job | None = None) -> None: ...
+    def done(self, job: Job, result: Result) -> None: ...
+    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None: ...
+    def sized(self, job: Job, size: int, connections: int = 1) -> None: ...
+    def close(self) -> None: ...
+
+
+class PlainProgress(Progress):
+    """A line every *interval* seconds (and one at the end) — for logs, pipes and CI."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._items = self._done = self._bytes = self._retries = self._failed = 0
+        self._started = self._last = time.monotonic()
+
+    def start(self, items: int, total_bytes: int | None) -> None:
+        self._items = items
+        self._started = self._last = time.monotonic()
+
+    def advance(self, nbytes: int, job: Job | None = None) -> None:
+        with self._lock:
+            self._bytes += nbytes
+        self._maybe_print()
+
+    def done(self, job: Job, result: Result) -> None:
+        with self._lock:
+            self._done += 1
+            self._failed += result.status in ("failed", "not_found")
+        self._maybe_print()
+
+    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
+        with self._lock:
+            self._retries += 1
+
+    def _maybe_print(self, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._last < self.interval:
+                return
+            self._last = now
+            rate = self._bytes / max(now - self._started, 1e-9)
+            # Outcomes, not responses: a file that failed is not a file fetched.
+            failed = f", {self._failed} failed" if self._failed else ""
+            line = (
+                f"tulip fetch: {self._done - self._failed}/{self._items} files{failed}, "
+                f"{format_bytes(self._bytes)}, {format_bytes(rate)}/s, {self._retries} retries"
+            )
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self._maybe_print(force=True)
+
+
+class _File:
+    """One file under way, as the bar shows it."""
+
+    __slots__ = ("bytes", "name", "size", "started", "task")
+
+    def __init__(self, name: str, size: int | None) -> None:
+        self.name = name
+        self.size = size
+        self.bytes = 0
+        self.started = time.monotonic()
+        self.task: Any = None
+
+
+class RichProgress(Progress):
+    """tulip's Spinner until the first byte arrives, then a rich bar: files, bytes, rate, ETA, and
+    below it the largest files under way (as many as fit, *files* at most), folded into "+K more".
+
+    The bar follows bytes once a size is known — the total estimated from the sizes known so far
+    (a manifest's, or Content-Length as answers arrive), exact once all are — else files.
+    """
+
+    def __init__(self, stream: TextIO | None = None, files: int = 5) -> None:
+        self.stream = stream or sys.stderr
+        self.max_files = files
+        self._lock = threading.Lock()
+        self._spinner: Spinner | None = None
+        self._bar: Any = None
+        self._task: Any = None
+        self._slots: list[Any] = []  # the rows for files, filled by _pick_rows
+        self._more: Any = None  # the "+K more" row
+        self._items = self._done = self._bytes = self._failed = 0
+        self._total_bytes: int | None = None  # exact: every size known
+        self._sized: dict[str, int] = {}  # sizes servers announced, while not every size is known
+        self._gone = 0  # items that ended without a size known
+        self._connections = 0  # extra connections of split downloads now under way
+        self._split: dict[str, int] = {}  # ... by item
+        self._active: dict[str, _File] = {}
+        self._picked = 0.0  # when the rows were last chosen
+        self._started = time.monotonic()
+
+    def start(self, items: int, total_bytes: int | None) -> None:
+        self._items, self._total_bytes = items, total_bytes
+        self._started = time.monotonic()
+        self._spinner = Spinner(f"connecting ({items} files)", stream=self.stream, timer=True).start()
+
+    def _ensure_bar(self) -> None:
+        # Called under the lock: the spinner gives way to the bar exactly once.
+        if self._bar is not None:
+            return
+        from rich.console import Console
+        from rich.progress import Progress as Bar
+        from rich.progress import TextColumn
+        from rich.table import Column
+
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self._bar = Bar(
+            _name_column(self.stream),
+            _bar_column(),
+            TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+            _eta_column(),
+            console=Console(file=self.stream),
+            refresh_per_second=8,
+        )
+        total = self._total()
+        self._task = self._bar.add_task(
+            "[bold]fetch", total=total if total is not None else self._items, info=self._info()
+        )
+        # Rows made once and filled in place: adding or removing a rich task redraws at once, which
+        # a run of thousands of small files cannot afford.
+        self._slots = [
+            self._bar.add_task("", total=None, info="", visible=False) for _ in range(self.max_files)
+        ]
+        self._more = self._bar.add_task("", total=None, info="", more=True, visible=False)
+        self._bar.start()
+
+    def _total(self) -> int | None:
+        """Bytes the run will bring: exact when every size is known, else estimated from those known."""
+        if self._total_bytes is not None:
+            return self._total_bytes
+        if not self._sized:
+            return None
+        known = sum(self._sized.values())
+        unknown = max(0, self._items - len(self._sized) - self._gone)
+        return known + unknown * known // len(self._sized)
+
+    def sized(self, job: Job, size: int, connections: int = 1) -> None:
+        """A server announced *job*'s size (fetched over *connections*)."""
+        with self._lock:
+            if connections > 1:
+                self._connections += connections - 1 - self._split.get(job.name, 0)
+                self._split[job.name] = connections - 1
+            entry = self._active.get(job.name)
+            if entry is None and self.max_files:  # the body begins: its rate counts from now
+                entry = self._active[job.name] = _File(job.name, size)
+            elif entry is not None:
+                entry.size = size
+                if entry.task is not None and self._bar is not None:
+                    self._bar.update(entry.task, total=size)
+            if self._total_bytes is not None:
+                return
+            was_bytes = bool(self._sized)
+            self._sized[job.name] = size
+            if len(self._sized) + self._gone >= self._items:
+                self._total_bytes = sum(self._sized.values())
+            if self._bar is not None:
+                completed = self._bytes if not was_bytes else None
+                self._bar.update(self._task, total=self._total(), completed=completed)
+
+    def _info(self) -> str:
+        rate = self._bytes / max(time.monotonic() - self._started, 1e-9)
+        failed = f" ({self._failed} failed)" if self._failed else ""
+        split = f" over {self._connections + 1} connections" if self._connections else ""
+        return (
+            f"{self._done - self._failed}/{self._items} files{failed}{split}  "
+            f"{format_bytes(self._bytes)}  {format_bytes(rate)}/s"
+        )
+
+    def _by_bytes(self) -> bool:
+        return self._total_bytes is not None or bool(self._sized)
+
+    def advance(self, nbytes: int, job: Job | None = None) -> None:
+        with self._lock:
+            self._ensure_bar()
+            self._bytes += nbytes
+            if self._by_bytes():
+                self._bar.update(self._task, advance=nbytes, info=self._info())
+            else:  # the bar follows files, the text follows bytes
+                self._bar.update(self._task, info=self._info())
+            if job is not None and self.max_files:
+                entry = self._active.get(job.name)
+                if entry is None:
+                    entry = self._active[job.name] = _File(job.name, self._sized.get(job.name, job.size))
+                entry.bytes += nbytes
+                if entry.task is not None:
+                    self._bar.update(
+                        entry.task, completed=entry.bytes, info=_file_info(entry), eta=_file_eta(entry)
+                    )
+                self._pick_rows()
+
+    def _pick_rows(self) -> None:
+        """Show the largest files under way worth a row, as many as fit (chosen at most 4 times a
+        second; a file that will be done in a blink — small, and begun just now — gets none)."""
+        now = time.monotonic()
+        if now - self._picked < 0.25:
+            return
+        self._picked = now
+        from aiotulip.shared.terminal import terminal_rows
+
+        room = max(0, min(len(self._slots), terminal_rows(self.stream) - 4))
+        worth = [f for f in self._active.values() if (f.size or 0) >= _WORTH_A_ROW or now - f.started >= 1.0]
+        ranked = sorted(worth, key=lambda f: (f.size or f.bytes, f.bytes), reverse=True)
+        if len(ranked) > room and room:
+            room -= 1  # a row for "+K more"
+        shown, hidden = ranked[:room], ranked[room:]
+        for entry in self._active.values():
+            entry.task = None
+        name_cells = _name_cells(self.stream)
+        for slot, entry in zip(self._slots, shown, strict=False):
+            entry.task = slot
+            self._bar.reset(slot, total=entry.size, completed=entry.bytes, visible=True,
+                            description=f"  {_middle(entry.name, name_cells)}",
+                            info=_file_info(entry), eta=_file_eta(entry))  # fmt: skip
+        for slot in self._slots[len(shown) :]:
+            self._bar.update(slot, visible=False)
+        self._bar.update(self._more, description=f"  +{len(hidden)} more", visible=bool(hidden))
+
+    def done(self, job: Job, result: Result) -> None:
+        with self._lock:
+            self._ensure_bar()
+            self._connections -= self._split.pop(job.name, 0)
+            self._done += 1
+            self._failed += result.status in ("failed", "not_found")
+            entry = self._active.pop(job.name, None)
+            if entry is not None and entry.task is not None:
+                self._bar.update(entry.task, visible=False)  # its row is filled again at the next pick
+            if entry is not None and result.status != "ok" and self._by_bytes():
+                # What a failed file brought is not in the summary's bytes: nor on the bar.
+                self._bytes -= entry.bytes
+                self._bar.update(self._task, completed=self._bytes)
+            if not self._by_bytes():
+                self._bar.update(self._task, advance=1, info=self._info())
+                return
+            if job.name not in self._sized and self._total_bytes is None:
+                self._gone += 1
+            if self._total_bytes is not None and result.status != "ok" and job.size:
+                # A skipped or failed item will not arrive: its share of the total goes.
+                self._total_bytes -= job.size
+            self._bar.update(self._task, total=self._total(), info=self._info())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._spinner is not None:
+                self._spinner.stop()
+                self._spinner = None
+            if self._bar is not None:
+                for slot in (*self._slots, self._more):
+                    self._bar.update(slot, visible=False)
+                self._bar.update(self._task, info=self._info())
+                self._bar.stop()
+
+
+def _name_cells(stream: TextIO) -> int:
+    """Columns for a file's name: a third of the terminal, 10 to 30."""
+    from aiotulip.shared.terminal import terminal_width
+
+    return max(10, min(30, terminal_width(stream) // 3))
+
+
+_WORTH_A_ROW = 1 << 20  # a file this big gets a row at once; a smaller one once it has run a second
+
+
+def _middle(name: str, cells: int) -> str:
+    """*name* cut in the middle to *cells* columns: ``file-0…0003.bin`` keeps what tells files apart."""
+    from aiotulip.shared.terminal import cell_width, fit
+
+    if cell_width(name) <= cells:
+        return name
+    tail = fit(name[::-1], (2 * cells) // 3, "")[::-1]
+    return fit(name, cells - cell_width(tail), "…") + tail
+
+
+def _file_info(entry: _File) -> str:
+    return (
+        f"{format_bytes(entry.bytes)}{f'/{format_bytes(entry.size)}' if entry.size else ''}  {_rate(entry)}"
+    )
+
+
+def _rate(entry: _File) -> str:
+    return f"{format_bytes(entry.bytes / max(time.monotonic() - entry.started, 1e-9))}/s"
+
+
+def _file_eta(entry: _File) -> str:
+    """The file's own ETA from its own rate since it began (rich's needs several samples a file)."""
+    elapsed = time.monotonic() - entry.started
+    if not entry.size or not entry.bytes or elapsed <= 0:
+        return "-:--:--"
+    left = max(0.0, (entry.size - entry.bytes) * elapsed / entry.bytes)
+    minutes, seconds = divmod(int(left + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def _name_column(stream: TextIO) -> Any:
+    from rich.progress import TextColumn
+    from rich.table import Column
+
+    class _Name(TextColumn):
+        # Asked at every render: the width follows a resized terminal, and names are never squeezed
+        # below what tells files apart.
+        def get_table_column(self) -> Column:
+            return Column(no_wrap=True, overflow="ellipsis", min_width=_name_cells(stream) + 2)
+
+    return _Name("{task.description}")
+
+
+def _bar_column() -> Any:
+    from rich.progress import BarColumn
+    from rich.text import Text
+
+    class _Bar(BarColumn):
+        def render(self, task: Any) -> Any:
+            return Text("") if task.fields.get("more") else super().render(task)
+
+    return _Bar()
+
+
+def _eta_column() -> Any:
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    class _Eta(TimeRemainingColumn):
+        def render(self, task: Any) -> Any:
+            if task.fields.get("more"):
+                return Text("")
+            if "eta" in task.fields:
+                return Text(task.fields["eta"], style="progress.remaining")
+            return super().render(task)
+
+    return _Eta()
+
+
+def make_progress(mode: bool | None, stream: TextIO | None = None) -> Progress:
+    """Return the progress display: False none, True a bar, None a bar on a terminal else plain lines."""
+    stream = stream or sys.stderr
+    if mode is False:
+        return Progress()
+    if mode is True or is_interactive(stream):
+        return RichProgress(stream)
+    return PlainProgress(stream)

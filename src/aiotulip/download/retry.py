@@ -1,0 +1,76 @@
+"""When to try again, and how long to wait first: pure decisions, the same for every engine.
+
+Connection failures, timeouts, bodies cut short, 5xx and 429 are worth another attempt; 404 and the
+other 4xx are not (asking again gets the same answer). Waits grow exponentially with *full jitter*
+(a uniform draw between zero and the exponential cap), which spreads retries from many clients so
+they do not return in lockstep; a server's ``Retry-After`` is a floor under that wait.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from aiotulip.errors import FetchError, HTTPStatusError
+
+__all__ = ["RetryPolicy", "parse_retry_after"]
+
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime  # rare: not worth its import at start-up
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        import time
+
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass
+class RetryPolicy:
+    """How many attempts an item gets and how long to wait between them."""
+
+    retries: int = 5  # attempts after the first
+    backoff: float = 0.2  # the cap of the first wait, doubled each time ...
+    max_backoff: float = 30.0  # ... up to this
+    max_retry_after: float = 300.0  # a longer Retry-After is not waited for: the item fails
+    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def retryable(self, error: FetchError) -> bool:
+        """Whether asking again could give a different answer."""
+        if isinstance(error, HTTPStatusError):
+            return error.status in _RETRY_STATUSES or error.status >= 500
+        return error.transient
+
+    def delay(self, attempt: int, error: FetchError, remaining: float | None = None) -> float | None:
+        """Return how long to wait before attempt *attempt* + 1, or None to give up.
+
+        *attempt* counts from 1 (the attempt that just failed); *remaining* is what is left of the
+        item's total deadline, if it has one.
+        """
+        if attempt > self.retries or not self.retryable(error):
+            return None
+        cap = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        wait = self.rng.uniform(0, cap)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > self.max_retry_after:
+                return None
+            wait = max(wait, retry_after)
+        if remaining is not None and wait >= remaining:
+            return None
+        return wait

@@ -1,0 +1,135 @@
+"""Transports: the HTTP client behind an engine, one small interface whatever moves the bytes.
+
+An engine asks a transport for the response to exactly one request — the Item has decided its
+URL, headers and proxy, and follows redirects itself — and reads the body in pieces; it never sees a
+library's own types or exceptions. Each transport maps its failures onto tulip's errors, in the same
+words (``_errors``), which is what lets the retry policy and the Report be the same for every engine.
+
+    async with transport.get(url, headers, proxy) as response:     # AsyncTransport
+        response.status, response.headers
+        chunk = await response.read(65536)                          # b"" at the end
+
+- ``lean``: asyncio Protocols around the wire reader (``_wire``, httptools), TLS by asyncio; the
+  asyncio engine's default.
+- ``blocking``: the same wire reader over plain sockets, for the threads and sequential engines.
+- ``aiohttp``: aiohttp's client, for ``--transport aiohttp``.
+- ``mock``: canned answers, no sockets, for tests.
+
+Which one an engine gets is decided once, by ``open_async`` / ``open_sync``: by name, or any object
+with those two methods (a TransportFactory, such as ``MockTransport``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.http.tls import Tls
+
+if TYPE_CHECKING:
+    from aiotulip.download.options import FetchOptions
+
+__all__ = [
+    "AsyncResponse",
+    "AsyncTransport",
+    "SyncResponse",
+    "SyncTransport",
+    "TransportFactory",
+    "TransportOptions",
+    "open_async",
+    "open_sync",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What every transport honours."""
+
+    concurrency: int = 16  # connections in all
+    per_host: int | None = None  # connections per host; None for no limit beyond concurrency
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0  # the longest silence while waiting for bytes
+    tls: Tls = field(default_factory=Tls)
+
+
+class AsyncResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self, n: int) -> bytes:
+        """Return up to *n* bytes of the body, b"" at its end; raise TransportError or Timeout."""
+        ...
+
+
+class AsyncTransport(Protocol):
+    async def __aenter__(self) -> AsyncTransport: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
+    ) -> AbstractAsyncContextManager[AsyncResponse]:
+        """Send GET *url* and give the response once its (final) headers have arrived."""
+        ...
+
+
+class SyncResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def read(self, n: int) -> bytes: ...
+
+
+class SyncTransport(Protocol):
+    def __enter__(self) -> SyncTransport: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
+    ) -> AbstractContextManager[SyncResponse]:
+        """As AsyncTransport.get; with a *deadline* (time.monotonic) that no wait may outlast."""
+        ...
+
+
+class TransportFactory(Protocol):
+    """Makes the transports of a run: what ``FetchOptions.transport`` may hold instead of a name."""
+
+    def open_sync(self, options: TransportOptions) -> SyncTransport: ...
+    def open_async(self, options: TransportOptions) -> AsyncTransport: ...
+
+
+def transport_options(options: FetchOptions, *, concurrency: int | None = None) -> TransportOptions:
+    """Return what the transports need to know of *options*."""
+    return TransportOptions(
+        concurrency=concurrency or options.concurrency,
+        per_host=options.per_host,
+        connect_timeout=options.connect_deadline,
+        read_timeout=options.timeout,
+        tls=options.tls(),
+    )
+
+
+def open_async(options: FetchOptions) -> AsyncTransport:
+    """Return the asyncio engine's transport: lean unless *options* name aiohttp or a factory."""
+    choice = options.transport
+    if not isinstance(choice, str):
+        return choice.open_async(transport_options(options))
+    if choice == "aiohttp":
+        from aiotulip.download.transports.aiohttp import AiohttpTransport
+
+        return AiohttpTransport(transport_options(options))
+    from aiotulip.download.transports.lean import LeanTransport
+
+    return LeanTransport(transport_options(options))
+
+
+def open_sync(options: FetchOptions, *, concurrency: int | None = None) -> SyncTransport:
+    """Return a blocking engine's transport: the blocking one, unless *options* name a factory."""
+    choice = options.transport
+    if not isinstance(choice, str):
+        return choice.open_sync(transport_options(options, concurrency=concurrency))
+    from aiotulip.download.transports.blocking import BlockingTransport
+
+    return BlockingTransport(transport_options(options, concurrency=concurrency))

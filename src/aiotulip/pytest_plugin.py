@@ -1,0 +1,210 @@
+"""pytest fixtures for tests of HTTP clients: a tulip server with seeded faults, or a fault proxy.
+
+Active wherever tulip is installed (entry point ``pytest11``); nothing is imported until a test asks
+for a fixture. ::
+
+    def test_my_client_survives(tulip_server):
+        server = tulip_server(files=10, error_rate=0.2, seed=7)
+        my_client.download(server.urls, "out")
+        assert server.stats["faults"]["error"] > 0
+
+    @pytest.mark.tulip_server(files=3, drop_rate=0.5)
+    def test_with_a_marker(tulip_server):
+        requests.get(tulip_server.urls[0])     # the marker's server, started on first use
+
+    def test_in_front_of_mine(tulip_proxy, my_app_url):
+        proxy = tulip_proxy(my_app_url, delay=0.2, error_rate=0.1)
+        ...                                     # talk to proxy.url instead of my_app_url
+
+Settings are ServeConfig's and Faults' field names (``files``, ``size`` as ``"64k"`` or a range,
+``root``, ``seed``, ``gzip``, ``index``, ``self_signed``, ``error_rate``, ``bandwidth``,
+``paths`` ...) plus ``process=True`` for a server in its own process (for clients that hold the GIL).
+Each server's ``faults`` and ``stats`` are live: read them, or ``server.faults.update(error_rate=0)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from aiotulip.serve import Faults, ServeConfig
+
+__all__ = ["LiveFaults", "ServerFactory", "TulipServer"]
+
+
+class TulipServer:
+    """A running server: its URL, files, live faults and stats. Stopped when the test ends."""
+
+    def __init__(self, config: ServeConfig, *, process: bool = False) -> None:
+        from aiotulip.serve import ServerProcess, ServerThread
+
+        self.config = config
+        self._service = ServerProcess(config) if process else ServerThread(config)
+        self.url: str = self._service.start()
+        self.ca_file: Path | None = self._service.ca_file
+        self.faults = LiveFaults(self)
+
+    # -- what it serves
+    @property
+    def manifest(self) -> list[dict[str, Any]]:
+        """Every file's name, size, sha256 and path (``/files/NAME``), as /manifest.json lists them."""
+        return self._call("GET", "/manifest.json")["files"]  # type: ignore[no-any-return]
+
+    @property
+    def urls(self) -> list[str]:
+        """The full URL of every file, in name order."""
+        return [self.url + item["url"] for item in self.manifest]
+
+    def file_url(self, name: str) -> str:
+        from aiotulip.serve.app import files_url
+
+        return self.url + files_url(name)
+
+    # -- what it has done
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Requests, bytes, statuses, faults by kind and connections, as of now."""
+        return self._call("GET", "/_tulip/stats")  # type: ignore[no-any-return]
+
+    def reset_stats(self) -> None:
+        self._call("DELETE", "/_tulip/stats")
+
+    def change_files(self, version: int) -> None:
+        """Give every synthetic file new bytes, ETag and Last-Modified (a file changed on the server)."""
+        self._call("PUT", "/_tulip/corpus", {"version": version})
+
+    def stop(self) -> None:
+        self._service.stop()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import json
+        import ssl
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+        with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+            return json.load(answer)
+
+    def __repr__(self) -> str:
+        return f"<TulipServer {self.url}>"
+
+
+class LiveFaults:
+    """The server's fault settings as they are now: ``faults.error_rate``, ``faults.update(...)``."""
+
+    def __init__(self, server: TulipServer) -> None:
+        object.__setattr__(self, "_server", server)
+
+    def snapshot(self) -> Faults:
+        from aiotulip.serve import Faults
+
+        return Faults(**self._server._call("GET", "/_tulip/faults"))
+
+    def update(self, **changes: Any) -> Faults:
+        """Change some settings while the server runs (checked: a bad value raises ValueError)."""
+        import urllib.error
+
+        from aiotulip.serve import Faults
+
+        try:
+            return Faults(**self._server._call("PUT", "/_tulip/faults", changes))
+        except urllib.error.HTTPError as exc:
+            raise ValueError(exc.read().decode().strip()) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.snapshot(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update(**{name: value})
+
+    def __repr__(self) -> str:
+        return f"<LiveFaults {self.snapshot()}>"
+
+
+class ServerFactory:
+    """``factory(**settings)`` starts a server; ``factory.url`` (and the rest of TulipServer's
+    attributes) reach the one the test's ``tulip_server`` marker describes, started on first use."""
+
+    def __init__(self, marker: dict[str, Any] | None = None, *, proxy: bool = False) -> None:
+        self._marker = marker or {}
+        self._proxy = proxy
+        self._servers: list[TulipServer] = []
+        self._default: TulipServer | None = None
+
+    def __call__(self, upstream: str | None = None, /, **settings: Any) -> TulipServer:
+        process = bool(settings.pop("process", False))
+        if upstream is not None:
+            settings["upstream"] = upstream
+        if self._proxy and not settings.get("upstream"):
+            raise TypeError(
+                "tulip_proxy needs the URL of the server to stand in front of: tulip_proxy(url, ...)"
+            )
+        server = TulipServer(_config(settings), process=process)
+        self._servers.append(server)
+        return server
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._proxy:
+            raise AttributeError(
+                f"tulip_proxy has no default server: proxy = tulip_proxy(url, ...); proxy.{name}"
+            )
+        if self._default is None:
+            self._default = self(**dict(self._marker))
+        return getattr(self._default, name)
+
+    def close(self) -> None:
+        while self._servers:
+            self._servers.pop().stop()
+
+
+def _config(settings: dict[str, Any]) -> ServeConfig:
+    import dataclasses
+
+    from aiotulip.serve import Faults, ServeConfig
+    from aiotulip.shared.units import parse_size_range
+
+    fault_fields = {f.name for f in dataclasses.fields(Faults)}
+    config_fields = {f.name for f in dataclasses.fields(ServeConfig)} - {"faults"}
+    unknown = sorted(set(settings) - fault_fields - config_fields)
+    if unknown:
+        raise TypeError(f"unknown tulip server setting(s): {', '.join(unknown)}")
+    # As PUT /_tulip/faults takes them: "500k" for a rate, "64k" for a size.
+    faults = Faults().updated({k: v for k, v in settings.items() if k in fault_fields})
+    kept = {k: v for k, v in settings.items() if k in config_fields}
+    if isinstance(kept.get("size"), str):
+        kept["size"] = parse_size_range(kept["size"])
+    elif isinstance(kept.get("size"), int):
+        kept["size"] = (kept["size"], kept["size"])
+    return ServeConfig(faults=faults, **kept)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "tulip_server(**settings): the settings of the test's default tulip_server (tulip's plugin)",
+    )
+
+
+@pytest.fixture
+def tulip_server(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
+    """Start tulip servers: ``tulip_server(files=10, error_rate=0.2, seed=7)``, or use the marker's."""
+    marker = request.node.get_closest_marker("tulip_server")
+    factory = ServerFactory(dict(marker.kwargs) if marker else None)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def tulip_proxy() -> Iterator[ServerFactory]:
+    """Put a fault proxy in front of any server: ``tulip_proxy("http://127.0.0.1:8080", delay=0.1)``."""
+    factory = ServerFactory(proxy=True)
+    yield factory
+    factory.close()

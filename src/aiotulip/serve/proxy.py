@@ -1,0 +1,242 @@
+"""Proxy mode: tulip serve in front of any HTTP server, its seeded faults on the real answers.
+
+``tulip serve --upstream http://127.0.0.1:8080`` forwards every request but ``/_tulip/...`` to the
+upstream, as a reverse proxy does (nginx's ``proxy_pass``): hop-by-hop headers dropped, ``Host``
+the upstream's, ``X-Forwarded-*`` added, redirects to the upstream rewritten to the proxy
+(``proxy_redirect default``), bodies passed through as they are (no decompression). A fault plan is
+drawn per URL path exactly as for files; errors, stalls and immediate resets are answered without
+troubling the upstream, everything else shapes the upstream's body on its way through, a chunk at
+a time: nothing is held whole but small quiet bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from aiotulip.errors import UsageError
+from aiotulip.serve.faults import Plan
+from aiotulip.serve.shaping import SourceBroken, send_body
+
+if TYPE_CHECKING:
+    from aiotulip.serve.stats import Stats
+
+__all__ = ["Upstream", "check_upstream"]
+
+# RFC 9110 7.6.1: meant for one connection, never forwarded (plus those a Connection header names).
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_WHOLE = 64 * 1024  # a quiet body up to this size is read whole and sent in one write
+_NO_BODY = frozenset({204, 304})
+
+
+def check_upstream(url: str) -> URL:
+    """Return *url* parsed, or raise UsageError unless it is an http(s) URL with a host.
+
+    Credentials are refused first, and no message shows them: they would be printed and never sent.
+    """
+    shown = _USERINFO.sub("//***@", url)
+    if shown != url:
+        raise UsageError("upstream URL must not carry credentials: the client's Authorization goes through")
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"bad upstream URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"upstream must be an http:// or https:// URL with a host, not {url!r}")
+    if parsed.query_string or parsed.fragment:
+        raise UsageError(f"upstream URL must not have a query or fragment: {url!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if any(char.isspace() for char in url) or port is None:
+        raise UsageError(f"bad upstream URL {url!r}")
+    return parsed
+
+
+def upstream_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext | bool:
+    """How an https upstream is checked: the system's CAs (True), plus *ca_file*, or not (False)."""
+    if insecure:
+        return False
+    if ca_file is None:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except (ssl.SSLError, OSError) as exc:
+        raise UsageError(
+            f"--upstream-ca {ca_file} holds no CA certificate: {getattr(exc, 'reason', None) or exc}"
+        ) from None
+    context.load_default_certs()
+    return context
+
+
+_USERINFO = re.compile(r"//[^/?#]*@")
+
+
+def _dot_segment(raw_path: str) -> bool:
+    """Whether a path has a "." or ".." segment (percent-encoded or not): it could leave the prefix."""
+    return any(part.replace("%2e", ".").replace("%2E", ".") in (".", "..") for part in raw_path.split("/"))
+
+
+class Upstream:
+    """Where proxied requests go, over one pool of keep-alive connections."""
+
+    def __init__(
+        self, url: str, timeout: float = 60.0, *, ca_file: Path | None = None, insecure: bool = False
+    ) -> None:
+        parsed = check_upstream(url)
+        self._ssl = upstream_context(ca_file, insecure)
+        self.origin = str(parsed.origin())
+        self.prefix = parsed.raw_path.rstrip("/")
+        self.base = self.origin + self.prefix
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, ssl=self._ssl),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout),
+                max_line_size=65536,  # upstreams send long cookies and CSP headers
+                max_field_size=65536,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def forward(self, request: web.BaseRequest, plan: Plan, stats: Stats) -> web.StreamResponse:
+        """Send *request* upstream and its answer back, shaped by *plan*."""
+        if request.method == "CONNECT":
+            return _gateway(405, "a reverse proxy does not tunnel (CONNECT)")
+        raw_path = request.rel_url.raw_path
+        if not raw_path.startswith("/"):  # OPTIONS *, or an authority
+            return _gateway(400, "the request target must be a path")
+        if _dot_segment(raw_path):
+            return _gateway(400, "dot segments in the path")
+        query = request.rel_url.raw_query_string
+        target = URL(self.base + raw_path + (f"?{query}" if query else ""), encoded=True)
+        headers = self._request_headers(request)
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # aiohttp's low-level server leaves this to the handler: without it curl waits 1 s.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            headers.popall("Expect", None)
+        try:
+            answer = await self.session().request(
+                request.method,
+                target,
+                headers=headers,
+                # Streamed, not read whole: an upload of any size goes through as it comes.
+                data=request.content if request.body_exists else None,
+                allow_redirects=False,
+                compress=None,
+                chunked=None,
+            )
+        except TimeoutError:
+            return _gateway(504, "upstream timed out")
+        except (aiohttp.ClientError, OSError) as exc:
+            return _gateway(502, f"upstream unreachable: {exc}")
+        try:
+            return await self._answer(request, answer, plan, stats)
+        finally:
+            answer.close()  # a body we did not read to the end must not go back to the pool
+
+    async def _answer(
+        self, request: web.BaseRequest, answer: aiohttp.ClientResponse, plan: Plan, stats: Stats
+    ) -> web.StreamResponse:
+        if plan.delay:
+            await asyncio.sleep(plan.delay)  # downstream latency: the answer is here, held back
+        headers = self._answer_headers(request, answer)
+        length = answer.content_length
+        bodyless = request.method == "HEAD" or answer.status in _NO_BODY or 100 <= answer.status < 200
+        if bodyless or (not plan.shapes_body() and length is not None and length <= _WHOLE):
+            try:
+                content = b"" if bodyless else await answer.read()
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return _gateway(502, "upstream broke off its answer")
+            if not bodyless:
+                headers.pop("Content-Length", None)
+            stats.bytes_sent += len(content)
+            return web.Response(status=answer.status, reason=answer.reason, body=content, headers=headers)
+        headers.pop("Content-Length", None)
+        response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
+        if length is not None:
+            response.content_length = length
+        await response.prepare(request)
+        stats.statuses[answer.status] += 1
+        await send_body(request, response, _chunks(answer), length, plan, stats)
+        return response
+
+    def _request_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
+        named = _connection_named(request.headers)
+        headers: CIMultiDict[str] = CIMultiDict()
+        for key, value in request.headers.items():
+            lower = key.lower()
+            if lower in _HOP_BY_HOP or lower in named or lower == "host":
+                continue
+            headers.add(key, value)
+        peer = request.remote or ""
+        forwarded = request.headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
+        headers["X-Forwarded-Host"] = request.host
+        headers["X-Forwarded-Proto"] = request.scheme
+        return headers
+
+    def _answer_headers(self, request: web.BaseRequest, answer: aiohttp.ClientResponse) -> CIMultiDict[str]:
+        named = _connection_named(answer.headers)
+        headers: CIMultiDict[str] = CIMultiDict()
+        for key, value in answer.headers.items():
+            lower = key.lower()
+            if lower in _HOP_BY_HOP or lower in named:
+                continue
+            if lower in ("location", "content-location") and value.startswith(self.origin):
+                # The upstream named itself: the client must come back through the proxy.
+                rest = value[len(self.origin) :]
+                after = rest[len(self.prefix) :]
+                if rest.startswith(self.prefix) and (not after or after[0] in "/?#"):
+                    value = f"{request.scheme}://{request.host}{after}"
+            headers.add(key, value)
+        return headers
+
+
+async def _chunks(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in answer.content.iter_any():
+            yield chunk
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise SourceBroken(str(exc)) from exc
+
+
+def _connection_named(headers: object) -> set[str]:
+    values = headers.getall("Connection", [])  # type: ignore[attr-defined]
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
+
+
+def _gateway(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text + "\n")

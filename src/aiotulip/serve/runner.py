@@ -1,0 +1,302 @@
+"""Server lifecycle, apart from the app: in a test, in the foreground, in a process of its own.
+
+async with serving(ServeConfig(files=10)) as base_url: ...     # tests: port 0, loopback
+with ServerProcess(config) as base_url: ...                     # the bench: its own core
+run_forever(config)                                             # ``tulip serve``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from aiotulip.errors import UsageError
+from aiotulip.serve.app import FileServer, create_app
+from aiotulip.serve.config import ServeConfig
+from aiotulip.serve.logs import bad_request_logger
+from aiotulip.serve.tls import ServerTls, server_tls
+from aiotulip.shared import loop as _loop
+from aiotulip.shared.lifecycle import Service
+from aiotulip.shared.limits import raise_open_file_limit
+
+__all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
+
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_BACKLOG = 65535  # the kernel clamps it to net.core.somaxconn; 2,000 clients arrive at once
+
+
+class RunningServer:
+    """A started server: its URL, its handler, its runner (``await server.close()`` to stop it).
+
+    *ca_file* is the CA a client must trust for a ``self_signed`` server (None otherwise).
+    """
+
+    def __init__(self, runner: web.ServerRunner, app: FileServer, url: str, tls: ServerTls | None) -> None:
+        self.runner = runner
+        self.app = app
+        self.url = url
+        self.tls = tls
+        self.ca_file = tls.ca_file if tls is not None else None
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.app.close()
+        if self.tls is not None:
+            self.tls.close()
+
+
+async def start_server(config: ServeConfig | None = None) -> RunningServer:
+    """Start serving *config* on the running loop and return once the port is bound."""
+    config = config or ServeConfig()
+    raise_open_file_limit()
+    app = create_app(config)
+    # access_log=None turns aiohttp's per-request logging off (it costs more than serving a small file).
+    extra: dict[str, Any] = {} if config.access_log else {"access_log": None}
+    if config.upstream is not None:
+        # A client that hangs up cancels its handler, and so the upstream request it waits on.
+        extra["handler_cancellation"] = True
+    server = web.Server(app, logger=bad_request_logger(), **extra)
+    _count_connections(server, app, config.header_timeout)
+    runner = web.ServerRunner(server, shutdown_timeout=1.0)
+    await runner.setup()
+    sock = _bind(config.host, config.port)
+    try:
+        tls = server_tls(config.cert, config.key, config.self_signed, config.host, config.tls_dir)
+    except BaseException:
+        sock.close()
+        await runner.cleanup()
+        raise
+    site = web.SockSite(runner, sock, backlog=_BACKLOG, ssl_context=tls.context if tls else None)
+    await site.start()
+    host, port = sock.getsockname()[:2]
+    return RunningServer(runner, app, _url(host, port, secure=tls is not None), tls)
+
+
+@asynccontextmanager
+async def serving(config: ServeConfig | None = None) -> AsyncIterator[str]:
+    """Serve *config* for the duration of the block and give its base URL (``http://127.0.0.1:PORT``)."""
+    server = await start_server(config)
+    try:
+        yield server.url
+    finally:
+        await server.close()
+
+
+def _count_connections(server: web.Server, app: FileServer, header_timeout: float) -> None:
+    # aiohttp's Server hears of every connection (it tracks them for shutdown) but offers no hook;
+    # wrapping its two methods on this one instance is the narrowest way to count them, and to close
+    # a connection that has not sent a whole request within header_timeout (aiohttp has no such limit).
+    made, lost = server.connection_made, server.connection_lost
+    stats = app.stats
+    timers: dict[int, asyncio.TimerHandle] = {}
+
+    def unheard(handler: Any, transport: Any) -> None:
+        timers.pop(id(handler), None)
+        if id(handler) not in app.heard and not transport.is_closing():
+            stats.header_timeouts += 1
+            transport.close()
+
+    def connection_made(handler: Any, transport: Any) -> None:
+        made(handler, transport)
+        stats.connection_opened()
+        if header_timeout:
+            loop = asyncio.get_running_loop()
+            timers[id(handler)] = loop.call_later(header_timeout, unheard, handler, transport)
+
+    def connection_lost(handler: Any, exc: BaseException | None) -> None:
+        lost(handler, exc)
+        stats.connection_closed(id(handler))
+        timer = timers.pop(id(handler), None)
+        if timer is not None:
+            timer.cancel()
+        app.heard.discard(id(handler))
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, _type, proto, _canon, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _url(host: str, port: int, *, secure: bool = False) -> str:
+    scheme = "https" if secure else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+# -- foreground: tulip serve -------------------------------------------------------------------------
+
+
+async def serve_until_signalled(
+    config: ServeConfig, announce: Callable[[RunningServer], None] | None = None
+) -> None:
+    """Serve until SIGINT, SIGTERM or SIGHUP (a closed terminal), then shut down gracefully."""
+    server = await start_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in _STOPPING:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if announce is not None:
+            announce(server)
+        await stop.wait()
+    finally:
+        for signum in _STOPPING:
+            loop.remove_signal_handler(signum)
+        await server.close()
+
+
+def run_forever(config: ServeConfig, announce: Callable[[RunningServer], None] | None = None) -> None:
+    """Serve *config* in the foreground (uvloop when installed) until SIGINT or SIGTERM."""
+    _loop.run(serve_until_signalled(config, announce))
+
+
+# -- a thread of its own: tests of blocking code -------------------------------------------------------
+
+
+class ServerThread(Service):
+    """Serve on an event loop in a background thread, for code under test that blocks.
+
+    >>> with ServerThread(ServeConfig(files=3)) as base_url:   # doctest: +SKIP
+    ...     aiotulip.fetch([f"{base_url}/files/file-00000.bin"], "out")
+    """
+
+    def __init__(self, config: ServeConfig | None = None) -> None:
+        self.config = config or ServeConfig()
+        self.url = ""
+        self.ca_file: Path | None = None  # the CA to trust, for a self-signed server
+        self.server: RunningServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self.server = loop.run_until_complete(start_server(self.config))
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.server.close())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="tulip-serve", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        assert self.server is not None
+        self.url = self.server.url
+        self.ca_file = self.server.ca_file
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._loop = self._thread = None
+
+
+# -- a process of its own: the bench ------------------------------------------------------------------
+
+
+def _child_main() -> None:
+    """Entry point of a ServerProcess child: a pickled config on stdin, the URL (or error) on stdout."""
+    config = pickle.load(sys.stdin.buffer)
+
+    def announce(server: RunningServer) -> None:
+        print(server.url, server.ca_file or "", sep="\t", flush=True)
+
+    try:
+        run_forever(config, announce)
+    except UsageError as exc:
+        print(f"error: {exc}", flush=True)
+        sys.exit(2)
+
+
+class ServerProcess(Service):
+    """Run a server in a separate process, so that it has a core of its own.
+
+    >>> with ServerProcess(ServeConfig(files=1000)) as base_url:   # doctest: +SKIP
+    ...     run_client(base_url)
+
+    The child is a fresh interpreter started with ``subprocess`` rather than ``multiprocessing``, so
+    the caller's ``__main__`` is never re-imported and needs no ``if __name__ == "__main__"`` guard.
+    """
+
+    def __init__(self, config: ServeConfig | None = None, *, start_timeout: float = 60.0) -> None:
+        self.config = config or ServeConfig()
+        self.start_timeout = start_timeout
+        self.url = ""
+        self.ca_file: Path | None = None  # the CA to trust, for a self-signed server
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> str:
+        code = "from aiotulip.serve.runner import _child_main; _child_main()"
+        self._proc = proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(pickle.dumps(self.config))
+        proc.stdin.close()
+        ready, _, _ = select.select([proc.stdout], [], [], self.start_timeout)
+        line = proc.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("http"):
+            self.stop()
+            if line.startswith("error: "):
+                raise UsageError(line.removeprefix("error: "))
+            raise RuntimeError(f"tulip serve did not start: {line or 'no answer'}")
+        self.url, _, ca_file = line.partition("\t")
+        self.ca_file = Path(ca_file) if ca_file else None
+        return self.url
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: the child shuts down gracefully
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -1,0 +1,230 @@
+"""How a body goes out under a Plan: paced, sliced, cut short, reset, or closed slowly.
+
+The same code shapes a file from the corpus and an upstream's answer in proxy mode: a body is an
+async iterator of chunks with a length when one is known. What each fault does to the wire:
+
+drop       part of the body, then RST (linger 0)          truncate   part of the body, then FIN
+reset      RST ``reset_after`` seconds into the answer; the last byte (or the chunked terminator)
+           is held back until then, so a fast answer is still a broken one; 0 resets before any byte
+limit_data FIN once the connection has carried that many body bytes (toxiproxy's limit_data)
+slicer     pieces of ``slice_size`` bytes, ``slice_delay`` apart     bandwidth  paced per response
+slow_close any close the server chooses waits this long first (toxiproxy's slow_close)
+stall      nothing at all until the client gives up (or the server's stall limit)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import socket
+import struct
+import sys
+import termios
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from aiotulip.serve.faults import Plan
+from aiotulip.serve.stats import Stats
+
+__all__ = ["SourceBroken", "close", "reset_now", "send_body", "stall"]
+
+_BANDWIDTH_TICK = 0.05  # seconds of data per write when throttled
+_STALL_POLL = 0.5
+_UNKNOWN_CUT = 64 * 1024  # a body of unknown length is cut at this times the plan's fraction
+_FLUSH_LIMIT = 2.0  # seconds a reset waits for the bytes already written to leave
+
+
+class SourceBroken(Exception):
+    """The body's source failed mid-way (a file vanished, an upstream hung up)."""
+
+
+async def send_body(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    length: int | None,
+    plan: Plan,
+    stats: Stats,
+) -> None:
+    """Write the body of a prepared *response* from *chunks* as *plan* says, then end it.
+
+    The response ends with its last byte, or the connection ends: a body that came short (its
+    source broke or shrank) never ends cleanly, so a client cannot take it for the whole.
+    """
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    stop = length
+    if length is not None and plan.kind in ("drop", "truncate"):
+        # Always short by at least one byte, so the fault is a fault even for a one-byte file.
+        stop = min(int(length * plan.cut), max(0, length - 1))
+    elif plan.kind in ("drop", "truncate"):
+        # Chunked (an upstream's, or gzip made here): a cut at a fraction of 64 KiB, or of the last
+        # chunk of a shorter body, so that real bytes are missing, not only the terminator.
+        stop = int(_UNKNOWN_CUT * plan.cut)
+        chunks = _short_of_end(chunks, plan.cut)
+    elif length is not None and plan.kind == "reset":
+        stop = max(0, length - 1)
+    deadline = began + plan.reset_after if plan.kind == "reset" else None
+    key = id(request.protocol)
+    try:
+        async with asyncio.timeout_at(deadline):
+            complete = await _write(response, chunks, stop, plan, stats, key, began)
+        if complete is None:  # limit_data was reached
+            stats.faults["limit_data"] += 1
+            await close(request, reset=False, slow=plan.slow_close)
+            return
+        if plan.kind == "reset" and deadline is not None:
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        pass  # the reset's moment came mid-body
+    except SourceBroken:
+        await close(request, reset=False)
+        return
+    except ConnectionError:  # the client went away mid-body: nothing to answer, nothing to log
+        return
+    if plan.kind in ("drop", "truncate", "reset"):
+        stats.faults[plan.kind] += 1
+        if plan.kind == "drop":
+            await _flushed(request)  # a reset discards what is still queued: the cut would move
+        await close(request, reset=plan.kind != "truncate", slow=plan.slow_close)
+        return
+    if length is not None and complete < length:
+        await close(request, reset=False)  # the source shrank under us
+        return
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+
+
+async def _write(
+    response: web.StreamResponse,
+    chunks: AsyncIterator[bytes],
+    stop: int | None,
+    plan: Plan,
+    stats: Stats,
+    key: int,
+    began: float,
+) -> int | None:
+    """Write up to *stop* bytes; return how many went, or None when limit_data closed the way."""
+    loop = asyncio.get_running_loop()
+    sent = 0
+    step = _step(plan)
+    ledger = stats.carried
+    async for chunk in chunks:
+        if stop is not None and sent + len(chunk) > stop:
+            chunk = chunk[: stop - sent]
+        view = memoryview(chunk)
+        for offset in range(0, len(chunk), step or len(chunk) or 1):
+            piece = view[offset : offset + step] if step else view
+            if plan.limit_data:
+                room = plan.limit_data - ledger.get(key, 0)
+                if len(piece) >= room:
+                    if room > 0:
+                        await response.write(bytes(piece[:room]))
+                        stats.bytes_sent += room
+                    ledger[key] = plan.limit_data
+                    return None
+                ledger[key] = ledger.get(key, 0) + len(piece)
+            await response.write(bytes(piece) if step else chunk)
+            sent += len(piece)
+            stats.bytes_sent += len(piece)
+            if plan.bandwidth:
+                ahead = began + sent / plan.bandwidth - loop.time()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            if plan.slice_delay and plan.slice_size:
+                await asyncio.sleep(plan.slice_delay)
+        if stop is not None and sent >= stop:
+            break
+    return sent
+
+
+async def _short_of_end(chunks: AsyncIterator[bytes], cut: float) -> AsyncIterator[bytes]:
+    """Yield *chunks*, the last one cut to *cut* of itself (a byte short at least)."""
+    previous: bytes | None = None
+    async for chunk in chunks:
+        if previous:
+            yield previous
+        previous = chunk
+    if previous:
+        yield previous[: min(int(len(previous) * cut), len(previous) - 1)]
+
+
+async def _flushed(request: web.BaseRequest) -> None:
+    """Wait (a little) until every byte written has left this host: aiohttp's buffer, then the
+    kernel's send queue (SIOCOUTQ, where there is one)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    deadline = asyncio.get_running_loop().time() + _FLUSH_LIMIT
+    while asyncio.get_running_loop().time() < deadline and not transport.is_closing():
+        if transport.get_write_buffer_size() == 0 and _unsent(sock) == 0:
+            return
+        await asyncio.sleep(0.005)
+
+
+def _unsent(sock: socket.socket | None) -> int:
+    """Bytes in the kernel's send queue not yet sent (0 where the platform cannot tell)."""
+    outq = getattr(termios, "TIOCOUTQ", None)
+    if sock is None or outq is None:
+        return 0
+    try:
+        queued = fcntl.ioctl(sock.fileno(), outq, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(queued, sys.byteorder, signed=True)
+
+
+def _step(plan: Plan) -> int:
+    """Return the size of the pieces the body goes out in (0: each chunk whole)."""
+    steps = [plan.slice_size] if plan.slice_size else []
+    if plan.bandwidth:
+        steps.append(max(1, int(plan.bandwidth * _BANDWIDTH_TICK)))
+    return min(steps, default=0)
+
+
+async def close(request: web.BaseRequest, *, reset: bool, slow: float = 0.0) -> None:
+    """Close the connection under the response: with RST (a drop) or FIN (a truncation)."""
+    if slow:
+        await asyncio.sleep(slow)
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        reset_now(request)
+    else:
+        transport.close()
+
+
+def reset_now(request: web.BaseRequest) -> None:
+    """Abort the connection with RST, as a peer that vanished would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            # Linger 0: close() sends RST instead of FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def stall(request: web.BaseRequest, limit: float) -> web.StreamResponse:
+    """Send nothing until the client gives up (or *limit* passes), then close."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        await asyncio.sleep(min(_STALL_POLL, max(0.0, deadline - loop.time())))
+    await close(request, reset=False)
+    return dropped()
+
+
+def dropped() -> web.Response:
+    """What to return for a connection already closed: aiohttp finds the transport closed, skips
+    writing this response, and drops the connection."""
+    return web.Response(status=504)

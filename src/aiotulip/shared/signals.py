@@ -1,0 +1,76 @@
+"""SIGTERM and SIGHUP end a run the way Ctrl-C does: what `timeout`, systemd and a closed terminal
+send must leave the same things behind (the summary, the ``--json`` report, the part files, the
+cursor) and exit 128+N.
+
+The command line asks for it with ``terminating_as_interrupt()``; the library never installs a
+handler of its own accord. Inside, a blocking run sees KeyboardInterrupt (as from Ctrl-C); an asyncio
+run, whose loop must not be broken by an exception out of a signal handler, has its main task
+cancelled instead — asyncio's own treatment of SIGINT (``aiotulip.shared.loop`` wires it up).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = ["interrupt_on_terminate", "received", "terminating_as_interrupt", "wanted"]
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_state: dict[str, object] = {"active": False, "received": None}
+
+
+def wanted() -> tuple[int, ...]:
+    """The signals a running loop should treat as Ctrl-C (none unless the command line asked)."""
+    return _SIGNALS if _state["active"] else ()
+
+
+def received() -> int | None:
+    """The terminating signal that interrupted the run, if one did."""
+    return _state["received"]  # type: ignore[return-value]
+
+
+def note(signum: int) -> None:
+    _state["received"] = signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    note(signum)
+    raise KeyboardInterrupt
+
+
+def interrupt_on_terminate() -> None:
+    """From now on, SIGTERM and SIGHUP interrupt like Ctrl-C, once (a ``--workers`` child: the
+    signal may come from its parent and from a group-wide kill both); ignored ones stay ignored."""
+    for sig in _SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise_once)
+    _state["active"] = True
+
+
+def _raise_once(signum: int, frame: FrameType | None) -> None:
+    if _state["received"] is not None:
+        return
+    _raise(signum, frame)
+
+
+@contextmanager
+def terminating_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP interrupt like Ctrl-C (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    for sig in _SIGNALS:
+        if saved[sig] is not signal.SIG_IGN:  # nohup's choice stands
+            signal.signal(sig, _raise)
+    _state["active"] = True
+    _state["received"] = None  # (a program may run several commands)
+    try:
+        yield
+    finally:
+        _state["active"] = False
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

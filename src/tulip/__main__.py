@@ -1,7 +1,0 @@
-import sys
-
-from tulip.cli import main
-
-# Guarded: process pools that spawn (Dask's LocalCluster) import the parent's __main__ again.
-if __name__ == "__main__":
-    sys.exit(main())

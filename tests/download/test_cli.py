@@ -1,0 +1,138 @@
+"""tulip fetch on the command line: inputs, report file, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aiotulip.serve import Faults, ServeConfig, ServerThread
+from tests.download.helpers import assert_disk_matches, manifest
+from tests.terminal import tulip_cmd
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        tulip_cmd("fetch", *args), capture_output=True, text=True, input=stdin, timeout=60, cwd=cwd
+    )
+
+
+def test_input_file_manifest_and_json_report(tmp_path: Path) -> None:
+    config = ServeConfig(files=6, size=(10, 100_000), faults=Faults(error_rate=0.3, retry_after=0))
+    with ServerThread(config) as base:
+        files = manifest(base)
+        listing = tmp_path / "urls.txt"
+        listing.write_text(
+            "# from the manifest, with aria2c-style options\n\n"
+            + "".join(f"{base}{f['url']}\n  out={f['name']}\n  sha256={f['sha256']}\n" for f in files[:3])
+            + "".join(f"{base}{f['url']}\n  checksum=sha-256={f['sha256']}\n" for f in files[3:])
+        )
+        dest = tmp_path / "out"
+        proc = run("-i", str(listing), "-d", str(dest), "--json", str(tmp_path / "r.json"), "-c", "3")
+        assert proc.returncode == 0, proc.stderr
+        assert_disk_matches(dest, files)
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert [item["status"] for item in report["items"]] == ["ok"] * 6
+        assert set(report["items"][0]) >= {"url", "path", "status", "bytes", "sha256", "attempts", "error"}
+        assert report["summary"]["ok"] == 6
+
+        stdin_dest = tmp_path / "stdin"
+        proc = run("-i", "-", "-d", str(stdin_dest), "-q", stdin=f"{base}/files/file-00000.bin\n")
+        assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+        assert (stdin_dest / "file-00000.bin").read_bytes()
+
+        proc = run("--manifest", f"{base}/manifest.json", "-d", str(tmp_path / "m"), "--engine", "threads")
+        assert proc.returncode == 0, proc.stderr
+        assert "ok" in proc.stdout and "threads engine" in proc.stdout
+        assert_disk_matches(tmp_path / "m", files)
+
+        proc = run(f"{base}/files/file-00000.bin", f"{base}/files/nothing-here", "-d", str(tmp_path / "x"))
+        assert proc.returncode == 1
+        assert "not_found" in proc.stdout
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_a_wrong_checksum_fails_the_item_not_the_run(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2)) as base:
+        listing = tmp_path / "urls.txt"
+        listing.write_text(f"{base}/files/file-00000.bin\n  sha256={'0' * 64}\n{base}/files/file-00001.bin\n")
+        proc = run(
+            "-i",
+            str(listing),
+            "-d",
+            str(tmp_path / "out"),
+            "--retries",
+            "1",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--engine",
+            engine,
+        )
+    assert proc.returncode == 1
+    items = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert [(i["status"], i["attempts"]) for i in items] == [("failed", 2), ("ok", 1)]
+    assert "sha256 mismatch" in items[0]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["file-00001.bin"]  # no wrong .part kept
+
+
+BAD_INPUTS = {
+    "no sources": [],
+    "malformed url": ["http://exa mple.com/x"],
+    "no host": ["http:///x"],
+    "bad port": ["http://127.0.0.1:99999/x"],
+    "ftp scheme": ["ftp://127.0.0.1/x"],
+    "no scheme": ["example.com/file"],
+    "missing input file": ["-i", "/no/such/list.txt"],
+    "concurrency zero": ["-c", "0", "http://127.0.0.1:1/x"],
+    "negative retries": ["--retries", "-1", "http://127.0.0.1:1/x"],
+    "zero timeout": ["--timeout", "0", "http://127.0.0.1:1/x"],
+    "unknown engine": ["--engine", "fibers", "http://127.0.0.1:1/x"],
+    "duplicate names": ["http://127.0.0.1:1/a/x.bin", "http://127.0.0.1:1/b/x.bin"],
+    "unreachable manifest": ["--manifest", "http://127.0.0.1:1/manifest.json"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    proc = run(*args, "-d", str(tmp_path / "out"))
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("tulip fetch: error:")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\x01\x02binary junk\xff\xfe",
+        b"http://127.0.0.1:1/ok\n\xff\xfe not utf-8\n",
+        b"  out=first-line-option\n",
+        b"http://127.0.0.1:1/x\n  colour=blue\n",
+        b"http://127.0.0.1:1/x\n  sha256=nothex\n",
+        b"http://127.0.0.1:1/" + b"a" * 70_000 + b"\n",
+        b"gopher://127.0.0.1/x\n",
+    ],
+    ids=["binary", "not-utf8", "option-first", "unknown-option", "bad-sha", "enormous-line", "bad-scheme"],
+)
+def test_bad_input_files_are_refused_before_any_download(tmp_path: Path, content: bytes) -> None:
+    listing = tmp_path / "urls.txt"
+    listing.write_bytes(content)
+    proc = run("-i", str(listing), "-d", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unwritable_dest_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = run("http://127.0.0.1:1/x", "-d", str(blocker / "sub"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("tulip fetch: error: cannot write to")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert run("http://127.0.0.1:1/x", "-d", str(locked)).returncode == 2

@@ -1,0 +1,86 @@
+"""The three engines against tulip serve: identical Reports, correct bytes under heavy faults."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from aiotulip import Entry, RetryPolicy, fetch, fetch_async
+from aiotulip.errors import UsageError
+from aiotulip.serve import Faults, ServeConfig, ServerThread, serving
+from tests.aio import aio
+from tests.download.helpers import assert_disk_matches, comparable, entries, manifest
+
+CHAOS = Faults(error_rate=0.2, drop_rate=0.05, truncate_rate=0.05, retry_after=0)
+FAST_RETRIES = dict(retries=10, policy=None)
+
+
+def chaos_config(files: int = 120) -> ServeConfig:
+    # Sizes from 1 byte to 300 KB: both the small-body path and the streamed, resumable one.
+    return ServeConfig(files=files, size=(1, 300_000), seed=11, faults=CHAOS)
+
+
+def quick_policy() -> RetryPolicy:
+    return RetryPolicy(retries=10, backoff=0.01, max_backoff=0.05)
+
+
+def test_three_engines_give_identical_reports_under_faults(tmp_path: Path) -> None:
+    reports = {}
+    for engine in ("sequential", "threads", "asyncio"):
+        # A fresh server per engine: the same seed meets every engine with the same faults.
+        with ServerThread(chaos_config()) as base:
+            files = manifest(base)
+            extra = [
+                Entry(f"{base}/files/missing.bin"),
+                Entry(f"{base}/files/file-00001.bin?status=403", out="forbidden"),
+            ]
+            sources = [*entries(base), *extra]
+            dest = tmp_path / engine
+            report = fetch(sources, dest, engine=engine, concurrency=8, policy=quick_policy())
+        reports[engine] = comparable(report, dest)
+        assert report.counts()["ok"] == len(files)
+        assert report.retried > 10  # the faults really happened ...
+        statuses = {r.url.rsplit("/", 1)[-1]: (r.status, r.error) for r in report.items[-2:]}
+        assert statuses == {
+            "missing.bin": ("not_found", "HTTP 404"),
+            "file-00001.bin?status=403": ("failed", "HTTP 403"),
+        }
+        assert_disk_matches(dest, files)  # ... and every file is right anyway
+        assert report.exit_status() == 1
+    assert reports["sequential"] == reports["threads"] == reports["asyncio"]
+
+
+@aio
+async def test_fetch_async_inside_a_loop(tmp_path: Path) -> None:
+    async with serving(chaos_config(60)) as base:
+        files = await asyncio.to_thread(manifest, base)
+        report = await fetch_async(
+            await asyncio.to_thread(entries, base), tmp_path, concurrency=20, policy=quick_policy()
+        )
+    assert report.ok and report.counts()["ok"] == 60
+    assert report.max_lag is not None and report.max_lag < 0.5
+    assert_disk_matches(tmp_path, files)
+
+
+@aio
+async def test_sync_facade_refuses_a_running_loop(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="fetch_async"):
+        fetch(["http://127.0.0.1:1/x"], tmp_path)
+
+
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_concurrency_and_per_host_limits_hold(tmp_path: Path, engine: str) -> None:
+    import json
+    import urllib.request
+
+    config = ServeConfig(files=40, size=(100, 100), faults=Faults(delay=0.2))
+    for concurrency, per_host, expected in ((10, None, 10), (10, 3, 3)):
+        with ServerThread(config) as base:
+            report = fetch(entries(base), tmp_path / f"{engine}{concurrency}{per_host}", engine=engine,
+                           concurrency=concurrency, per_host=per_host)  # fmt: skip
+            with urllib.request.urlopen(f"{base}/_tulip/stats") as resp:
+                peak = json.load(resp)["peak_connections"]
+        assert report.ok
+        assert peak == expected, (concurrency, per_host, peak)

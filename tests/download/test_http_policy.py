@@ -1,0 +1,364 @@
+"""The HTTP policy: URLs, proxies, credentials, cookies, headers — its rules as units, and what a
+server on the wire sees from every engine. And: no secret reaches any output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiotulip import ENGINES, Entry, FetchOptions, fetch
+from aiotulip.download.http.proxies import Routes, parse_proxy
+from aiotulip.download.http.urls import normalise, origin, redact, split_userinfo
+from aiotulip.errors import UsageError
+from tests.download.conformance.scripted import Request, Scripted, response
+
+BODY = b"policy\n" * 100
+
+
+# -- units --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "wire"),
+    [
+        ("http://h/plain/path?q=1", "http://h/plain/path?q=1"),
+        ("http://h/café.txt", "http://h/caf%C3%A9.txt"),
+        ("http://h/中文.txt?q=ü", "http://h/%E4%B8%AD%E6%96%87.txt?q=%C3%BC"),
+        ("http://h/a b", "http://h/a%20b"),
+        ("http://h/keep%20escapes%2F", "http://h/keep%20escapes%2F"),
+        ("http://h/bad%zz", "http://h/bad%25zz"),
+        ("http://例え.jp/x", "http://xn--r8jz45g.jp/x"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+    ],
+)
+def test_urls_go_on_the_wire_encoded(url: str, wire: str) -> None:
+    assert normalise(url) == wire
+
+
+def test_credentials_are_split_off_and_redacted() -> None:
+    assert split_userinfo("http://alice:p%40ss@h:81/x") == ("http://h:81/x", "alice", "p@ss")
+    assert split_userinfo("http://h/x@y") == ("http://h/x@y", None, None)
+    assert redact("http://alice:secret@h/x?y=1") == "http://alice:***@h/x?y=1"
+    assert redact("http://alice@h/x") == "http://alice@h/x"
+    assert redact("http://h/path@with-at") == "http://h/path@with-at"
+    assert redact("https://a:b:c@h") == "https://a:***@h"
+    assert origin("HTTP://Example.COM/x") == ("http", "example.com", 80)
+    assert origin("https://h:8443/") == ("https", "h", 8443)
+
+
+def test_proxies_from_options_and_the_environment() -> None:
+    env = {
+        "http_proxy": "http://p1:3128",
+        "HTTPS_PROXY": "p2:8080",
+        "no_proxy": "internal.example,.corp,10.0.0.0/8,h:81",
+    }
+    routes = Routes(environ=env)
+    assert routes.route("http://a.example/x") == parse_proxy("http://p1:3128")
+    assert routes.route("https://a.example/x") == parse_proxy("http://p2:8080")
+    for direct in ("http://internal.example/", "http://x.internal.example/", "http://db.corp/", "http://10.1.2.3/",
+                   "http://h:81/"):  # fmt: skip
+        assert routes.route(direct) is None, direct
+    assert routes.route("http://h:82/") is not None  # the port must match
+    assert Routes(environ={"HTTP_PROXY": "http://cgi:1"}).route("http://a/") is None  # httpoxy: ignored
+    assert Routes(environ={"ALL_PROXY": "http://all:1"}).route("https://a/") == parse_proxy("http://all:1")
+    assert Routes(environ=env, no_proxy="*").route("http://a.example/") is None
+    assert Routes(proxy="", environ=env).route("http://a.example/") is None  # --proxy '' turns them off
+    explicit = Routes(proxy="http://u:pw@p3:1", environ=env)
+    proxy = explicit.route("https://a.example/")
+    assert (
+        proxy is not None
+        and proxy.host == "p3"
+        and dict(proxy.headers)["Proxy-Authorization"].startswith("Basic ")
+    )
+    assert "pw" not in repr(proxy)
+    with pytest.raises(UsageError, match="only http:// proxies"):
+        Routes(proxy="socks5://p:1")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["no colon"],
+        ["Bad Name: x"],
+        ["X-Ok: line\r\nInjected: 1"],
+        ["Host: evil"],
+        ["Range: bytes=0-"],
+        [": v"],
+    ],
+)
+def test_headers_that_cannot_be_sent_are_refused(headers: list[str]) -> None:
+    with pytest.raises(UsageError):
+        FetchOptions(headers=headers)
+
+
+# -- on the wire, every engine -------------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_what_the_server_sees(tmp_path: Path, engine: str) -> None:
+    netrc = tmp_path / "netrc"
+    cookies = tmp_path / "cookies.txt"
+    with Scripted({}) as server:
+        server.routes.update(
+            {
+                "/plain": lambda r: [response("200 OK", BODY)],
+                "/netrc": lambda r: [response("200 OK", BODY)],
+                "/set": lambda r: [
+                    response("302 Found", b"", "Set-Cookie: late=2; Path=/", "Location: /plain")
+                ],
+            }
+        )
+        netrc.write_text("machine 127.0.0.1 login carol password n3trc\n")
+        cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tearly\t1\n")
+        report = fetch(
+            [Entry(f"{server.base}/plain", out="a"), Entry(f"{server.base}/netrc", out="b"),
+             Entry(f"{server.base}/set", out="c"), Entry(f"{server.base}/plain", out="d")],
+            tmp_path / "out",
+            FetchOptions(engine=engine, concurrency=1, netrc=str(netrc), cookies=str(cookies), proxy="",
+                         headers=["X-Custom: 1", "User-Agent: agent/9"]),
+        )  # fmt: skip
+        seen = list(server.requests)
+    assert [r.status for r in report.items] == ["ok"] * 4
+    first = seen[0].headers
+    assert first["x-custom"] == "1" and first["user-agent"] == "agent/9"
+    assert first["accept-encoding"] == "identity"
+    assert first["authorization"] == _basic("carol", "n3trc")  # netrc for the host
+    assert first["cookie"] == "early=1"  # loaded from the file
+    last = seen[-1].headers
+    assert "late=2" in last["cookie"] and "early=1" in last["cookie"]  # set on a 302, sent afterwards
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_user_and_an_explicit_authorization_header(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        fetch(
+            [f"{server.base}/x"], tmp_path / "a", engine=engine, auth=("dave", "pw1"), netrc=False, proxy=""
+        )
+        fetch([f"{server.base}/x"], tmp_path / "b", engine=engine, auth=("dave", "pw1"), netrc=False,
+              proxy="", headers={"Authorization": "Bearer tok"})  # fmt: skip
+        fetch([f"{server.base.replace('://', '://erin:pw2@')}/x"], tmp_path / "c", engine=engine,
+              auth=("dave", "pw1"), netrc=False, proxy="")  # fmt: skip
+        seen = [r.headers.get("authorization") for r in server.requests]
+    assert seen == [_basic("dave", "pw1"), "Bearer tok", _basic("erin", "pw2")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_name_that_does_not_resolve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    from aiotulip.download.transports.lean import LeanTransport
+
+    def nowhere(*args: object, **kwargs: object) -> list:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def lookup(loop: object, host: str, port: int) -> list[str]:
+        nowhere()
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", nowhere)  # no DNS query leaves this machine
+    monkeypatch.setattr(LeanTransport, "_lookup", staticmethod(lookup))
+    report = fetch(["http://no-such-host.invalid/x"], tmp_path, engine=engine, netrc=False, proxy="")
+    (result,) = report.items
+    assert (result.status, result.attempts, result.error_kind) == ("failed", 1, "resolve")
+    assert result.error == "name not resolved: no-such-host.invalid"
+
+
+# -- secrets -------------------------------------------------------------------------------------------
+
+SECRETS = ["url-pa55word", "bearer-t0ken", "api-k3y", "c00kie-value", "pr0xy-pa55"]
+
+
+def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(f"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{SECRETS[3]}\n")
+
+    def refuse(r: Request) -> list[bytes]:
+        return [response("500 Internal Server Error", b"no")]
+
+    with Scripted({"/a": refuse, "/b": refuse}) as server:
+        authority = server.base.removeprefix("http://")
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "aiotulip", "fetch", f"http://alice:{SECRETS[0]}@{authority}/a",
+             f"{server.base}/b", "-d", str(tmp_path / "out"), "--retries", "1", "--json", str(report_file),
+             "-H", f"Authorization: Bearer {SECRETS[1]}", "-H", f"X-Api-Key: {SECRETS[2]}",
+             "-b", str(cookies), "--no-proxy", "127.0.0.1", "--proxy", f"http://bob:{SECRETS[4]}@127.0.0.1:9"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    output = proc.stdout + proc.stderr + report_file.read_text()
+    assert "alice:***@" in output and "HTTP 500" in output  # the failures are reported ...
+    for secret in SECRETS:
+        assert secret not in output, secret  # ... and nothing secret with them
+    assert json.loads(report_file.read_text())["items"][0]["url"].startswith("http://alice:***@")
+    assert SECRETS[0] not in repr(FetchOptions(auth=("a", SECRETS[0]), proxy=f"http://b:{SECRETS[4]}@p:1"))
+
+
+# -- found by review: each of these broke before its fix ------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_credentials_go_only_to_the_origins_the_user_gave(tmp_path: Path, engine: str) -> None:
+    """-u and a manifest's own credentials reach the manifest's origin; a host the manifest names
+    elsewhere (the server's word, not the user's) gets neither."""
+    with Scripted({}) as elsewhere, Scripted({}) as home:
+        echo = lambda r: [response("200 OK", BODY)]  # noqa: E731
+        elsewhere.routes["/far.bin"] = echo
+        home.routes["/near.bin"] = echo
+        listing = [
+            {"name": "near.bin", "url": "near.bin"},
+            {"name": "far.bin", "url": f"{elsewhere.base}/far.bin"},
+        ]
+        home.routes["/m.json"] = lambda r: [response("200 OK", json.dumps(listing).encode())]
+        from aiotulip.download.manifest import load_manifest
+
+        options = FetchOptions(engine=engine, auth=("alice", "u-pa55"), netrc=False, proxy="")
+        report = fetch(load_manifest(f"{home.base}/m.json", options), tmp_path / "a", options)
+        manifest_with_creds = f"{home.base.replace('://', '://bob:m-pa55@')}/m.json"
+        plain = FetchOptions(engine=engine, netrc=False, proxy="")
+        second = fetch(load_manifest(manifest_with_creds, plain), tmp_path / "b", plain)
+    assert [r.status for r in report.items + second.items] == ["ok"] * 4
+    near = [r.headers.get("authorization") for r in home.requests if r.path == "/near.bin"]
+    assert near == [_basic("alice", "u-pa55"), _basic("bob", "m-pa55")]
+    assert all("authorization" not in r.headers for r in elsewhere.requests)
+    assert "m-pa55" not in json.dumps(second.to_json())
+
+
+def test_header_values_are_checked_and_sent_as_utf8(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="line break"):
+        FetchOptions(user_agent="x\r\nX-Injected: 1")
+    with pytest.raises(UsageError) as caught:
+        FetchOptions(headers=["Authorization Bearer t0k3n-value"])  # the colon forgotten
+    assert "t0k3n" not in str(caught.value)
+    for bad in ({"cookies": 5}, {"proxy": 5}, {"headers": [("X", 1)]}, {"headers": {"X": None}}):
+        with pytest.raises(UsageError):
+            FetchOptions(**bad)  # type: ignore[arg-type]
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        for engine, transport in (("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")):
+            options = FetchOptions(engine=engine, transport=transport, netrc=False, proxy="",
+                                   headers={"X-Name": "日本 café"}, user_agent="agent é")  # fmt: skip
+            report = fetch([f"{server.base}/x"], tmp_path / engine / transport, options)
+            assert report.items[0].status == "ok", report.items[0].error
+        seen = {r.headers["x-name"] for r in server.requests} | {
+            r.headers["user-agent"] for r in server.requests
+        }
+    assert seen == {
+        "日本 café".encode().decode("latin-1"),
+        "agent é".encode().decode("latin-1"),
+    }  # UTF-8 bytes
+
+
+@pytest.mark.parametrize(
+    ("engine", "transport"), [("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+)
+def test_odd_redirects_are_read_alike(tmp_path: Path, engine: str, transport: str) -> None:
+    with Scripted({}) as server:
+        plain = f"127.0.0.1:{server.port}"
+        two = b"HTTP/1.1 302 Found\r\nLocation: /ok\r\nLocation: /wrong\r\nContent-Length: 0\r\n\r\n"
+        utf8 = b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"
+        server.routes.update({
+            "/two-locations": lambda r: [two],
+            "/utf8-location": lambda r: [utf8],
+            "/with-userinfo": lambda r: [response("302 Found", b"", f"Location: http://eve:R3D1R@{plain}/ok")],
+            "/bad-port": lambda r: [response("302 Found", b"", "Location: http://127.0.0.1:99999/x")],
+            "/ok": lambda r: [response("200 OK", BODY)],
+            "/caf%C3%A9": lambda r: [response("200 OK", BODY)],
+        })  # fmt: skip
+        names = ["two-locations", "utf8-location", "with-userinfo", "bad-port"]
+        report = fetch([Entry(f"{server.base}/{n}", out=n) for n in names], tmp_path, engine=engine,
+                       transport=transport, netrc=False, proxy="", retries=0)  # fmt: skip
+        hosts = {r.headers.get("host") for r in server.requests}
+    rows = [(r.status, r.error_kind) for r in report.items]
+    assert rows == [("ok", None), ("ok", None), ("ok", None), ("failed", "redirect")]
+    assert hosts == {plain} and not any("authorization" in r.headers for r in server.requests)
+
+
+def test_no_proxy_entries_with_ports_brackets_and_idna_and_an_unusable_environment_proxy(
+    tmp_path: Path,
+) -> None:
+    routes = Routes(environ={"http_proxy": "http://p:1", "no_proxy": "[::1]:8080,bücher.example,10.0.0.1:81"})
+    assert routes.route("http://[::1]:8080/x") is None and routes.route("http://[::1]:8081/x") is not None
+    assert routes.route("http://xn--bcher-kva.example/x") is None
+    assert routes.route("http://10.0.0.1:81/x") is None and routes.route("http://10.0.0.1:82/x") is not None
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        env = {"all_proxy": "socks5://127.0.0.1:1080"}  # named for every scheme, usable for none
+        import os as _os
+        from unittest import mock
+
+        with mock.patch.dict(_os.environ, env):
+            report = fetch([f"{server.base}/x"], tmp_path, netrc=False)
+    (result,) = report.items
+    assert (result.status, result.error_kind, result.attempts) == ("failed", "proxy", 1)
+    assert "only http:// proxies" in (result.error or "")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_curl_cookie_jar_for_localhost(tmp_path: Path, engine: str) -> None:
+    jar = tmp_path / "jar"
+    jar.write_text("# Netscape HTTP Cookie File\nlocalhost\tFALSE\t/\tFALSE\t0\tsess\tv1\n")
+    bad = tmp_path / "bad"
+    bad.write_text("# Netscape HTTP Cookie File\nlocalhost\tsecret-cookie-value\n")
+    with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
+        options = FetchOptions(engine=engine, cookies=str(jar), netrc=False, proxy="")
+        fetch([f"http://localhost:{server.port}/x"], tmp_path / "o", options)
+        assert server.requests[-1].headers.get("cookie") == "sess=v1"
+    with pytest.raises(UsageError) as caught:
+        FetchOptions(cookies=str(bad)).http_policy()
+    assert "secret-cookie-value" not in str(caught.value) and "line 2" in str(caught.value)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_item_timeout_bounds_a_silent_server_in_every_engine(tmp_path: Path, engine: str) -> None:
+    import time as _time
+
+    from tests.download.conformance.scripted import Pause
+
+    with Scripted({"/silent": lambda r: [Pause(30)]}) as server:
+        started = _time.monotonic()
+        report = fetch([f"{server.base}/silent"], tmp_path, engine=engine, timeout=20, item_timeout=1.5,
+                       netrc=False, proxy="")  # fmt: skip
+        took = _time.monotonic() - started
+    assert (report.items[0].status, report.items[0].error_kind) == ("failed", "timeout")
+    assert took < 6, took  # the 20 s read timeout did not outlast the 1.5 s item timeout
+
+
+def test_a_manifest_behind_a_redirect_resolves_against_where_it_led(tmp_path: Path) -> None:
+    from aiotulip.download.manifest import load_manifest
+
+    listing = json.dumps([{"name": "f.bin", "url": "f.bin"}]).encode()
+    with Scripted({}) as server:
+        server.routes.update({
+            "/latest": lambda r: [response("301 Moved", b"", "Location: /v2/manifest.json")],
+            "/v2/manifest.json": lambda r: [response("200 OK", listing)],
+            "/v2/f.bin": lambda r: [response("200 OK", BODY)],
+        })  # fmt: skip
+        entries = load_manifest(f"{server.base}/latest", FetchOptions(netrc=False, proxy=""))
+        report = fetch(entries, tmp_path, netrc=False, proxy="")
+    assert [e.url for e in entries] == [f"{server.base}/v2/f.bin"]
+    assert report.items[0].status == "ok"
+
+
+def test_connection_refused_in_the_same_words_everywhere(tmp_path: Path) -> None:
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    errors = set()
+    for engine, transport in (
+        ("sequential", "auto"),
+        ("threads", "auto"),
+        ("asyncio", "lean"),
+        ("asyncio", "aiohttp"),
+    ):
+        report = fetch([f"http://127.0.0.1:{number}/x"], tmp_path / engine / transport, engine=engine,
+                       transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
+        errors.add((report.items[0].error, report.items[0].error_kind))
+    assert errors == {(f"connection refused: 127.0.0.1:{number}", "transport")}

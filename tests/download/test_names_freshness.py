@@ -1,0 +1,297 @@
+"""Names and freshness, in every engine: collisions, layouts, Content-Disposition, -N and remote
+mtimes, --compressed and --max-filesize — against tulip serve (which can rename, re-encode and change
+its files on command)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from aiotulip import ENGINES, Entry, fetch
+from aiotulip.serve import ServeConfig, ServerThread
+from tests.download.helpers import manifest
+
+
+def stats(base: str) -> dict:
+    with urllib.request.urlopen(f"{base}/_tulip/stats", timeout=10) as response:
+        return json.load(response)
+
+
+def bump(base: str, version: int) -> None:
+    request = urllib.request.Request(f"{base}/_tulip/corpus", data=json.dumps({"version": version}).encode(),
+                                     method="PUT")  # fmt: skip
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def tulip(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aiotulip", *map(str, args)], capture_output=True, text=True)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_urls_one_name_tell_the_user_what_to_do(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "aiotulip", "fetch", "http://127.0.0.1:1/dl?id=1",
+                           "http://127.0.0.1:1/dl?id=2", "-d", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "--on-collision" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_collisions_numbered_or_by_query_and_duplicates_once(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(1000, 1000))) as base:
+        files = manifest(base)
+        a, b = (base + f["url"] for f in files)
+        same_name = [f"{a}?v=1", f"{a}?v=2", f"{b}?x=%2Fetc"]
+        numbered = fetch(same_name, tmp_path / "n", engine=engine, on_collision="number")
+        again = fetch(same_name, tmp_path / "n", engine=engine, on_collision="number")
+        by_query = fetch(same_name, tmp_path / "q", engine=engine, on_collision="query")
+        before = stats(base)["requests"]
+        twice = fetch([a, a, b], tmp_path / "d", engine=engine)
+        fetched = stats(base)["requests"] - before
+    name = files[0]["name"]
+    stem, ext = name.rsplit(".", 1)
+    assert [Path(r.path).name for r in numbered.items] == [name, f"{stem}.1.{ext}", files[1]["name"]]
+    assert [Path(r.path).name for r in again.items] == [Path(r.path).name for r in numbered.items]
+    assert [r.status for r in again.items] == ["skipped"] * 3  # a rerun maps each URL to the same file
+    assert [Path(r.path).name for r in by_query.items] == [
+        f"{name}?v=1",
+        f"{name}?v=2",
+        f"{files[1]['name']}?x=_etc",
+    ]
+    assert [(r.status, r.attempts) for r in twice.items] == [("ok", 1), ("ok", 0), ("ok", 1)]
+    assert fetched == 2 and sha(tmp_path / "d" / name) == files[0]["sha256"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tree_layouts(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=1, size=(500, 500))) as base:
+        url = base + manifest(base)[0]["url"]
+        port = base.rsplit(":", 1)[1]
+        tree = fetch([url], tmp_path / "t", engine=engine, layout="tree")
+        cut = fetch([url], tmp_path / "c", engine=engine, layout="tree", cut_dirs=1, no_host_directories=True)
+    assert (
+        Path(tree.items[0].path).relative_to(tmp_path / "t").as_posix()
+        == f"127.0.0.1:{port}/files/file-00000.bin"
+    )
+    assert Path(cut.items[0].path).relative_to(tmp_path / "c").as_posix() == "file-00000.bin"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_content_disposition_names_the_file(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=3, size=(100_000, 100_000))) as base:
+        files = manifest(base)
+        urls = [
+            base + files[0]["url"] + "?disposition=report.csv",
+            base + files[1]["url"] + "?disposition=" + "menu%20caf%C3%A9.pdf",
+            base + files[2]["url"] + "?disposition=..%2F..%2Fevil.txt",
+        ]
+        named = fetch(urls, tmp_path / "a", engine=engine, content_disposition=True)
+        plain = fetch(urls, tmp_path / "b", engine=engine)
+        clash = fetch([urls[0], base + "/files/file-00001.bin?disposition=file-00000.bin"], tmp_path / "c",
+                      engine=engine, content_disposition=True, on_collision="number")  # fmt: skip
+    assert [Path(r.path).name for r in named.items] == ["report.csv", "menu café.pdf", "_.._evil.txt"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "_.._evil.txt",
+        "menu café.pdf",
+        "report.csv",
+    ]
+    assert sha(tmp_path / "a" / "report.csv") == files[0]["sha256"]
+    assert [Path(r.path).name for r in plain.items] == [f["name"] for f in files]
+    assert [Path(r.path).name for r in clash.items] == ["report.csv", "file-00000.1.bin"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_asks_again_and_takes_only_what_changed(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(2_000, 200_000))) as base:
+        first = manifest(base)
+        urls = [base + f["url"] for f in first]
+        fetch(urls, tmp_path, engine=engine)
+        mtimes = [os.stat(tmp_path / f["name"]).st_mtime for f in first]
+        unchanged = fetch(urls, tmp_path, engine=engine, timestamping=True)
+        plain_rerun = fetch(urls, tmp_path, engine=engine)
+        bump(base, 1)
+        second = manifest(base)
+        changed = fetch(urls, tmp_path, engine=engine, timestamping=True)
+    assert mtimes == [1_700_000_000.0] * 2  # the server's Last-Modified
+    assert [(r.status, r.reason, r.attempts) for r in unchanged.items] == [("skipped", "not modified", 1)] * 2
+    assert [r.sha256 for r in unchanged.items] == [f["sha256"] for f in first]
+    assert [r.status for r in plain_rerun.items] == ["skipped"] * 2  # without -N: no request at all
+    assert [r.status for r in changed.items] == ["ok"] * 2
+    for f in second:
+        assert (
+            sha(tmp_path / f["name"])
+            == f["sha256"]
+            != next(g["sha256"] for g in first if g["name"] == f["name"])
+        )
+        assert os.stat(tmp_path / f["name"]).st_mtime == 1_700_000_000.0 + 3600
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_without_a_kept_etag_asks_by_date(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(2_000, 200_000))) as base:
+        files = manifest(base)
+        urls = [base + f["url"] for f in files]
+        fetch(urls, tmp_path, engine=engine)
+        for f in files:  # as a file another tool (or a filesystem without xattrs) left
+            os.removexattr(tmp_path / f["name"], "user.tulip.etag")
+        os.utime(tmp_path / files[1]["name"], (1_600_000_000, 1_600_000_000))  # older than the server's
+        before = stats(base)["requests"]
+        report = fetch(urls, tmp_path, engine=engine, timestamping=True)
+        asked = stats(base)["requests"] - before
+    assert [(r.status, r.reason) for r in report.items] == [("skipped", "not modified"), ("ok", None)]
+    assert asked == 2
+    assert os.stat(tmp_path / files[1]["name"]).st_mtime == 1_700_000_000.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compressed_saves_decoded_bytes_and_without_it_says_so(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
+        files = manifest(base)
+        urls = [base + f["url"] + "?encoding=gzip" for f in files]
+        decoded = fetch(urls, tmp_path / "a", engine=engine, compressed=True)
+        raw = fetch(urls, tmp_path / "b", engine=engine)
+    assert [(r.status, r.sha256, r.content_encoding) for r in decoded.items] == [
+        ("ok", f["sha256"], None) for f in files
+    ]
+    assert [r.content_encoding for r in raw.items] == ["gzip", "gzip"]
+    assert [r.sha256 for r in raw.items] == [sha(tmp_path / "b" / f["name"]) for f in files]
+    assert (
+        gzip.decompress((tmp_path / "b" / files[0]["name"]).read_bytes())
+        == (tmp_path / "a" / files[0]["name"]).read_bytes()
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_max_filesize_stops_a_bomb_and_a_big_file(tmp_path: Path, engine: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "zeros.bin").write_bytes(b"\0" * 30_000_000)  # served gzipped: 30 KB that inflate to 30 MB
+    (root / "big.bin").write_bytes(os.urandom(2_000_000))
+    with ServerThread(ServeConfig(root=root)) as base:
+        sources = [Entry(f"{base}/files/zeros.bin?encoding=gzip", out="bomb"), f"{base}/files/big.bin"]
+        report = fetch(
+            sources, tmp_path / "out", engine=engine, compressed=True, max_filesize=1_000_000, retries=0
+        )
+    assert [(r.status, r.error_kind) for r in report.items] == [
+        ("failed", "integrity"),
+        ("failed", "integrity"),
+    ]
+    assert all("max-filesize" in (item.error or "") for item in report.items)
+    assert not (tmp_path / "out" / "bomb").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.stat().st_size > 1_100_000]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_manifest_checks_the_decoded_bytes_and_bounds_them(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
+        files = manifest(base)
+        gz = [base + f["url"] + "?encoding=gzip" for f in files]
+        sources = [
+            Entry(gz[0], sha256=files[0]["sha256"], size=files[0]["size"]),  # the decoded file's
+            Entry(gz[1], out="wrong", sha256=files[0]["sha256"]),  # another file's checksum
+            Entry(gz[1], out="short", size=1_000),  # the manifest says 1,000 bytes: inflate no further
+        ]
+        report = fetch(sources, tmp_path, engine=engine, compressed=True, retries=1)
+    rows = [(r.status, r.error_kind, r.attempts) for r in report.items]
+    assert rows == [("ok", None, 1), ("failed", "integrity", 2), ("failed", "integrity", 1)]
+    assert "sha256 mismatch" in (report.items[1].error or "")
+    assert "expected 1000" in (report.items[2].error or "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files[0]["name"]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_server_name_survives_a_retry_and_a_resume(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
+        files = manifest(base)
+        cut = f"{base}{files[0]['url']}?disposition=late.txt&truncate=1&fail=1"  # the first answer cut short
+        report = fetch([cut], tmp_path / "a", engine=engine, content_disposition=True, retries=2)
+        # A part left by a run without --content-disposition, resumed by one with it: the 206 names it.
+        url = f"{base}{files[1]['url']}?disposition=nice.bin"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            whole, etag = response.read(), response.headers["ETag"]
+        (tmp_path / "b").mkdir()
+        part = tmp_path / "b" / f".{files[1]['name']}.tulip-part"
+        part.write_bytes(whole[:100_000])
+        os.setxattr(part, "user.tulip.validator", etag.encode())
+        resumed = fetch([url], tmp_path / "b", engine=engine, content_disposition=True)
+    assert [(r.status, Path(r.path).name, r.attempts) for r in report.items] == [("ok", "late.txt", 2)]
+    assert sha(tmp_path / "a" / "late.txt") == files[0]["sha256"]
+    assert [(r.status, Path(r.path).name, r.resumed_from) for r in resumed.items] == [
+        ("ok", "nice.bin", 100_000)
+    ]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["nice.bin"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_server_name_never_replaces_a_file_already_there(tmp_path: Path, engine: str) -> None:
+    (tmp_path / "other.txt").write_text("mine\n")
+    (tmp_path / "folder").mkdir()
+    with ServerThread(ServeConfig(files=2, size=(1_000, 300_000))) as base:
+        files = manifest(base)
+        urls = [
+            f"{base}{files[0]['url']}?disposition=other.txt",
+            f"{base}{files[1]['url']}?disposition=folder",
+        ]
+        refused = fetch(urls, tmp_path, engine=engine, content_disposition=True, retries=0)
+        numbered = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
+        hidden = fetch([f"{base}{files[0]['url']}?disposition=.bashrc"], tmp_path / "h", engine=engine,
+                       content_disposition=True)  # fmt: skip
+        again = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
+    assert [(r.status, r.error_kind) for r in refused.items] == [("failed", "fetch")] * 2
+    assert all("--on-collision number" in (r.error or "") for r in refused.items)
+    assert [(r.status, Path(r.path).name) for r in numbered.items] == [
+        ("ok", "other.1.txt"),
+        ("ok", "folder.1"),
+    ]
+    assert (tmp_path / "other.txt").read_text() == "mine\n" and (tmp_path / "folder").is_dir()
+    assert [Path(r.path).name for r in hidden.items] == ["bashrc"]  # never a hidden file from a server
+    # A rerun finds the numbered files its own URLs wrote: they are replaced, not numbered again.
+    assert [(r.status, Path(r.path).name) for r in again.items] == [("ok", "other.1.txt"), ("ok", "folder.1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "folder.1",
+        "h",
+        "other.1.txt",
+        "other.txt",
+    ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_fetches_again_a_file_changed_here(tmp_path: Path, engine: str) -> None:
+    with ServerThread(ServeConfig(files=1, size=(200_000, 200_000))) as base:
+        (entry,) = manifest(base)
+        url = base + entry["url"]
+        fetch([url], tmp_path, engine=engine)
+        path = tmp_path / entry["name"]
+        with path.open("r+b") as f:
+            f.truncate(1_000)  # the kept ETag no longer speaks for these bytes
+        report = fetch([url], tmp_path, engine=engine, timestamping=True)
+    assert [(r.status, r.bytes, r.sha256) for r in report.items] == [("ok", 200_000, entry["sha256"])]
+
+
+def test_the_same_url_twice_is_checked_against_every_line(tmp_path: Path) -> None:
+    with ServerThread(ServeConfig(files=1, size=(5_000, 5_000))) as base:
+        (entry,) = manifest(base)
+        url = base + entry["url"]
+        zeros = "0" * 64
+        lines = f"{url}\n{url}#part\n  sha256={zeros}\n"
+        (tmp_path / "list").write_text(lines)
+        run = tulip("fetch", "-i", tmp_path / "list", "-d", tmp_path / "out", "--quiet", "--retries", "0")
+        (tmp_path / "list2").write_text(f"{url}\n  sha256={entry['sha256']}\n{url}\n  sha256={zeros}\n")
+        conflict = tulip("fetch", "-i", tmp_path / "list2", "-d", tmp_path / "out2")
+        report = fetch([url, url + "#x", url.replace("/files/", "/files/./")], tmp_path / "out3")
+    assert run.returncode == 1 and "sha256 mismatch" in run.stdout + run.stderr  # the second line's checksum
+    assert conflict.returncode == 2 and "different sha256" in conflict.stderr
+    assert [(r.status, r.attempts) for r in report.items] == [("ok", 1), ("ok", 0), ("ok", 0)]
+    assert report.summary()["bytes"] == 5_000  # one download, however many lines asked for it

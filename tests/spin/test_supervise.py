@@ -1,0 +1,263 @@
+"""tulip spin: exit statuses, signal forwarding, output above the spinner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.terminal import python_cmd, run_on_pty, signal_once, tulip_cmd
+
+# A child that counts the SIGINTs it receives within half a second of the first, and exits 10 + count.
+COUNT_SIGINTS = """
+import signal, sys, time
+seen = []
+signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+print("ready", flush=True)
+while not seen:
+    time.sleep(0.01)
+time.sleep(0.5)
+sys.exit(10 + len(seen))
+"""
+
+
+@pytest.mark.parametrize("status", [0, 3, 42])
+def test_exit_status_passes_through(status: int) -> None:
+    proc = subprocess.run(
+        tulip_cmd("spin", "--", sys.executable, "-c", f"raise SystemExit({status})"),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == status
+
+
+def test_missing_command_is_127_with_one_line() -> None:
+    proc = subprocess.run(tulip_cmd("spin", "--", "no-such-program-xyz"), capture_output=True, timeout=30)
+    assert proc.returncode == 127
+    assert proc.stderr.decode().splitlines() == ["tulip spin: error: command not found: no-such-program-xyz"]
+
+
+def test_not_executable_is_126(tmp_path: os.PathLike[str]) -> None:
+    script = os.path.join(tmp_path, "script.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    proc = subprocess.run(tulip_cmd("spin", "--", script), capture_output=True, timeout=30)
+    assert proc.returncode == 126
+    assert b"Traceback" not in proc.stderr
+
+
+def test_no_command_is_usage_error() -> None:
+    proc = subprocess.run(tulip_cmd("spin"), capture_output=True, timeout=30)
+    assert proc.returncode == 2
+    assert len(proc.stderr.decode().splitlines()) == 1
+
+
+def test_sigint_is_forwarded_once_and_status_is_130() -> None:
+    with subprocess.Popen(
+        tulip_cmd("spin", "--", "sleep", "30"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == b"sleep 30\n"  # the spinner's text: the child is running
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert "killed by SIGINT" in proc.stderr.read().decode()
+
+
+def test_sigint_on_terminal_reaches_child_exactly_once() -> None:
+    run = run_on_pty(tulip_cmd("spin", "--", *python_cmd(COUNT_SIGINTS)), on_output=signal_once(b"ready"))
+    assert run.returncode == 11, run.text()
+
+
+def test_output_shows_above_spinner_on_terminal() -> None:
+    run = run_on_pty(
+        tulip_cmd(
+            "spin", "--text", "building", "--timer", "--", "sh", "-c", "echo one; sleep 0.3; echo two >&2"
+        ),
+        columns=60,
+    )
+    assert run.returncode == 0, run.text()
+    screen = run.screen()
+    assert screen[0] == "one"
+    assert screen[1] == "two"
+    assert screen[2].startswith("✔ building (0.")
+    assert screen[3] == ""
+
+
+def test_output_passes_through_a_pipe_byte_for_byte() -> None:
+    payload = bytes(range(256)) * 4
+    proc = subprocess.run(
+        tulip_cmd(
+            "spin", "--", sys.executable, "-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())"
+        ),
+        input=payload,
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == payload
+
+
+# -- several commands under one group -------------------------------------------------------------------
+
+
+def test_several_commands_one_line_each_exit_with_the_worst() -> None:
+    py = sys.executable
+    three = "import time; time.sleep(0.3); raise SystemExit(3)"
+    argv = tulip_cmd(
+        "spin", "--", py, "-c", "print('from one')", ":::", py, "-c", three,
+        ":::", "no-such-program-xyz", ":::", py, "-c", "import time; time.sleep(0.2)",
+    )  # fmt: skip
+    run = run_on_pty(argv, columns=120)
+    assert run.returncode == 127  # the worst: a command that was not found
+    lines = [line for line in run.screen() if line]
+    assert "[1] from one" in lines
+    finals = sorted(line for line in lines if line[:1] in "✔✖")
+    assert len(finals) == 4
+    assert any(line.startswith("✖ no-such-program-xyz (command not found)") for line in finals)
+    assert any(line.startswith("✖") and line.endswith("(exit 3)") for line in finals)
+    assert sum(line.startswith("✔") for line in finals) == 2
+    assert not any(line[:1] in "|/-\\" for line in lines)  # no frame left behind
+
+
+def test_ctrl_c_reaches_each_of_several_commands_once() -> None:
+    argv = tulip_cmd("spin", "--", *python_cmd(COUNT_SIGINTS), ":::", *python_cmd(COUNT_SIGINTS))
+    ready = []
+
+    def on_output(output: bytes, proc: subprocess.Popen[bytes]) -> None:
+        if output.count(b"] ready") >= 2 and not ready:  # the tagged lines, not the labels
+            ready.append(True)
+            os.kill(proc.pid, signal.SIGINT)
+
+    run = run_on_pty(argv, on_output=on_output, columns=400)
+    assert run.returncode == 130, run.text()  # interrupted, whatever the children made of it
+    assert run.text().count("(exit 11)") == 2  # each child saw exactly one SIGINT (10 + 1)
+
+
+def test_jobs_from_stdin_run_n_at_a_time_and_a_pipe_gets_no_control_bytes() -> None:
+    slow = f"{sys.executable} -c \"import time; time.sleep(0.4); print('A')\""
+    fast = f"{sys.executable} -c \"print('B')\""
+    for jobs, order in (("1", ["[1] A", "[2] B"]), ("2", ["[2] B", "[1] A"])):
+        done = subprocess.run(
+            tulip_cmd("spin", "-j", jobs),
+            input=f"{slow}\n\n{fast}\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == order
+        assert "\x1b" not in done.stderr + done.stdout
+        assert sum(line.startswith("✔") for line in done.stderr.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "words"),
+    [
+        (["--", "echo", "x", ":::"], "", "empty command"),
+        (["-j", "2", "--", "echo"], "", "-j reads"),
+        (["-j", "2"], "\n\n", "no commands"),
+        (["--text", "t", "--", "echo", ":::", "echo"], "", "--text names one command"),
+    ],
+)
+def test_bad_multi_command_usage_is_one_line(args: list[str], stdin: str, words: str) -> None:
+    done = subprocess.run(tulip_cmd("spin", *args), input=stdin, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_a_quiet_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before tulip's first line runs, a Ctrl-C is the interpreter's (its own traceback); from the
+    # first line of main() on it is tulip's: 130 and no traceback, as during a run.
+    import aiotulip.cli
+
+    def interrupted(command: str | None = None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aiotulip.cli, "_build_parser", interrupted)
+    monkeypatch.setattr(aiotulip.cli, "_ignore_late_interrupts", lambda: None)
+    assert aiotulip.cli.main(["fetch", "http://x.test/"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_importing_tulip_imports_no_asyncio_nor_aiohttp() -> None:
+    code = (
+        "import sys, aiotulip; print(sorted(m for m in ('asyncio', 'aiohttp', 'typing') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "[]", done.stdout
+    names = "import aiotulip; print(aiotulip.Spinner.__name__, aiotulip.fetch.__name__)"
+    lazy = subprocess.run([sys.executable, "-c", names], capture_output=True, text=True, timeout=30)
+    assert lazy.stdout.split() == ["Spinner", "fetch"]
+
+
+def test_ctrl_c_stops_queued_commands_too() -> None:
+    slow = f"{sys.executable} -c \"import time; print('started', flush=True); time.sleep(20)\""
+    argv = tulip_cmd("spin", "-j", "1")
+    with subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(f"{slow}\n{slow}\n{slow}\n".encode())
+        proc.stdin.close()
+        assert proc.stdout.readline() == b"[1] started\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait(30)
+    assert proc.returncode == 130
+    assert out == b""  # the queued two never started
+    assert err.decode().count("not started: interrupted") == 2
+
+
+def test_output_to_a_file_keeps_its_bytes_but_the_tag(tmp_path: Path) -> None:
+    script = "import sys; sys.stdout.buffer.write(b'a\\tb\\x1b[1mX\\r\\n\\xff\\xfe\\n')"
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        run = subprocess.run(
+            tulip_cmd("spin", "--", sys.executable, "-c", script, ":::", "true"),
+            stdout=sink, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert out.read_bytes() == b"[1] a\tb\x1b[1mX\r\n[1] \xff\xfe\n"
+
+
+def test_a_bad_line_on_stdin_is_one_line_and_comments_are_skipped() -> None:
+    unbalanced = "echo 'unbalanced\n"
+    bad = subprocess.run(
+        tulip_cmd("spin", "-j", "2"), input=unbalanced, capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "stdin line 1" in bad.stderr and "Traceback" not in bad.stderr
+    ok = subprocess.run(tulip_cmd("spin", "-j", "2"), input="# a comment\necho hi\n", capture_output=True,
+                        text=True, timeout=30)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout == "[1] hi\n"
+
+
+def test_no_stderr_at_all_still_runs_the_commands(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = (
+        "import os, subprocess, sys; os.close(2); "
+        f"sys.exit(subprocess.call({tulip_cmd('spin', '--', 'echo', 'hi', ':::', 'echo', 'there')!r}, "
+        f"stdout=open({str(out)!r}, 'w'), stderr=subprocess.DEVNULL if False else None))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert done.returncode == 0
+    assert sorted(out.read_text().splitlines()) == ["[1] hi", "[2] there"]
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_ctrl_c_reaches_what_the_command_started_too(several: bool) -> None:
+    # sh waits for its sleep: unless the sleep gets the Ctrl-C as well, nothing ends for 60 s.
+    command = ["sh", "-c", "echo started; sleep 60; echo never"]
+    argv = tulip_cmd("spin", "--", *command, *([":::", "true"] if several else []))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        assert b"started" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert b"never" not in proc.stdout.read()
