@@ -296,7 +296,7 @@ def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--compare", type=label_python, action="append", metavar="LABEL=PYTHON",
                        help="also run tulip's engines as installed for PYTHON (another version)")  # fmt: skip
     bench.add_argument("--json", metavar="FILE", help="write every row as JSON")
-    bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs tulip[plot])")
+    bench.add_argument("--plot", metavar="PNG", help="plot time against concurrency (needs aiotulip[plot])")
 
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable[..., int]]] = {

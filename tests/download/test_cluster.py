@@ -101,7 +101,7 @@ def test_without_dask_the_option_says_how_to_install(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "tulip fetch: error: --cluster needs Dask: pip install 'tulip[dask]'"
+    assert proc.stderr.strip() == "tulip fetch: error: --cluster needs Dask: pip install 'aiotulip[dask]'"
 
 
 def test_probe_and_shard_sizes(tmp_path: Path) -> None:

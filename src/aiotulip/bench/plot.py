@@ -43,7 +43,7 @@ def plot(rows: list[Row], path: str | Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'tulip[plot]'") from None
+        raise UsageError("--plot needs matplotlib: pip install 'aiotulip[plot]'") from None
     workloads = list(dict.fromkeys(row.workload for row in rows))
     figure, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.2), squeeze=False)
     for axis, workload in zip(axes[0], workloads, strict=True):

@@ -129,7 +129,7 @@ def _setup(
         try:
             import distributed  # noqa: F401 - needed later; asked for now so a missing Dask is a usage error
         except ImportError:
-            raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
+            raise UsageError("--cluster needs Dask: pip install 'aiotulip[dask]'") from None
     options.tls().check()  # a certificate file that cannot be used stops the run before it starts
     jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
     display = progress if isinstance(progress, Progress) else make_progress(progress)

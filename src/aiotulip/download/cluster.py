@@ -42,7 +42,7 @@ def _connect(address: str) -> tuple[Any, Any]:
 
         from distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError("--cluster needs Dask: pip install 'tulip[dask]'") from None
+        raise UsageError("--cluster needs Dask: pip install 'aiotulip[dask]'") from None
     if address.startswith("local:"):
         try:
             workers = int(address.removeprefix("local:"))

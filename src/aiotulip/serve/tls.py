@@ -78,7 +78,7 @@ def _self_signed(host: str, folder: Path | None) -> ServerTls:
     try:
         import trustme
     except ImportError:
-        raise UsageError("--tls self-signed needs trustme: pip install 'tulip[tls]'") from None
+        raise UsageError("--tls self-signed needs trustme: pip install 'aiotulip[tls]'") from None
     names = ["localhost", "127.0.0.1", "::1"]
     if host and host not in names and not _wildcard(host):
         names.append(host)
