@@ -18,7 +18,7 @@ import time
 
 from aiotulip.spin.spinner import Spinner
 
-__all__ = ["run_demo"]
+__all__ = ["add_arguments", "run", "run_demo"]
 
 FILES = 100
 SLOW_SECONDS = 1.0
@@ -104,3 +104,12 @@ def run_demo() -> int:
     )
     sys.stdout.flush()
     return 0 if same and all_ok else 1
+
+
+def add_arguments(parser: object) -> None:
+    """``tulip demo`` takes no arguments."""
+
+
+def run(args: object) -> int:
+    """Run ``tulip demo``; return its exit status."""
+    return run_demo()
