@@ -14,6 +14,7 @@
         ├── HTTPStatusError   the server answered with a status that is not a success
         ├── RedirectError     too many redirects, or one to a scheme tulip does not fetch (not retried)
         ├── IntegrityError    the bytes arrived but their size or sha256 is wrong
+        │   └── ChecksumError     ... their checksum is not the one the input gives
         └── StorageError      the local file could not be written or renamed (not retried)
             └── BusyError     another run kept the file's part locked for too long
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "BusyError",
     "CertificateError",
+    "ChecksumError",
     "CommandNotExecutable",
     "CommandNotFound",
     "FetchError",
@@ -162,6 +164,10 @@ class IntegrityError(FetchError):
         # A transfer corrupted on the way may come right the next time; a server that says it has
         # another size than the one expected will say so again.
         self.transient = transient
+
+
+class ChecksumError(IntegrityError):
+    """The bytes' checksum is not the one the input gives (with mirrors: some URL served wrong bytes)."""
 
 
 class StorageError(FetchError):

@@ -31,7 +31,9 @@ from aiotulip.download.item import (
     Finish,
     Inspect,
     Item,
+    ItemStateError,
     OpenPart,
+    Phase,
     Read,
     Recheck,
     RemovePart,
@@ -745,12 +747,45 @@ def test_elapsed_comes_from_the_clock() -> None:
 
 
 def test_misuse_is_caught() -> None:
+    """An event in a phase that does not allow it is an engine's bug: it raises at once."""
     item, _clock = make_item()
+    with pytest.raises(ItemStateError, match=r"response\(\) while the item is in phase 'start'"):
+        item.response(200, {})  # before begin()
     item.begin()
-    with pytest.raises(AssertionError):
+    assert item.phase is Phase.REQUEST
+    with pytest.raises(ItemStateError):
         item.committed()  # nothing verified yet
-    with pytest.raises(AssertionError):
+    with pytest.raises(ItemStateError):
         item.body_read(1, GOOD)  # no response yet
+    with pytest.raises(ItemStateError):
+        item.waited()  # no wait was asked for
+    step = item.response(404, {})
+    assert isinstance(step, Finish) and item.phase is Phase.DONE
+    for late in (item.begin, lambda: item.failed(TransportError("late", url=URL)), item.waited):
+        with pytest.raises(ItemStateError):
+            late()  # nothing happens to a finished item
+
+
+def test_every_event_has_its_phases_and_every_step_its_phase() -> None:
+    from aiotulip.download.item import state, steps
+
+    events = {name for name in dir(Item) if not name.startswith("_") and callable(getattr(Item, name))}
+    assert events == set(state.EVENTS), "an event of Item without its row in the table (or the reverse)"
+    kinds = {value for value in vars(steps).values() if isinstance(value, type) and issubclass(value, Step)}
+    assert kinds - {Step} == set(state.PHASE_AFTER)
+
+
+def test_attempts_are_a_value_that_counts_what_went_out() -> None:
+    from aiotulip.download.retry import Attempts
+
+    first = Attempts(deadline=10.0)
+    second = first.sent().failed(Timeout("slow", url=URL)).sent()
+    assert (first.count, second.count, second.history) == (0, 2, ("timeout",))
+    assert second.remaining(4.0) == 6.0 and second.expired(10.0) and not second.expired(9.9)
+    policy = RetryPolicy(retries=1, backoff=0.01, rng=random.Random(1))
+    assert first.sent().next_wait(policy, Timeout("x", url=URL), 0.0) is not None
+    assert second.next_wait(policy, Timeout("x", url=URL), 0.0) is None  # retries spent: the one decision
+    assert first.sent().next_wait(policy, Timeout("x", url=URL), 10.0) is None  # the deadline passed
 
 
 # -- the property: no bytes reach the final name unverified ----------------------------------------------

@@ -7,8 +7,9 @@ import random
 import pytest
 
 from aiotulip import Job, RetryPolicy
+from aiotulip.download.http.ranges import resume_headers
 from aiotulip.download.names import name_from_url, safe_name
-from aiotulip.download.plan import Local, Start, check_body, interpret, range_headers, start
+from aiotulip.download.plan import Local, Start, check_body, interpret, start
 from aiotulip.download.retry import parse_retry_after
 from aiotulip.download.sources import Entry, check_url, jobs_from_manifest, make_jobs, parse_input
 from aiotulip.errors import HTTPStatusError, IntegrityError, StorageError, Timeout, TransportError, UsageError
@@ -120,8 +121,9 @@ def test_start_decisions() -> None:
     assert start(JOB, Local(part_size=140), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(part_size=0), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(final_size=100, part_size=5), overwrite=True) == Start(discard_part=True)
-    assert range_headers(0, "x") == {}
-    assert range_headers(40, '"e"') == {"Range": "bytes=40-", "If-Range": '"e"'}
+    assert resume_headers(0, None) == {"Range": "bytes=0-"}
+    assert resume_headers(40, '"e"') == {"Range": "bytes=40-", "If-Range": '"e"'}
+    assert resume_headers(40, '"e"', 99) == {"Range": "bytes=40-99", "If-Range": '"e"'}
 
 
 def test_interpreting_responses() -> None:
@@ -231,7 +233,8 @@ def test_http_dates_any_form_and_none_that_overflows() -> None:
 
 
 def test_a_server_name_reads_alike_from_every_transport() -> None:
-    from aiotulip.download.plan import content_coding, disposition_name
+    from aiotulip.download.item.naming import disposition_name
+    from aiotulip.download.plan import content_coding
 
     raw = 'attachment; filename="été.txt"'.encode()
     assert disposition_name(raw.decode("latin-1")) == "été.txt"  # tulip's transports

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import datetime
 import functools
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from aiotulip.download.http.ranges import parse_content_range, parse_unsatisfied, validator_of
 from aiotulip.download.models import Job, Result, Status
 from aiotulip.download.retry import parse_retry_after
-from aiotulip.errors import FetchError, HTTPStatusError, IntegrityError, ProtocolError, TransportError
+from aiotulip.errors import (
+    ChecksumError,
+    FetchError,
+    HTTPStatusError,
+    IntegrityError,
+    ProtocolError,
+    TransportError,
+)
 
 __all__ = [
     "Body",
@@ -20,20 +27,13 @@ __all__ = [
     "Start",
     "check_body",
     "content_coding",
-    "disposition_name",
-    "echo",
     "final_matches",
     "http_date",
     "internal_failure",
     "interpret",
-    "parse_content_range",
-    "range_headers",
     "result_for_error",
     "start",
-    "validator_changed",
 ]
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,43 +74,6 @@ def final_matches(job: Job, size: int, sha256: str) -> bool:
     return (job.size is None or size == job.size) and (job.sha256 is None or sha256 == job.sha256)
 
 
-def range_headers(offset: int, validator: str | None) -> dict[str, str]:
-    """Return the headers that ask for the rest of a file from *offset*."""
-    if not offset:
-        return {}
-    headers = {"Range": f"bytes={offset}-"}
-    if validator:
-        # If the file changed since our .part began, the server sends it whole instead of a range.
-        headers["If-Range"] = echo(validator)
-    return headers
-
-
-def validator_changed(kept: str | None, headers: Mapping[str, str]) -> bool:
-    """Whether a range answer's validator shows another version than the one a .part was begun at
-    (*kept*). If-Range asks the server to send the whole file when it changed; a server that ignores
-    it sends the range of the new version, and only this comparison keeps the two from being spliced.
-
-    Like against like, byte for byte (as If-Range compares): an ETag with the ETag, a date with the
-    Last-Modified. An answer that carries nothing to compare cannot tell (False).
-    """
-    if not kept:
-        return False
-    now = headers.get("ETag" if kept.startswith(('"', "W/")) else "Last-Modified")
-    return now is not None and now != kept
-
-
-def echo(value: str) -> str:
-    """Return a response header's *value* (Latin-1 text: a character a byte, in every transport) as
-    request text that goes back on the wire as the very bytes it came as (validators are compared
-    byte for byte): UTF-8, the bytes that are not UTF-8 as surrogate escapes."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return value
-
-
 @dataclass(slots=True)
 class Body:
     """A response worth reading: its bytes start at *offset* of the file of *total* bytes."""
@@ -139,17 +102,6 @@ def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tup
     return None, encoding
 
 
-def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
-    """Return (first, last, total or None) from a 206's Content-Range, None if it is not usable."""
-    match = _CONTENT_RANGE.fullmatch((value or "").strip())
-    if not match or match.group(1) is None:
-        return None
-    first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
-    if last < first:
-        return None
-    return first, last, None if total == "*" else int(total)
-
-
 def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, decoded: bool = False) -> Body:
     """Return what a response means for *job* asked from *offset*; raise FetchError if it is a failure.
 
@@ -158,15 +110,15 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
     its length says nothing of the file's.
     """
     if status == 200:
-        body = Body(0, _int(headers.get("Content-Length")), _validator(headers))
+        body = Body(0, _int(headers.get("Content-Length")), validator_of(headers))
     elif status == 206:
-        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
-        if not match or match.group(1) is None:
+        found = parse_content_range(headers.get("Content-Range"))
+        if found is None:
             raise TransportError("206 without a usable Content-Range", url=job.url)
-        first, last, total = int(match.group(1)), int(match.group(2)), match.group(3)
-        if first != offset or last < first:
+        first, last, total = found
+        if first != offset:
             raise TransportError(f"asked for bytes from {offset}, got {first}-{last}", url=job.url)
-        if total == "*" and job.size is None:
+        if total is None and job.size is None:
             # The server will not say how long the file is: these bytes may be all of it or a
             # beginning, and nothing can tell a complete file from a cut one.
             raise ProtocolError(
@@ -174,15 +126,14 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
                 "nothing can tell the file is complete",
                 url=job.url,
             )
-        body = Body(first, int(total) if total != "*" else None, _validator(headers))
+        body = Body(first, total, validator_of(headers))
         length = _int(headers.get("Content-Length"))
         if length is not None and length != last - first + 1:
             raise TransportError("Content-Length disagrees with Content-Range", url=job.url)
     elif status == 416 and offset:
-        match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
-        total = int(match.group(3)) if match and match.group(3) != "*" else None
+        total = parse_unsatisfied(headers.get("Content-Range"))
         if total == offset and (job.size is None or total == job.size):
-            return Body(offset, total, _validator(headers), complete=True)
+            return Body(offset, total, validator_of(headers), complete=True)
         # The .part is longer than the file now is (or the server says so): it belongs to another
         # version. Its bytes are worthless; the body of this answer too.
         return Body(0, total, None, stale=True)
@@ -219,7 +170,7 @@ def check_body(job: Job, body: Body, received: int, sha256: str, limit: int | No
                 f"received {received} bytes, expected {expected}", url=job.url, transient=False
             )
     if job.sha256 is not None and sha256 != job.sha256:
-        raise IntegrityError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
+        raise ChecksumError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
 
 
 def result_for_error(job: Job, path: str, error: FetchError, attempts: int, elapsed: float) -> Result:
@@ -249,13 +200,6 @@ def _int(value: str | None) -> int | None:
     return number if number >= 0 else None
 
 
-def _validator(headers: Mapping[str, str]) -> str | None:
-    etag = headers.get("ETag")
-    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator
-        return etag
-    return headers.get("Last-Modified")
-
-
 @functools.lru_cache(maxsize=4096)
 def http_date(text: str | None) -> float | None:
     """Return the time an HTTP date (``Tue, 15 Nov 1994 08:12:31 GMT``) names, None if it is not one.
@@ -271,45 +215,3 @@ def http_date(text: str | None) -> float | None:
         return when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
         return None
-
-
-def disposition_name(header: str) -> str | None:
-    """Return the file name a Content-Disposition gives (``filename*`` preferred, RFC 6266/5987),
-    made safe as one name; None if it gives none."""
-    from email.message import Message
-    from email.utils import collapse_rfc2231_value
-
-    message = Message()
-    try:
-        message["content-disposition"] = _as_utf8(header)
-        params = message.get_params(header="content-disposition") or []
-        encoded = [v for k, v in params if k.lower() == "filename" and isinstance(v, tuple)]
-        # filename* (RFC 5987, decoded by the email package into a tuple) wins over filename.
-        name = collapse_rfc2231_value(encoded[0]) if encoded else message.get_filename()
-    except (ValueError, TypeError, LookupError):
-        return None
-    if not name:
-        return None
-    from aiotulip.download.names import safe_name
-
-    name = _as_utf8(str(name)).lstrip(".")  # never a hidden file (.bashrc) from a server
-    try:
-        return safe_name(name, allow_dirs=False)
-    except ValueError:
-        return None
-
-
-def _as_utf8(text: str) -> str:
-    """Read a header's raw bytes as UTF-8 where they are (browsers do): transports hand them over as
-    Latin-1 (tulip's) or UTF-8 with surrogate escapes (aiohttp), and both must give one name."""
-    try:
-        raw = text.encode("latin-1")
-    except UnicodeEncodeError:
-        try:
-            raw = text.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            return text
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")

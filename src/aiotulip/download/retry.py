@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aiotulip.errors import FetchError, HTTPStatusError
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["Attempts", "RetryPolicy", "parse_retry_after"]
 
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -74,3 +75,41 @@ class RetryPolicy:
         if remaining is not None and wait >= remaining:
             return None
         return wait
+
+
+class Attempts(NamedTuple):
+    """An item's attempts as a value (urllib3's ``Retry``): how many went to the network, by when the
+    item must be over, and what ended each one that failed. Each event returns a new value, and
+    ``next_wait`` is the one place that decides whether another attempt follows, and when.
+
+    An attempt counts once a request goes out (or once it fails on the way): one that goes back to the
+    disk first (a part to remove, another run holding it) is not an attempt — the Report's count is
+    the server's.
+    """
+
+    count: int = 0
+    deadline: float | None = None
+    history: tuple[str, ...] = ()  # the error kind that ended each failed attempt, in order
+
+    def sent(self) -> Attempts:
+        """One more attempt reached the network."""
+        return self._replace(count=self.count + 1)
+
+    def spans(self, failed: int) -> Attempts:
+        """A split download's span requests that failed on the way, *failed* of them, each an attempt."""
+        return self._replace(count=self.count + failed, history=self.history + ("transport",) * failed)
+
+    def failed(self, error: FetchError) -> Attempts:
+        """The last attempt ended with *error*."""
+        return self._replace(history=(*self.history, error.kind))
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left of the item's total deadline, None without one."""
+        return None if self.deadline is None else self.deadline - now
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def next_wait(self, policy: RetryPolicy, error: FetchError, now: float) -> float | None:
+        """The wait before the next attempt after *error*, or None: no more attempts."""
+        return policy.delay(self.count, error, self.remaining(now))

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from aiotulip.download.plan import echo, parse_content_range, validator_changed
+from aiotulip.download.http.ranges import parse_content_range, resume_headers, validator_changed, validator_of
 from aiotulip.download.retry import RetryPolicy, parse_retry_after
 from aiotulip.errors import FetchError, HTTPStatusError, TransportError
 
@@ -304,11 +304,8 @@ class Connection:
         """The request for the rest of the span in hand (again, after a redirect)."""
         span = self.span
         assert span is not None and self.source is not None
-        headers = {"Range": f"bytes={span.pos}-{span.end - 1}"}
         validator = self.segments.sources.states[self.source].validator
-        if validator:
-            headers["If-Range"] = echo(validator)
-        return Fetch(headers, self.source)
+        return Fetch(resume_headers(span.pos, validator, span.end - 1), self.source)
 
     def response(self, status: int, headers: Mapping[str, str]) -> Span | Retry | Changed | Failed:
         """The answer to this connection's request: the span to read, or what to do instead."""
@@ -331,8 +328,7 @@ class Connection:
         if validator_changed(source.validator, headers):
             return self._disagrees("the file's validator changed (ETag or Last-Modified)")
         if source.validator is None:  # a mirror's first answer: its own validator, for If-Range
-            etag = headers.get("ETag")
-            source.validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+            source.validator = validator_of(headers)
         if first != span.pos:
             return self.failed(TransportError(f"asked for bytes from {span.pos}, got {first}"))
         self._promised = last + 1  # a server may send less than asked: the rest is asked for next

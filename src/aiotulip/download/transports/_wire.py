@@ -66,7 +66,7 @@ def request_bytes(target: str, host: str, lines: str) -> bytes:
 
     UTF-8, as curl and aiohttp send a header value the user typed in it (the target and the Host
     are ASCII by now: the policy encoded them); a validator echoed back keeps its bytes
-    (``plan.echo``)."""
+    (``http.ranges.echo``)."""
     return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{lines}\r\n".encode("utf-8", "surrogateescape")
 
 

@@ -1,0 +1,558 @@
+"""One item's download as a state machine with no I/O: events in, the next step out.
+
+Every engine runs every item through this object, so every engine makes the same decisions: an
+engine only carries out the step it is given (a request, a disk operation, a wait) and reports what
+happened. Nothing here touches a socket or a file, awaits or sleeps; time comes in through the clock
+the engine passes (``loop.time`` or ``time.monotonic``). Models: h11's ``Connection`` (a protocol
+with no I/O, its phases checked on every event) and httpx's pure redirect helpers.
+
+    item = Item(job, path, local, rules, clock)
+    step = item.begin()
+    while not isinstance(step, Finish):
+        carry out step, then report:       step = item.<event>(...)
+
+Steps, and the event that answers each (any step may instead end in ``item.failed(error)``):
+
+    Stat                read the final file's mtime and kept ETag (-N) -> item.stat_final(mtime, etag)
+    Inspect             hash the complete file already there  -> item.inspected(size, sha256)
+    RemovePart          delete the .part                      -> item.part_removed()
+    OpenPart(offset)    open the .part to continue at offset  -> item.part_opened(size, validator)
+    Request(url, hdrs, proxy)  send it, wait for the headers  -> item.response(status, headers)
+    Read(...)           read the body into memory or the .part -> item.body_read(size, sha256)
+    Split(segments)     fetch the file's spans over several connections into a sparse .part
+                        (--split; ``split`` and ``segments`` decide each)  -> item.split_ended(...)
+    HashPart            hash the whole .part (a split one fills out of order) -> item.body_read(...)
+    Commit              make it the final file (rename)       -> item.committed() / name_taken()
+    Wait(seconds)       sleep before the next attempt         -> item.waited()
+    Recheck             look at the disk again (another run had the part)  -> item.rechecked(local)
+    Finish(result, remove_part)  the end; the .part is kept for a later resume unless told
+
+Which event each phase allows is the table in ``state``; the rules the decisions follow live beside
+this module: ``plan`` (what a response and a body mean), ``retry`` (attempts and waits),
+``routing`` (URLs, credentials, redirects), ``mirrors``, ``split`` and ``naming``.
+
+The invariant that matters most — no bytes reach the final name before their size and sha256 have
+been checked — is one ``if`` in ``body_read``, and a property test drives random event sequences at
+it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from aiotulip.download import plan
+from aiotulip.download.http.policy import REDIRECTS
+from aiotulip.download.http.ranges import echo, range_value, resume_headers, validator_changed
+from aiotulip.download.http.urls import redact
+from aiotulip.download.item.mirrors import Mirrors
+from aiotulip.download.item.naming import Disposition
+from aiotulip.download.item.routing import Route
+from aiotulip.download.item.split import SplitSteps
+from aiotulip.download.item.state import EVENTS, PHASE_AFTER, ItemStateError, Phase
+from aiotulip.download.item.steps import (
+    INSPECT,
+    READ_MEMORY,
+    READ_SKIP,
+    RECHECK,
+    REMOVE_PART,
+    STAT,
+    Commit,
+    Finish,
+    OpenPart,
+    Read,
+    Request,
+    Rules,
+    Split,
+    Step,
+    Wait,
+)
+from aiotulip.download.models import Job, Result
+from aiotulip.download.rate import Bucket
+from aiotulip.download.retry import Attempts
+from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Span
+from aiotulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
+
+__all__ = ["Item"]
+
+
+class Item(SplitSteps):
+    """The decisions of one download, from what is on disk to a Result."""
+
+    __slots__ = (
+        "_body",
+        "_bucket",
+        "_busy_since",
+        "_conditional",
+        "_encoding",
+        "_mirrors",
+        "_naming",
+        "_no_split",
+        "_part_open",
+        "_part_size",
+        "_pending",
+        "_phase",
+        "_proxied",
+        "_reason",
+        "_route",
+        "_spans",
+        "_stamp",
+        "_unvalidated",
+        "_validator",
+        "_verified",
+        "clock",
+        "job",
+        "kept",
+        "local",
+        "name",
+        "offset",
+        "path",
+        "public",
+        "retry",
+        "rules",
+        "started",
+    )  # fmt: skip
+
+    def __init__(
+        self, job: Job, path: str, local: plan.Local, rules: Rules, clock: Callable[[], float]
+    ) -> None:
+        self.job = job
+        self.path = path
+        # What outputs show of the job: its URL with the password (if any) as ***.
+        self.public = job if "@" not in job.url else dataclasses.replace(job, url=redact(job.url))
+        self.local = local
+        self.rules = rules
+        self.clock = clock
+        self.started = clock()
+        self.retry = Attempts(0, self.started + rules.item_timeout if rules.item_timeout else None)
+        self._phase = Phase.START
+        self._pending = False  # an attempt has begun and is not counted yet (nothing went out)
+        self.offset = 0  # the byte of the file the next request asks from
+        self.kept = 0  # bytes found in a .part and not downloaded again (the Report's resumed_from)
+        self._validator: str | None = None  # ETag or Last-Modified the .part was begun with
+        self._part_open = False
+        self._part_size = 0
+        self._body: plan.Body | None = None
+        self._verified: tuple[int, str] | None = None  # (size, sha256) of bytes that passed the checks
+        self._route = Route(job, self.public.url)
+        self._unvalidated = False  # resumed bytes no validator or checksum vouches for
+        self._busy_since: float | None = None  # when another run was first found holding the part
+        self._proxied = False  # the last request went through a proxy
+        self.name = job.name  # the final name (a Content-Disposition may change it)
+        self._conditional: dict[str, str] | None = None  # -N: If-None-Match / If-Modified-Since
+        self._encoding: str | None = None  # the body's Content-Encoding, as saved (not undone)
+        self._reason: str | None = None  # why a skipped item was skipped, when not the usual
+        self._stamp: tuple[float | None, str | None] = (None, None)  # Last-Modified, ETag
+        self._no_split = False  # a split download found the server changing its mind: one stream
+        # --limit-rate-per-file: this file's bucket (made here: a split download's threads share it)
+        self._bucket = Bucket(rules.rate_per_file) if rules.rate_per_file is not None else None
+        self._mirrors = Mirrors(1 + len(job.mirrors)) if job.mirrors else None
+        self._spans = False  # this attempt's bytes came as a split download's spans
+        names = rules.disposition
+        self._naming = Disposition(names, job.name, path) if names is not None else None
+
+    # -- what the engines read ----------------------------------------------------------------------
+
+    @property
+    def attempts(self) -> int:
+        """Attempts that reached the network so far."""
+        return self.retry.count
+
+    @property
+    def deadline(self) -> float | None:
+        """When the item must be over (the engine's clock), None without --item-timeout."""
+        return self.retry.deadline
+
+    @property
+    def announced(self) -> int | None:
+        """The file's size as the last response gave it (for a progress bar), None if unknown."""
+        body = self._body
+        return body.total if body is not None else None
+
+    @property
+    def url(self) -> str:
+        """The URL of the last request (where redirects led), with no credentials in it."""
+        return self._route.url
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    # -- events: each checks the phase allows it, decides, and moves to the phase of its step -------
+
+    def _check(self, event: str) -> None:
+        if self._phase not in EVENTS[event]:
+            raise ItemStateError(f"{event}() while the item is in phase {self._phase.value!r}")
+
+    def _to(self, step: Step) -> Step:
+        self._phase = PHASE_AFTER[step.__class__]
+        return step
+
+    def begin(self) -> Step:
+        """Return the first step, from what is on disk."""
+        self._check("begin")
+        return self._to(self._begin())
+
+    def stat_final(self, mtime: float | None, etag: str | None) -> Step:
+        """The complete file there was last modified at *mtime* and kept the server's *etag* (-N)."""
+        self._check("stat_final")
+        if etag:
+            self._conditional = {"If-None-Match": echo(etag)}
+        elif mtime is not None:
+            from email.utils import formatdate
+
+            self._conditional = {"If-Modified-Since": formatdate(mtime, usegmt=True)}
+        return self._to(self._attempt(0))
+
+    def inspected(self, size: int, sha256: str) -> Step:
+        """The final file already there has *size* bytes hashing to *sha256*."""
+        self._check("inspected")
+        if self._reason is not None:  # -N: the server said it is not modified
+            result = Result(self.public.url, self.path, "skipped", size, sha256, self.attempts)
+            result.reason = self._reason
+            return self._to(self._finish(result))
+        if plan.final_matches(self.job, size, sha256):
+            # A part beside a complete file is a leftover (a run killed as it began again): it goes.
+            leftover = self.local.part_size is not None
+            return self._to(
+                self._finish(Result(self.public.url, self.path, "skipped", size, sha256), leftover)
+            )
+        return self._to(REMOVE_PART)  # not the file wanted: download it afresh (the rename replaces it)
+
+    def part_removed(self) -> Step:
+        """The .part is gone."""
+        self._check("part_removed")
+        self._part_open = False
+        self._part_size = 0
+        return self._to(self._attempt(0))
+
+    def part_opened(
+        self, size: int, validator: str | None, split: tuple[int, list[tuple[int, int]]] | None = None
+    ) -> Step:
+        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*;
+        *split*: it is a split download's (the file's size, the ranges done)."""
+        self._check("part_opened")
+        self._part_open = True
+        self._part_size = self.offset = self.kept = size
+        self._validator = validator
+        if split is not None:
+            return self._to(self._resume_split(validator, *split))
+        if size and validator is None and self.job.sha256 is None:
+            # Nothing but a size (if that) says these bytes are this file's: a server without
+            # validators may have changed it since, and the splice of two versions would pass.
+            if self.job.size is None or not self.rules.resume_unvalidated:
+                self.kept = 0
+                return self._to(REMOVE_PART)  # the attempt starts again, from nothing
+            self._unvalidated = True
+        return self._to(self._request(first=True))
+
+    def busy(self) -> Step:
+        """Another run holds the part: wait for it (it will usually leave the file complete)."""
+        self._check("busy")
+        now = self.clock()
+        if self._busy_since is None:
+            self._busy_since = now
+        waited = now - self._busy_since
+        if waited > self.rules.busy_wait or self.retry.expired(now):
+            error = BusyError(
+                f"another tulip run is downloading this file (waited {waited:.0f} s)", url=self.public.url
+            )
+            self._count()
+            result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
+            return self._to(self._finish(result))
+        self._pending = False  # nothing went out: this was no attempt (the Report counts requests)
+        self._part_open = False
+        return self._to(Wait(min(2.0, 0.2 + waited / 10), None))
+
+    def rechecked(self, local: plan.Local) -> Step:
+        """What is on disk now, after waiting for another run."""
+        self._check("rechecked")
+        self.local = local
+        return self._to(self._begin())
+
+    def response(self, status: int, headers: Mapping[str, str]) -> Step:
+        """The server answered the last Request with *status* and *headers*."""
+        self._check("response")
+        return self._to(self._response(status, headers))
+
+    def body_read(self, size: int, sha256: str) -> Step:
+        """What was read now makes a file of *size* bytes hashing to *sha256* (memory or .part)."""
+        self._check("body_read")
+        return self._to(self._body_read(size, sha256))
+
+    def split_ended(self, outcome: Changed | Failed | None, retries: int, received: int) -> Step:
+        """The split download is over: complete (*outcome* None), or the file *Changed*, or a span
+        *Failed*; *retries* span requests failed on the way; the .part holds *received* bytes."""
+        self._check("split_ended")
+        return self._to(self._split_ended(outcome, retries, received))
+
+    def committed(self) -> Step:
+        """The file is complete under its final name."""
+        self._check("committed")
+        assert self._verified is not None
+        size, sha256 = self._verified
+        result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
+        if self._unvalidated and self.kept:
+            result.resumed_unvalidated = True
+        result.content_encoding = self._encoding
+        return self._to(self._finish(result))
+
+    def name_taken(self) -> Step:
+        """The server's name is a file already there, not from this URL: the next name, if any."""
+        self._check("name_taken")
+        naming = self._naming
+        assert naming is not None
+        try:
+            naming.taken()
+        except ValueError as exc:
+            return self._to(self._fail(FetchError(str(exc), url=self.public.url)))
+        self.name, self.path = naming.name, naming.path
+        mtime, etag = self._stamp
+        return self._to(Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive=True))
+
+    def failed(self, error: FetchError, part_size: int | None = None) -> Step:
+        """The last step failed with *error*; *part_size* is what the .part holds now, if it is open.
+
+        Returns a Wait before the next attempt, or the Finish that gives up.
+        """
+        self._check("failed")
+        return self._to(self._fail(error, part_size))
+
+    def timed_out(self, part_size: int | None = None) -> Step:
+        """The item's total deadline passed during the last step (the .part holds *part_size* bytes)."""
+        self._check("timed_out")
+        error = Timeout("item took longer than its total timeout", url=self.public.url)
+        return self._to(self._fail(error, part_size))
+
+    def waited(self) -> Step:
+        """The wait before the next attempt is over."""
+        self._check("waited")
+        if self._busy_since is not None and not self._part_open:
+            return self._to(RECHECK)  # waited for another run: see what it left
+        return self._to(self._attempt(self._part_size if self._part_open else 0))
+
+    # -- questions while a step is carried out (no phase changes) ----------------------------------
+
+    def throttle(self, received: int) -> float:
+        """*received* bytes of the body just arrived: the seconds to wait before reading on (rate
+        limits; every connection of a split download shares the file's)."""
+        rules = self.rules
+        wait = rules.rate.take(received) if rules.rate is not None else 0.0
+        if self._bucket is not None:
+            wait = max(wait, self._bucket.take(received))
+        return wait
+
+    def segment_request(self, fetch: Fetch) -> Request:
+        """The request for one span of a split download: to its URL (where redirects led), the
+        range added."""
+        self._check("segment_request")
+        return self._segment_request(fetch)
+
+    def segment_response(
+        self, connection: Connection, status: int, headers: Mapping[str, str]
+    ) -> Span | Retry | Changed | Failed | Request:
+        """A span's request was answered: the span to read, a redirect's Request, or what else to do."""
+        self._check("segment_response")
+        return self._segment_response(connection, status, headers)
+
+    # -- decisions ----------------------------------------------------------------------------------
+
+    def _begin(self) -> Step:
+        start = plan.start(self.job, self.local, overwrite=self.rules.overwrite)
+        if start.check_final:
+            if self.rules.timestamping and self.job.sha256 is None and self._reason is None:
+                return STAT  # -N: ask the server whether its copy is newer (a checksum needs no asking)
+            return INSPECT
+        if start.discard_part:
+            return REMOVE_PART
+        return self._attempt(start.offset)
+
+    def _response(self, status: int, headers: Mapping[str, str]) -> Step:
+        http = self.rules.http
+        route = self._route
+        if headers.get("Set-Cookie") is not None:
+            http.absorb(route.url, headers)  # a redirect's cookies count too
+        if status in REDIRECTS:
+            location = headers.get("Location")
+            if location:
+                try:
+                    route.url = http.redirect(route.url, location, route.hops)
+                except FetchError as error:
+                    return self._fail(error)
+                route.hops += 1
+                return self._request()
+        elif status == 407 and self._proxied:
+            return self._fail(
+                ProxyError(
+                    "the proxy needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user",
+                    url=self.public.url, transient=False,
+                )
+            )  # fmt: skip
+        if status == 304 and self._conditional is not None:
+            self._reason = "not modified"
+            return INSPECT  # hashed for the Report, as every skipped file is
+        rules = self.rules
+        decode, self._encoding = plan.content_coding(headers, rules.decoders)
+        try:
+            body = plan.interpret(status, headers, self.offset, self.public, decoded=decode is not None)
+        except FetchError as error:
+            return self._fail(error)
+        if decode is not None and body.offset:
+            self.kept = 0  # a range of the encoded bytes cannot be decoded on its own: start over
+            return REMOVE_PART
+        if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
+            message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
+            return self._fail(IntegrityError(message, url=self.public.url, transient=False))
+        naming = self._naming
+        if naming is not None:  # (a resumed part's 206 names the file too)
+            try:
+                if naming.suggested(headers.get("Content-Disposition")):
+                    self.name, self.path = naming.name, naming.path
+            except ValueError as exc:
+                return self._fail(FetchError(str(exc), url=self.public.url))
+        if rules.remote_time or rules.timestamping:
+            self._stamp = (plan.http_date(headers.get("Last-Modified")), headers.get("ETag"))
+        self._body = body
+        if status == 206 and not self._part_open and decode is None and self._splits(body.total):
+            assert body.total is not None
+            segments = self._segments(body.total, body.validator, ())
+            self._part_open = True
+            self._validator = body.validator
+            self._spans = True
+            return Split(segments, fresh=True, first=segments.spans[0], source=self._current)
+        if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
+            if not self._part_open:
+                self._part_open = True
+                return Read("part", "open", None, until=self._until(body), decode=decode)
+            self._validator = None
+            return Read("part", "restart", None, until=self._until(body), decode=decode)
+        if body.stale:  # the .part is not part of this file: remove it, ask again from the start
+            self.kept = 0
+            return REMOVE_PART
+        if body.complete:
+            return READ_SKIP
+        if not self._part_open:
+            if body.total is not None and body.total <= self.rules.small_body:
+                return READ_MEMORY
+            self._part_open = True
+            self._validator = body.validator
+            return Read("part", "open", body.validator, until=self._until(body))
+        if body.offset != self.offset:  # the whole file came instead of the rest: start the .part over
+            self.kept = 0
+            self._validator = body.validator
+            return Read("part", "restart", body.validator, until=self._until(body))
+        if validator_changed(self._validator, headers):
+            # The range of another version (a server that ignored If-Range): the .part cannot be
+            # continued with it; it starts over.
+            self.kept = 0
+            self._forget_served()
+            return REMOVE_PART
+        if body.validator:
+            self._validator = body.validator
+        return Read("part", "keep", until=self._until(body))
+
+    def _body_read(self, size: int, sha256: str) -> Step:
+        body = self._body
+        assert body is not None
+        if self._part_open:
+            self._part_size = size
+        try:
+            plan.check_body(self.public, body, size, sha256, self.rules.max_filesize)
+        except FetchError as error:
+            return self._fail(error)
+        self._verified = (size, sha256)
+        if self._mirrors is not None and not self._spans:
+            self._mirrors.served(size - body.offset)
+        mtime, etag = self._stamp
+        exclusive = self.name != self.job.name
+        return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
+
+    def _fail(self, error: FetchError, part_size: int | None = None) -> Step:
+        self._count()  # an attempt that fails on its way out counts (it was tried)
+        self.retry = self.retry.failed(error)
+        if part_size is not None and self._part_open:
+            self._part_size = part_size
+        delay = self.retry.next_wait(self.rules.policy, error, self.clock())
+        if self._mirrors is not None:
+            delay = self._mirrors.after(error, delay, self.rules.policy)
+        # Bytes proved wrong, or from a response the policy rejected: nothing of them may stay.
+        wrong = isinstance(error, IntegrityError | ProtocolError)
+        if delay is None:
+            # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
+            remove = self._part_open and (self._part_size == 0 or wrong)
+            result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
+            return self._finish(result, remove)
+        if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
+            self._part_size = self.kept = 0
+            self._forget_served()
+            return Wait(delay, error, restart_part=True)
+        return Wait(delay, error)
+
+    def _attempt(self, offset: int) -> Step:
+        self._pending = True
+        self.offset = offset
+        self._spans = False
+        self._verified = None
+        if offset and not self._part_open:
+            return OpenPart(offset)
+        return self._request(first=True)
+
+    def _count(self) -> None:
+        """The attempt begun goes to the network (or failed on its way): it counts, once."""
+        if self._pending:
+            self._pending = False
+            self.retry = self.retry.sent()
+
+    def _request(self, *, first: bool = False) -> Step:
+        """The request for the current URL (the job's own when *first*: each attempt starts there)."""
+        source = self._current
+        route = self._route
+        if first:
+            self._count()
+            try:
+                route.begin(source)
+            except FetchError as error:
+                return self._fail(error)
+        credentials, same = route.credentials(source)
+        try:
+            headers, proxy = self.rules.http.request(
+                route.url,
+                origin_credentials=credentials,
+                same_origin=same,
+                given=self.job.given and not source,
+            )
+        except FetchError as error:  # a proxy the environment names that cannot be used
+            return self._fail(error)
+        if self.offset:
+            headers = {**headers, **resume_headers(self.offset, self._validator)}
+        elif self._conditional is not None:
+            headers = {**headers, **self._conditional}
+        elif self._splits(self.job.size):
+            headers = {**headers, "Range": range_value(0)}  # a 206 proves ranges work: a split may follow
+        if self.rules.decoders:
+            headers = {**headers, "Accept-Encoding": ", ".join(self.rules.decoders)}
+        self._proxied = proxy is not None
+        return Request(route.url, headers, proxy)
+
+    @property
+    def _current(self) -> int:
+        """The URL the single stream asks this attempt (0: the job's own; then its mirrors)."""
+        mirrors = self._mirrors
+        return mirrors.current if mirrors is not None else 0
+
+    def _forget_served(self) -> None:
+        if self._mirrors is not None:
+            self._mirrors.forget_served()
+
+    def _until(self, body: plan.Body) -> int | None:
+        until = self.job.size if self.job.size is not None else body.total
+        limit = self.rules.max_filesize
+        return limit if until is None or (limit is not None and limit < until) else until
+
+    def _finish(self, result: Result, remove_part: bool = False) -> Finish:
+        result.elapsed = self.clock() - self.started
+        if self._mirrors is not None:
+            result.sources = self._mirrors.report(
+                [self.public.url, *(redact(url) for url in self.job.mirrors)]
+            )
+        return Finish(result, remove_part)

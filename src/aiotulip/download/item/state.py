@@ -1,0 +1,98 @@
+"""The Item's phases, and which event each phase allows: the state machine's tables.
+
+Two rules for what may live here (after h11's ``_state.py``):
+
+Rule 1: only the shape of the machine — which phase follows which step, which event is answered in
+which phase. No decision about a download (retry, resume, names) and no I/O: those live in
+``machine`` and the rule modules beside it.
+
+Rule 2: a phase names the step an engine is carrying out for the item. An event arriving in a phase
+that does not list it is a bug in an engine (a response reported while a wait was asked for, a
+commit twice), never a server's doing: it raises ``ItemStateError`` at once instead of corrupting the
+item's decisions.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from aiotulip.download.item.steps import (
+    Commit,
+    Finish,
+    HashPart,
+    Inspect,
+    OpenPart,
+    Read,
+    Recheck,
+    RemovePart,
+    Request,
+    Split,
+    Stat,
+    Step,
+    Wait,
+)
+
+__all__ = ["EVENTS", "PHASE_AFTER", "ItemStateError", "Phase"]
+
+
+class Phase(enum.Enum):
+    START = "start"  # made, begin() not called yet
+    STAT = "stat"  # the final file's mtime and ETag are being read (-N)
+    INSPECT = "inspect"  # the final file is being hashed
+    REMOVE_PART = "remove part"
+    OPEN_PART = "open part"
+    REQUEST = "request"  # a request is out, its answer awaited
+    READ = "read"  # a body is being read (into memory or the .part)
+    SPLIT = "split"  # a split download's connections are running
+    HASH_PART = "hash part"
+    COMMIT = "commit"  # the file is being made final
+    WAIT = "wait"  # the backoff before the next attempt
+    RECHECK = "recheck"  # the disk is looked at again (another run had the part)
+    DONE = "done"  # Finish was given: nothing more may happen
+
+
+class ItemStateError(RuntimeError):
+    """An event came in a phase that does not allow it (an engine's bug)."""
+
+
+#: The phase an item is in once it has asked for a step of each kind.
+PHASE_AFTER: dict[type[Step], Phase] = {
+    Stat: Phase.STAT,
+    Inspect: Phase.INSPECT,
+    RemovePart: Phase.REMOVE_PART,
+    OpenPart: Phase.OPEN_PART,
+    Request: Phase.REQUEST,
+    Read: Phase.READ,
+    Split: Phase.SPLIT,
+    HashPart: Phase.HASH_PART,
+    Commit: Phase.COMMIT,
+    Wait: Phase.WAIT,
+    Recheck: Phase.RECHECK,
+    Finish: Phase.DONE,
+}
+
+#: Any phase with a step in hand: a step of any kind may fail, time out or find the part busy.
+_LIVE = frozenset(Phase) - {Phase.START, Phase.DONE}
+
+#: The phases in which each event (a method of Item) may come.
+EVENTS: dict[str, frozenset[Phase]] = {
+    "begin": frozenset({Phase.START}),
+    "stat_final": frozenset({Phase.STAT}),
+    "inspected": frozenset({Phase.INSPECT}),
+    "part_removed": frozenset({Phase.REMOVE_PART}),
+    "part_opened": frozenset({Phase.OPEN_PART}),
+    "response": frozenset({Phase.REQUEST}),
+    "body_read": frozenset({Phase.READ, Phase.HASH_PART}),
+    "split_ended": frozenset({Phase.SPLIT}),
+    "committed": frozenset({Phase.COMMIT}),
+    "name_taken": frozenset({Phase.COMMIT}),
+    "waited": frozenset({Phase.WAIT}),
+    "rechecked": frozenset({Phase.RECHECK}),
+    "failed": _LIVE,
+    "timed_out": _LIVE,
+    "busy": _LIVE,
+    # Questions asked while a step is carried out: they change no phase.
+    "throttle": frozenset({Phase.READ, Phase.SPLIT}),
+    "segment_request": frozenset({Phase.SPLIT}),
+    "segment_response": frozenset({Phase.SPLIT}),
+}

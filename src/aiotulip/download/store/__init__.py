@@ -1,0 +1,271 @@
+"""Files on disk: a download grows in a hidden part file and becomes ``NAME`` by one rename.
+
+The rename is what makes a file appear complete or not at all, whatever happens to the process.
+Two kinds of temporary file, neither of which any final name can take (see ``names``):
+
+- ``.NAME.tulip-part``, the resumable part, shared by every run over the same destination but
+  written by one at a time: it is opened without truncation, locked (``flock``, released by the
+  kernel when its holder exits, however it exits), checked to be the very file the path names and to
+  have no other link, and only then cut, written, or renamed. A run that finds it locked waits for
+  the other run (which usually leaves the finished file behind) instead of taking it over.
+- ``.NAME.tulip-PID-N``, a small body written whole by one process, then renamed (no lock needed:
+  nobody else writes that name; a crash's leftover is removed by the next run).
+
+An extended attribute beside the part keeps the server's validator (for ``If-Range``) and a tag of the
+URL it came from: bytes are resumed only when they can be tied to the item. A split download's part
+(``--split``) is made at the file's full size, sparse, and filled out of order; a third attribute
+keeps the map of what is written (set before the file is sized, updated only after the bytes it
+claims are written), and a part with a map is never read as a plain prefix. Part files of earlier
+tulip versions (``NAME.part``) are resumed when their attributes prove them tulip's.
+``fsync=True`` also makes the file and its rename survive a power cut. Every method blocks: async
+engines call them from threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from aiotulip.download.models import Job
+from aiotulip.download.names import LEGACY_PART_SUFFIX, part_name, temp_name
+from aiotulip.download.plan import Local
+from aiotulip.download.segments import decode_map
+from aiotulip.download.store import record
+from aiotulip.download.store.inspect import hash_file, listing, regular_size
+from aiotulip.download.store.locks import PartBusy, lock_part
+from aiotulip.download.store.part import (
+    OPEN_FLAGS,
+    Final,
+    NameTaken,
+    PartFile,
+    explain,
+    fsync_dir,
+    place,
+)
+from aiotulip.download.store.record import MAP, url_tag
+from aiotulip.errors import StorageError, UsageError
+
+__all__ = ["NameTaken", "PartBusy", "PartFile", "Store"]
+
+_NOTHING = Local()
+_sequence = itertools.count()
+
+
+class Store:
+    """The destination directory and the files in it."""
+
+    def __init__(self, dest: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.dest = Path(dest)
+        self.fsync = fsync
+        self._real = ""
+        self._pid = str(os.getpid())
+        self.xattrs = False  # whether dest keeps extended attributes (a split download needs them)
+
+    def prepare(self) -> None:
+        """Create dest if needed and prove it writable; raise UsageError naming it if not."""
+        try:
+            self.dest.mkdir(parents=True, exist_ok=True)
+            probe = self.dest / f".tulip-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            try:
+                os.setxattr(probe, MAP, b"{}")
+                self.xattrs = True
+            except (OSError, AttributeError):
+                self.xattrs = False
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"cannot write to {self.dest}: {exc.strerror or exc}") from None
+        self._real = os.path.realpath(self.dest)
+
+    def path(self, job: Job) -> str:
+        """Return the final path of *job*, as the report shows it."""
+        return os.path.join(self.dest, job.name)
+
+    def part_path(self, job: Job) -> str:
+        return os.path.join(self.dest, part_name(job.name))
+
+    def inspect(self, job: Job) -> Local:
+        """Return the sizes of *job*'s final file and part, where they exist as regular files."""
+        part = regular_size(self.part_path(job))
+        if part is None and job.size is not None:
+            legacy = self.path(job) + LEGACY_PART_SUFFIX
+            size = regular_size(legacy)
+            part = size if size is not None and size < job.size and record.ours(legacy) else None
+        return Local(regular_size(self.path(job)), part)
+
+    def inspector(self) -> Callable[[Job], Local]:
+        """Return inspect() as a function that lists each directory once (on first need) and stats
+        only the names found there: a fresh destination costs one directory read for any number of
+        jobs, asked one at a time as the engines take them."""
+        listed: dict[str, set[str]] = {"": self._listing("")}
+
+        def local(job: Job) -> Local:
+            folder, _, base = job.name.rpartition("/")
+            names = listed.get(folder)
+            if names is None:
+                names = listed[folder] = self._listing(folder)
+            if base in names or part_name(base) in names or base + LEGACY_PART_SUFFIX in names:
+                return self.inspect(job)
+            return _NOTHING
+
+        return local
+
+    def inspect_all(self, jobs: list[Job]) -> list[Local]:
+        """Return inspect() for every job, listing each directory once instead of stats a job.
+
+        A fresh destination then costs one directory read, however many files the run holds. The
+        listing also finds what a crashed run left of its small files, and removes it.
+        """
+        listed: dict[str, set[str]] = {}
+        found = []
+        for job in jobs:
+            folder, _, base = job.name.rpartition("/")
+            names = listed.get(folder)
+            if names is None:
+                names = listed[folder] = self._listing(folder)
+            if base in names or part_name(base) in names or base + LEGACY_PART_SUFFIX in names:
+                found.append(self.inspect(job))
+            else:
+                found.append(_NOTHING)
+        return found
+
+    def _listing(self, folder: str) -> set[str]:
+        return listing(os.path.join(self.dest, folder))
+
+    def stat_final(self, job: Job) -> tuple[float | None, str | None]:
+        """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
+        path = self.path(job)
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None, None
+        holds, etag = record.kept_etag(path, info)
+        if not holds:
+            return None, None  # changed here since: no question to ask, it is fetched again
+        return info.st_mtime, etag
+
+    def hash_final(self, job: Job) -> tuple[int, str]:
+        """Return (size, sha256) of *job*'s final file."""
+        try:
+            return hash_file(self.path(job))
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.path(job)}: {exc.strerror}", url=job.url) from None
+
+    def _checked_parent(self, job: Job) -> None:
+        """Create the job's directory and make sure it lies inside dest, symlinks and all."""
+        if "/" not in job.name:
+            return
+        parent = os.path.dirname(self.path(job))
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {parent}: {exc.strerror}", url=job.url) from None
+        real = os.path.realpath(parent)
+        if real != self._real and not real.startswith(self._real.rstrip(os.sep) + os.sep):
+            raise StorageError(f"{parent} leads outside {self.dest}", url=job.url)
+
+    def _lock_part(self, job: Job) -> int:
+        """Open and lock *job*'s part file (its folder made, inside dest; an earlier tulip's part
+        adopted); return its descriptor. Raise PartBusy if another run has it."""
+        self._checked_parent(job)
+        path = self.part_path(job)
+        self._adopt_legacy(job, path)
+        return lock_part(path, job.url)
+
+    def _adopt_legacy(self, job: Job, path: str) -> None:
+        """Move an earlier tulip's ``NAME.part`` to the new name, if provably an unfinished part.
+
+        tulip 0.1 marked its parts with the validator and kept the mark when it renamed one into
+        place, so a complete download that happened to be named ``NAME.part`` carries it too: only a
+        file shorter than the size the job knows is taken for a part (If-Range then checks the rest).
+        """
+        legacy = self.path(job) + LEGACY_PART_SUFFIX
+        if os.path.lexists(path) or job.size is None or not record.ours(legacy):
+            return
+        size = regular_size(legacy)
+        if size is not None and size < job.size:
+            with contextlib.suppress(OSError):
+                os.rename(legacy, path)
+
+    def open_part(self, job: Job, offset: int) -> PartFile:
+        """Open *job*'s part to continue at *offset* (0: empty it), hashing what it holds; it stays
+        locked until closed or committed. Bytes tagged with another URL are not continued."""
+        fd = self._lock_part(job)
+        handle = PartFile(job, self.part_path(job), fd, dest=str(self.dest), fsync=self.fsync)
+        try:
+            if offset and handle.tag() not in (None, url_tag(job.url)):
+                offset = 0  # another URL's bytes: this item cannot use them
+            kept_map = handle.done_map() if offset else None
+            if kept_map is not None:  # a split download's: its bytes are where the map says
+                handle.saved_split = decode_map(kept_map)
+                if handle.saved_split is None or handle.saved_split[0] != os.fstat(fd).st_size:
+                    handle.saved_split = None
+                    handle.restart()  # a map that cannot be read: nothing of the part is known
+                else:
+                    handle.size = offset
+                    handle.saved_validator = handle.validator()
+            elif offset:
+                handle.absorb_existing(offset)
+                handle.saved_validator = handle.validator()
+            else:
+                handle.restart()
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    def discard_part(self, job: Job) -> None:
+        """Remove *job*'s part (under its lock: never one another run is writing)."""
+        path = self.part_path(job)
+        if not os.path.lexists(path) and not os.path.lexists(self.path(job) + LEGACY_PART_SUFFIX):
+            return
+        fd = self._lock_part(job)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+
+    def write_whole(self, job: Job, data: bytes, commit: Final | None = None) -> None:
+        """Write a complete small file: a temporary of its own, then rename — four system calls
+        (and one for the server's mtime, one for its ETag, when *commit* carries them).
+
+        The hot path of many-small-file runs, so it talks to the OS directly rather than through
+        PartFile: less Python per file is less time holding the GIL the event loop needs.
+        """
+        name = commit.name if commit is not None else job.name
+        if "/" in name:
+            self._checked_parent(job)
+        final = os.path.join(self.dest, name)
+        temp = os.path.join(self.dest, temp_name(name, f"{self._pid}-{next(_sequence)}"))
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o644)
+        except OSError as exc:
+            raise StorageError(explain(exc, temp), url=job.url) from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if commit is not None:
+                record.stamp(fd, commit.mtime, commit.etag, job.url if commit.exclusive else None)
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StorageError(explain(exc, final), url=job.url) from None
+        os.close(fd)
+        try:
+            place(temp, final, job, commit is not None and commit.exclusive)
+            if self.fsync:
+                fsync_dir(os.path.dirname(final) or ".")
+        except (OSError, NameTaken) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if isinstance(exc, NameTaken):
+                raise
+            raise StorageError(explain(exc, final), url=job.url) from None

@@ -1,0 +1,295 @@
+"""The part file and the rename that makes it final.
+
+A download grows in ``.NAME.tulip-part`` (``names.part_name``), hashed as it is written; ``commit``
+renames it to ``NAME`` once the Item has checked its size and sha256, so a file is complete under its
+final name or absent. A split download's part is made at the file's full size (sparse) and filled
+out of order, its map kept beside it (``record``). Every method blocks: async engines call them from
+threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import threading
+from typing import Protocol
+
+from aiotulip.download import stages
+from aiotulip.download.models import Job
+from aiotulip.download.store import record
+from aiotulip.download.store.record import MAP, PART_MARKS, URL_TAG, VALIDATOR, url_tag
+from aiotulip.errors import StorageError
+
+__all__ = ["HASH_BLOCK", "OPEN_FLAGS", "Final", "NameTaken", "PartFile", "explain", "fsync_dir", "place"]
+
+OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+HASH_BLOCK = 1024 * 1024
+_IOV_MAX = 1024
+
+
+class Final(Protocol):
+    """How a finished file is to be named and stamped (the Item's Commit step is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def mtime(self) -> float | None: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def exclusive(self) -> bool: ...
+
+
+class NameTaken(Exception):
+    """A name the server chose is a file (or folder) already there that is not from this URL."""
+
+
+class PartFile:
+    """An open, locked part file: writes, an incremental sha256, and the final rename."""
+
+    def __init__(self, job: Job, path: str, fd: int, *, dest: str, fsync: bool) -> None:
+        self.dest = dest  # the destination folder (a final name is relative to it)
+        self.fsync = fsync
+        self.job = job
+        self.path = path
+        self.fd: int | None = fd
+        self.size = 0
+        self.hasher = hashlib.sha256()
+        self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
+        self.saved_split: tuple[int, list[tuple[int, int]]] | None = None  # a split part's (size, done)
+        self._hashed = 0  # a split part: bytes from its start that ``hasher`` has taken in
+        self._hash_lock = threading.Lock()
+
+    def absorb_existing(self, offset: int) -> None:
+        """Hash the first *offset* bytes already in the file and cut anything beyond them."""
+        assert self.fd is not None
+        remaining = offset
+        position = 0
+        while remaining:
+            block = os.pread(self.fd, min(HASH_BLOCK, remaining), position)
+            if not block:
+                break
+            self.hasher.update(block)
+            remaining -= len(block)
+            position += len(block)
+        self.size = offset - remaining
+        os.ftruncate(self.fd, self.size)
+        os.lseek(self.fd, self.size, os.SEEK_SET)
+
+    def restart(self) -> None:
+        """Empty the file (fresh, or the server sent the whole file instead of the range asked for)."""
+        assert self.fd is not None
+        try:
+            os.ftruncate(self.fd, 0)  # before the map goes: an empty part with a map claims nothing
+            os.lseek(self.fd, 0, os.SEEK_SET)
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+        with contextlib.suppress(OSError, AttributeError):
+            os.removexattr(self.fd, MAP)
+        self.size = 0
+        self.saved_split = None
+        self._hashed = 0
+        self.hasher = hashlib.sha256()
+        self._set(URL_TAG, url_tag(self.job.url))
+
+    def write(self, data: bytes | bytearray | memoryview, *, hashed: bool = True) -> None:
+        """Append *data* (and hash it unless the caller already did)."""
+        assert self.fd is not None
+        started = stages.clock()
+        if hashed:
+            self.hasher.update(data)
+        hashed_at = stages.clock()
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+        stages.add(hashed_at - started, stages.clock() - hashed_at)
+        self.size += len(data)
+
+    def write_all(self, chunks: list[bytes]) -> None:
+        """Hash and append *chunks* with one system call where the OS allows (no joined copy)."""
+        assert self.fd is not None
+        total = 0
+        started = stages.clock()
+        for chunk in chunks:
+            self.hasher.update(chunk)
+            total += len(chunk)
+        hashed = stages.clock()
+        try:
+            written = os.writev(self.fd, chunks) if len(chunks) <= _IOV_MAX else 0
+            if written < total:  # a short write: finish the rest plainly
+                rest = memoryview(b"".join(chunks))[written:]
+                while rest:
+                    rest = rest[os.write(self.fd, rest) :]
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+        stages.add(hashed - started, stages.clock() - hashed)
+        self.size += total
+
+    def make_split(self, total: int, validator: str | None, done_map: str) -> None:
+        """Make this (empty) part a split download's: its map first, then its full size (sparse)."""
+        assert self.fd is not None
+        try:
+            os.setxattr(self.fd, MAP, done_map.encode())
+            os.ftruncate(self.fd, total)
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+        self.remember_validator(validator)
+        self.size = total
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        """Write *data* at *offset* (a split download's span; not hashed: the file is, when whole)."""
+        assert self.fd is not None
+        view = memoryview(data)
+        started = stages.clock()
+        try:
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view = view[written:]
+                offset += written
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+        stages.add(0.0, stages.clock() - started)
+
+    def save_map(self, done_map: str) -> None:
+        """Keep the map of what is written (only bytes already written may be in it)."""
+        if self.fd is None:
+            return
+        try:
+            if self.fsync:
+                os.fdatasync(self.fd)  # the bytes reach the disk before the map that claims them
+            os.setxattr(self.fd, MAP, done_map.encode())
+        except OSError as exc:
+            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+
+    def hash_to(self, end: int) -> None:
+        """Hash a split download's bytes in order up to *end* (called as its front fills, from a
+        disk thread, so that little is left to hash when the last span lands)."""
+        with self._hash_lock:
+            fd = self.fd
+            position = self._hashed
+            started = stages.clock()
+            try:
+                while fd is not None and position < end:
+                    block = os.pread(fd, min(HASH_BLOCK, end - position), position)
+                    if not block:
+                        break
+                    self.hasher.update(block)
+                    position += len(block)
+            except OSError as exc:
+                raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
+            finally:
+                self._hashed = position
+                stages.add(stages.clock() - started, 0.0)  # (the read back is the hash's cost)
+
+    def hash_whole(self) -> tuple[int, str]:
+        """Return (size, sha256) of the whole file as it is now (a split download's, when complete)."""
+        assert self.fd is not None
+        self.hash_to(os.fstat(self.fd).st_size)
+        return self._hashed, self.hasher.hexdigest()
+
+    def remember_validator(self, validator: str | None) -> None:
+        """Keep the server's validator beside the data, so a later run resumes only the same version."""
+        if validator:
+            self._set(VALIDATOR, validator[:1024])
+
+    def validator(self) -> str | None:
+        return self._get(VALIDATOR)
+
+    def done_map(self) -> str | None:
+        """The map of what a split download has written, as kept beside it (None: not split)."""
+        return self._get(MAP)
+
+    def tag(self) -> str | None:
+        """The tag of the URL these bytes came from (None where unknown)."""
+        return self._get(URL_TAG)
+
+    def _set(self, name: str, value: str) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                os.setxattr(self.fd, name, value.encode("latin-1", "replace"))  # header text: a byte a char
+
+    def _get(self, name: str) -> str | None:
+        if self.fd is None:
+            return None
+        with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
+            return os.getxattr(self.fd, name).decode("latin-1")
+        return None
+
+    def commit(self, commit: Final | None = None) -> None:
+        """Make the file complete under its final name (flushed to disk first when fsync is on).
+
+        Renamed while still locked: a run waiting for the lock then finds the path empty or new.
+        """
+        final = os.path.join(self.dest, self.job.name if commit is None else commit.name)
+        assert self.fd is not None
+        for name in PART_MARKS:  # a final file must not look like a part
+            with contextlib.suppress(OSError, AttributeError):
+                os.removexattr(self.fd, name)
+        if commit is not None:
+            with contextlib.suppress(OSError):
+                record.stamp(self.fd, commit.mtime, commit.etag, self.job.url if commit.exclusive else None)
+        try:
+            if self.fsync:
+                os.fsync(self.fd)
+            place(self.path, final, self.job, commit is not None and commit.exclusive)
+            if self.fsync:
+                fsync_dir(os.path.dirname(final) or ".")
+        except OSError as exc:
+            self.close()
+            raise StorageError(explain(exc, final), url=self.job.url) from None
+        except NameTaken:
+            raise  # still open and locked: the item names it otherwise and commits again
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+def place(source: str, final: str, job: Job, exclusive: bool) -> None:
+    """Rename *source* to *final*; *exclusive*: never over a file that is not from *job*'s URL
+    (linked, so no other file can appear there between the look and the move)."""
+    if not exclusive:
+        os.replace(source, final)
+        return
+    try:
+        os.link(source, final, follow_symlinks=False)
+    except FileExistsError:
+        if os.path.isdir(final) or os.path.islink(final) or record.source_of(final) != url_tag(job.url):
+            raise NameTaken(final) from None
+        os.replace(source, final)  # this URL's own file, from an earlier run: replaced
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(final) and record.source_of(final) != url_tag(job.url):  # no hard links here
+            raise NameTaken(final) from None
+        os.replace(source, final)
+        return
+    os.unlink(source)
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def explain(exc: OSError, path: str) -> str:
+    if exc.errno == errno.ELOOP:
+        return f"refusing to write through a symlink: {path}"
+    if exc.errno == errno.EFBIG:
+        return f"file too large for this system's limit: {path}"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on device: {path}"
+    return f"cannot write {path}: {exc.strerror or exc}"
