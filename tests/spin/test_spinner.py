@@ -36,11 +36,12 @@ def test_frames_animate_in_place_and_line_is_erased() -> None:
         """)
     )
     assert run.returncode == 0, run.text()
-    frames = set(re.findall(rb"\r\x1b\[K(?:\x1b\[36m)?([|/\\-])", run.output))
+    # Each frame replaces the line in place: back to its start, erase, the new frame.
+    frames = set(re.findall(rb"\r(?:\x1b\[J)?(?:\x1b\[36m)?([|/\\-])", run.output))
     assert frames == {b"|", b"/", b"-", b"\\"}
     assert run.output.startswith(HIDE)
     # The last thing before the program's own output is: erase the line, show the cursor.
-    assert run.output.index(b"\r\x1b[K" + SHOW) < run.output.index(b"after")
+    assert run.output.index(b"\r\x1b[J" + SHOW) < run.output.index(b"after")
     assert run.screen()[:2] == ["after", ""]
 
 
@@ -222,7 +223,7 @@ def test_write_prints_above_and_redraws() -> None:
     out = io.StringIO()
     with Spinner("busy", stream=out, interactive=True, interval=10) as sp:
         sp.write("hello")
-    assert "\r\x1b[Khello\n\r\x1b[K| busy" in out.getvalue()
+    assert "\r\x1b[Jhello\n\r| busy" in out.getvalue()
 
 
 def test_decorator_on_plain_function() -> None:

@@ -31,6 +31,8 @@ def erase(drawn: int) -> str:
 
 def redraw(lines: list[str], drawn: int) -> str:
     """Return the bytes that replace a block of *drawn* lines with *lines* (already fitted)."""
+    if not lines:
+        return erase(drawn)
     return erase(drawn) + "\n".join(lines) if drawn else "\r" + "\n".join(lines)
 
 

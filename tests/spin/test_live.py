@@ -1,0 +1,80 @@
+"""Spinner and SpinnerGroup share one display driver (``live.Live``): what one does, the other does.
+
+Each test here runs against both classes; the first two are the drifts the twin drivers had before
+they became one.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+
+import pytest
+
+from aiotulip import Spinner, SpinnerGroup
+
+
+class Ascii(io.StringIO):
+    """A stream that can only hold ASCII (a C locale's terminal)."""
+
+    encoding = "ascii"
+
+
+def _make(kind: str, **options: object) -> Spinner | SpinnerGroup:
+    if kind == "spinner":
+        return Spinner("busy", **options)  # type: ignore[arg-type]
+    return SpinnerGroup(**options)  # type: ignore[arg-type]
+
+
+def _run(display: Spinner | SpinnerGroup, seconds: float = 0.05) -> None:
+    with display:
+        if isinstance(display, SpinnerGroup) and not isinstance(display, Spinner):
+            display.add("busy")
+        time.sleep(seconds)
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_frames_the_stream_cannot_show_fall_back_to_ascii(kind: str) -> None:
+    out = Ascii()
+    _run(_make(kind, frames="dots", stream=out, interactive=True, interval=0.01))
+    drawn = out.getvalue()
+    assert "busy" in drawn and any(f"{frame} busy" in drawn for frame in "|/-\\"), drawn
+    drawn.encode("ascii")  # not one character the stream cannot hold
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_write_without_any_stderr_is_no_crash(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", None)  # pythonw, a daemon with its streams closed
+    display = _make(kind, interval=0.01)
+    with display:
+        display.write("a line with nowhere to go")
+    display.write("and one after")
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_in_a_pipe_the_text_once_and_no_control_byte(kind: str) -> None:
+    out = io.StringIO()
+    display = _make(kind, stream=out, interval=0.01)
+    with display:
+        if not isinstance(display, Spinner):
+            member = display.add("busy")
+        time.sleep(0.05)
+        display.write("above")
+        (display if isinstance(display, Spinner) else member).ok("done")
+    assert out.getvalue() == "busy\nabove\n✔ done\n"
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_the_task_backend_measures_the_loop_lag_in_a_pipe_too(kind: str) -> None:
+    import asyncio
+
+    async def main() -> float:
+        display = _make(kind, stream=io.StringIO(), interval=0.01)
+        async with display:
+            await asyncio.sleep(0.03)
+            time.sleep(0.1)  # noqa: ASYNC251  (blocks the loop on purpose: the next frame comes late)
+            await asyncio.sleep(0.03)
+        return display.max_lag
+
+    assert asyncio.run(main()) >= 0.05
