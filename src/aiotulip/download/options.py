@@ -23,7 +23,7 @@ from aiotulip.errors import UsageError
 
 if TYPE_CHECKING:
     from aiotulip.download.http.policy import HttpPolicy
-    from aiotulip.download.transports import TransportFactory
+    from aiotulip.download.transports import TransportFactory, TransportOptions
 
 __all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
 
@@ -200,6 +200,18 @@ class FetchOptions:
     def tls(self) -> Tls:
         """Return what TLS trusts and offers for this run."""
         return Tls(self.ca_certificate, self.insecure, self.client_cert, self.client_key)
+
+    def transport_options(self, *, concurrency: int | None = None) -> TransportOptions:
+        """Return what the transports need to know of this run (and no more)."""
+        from aiotulip.download.transports import TransportOptions
+
+        return TransportOptions(
+            concurrency=concurrency or self.concurrency,
+            per_host=self.per_host,
+            connect_timeout=self.connect_deadline,
+            read_timeout=self.timeout,
+            tls=self.tls(),
+        )
 
     def http_policy(self) -> HttpPolicy:
         """Return the run's HTTP policy (reading the cookie file and the proxy settings now)."""

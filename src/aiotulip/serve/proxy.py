@@ -12,8 +12,6 @@ a time: nothing is held whole but small quiet bodies.
 from __future__ import annotations
 
 import asyncio
-import re
-import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,14 +21,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from aiotulip.errors import UsageError
 from aiotulip.serve.faults import Plan
 from aiotulip.serve.shaping import SourceBroken, send_body
+from aiotulip.serve.upstream import check_upstream, upstream_context
 
 if TYPE_CHECKING:
     from aiotulip.serve.stats import Stats
 
-__all__ = ["Upstream", "check_upstream"]
+__all__ = ["Upstream"]
 
 # RFC 9110 7.6.1: meant for one connection, never forwarded (plus those a Connection header names).
 _HOP_BY_HOP = frozenset(
@@ -48,50 +46,6 @@ _HOP_BY_HOP = frozenset(
 )
 _WHOLE = 64 * 1024  # a quiet body up to this size is read whole and sent in one write
 _NO_BODY = frozenset({204, 304})
-
-
-def check_upstream(url: str) -> URL:
-    """Return *url* parsed, or raise UsageError unless it is an http(s) URL with a host.
-
-    Credentials are refused first, and no message shows them: they would be printed and never sent.
-    """
-    shown = _USERINFO.sub("//***@", url)
-    if shown != url:
-        raise UsageError("upstream URL must not carry credentials: the client's Authorization goes through")
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"bad upstream URL {url!r}: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError(f"upstream must be an http:// or https:// URL with a host, not {url!r}")
-    if parsed.query_string or parsed.fragment:
-        raise UsageError(f"upstream URL must not have a query or fragment: {url!r}")
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    if any(char.isspace() for char in url) or port is None:
-        raise UsageError(f"bad upstream URL {url!r}")
-    return parsed
-
-
-def upstream_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext | bool:
-    """How an https upstream is checked: the system's CAs (True), plus *ca_file*, or not (False)."""
-    if insecure:
-        return False
-    if ca_file is None:
-        return True
-    try:
-        context = ssl.create_default_context(cafile=str(ca_file))
-    except (ssl.SSLError, OSError) as exc:
-        raise UsageError(
-            f"--upstream-ca {ca_file} holds no CA certificate: {getattr(exc, 'reason', None) or exc}"
-        ) from None
-    context.load_default_certs()
-    return context
-
-
-_USERINFO = re.compile(r"//[^/?#]*@")
 
 
 def _dot_segment(raw_path: str) -> bool:

@@ -345,7 +345,7 @@ async def _stream(
 
 async def run(work: Work) -> Outcome:
     """Download the jobs on ``options.concurrency`` worker tasks; cancelling the caller interrupts."""
-    transport = open_async(work.options)
+    transport = open_async(work.options.transport, work.options.transport_options())
     disk = concurrent.futures.ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk")
     try:
         return await _run(work, transport, disk)

@@ -14,7 +14,7 @@ __all__ = ["run"]
 def run(work: Work) -> Outcome:
     """Download the jobs in order; Ctrl-C ends the run with the items not reached left as None."""
     results = work.results()
-    with open_sync(work.options, concurrency=1) as transport:
+    with open_sync(work.options.transport, work.options.transport_options(concurrency=1)) as transport:
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip
         for index, job in enumerate(work.jobs):

@@ -39,7 +39,7 @@ def run(work: Work) -> Outcome:
                     limit = limits[host] = threading.BoundedSemaphore(options.per_host or 1)
                 return limit
 
-    with open_sync(options) as transport:
+    with open_sync(options.transport, options.transport_options()) as transport:
         ctx = Context(transport, work.store, work.rules, options.buffer_size(), work.progress, cancel)
 
         def one(job: Job) -> Result:

@@ -24,13 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.http.tls import Tls
-
-if TYPE_CHECKING:
-    from aiotulip.download.options import FetchOptions
 
 __all__ = [
     "AsyncResponse",
@@ -100,36 +97,23 @@ class TransportFactory(Protocol):
     def open_async(self, options: TransportOptions) -> AsyncTransport: ...
 
 
-def transport_options(options: FetchOptions, *, concurrency: int | None = None) -> TransportOptions:
-    """Return what the transports need to know of *options*."""
-    return TransportOptions(
-        concurrency=concurrency or options.concurrency,
-        per_host=options.per_host,
-        connect_timeout=options.connect_deadline,
-        read_timeout=options.timeout,
-        tls=options.tls(),
-    )
-
-
-def open_async(options: FetchOptions) -> AsyncTransport:
-    """Return the asyncio engine's transport: lean unless *options* name aiohttp or a factory."""
-    choice = options.transport
+def open_async(choice: str | TransportFactory, options: TransportOptions) -> AsyncTransport:
+    """Return the asyncio engine's transport: lean unless *choice* names aiohttp or is a factory."""
     if not isinstance(choice, str):
-        return choice.open_async(transport_options(options))
+        return choice.open_async(options)
     if choice == "aiohttp":
         from aiotulip.download.transports.aiohttp import AiohttpTransport
 
-        return AiohttpTransport(transport_options(options))
+        return AiohttpTransport(options)
     from aiotulip.download.transports.lean import LeanTransport
 
-    return LeanTransport(transport_options(options))
+    return LeanTransport(options)
 
 
-def open_sync(options: FetchOptions, *, concurrency: int | None = None) -> SyncTransport:
-    """Return a blocking engine's transport: the blocking one, unless *options* name a factory."""
-    choice = options.transport
+def open_sync(choice: str | TransportFactory, options: TransportOptions) -> SyncTransport:
+    """Return a blocking engine's transport: the blocking one, unless *choice* is a factory."""
     if not isinstance(choice, str):
-        return choice.open_sync(transport_options(options, concurrency=concurrency))
+        return choice.open_sync(options)
     from aiotulip.download.transports.blocking import BlockingTransport
 
-    return BlockingTransport(transport_options(options, concurrency=concurrency))
+    return BlockingTransport(options)
