@@ -50,7 +50,8 @@ def _parser_class() -> type[argparse.ArgumentParser]:
             self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
         def _get_formatter(self) -> argparse.HelpFormatter:
-            return self.formatter_class(prog=self.prog, width=_help_width())
+            make: Callable[..., argparse.HelpFormatter] = self.formatter_class
+            return make(prog=self.prog, width=_help_width())
 
     return _Parser
 
@@ -62,7 +63,8 @@ def _help_width() -> int:
         columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            stdout = sys.__stdout__
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 80
         except (OSError, ValueError, AttributeError):
             columns = 80
     return max(columns - 2, 11)
@@ -83,7 +85,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 def _part(command: str) -> PartCli:
     import importlib
 
-    return importlib.import_module(_COMMANDS[command][1])  # type: ignore[return-value]  # a module as PartCli
+    return importlib.import_module(_COMMANDS[command][1])  # a module as PartCli
 
 
 def _build_parser(command: str | None = None) -> argparse.ArgumentParser:

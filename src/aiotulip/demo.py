@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from aiotulip.download.options import EngineName
 from aiotulip.spin.spinner import Spinner
 
 __all__ = ["add_arguments", "run", "run_demo"]
@@ -66,7 +67,7 @@ def run_demo() -> int:
     console.print(
         f"\n[bold]2. tulip serve[/] — {FILES} files, 100 ms delay, 5% errors, its own process per engine"
     )
-    plans = (("sequential", 1), ("threads", 20), ("asyncio", 100))
+    plans: tuple[tuple[EngineName, int], ...] = (("sequential", 1), ("threads", 20), ("asyncio", 100))
     reports = {}
     console.print("\n[bold]3. tulip fetch[/] — every file, sha256-verified, by each engine")
     for engine, concurrency in plans:

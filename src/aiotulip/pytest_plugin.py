@@ -52,7 +52,7 @@ class TulipServer:
     @property
     def manifest(self) -> list[dict[str, Any]]:
         """Every file's name, size, sha256 and path (``/files/NAME``), as /manifest.json lists them."""
-        return self._call("GET", "/manifest.json")["files"]  # type: ignore[no-any-return]
+        return self._call("GET", "/manifest.json")["files"]
 
     @property
     def urls(self) -> list[str]:
@@ -68,7 +68,7 @@ class TulipServer:
     @property
     def stats(self) -> dict[str, Any]:
         """Requests, bytes, statuses, faults by kind and connections, as of now."""
-        return self._call("GET", "/_tulip/stats")  # type: ignore[no-any-return]
+        return self._call("GET", "/_tulip/stats")
 
     def reset_stats(self) -> None:
         self._call("DELETE", "/_tulip/stats")

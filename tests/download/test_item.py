@@ -780,7 +780,7 @@ def test_attempts_are_a_value_that_counts_what_went_out() -> None:
 
     first = Attempts(deadline=10.0)
     second = first.sent().failed(Timeout("slow", url=URL)).sent()
-    assert (first.count, second.count, second.history) == (0, 2, ("timeout",))
+    assert (first.made, second.made, second.history) == (0, 2, ("timeout",))
     assert second.remaining(4.0) == 6.0 and second.expired(10.0) and not second.expired(9.9)
     policy = RetryPolicy(retries=1, backoff=0.01, rng=random.Random(1))
     assert first.sent().next_wait(policy, Timeout("x", url=URL), 0.0) is not None

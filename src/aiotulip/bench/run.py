@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 from aiotulip.bench.nginx import Nginx, nginx_available
 from aiotulip.bench.peers import Client, clients, run_client
@@ -248,7 +249,7 @@ def _measure(
     row.cpu_s = run.cpu
     if server == "tulip serve":
         stats = _stats(base)
-        row.server_peak = int(stats["peak_connections"])  # type: ignore[call-overload]
+        row.server_peak = int(cast(int, stats["peak_connections"]))
         first = stats.get("first_request_monotonic")
         if isinstance(first, float):
             row.startup_s = max(0.0, first - run.exec_monotonic)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiotulip.download import engines
-from aiotulip.download.engines import Jobs, Outcome, Work
+from aiotulip.download.engines import Outcome, Work
 from aiotulip.download.gc import fewer_pauses
-from aiotulip.download.models import Job, Report
+from aiotulip.download.models import Job, Jobs, Report
 from aiotulip.download.options import FetchOptions
 from aiotulip.download.progress import Progress, make_progress
 from aiotulip.download.results import Items, ResultLog
@@ -201,5 +201,9 @@ def fetch(
 def _total_bytes(jobs: Jobs) -> int | None:
     if isinstance(jobs, UrlList):
         return None  # a plain list says nothing of sizes (and is not walked twice for it)
-    sizes = [job.size for job in jobs]
-    return None if any(size is None for size in sizes) else sum(sizes)  # type: ignore[misc]
+    total = 0
+    for job in jobs:
+        if job.size is None:
+            return None
+        total += job.size
+    return total

@@ -124,7 +124,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     output.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
 
 
-def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def options_from(args: argparse.Namespace):
     """Return the FetchOptions *args* ask for (UsageError for a bad combination)."""
     from aiotulip.download.http.auth import parse_user
     from aiotulip.download.options import FetchOptions
@@ -212,8 +212,9 @@ def run(args: argparse.Namespace) -> int:
     with _signals.terminating_as_interrupt():
         report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
     status = report.exit_status()
-    if report.interrupted and _signals.received() is not None:
-        status = 128 + _signals.received()  # type: ignore[operator]
+    signum = _signals.received()
+    if report.interrupted and signum is not None:
+        status = 128 + signum
     if args.json is not None:
         try:
             report.write_json(args.json)

@@ -34,7 +34,7 @@ def _zstd() -> Any:
         from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
     except ImportError:
         try:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
+            from backports import zstd
         except ImportError:
             return None
     return zstd
@@ -114,7 +114,7 @@ class Decoder:
                 raise
             self._input = engine.unconsumed_tail
             if out or not self._input:
-                return out  # type: ignore[no-any-return]
+                return out
 
     def _brotli_take(self, n: int) -> bytes:
         engine = self._engine
@@ -125,7 +125,7 @@ class Decoder:
             # Output may be pending with no input given: asked until it gives nothing.
             out = engine.process(data, output_buffer_limit=n)
             if out or not self._input:
-                return out  # type: ignore[no-any-return]
+                return out
         raise ValueError("the br decoder takes no more input")
 
     def _zstd_take(self, n: int) -> bytes:
@@ -144,7 +144,7 @@ class Decoder:
             data, self._input = self._input, b""
             out = engine.decompress(data, n)
             if out or engine.needs_input:
-                return out  # type: ignore[no-any-return]
+                return out
 
     def finish(self) -> None:
         """The input ended: raise ValueError unless the encoded stream was complete."""

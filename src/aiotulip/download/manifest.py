@@ -99,8 +99,8 @@ def load_manifest(url: str, options: FetchOptions | None = None) -> list[Entry]:
     item = Item(job, "", Local(), rules, time.monotonic)
     memory = _Memory(url)
     with open_sync(options.transport, options.transport_options(concurrency=1)) as transport:
-        ctx = Context(transport, None, rules, options.buffer_size(), Progress(), threading.Event())  # type: ignore[arg-type]
-        result = run_item(item, memory, ctx)  # type: ignore[arg-type]
+        ctx = Context(transport, None, rules, options.buffer_size(), Progress(), threading.Event())  # type: ignore[arg-type]  # no disk: bodies stay in memory
+        result = run_item(item, memory, ctx)  # type: ignore[arg-type]  # _Memory stands in for Files
     if result.status != "ok":
         raise UsageError(f"cannot fetch manifest {result.url}: {result.error}")
     base = item.url or url

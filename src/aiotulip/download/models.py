@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 __all__ = ["STATUSES", "Job", "Report", "Result", "Status"]
 
@@ -41,6 +41,11 @@ class Job:
         from urllib.parse import urlsplit
 
         return urlsplit(self.url).netloc.lower()
+
+
+class Jobs(Iterable[Job], Sized, Protocol):
+    """The jobs of a run: iterable (again and again, in the same order) and counted (a list, or a
+    lazy list that makes them as they are taken)."""
 
 
 @dataclass(slots=True)
@@ -104,7 +109,7 @@ class Report:
     def counts(self) -> Counter[str]:
         log = self._log()
         if log is not None:
-            return log.counts()  # type: ignore[no-any-return]
+            return log.counts()
         counts: Counter[str] = Counter({status: 0 for status in STATUSES})
         counts.update(result.status for result in self.items)
         return counts
@@ -114,7 +119,7 @@ class Report:
         """Items that needed more than one attempt."""
         log = self._log()
         if log is not None:
-            return log.retried()  # type: ignore[no-any-return]
+            return log.retried()
         return sum(result.attempts > 1 for result in self.items)
 
     @property
@@ -122,7 +127,7 @@ class Report:
         """Bytes downloaded in this run (skipped files and resumed parts not included)."""
         log = self._log()
         if log is not None:
-            return log.downloaded()  # type: ignore[no-any-return]
+            return log.downloaded()
         return sum(r.bytes - r.resumed_from for r in self.items if r.status == "ok")
 
     @property
@@ -142,7 +147,7 @@ class Report:
         many did."""
         log = self._log()
         if log is not None:
-            return log.failures(limit)  # type: ignore[no-any-return]
+            return log.failures(limit)
         found = [
             r for r in self.items if r.status in ("failed", "not_found") and r.error_kind != "interrupted"
         ]
@@ -152,7 +157,7 @@ class Report:
         """Items an interruption left unfinished."""
         log = self._log()
         if log is not None:
-            return len(self.items) - log.finished()  # type: ignore[no-any-return]
+            return len(self.items) - log.finished()
         return sum(r.error_kind == "interrupted" for r in self.items)
 
     def summary(self) -> dict[str, Any]:

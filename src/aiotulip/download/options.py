@@ -181,7 +181,7 @@ class FetchOptions:
         unknown = set(changes) - _FIELDS
         if unknown:
             raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # names checked above
 
     @classmethod
     def from_settings(cls, options: FetchOptions | None, settings: dict[str, object]) -> FetchOptions:
@@ -190,7 +190,7 @@ class FetchOptions:
             unknown = set(settings) - _FIELDS
             if unknown:
                 raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
-            return cls(**settings)  # type: ignore[arg-type]
+            return cls(**settings)  # type: ignore[arg-type]  # names checked above
         return options.replace(**settings) if settings else options
 
     def naming(self) -> Naming:
@@ -226,7 +226,7 @@ class FetchOptions:
             if isinstance(self.netrc, str):
                 netrc.check()
         return policy.HttpPolicy(
-            headers=self.headers,  # type: ignore[arg-type]
+            headers=self.headers,  # type: ignore[arg-type]  # normalised in __post_init__
             user_agent=self.user_agent,
             auth=credentials,
             netrc=netrc,
@@ -308,7 +308,7 @@ def _at_least(low: int, **values: int | None) -> None:
 def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
     """Return *headers* as (name, value) pairs; raise UsageError for one that cannot be sent."""
     items: list[str | tuple[str, str]] = (
-        list(headers.items()) if isinstance(headers, Mapping) else list(headers)  # type: ignore[arg-type]
+        list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     )
     pairs = []
     for item in items:

@@ -212,7 +212,7 @@ class _Stops:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)  # type: ignore[arg-type]  # a handler getsignal gave back
         os.close(self.fd)
         os.close(self._write)
 
@@ -229,7 +229,7 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             kind = event[0]
             if kind == "done":
                 _, index, result = event
-                results[index] = result  # type: ignore[index]
+                results[index] = result  # type: ignore[index]  # a ResultLog, read-only as a Sequence
                 progress.done(jobs[index], result)
             elif kind == "advance":
                 progress.advance(event[2], jobs[event[1]] if event[1] >= 0 else None)
@@ -238,7 +238,8 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             elif kind == "retrying":
                 progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4])
             elif kind == "end":
-                child.ended, child.interrupted, child.max_lag, child.stages, child.signum = True, *event[1:]
+                _, child.interrupted, child.max_lag, child.stages, child.signum = event
+                child.ended = True
 
 
 def _signal(child: _Child, signum: int) -> None:
@@ -338,7 +339,7 @@ def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: ob
         shard = [jobs[index] for index in indices]
         relay = _Relay(fd, indices, shard)
         engine = engines.load(work.options.engine)
-        outcome = engine.run_to_end(Work(shard, work.store, options, relay))  # type: ignore[arg-type]
+        outcome = engine.run_to_end(Work(shard, work.store, options, relay))  # type: ignore[arg-type]  # the relay is a Progress by duck typing
     except BaseException:  # a child must end here, whatever happened
         status = 70  # EX_SOFTWARE: the parent fails this child's unfinished items
     finally:

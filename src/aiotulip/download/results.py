@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 from aiotulip.download.http.urls import redact
-from aiotulip.download.models import STATUSES, Job, Result, Status
+from aiotulip.download.models import STATUSES, Job, Jobs, Result, Status
 
 __all__ = ["Items", "ResultLog"]
 
@@ -27,15 +27,13 @@ _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 class ResultLog(Sequence["Result | None"]):
     """Per job of *jobs*, its Result (None until the job has one)."""
 
-    def __init__(
-        self, jobs: Sequence[Job] | object, path: Callable[[Job], str], renames: bool = False
-    ) -> None:
+    def __init__(self, jobs: Jobs, path: Callable[[Job], str], renames: bool = False) -> None:
         self._jobs = jobs
         self._path = path
         # Paths a server chose (--content-disposition), where they differ from the job's: only looked
         # for when the run may rename, so the common run pays nothing for it.
         self._renamed: dict[int, str] | None = {} if renames else None
-        count = len(jobs)  # type: ignore[arg-type]
+        count = len(jobs)
         self._status = bytearray([_UNSET]) * count
         self._bytes = array.array("q", bytes(8 * count))
         self._resumed = array.array("q", bytes(8 * count))
@@ -97,15 +95,15 @@ class ResultLog(Sequence["Result | None"]):
     def pairs(self) -> Iterator[tuple[Job, Result | None]]:
         """Every job with its Result (None if unfinished), the jobs walked once."""
         status = self._status
-        for index, job in enumerate(self._jobs):  # type: ignore[call-overload]
+        for index, job in enumerate(self._jobs):
             yield job, None if status[index] == _UNSET else self._make(index, job)
 
     def _job(self, index: int) -> Job:
         jobs = self._jobs
         if isinstance(jobs, Sequence):
-            return jobs[index]  # type: ignore[no-any-return]
+            return jobs[index]
         if self._listed is None:  # a lazy list of jobs: random access is rare (tests, a cluster)
-            self._listed = list(jobs)  # type: ignore[call-overload]
+            self._listed = list(jobs)
         return self._listed[index]
 
     def _make(self, index: int, job: Job) -> Result:
@@ -140,7 +138,7 @@ class ResultLog(Sequence["Result | None"]):
         status = self._status
         shown: list[Result] = []
         total = 0
-        for index, job in enumerate(self._jobs):  # type: ignore[call-overload]
+        for index, job in enumerate(self._jobs):
             if status[index] in wanted:
                 total += 1
                 if len(shown) < limit:

@@ -87,17 +87,17 @@ class Attempts(NamedTuple):
     the server's.
     """
 
-    count: int = 0
+    made: int = 0  # attempts made (that reached the network)
     deadline: float | None = None
     history: tuple[str, ...] = ()  # the error kind that ended each failed attempt, in order
 
     def sent(self) -> Attempts:
         """One more attempt reached the network."""
-        return self._replace(count=self.count + 1)
+        return self._replace(made=self.made + 1)
 
     def spans(self, failed: int) -> Attempts:
         """A split download's span requests that failed on the way, *failed* of them, each an attempt."""
-        return self._replace(count=self.count + failed, history=self.history + ("transport",) * failed)
+        return self._replace(made=self.made + failed, history=self.history + ("transport",) * failed)
 
     def failed(self, error: FetchError) -> Attempts:
         """The last attempt ended with *error*."""
@@ -112,4 +112,4 @@ class Attempts(NamedTuple):
 
     def next_wait(self, policy: RetryPolicy, error: FetchError, now: float) -> float | None:
         """The wait before the next attempt after *error*, or None: no more attempts."""
-        return policy.delay(self.count, error, self.remaining(now))
+        return policy.delay(self.made, error, self.remaining(now))

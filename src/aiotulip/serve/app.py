@@ -449,7 +449,7 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
 # -- listings (--index) ---------------------------------------------------------------------------
 
 
-async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> web.Response:
+async def _listing(request: web.BaseRequest, state: FileServer, folder: str) -> web.StreamResponse:
     """List the files and folders directly in *folder* ("" or "a/b/"), as HTML or JSON; a folder
     named without its slash is redirected to it (as nginx and http.server do)."""
     corpus = state.corpus
@@ -566,8 +566,8 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
     if version is not None and not isinstance(corpus, SyntheticCorpus):
         raise web.HTTPBadRequest(text="a directory corpus changes on disk, not here\n")
     state.cache_control = cache_control
-    if version is not None:
-        corpus.bump(version)  # type: ignore[union-attr]
+    if isinstance(corpus, SyntheticCorpus) and version is not None:
+        corpus.bump(version)
     state.forget_files()
     return web.json_response({"version": getattr(corpus, "version", None), "cache_control": cache_control})
 

@@ -18,7 +18,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiotulip.errors import UsageError
 from aiotulip.shared.units import parse_rate, parse_size
@@ -168,7 +168,7 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
     for candidate in FAULT_KINDS:
         edge += getattr(faults, f"{candidate}_rate")
         if draw < edge:
-            kind = candidate  # type: ignore[assignment]
+            kind = cast(Kind, candidate)
             break
     status = faults.error_codes[int(pick * len(faults.error_codes))] if kind == "error" else 0
     return Plan(
@@ -207,7 +207,7 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         reset_after = plan.reset_after
         for flag in ("stall", "drop", "truncate"):
             if query.get(flag, "").lower() in _TRUE and first:
-                kind, status = flag, 0  # type: ignore[assignment]
+                kind, status = flag, 0
         if "reset" in query and first:
             kind, status, reset_after = "reset", 0, float(query["reset"])
         if "status" in query and first:

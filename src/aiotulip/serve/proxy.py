@@ -188,7 +188,7 @@ async def _chunks(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 
 def _connection_named(headers: object) -> set[str]:
-    values = headers.getall("Connection", [])  # type: ignore[attr-defined]
+    values = headers.getall("Connection", [])  # type: ignore[attr-defined]  # aiohttp's CIMultiDictProxy, typed as a Mapping
     return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
 
 

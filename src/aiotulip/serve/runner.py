@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from aiotulip.errors import UsageError
 from aiotulip.serve.app import FileServer, create_app
@@ -108,14 +109,14 @@ def _count_connections(server: web.Server, app: FileServer, header_timeout: floa
             stats.header_timeouts += 1
             transport.close()
 
-    def connection_made(handler: Any, transport: Any) -> None:
+    def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
         made(handler, transport)
         stats.connection_opened()
         if header_timeout:
             loop = asyncio.get_running_loop()
             timers[id(handler)] = loop.call_later(header_timeout, unheard, handler, transport)
 
-    def connection_lost(handler: Any, exc: BaseException | None) -> None:
+    def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
         lost(handler, exc)
         stats.connection_closed(id(handler))
         timer = timers.pop(id(handler), None)
@@ -123,8 +124,9 @@ def _count_connections(server: web.Server, app: FileServer, header_timeout: floa
             timer.cancel()
         app.heard.discard(id(handler))
 
-    server.connection_made = connection_made  # type: ignore[method-assign]
-    server.connection_lost = connection_lost  # type: ignore[method-assign]
+    # (Instance attributes over the class's methods: the narrowest hook aiohttp leaves.)
+    server.connection_made = connection_made  # type: ignore[method-assign]  # no hook: see above
+    server.connection_lost = connection_lost  # type: ignore[method-assign]  # no hook: see above
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -68,6 +68,7 @@ async def send_body(
         stop = max(0, length - 1)
     deadline = began + plan.reset_after if plan.kind == "reset" else None
     key = id(request.protocol)
+    complete: int | None = 0
     try:
         async with asyncio.timeout_at(deadline):
             complete = await _write(response, chunks, stop, plan, stats, key, began)
@@ -90,7 +91,7 @@ async def send_body(
             await _flushed(request)  # a reset discards what is still queued: the cut would move
         await close(request, reset=plan.kind != "truncate", slow=plan.slow_close)
         return
-    if length is not None and complete < length:
+    if length is not None and complete is not None and complete < length:
         await close(request, reset=False)  # the source shrank under us
         return
     with contextlib.suppress(ConnectionError):

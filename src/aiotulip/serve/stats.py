@@ -48,7 +48,8 @@ class Stats:
 
     def connection_closed(self, key: int | None = None) -> None:
         self.connections -= 1
-        self.carried.pop(key, None)  # type: ignore[arg-type]
+        if key is not None:
+            self.carried.pop(key, None)
 
     def to_json(self) -> dict[str, Any]:
         return {

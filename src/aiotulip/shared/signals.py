@@ -19,21 +19,28 @@ from types import FrameType
 __all__ = ["interrupt_on_terminate", "received", "terminating_as_interrupt", "wanted"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-_state: dict[str, object] = {"active": False, "received": None}
+
+
+class _State:
+    active = False  # the command line asked for SIGTERM/SIGHUP to interrupt
+    received: int | None = None  # the terminating signal that came
+
+
+_state = _State()
 
 
 def wanted() -> tuple[int, ...]:
     """The signals a running loop should treat as Ctrl-C (none unless the command line asked)."""
-    return _SIGNALS if _state["active"] else ()
+    return _SIGNALS if _state.active else ()
 
 
 def received() -> int | None:
     """The terminating signal that interrupted the run, if one did."""
-    return _state["received"]  # type: ignore[return-value]
+    return _state.received
 
 
 def note(signum: int) -> None:
-    _state["received"] = signum
+    _state.received = signum
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
@@ -47,11 +54,11 @@ def interrupt_on_terminate() -> None:
     for sig in _SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _raise_once)
-    _state["active"] = True
+    _state.active = True
 
 
 def _raise_once(signum: int, frame: FrameType | None) -> None:
-    if _state["received"] is not None:
+    if _state.received is not None:
         return
     _raise(signum, frame)
 
@@ -66,11 +73,11 @@ def terminating_as_interrupt() -> Iterator[None]:
     for sig in _SIGNALS:
         if saved[sig] is not signal.SIG_IGN:  # nohup's choice stands
             signal.signal(sig, _raise)
-    _state["active"] = True
-    _state["received"] = None  # (a program may run several commands)
+    _state.active = True
+    _state.received = None  # (a program may run several commands)
     try:
         yield
     finally:
-        _state["active"] = False
+        _state.active = False
         for sig, handler in saved.items():
             signal.signal(sig, handler)

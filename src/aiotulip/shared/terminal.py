@@ -113,8 +113,10 @@ def terminal_rows(stream: TextIO) -> int:
 
 def write_safely(stream: TextIO | None, data: str) -> None:
     """Write and flush *data*; a closed pipe, or no stream at all (``sys.stderr`` None), is no crash."""
+    if stream is None:
+        return
     try:
-        stream.write(data)  # type: ignore[union-attr]
-        stream.flush()  # type: ignore[union-attr]
+        stream.write(data)
+        stream.flush()
     except (OSError, ValueError, AttributeError):
         pass

@@ -22,13 +22,13 @@ time is part of every short download).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiotulip.download.decoding import available
 from aiotulip.download.item import Rules
-from aiotulip.download.models import Job, Result
+from aiotulip.download.models import Job, Jobs, Result
 from aiotulip.download.names import Names
 from aiotulip.download.rate import Bucket
 from aiotulip.download.results import ResultLog
@@ -39,11 +39,7 @@ if TYPE_CHECKING:
     from aiotulip.download.progress import Progress
     from aiotulip.download.store import Store
 
-__all__ = ["REGISTRY", "Engine", "Interrupted", "Jobs", "Outcome", "Work", "load"]
-
-
-class Jobs(Iterable[Job], Sized, Protocol):
-    """The jobs of a run: iterable (again and again, in the same order) and counted."""
+__all__ = ["REGISTRY", "Engine", "Interrupted", "Outcome", "Work", "load"]
 
 
 class Interrupted(Exception):
@@ -115,9 +111,9 @@ class Engine:
         assert self.blocking
         return cast(Callable[[Work], Outcome], importlib.import_module(self.module).run)
 
-    def run_async(self) -> Callable[[Work], Awaitable[Outcome]]:
+    def run_async(self) -> Callable[[Work], Coroutine[Any, Any, Outcome]]:
         assert not self.blocking
-        return cast(Callable[[Work], Awaitable[Outcome]], importlib.import_module(self.module).run)
+        return cast(Callable[[Work], Coroutine[Any, Any, Outcome]], importlib.import_module(self.module).run)
 
     def run_to_end(self, work: Work) -> Outcome:
         """Run *work* on the calling thread, on a loop of its own if the engine needs one, with

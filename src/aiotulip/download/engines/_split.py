@@ -286,8 +286,8 @@ class _Async:
         except FetchError as error:
             return conn.failed(error, _remaining(item.deadline, self.clock))
         except TimeoutError:
-            error = Timeout("item took longer than its total timeout", url=item.public.url)
-            return conn.failed(error, 0.0)
+            late = Timeout("item took longer than its total timeout", url=item.public.url)
+            return conn.failed(late, 0.0)
 
     async def _read(self, conn: Connection, response: Any) -> Retry | Failed | None:
         part, saver, ctx, disk = self.part, self.saver, self.ctx, self.disk

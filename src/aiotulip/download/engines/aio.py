@@ -98,7 +98,7 @@ class BatchWriter:
             batch, self._pending = self._pending[:_WRITE_BATCH], self._pending[_WRITE_BATCH:]
             self._in_flight += 1
             done = self._loop.run_in_executor(None, self._write_batch, batch)
-            done.add_done_callback(lambda outcome, batch=batch: self._finished(batch, outcome))
+            done.add_done_callback(functools.partial(self._finished, batch))
 
     def _write_here(self) -> None:
         self._scheduled = False
@@ -201,7 +201,7 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
         step = item.begin()
         while True:
             if step.__class__ is Request:
-                request: Request = step  # type: ignore[assignment]
+                request: Request = step
                 try:
                     async with (
                         _deadline(item.deadline),
@@ -209,12 +209,12 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                     ):
                         read = item.response(response.status, response.headers)
                         if read.__class__ is Split:
-                            ctx.progress.sized(item.job, read.segments.total, item.rules.split)  # type: ignore[attr-defined]
-                            part = await asyncio.to_thread(files.split, read)  # type: ignore[arg-type]
-                            step = await _split.run_async(item, read, response, part, ctx, ctx.disk)  # type: ignore[arg-type]
+                            ctx.progress.sized(item.job, read.segments.total, item.rules.split)
+                            part = await asyncio.to_thread(files.split, read)
+                            step = await _split.run_async(item, read, response, part, ctx, ctx.disk)
                         elif read.__class__ is not Read:
                             step = read
-                        elif read.into == "memory":  # type: ignore[attr-defined]
+                        elif read.into == "memory":
                             data = await _read_small(response, item.rules.small_body)
                             ctx.progress.advance(len(data), item.job)
                             if item.rules.limited and (wait := item.throttle(len(data))):
@@ -223,7 +223,7 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                             if isinstance(step, Commit):
                                 files.data = data
                         else:
-                            step = await _read_part(item, read, response, files, ctx)  # type: ignore[arg-type]
+                            step = await _read_part(item, read, response, files, ctx)
                 except FetchError as error:
                     step = item.failed(error, files.size)
                 except TimeoutError:  # the item's own deadline (transports raise tulip's Timeout)
@@ -235,11 +235,11 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                 case Commit(exclusive=False) if files.data is not None:
                     data, files.data = files.data, None
                     return _Written(ctx.writer.submit(item.job, data, step), item)
-                case Wait(seconds=seconds, error=error, restart_part=restart):
+                case Wait(seconds=seconds, error=cause, restart_part=restart):
                     if restart:
                         await asyncio.to_thread(files.restart)
-                    if error is not None:
-                        ctx.progress.retrying(item.job, item.attempts, error, seconds)
+                    if cause is not None:
+                        ctx.progress.retrying(item.job, item.attempts, cause, seconds)
                     await asyncio.sleep(seconds)
                     step = item.waited()
                 case Finish(result=result, remove_part=remove):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiotulip.errors import UsageError
@@ -30,16 +30,15 @@ class Tls:
     insecure: bool = False
     client_cert: str | None = None
     client_key: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_lock", threading.Lock())
-        object.__setattr__(self, "_context", None)
+    # Made once, on first use: a frozen value can still hold the one context of a run.
+    _made: list[ssl.SSLContext] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def context(self) -> ssl.SSLContext:
-        with self._lock:  # type: ignore[attr-defined]
-            if self._context is None:  # type: ignore[has-type]
-                object.__setattr__(self, "_context", self._make())
-            return self._context  # type: ignore[has-type,no-any-return]
+        with self._lock:
+            if not self._made:
+                self._made.append(self._make())
+            return self._made[0]
 
     def check(self) -> None:
         """Build the context now, so that a missing or bad file is a usage error before any download."""

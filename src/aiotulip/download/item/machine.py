@@ -80,14 +80,12 @@ class Item(SplitSteps):
     """The decisions of one download, from what is on disk to a Result."""
 
     __slots__ = (
-        "_body",
         "_bucket",
         "_busy_since",
         "_conditional",
         "_encoding",
         "_mirrors",
         "_naming",
-        "_no_split",
         "_part_open",
         "_part_size",
         "_pending",
@@ -95,20 +93,17 @@ class Item(SplitSteps):
         "_proxied",
         "_reason",
         "_route",
-        "_spans",
         "_stamp",
         "_unvalidated",
         "_validator",
         "_verified",
         "clock",
         "job",
-        "kept",
         "local",
         "name",
         "offset",
         "path",
         "public",
-        "retry",
         "rules",
         "started",
     )  # fmt: skip
@@ -156,7 +151,7 @@ class Item(SplitSteps):
     @property
     def attempts(self) -> int:
         """Attempts that reached the network so far."""
-        return self.retry.count
+        return self.retry.made
 
     @property
     def deadline(self) -> float | None:

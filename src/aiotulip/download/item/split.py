@@ -26,21 +26,22 @@ __all__ = ["SplitSteps"]
 class SplitSteps:
     """What an Item does for a split download (see ``machine.Item`` for the state it shares)."""
 
-    __slots__ = ()
+    # The Item's state these steps change (slots here, so that the Item keeps no __dict__) ...
+    __slots__ = ("_body", "_no_split", "_spans", "kept", "retry")
+    kept: int
+    retry: Attempts
+    _no_split: bool
+    _spans: bool
+    _body: plan.Body | None
 
-    # The Item's state these steps read and change.
+    # ... and what they read.
     job: Job
     public: Job
     path: str
     rules: Rules
     clock: Callable[[], float]
-    kept: int
-    retry: Attempts
     _route: Route
     _mirrors: Mirrors | None
-    _no_split: bool
-    _spans: bool
-    _body: plan.Body | None
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:
         raise NotImplementedError
@@ -137,5 +138,5 @@ class SplitSteps:
             self.kept = 0
             self._forget_served()
             return REMOVE_PART
-        result = plan.result_for_error(self.public, self.path, outcome.error, self.retry.count, 0.0)
+        result = plan.result_for_error(self.public, self.path, outcome.error, self.retry.made, 0.0)
         return self._finish(result, remove_part=received == 0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.http.tls import Tls
@@ -53,8 +53,10 @@ class TransportOptions:
 
 
 class AsyncResponse(Protocol):
-    status: int
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     async def read(self, n: int) -> bytes:
         """Return up to *n* bytes of the body, b"" at its end; raise TransportError or Timeout."""
@@ -67,14 +69,16 @@ class AsyncTransport(Protocol):
 
     def get(
         self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
-    ) -> AbstractAsyncContextManager[AsyncResponse]:
+    ) -> AbstractAsyncContextManager[AsyncResponse, Any]:
         """Send GET *url* and give the response once its (final) headers have arrived."""
         ...
 
 
 class SyncResponse(Protocol):
-    status: int
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
     def read(self, n: int) -> bytes: ...
 
@@ -85,7 +89,7 @@ class SyncTransport(Protocol):
 
     def get(
         self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
-    ) -> AbstractContextManager[SyncResponse]:
+    ) -> AbstractContextManager[SyncResponse, Any]:
         """As AsyncTransport.get; with a *deadline* (time.monotonic) that no wait may outlast."""
         ...
 

@@ -47,7 +47,7 @@ class Headers(dict[str, str]):
     joined with ", " as RFC 9110 allows, except Set-Cookie, whose values are joined with a newline
     (its Expires dates hold commas)."""
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return dict.get(self, key.lower(), default)
 
     def __getitem__(self, key: str) -> str:

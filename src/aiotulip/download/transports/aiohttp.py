@@ -150,7 +150,7 @@ def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseExcepti
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
         return tls_error(exc.os_error if isinstance(exc.os_error, ssl.SSLError) else ssl.SSLError(), url=url)
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        return connect_error(exc.os_error, exc.host, exc.port, url=url, proxy=True)
+        return connect_error(exc.os_error, exc.host, exc.port or 0, url=url, proxy=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         if exc.status == 407:
             return ProxyError(
@@ -161,7 +161,7 @@ def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseExcepti
             f"the proxy refused the tunnel (HTTP {exc.status})", url=url, transient=exc.status >= 500
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return connect_error(exc.os_error, exc.host, exc.port, url=url)
+        return connect_error(exc.os_error, exc.host, exc.port or 0, url=url)
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return read_timeout(url)
     if isinstance(exc, aiohttp.InvalidURL):
@@ -189,7 +189,7 @@ def _buffered(content: object) -> bytes | None:
         return None
     data = b"".join(buffer)[offset:]
     buffer.clear()
-    content._buffer_offset = 0  # type: ignore[attr-defined]
+    content._buffer_offset = 0  # type: ignore[attr-defined]  # aiohttp's private buffer: see above
     return data
 
 

@@ -25,7 +25,10 @@ import collections
 import ipaddress
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import ssl
 from urllib.parse import urlsplit
 
 from aiotulip.download.http.proxies import Proxy
@@ -72,7 +75,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -419,7 +422,7 @@ class LeanTransport:
                     try:
                         if proxy is not None:
                             await self._tunnel(transport, proxy, host, port, url)
-                        conn.transport = await loop.start_tls(  # type: ignore[assignment]
+                        conn.transport = await loop.start_tls(
                             transport, conn, self.options.tls.context(), server_hostname=host
                         )
                     except BaseException:
@@ -432,7 +435,7 @@ class LeanTransport:
             raise connect_error(TimeoutError(), via_host, via_port, url=url, proxy=proxied) from None
         except OSError as exc:  # ssl.SSLError included
             if scheme == "https" and not isinstance(exc, socket.gaierror) and _is_tls(exc):
-                raise tls_error(exc, url=url) from None  # type: ignore[arg-type]
+                raise tls_error(cast("ssl.SSLError", exc), url=url) from None
             raise connect_error(exc, via_host, via_port, url=url, proxy=proxy is not None) from None
         return conn
 
@@ -441,7 +444,7 @@ class LeanTransport:
     ) -> tuple[asyncio.Transport, _Connection]:
         """Connect to the first address that answers, starting the next every 250 ms (RFC 8305)."""
         if len(addresses) == 1:
-            return await loop.create_connection(make, addresses[0], port)  # type: ignore[return-value]
+            return await loop.create_connection(make, addresses[0], port)
         pending: set[asyncio.Task[Any]] = set()
         owners: dict[asyncio.Task[Any], str] = {}
         errors: list[BaseException] = []
@@ -460,8 +463,8 @@ class LeanTransport:
                     for finished in done:
                         if finished.exception() is None:
                             self._prefer(host, port, owners[finished])
-                            return finished.result()  # type: ignore[no-any-return]
-                        errors.append(finished.exception())  # type: ignore[arg-type]
+                            return finished.result()
+                        errors.append(cast(BaseException, finished.exception()))
                     if not last:
                         break  # this one failed: the next starts at once
             raise errors[0] if errors else OSError("no address to connect to")

@@ -173,7 +173,7 @@ class _Caseless(dict[str, str]):
     def __getitem__(self, key: str) -> str:
         return dict.__getitem__(self, key.lower())
 
-    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]  # dict.get, case-insensitive
         return dict.get(self, key.lower(), default)
 
     def __contains__(self, key: object) -> bool:
