@@ -1,19 +1,20 @@
 """Real servers a user would run, started by the tests on free loopback ports with configs they write:
 nginx (static files, gzip, redirects, TLS, IPv6) and tinyproxy (a forward proxy, with Basic auth).
 
-CI installs both (``.ci/run``); a machine without them fails these tests rather than skipping them.
+CI installs both (``.ci/run``); elsewhere a test whose server is missing is skipped (``tests.needs``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.needs import binary
 
 __all__ = ["free_port", "nginx", "tinyproxy"]
 
@@ -26,12 +27,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
-    )
-    if found is None:
-        raise RuntimeError(f"{name} is not installed: apt-get install -y {name} (.ci/run does)")
-    return found
+    return binary(name)
 
 
 def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

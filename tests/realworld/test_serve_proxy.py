@@ -24,6 +24,7 @@ import pytest
 from aiotulip import FetchOptions, RetryPolicy, fetch
 from aiotulip.serve import Faults, ServeConfig, ServerThread
 from aiotulip.serve.faults import decide
+from tests.needs import binary
 from tests.realworld.services import free_port, nginx
 from tests.serve.outcomes import outcome, within
 
@@ -113,7 +114,7 @@ def outcomes(urls: list[str], *, timeout: float = 10.0, concurrency: int = 20) -
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
+    return subprocess.run([binary("curl"), "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
 
 
 # -- quiet: a proxy that changes nothing --------------------------------------------------------------

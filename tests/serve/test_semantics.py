@@ -15,6 +15,7 @@ import pytest
 
 from aiotulip import FetchOptions, fetch
 from aiotulip.serve import ServeConfig, ServerThread
+from tests.needs import binary
 
 TEXT = "a line of text that compresses well\n" * 3000
 
@@ -40,7 +41,7 @@ def server(root: Path) -> Iterator[str]:
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
+    return subprocess.run([binary("curl"), "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
 
 
 def head(url: str, *headers: str) -> tuple[int, dict[str, str]]:

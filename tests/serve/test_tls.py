@@ -14,12 +14,13 @@ import trustme
 
 from aiotulip import FetchOptions, fetch
 from aiotulip.serve import ServeConfig, ServerThread
+from tests.needs import binary
 
 TULIP = [sys.executable, "-m", "aiotulip"]
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
+    return subprocess.run([binary("curl"), "-sS", "--max-time", "20", *args], capture_output=True, timeout=60)
 
 
 def test_self_signed_server_is_trusted_by_fetch_and_curl_given_its_ca(tmp_path: Path) -> None:
