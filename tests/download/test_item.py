@@ -29,6 +29,7 @@ from aiotulip import Job, RetryPolicy
 from aiotulip.download.item import (
     Commit,
     Finish,
+    HashPart,
     Inspect,
     Item,
     ItemStateError,
@@ -39,11 +40,14 @@ from aiotulip.download.item import (
     RemovePart,
     Request,
     Rules,
+    Split,
+    Stat,
     Step,
     Wait,
 )
 from aiotulip.download.plan import Local
-from aiotulip.errors import FetchError, IntegrityError, StorageError, Timeout, TransportError
+from aiotulip.download.segments import Changed, Failed
+from aiotulip.errors import ChecksumError, FetchError, IntegrityError, StorageError, Timeout, TransportError
 
 URL = "http://h/f.bin"
 GOOD = hashlib.sha256(b"the file").hexdigest()
@@ -108,12 +112,18 @@ def make_item(
     resume_unvalidated: bool = True,
     item_timeout: float | None = None,
     small: int = 64,
+    timestamping: bool = False,
+    mirrors: int = 0,
+    split: int = 1,
 ) -> tuple[Item, Clock]:
-    job = Job(URL, "f.bin", GOOD if sha else None, size)
+    job = Job(
+        URL, "f.bin", GOOD if sha else None, size, mirrors=tuple(f"http://m{n}/f.bin" for n in range(mirrors))
+    )
     clock = Clock()
     rules = Rules(
         RetryPolicy(retries=retries, backoff=0.01, rng=random.Random(1)), overwrite, item_timeout, small,
-        resume_unvalidated=resume_unvalidated, busy_wait=10.0,
+        resume_unvalidated=resume_unvalidated, busy_wait=10.0, timestamping=timestamping,
+        split=split, min_split=20,
     )  # fmt: skip
     return Item(job, "out/f.bin", Local(final, part), rules, clock), clock
 
@@ -792,12 +802,12 @@ def test_attempts_are_a_value_that_counts_what_went_out() -> None:
 
 SIZES = st.sampled_from([0, 10, 40, 60, 99, 100, 101, 150]) | st.integers(0, 200)
 RESPONSES = st.tuples(
-    st.sampled_from([200, 200, 206, 206, 416, 404, 500, 503]),
+    st.sampled_from([200, 200, 206, 206, 416, 404, 500, 503, 304]),
     st.sampled_from([None, 10, 60, 100, 100, 150]),
     st.sampled_from([None, 0, 40, 100]),
 )
 BODIES = st.tuples(st.sampled_from(["exact", "exact", "exact", "short", "long"]) | SIZES, st.booleans())
-FAILURES = st.tuples(st.sampled_from(["transport", "transport", "integrity", "storage"]), SIZES)
+FAILURES = st.tuples(st.sampled_from(["transport", "transport", "integrity", "checksum", "storage"]), SIZES)
 
 
 class World:
@@ -818,10 +828,33 @@ class World:
     def time_passes(self) -> float:
         return self.draw(st.sampled_from([0.0, 0.0, 0.0, 1.0, 30.0]))  # type: ignore[return-value]
 
+    def split_outcome(self) -> tuple[str, int, int]:
+        """How a split download's connections ended: complete, the file changed, or a span failed;
+        with how many span requests failed on the way and the bytes the .part holds."""
+        return self.draw(st.tuples(st.sampled_from(["complete", "complete", "changed", "failed"]),
+                                   st.integers(0, 3), SIZES))  # type: ignore[return-value]  # fmt: skip
 
-def drive(world: World, size: int | None, sha: bool, part: int | None, final: int | None) -> int:
+    def kept(self) -> tuple[float | None, str | None]:
+        """What a complete file there says of itself (-N): its mtime and kept ETag."""
+        return self.draw(st.sampled_from([(None, None), (1.0e9, None), (1.0e9, '"e"')]))  # type: ignore[return-value]
+
+
+def drive(
+    world: World,
+    size: int | None,
+    sha: bool,
+    part: int | None,
+    final: int | None,
+    *,
+    timestamping: bool = False,
+    mirrors: int = 0,
+    split: int = 1,
+) -> int:
     """Drive an Item with the world's answers and check every Commit; return how many there were."""
-    item, clock = make_item(size=size, sha=sha, part=part, final=final, retries=6, item_timeout=60.0)
+    item, clock = make_item(
+        size=size, sha=sha, part=part, final=final, retries=6, item_timeout=60.0,
+        timestamping=timestamping, mirrors=mirrors, split=split,
+    )  # fmt: skip
     step = item.begin()
     last_body: tuple[int, str] | None = None
     announced = 100  # the file's size as the last response told it
@@ -833,6 +866,7 @@ def drive(world: World, size: int | None, sha: bool, part: int | None, final: in
                 if result.status == "ok":
                     assert last_body is not None
                     assert result.bytes == last_body[0] and result.sha256 == last_body[1]
+                assert item.phase is Phase.DONE
                 return commits
             case Commit():
                 assert last_body is not None
@@ -843,12 +877,30 @@ def drive(world: World, size: int | None, sha: bool, part: int | None, final: in
                 step = item.committed()
             case Inspect():
                 step = item.inspected(final or 0, GOOD)
+            case Stat():
+                step = item.stat_final(*world.kept())
             case RemovePart():
                 step = item.part_removed()
             case OpenPart(offset=offset):
                 step = item.part_opened(offset, None)
             case Wait():
                 step = item.waited()
+            case Split():
+                how, retries, held = world.split_outcome()
+                outcome = {
+                    "complete": None,
+                    "changed": Changed("the file changed"),
+                    "failed": Failed(TransportError("reset", url=URL)),
+                }[how]
+                step = item.split_ended(outcome, retries, held)
+            case HashPart():
+                kind, what, extra = world.body()
+                if kind == "fail":
+                    step = item.failed(StorageError("x", url=URL), extra)
+                    continue
+                n = {"exact": announced, "short": announced // 2, "long": announced + 1}.get(what, what)
+                last_body = (n, GOOD if extra else BAD)
+                step = item.body_read(*last_body)
             case Request():
                 answer = world.response()
                 if answer is None:
@@ -872,6 +924,7 @@ def drive(world: World, size: int | None, sha: bool, part: int | None, final: in
                     error = {
                         "transport": TransportError,
                         "integrity": IntegrityError,
+                        "checksum": ChecksumError,
                         "storage": StorageError,
                     }
                     step = item.failed(error[what]("x", url=URL), extra)
@@ -891,13 +944,18 @@ def drive(world: World, size: int | None, sha: bool, part: int | None, final: in
     sha=st.booleans(),
     part=st.sampled_from([None, 0, 40, 100, 150]),
     final=st.sampled_from([None, 100, 99]),
+    timestamping=st.booleans(),
+    mirrors=st.sampled_from([0, 0, 2]),
+    split=st.sampled_from([1, 1, 4]),
 )
 def test_never_commits_bytes_that_were_not_verified(
-    data: st.DataObject, size: int | None, sha: bool, part: int | None, final: int | None
-) -> None:
-    """Whatever a hostile world answers, whenever the Item says Commit, the bytes it was last told
-    about are the file (size and sha256 as the job says), and an ok Result reports exactly them."""
-    drive(World(data.draw), size, sha, part, final)
+    data: st.DataObject, size: int | None, sha: bool, part: int | None, final: int | None,
+    timestamping: bool, mirrors: int, split: int,
+) -> None:  # fmt: skip
+    """Whatever a hostile world answers — in one stream or split, from one URL or mirrors, asking
+    again under -N — whenever the Item says Commit, the bytes it was last told about are the file
+    (size and sha256 as the job says), and an ok Result reports exactly them."""
+    drive(World(data.draw), size, sha, part, final, timestamping=timestamping, mirrors=mirrors, split=split)
 
 
 class Scripted(World):
@@ -913,6 +971,12 @@ class Scripted(World):
     def time_passes(self) -> float:
         return 0.0
 
+    def split_outcome(self) -> tuple[str, int, int]:
+        return self.answers.pop(0)  # type: ignore[no-any-return]
+
+    def kept(self) -> tuple[float | None, str | None]:
+        return self.answers.pop(0)  # type: ignore[no-any-return]
+
 
 def test_the_property_reaches_commits() -> None:
     """The driver above is not vacuous: commits happen, after failures, wrong bytes and restarts."""
@@ -922,3 +986,17 @@ def test_the_property_reaches_commits() -> None:
              ("body", "exact", True)]  # fmt: skip
     assert drive(Scripted(story), None, True, None, None) == 1
     assert drive(Scripted([(200, 100, None), ("body", 100, False)] * 7), 100, True, None, None) == 0
+    # Split: the probe's 206 proves ranges, the connections end, the whole part is hashed.
+    story = [(206, 100, 0), ("complete", 0, 100), ("body", "exact", True)]
+    assert drive(Scripted(story), None, True, None, None, split=4) == 1
+    story = [(206, 100, 0), ("changed", 1, 60), (200, 100, None), ("body", "exact", True)]
+    assert drive(Scripted(story), None, True, None, None, split=4) == 1  # changed: one stream after
+    # -N: a complete file asked for again; a 304 leaves it, a 200 replaces it.
+    assert (
+        drive(Scripted([(1.0e9, '"e"'), (304, None, None)]), None, False, None, 100, timestamping=True) == 0
+    )
+    story = [(1.0e9, None), (200, 100, None), ("body", "exact", True)]
+    assert drive(Scripted(story), None, False, None, 100, timestamping=True) == 1
+    # Mirrors: a checksum failure, then the next URL.
+    story = [(200, 100, None), ("fail", "checksum", 100), (200, 100, None), ("body", "exact", True)]
+    assert drive(Scripted(story), 100, True, None, None, mirrors=2) == 1

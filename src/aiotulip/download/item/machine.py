@@ -408,9 +408,16 @@ class Item(SplitSteps):
         if rules.remote_time or rules.timestamping:
             self._stamp = (plan.http_date(headers.get("Last-Modified")), headers.get("ETag"))
         self._body = body
-        if status == 206 and not self._part_open and decode is None and self._splits(body.total):
-            assert body.total is not None
-            segments = self._segments(body.total, body.validator, ())
+        total = body.total
+        if (
+            status == 206
+            and not self._part_open
+            and decode is None
+            and total is not None
+            and self._splits(total)
+        ):
+            # (a 206 that will not say the file's size is read in one stream: nothing to cut it by)
+            segments = self._segments(total, body.validator, ())
             self._part_open = True
             self._validator = body.validator
             self._spans = True
