@@ -50,6 +50,7 @@ class Client:
     kind: str  # "engine" (tulip) or "peer"
     binary: str | None  # None when not installed: listed as skipped
     workers: int = 1  # tulip: processes (--workers)
+    module: str = "aiotulip"  # tulip: the package to run (revisions before 0.2 were named tulip)
 
     @property
     def available(self) -> bool:
@@ -90,7 +91,16 @@ def engine_spec(spec: str) -> tuple[str, int] | None:
 def _tulip(spec: str, label: str, python: str) -> Client:
     """A client named ``tulip asyncio`` or, for ``asyncio:2``, ``tulip asyncio x2``."""
     engine, count = engine_spec(spec) or (spec, 1)
-    return Client(f"tulip {engine}{label}" + (f" x{count}" if count > 1 else ""), "engine", python, count)
+    name = f"tulip {engine}{label}" + (f" x{count}" if count > 1 else "")
+    return Client(name, "engine", python, count, _package(python))
+
+
+def _package(python: str) -> str:
+    """The import package tulip has in *python* (another revision, for --compare, may be older)."""
+    if python == sys.executable:
+        return "aiotulip"
+    probe = subprocess.run([python, "-c", "import aiotulip"], capture_output=True, timeout=60)
+    return "aiotulip" if probe.returncode == 0 else "tulip"
 
 
 def _command(
@@ -105,7 +115,7 @@ def _command(
     if client.name.startswith("tulip "):
         engine = client.name.split()[1].partition("@")[0]
         return [
-            client.binary, "-m", "aiotulip", "fetch", "-i", str(urls_file), "-d", str(dest),
+            client.binary, "-m", client.module, "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
             "--json", str(work / "report.json"),
             *(["--workers", str(client.workers)] if client.workers > 1 else []),
