@@ -93,7 +93,7 @@ class Attempts(NamedTuple):
 
     def sent(self) -> Attempts:
         """One more attempt reached the network."""
-        return self._replace(made=self.made + 1)
+        return Attempts(self.made + 1, self.deadline, self.history)
 
     def spans(self, failed: int) -> Attempts:
         """A split download's span requests that failed on the way, *failed* of them, each an attempt."""
@@ -101,7 +101,7 @@ class Attempts(NamedTuple):
 
     def failed(self, error: FetchError) -> Attempts:
         """The last attempt ended with *error*."""
-        return self._replace(history=(*self.history, error.kind))
+        return Attempts(self.made, self.deadline, (*self.history, error.kind))
 
     def remaining(self, now: float) -> float | None:
         """Seconds left of the item's total deadline, None without one."""

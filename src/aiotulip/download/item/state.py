@@ -14,8 +14,6 @@ item's decisions.
 
 from __future__ import annotations
 
-import enum
-
 from aiotulip.download.item.steps import (
     Commit,
     Finish,
@@ -32,23 +30,44 @@ from aiotulip.download.item.steps import (
     Wait,
 )
 
-__all__ = ["EVENTS", "PHASE_AFTER", "ItemStateError", "Phase"]
+__all__ = ["ALL", "EVENTS", "PHASE_AFTER", "ItemStateError", "Phase"]
 
 
-class Phase(enum.Enum):
-    START = "start"  # made, begin() not called yet
-    STAT = "stat"  # the final file's mtime and ETag are being read (-N)
-    INSPECT = "inspect"  # the final file is being hashed
-    REMOVE_PART = "remove part"
-    OPEN_PART = "open part"
-    REQUEST = "request"  # a request is out, its answer awaited
-    READ = "read"  # a body is being read (into memory or the .part)
-    SPLIT = "split"  # a split download's connections are running
-    HASH_PART = "hash part"
-    COMMIT = "commit"  # the file is being made final
-    WAIT = "wait"  # the backoff before the next attempt
-    RECHECK = "recheck"  # the disk is looked at again (another run had the part)
-    DONE = "done"  # Finish was given: nothing more may happen
+class Phase:
+    """A phase of the Item (its value is its name). Plain objects, not an Enum: they are hashed on
+    every event, and an Enum's hash is Python code."""
+
+    __slots__ = ("value",)
+
+    START: Phase  # made, begin() not called yet
+    STAT: Phase  # the final file's mtime and ETag are being read (-N)
+    INSPECT: Phase  # the final file is being hashed
+    REMOVE_PART: Phase
+    OPEN_PART: Phase
+    REQUEST: Phase  # a request is out, its answer awaited
+    READ: Phase  # a body is being read (into memory or the .part)
+    SPLIT: Phase  # a split download's connections are running
+    HASH_PART: Phase
+    COMMIT: Phase  # the file is being made final
+    WAIT: Phase  # the backoff before the next attempt
+    RECHECK: Phase  # the disk is looked at again (another run had the part)
+    DONE: Phase  # Finish was given: nothing more may happen
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Phase.{self.value.upper().replace(' ', '_')}"
+
+
+ALL = tuple(
+    Phase(value) for value in (
+        "start", "stat", "inspect", "remove part", "open part", "request", "read", "split", "hash part",
+        "commit", "wait", "recheck", "done",
+    )
+)  # fmt: skip
+for _phase in ALL:
+    setattr(Phase, _phase.value.upper().replace(" ", "_"), _phase)
 
 
 class ItemStateError(RuntimeError):
@@ -72,7 +91,7 @@ PHASE_AFTER: dict[type[Step], Phase] = {
 }
 
 #: Any phase with a step in hand: a step of any kind may fail, time out or find the part busy.
-_LIVE = frozenset(Phase) - {Phase.START, Phase.DONE}
+_LIVE = frozenset(ALL) - {Phase.START, Phase.DONE}
 
 #: The phases in which each event (a method of Item) may come.
 EVENTS: dict[str, frozenset[Phase]] = {
