@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
 
 EngineName = Literal["asyncio", "threads", "sequential"]
-TransportName = Literal["auto", "lean", "aiohttp"]
+TransportName = Literal["auto", "curl", "lean", "aiohttp"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 
@@ -150,7 +150,7 @@ class FetchOptions:
             parse_proxy(self.proxy)  # a proxy that cannot be used is a usage error now, not per item
         if self.cluster is not None:
             _check_cluster_address(self.cluster)
-        if self.engine != "asyncio" and isinstance(self.transport, str) and self.transport != "auto":
+        if self.engine != "asyncio" and self.transport == "aiohttp":
             raise UsageError(
                 f"--transport {self.transport} is for the asyncio engine, not the {self.engine} engine"
             )

@@ -266,7 +266,20 @@ def test_every_address_of_a_host_is_tried(
     monkeypatch.setattr(socket, "getaddrinfo", both)
     monkeypatch.setattr(LeanTransport, "_lookup", staticmethod(lookup))
     with Scripted({"/ok": lambda r: [OK]}) as server:  # 127.0.0.1 only; nothing on [::1] at its port
-        report = fetch([f"http://dual.test:{server.port}/ok"], tmp_path, engine=engine, netrc=False, proxy="")
+        report = fetch(
+            [f"http://dual.test:{server.port}/ok"], tmp_path, engine=engine, netrc=False, proxy="",
+            transport="lean",
+        )  # fmt: skip
+    assert [(r.status, r.attempts) for r in report.items] == [("ok", 1)]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+@pytest.mark.parametrize("family", ["127.0.0.1", "::1"])
+def test_localhost_reaches_a_server_on_either_address(tmp_path: Path, engine: str, family: str) -> None:
+    """libcurl tries every address of a name (happy eyeballs): localhost reaches a server that
+    listens on IPv4 only or IPv6 only, whichever /etc/hosts lists first."""
+    with Scripted({"/ok": lambda r: [OK]}, host=family) as server:
+        report = fetch([f"http://localhost:{server.port}/ok"], tmp_path, engine=engine, netrc=False, proxy="")
     assert [(r.status, r.attempts) for r in report.items] == [("ok", 1)]
 
 

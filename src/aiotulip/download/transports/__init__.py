@@ -50,6 +50,11 @@ class TransportOptions:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0  # the longest silence while waiting for bytes
     tls: Tls = field(default_factory=Tls)
+    buffer_size: int = 64 * 1024  # bytes a transport reads at a time (libcurl's receive buffer)
+    http_version: str = "2"  # "1.1", "2" (over TLS by ALPN), "2-prior-knowledge" (h2c), "3", "3-only"
+    http_auth: str = "basic"  # how credentials are offered: "basic" (at once), "digest", "any", "ntlm"
+    ssh_key: str | None = None  # sftp: the private key (--ssh-key)
+    known_hosts: str | None = None  # sftp: the known_hosts file a host key must be in
 
 
 class AsyncResponse(Protocol):
@@ -102,22 +107,30 @@ class TransportFactory(Protocol):
 
 
 def open_async(choice: str | TransportFactory, options: TransportOptions) -> AsyncTransport:
-    """Return the asyncio engine's transport: lean unless *choice* names aiohttp or is a factory."""
+    """Return the asyncio engine's transport: libcurl's unless *choice* names another or is a factory."""
     if not isinstance(choice, str):
         return choice.open_async(options)
     if choice == "aiohttp":
         from aiotulip.download.transports.aiohttp import AiohttpTransport
 
         return AiohttpTransport(options)
-    from aiotulip.download.transports.lean import LeanTransport
+    if choice == "lean":
+        from aiotulip.download.transports.lean import LeanTransport
 
-    return LeanTransport(options)
+        return LeanTransport(options)
+    from aiotulip.download.transports.curl import CurlTransport
+
+    return CurlTransport(options)
 
 
 def open_sync(choice: str | TransportFactory, options: TransportOptions) -> SyncTransport:
-    """Return a blocking engine's transport: the blocking one, unless *choice* is a factory."""
+    """Return a blocking engine's transport: libcurl's, the built-in one (``lean``), or a factory's."""
     if not isinstance(choice, str):
         return choice.open_sync(options)
-    from aiotulip.download.transports.blocking import BlockingTransport
+    if choice == "lean":
+        from aiotulip.download.transports.blocking import BlockingTransport
 
-    return BlockingTransport(options)
+        return BlockingTransport(options)
+    from aiotulip.download.transports.curl import CurlSyncTransport
+
+    return CurlSyncTransport(options)

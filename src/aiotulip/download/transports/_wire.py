@@ -18,10 +18,10 @@ needs on top of it:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import httptools
 
+from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.errors import FetchError, ProtocolError, ProxyError, TransportError
 
@@ -36,25 +36,6 @@ __all__ = [
     "request_bytes",
     "tunnel_open",
 ]
-
-MAX_HEADER_BYTES = 64 * 1024
-_JOINER = {"set-cookie": "\n"}
-_FIRST_WINS = frozenset({"location", "content-type", "content-disposition", "etag", "last-modified"})
-
-
-class Headers(dict[str, str]):
-    """Response headers under lower-case names, looked up case-insensitively; repeated fields are
-    joined with ", " as RFC 9110 allows, except Set-Cookie, whose values are joined with a newline
-    (its Expires dates hold commas)."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict.get(self, key.lower(), default)
-
-    def __getitem__(self, key: str) -> str:
-        return dict.__getitem__(self, key.lower())
-
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self, key.lower() if isinstance(key, str) else key)
 
 
 def header_lines(headers: Iterable[tuple[str, str]]) -> str:
@@ -286,15 +267,8 @@ class Reader:
             return  # an interim response: the final one follows on the same connection
         message.status = status
         headers = message.headers
-        setitem, getitem, contains = dict.__setitem__, dict.__getitem__, dict.__contains__
         for name, value in raw:
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            if contains(headers, key):
-                if key in _FIRST_WINS:  # fields that hold one value: a second one is ignored, as curl does
-                    continue
-                text = f"{getitem(headers, key)}{_JOINER.get(key, ', ')}{text}"
-            setitem(headers, key, text)
+            add_header(headers, name.decode("latin-1"), value.decode("latin-1"))
 
     def on_body(self, body: bytes) -> None:
         message = self.message

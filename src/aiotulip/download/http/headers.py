@@ -1,0 +1,60 @@
+"""Response headers as every transport hands them to the Item, and tulip's framing rules. No I/O.
+
+- ``Headers``: lower-case names, looked up case-insensitively; a repeated field is joined with ", "
+  as RFC 9110 allows, except Set-Cookie (joined with a newline: its Expires dates hold commas) and
+  the fields that hold one value (the first wins, as curl keeps it);
+- ``framing_error``: tulip is strict where RFC 9112 allows it. A Content-Length that is not one plain
+  number (``-1``, ``abc``, ``5000, 100``, or given twice), or one beside Transfer-Encoding, says the
+  server cannot be trusted to frame its body: a protocol error, never a guess. Whatever moves the
+  bytes (httptools, libcurl) applies this one rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error"]
+
+MAX_HEADER_BYTES = 64 * 1024
+_JOINER = {"set-cookie": "\n"}
+_FIRST_WINS = frozenset({"location", "content-type", "content-disposition", "etag", "last-modified"})
+
+
+class Headers(dict[str, str]):
+    """Response headers under lower-case names, looked up case-insensitively."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key.lower() if isinstance(key, str) else key)
+
+
+def add_header(headers: Headers, name: str, value: str, seen: dict[str, int] | None = None) -> None:
+    """Add one field as it came (*name* in any case, *value* as Latin-1 text); *seen* counts the
+    Content-Length fields, which may not repeat."""
+    key = name.lower()
+    if seen is not None and key == "content-length":
+        seen["content-length"] = seen.get("content-length", 0) + 1
+    if dict.__contains__(headers, key):
+        if key in _FIRST_WINS:  # fields that hold one value: a second one is ignored, as curl does
+            return
+        value = f"{dict.__getitem__(headers, key)}{_JOINER.get(key, ', ')}{value}"
+    dict.__setitem__(headers, key, value)
+
+
+def framing_error(headers: Headers, seen: dict[str, int] | None = None) -> str | None:
+    """Return why a response's framing cannot be trusted, None if it can."""
+    length = headers.get("content-length")
+    if length is None:
+        return None
+    if seen is not None and seen.get("content-length", 1) > 1:
+        return "bad response: Content-Length given more than once"
+    if not length.strip().isdigit() or not length.strip().isascii():
+        return f"bad response: Content-Length is not a number: {length[:40]!r}"
+    if "transfer-encoding" in headers:
+        return "bad response: Content-Length beside Transfer-Encoding"
+    return None

@@ -1,0 +1,963 @@
+"""The curl transport: libcurl (through pycurl) moves the bytes, the Item still decides.
+
+libcurl sends exactly the request the Item asks for — no redirects of its own (the Item follows
+them), no cookie engine, no decoding (Accept-Encoding is the policy's), the headers, range and proxy
+as given — and hands back the status, the headers and the body, a chunk at a time. What the Item
+cannot see is libcurl's: connection reuse, HTTP/2 multiplexing, ALPN, happy eyeballs, TLS.
+
+Two shells around one core (``_Transfer``: one request on one easy handle, filled by libcurl's
+callbacks):
+
+- ``CurlTransport`` (asyncio): one multi handle driven by the event loop, as tornado's
+  ``curl_httpclient`` does — libcurl says which sockets to watch (``M_SOCKETFUNCTION`` ->
+  ``add_reader``/``add_writer``) and when to call it back (``M_TIMERFUNCTION`` -> ``call_later``),
+  and the loop calls ``socket_action``; never ``select()`` and its 1,024-descriptor limit.
+- ``CurlSyncTransport`` (threads, sequential): a multi handle per thread, driven the same way by
+  an epoll selector that the reading thread waits on.
+
+Flow: a body chunk libcurl delivers waits in the transfer until the engine reads it; past 1 MiB
+unread the transfer pauses (``WRITEFUNC_PAUSE``) and resumes once the reader catches up, so a slow
+disk slows the server through TCP. A silence longer than the read timeout fails the wait. At most
+256 connection attempts are in flight at once (ten thousand SYNs at one listener overflow its
+accept queue; each dropped one costs a second).
+
+ftp://, ftps:// and sftp:// answers are given the shape of HTTP ones for the Item: 200, or 206 with a
+Content-Range for a resume (``RESUME_FROM``), Content-Length from the size the server gave and
+Last-Modified from its file time (the validator a resume is checked against); a missing file is a
+404. libcurl's error codes become tulip's errors in one table (``_curl_errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import selectors
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from email.utils import formatdate
+
+import pycurl
+
+from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header, framing_error
+from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.transports import TransportOptions
+from aiotulip.download.transports._curl_errors import failure, timed_out
+from aiotulip.errors import FetchError, ProtocolError, TransportError
+
+__all__ = ["CurlSyncTransport", "CurlTransport"]
+
+_HIGH_WATER = 1024 * 1024  # pause a transfer when this much body waits unread ...
+_LOW_WATER = 256 * 1024  # ... and let it go on below this
+_CONNECTING = 256
+_HTTP = ("http", "https")
+_PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
+_SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS (pycurl names no constant for it)
+_VERSIONS = {
+    "1.1": pycurl.CURL_HTTP_VERSION_1_1,
+    "2": pycurl.CURL_HTTP_VERSION_2TLS,  # HTTP/2 over TLS where ALPN agrees, 1.1 in the clear
+    "2-prior-knowledge": pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+    "3": pycurl.CURL_HTTP_VERSION_3,
+    "3-only": pycurl.CURL_HTTP_VERSION_3ONLY,
+}
+_AUTH = {"basic": pycurl.HTTPAUTH_BASIC, "digest": pycurl.HTTPAUTH_DIGEST, "any": pycurl.HTTPAUTH_ANY,
+         "ntlm": pycurl.HTTPAUTH_NTLM}  # fmt: skip
+
+
+class _Transfer:
+    """One request on one easy handle: what libcurl's callbacks report, waiting for the reader."""
+
+    __slots__ = (
+        "_pending",
+        "chunks",
+        "connected",
+        "curl",
+        "done",
+        "error",
+        "head_bytes",
+        "headers",
+        "held",
+        "lock",
+        "paused",
+        "proxy",
+        "resumed",
+        "scheme",
+        "seen",
+        "started",
+        "status",
+        "touched",
+        "url",
+        "version",
+        "waiter",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        curl: pycurl.Curl,
+        url: str,
+        proxy: Proxy | None,
+        resumed: int,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.curl = curl
+        self.lock = lock  # shared with a reader in another thread (the blocking engines), else None
+        self.url = url
+        self.proxy = proxy
+        self.scheme = url.partition(":")[0].lower()
+        self.resumed = resumed  # a non-HTTP resume: the offset asked for (REST / SFTP seek)
+        self.status = 0  # 0 until the final response's head is complete
+        self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
+        self.headers = Headers()
+        self.seen: dict[str, int] = {}
+        self._pending = 0  # the status of the head being read (an interim one is skipped)
+        self.head_bytes = 0
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.held = 0  # bytes in chunks
+        self.paused = False
+        self.done = False
+        self.error: FetchError | None = None
+        self.connected = False
+        self.started = self.touched = time.monotonic()  # the last sign of life, for the read timeout
+        self.waiter: Callable[[], None] | None = None  # the reader's wake-up, while it waits
+
+    # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
+
+    def on_prereq(self, *_args: object) -> int:
+        self.connected = True
+        self.touched = time.monotonic()
+        return 0  # CURL_PREREQFUNC_OK
+
+    def on_header(self, line: bytes) -> int | None:
+        self.touched = time.monotonic()
+        if self.scheme not in _HTTP:
+            return None  # an FTP server's replies: the head is made from what libcurl learnt
+        self.head_bytes += len(line)
+        if self.head_bytes > MAX_HEADER_BYTES:
+            return self._refuse(f"response headers larger than {MAX_HEADER_BYTES} bytes")
+        if line[:5] == b"HTTP/":
+            version, _, rest = line[5:].partition(b" ")
+            code = rest[:3]
+            if not code.isdigit():
+                return self._refuse("bad response: a status line without a status")
+            self._pending = int(code)
+            self.version = version.decode("latin-1")
+            self.headers = Headers()
+            self.seen = {}
+            return None
+        if line in (b"\r\n", b"\n"):
+            status = self._pending
+            if 100 <= status < 200:
+                if status == 101:
+                    return self._refuse("unexpected protocol upgrade")
+                self.head_bytes = 0
+                return None  # an interim response: the final one follows
+            why = framing_error(self.headers, self.seen)
+            if why is not None:
+                return self._refuse(why)
+            self.status = status
+            self._wake()
+            return None
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return self._refuse("bad response: a header line without a colon")
+        add_header(self.headers, name.strip().decode("latin-1"), value.strip().decode("latin-1"), self.seen)
+        return None
+
+    def on_body(self, data: bytes) -> int | None:
+        self.touched = time.monotonic()
+        if not self.status:
+            if self.scheme in _HTTP:
+                return self._refuse("bad response: a body before the head")
+            self._make_head()
+        lock = self.lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if self.paused:
+                return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
+            self.chunks.append(data)
+            self.held += len(data)
+            if self.held > _HIGH_WATER:
+                self.paused = True  # the next chunk waits in libcurl until the reader has caught up
+        finally:
+            if lock is not None:
+                lock.release()
+        self._wake()
+        return None
+
+    def _refuse(self, why: str) -> int:
+        if self.error is None:
+            self.error = ProtocolError(why, url=self.url)
+        return -1  # not what libcurl gave: it aborts the transfer (CURLE_WRITE_ERROR), our error stands
+
+    def _make_head(self) -> None:
+        """Give an ftp or sftp answer the shape of an HTTP one, from what libcurl learnt."""
+        curl = self.curl
+        size = curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+        headers = Headers()
+        if size >= 0:
+            dict.__setitem__(headers, "content-length", str(size))
+        stamp = curl.getinfo(pycurl.INFO_FILETIME)
+        if stamp is not None and stamp >= 0:
+            dict.__setitem__(headers, "last-modified", formatdate(stamp, usegmt=True))
+        if self.resumed:
+            total = f"{self.resumed + size}" if size >= 0 else "*"
+            last = self.resumed + size - 1 if size > 0 else self.resumed
+            dict.__setitem__(headers, "content-range", f"bytes {self.resumed}-{last}/{total}")
+        self.headers = headers
+        self.version = self.scheme
+        self.status = 206 if self.resumed else 200
+
+    # -- for the reader ---------------------------------------------------------------------------
+
+    def take(self, n: int) -> bytes:
+        chunks = self.chunks
+        chunk = chunks.popleft()
+        if len(chunk) > n:
+            chunks.appendleft(chunk[n:])
+            chunk = chunk[:n]
+        self.held -= len(chunk)
+        return chunk
+
+    def ended(self, error: FetchError | None) -> None:
+        """libcurl is done with this transfer (*error*: why it failed)."""
+        self.done = True
+        if self.error is None and error is not None:
+            self.error = error
+        if self.error is None and not self.status and self.scheme not in _HTTP:
+            self._make_head()  # an empty file: no body came to make the head
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            waiter()
+
+
+def _configure(
+    curl: pycurl.Curl,
+    transfer: _Transfer,
+    headers: Mapping[str, str],
+    options: TransportOptions,
+) -> None:
+    """Set up *curl* to send exactly the request the Item asked for, and report into *transfer*."""
+    url, proxy, scheme = transfer.url, transfer.proxy, transfer.scheme
+    curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
+    curl.setopt(pycurl.PROTOCOLS, _PROTOCOLS)
+    curl.setopt(pycurl.FOLLOWLOCATION, 0)
+    curl.setopt(pycurl.NOSIGNAL, 1)
+    curl.setopt(pycurl.NOPROGRESS, 1)
+    curl.setopt(pycurl.HEADERFUNCTION, transfer.on_header)
+    curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
+    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(options.connect_timeout * 1000)))
+    curl.setopt(pycurl.BUFFERSIZE, options.buffer_size)
+    curl.setopt(pycurl.TCP_NODELAY, 1)
+    curl.setopt(pycurl.PATH_AS_IS, 1)  # the policy made the path what it must be
+    curl.setopt(pycurl.HTTP_TRANSFER_DECODING, 1)  # chunked is framing: undone here
+    curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)  # Content-Encoding is the Item's to undo, or keep
+    if scheme in _HTTP:
+        _http(curl, transfer, headers, options)
+    else:
+        _files(curl, transfer, headers, options)
+    if proxy is None:
+        curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decided (no_proxy included)
+    else:
+        curl.setopt(pycurl.PROXY, proxy.url)
+        curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
+        if proxy.headers:
+            curl.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in proxy.headers])
+            curl.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
+    _tls(curl, options, scheme)
+
+
+def _http(
+    curl: pycurl.Curl, transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions
+) -> None:
+    lines = [b"Accept:", b"Expect:", b"Pragma:"]  # none of libcurl's own: the policy's headers only
+    for name, value in headers.items():
+        if options.http_auth != "basic" and name.lower() == "authorization":
+            credentials = _basic_credentials(value)
+            if credentials is not None:
+                # --digest, --anyauth, --ntlm: the Item chose these credentials for this origin;
+                # libcurl answers the server's challenge with them.
+                curl.setopt(pycurl.USERNAME, credentials[0])
+                curl.setopt(pycurl.PASSWORD, credentials[1])
+                curl.setopt(pycurl.HTTPAUTH, _AUTH[options.http_auth])
+                continue
+        lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape") if value else f"{name};".encode())
+    curl.setopt(pycurl.HTTPHEADER, lines)
+    curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[options.http_version])
+
+
+def _basic_credentials(value: str) -> tuple[str, str] | None:
+    """The user and password of a Basic Authorization value (the policy's way of giving them)."""
+    import base64
+    import binascii
+
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if colon else None
+
+
+def _files(
+    curl: pycurl.Curl, transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions
+) -> None:
+    """ftp://, ftps://, sftp://: the range asked for is a resume from an offset."""
+    curl.setopt(pycurl.OPT_FILETIME, 1)
+    if transfer.resumed:
+        curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
+    # Credentials come as the policy gives them for this origin (a Basic Authorization); without
+    # any, libcurl logs in to FTP as anonymous.
+    credentials = _basic_credentials(headers.get("Authorization", "")) if "Authorization" in headers else None
+    if credentials is not None:
+        curl.setopt(pycurl.USERNAME, credentials[0])
+        curl.setopt(pycurl.PASSWORD, credentials[1])
+    if transfer.scheme == "ftps":
+        curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
+    if transfer.scheme == "sftp":
+        if options.ssh_key is not None:
+            curl.setopt(pycurl.SSH_PRIVATE_KEYFILE, options.ssh_key)
+        if not options.tls.insecure and options.known_hosts is not None:
+            curl.setopt(
+                pycurl.SSH_KNOWNHOSTS, options.known_hosts
+            )  # an unknown or changed host key is refused
+
+
+def _tls(curl: pycurl.Curl, options: TransportOptions, scheme: str) -> None:
+    tls = options.tls
+    if tls.insecure:
+        curl.setopt(pycurl.SSL_VERIFYPEER, 0)
+        curl.setopt(pycurl.SSL_VERIFYHOST, 0)
+        return
+    if tls.ca_certificate:
+        curl.setopt(pycurl.CAINFO, tls.ca_certificate)
+        capath = ssl.get_default_verify_paths().capath
+        if capath and os.path.isdir(capath):
+            curl.setopt(pycurl.CAPATH, capath)  # (the CA is added to the system's, not put in their place)
+    if tls.client_cert:
+        curl.setopt(pycurl.SSLCERT, tls.client_cert)
+        if tls.client_key:
+            curl.setopt(pycurl.SSLKEY, tls.client_key)
+
+
+def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
+    """A non-HTTP request's Range (``bytes=N-``) is a resume from N."""
+    if url.partition(":")[0].lower() in _HTTP:
+        return 0
+    wanted = headers.get("Range", "")
+    if wanted.startswith("bytes=") and wanted.endswith("-") and wanted[6:-1].isdigit():
+        return int(wanted[6:-1])
+    return 0
+
+
+class _Pool:
+    """Easy handles to reuse (each keeps its DNS and TLS session caches warm)."""
+
+    def __init__(self) -> None:
+        self._free: list[pycurl.Curl] = []
+        self._all: list[pycurl.Curl] = []
+
+    def take(self) -> pycurl.Curl:
+        if self._free:
+            curl = self._free.pop()
+            curl.reset()
+            return curl
+        curl = pycurl.Curl()
+        self._all.append(curl)
+        return curl
+
+    def give(self, curl: pycurl.Curl) -> None:
+        self._free.append(curl)
+
+    def close(self) -> None:
+        for curl in self._all:
+            curl.close()
+        self._all.clear()
+        self._free.clear()
+
+
+def _multi(options: TransportOptions) -> pycurl.CurlMulti:
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_PIPELINING, pycurl.PIPE_MULTIPLEX)
+    if options.per_host:
+        multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, options.per_host)
+    return multi
+
+
+# -- asyncio ------------------------------------------------------------------------------------------
+
+
+class CurlTransport:
+    """libcurl's multi interface on the running event loop (the asyncio engine's transport)."""
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._multi: pycurl.CurlMulti | None = None
+        self._pool = _Pool()
+        self._by_curl: dict[pycurl.Curl, _Transfer] = {}
+        self._watched: dict[int, int] = {}  # fd -> the events the loop watches for it
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._connecting = 0
+        self._queue: collections.deque[tuple[_Transfer, asyncio.Future[None]]] = collections.deque()
+
+    async def __aenter__(self) -> CurlTransport:
+        self._loop = asyncio.get_running_loop()
+        multi = self._multi = _multi(self.options)
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        multi, self._multi = self._multi, None
+        for transfer in list(self._by_curl.values()):
+            transfer.ended(TransportError("the run ended", url=transfer.url))
+            if multi is not None:
+                multi.remove_handle(transfer.curl)
+        self._by_curl.clear()
+        loop = self._loop
+        for fd in list(self._watched):
+            if loop is not None:
+                loop.remove_reader(fd)
+                loop.remove_writer(fd)
+        self._watched.clear()
+        for handle in (self._timer, self._sweeper):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._sweeper = None
+        if multi is not None:
+            multi.close()
+        self._pool.close()
+
+    def get(self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None) -> _Get:
+        return _Get(self, url, headers, proxy)
+
+    # -- a transfer's life ----------------------------------------------------------------------
+
+    async def _start(self, url: str, headers: Mapping[str, str], proxy: Proxy | None) -> _Transfer:
+        assert self._multi is not None and self._loop is not None
+        curl = self._pool.take()
+        transfer = _Transfer(curl, url, proxy, _resume_offset(url, headers))
+        try:
+            _configure(curl, transfer, headers, self.options)
+        except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
+            self._pool.give(curl)
+            raise FetchError(f"invalid URL: {exc}", url=url) from None
+        self._by_curl[curl] = transfer
+        if self._connecting >= _CONNECTING:
+            ready: asyncio.Future[None] = self._loop.create_future()
+            self._queue.append((transfer, ready))
+            try:
+                await ready
+            except BaseException:
+                self._by_curl.pop(curl, None)
+                self._pool.give(curl)
+                raise
+        else:
+            self._add(transfer)
+        return transfer
+
+    def _add(self, transfer: _Transfer) -> None:
+        assert self._multi is not None
+        self._connecting += 1
+        transfer.started = transfer.touched = time.monotonic()
+        self._multi.add_handle(transfer.curl)
+        if self._sweeper is None:
+            self._sweep_later()
+
+    def _release(self, transfer: _Transfer) -> None:
+        """The engine is done with *transfer*: stop it if it is still going; its handle goes back."""
+        curl = transfer.curl
+        if self._by_curl.pop(curl, None) is not None and self._multi is not None:
+            self._multi.remove_handle(curl)  # broken off: libcurl closes the connection
+            self._settle(transfer)
+        transfer.waiter = None
+        self._pool.give(curl)
+
+    def _settle(self, transfer: _Transfer) -> None:
+        """A transfer left the multi handle: its connection slot may go to a waiting one."""
+        if not transfer.connected:
+            self._connecting -= 1
+            transfer.connected = True
+            while self._queue and self._connecting < _CONNECTING:
+                waiting, ready = self._queue.popleft()
+                if not ready.done():
+                    self._add(waiting)
+                    ready.set_result(None)
+
+    async def _wait(self, transfer: _Transfer) -> None:
+        assert self._loop is not None
+        future = self._loop.create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        transfer.waiter = wake
+        try:
+            await future
+        finally:
+            transfer.waiter = None
+
+    def _resume(self, transfer: _Transfer) -> None:
+        transfer.paused = False
+        transfer.touched = time.monotonic()
+        try:
+            transfer.curl.pause(pycurl.PAUSE_CONT)
+        except pycurl.error as exc:
+            transfer.ended(failure(exc.args[0], str(exc.args[1]), transfer))
+        self._on_timer(0)
+
+    # -- libcurl <-> the loop ------------------------------------------------------------------------
+
+    def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
+        loop = self._loop
+        assert loop is not None
+        before = self._watched.pop(fd, 0)
+        # libcurl may close a socket and open another with the same number without telling: the
+        # registration is always made afresh (tornado's lesson).
+        if before & pycurl.POLL_IN:
+            loop.remove_reader(fd)
+        if before & pycurl.POLL_OUT:
+            loop.remove_writer(fd)
+        if what == pycurl.POLL_REMOVE:
+            return
+        if what & pycurl.POLL_IN:
+            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
+        if what & pycurl.POLL_OUT:
+            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
+        self._watched[fd] = what
+
+    def _on_timer(self, ms: int) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        timer = self._timer
+        if ms < 0:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+            return
+        if ms == 0:
+            if isinstance(timer, asyncio.TimerHandle) or timer is None:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_soon(self._timed_out)
+            return  # (a call_soon already due: ten thousand add_handle calls make one, not ten thousand)
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_later(ms / 1000, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _act(self, fd: int, what: int) -> None:
+        multi = self._multi
+        if multi is None:
+            return
+        while True:
+            try:
+                code, _running = multi.socket_action(fd, what)
+            except pycurl.error as exc:
+                code = exc.args[0]
+            if code != pycurl.E_CALL_MULTI_PERFORM:
+                break
+        self._collect()
+
+    def _collect(self) -> None:
+        multi = self._multi
+        assert multi is not None
+        while True:
+            queued, ok, failed = multi.info_read()
+            for curl in ok:
+                self._ended(curl, None)
+            for curl, code, message in failed:
+                self._ended(curl, (code, message))
+            if not queued:
+                break
+
+    def _ended(self, curl: pycurl.Curl, problem: tuple[int, str] | None) -> None:
+        transfer = self._by_curl.pop(curl, None)
+        if transfer is None:
+            return
+        assert self._multi is not None
+        self._multi.remove_handle(curl)
+        self._settle(transfer)
+        transfer.ended(failure(problem[0], problem[1], transfer) if problem is not None else None)
+
+    # -- the read timeout: one sweep for every transfer, not a timer each ----------------------------
+
+    def _sweep_later(self) -> None:
+        assert self._loop is not None
+        tick = max(0.005, min(1.0, self.options.read_timeout / 8))
+        self._sweeper = self._loop.call_later(tick, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = time.monotonic()
+        limit = self.options.read_timeout
+        late = [
+            t for t in self._by_curl.values()
+            if t.connected and not t.paused and not t.done and now - t.touched > limit
+        ]  # fmt: skip
+        for transfer in late:
+            self._by_curl.pop(transfer.curl, None)
+            if self._multi is not None:
+                self._multi.remove_handle(transfer.curl)
+            transfer.ended(timed_out(transfer.url))
+        if self._by_curl:
+            self._sweep_later()
+
+
+class _Get:
+    """``async with transport.get(...) as response``: the request out and its head in on the way in;
+    the transfer stopped (if unfinished) and its handle back in the pool on the way out."""
+
+    __slots__ = ("_headers", "_proxy", "_transfer", "_transport", "_url")
+
+    def __init__(self, transport: CurlTransport, url: str, headers: Mapping[str, str], proxy: Proxy | None):
+        self._transport = transport
+        self._url = url
+        self._headers = headers
+        self._proxy = proxy
+        self._transfer: _Transfer | None = None
+
+    async def __aenter__(self) -> _Response:
+        transport = self._transport
+        transfer = self._transfer = await transport._start(self._url, self._headers, self._proxy)
+        while not transfer.status and not transfer.done:
+            await transport._wait(transfer)
+        if not transfer.status:
+            error = transfer.error or TransportError("server closed the connection", url=self._url)
+            raise error
+        return _Response(transport, transfer)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._transfer is not None:
+            self._transport._release(self._transfer)
+
+
+class _Response:
+    __slots__ = ("_transfer", "_transport", "headers", "http_version", "status")
+
+    def __init__(self, transport: CurlTransport, transfer: _Transfer) -> None:
+        self._transport = transport
+        self._transfer = transfer
+        self.status = transfer.status
+        self.headers = transfer.headers
+        self.http_version = transfer.version
+
+    async def read(self, n: int) -> bytes:
+        transfer = self._transfer
+        while True:
+            if transfer.chunks:
+                data = transfer.take(n)
+                if transfer.paused and transfer.held <= _LOW_WATER:
+                    self._transport._resume(transfer)
+                return data
+            if transfer.error is not None:
+                raise transfer.error
+            if transfer.done:
+                return b""
+            await self._transport._wait(transfer)
+
+
+# -- threads -------------------------------------------------------------------------------------------
+
+
+class _Driver(threading.Thread):
+    """One thread that drives libcurl for every blocking caller: a multi handle (so connections are
+    reused and limited across threads, as in the asyncio engine) watched with an epoll selector.
+    Callers hand it work through a queue and a wake-up pipe and wait on their transfer's event."""
+
+    def __init__(self, options: TransportOptions) -> None:
+        super().__init__(name="tulip-curl", daemon=True)
+        self.options = options
+        self.multi = _multi(options)
+        self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self.multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ)
+        self.due: float | None = None  # when libcurl wants SOCKET_TIMEOUT
+        self.lock = threading.Lock()  # a transfer's chunks, between this thread and its reader
+        self.pool = _Pool()
+        self._pool_lock = threading.Lock()
+        self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
+        self._by_curl: dict[pycurl.Curl, _Transfer] = {}
+        self._stopping = False
+        self._last_sweep = time.monotonic()
+
+    # -- from the callers' threads ----------------------------------------------------------------
+
+    def take(self) -> pycurl.Curl:
+        with self._pool_lock:
+            return self.pool.take()
+
+    def submit(self, what: str, transfer: _Transfer) -> None:
+        self._inbox.append((what, transfer))
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"x")
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self.join(10)
+
+    # -- this thread --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                now = time.monotonic()
+                wait = 1.0 if self.due is None else max(0.0, self.due - now)
+                for key, mask in self.selector.select(min(wait, self._tick())):
+                    if key.fd == self._wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self._wake_r, 4096)
+                        continue
+                    what = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
+                        pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
+                    )
+                    self._act(key.fd, what)
+                self._take_work()
+                if self.due is not None and time.monotonic() >= self.due:
+                    self.due = None
+                    self._act(pycurl.SOCKET_TIMEOUT, 0)
+                self._sweep()
+        finally:
+            for transfer in list(self._by_curl.values()):
+                self._drop(transfer)
+                transfer.ended(TransportError("the run ended", url=transfer.url))
+            self.multi.close()
+            self.selector.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            with self._pool_lock:
+                self.pool.close()
+
+    def _tick(self) -> float:
+        return max(0.005, min(1.0, self.options.read_timeout / 8))
+
+    def _take_work(self) -> None:
+        inbox = self._inbox
+        while inbox:
+            what, transfer = inbox.popleft()
+            curl = transfer.curl
+            if what == "add":
+                transfer.started = transfer.touched = time.monotonic()
+                self._by_curl[curl] = transfer
+                self.multi.add_handle(curl)
+            elif what == "resume":
+                if curl in self._by_curl:
+                    transfer.touched = time.monotonic()
+                    try:
+                        curl.pause(pycurl.PAUSE_CONT)
+                    except pycurl.error as exc:
+                        self._drop(transfer)
+                        transfer.ended(failure(exc.args[0], str(exc.args[1]), transfer))
+            elif what == "release":
+                self._drop(transfer)
+                with self._pool_lock:
+                    self.pool.give(curl)
+        self.due = time.monotonic() if self.due is None else self.due
+
+    def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+        if what == pycurl.POLL_REMOVE:
+            return
+        events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
+            selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
+        )
+        if events:
+            self.selector.register(fd, events)
+
+    def _on_timer(self, ms: int) -> None:
+        self.due = None if ms < 0 else time.monotonic() + ms / 1000
+
+    def _act(self, fd: int, what: int) -> None:
+        while True:
+            try:
+                code, _running = self.multi.socket_action(fd, what)
+            except pycurl.error as exc:
+                code = exc.args[0]
+            if code != pycurl.E_CALL_MULTI_PERFORM:
+                break
+        while True:
+            queued, ok, failed = self.multi.info_read()
+            for curl in ok:
+                self._ended(curl, None)
+            for curl, code, message in failed:
+                self._ended(curl, (code, message))
+            if not queued:
+                break
+
+    def _ended(self, curl: pycurl.Curl, problem: tuple[int, str] | None) -> None:
+        transfer = self._by_curl.pop(curl, None)
+        if transfer is None:
+            return
+        self.multi.remove_handle(curl)
+        transfer.ended(failure(problem[0], problem[1], transfer) if problem is not None else None)
+
+    def _drop(self, transfer: _Transfer) -> None:
+        if self._by_curl.pop(transfer.curl, None) is not None:
+            self.multi.remove_handle(transfer.curl)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep < self._tick():
+            return
+        self._last_sweep = now
+        limit = self.options.read_timeout
+        late = [
+            t for t in self._by_curl.values()
+            if t.connected and not t.paused and not t.done and now - t.touched > limit
+        ]  # fmt: skip
+        for transfer in late:
+            self._drop(transfer)
+            transfer.ended(timed_out(transfer.url))
+
+
+class CurlSyncTransport:
+    """libcurl for the threads and sequential engines: one driver thread runs a multi handle for
+    every caller (connections reused and limited across threads); a caller waits on its transfer."""
+
+    def __init__(self, options: TransportOptions) -> None:
+        self.options = options
+        self._driver: _Driver | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> CurlSyncTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.stop()
+
+    def _started(self) -> _Driver:
+        with self._lock:
+            if self._driver is None:
+                self._driver = _Driver(self.options)
+                self._driver.start()
+            return self._driver
+
+    def get(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None, deadline: float | None = None
+    ) -> _SyncGet:
+        return _SyncGet(self._started(), url, headers, proxy, deadline)
+
+
+class _SyncGet:
+    __slots__ = ("_deadline", "_driver", "_event", "_headers", "_proxy", "_transfer", "_url")
+
+    def __init__(
+        self,
+        driver: _Driver,
+        url: str,
+        headers: Mapping[str, str],
+        proxy: Proxy | None,
+        deadline: float | None,
+    ) -> None:
+        self._driver = driver
+        self._url = url
+        self._headers = headers
+        self._proxy = proxy
+        self._deadline = deadline
+        self._transfer: _Transfer | None = None
+        self._event = threading.Event()
+
+    def __enter__(self) -> _SyncResponse:
+        driver = self._driver
+        curl = driver.take()
+        offset = _resume_offset(self._url, self._headers)
+        transfer = _Transfer(curl, self._url, self._proxy, offset, driver.lock)
+        try:
+            _configure(curl, transfer, self._headers, driver.options)
+        except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
+            with driver._pool_lock:
+                driver.pool.give(curl)
+            raise FetchError(f"invalid URL: {exc}", url=self._url) from None
+        self._transfer = transfer
+        event = self._event
+        transfer.waiter = event.set
+        driver.submit("add", transfer)
+        _wait_for(event, lambda: bool(transfer.status or transfer.done), self._deadline, transfer.url)
+        if not transfer.status:
+            raise transfer.error or TransportError("server closed the connection", url=self._url)
+        return _SyncResponse(driver, transfer, event, self._deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        transfer = self._transfer
+        if transfer is not None:
+            transfer.waiter = None
+            self._driver.submit("release", transfer)
+
+
+def _wait_for(event: threading.Event, ready: Callable[[], bool], deadline: float | None, url: str) -> None:
+    while True:
+        event.clear()
+        if ready():
+            return
+        if deadline is None:
+            event.wait(1.0)
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _late(url)
+        event.wait(min(1.0, left))
+
+
+class _SyncResponse:
+    __slots__ = ("_deadline", "_driver", "_event", "_transfer", "headers", "http_version", "status")
+
+    def __init__(self, driver: _Driver, transfer: _Transfer, event: threading.Event, deadline: float | None):
+        self._driver = driver
+        self._transfer = transfer
+        self._event = event
+        self._deadline = deadline
+        self.status = transfer.status
+        self.headers = transfer.headers
+        self.http_version = transfer.version
+
+    def read(self, n: int) -> bytes:
+        transfer = self._transfer
+        while True:
+            if transfer.chunks:
+                with self._driver.lock:
+                    data = transfer.take(n)
+                    resume = transfer.paused and transfer.held <= _LOW_WATER
+                    if resume:
+                        transfer.paused = False
+                if resume:
+                    self._driver.submit("resume", transfer)
+                return data
+            if transfer.error is not None:
+                raise transfer.error
+            if transfer.done:
+                return b""
+            _wait_for(
+                self._event, lambda: bool(transfer.chunks or transfer.done), self._deadline, transfer.url
+            )
+
+
+def _late(url: str) -> FetchError:
+    from aiotulip.errors import Timeout
+
+    return Timeout("item took longer than its total timeout", url=url)
