@@ -81,6 +81,7 @@ class _Transfer:
         "headers",
         "held",
         "lock",
+        "on_connected",
         "paused",
         "proxy",
         "resumed",
@@ -120,14 +121,18 @@ class _Transfer:
         self.done = False
         self.error: FetchError | None = None
         self.connected = False
+        self.on_connected: Callable[[], None] | None = None  # told once the connection is made
         self.started = self.touched = time.monotonic()  # the last sign of life, for the read timeout
         self.waiter: Callable[[], None] | None = None  # the reader's wake-up, while it waits
 
     # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
 
     def on_prereq(self, *_args: object) -> int:
-        self.connected = True
         self.touched = time.monotonic()
+        if not self.connected:
+            self.connected = True
+            if self.on_connected is not None:
+                self.on_connected()
         return 0  # CURL_PREREQFUNC_OK
 
     def on_header(self, line: bytes) -> int | None:
@@ -408,8 +413,9 @@ class CurlTransport:
         self._watched: dict[int, int] = {}  # fd -> the events the loop watches for it
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self._connecting = 0
+        self._connecting = 0  # transfers added and not yet connected (or ended)
         self._queue: collections.deque[tuple[_Transfer, asyncio.Future[None]]] = collections.deque()
+        self._draining = False
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
@@ -470,6 +476,7 @@ class CurlTransport:
     def _add(self, transfer: _Transfer) -> None:
         assert self._multi is not None
         self._connecting += 1
+        transfer.on_connected = self._connected
         transfer.started = transfer.touched = time.monotonic()
         self._multi.add_handle(transfer.curl)
         if self._sweeper is None:
@@ -485,15 +492,26 @@ class CurlTransport:
         self._pool.give(curl)
 
     def _settle(self, transfer: _Transfer) -> None:
-        """A transfer left the multi handle: its connection slot may go to a waiting one."""
+        """A transfer left the multi handle: if it never connected, its slot goes to a waiting one."""
         if not transfer.connected:
-            self._connecting -= 1
             transfer.connected = True
-            while self._queue and self._connecting < _CONNECTING:
-                waiting, ready = self._queue.popleft()
-                if not ready.done():
-                    self._add(waiting)
-                    ready.set_result(None)
+            self._connected()
+
+    def _connected(self) -> None:
+        """A connection attempt is over (made, or given up): a waiting transfer may start. (Called
+        from libcurl's callbacks too, where no handle may be added: the start waits a loop turn.)"""
+        self._connecting -= 1
+        if self._queue and not self._draining and self._loop is not None:
+            self._draining = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._draining = False
+        while self._queue and self._connecting < _CONNECTING and self._multi is not None:
+            waiting, ready = self._queue.popleft()
+            if not ready.done():
+                self._add(waiting)
+                ready.set_result(None)
 
     async def _wait(self, transfer: _Transfer) -> None:
         assert self._loop is not None
