@@ -277,7 +277,10 @@ def test_odd_redirects_are_read_alike(tmp_path: Path, engine: str, transport: st
                        transport=transport, netrc=False, proxy="", retries=0)  # fmt: skip
         hosts = {r.headers.get("host") for r in server.requests}
     rows = [(r.status, r.error_kind) for r in report.items]
-    assert rows == [("ok", None), ("ok", None), ("ok", None), ("failed", "redirect")]
+    # Two Location fields: which one is meant is a guess, refused as libcurl refuses it (aiohttp
+    # takes the first).
+    first = ("ok", None) if transport == "aiohttp" else ("failed", "protocol")
+    assert rows == [first, ("ok", None), ("ok", None), ("failed", "redirect")]
     assert hosts == {plain} and not any("authorization" in r.headers for r in server.requests)
 
 

@@ -5,8 +5,9 @@
   the fields that hold one value (the first wins, as curl keeps it);
 - ``framing_error``: tulip is strict where RFC 9112 allows it. A Content-Length that is not one plain
   number (``-1``, ``abc``, ``5000, 100``, or given twice), or one beside Transfer-Encoding, says the
-  server cannot be trusted to frame its body: a protocol error, never a guess. Whatever moves the
-  bytes (httptools, libcurl) applies this one rule.
+  server cannot be trusted to frame its body; two Location fields leave a redirect's target to a
+  guess (libcurl refuses them too): a protocol error, never a guess. Whatever moves the bytes
+  (httptools, libcurl) applies this one rule.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error"]
 MAX_HEADER_BYTES = 64 * 1024
 _JOINER = {"set-cookie": "\n"}
 _FIRST_WINS = frozenset({"location", "content-type", "content-disposition", "etag", "last-modified"})
+_COUNTED = frozenset({"content-length", "location"})  # fields that may not repeat
 
 
 class Headers(dict[str, str]):
@@ -37,8 +39,8 @@ def add_header(headers: Headers, name: str, value: str, seen: dict[str, int] | N
     """Add one field as it came (*name* in any case, *value* as Latin-1 text); *seen* counts the
     Content-Length fields, which may not repeat."""
     key = name.lower()
-    if seen is not None and key == "content-length":
-        seen["content-length"] = seen.get("content-length", 0) + 1
+    if seen is not None and key in _COUNTED:
+        seen[key] = seen.get(key, 0) + 1
     if dict.__contains__(headers, key):
         if key in _FIRST_WINS:  # fields that hold one value: a second one is ignored, as curl does
             return
@@ -48,6 +50,8 @@ def add_header(headers: Headers, name: str, value: str, seen: dict[str, int] | N
 
 def framing_error(headers: Headers, seen: dict[str, int] | None = None) -> str | None:
     """Return why a response's framing cannot be trusted, None if it can."""
+    if seen is not None and seen.get("location", 0) > 1:
+        return "bad response: Multiple Location headers"
     length = headers.get("content-length")
     if length is None:
         return None

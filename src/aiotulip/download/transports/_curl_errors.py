@@ -7,11 +7,13 @@ Codes are libcurl's (``curl/curl.h``); pycurl names some of them, not all.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import pycurl
 
+from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports._errors import read_timeout
 from aiotulip.errors import (
     CertificateError,
@@ -25,10 +27,23 @@ from aiotulip.errors import (
     TransportError,
 )
 
-if TYPE_CHECKING:
-    from aiotulip.download.transports.curl import _Transfer
+__all__ = ["Ended", "failure", "timed_out"]
 
-__all__ = ["failure", "timed_out"]
+
+class Ended(Protocol):
+    """What the table reads of a transfer that libcurl ended."""
+
+    url: str
+    scheme: str
+    proxy: Proxy | None
+    curl: object
+    status: int
+    connected: bool
+    error: FetchError | None
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
 
 _FIX_TRUST = "use --ca-certificate FILE to trust its issuer, or --insecure to skip the check"
 _OS_WORDS = {
@@ -59,7 +74,7 @@ def timed_out(url: str) -> Timeout:
     return read_timeout(url)
 
 
-def failure(code: int, message: str, transfer: _Transfer) -> FetchError | None:
+def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     """Return the error a transfer that libcurl ended with *code* (and *message*) meets; None when the
     end is not one for the Item (a body cut short where its length is known: the Item counts the
     bytes, says so and resumes)."""

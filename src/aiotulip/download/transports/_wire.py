@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import httptools
 
-from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header
+from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header, framing_error
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.errors import FetchError, ProtocolError, ProxyError, TransportError
 
@@ -265,10 +265,13 @@ class Reader:
             if status == 101:
                 raise _Refused("unexpected protocol upgrade")
             return  # an interim response: the final one follows on the same connection
-        message.status = status
         headers = message.headers
+        seen: dict[str, int] = {}
         for name, value in raw:
-            add_header(headers, name.decode("latin-1"), value.decode("latin-1"))
+            add_header(headers, name.decode("latin-1"), value.decode("latin-1"), seen)
+        if seen.get("location", 0) > 1:
+            raise _Refused(framing_error(headers, seen) or "bad response")
+        message.status = status
 
     def on_body(self, body: bytes) -> None:
         message = self.message
