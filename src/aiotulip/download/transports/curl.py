@@ -71,22 +71,20 @@ class _Transfer:
     """One request on one easy handle: what libcurl's callbacks report, waiting for the reader."""
 
     __slots__ = (
-        "_pending",
         "chunks",
         "connected",
         "curl",
         "done",
         "error",
-        "head_bytes",
         "headers",
         "held",
+        "lines",
         "lock",
         "on_connected",
         "paused",
         "proxy",
         "resumed",
         "scheme",
-        "seen",
         "started",
         "status",
         "touched",
@@ -112,9 +110,7 @@ class _Transfer:
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
         self.headers = Headers()
-        self.seen: dict[str, int] = {}
-        self._pending = 0  # the status of the head being read (an interim one is skipped)
-        self.head_bytes = 0
+        self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
         self.chunks: collections.deque[bytes] = collections.deque()
         self.held = 0  # bytes in chunks
         self.paused = False
@@ -135,48 +131,51 @@ class _Transfer:
                 self.on_connected()
         return 0  # CURL_PREREQFUNC_OK
 
-    def on_header(self, line: bytes) -> int | None:
-        self.touched = time.monotonic()
+    def read_head(self) -> int | None:
+        """Make the final response's status and headers of the lines libcurl gave (HEADERFUNCTION is
+        the lines' ``append``: a Python call per header line cost more than the rest of a small
+        file's handling). Called once the body begins, or the transfer ends."""
+        lines, self.lines = self.lines, []
         if self.scheme not in _HTTP:
-            return None  # an FTP server's replies: the head is made from what libcurl learnt
-        self.head_bytes += len(line)
-        if self.head_bytes > MAX_HEADER_BYTES:
+            self._make_head()  # an FTP server's replies: the head is made from what libcurl learnt
+            return None
+        if sum(map(len, lines)) > MAX_HEADER_BYTES:
             return self._refuse(f"response headers larger than {MAX_HEADER_BYTES} bytes")
-        if line[:5] == b"HTTP/":
-            version, _, rest = line[5:].partition(b" ")
-            code = rest[:3]
-            if not code.isdigit():
-                return self._refuse("bad response: a status line without a status")
-            self._pending = int(code)
-            self.version = version.decode("latin-1")
-            self.headers = Headers()
-            self.seen = {}
-            return None
-        if line in (b"\r\n", b"\n"):
-            status = self._pending
-            if 100 <= status < 200:
-                if status == 101:
-                    return self._refuse("unexpected protocol upgrade")
-                self.head_bytes = 0
-                return None  # an interim response: the final one follows
-            why = framing_error(self.headers, self.seen)
-            if why is not None:
-                return self._refuse(why)
-            self.status = status
-            self._wake()
-            return None
-        name, colon, value = line.partition(b":")
-        if not colon:
-            return self._refuse("bad response: a header line without a colon")
-        add_header(self.headers, name.strip().decode("latin-1"), value.strip().decode("latin-1"), self.seen)
+        # The final response's block: the last that begins with a status line (interim 1xx answers,
+        # and a proxy's answer to CONNECT, come before it).
+        begin = len(lines) - 1
+        while begin > 0 and lines[begin][:5] != b"HTTP/":
+            begin -= 1
+        block = b"".join(lines[begin:]).decode("latin-1").split("\n")
+        first = block[0]
+        number, _, rest = first[5:].partition(" ")
+        code = rest[:3]
+        if not first.startswith("HTTP/") or not code.isdigit():
+            return self._refuse("bad response: a status line without a status")
+        status, version = int(code), number
+        headers, seen = Headers(), dict[str, int]()
+        for line in block[1:]:
+            line = line.rstrip("\r")
+            if not line:
+                continue
+            name, colon, value = line.partition(":")
+            if not colon:
+                return self._refuse("bad response: a header line without a colon")
+            add_header(headers, name.strip(), value.strip(), seen)
+        if status == 101:
+            return self._refuse("unexpected protocol upgrade")
+        if not 200 <= status < 600:  # (an interim response is followed by the final one)
+            return self._refuse("bad response: no final status")
+        why = framing_error(headers, seen)
+        if why is not None:
+            return self._refuse(why)
+        self.headers, self.version, self.status = headers, version, status
         return None
 
     def on_body(self, data: bytes) -> int | None:
         self.touched = time.monotonic()
-        if not self.status:
-            if self.scheme in _HTTP:
-                return self._refuse("bad response: a body before the head")
-            self._make_head()
+        if not self.status and self.read_head() is not None:
+            return -1
         lock = self.lock
         if lock is not None:
             lock.acquire()
@@ -232,8 +231,8 @@ class _Transfer:
         self.done = True
         if self.error is None and error is not None:
             self.error = error
-        if self.error is None and not self.status and self.scheme not in _HTTP:
-            self._make_head()  # an empty file: no body came to make the head
+        if self.error is None and not self.status:
+            self.read_head()  # an answer without a body
         self._wake()
 
     def _wake(self) -> None:
@@ -242,46 +241,53 @@ class _Transfer:
             waiter()
 
 
-def _configure(
-    curl: pycurl.Curl,
-    transfer: _Transfer,
-    headers: Mapping[str, str],
-    options: TransportOptions,
-) -> None:
-    """Set up *curl* to send exactly the request the Item asked for, and report into *transfer*."""
-    url, proxy, scheme = transfer.url, transfer.proxy, transfer.scheme
-    curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
+def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
+    """What every request of a run shares: set once on each handle, not again for each request."""
     curl.setopt(pycurl.PROTOCOLS, _PROTOCOLS)
     curl.setopt(pycurl.FOLLOWLOCATION, 0)
     curl.setopt(pycurl.NOSIGNAL, 1)
     curl.setopt(pycurl.NOPROGRESS, 1)
-    curl.setopt(pycurl.HEADERFUNCTION, transfer.on_header)
-    curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
-    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
     curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(options.connect_timeout * 1000)))
     curl.setopt(pycurl.BUFFERSIZE, options.buffer_size)
     curl.setopt(pycurl.TCP_NODELAY, 1)
     curl.setopt(pycurl.PATH_AS_IS, 1)  # the policy made the path what it must be
     curl.setopt(pycurl.HTTP_TRANSFER_DECODING, 1)  # chunked is framing: undone here
     curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)  # Content-Encoding is the Item's to undo, or keep
-    if scheme in _HTTP:
-        _http(curl, transfer, headers, options)
-    else:
-        _files(curl, transfer, headers, options)
+    curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[options.http_version])
+    _tls(curl, options)
+
+
+def _configure(
+    curl: pycurl.Curl,
+    transfer: _Transfer,
+    headers: Mapping[str, str],
+    options: TransportOptions,
+) -> bool:
+    """Set up *curl* to send exactly the request the Item asked for, and report into *transfer*.
+    Return whether options beyond the usual ones were set (the handle is then reset before reuse)."""
+    url, proxy = transfer.url, transfer.proxy
+    curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
+    curl.setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
+    curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
+    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
+    special = (
+        _http(curl, headers, options)
+        if transfer.scheme in _HTTP
+        else _files(curl, transfer, headers, options)
+    )
     if proxy is None:
         curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decided (no_proxy included)
-    else:
-        curl.setopt(pycurl.PROXY, proxy.url)
-        curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
-        if proxy.headers:
-            curl.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in proxy.headers])
-            curl.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
-    _tls(curl, options, scheme)
+        return special
+    curl.setopt(pycurl.PROXY, proxy.url)
+    curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
+    if proxy.headers:
+        curl.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in proxy.headers])
+        curl.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
+    return True
 
 
-def _http(
-    curl: pycurl.Curl, transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions
-) -> None:
+def _http(curl: pycurl.Curl, headers: Mapping[str, str], options: TransportOptions) -> bool:
+    special = False
     lines = [b"Accept:", b"Expect:", b"Pragma:"]  # none of libcurl's own: the policy's headers only
     for name, value in headers.items():
         if options.http_auth != "basic" and name.lower() == "authorization":
@@ -292,10 +298,11 @@ def _http(
                 curl.setopt(pycurl.USERNAME, credentials[0])
                 curl.setopt(pycurl.PASSWORD, credentials[1])
                 curl.setopt(pycurl.HTTPAUTH, _AUTH[options.http_auth])
+                special = True
                 continue
         lines.append(f"{name}: {value}".encode("utf-8", "surrogateescape") if value else f"{name};".encode())
     curl.setopt(pycurl.HTTPHEADER, lines)
-    curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[options.http_version])
+    return special
 
 
 def _basic_credentials(value: str) -> tuple[str, str] | None:
@@ -315,7 +322,7 @@ def _basic_credentials(value: str) -> tuple[str, str] | None:
 
 def _files(
     curl: pycurl.Curl, transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions
-) -> None:
+) -> bool:
     """ftp://, ftps://, sftp://: the range asked for is a resume from an offset."""
     curl.setopt(pycurl.OPT_FILETIME, 1)
     if transfer.resumed:
@@ -332,12 +339,12 @@ def _files(
         if options.ssh_key is not None:
             curl.setopt(pycurl.SSH_PRIVATE_KEYFILE, options.ssh_key)
         if not options.tls.insecure and options.known_hosts is not None:
-            curl.setopt(
-                pycurl.SSH_KNOWNHOSTS, options.known_hosts
-            )  # an unknown or changed host key is refused
+            # An unknown or changed host key is refused, as curl does.
+            curl.setopt(pycurl.SSH_KNOWNHOSTS, options.known_hosts)
+    return True
 
 
-def _tls(curl: pycurl.Curl, options: TransportOptions, scheme: str) -> None:
+def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
     tls = options.tls
     if tls.insecure:
         curl.setopt(pycurl.SSL_VERIFYPEER, 0)
@@ -365,20 +372,31 @@ def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
 
 
 class _Pool:
-    """Easy handles to reuse (each keeps its DNS and TLS session caches warm)."""
+    """Easy handles to reuse (each keeps its DNS and TLS session caches warm), the options every
+    request shares set once; a handle that carried a request with options of its own is reset."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: TransportOptions) -> None:
+        self._options = options
         self._free: list[pycurl.Curl] = []
         self._all: list[pycurl.Curl] = []
+        self._special: set[pycurl.Curl] = set()
 
     def take(self) -> pycurl.Curl:
         if self._free:
             curl = self._free.pop()
-            curl.reset()
+            if curl in self._special:
+                self._special.discard(curl)
+                curl.reset()
+                _constant(curl, self._options)
             return curl
         curl = pycurl.Curl()
+        _constant(curl, self._options)
         self._all.append(curl)
         return curl
+
+    def mark(self, curl: pycurl.Curl) -> None:
+        """*curl* carries options beyond the run's: reset it before its next request."""
+        self._special.add(curl)
 
     def give(self, curl: pycurl.Curl) -> None:
         self._free.append(curl)
@@ -408,7 +426,7 @@ class CurlTransport:
         self.options = options
         self._loop: asyncio.AbstractEventLoop | None = None
         self._multi: pycurl.CurlMulti | None = None
-        self._pool = _Pool()
+        self._pool = _Pool(options)
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
         self._watched: dict[int, int] = {}  # fd -> the events the loop watches for it
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
@@ -455,8 +473,10 @@ class CurlTransport:
         curl = self._pool.take()
         transfer = _Transfer(curl, url, proxy, _resume_offset(url, headers))
         try:
-            _configure(curl, transfer, headers, self.options)
+            if _configure(curl, transfer, headers, self.options):
+                self._pool.mark(curl)
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
+            self._pool.mark(curl)
             self._pool.give(curl)
             raise FetchError(f"invalid URL: {exc}", url=url) from None
         self._by_curl[curl] = transfer
@@ -542,8 +562,9 @@ class CurlTransport:
         loop = self._loop
         assert loop is not None
         before = self._watched.pop(fd, 0)
-        # libcurl may close a socket and open another with the same number without telling: the
-        # registration is always made afresh (tornado's lesson).
+        # libcurl may close a socket and open another with the same number without a word in
+        # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
+        # is always made afresh rather than trusted.
         if before & pycurl.POLL_IN:
             loop.remove_reader(fd)
         if before & pycurl.POLL_OUT:
@@ -712,7 +733,7 @@ class _Driver(threading.Thread):
         self.selector.register(self._wake_r, selectors.EVENT_READ)
         self.due: float | None = None  # when libcurl wants SOCKET_TIMEOUT
         self.lock = threading.Lock()  # a transfer's chunks, between this thread and its reader
-        self.pool = _Pool()
+        self.pool = _Pool(options)
         self._pool_lock = threading.Lock()
         self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
@@ -773,6 +794,8 @@ class _Driver(threading.Thread):
 
     def _take_work(self) -> None:
         inbox = self._inbox
+        if inbox:
+            self.due = time.monotonic()  # libcurl starts what was added at its next timeout call
         while inbox:
             what, transfer = inbox.popleft()
             curl = transfer.curl
@@ -792,7 +815,6 @@ class _Driver(threading.Thread):
                 self._drop(transfer)
                 with self._pool_lock:
                     self.pool.give(curl)
-        self.due = time.monotonic() if self.due is None else self.due
 
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -907,11 +929,15 @@ class _SyncGet:
         offset = _resume_offset(self._url, self._headers)
         transfer = _Transfer(curl, self._url, self._proxy, offset, driver.lock)
         try:
-            _configure(curl, transfer, self._headers, driver.options)
+            special = _configure(curl, transfer, self._headers, driver.options)
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
             with driver._pool_lock:
+                driver.pool.mark(curl)
                 driver.pool.give(curl)
             raise FetchError(f"invalid URL: {exc}", url=self._url) from None
+        if special:
+            with driver._pool_lock:
+                driver.pool.mark(curl)
         self._transfer = transfer
         event = self._event
         transfer.waiter = event.set
