@@ -77,8 +77,10 @@ def test_proxies_from_options_and_the_environment() -> None:
         and dict(proxy.headers)["Proxy-Authorization"].startswith("Basic ")
     )
     assert "pw" not in repr(proxy)
-    with pytest.raises(UsageError, match="only http:// proxies"):
-        Routes(proxy="socks5://p:1")
+    socks = Routes(proxy="socks5h://u:pw@p4").route("ftp://a.example/f")  # any URL, through any kind
+    assert socks is not None and (socks.url, socks.port) == ("socks5h://p4:1080", 1080)
+    with pytest.raises(UsageError, match="gopher:// is not a proxy"):
+        Routes(proxy="gopher://p:1")
 
 
 @pytest.mark.parametrize(
@@ -292,7 +294,7 @@ def test_no_proxy_entries_with_ports_brackets_and_idna_and_an_unusable_environme
     assert routes.route("http://xn--bcher-kva.example/x") is None
     assert routes.route("http://10.0.0.1:81/x") is None and routes.route("http://10.0.0.1:82/x") is not None
     with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
-        env = {"all_proxy": "socks5://127.0.0.1:1080"}  # named for every scheme, usable for none
+        env = {"all_proxy": "gopher://127.0.0.1:1080"}  # named for every scheme, usable for none
         import os as _os
         from unittest import mock
 
@@ -300,7 +302,7 @@ def test_no_proxy_entries_with_ports_brackets_and_idna_and_an_unusable_environme
             report = fetch([f"{server.base}/x"], tmp_path, netrc=False)
     (result,) = report.items
     assert (result.status, result.error_kind, result.attempts) == ("failed", "proxy", 1)
-    assert "only http:// proxies" in (result.error or "")
+    assert "gopher:// is not a proxy" in (result.error or "")
 
 
 @pytest.mark.parametrize("engine", ENGINES)

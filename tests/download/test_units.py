@@ -88,12 +88,13 @@ def test_manifest_forms_and_relative_urls() -> None:
 
 def test_urls_are_checked() -> None:
     assert check_url("https://example.com:8443/x?y") == "https://example.com:8443/x?y"
+    assert check_url("ftp://h/x") == "ftp://h/x" and check_url("sftp://u@h/x") == "sftp://u@h/x"
+    assert check_url("127.0.0.1:8000/f.bin") == "http://127.0.0.1:8000/f.bin"  # no scheme: http, as curl
     for bad in (
-        "ftp://h/x",
+        "gopher://h/x",
         "file:///etc/passwd",
         "http://",
         "http://h:0x/",
-        "h/x",
         "http://h/a b",
         "javascript:x",
     ):

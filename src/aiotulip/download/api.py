@@ -86,9 +86,12 @@ class _Run:
                     # One download, a row on every line that asked for it.
                     log[index] = dataclasses.replace(original, attempts=0, resumed_from=0, elapsed=0.0)
         items = Items(log)
+        transport = self.options.transport
+        name = transport if isinstance(transport, str) else type(transport).__name__
         return Report(
             items,
             self.options.engine,
+            "curl" if name == "auto" else name,
             time.monotonic() - self.started,
             outcome.max_lag,
             outcome.interrupted,

@@ -98,8 +98,33 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--max-redirects", type=count, default=20, metavar="N", help="redirects in a row (default 20)"
     )
 
+    http.add_argument("--http1.1", dest="http_version", action="store_const", const="1.1",
+                      help="HTTP/1.1 only (default: HTTP/2 over TLS where the server offers it)")  # fmt: skip
+    http.add_argument("--http2", dest="http_version", action="store_const", const="2",
+                      help="HTTP/2 over TLS by ALPN, 1.1 in the clear (the default)")  # fmt: skip
+    http.add_argument("--http2-prior-knowledge", dest="http_version", action="store_const",
+                      const="2-prior-knowledge", help="HTTP/2 in the clear, unasked (h2c)")  # fmt: skip
+    http.add_argument("--http3", dest="http_version", action="store_const", const="3",
+                      help="try HTTP/3 (QUIC) first, fall back to TCP")  # fmt: skip
+    http.add_argument("--http3-only", dest="http_version", action="store_const", const="3-only",
+                      help="HTTP/3 or nothing")  # fmt: skip
+    http.add_argument("--basic", dest="http_auth", action="store_const", const="basic",
+                      help="send credentials at once, as Basic (the default)")  # fmt: skip
+    http.add_argument("--digest", dest="http_auth", action="store_const", const="digest",
+                      help="answer the server's Digest challenge with the credentials")  # fmt: skip
+    http.add_argument("--ntlm", dest="http_auth", action="store_const", const="ntlm", help="NTLM")
+    http.add_argument("--anyauth", dest="http_auth", action="store_const", const="any",
+                      help="the safest scheme the server offers")  # fmt: skip
+    http.set_defaults(http_version="2", http_auth="basic")
+    files = fetch.add_argument_group("ftp and sftp")
+    files.add_argument("--ssh-key", metavar="FILE", help="sftp: the private key to log in with")
+    files.add_argument("--known-hosts", metavar="FILE",
+                       help="sftp: the host keys to trust (default ~/.ssh/known_hosts)")  # fmt: skip
+
     proxy = fetch.add_argument_group("proxy (default: $http_proxy, $https_proxy, $all_proxy, $no_proxy)")
-    proxy.add_argument("-x", "--proxy", metavar="URL", help="send every request through this http:// proxy")
+    proxy.add_argument("-x", "--proxy", metavar="URL",
+                       help="send every request through this proxy: http://, https://, socks4://, "
+                            "socks4a://, socks5://, socks5h:// (the proxy resolves names)")  # fmt: skip
     proxy.add_argument("--no-proxy", "--noproxy", metavar="LIST", help="hosts to reach directly ('*': all)")
     proxy.add_argument("--proxy-user", metavar="USER:PASSWORD", help="credentials for the proxy")
 
@@ -152,6 +177,10 @@ def options_from(args: argparse.Namespace):
         fsync=args.fsync,
         resume_unvalidated=not args.no_resume_unvalidated,
         transport=args.transport,
+        http_version=args.http_version,
+        http_auth=args.http_auth,
+        ssh_key=_readable(args.ssh_key, "--ssh-key"),
+        known_hosts=_readable(args.known_hosts, "--known-hosts"),
         cluster=args.cluster,
         workers=args.workers,
         shard_size=args.shard_size,

@@ -86,7 +86,7 @@ class _Memory:
 
 def load_manifest(url: str, options: FetchOptions | None = None) -> list[Entry]:
     """Fetch and parse the manifest at *url*; raise UsageError if it cannot be had."""
-    check_url(url, "--manifest")
+    url = check_url(url, "--manifest")
     options = options or FetchOptions()
     rules = Rules(
         RetryPolicy(retries=min(3, options.retries), max_retry_after=30.0),

@@ -67,6 +67,8 @@ class Result:
     content_encoding: str | None = None  # saved as the server encoded it (without --compressed)
     # With mirrors: each URL's bytes in the file and why it was dropped, if it was (None without).
     sources: list[dict[str, Any]] | None = None
+    # The protocol of the last answer: "1.1", "2", "3" (HTTP), or the scheme (ftp, sftp); None if none.
+    http_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class Result:
             "resumed_unvalidated": self.resumed_unvalidated,
             "reason": self.reason,
             "content_encoding": self.content_encoding,
+            "http_version": self.http_version,
             "elapsed": round(self.elapsed, 6),
             **({"sources": self.sources} if self.sources is not None else {}),
         }
@@ -97,6 +100,7 @@ class Report:
 
     items: Sequence[Result]
     engine: str = ""
+    transport: str = ""  # what moved the bytes: "curl", "lean", "aiohttp", or a factory's class
     wall: float = field(default=0.0, compare=False)
     max_lag: float | None = field(default=None, compare=False)  # event-loop lag; None without a loop
     interrupted: bool = False
@@ -169,6 +173,7 @@ class Report:
         downloaded = self.bytes
         return {
             "engine": self.engine,
+            "transport": self.transport,
             "items": len(self.items),
             **{status: counts[status] for status in STATUSES},
             "retried": self.retried,

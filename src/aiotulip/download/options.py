@@ -11,6 +11,7 @@ choices, the registry of engines and the error messages all come from them.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,11 @@ class FetchOptions:
     policy: RetryPolicy | None = None  # the whole retry policy, when *retries* is not enough
     # The asyncio engine's HTTP client by name, or a TransportFactory (a mock, in tests) for any engine.
     transport: TransportName | TransportFactory = "auto"
+    # What the curl transport speaks (the built-in ones: HTTP/1.1 and Basic only).
+    http_version: Literal["1.1", "2", "2-prior-knowledge", "3", "3-only"] = "2"
+    http_auth: Literal["basic", "digest", "ntlm", "any"] = "basic"  # how credentials are offered
+    ssh_key: str | None = None  # sftp: the private key
+    known_hosts: str | None = None  # sftp: host keys to trust (None: ~/.ssh/known_hosts when there)
     cluster: str | None = None  # "local:N" or a Dask scheduler address
     workers: int = 1  # processes, each running the engine on a shard (when the CPU is the bound)
     shard_size: int | None = None  # items per cluster task
@@ -105,6 +111,15 @@ class FetchOptions:
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
                   limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
+        if self.http_version not in ("1.1", "2", "2-prior-knowledge", "3", "3-only"):
+            raise UsageError(f"unknown HTTP version {self.http_version!r} (choose from 1.1, 2, "
+                             "2-prior-knowledge, 3, 3-only)")  # fmt: skip
+        if self.http_auth not in ("basic", "digest", "ntlm", "any"):
+            raise UsageError(f"unknown auth scheme {self.http_auth!r} (choose from basic, digest, ntlm, any)")
+        builtin = self.transport in ("lean", "aiohttp")
+        if builtin and (self.http_version not in ("1.1", "2") or self.http_auth != "basic"):
+            raise UsageError(f"--transport {self.transport} speaks HTTP/1.1 with Basic credentials "
+                             "only; h2c, HTTP/3, digest and NTLM need the curl transport")  # fmt: skip
         if self.layout not in ("flat", "tree"):
             raise UsageError(f"unknown layout {self.layout!r} (choose from flat, tree)")
         if self.layout == "flat" and (self.cut_dirs or self.no_host_directories):
@@ -205,12 +220,21 @@ class FetchOptions:
         """Return what the transports need to know of this run (and no more)."""
         from aiotulip.download.transports import TransportOptions
 
+        known_hosts = self.known_hosts
+        if known_hosts is None:
+            default = os.path.expanduser("~/.ssh/known_hosts")
+            known_hosts = default if os.path.isfile(default) else None
         return TransportOptions(
             concurrency=concurrency or self.concurrency,
             per_host=self.per_host,
             connect_timeout=self.connect_deadline,
             read_timeout=self.timeout,
             tls=self.tls(),
+            buffer_size=self.buffer_size(),
+            http_version=self.http_version,
+            http_auth=self.http_auth,
+            ssh_key=self.ssh_key,
+            known_hosts=known_hosts,
         )
 
     def http_policy(self) -> HttpPolicy:
@@ -268,6 +292,10 @@ class Settings(TypedDict, total=False):
     resume_unvalidated: bool
     policy: RetryPolicy | None
     transport: TransportName | TransportFactory
+    http_version: Literal["1.1", "2", "2-prior-knowledge", "3", "3-only"]
+    http_auth: Literal["basic", "digest", "ntlm", "any"]
+    ssh_key: str | None
+    known_hosts: str | None
     cluster: str | None
     workers: int
     shard_size: int | None

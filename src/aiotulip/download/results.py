@@ -20,6 +20,8 @@ from aiotulip.download.models import STATUSES, Job, Jobs, Result, Status
 __all__ = ["Items", "ResultLog"]
 
 _UNSET = 255
+_VERSIONS: list[str | None] = [None, "1.0", "1.1", "2", "3", "ftp", "ftps", "sftp"]
+_VERSION_CODES = {version: code for code, version in enumerate(_VERSIONS)}
 _NO_WORDS = (None, None, False, None, None, None)
 _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 
@@ -40,6 +42,7 @@ class ResultLog(Sequence["Result | None"]):
         self._attempts = array.array("i", bytes(4 * count))
         self._elapsed = array.array("f", bytes(4 * count))
         self._sha = bytearray(32 * count)
+        self._version = bytearray(count)  # an index in _VERSIONS (0: none)
         self._no_sha: set[int] = set()
         # error, kind, unvalidated, reason, content encoding, sources: rare, kept only where there are any
         self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None, Any]] = {}
@@ -57,6 +60,12 @@ class ResultLog(Sequence["Result | None"]):
         self._resumed[index] = result.resumed_from
         self._attempts[index] = result.attempts
         self._elapsed[index] = result.elapsed
+        version = result.http_version
+        code = _VERSION_CODES.get(version)
+        if code is None and version is not None:
+            _VERSIONS.append(version)  # (rare: a protocol name not foreseen)
+            code = _VERSION_CODES[version] = len(_VERSIONS) - 1
+        self._version[index] = code or 0
         if result.sha256 is None:
             self._no_sha.add(index)
         else:
@@ -124,6 +133,7 @@ class ResultLog(Sequence["Result | None"]):
             reason,
             encoding,
             sources,
+            _VERSIONS[self._version[index]],
         )
 
     # -- what a Report asks of all of them, from the arrays --------------------------------------------

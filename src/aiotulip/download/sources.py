@@ -25,7 +25,7 @@ from aiotulip.errors import UsageError
 
 __all__ = ["Entry", "check_url", "jobs_from_manifest", "make_jobs", "parse_input"]
 
-_SCHEMES = ("http", "https")
+_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_LINE = 64 * 1024
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -45,7 +45,10 @@ class Entry:
 
 
 def check_url(url: str, where: str = "") -> str:
-    """Return *url* if it is an absolute http(s) URL with a host; raise UsageError naming it."""
+    """Return *url* if it is an absolute URL tulip fetches (http, https, ftp, ftps, sftp) with a
+    host; raise UsageError naming it. A URL without a scheme is http://, as curl takes it."""
+    if "://" not in url and not url.lower().startswith(("file:", "mailto:", "data:")):
+        url = "http://" + url
     at = f" ({where})" if where else ""
     shown = redact(url)[:200]  # a password in the URL never reaches the message
     if len(url) > 16 * 1024:
@@ -59,7 +62,9 @@ def check_url(url: str, where: str = "") -> str:
         raise UsageError(f"malformed URL{at}: {shown!r} ({exc})") from None
     if parts.scheme.lower() not in _SCHEMES:
         scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
-        raise UsageError(f"unsupported URL scheme{at}: {shown!r} ({scheme}; use http:// or https://)")
+        raise UsageError(
+            f"unsupported URL scheme{at}: {shown!r} ({scheme}; use http, https, ftp, ftps or sftp)"
+        )
     if not parts.hostname:
         raise UsageError(f"malformed URL{at}: {shown!r} has no host")
     return url
@@ -151,7 +156,7 @@ def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
         if not urls:
             urls = [item["name"]]
         url, *mirrors = (urljoin(manifest_url, u) for u in urls)
-        check_url(url, where)
+        url = check_url(url, where)
         given = origin(url) == home
         if given and user is not None and split_userinfo(url)[1] is None:
             url = with_userinfo(url, user, password)  # the manifest's own credentials, on its origin

@@ -106,7 +106,7 @@ def routes(tls_base: str, plain_port: int) -> dict:
         ],
         "/redirect-https": lambda r: [response("302 Found", b"", f"Location: {tls_base}/ok")],
         "/redirect-loop": lambda r: [response("302 Found", b"", "Location: /redirect-loop")],
-        "/redirect-ftp": lambda r: [response("302 Found", b"", "Location: ftp://127.0.0.1/x")],
+        "/redirect-file": lambda r: [response("302 Found", b"", "Location: file:///etc/passwd")],
         **{f"/hop/{n}": redirect("302 Found", f"/hop/{n + 1}") for n in range(30)},
         "/auth": needs_auth,
         "/auth-wrong": needs_auth,
@@ -159,7 +159,7 @@ def cases(base: str, port: int, refused: int) -> dict[str, tuple[Entry, tuple]]:
         "redirect-other-host": ("/redirect-other-host", ok),
         "redirect-https": ("/redirect-https", ok),
         "redirect-loop": ("/redirect-loop", ("failed", 0, None, 1, "redirect")),
-        "redirect-ftp": ("/redirect-ftp", ("failed", 0, None, 1, "redirect")),
+        "redirect-file": ("/redirect-file", ("failed", 0, None, 1, "redirect")),  # never a local file
         "too-many-redirects": ("/hop/0", ("failed", 0, None, 1, "redirect")),
         "cookie-on-302": ("/login", ok),
         **{f"keepalive-{n}": (f"/keepalive/{n}", ok) for n in range(6)},

@@ -78,7 +78,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
     """Send *request* and read what the Item asks of the response; return the next step."""
     try:
         with ctx.transport.get(request.url, request.headers, request.proxy, item.deadline) as response:
-            read = item.response(response.status, response.headers)
+            read = item.response(response.status, response.headers, getattr(response, "http_version", None))
             if isinstance(read, Split):
                 ctx.progress.sized(item.job, read.segments.total, item.rules.split)
                 return _split.run_blocking(item, read, response, files.split(read), ctx)

@@ -207,7 +207,9 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                         _deadline(item.deadline),
                         ctx.transport.get(request.url, request.headers, request.proxy) as response,
                     ):
-                        read = item.response(response.status, response.headers)
+                        read = item.response(
+                            response.status, response.headers, getattr(response, "http_version", None)
+                        )
                         if read.__class__ is Split:
                             ctx.progress.sized(item.job, read.segments.total, item.rules.split)
                             part = await asyncio.to_thread(files.split, read)

@@ -9,7 +9,7 @@ header, a credential, a cookie or a proxy behave the same whichever engine runs:
 - the run's cookies (see ``cookies``);
 - the proxy for the URL (see ``proxies``);
 - redirects: 301, 302, 303, 307 and 308 with a Location, relative or absolute, at most
-  ``max_redirects`` in a row; only to http and https.
+  ``max_redirects`` in a row; only to http, https, ftp and ftps (curl's defaults).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class HttpPolicy:
         except ValueError as exc:
             raise RedirectError(f"redirected to a URL that cannot be used: {exc}", url=redact(url)) from None
         scheme = target.partition(":")[0].lower()
-        if scheme not in ("http", "https"):
+        if scheme not in ("http", "https", "ftp", "ftps"):  # (curl's default redirect protocols)
             raise RedirectError(
                 f"redirected to an unsupported URL: {redact(target)[:200]}", url=redact(url)
             )  # fmt: skip

@@ -3,9 +3,10 @@
 ``--proxy URL`` sends everything through one proxy; otherwise the environment speaks:
 ``http_proxy``, ``https_proxy``, ``all_proxy`` (either case, lower case first, as curl reads them),
 unless ``--no-proxy`` or ``no_proxy`` lists the host (a suffix match; ``*`` for every host).
-``--no-proxy '*'`` turns proxies off. Only ``http://`` proxies are spoken to: a plain request for
-an http URL, a CONNECT tunnel for an https one. Credentials in the proxy URL (or ``--proxy-user``)
-become a Proxy-Authorization header that only the proxy sees.
+``--no-proxy '*'`` turns proxies off. ``http://`` and ``https://`` proxies get a plain request for an
+http URL and a CONNECT tunnel for the rest; ``socks4://``, ``socks4a://``, ``socks5://`` and
+``socks5h://`` (the proxy resolves the name) carry any URL (the curl transport speaks those).
+Credentials in the proxy URL (or ``--proxy-user``) go only to the proxy.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from aiotulip.download.http.auth import Credentials, basic
 from aiotulip.download.http.urls import redact, split_userinfo
 from aiotulip.errors import ProxyError, UsageError
 
-__all__ = ["Proxy", "Routes"]
+__all__ = ["SCHEMES", "Proxy", "Routes"]
+
+_URL_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")  # the URLs a proxy may carry
+
+
+SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+_PORTS = {"http": 80, "https": 443}  # (curl's defaults; a SOCKS proxy's is 1080)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,7 @@ class Proxy:
     host: str
     port: int
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # hashable: part of a pool key
+    scheme: str = "http"
 
     @property
     def address(self) -> str:
@@ -38,7 +46,12 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{self.scheme}://{self.address}"
+
+    @property
+    def speaks_http(self) -> bool:
+        """Whether it is an http:// proxy (the one kind every transport speaks to)."""
+        return self.scheme == "http"
 
 
 def parse_proxy(text: str, credentials: Credentials | None = None, where: str = "--proxy") -> Proxy:
@@ -49,17 +62,18 @@ def parse_proxy(text: str, credentials: Credentials | None = None, where: str = 
     try:
         bare, user, password = split_userinfo(text)
         parts = urlsplit(bare)
-        port = parts.port or 80
+        scheme = parts.scheme.lower()
+        port = parts.port or _PORTS.get(scheme, 1080)
     except ValueError:
         raise UsageError(f"{where}: cannot use {shown!r} as a proxy URL") from None
-    if parts.scheme.lower() != "http":
-        raise UsageError(f"{where}: only http:// proxies are supported, not {parts.scheme}://")
+    if scheme not in SCHEMES:
+        raise UsageError(f"{where}: {parts.scheme}:// is not a proxy tulip speaks to ({', '.join(SCHEMES)})")
     if not parts.hostname:
         raise UsageError(f"{where}: no host in {shown!r}")
     if user is not None:
         credentials = Credentials(user, password or "")
     headers = (("Proxy-Authorization", basic(credentials)),) if credentials is not None else ()
-    return Proxy(parts.hostname, port, headers)
+    return Proxy(parts.hostname, port, headers, scheme)
 
 
 class Routes:
@@ -78,10 +92,10 @@ class Routes:
         self._unusable: dict[str, str] = {}  # scheme -> why the environment's proxy cannot be used
         if proxy is not None:
             chosen = parse_proxy(proxy, credentials) if proxy else None
-            self._by_scheme = {"http": chosen, "https": chosen}
+            self._by_scheme = dict.fromkeys(_URL_SCHEMES, chosen)
         else:
             every = _env(env, "all_proxy")
-            for scheme in ("http", "https"):
+            for scheme in _URL_SCHEMES:
                 # curl ignores the upper-case HTTP_PROXY (a CGI script's client sets it); so do we.
                 own = _env(env, f"{scheme}_proxy", upper=scheme != "http")
                 if own or every:

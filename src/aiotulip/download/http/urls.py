@@ -89,8 +89,11 @@ def redact(url: str) -> str:
     return f"{scheme}://{rest[:colon]}:***@{rest[at + 1 :]}"
 
 
+_PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22}
+
+
 def origin(url: str) -> Origin:
     """Return the (scheme, host, port) a URL's credentials and cookies belong to."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return Origin(scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80))
+    return Origin(scheme, (parts.hostname or "").lower(), parts.port or _PORTS.get(scheme, 80))

@@ -99,6 +99,7 @@ class Item(SplitSteps):
         "_unvalidated",
         "_validator",
         "_verified",
+        "_version",
         "clock",
         "job",
         "local",
@@ -145,6 +146,7 @@ class Item(SplitSteps):
         self._bucket = Bucket(rules.rate_per_file) if rules.rate_per_file is not None else None
         self._mirrors = Mirrors(1 + len(job.mirrors)) if job.mirrors else None
         self._spans = False  # this attempt's bytes came as a split download's spans
+        self._version: str | None = None  # the protocol of the last answer
         names = rules.disposition
         self._naming = Disposition(names, job.name, path) if names is not None else None
 
@@ -269,9 +271,12 @@ class Item(SplitSteps):
         self.local = local
         return self._to(self._begin())
 
-    def response(self, status: int, headers: Mapping[str, str]) -> Step:
-        """The server answered the last Request with *status* and *headers*."""
+    def response(self, status: int, headers: Mapping[str, str], version: str | None = None) -> Step:
+        """The server answered the last Request with *status* and *headers* (over *version*: "1.1",
+        "2", "3", or the scheme of an ftp or sftp answer, when the transport says)."""
         self._check("response")
+        if version is not None:
+            self._version = version
         return self._to(self._response(status, headers))
 
     def body_read(self, size: int, sha256: str) -> Step:
@@ -295,6 +300,10 @@ class Item(SplitSteps):
             result.resumed_unvalidated = True
         result.content_encoding = self._encoding
         return self._to(self._finish(result))
+
+    @property
+    def version(self) -> str | None:
+        return self._version
 
     def name_taken(self) -> Step:
         """The server's name is a file already there, not from this URL: the next name, if any."""
@@ -558,6 +567,7 @@ class Item(SplitSteps):
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started
+        result.http_version = self._version
         if self._mirrors is not None:
             result.sources = self._mirrors.report(
                 [self.public.url, *(redact(url) for url in self.job.mirrors)]

@@ -19,7 +19,7 @@ from aiotulip.errors import (
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["connect_error", "read_timeout", "tls_error"]
+__all__ = ["builtin_only", "connect_error", "read_timeout", "tls_error"]
 
 _FIX_TRUST = "use --ca-certificate FILE to trust its issuer, or --insecure to skip the check"
 _HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
@@ -75,3 +75,16 @@ _WORDS = {
     errno.ENETUNREACH: "network unreachable",
     errno.EADDRNOTAVAIL: "address not available",
 }
+
+
+def builtin_only(url: str, proxy: object, transport: str) -> None:
+    """Raise unless *url* and *proxy* are what the built-in transports speak: http(s) URLs through
+    no proxy or an http:// one (the curl transport speaks the rest)."""
+    scheme = url.partition(":")[0].lower()
+    if scheme not in ("http", "https"):
+        why = f"--transport {transport} speaks http and https"
+        raise FetchError(f"{scheme}:// needs the curl transport ({why})", url=url)
+    kind = getattr(proxy, "scheme", "http")
+    if proxy is not None and kind != "http":
+        raise ProxyError(f"a {kind}:// proxy needs the curl transport (--transport {transport} speaks to "
+                         "http:// proxies)", url=url, transient=False)  # fmt: skip

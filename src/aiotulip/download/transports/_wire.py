@@ -92,11 +92,13 @@ class Message:
 
     __slots__ = (
         "body_bytes", "buffered", "chunks", "done", "error", "header_bytes", "headers", "status", "url",
+        "version",
     )  # fmt: skip
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.status = 0  # 0 until the final response's headers are in
+        self.version = "1.1"
         self.headers = Headers()
         self.header_bytes = 0
         self.body_bytes = 0  # received so far
@@ -271,6 +273,7 @@ class Reader:
             add_header(headers, name.decode("latin-1"), value.decode("latin-1"), seen)
         if seen.get("location", 0) > 1:
             raise _Refused(framing_error(headers, seen) or "bad response")
+        message.version = self.parser.get_http_version()
         message.status = status
 
     def on_body(self, body: bytes) -> None:

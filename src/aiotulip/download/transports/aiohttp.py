@@ -19,17 +19,19 @@ from yarl import URL
 
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
-from aiotulip.download.transports._errors import connect_error, read_timeout, tls_error
+from aiotulip.download.transports._errors import builtin_only, connect_error, read_timeout, tls_error
 from aiotulip.errors import FetchError, ProtocolError, ProxyError, TransportError
 
 __all__ = ["AiohttpTransport"]
 
 
 class _Response:
-    __slots__ = ("_content", "_left", "headers", "status", "url")
+    __slots__ = ("_content", "_left", "headers", "http_version", "status", "url")
 
     def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self.status = response.status
+        version = response.version
+        self.http_version = f"{version.major}.{version.minor}" if version is not None else None
         headers: Mapping[str, str] = response.headers
         if not all(value.isascii() for value in headers.values()):
             # As tulip's own reader gives them: Latin-1 text, a character a byte (aiohttp's are UTF-8
@@ -105,6 +107,7 @@ class AiohttpTransport:
         self, url: str, headers: Mapping[str, str], proxy: Proxy | None = None
     ) -> AsyncIterator[_Response]:
         assert self._session is not None, "use the transport inside 'async with'"
+        builtin_only(url, proxy, "aiohttp")
         https = url[:6].lower() == "https:"
         if not all(value.isascii() for value in headers.values()):
             # aiohttp sends strict UTF-8: a validator echoed with bytes that are not UTF-8 cannot

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
-from aiotulip.download.transports._errors import connect_error, read_timeout, tls_error
+from aiotulip.download.transports._errors import builtin_only, connect_error, read_timeout, tls_error
 from aiotulip.download.transports._wire import (
     MAX_HEADER_BYTES,
     Message,
@@ -93,7 +93,7 @@ class _Connection:
 
 
 class _Response:
-    __slots__ = ("_conn", "_message", "headers", "status", "url")
+    __slots__ = ("_conn", "_message", "headers", "http_version", "status", "url")
 
     def __init__(self, conn: _Connection, message: Message) -> None:
         self._conn = conn
@@ -101,6 +101,7 @@ class _Response:
         self.status = message.status
         self.headers = message.headers
         self.url = message.url
+        self.http_version = message.version
 
     def read(self, n: int) -> bytes:
         message = self._message
@@ -154,6 +155,7 @@ class BlockingTransport:
             self._release(key, conn)
 
     def _prepare(self, url: str, headers: Mapping[str, str], proxy: Proxy | None) -> tuple[Key, bytes]:
+        builtin_only(url, proxy, "lean")
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:

@@ -280,9 +280,11 @@ def _configure(
         return special
     curl.setopt(pycurl.PROXY, proxy.url)
     curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
-    if proxy.headers:
-        curl.setopt(pycurl.PROXYHEADER, [f"{k}: {v}" for k, v in proxy.headers])
-        curl.setopt(pycurl.HEADEROPT, pycurl.HEADER_SEPARATE)
+    for name, value in proxy.headers:
+        credentials = _basic_credentials(value) if name.lower() == "proxy-authorization" else None
+        if credentials is not None:  # for a SOCKS proxy as for an HTTP one (sent only to the proxy)
+            curl.setopt(pycurl.PROXYUSERNAME, credentials[0])
+            curl.setopt(pycurl.PROXYPASSWORD, credentials[1])
     return True
 
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
-from aiotulip.download.transports._errors import connect_error, read_timeout, tls_error
+from aiotulip.download.transports._errors import builtin_only, connect_error, read_timeout, tls_error
 from aiotulip.download.transports._wire import (
     Message,
     Reader,
@@ -204,7 +204,7 @@ class _Watchdog:
 class _Response:
     """The engine's view of one response: status, headers, and the body as it arrives."""
 
-    __slots__ = ("_conn", "_message", "headers", "status", "url")
+    __slots__ = ("_conn", "_message", "headers", "http_version", "status", "url")
 
     def __init__(self, conn: _Connection, message: Message) -> None:
         self._conn = conn
@@ -212,6 +212,7 @@ class _Response:
         self.status = message.status
         self.headers = message.headers
         self.url = message.url
+        self.http_version = message.version
 
     async def read(self, n: int) -> bytes:
         """Return up to *n* bytes of the body, b"" at its end."""
@@ -318,6 +319,7 @@ class LeanTransport:
             self._watchdog.close()
 
     def _prepare(self, url: str, proxy: Proxy | None) -> tuple[Key, str, str]:
+        builtin_only(url, proxy, "lean")
         """Return (pool key, request target, Host header) for *url*."""
         if url.startswith("http://"):
             netloc, slash, rest = url[7:].partition("/")
