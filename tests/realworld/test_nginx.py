@@ -14,7 +14,13 @@ import pytest
 from aiotulip import Entry, FetchOptions, RetryPolicy, fetch
 from tests.realworld.services import free_port, nginx
 
-COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+COMBOS = [
+    ("sequential", "auto"),
+    ("threads", "auto"),
+    ("asyncio", "auto"),
+    ("asyncio", "lean"),
+    ("asyncio", "aiohttp"),
+]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]
 SIZES = [0, 1, 65536, 65537, 3_000_000]
 

@@ -16,7 +16,13 @@ from aiotulip.download.summary import print_summary
 from tests.download.conformance.scripted import Scripted, response
 from tests.realworld.services import free_port, tinyproxy
 
-COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+COMBOS = [
+    ("sequential", "auto"),
+    ("threads", "auto"),
+    ("asyncio", "auto"),
+    ("asyncio", "lean"),
+    ("asyncio", "aiohttp"),
+]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]
 BODY = b"through the proxy\n" * 500
 PASSWORD = "pr0xy-s3cret"

@@ -28,7 +28,13 @@ from tests.needs import binary
 from tests.realworld.services import free_port, nginx
 from tests.serve.outcomes import outcome, within
 
-COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+COMBOS = [
+    ("sequential", "auto"),
+    ("threads", "auto"),
+    ("asyncio", "auto"),
+    ("asyncio", "lean"),
+    ("asyncio", "aiohttp"),
+]
 NAMES = [f"file-{i:05d}.bin" for i in range(12)]
 SIZE = 100_000
 

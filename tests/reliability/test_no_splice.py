@@ -23,7 +23,13 @@ CUT = 70_000
 V1 = random.Random(1).randbytes(SIZE)
 V2 = random.Random(2).randbytes(SIZE)
 
-COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+COMBOS = [
+    ("sequential", "auto"),
+    ("threads", "auto"),
+    ("asyncio", "auto"),
+    ("asyncio", "lean"),
+    ("asyncio", "aiohttp"),
+]
 IDS = [f"{e}-{t}" for e, t in COMBOS]
 
 
@@ -81,7 +87,7 @@ def test_a_resume_answered_with_a_new_version_starts_over(
 
 @pytest.mark.parametrize("connections", [2, 4])
 @pytest.mark.parametrize("validator", ["etag", "date"])
-@pytest.mark.parametrize(("engine", "transport"), COMBOS[1:3], ids=IDS[1:3])
+@pytest.mark.parametrize(("engine", "transport"), COMBOS[1:4], ids=IDS[1:4])
 def test_a_split_download_whose_file_changes_under_it_is_never_spliced(
     tmp_path: Path, engine: str, transport: str, validator: str, connections: int
 ) -> None:

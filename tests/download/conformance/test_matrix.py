@@ -25,7 +25,13 @@ SHA = hashlib.sha256(BODY).hexdigest()
 OK = response("200 OK", BODY)
 SECRET = "s3cr3t-pa55"
 
-COMBOS = [("sequential", "auto"), ("threads", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+COMBOS = [
+    ("sequential", "auto"),
+    ("threads", "auto"),
+    ("asyncio", "auto"),
+    ("asyncio", "lean"),
+    ("asyncio", "aiohttp"),
+]
 
 # The one case aiohttp reads otherwise, said in the README: bytes past the Content-Length that arrive
 # in the same packet as the body's end make its parser fail the response it had whole (arriving later,

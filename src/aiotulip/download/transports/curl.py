@@ -77,6 +77,7 @@ class _Transfer:
         "done",
         "error",
         "headers",
+        "heads",
         "held",
         "lines",
         "lock",
@@ -118,6 +119,7 @@ class _Transfer:
         self.error: FetchError | None = None
         self.connected = False
         self.on_connected: Callable[[], None] | None = None  # told once the connection is made
+        self.heads: list[_Transfer] | None = None  # where an ftp or sftp transfer asks for its head
         self.started = self.touched = time.monotonic()  # the last sign of life, for the read timeout
         self.waiter: Callable[[], None] | None = None  # the reader's wake-up, while it waits
 
@@ -125,10 +127,10 @@ class _Transfer:
 
     def on_prereq(self, *_args: object) -> int:
         self.touched = time.monotonic()
-        if not self.connected:
-            self.connected = True
-            if self.on_connected is not None:
-                self.on_connected()
+        self.connected = True
+        told, self.on_connected = self.on_connected, None
+        if told is not None:  # (once: the slot it held while connecting is free)
+            told()
         return 0  # CURL_PREREQFUNC_OK
 
     def read_head(self) -> int | None:
@@ -137,7 +139,7 @@ class _Transfer:
         file's handling). Called once the body begins, or the transfer ends."""
         lines, self.lines = self.lines, []
         if self.scheme not in _HTTP:
-            self._make_head()  # an FTP server's replies: the head is made from what libcurl learnt
+            self._make_head()  # (outside libcurl's callbacks: it asks libcurl what it learnt)
             return None
         if sum(map(len, lines)) > MAX_HEADER_BYTES:
             return self._refuse(f"response headers larger than {MAX_HEADER_BYTES} bytes")
@@ -174,8 +176,17 @@ class _Transfer:
 
     def on_body(self, data: bytes) -> int | None:
         self.touched = time.monotonic()
-        if not self.status and self.read_head() is not None:
-            return -1
+        if not self.status:
+            if self.scheme not in _HTTP:
+                # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
+                # which may not be asked inside a callback: after this socket_action, by its driver.
+                if self.heads is not None and not self.chunks:
+                    self.heads.append(self)
+                self.chunks.append(data)
+                self.held += len(data)
+                return None
+            if self.read_head() is not None:
+                return -1
         lock = self.lock
         if lock is not None:
             lock.acquire()
@@ -196,6 +207,12 @@ class _Transfer:
         if self.error is None:
             self.error = ProtocolError(why, url=self.url)
         return -1  # not what libcurl gave: it aborts the transfer (CURLE_WRITE_ERROR), our error stands
+
+    def make_head(self) -> None:
+        """An ftp or sftp answer's body has begun: its head, then the reader (outside callbacks)."""
+        if not self.status and not self.done:
+            self._make_head()
+            self._wake()
 
     def _make_head(self) -> None:
         """Give an ftp or sftp answer the shape of an HTTP one, from what libcurl learnt."""
@@ -436,6 +453,7 @@ class CurlTransport:
         self._connecting = 0  # transfers added and not yet connected (or ended)
         self._queue: collections.deque[tuple[_Transfer, asyncio.Future[None]]] = collections.deque()
         self._draining = False
+        self._heads: list[_Transfer] = []  # ftp and sftp transfers whose head is to be made
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
@@ -499,6 +517,7 @@ class CurlTransport:
         assert self._multi is not None
         self._connecting += 1
         transfer.on_connected = self._connected
+        transfer.heads = self._heads
         transfer.started = transfer.touched = time.monotonic()
         self._multi.add_handle(transfer.curl)
         if self._sweeper is None:
@@ -515,8 +534,8 @@ class CurlTransport:
 
     def _settle(self, transfer: _Transfer) -> None:
         """A transfer left the multi handle: if it never connected, its slot goes to a waiting one."""
-        if not transfer.connected:
-            transfer.connected = True
+        if transfer.on_connected is not None:
+            transfer.on_connected = None
             self._connected()
 
     def _connected(self) -> None:
@@ -614,6 +633,9 @@ class CurlTransport:
                 code = exc.args[0]
             if code != pycurl.E_CALL_MULTI_PERFORM:
                 break
+        heads = self._heads
+        while heads:
+            heads.pop().make_head()
         self._collect()
 
     def _collect(self) -> None:
@@ -738,6 +760,7 @@ class _Driver(threading.Thread):
         self.pool = _Pool(options)
         self._pool_lock = threading.Lock()
         self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
+        self._heads: list[_Transfer] = []
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
         self._stopping = False
         self._last_sweep = time.monotonic()
@@ -802,6 +825,7 @@ class _Driver(threading.Thread):
             what, transfer = inbox.popleft()
             curl = transfer.curl
             if what == "add":
+                transfer.heads = self._heads
                 transfer.started = transfer.touched = time.monotonic()
                 self._by_curl[curl] = transfer
                 self.multi.add_handle(curl)
@@ -840,6 +864,9 @@ class _Driver(threading.Thread):
                 code = exc.args[0]
             if code != pycurl.E_CALL_MULTI_PERFORM:
                 break
+        heads = self._heads
+        while heads:
+            heads.pop().make_head()
         while True:
             queued, ok, failed = self.multi.info_read()
             for curl in ok:
