@@ -1000,3 +1000,21 @@ def test_the_property_reaches_commits() -> None:
     # Mirrors: a checksum failure, then the next URL.
     story = [(200, 100, None), ("fail", "checksum", 100), (200, 100, None), ("body", "exact", True)]
     assert drive(Scripted(story), 100, True, None, None, mirrors=2) == 1
+
+
+def test_timestamping_asks_by_etag_and_date_but_by_date_alone_when_compressed() -> None:
+    """-N sends both validators; with --compressed only the date: the ETag kept is the encoded
+    variant's, which a server may never match again (Apache's mod_deflate), and a failed
+    If-None-Match makes it ignore the date too."""
+    for decoders, expected in (
+        ((), {"If-None-Match", "If-Modified-Since"}),
+        (("gzip",), {"If-Modified-Since"}),
+    ):
+        job = Job(URL, "f.bin")
+        rules = Rules(RetryPolicy(retries=0), timestamping=True, decoders=decoders)
+        item = Item(job, "out/f.bin", Local(100, None), rules, Clock())
+        assert isinstance(item.begin(), Stat)
+        step = item.stat_final(1.0e9, 'W/"e-gzip"')
+        assert isinstance(step, Request) and expected <= set(step.headers)
+        assert "If-None-Match" in step.headers or not {"If-None-Match"} & expected
+        assert ("If-None-Match" in step.headers) == ("If-None-Match" in expected)

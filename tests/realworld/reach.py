@@ -203,9 +203,12 @@ def socks5(work: Path, auth: tuple[str, str] | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def apache_digest(work: Path, root: Path, user: str, password: str) -> Iterator[str]:
-    """Apache (Debian's apache2) serving *root* under /private/ behind Digest authentication for
-    *user*; give its base URL."""
+def apache_digest(
+    work: Path, root: Path, user: str, password: str, *, deflate: bool = False
+) -> Iterator[str]:
+    """Apache (Debian's apache2) serving *root*, and under /private/ behind Digest authentication
+    for *user*; with *deflate*, text compressed by mod_deflate for clients that accept it (which
+    suffixes its ETags with -gzip); give its base URL."""
     import shutil
     import tempfile
 
@@ -220,7 +223,8 @@ def apache_digest(work: Path, root: Path, user: str, password: str) -> Iterator[
     digest = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
     (prefix / "htdigest").write_text(f"{user}:{realm}:{digest}\n")
     port = free_port()
-    names = ("mpm_event", "authn_core", "authn_file", "auth_digest", "authz_core", "authz_user", "alias")
+    names = ("mpm_event", "authn_core", "authn_file", "auth_digest", "authz_core", "authz_user", "alias",
+             "mime", "filter", "deflate")  # fmt: skip
     loads = "\n".join(f"LoadModule {name}_module {modules}/mod_{name}.so" for name in names)
     running_as = "User www-data\nGroup www-data" if os.geteuid() == 0 else ""
     conf = prefix / "apache2.conf"
@@ -233,6 +237,8 @@ Listen 127.0.0.1:{port}
 PidFile {prefix}/apache2.pid
 ErrorLog {prefix}/error.log
 DocumentRoot {root}
+TypesConfig /etc/mime.types
+{"AddOutputFilterByType DEFLATE text/plain" if deflate else ""}
 Alias /private/ {root}/
 <Directory {root}>
     Require all granted

@@ -203,7 +203,7 @@ def test_compressed_and_timestamping_against_nginx(
     for name in names:  # the server's date, to the second
         assert int((tmp_path / name).stat().st_mtime) == int((site.root / name).stat().st_mtime)
 
-    again = fetch(urls, tmp_path, chosen)  # nginx's ETag of a gzipped answer is weak: still a 304
+    again = fetch(urls, tmp_path, chosen)  # asked by date (a compressed answer's ETag is the variant's)
     assert [(r.status, r.reason) for r in again.items] == [("skipped", "not modified")] * 3
 
     (site.root / changing).write_text("version 2\n" * 1000)
@@ -212,14 +212,16 @@ def test_compressed_and_timestamping_against_nginx(
     assert [r.status for r in changed.items] == ["skipped", "skipped", "ok"]
     assert (tmp_path / changing).read_text() == "version 2\n" * 1000
     assert (tmp_path / changing).stat().st_mtime == 2_000_000_000
-    # The wire, as nginx saw it: gzip sent, then a 304 for the weak ETag we kept, then the new file.
+    # The wire, as nginx saw it: gzip sent, then a 304 for the date we kept, then the new file. With
+    # --compressed no If-None-Match goes out: the ETag kept is the encoded variant's (Apache's never
+    # matches again, and a failed If-None-Match makes a server ignore the date: test_reach.py).
     answers = site.answers(f"/{changing}")
     assert [(status, encoding) for status, encoding, _asked in answers] == [
         ("200", "gzip"),
         ("304", ""),
         ("200", "gzip"),
     ]
-    assert [asked[:3] for _status, _encoding, asked in answers] == ["", 'W/"', 'W/"']
+    assert [asked for _status, _encoding, asked in answers] == ["", "", ""]
 
 
 @pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)

@@ -268,3 +268,18 @@ def test_the_command_line_says_the_protocol_and_the_transport(tmp_path: Path, fi
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["summary"]["transport"] == "curl" and report["items"][0]["http_version"] == "ftp"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_with_compression_gets_apaches_304(tmp_path: Path, files: Path, engine: str) -> None:
+    """mod_deflate suffixes its ETags (-gzip), and Apache answers a failed If-None-Match whole: the
+    If-Modified-Since sent beside it (as curl -z and wget2 -N send) is what gets the 304."""
+    text = files / "notes.txt"
+    text.write_text("tulip " * 20_000)
+    with apache_digest(tmp_path, files, "carol", SECRET, deflate=True) as base:
+        url = f"{base}/notes.txt"
+        first = fetch([url], tmp_path, _options(engine, compressed=True))
+        again = fetch([url], tmp_path, _options(engine, compressed=True, timestamping=True))
+    assert first.items[0].status == "ok", first.items[0].error
+    assert (tmp_path / "notes.txt").read_text() == text.read_text()
+    assert (again.items[0].status, again.items[0].reason) == ("skipped", "not modified")

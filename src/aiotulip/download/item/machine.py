@@ -197,12 +197,19 @@ class Item(SplitSteps):
     def stat_final(self, mtime: float | None, etag: str | None) -> Step:
         """The complete file there was last modified at *mtime* and kept the server's *etag* (-N)."""
         self._check("stat_final")
-        if etag:
-            self._conditional = {"If-None-Match": echo(etag)}
-        elif mtime is not None:
+        # The ETag where it can be trusted, the date beside it (a server that has no ETag for this
+        # answer goes by the date). But with --compressed the ETag is the encoded variant's, and a
+        # server may vary it (Apache's mod_deflate suffixes -gzip) yet never match it again: it then
+        # ignores If-Modified-Since too (RFC 9110 13.1.3). The date alone, as curl -z and wget2 -N
+        # send it, gets the 304 there.
+        conditional: dict[str, str] = {}
+        if etag and not (self.rules.decoders and mtime is not None):
+            conditional["If-None-Match"] = echo(etag)
+        if mtime is not None:
             from email.utils import formatdate
 
-            self._conditional = {"If-Modified-Since": formatdate(mtime, usegmt=True)}
+            conditional["If-Modified-Since"] = formatdate(mtime, usegmt=True)
+        self._conditional = conditional or None
         return self._to(self._attempt(0))
 
     def inspected(self, size: int, sha256: str) -> Step:
