@@ -367,3 +367,35 @@ def test_connection_refused_in_the_same_words_everywhere(tmp_path: Path) -> None
                        transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
         errors.add((report.items[0].error, report.items[0].error_kind))
     assert errors == {(f"connection refused: 127.0.0.1:{number}", "transport")}
+
+
+def test_a_cookie_set_by_an_ip_address_goes_back_to_that_address_alone() -> None:
+    """RFC 6265 5.1.3: an IP address domain-matches only itself (Domain=0.1 set by 127.0.0.1 would
+    otherwise reach 127.5.0.1)."""
+    from aiotulip.download.http.cookies import Jar
+
+    jar = Jar()
+    jar.absorb("http://127.0.0.1:8000/a", {"Set-Cookie": "wide=1; Domain=0.1; Path=/"})
+    jar.absorb("http://127.0.0.1:8000/a", {"Set-Cookie": "own=2; Path=/"})
+    assert jar.header("http://127.0.0.1:8000/b") == "own=2"
+    assert jar.header("http://127.5.0.1:8000/b") is None
+
+
+def test_a_browser_export_with_subdomains_and_no_leading_dot_loads(tmp_path: Path) -> None:
+    from aiotulip.download.http.cookies import Jar
+
+    exported = tmp_path / "cookies.txt"
+    exported.write_text(
+        "# Netscape HTTP Cookie File\n"
+        "example.com\tTRUE\t/\tFALSE\t0\tsid\tabc\n"  # TRUE beside a host without its dot (browsers)
+        ".other.org\tfalse\t/\tFALSE\t0\tx\ty\n"  # and the reverse, in lower case
+    )
+    jar = Jar(str(exported))
+    assert jar.header("http://www.example.com/x") == "sid=abc"
+    assert jar.header("http://other.org/x") == "x=y"
+    done = subprocess.run(
+        [sys.executable, "-m", "aiotulip", "fetch", "-b", str(exported), "http://127.0.0.1:1/x", "-d",
+         str(tmp_path / "out"), "--retries", "0", "-q"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr and "cookiejar bug" not in done.stderr
+    assert done.returncode == 1  # the file loaded; the download failed (nothing listens there)

@@ -105,7 +105,7 @@ class Jar:
         if self._jar is None:
             import http.cookiejar
 
-            self._jar = http.cookiejar.CookieJar()
+            self._jar = http.cookiejar.CookieJar(_policy())
         self._jar.extract_cookies(_Response(values), _Request(url))
         self._empty = False
 
@@ -131,6 +131,13 @@ def _load(path: str) -> Any:
         if len(fields) != 7 or not fields[4].lstrip("-").isdigit():
             # Said without the line: it holds a cookie's value.
             raise UsageError(f"cannot load cookies from {path}: line {number} is not a Netscape cookie line")
+        # Browsers' exports say TRUE (subdomains too) beside a host without its leading dot, and
+        # FALSE beside one with it; http.cookiejar asserts the two agree: the dot follows the flag.
+        if fields[1].upper() == "TRUE" and not fields[0].startswith("."):
+            fields[0] = "." + fields[0]
+        elif fields[1].upper() == "FALSE" and fields[0].startswith("."):
+            fields[0] = fields[0].lstrip(".")
+        fields[1] = fields[1].upper()
         if fields[4] == "0":  # curl's session cookie; http.cookiejar would read 0 as 1970
             fields[4] = ""
         if "." not in fields[0] and ":" not in fields[0]:
@@ -145,7 +152,7 @@ def _load(path: str) -> Any:
     try:
         with os.fdopen(handle, "w") as f:
             f.write("\n".join(fixed) + "\n")
-        jar = http.cookiejar.MozillaCookieJar(temp)
+        jar = http.cookiejar.MozillaCookieJar(temp, policy=_policy())
         jar.load(ignore_discard=True, ignore_expires=False)
     except (OSError, http.cookiejar.LoadError, ValueError, AssertionError):
         raise UsageError(f"cannot load cookies from {path}: not a Netscape cookies file") from None
@@ -163,3 +170,40 @@ def _set_cookies(headers: Mapping[str, str]) -> list[str]:
         return list(getall("Set-Cookie"))
     # The wire reader joins repeated Set-Cookie fields with a newline (a comma sits inside Expires).
     return [part for part in value.split("\n") if part]
+
+
+def _policy() -> Any:
+    """http.cookiejar's rules, with RFC 6265's for IP addresses: a cookie set by an IP address (or
+    for one) belongs to that very address, never to others that share a "domain" suffix (a cookie
+    set by 127.0.0.1 with Domain=0.1 is not sent to 127.5.0.1)."""
+    import http.cookiejar
+    import ipaddress
+
+    def is_ip(host: str) -> bool:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return True
+
+    class Policy(http.cookiejar.DefaultCookiePolicy):
+        def set_ok_domain(self, cookie: Any, request: Any) -> bool:
+            host = request.origin_req_host
+            if (is_ip(host) or is_ip(cookie.domain.lstrip("."))) and cookie.domain.lstrip(".") != host:
+                return False
+            return bool(super().set_ok_domain(cookie, request))
+
+        def return_ok_domain(self, cookie: Any, request: Any) -> bool:
+            host = request.origin_req_host
+            if (is_ip(host) or is_ip(cookie.domain.lstrip("."))) and cookie.domain.lstrip(".") != host:
+                return False
+            return bool(super().return_ok_domain(cookie, request))
+
+        def domain_return_ok(self, domain: str, request: Any) -> bool:
+            host = request.origin_req_host
+            if is_ip(host) and domain.lstrip(".") != host:
+                return False
+            return bool(super().domain_return_ok(domain, request))
+
+    return Policy()
+
