@@ -218,10 +218,11 @@ def run(args: argparse.Namespace) -> int:
     from aiotulip.download.api import fetch
     from aiotulip.download.sources import UrlList, check_url, read_input
     from aiotulip.download.summary import print_summary
+    from aiotulip.shared.output import check_output, is_stdout
 
     options = options_from(args)
     if args.json is not None:
-        _check_writable(args.json)
+        check_output(args.json, "--json")
     sources: list = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
@@ -251,17 +252,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
             status = max(status, 2)
     if not args.quiet or not report.ok:
-        print_summary(report)
+        # With the report on standard output (--json -, /dev/stdout), the table goes to stderr.
+        print_summary(report, sys.stderr if args.json is not None and is_stdout(args.json) else None)
     return status
-
-
-def _check_writable(path: str) -> None:
-    """Refuse a --json path that could not be written once the run is over (before it starts)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"--json {path}: is a directory")
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"--json {path}: cannot write in {folder}")
 
 
 def _readable(path: str | None, option: str) -> str | None:

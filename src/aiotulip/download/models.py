@@ -191,17 +191,17 @@ class Report:
         return {"summary": self.summary(), "items": [result.to_json() for result in self.items]}
 
     def write_json(self, path: str | Path) -> None:
-        """Write the report to *path* atomically (a reader never sees half a report), one item at a
-        time (a million items never sit in memory as one document)."""
-        target = Path(path)
-        temp = target.with_name(f".{target.name}.tulip-tmp")
-        with open(temp, "w", encoding="utf-8") as f:
+        """Write the report to *path* (``-``: stdout; a link, a FIFO or a device as the user means
+        it: ``shared.output``), one item at a time (a million items never sit in memory as one
+        document); a regular file is replaced whole, never seen half written."""
+        from aiotulip.shared.output import writing
+
+        with writing(str(path)) as f:
             f.write('{\n  "summary": ' + json.dumps(self.summary(), indent=2).replace("\n", "\n  "))
             f.write(',\n  "items": [')
             for number, result in enumerate(self.items):
                 f.write(("\n    " if number == 0 else ",\n    ") + json.dumps(result.to_json()))
             f.write("\n  ]\n}\n" if self.items else "]\n}\n")
-        temp.replace(target)
 
     def __repr__(self) -> str:
         counts = self.counts()

@@ -206,4 +206,3 @@ def _policy() -> Any:
             return bool(super().domain_return_ok(domain, request))
 
     return Policy()
-

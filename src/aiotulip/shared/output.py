@@ -1,0 +1,100 @@
+"""Where a file the user names for output goes, the way the user means it.
+
+- ``-`` is standard output;
+- a FIFO, a character device (``/dev/stdout``, a terminal, ``/dev/null``) or a socket is written
+  through, never replaced: a reader at the other end gets the bytes;
+- a symbolic link is followed to its target (``latest.json -> reports/2026-12-06.json`` updates the
+  report, not the link; ``/dev/stdout -> /proc/self/fd/1`` reaches the terminal or pipe);
+- a regular file, or a new name, is written beside its target and renamed over it, so a reader
+  never sees half a file (and a crash leaves the old one whole).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from aiotulip.errors import UsageError
+
+__all__ = ["check_output", "is_stdout", "writing"]
+
+
+def _target(path: str) -> str:
+    """The file a path names once its symbolic links are followed (the path itself if none, or if
+    it is a link the kernel makes, such as /dev/stdout -> /proc/self/fd/1 -> pipe:[N])."""
+    if not os.path.islink(path):
+        return path
+    real = os.path.realpath(path)
+    return real if os.path.exists(real) and not _kernels(real) else path
+
+
+def _kernels(path: str) -> bool:
+    """Whether *path* is one of the kernel's own (a device, a process's descriptor)."""
+    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+
+
+def _through(path: str) -> bool:
+    """Whether *path* is written through (stdout, a FIFO, a device, a socket, or a name the kernel
+    gives one: /dev/stdout redirected to a file appends there), never replaced."""
+    if path == "-" or _kernels(path):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode) or stat.S_ISBLK(mode)
+
+
+def check_output(path: str, option: str) -> None:
+    """Refuse (UsageError) an output path that could not be written once the run is over."""
+    if path == "-":
+        return
+    target = _target(path)
+    if os.path.isdir(target):
+        raise UsageError(f"{option} {path}: is a directory")
+    if _through(target):
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"{option} {path}: cannot write to it")
+        return
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {folder}")
+
+
+@contextlib.contextmanager
+def writing(path: str, *, encoding: str = "utf-8") -> Iterator[TextIO]:
+    """Open *path* for writing text as the module says; the file is complete when the block ends."""
+    if path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = _target(path)
+    if _through(target):
+        with open(target, "w", encoding=encoding) as through:
+            yield through
+        return
+    folder, name = os.path.split(os.path.abspath(target))
+    temp = os.path.join(folder, f".{name}.tulip-{os.getpid()}")
+    try:
+        with open(temp, "w", encoding=encoding) as out:
+            yield out
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def is_stdout(path: str) -> bool:
+    """Whether *path* is where standard output goes (``-``, /dev/stdout, the file stdout is
+    redirected to): whatever else the program prints must then go elsewhere."""
+    if path == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -1,0 +1,61 @@
+"""Output paths the way the user means them (``--json``): ``-`` is stdout, a link is followed, a FIFO or
+a device is written through, a regular file is replaced whole (issue: a report renamed over
+``/dev/stdout`` or a symlink never reached its reader)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from aiotulip.serve import ServeConfig, ServerThread
+
+FETCH = [sys.executable, "-m", "aiotulip", "fetch", "--retries", "0", "-q"]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FETCH, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_json_to_stdout_a_link_a_fifo_and_a_file(tmp_path: Path) -> None:
+    with ServerThread(ServeConfig(files=2)) as base:
+        url = f"{base}/files/file-00000.bin"
+        # -: the report on stdout, nothing else there (the summary, if any, on stderr).
+        done = _run(url, "-d", "a", "--json", "-", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["items"][0]["status"] == "ok"
+        assert not (tmp_path / "-").exists()
+        # A symbolic link is followed: the link stays, its target gets the report.
+        (tmp_path / "reports").mkdir()
+        (tmp_path / "reports" / "old.json").write_text("{}")
+        (tmp_path / "latest.json").symlink_to("reports/old.json")
+        assert _run(url, "-d", "b", "--json", "latest.json", cwd=tmp_path).returncode == 0
+        assert (tmp_path / "latest.json").is_symlink()
+        assert json.loads((tmp_path / "reports" / "old.json").read_text())["summary"]["ok"] == 1
+        # A FIFO with a reader: written through, still a FIFO after.
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        got: list[str] = []
+        reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+        reader.start()
+        assert _run(url, "-d", "c", "--json", str(fifo), cwd=tmp_path).returncode == 0
+        reader.join(30)
+        assert json.loads(got[0])["summary"]["ok"] == 1 and fifo.is_fifo()
+        # /dev/stdout, as a script writes it: the report reaches the pipe, /dev/stdout stays a link.
+        done = _run(url, "-d", "d", "--json", "/dev/stdout", cwd=tmp_path)
+        assert json.loads(done.stdout)["summary"]["ok"] == 1
+        assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")
+        # A regular file: replaced whole, no temporary left beside it.
+        assert _run(url, "-d", "e", "--json", "r.json", cwd=tmp_path).returncode == 0
+        assert json.loads((tmp_path / "r.json").read_text())["summary"]["ok"] == 1
+        assert not [p for p in os.listdir(tmp_path) if ".tulip-" in p]
+
+
+def test_a_directory_or_an_unwritable_place_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = _run("http://127.0.0.1:1/x", "--json", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2 and "is a directory" in done.stderr and "Traceback" not in done.stderr
+    done = _run("http://127.0.0.1:1/x", "--json", "/nonexistent/dir/r.json", cwd=tmp_path)
+    assert done.returncode == 2 and "cannot write in" in done.stderr
