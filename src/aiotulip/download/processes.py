@@ -27,8 +27,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiotulip.download import engines, plan
+from aiotulip.download import engines
 from aiotulip.download.engines import Outcome, Work
+from aiotulip.download.http.urls import redact
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.stages import Meter
@@ -80,6 +81,7 @@ class _Child:
     indices: list[int]
     buffer: bytearray = field(default_factory=bytearray)
     ended: bool = False  # its last message arrived
+    status: int | None = None  # how it ended, as waitpid says (once reaped)
     interrupted: bool = False
     max_lag: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
@@ -119,12 +121,14 @@ def run_workers(work: Work) -> Outcome:
         _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
     for child in children:
         if not child.ended:  # died (or was killed) before its end: its unfinished items failed
+            why = _death(child)
             for index in child.indices:
                 if results[index] is None and not interrupted:
                     job = jobs[index]
-                    results[index] = plan.internal_failure(
-                        job, work.store.path(job), RuntimeError(f"worker process {child.pid} exited")
-                    )
+                    results[index] = Result(
+                        redact(job.url), work.store.path(job), "failed",
+                        error=f"its worker process {why} before it ended", error_kind="interrupted",
+                    )  # fmt: skip
     lags = [child.max_lag for child in children if child.max_lag is not None]
     stages = {stage: sum(child.stages.get(stage, 0.0) for child in children) for stage in ("sha256", "write")}
     return Outcome(
@@ -176,7 +180,7 @@ def _gather(children: list[_Child], jobs: list[Job], results: object, progress: 
         interrupted = stops.asked
     selector.close()
     for child in children:
-        _reap(child.pid)
+        child.status = _reap(child.pid)
     return interrupted
 
 
@@ -247,9 +251,25 @@ def _signal(child: _Child, signum: int) -> None:
         os.kill(child.pid, signum)
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int) -> int | None:
     with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+        return os.waitpid(pid, 0)[1]
+    return None
+
+
+def _death(child: _Child) -> str:
+    """How a child that sent no end ended, in words (``(pid 12) was killed by SIGKILL``)."""
+    status = child.status
+    if status is not None and os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"(pid {child.pid}) was killed by {name}"
+    if status is not None and os.WIFEXITED(status):
+        return f"(pid {child.pid}) exited with status {os.WEXITSTATUS(status)}"
+    return f"(pid {child.pid}) ended"
 
 
 class _Relay(Progress):
@@ -266,6 +286,7 @@ class _Relay(Progress):
         self._last = time.monotonic()
         self._lock = threading.Lock()  # the threads engine reports from many threads
         self._stop = threading.Event()
+        self._gone = False  # the parent stopped reading: nothing more is sent
         self._flusher = threading.Thread(target=self._keep_flushing, name="tulip-relay", daemon=True)
         self._flusher.start()
 
@@ -274,6 +295,8 @@ class _Relay(Progress):
             with self._lock:
                 if self._events and time.monotonic() - self._last >= _FLUSH_EVERY:
                     self._flush(time.monotonic())
+            if self._gone:
+                return
 
     def _index(self, job: Job | None) -> int:
         return -1 if job is None else self.index_of.get(id(job), -1)
@@ -285,10 +308,15 @@ class _Relay(Progress):
                 self._flush(time.monotonic())
 
     def _flush(self, now: float) -> None:
-        if self._events:
+        if self._events and not self._gone:
             data = pickle.dumps(self._events, pickle.HIGHEST_PROTOCOL)
             self._events = []
-            _write_all(self.fd, _HEADER.pack(len(data)) + data)
+            try:
+                _write_all(self.fd, _HEADER.pack(len(data)) + data)
+            except OSError:
+                # The parent is gone (killed): nobody reads; the kernel's death signal ends us.
+                self._gone = True
+        self._events = [] if self._gone else self._events
         self._last = now
 
     def done(self, job: Job, result: Result) -> None:
