@@ -144,3 +144,35 @@ def test_a_connection_dripping_its_headers_is_closed_after_the_header_timeout() 
             assert honest.recv(65536).startswith(b"HTTP/1.1 200")
         stats = json.loads(urllib.request.urlopen(f"{url}/_tulip/stats", timeout=10).read())
     assert stats["header_timeouts"] == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/..%2fprivate/x",
+        "/%2e%2e%2fprivate/x",
+        "/..%2Fprivate%2Fx",
+        "/x/..%2f..%2fprivate/x",
+        "/%252e%252e/private/x",
+        "/..%5cprivate/x",
+        "/x/%2e%2e%5c%2e%2e%5cprivate/x",
+    ],
+)
+def test_the_proxy_prefix_holds_however_a_dot_segment_is_spelled(path: str) -> None:
+    """An encoded slash or backslash let `..` through to an upstream that decodes it (nginx and
+    http.server reached /private/ from /public/)."""
+    import socket
+
+    from aiotulip.serve import ServeConfig, ServerThread
+
+    with (
+        ServerThread(ServeConfig(files=1)) as upstream,
+        ServerThread(ServeConfig(upstream=f"{upstream}/files/")) as proxy,
+    ):
+        host, port = proxy.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]

@@ -49,8 +49,21 @@ _NO_BODY = frozenset({204, 304})
 
 
 def _dot_segment(raw_path: str) -> bool:
-    """Whether a path has a "." or ".." segment (percent-encoded or not): it could leave the prefix."""
-    return any(part.replace("%2e", ".").replace("%2E", ".") in (".", "..") for part in raw_path.split("/"))
+    """Whether a path has a "." or ".." segment however it is spelled: it could leave the prefix.
+
+    Decoded first (``%2e%2e``, ``..%2f``, ``%252e`` decoded twice, as some upstreams do), and split
+    at slashes and backslashes alike (``%5c``: Windows servers and some frameworks take it for one):
+    an upstream that decodes what it is sent once more must still not be led out of its prefix.
+    """
+    from urllib.parse import unquote
+
+    path = raw_path
+    for _ in range(3):  # %252e%252e -> %2e%2e -> ..
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return any(part in (".", "..") for part in path.replace("\\", "/").split("/"))
 
 
 class Upstream:
