@@ -24,6 +24,7 @@ engines call them from threads.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from aiotulip.download.store.part import (
     NameTaken,
     PartFile,
     explain,
+    folder_closed,
+    folder_opened,
     fsync_dir,
     place,
 )
@@ -51,6 +54,7 @@ from aiotulip.errors import StorageError, UsageError
 __all__ = ["NameTaken", "PartBusy", "PartFile", "Store"]
 
 _NOTHING = Local()
+_BY_FD = os.path.isdir("/proc/self/fd")  # (Linux: a folder reached through its open descriptor)
 _sequence = itertools.count()
 
 
@@ -154,11 +158,55 @@ class Store:
         except OSError as exc:
             raise StorageError(f"cannot read {self.path(job)}: {exc.strerror}", url=job.url) from None
 
-    def _checked_parent(self, job: Job) -> None:
-        """Create the job's directory and make sure it lies inside dest, symlinks and all."""
-        if "/" not in job.name:
-            return
-        parent = os.path.dirname(self.path(job))
+    def _folder(self, name: str, job: Job) -> tuple[str, int | None]:
+        """Open the folder of *name* inside dest a component at a time, making what is missing and
+        never passing through a symlink; return the prefix its files are reached under and the
+        descriptor to close (None for dest itself).
+
+        The prefix is ``/proc/self/fd/N``: the folder as it was opened, whatever its path names
+        later. Checking a path and then using it let a folder swapped for a symlink in between
+        (``-d/HOST/files`` flipped to a link leading out) take files outside dest.
+        """
+        folder = name.rpartition("/")[0]
+        if not folder:
+            return str(self.dest), None
+        if not _BY_FD:  # no /proc: the folder checked, then used by its path
+            return self._checked_folder(folder, job), None
+        flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.dest, flags)
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.dest}: {exc.strerror}", url=job.url) from None
+        try:
+            for part in folder.split("/"):
+                try:
+                    inner = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                    inner = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except OSError as exc:
+            os.close(fd)
+            where = os.path.join(self.dest, folder)
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StorageError(
+                    f"{where} leads outside {self.dest} (a symlink or a file)", url=job.url
+                ) from None
+            raise StorageError(f"cannot create {where}: {exc.strerror}", url=job.url) from None
+        prefix = f"/proc/self/fd/{fd}"
+        folder_opened(prefix, os.path.join(self.dest, folder))
+        return prefix, fd
+
+    @staticmethod
+    def _close_folder(prefix: str, fd: int | None) -> None:
+        if fd is not None:
+            folder_closed(prefix)
+            os.close(fd)
+
+    def _checked_folder(self, folder: str, job: Job) -> str:
+        parent = os.path.join(self.dest, folder)
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError as exc:
@@ -166,23 +214,29 @@ class Store:
         real = os.path.realpath(parent)
         if real != self._real and not real.startswith(self._real.rstrip(os.sep) + os.sep):
             raise StorageError(f"{parent} leads outside {self.dest}", url=job.url)
+        return parent
 
-    def _lock_part(self, job: Job) -> int:
+    def _lock_part(self, job: Job) -> tuple[int, str, int | None]:
         """Open and lock *job*'s part file (its folder made, inside dest; an earlier tulip's part
-        adopted); return its descriptor. Raise PartBusy if another run has it."""
-        self._checked_parent(job)
-        path = self.part_path(job)
-        self._adopt_legacy(job, path)
-        return lock_part(path, job.url)
+        adopted); return its descriptor, its folder's prefix and the folder's descriptor (the
+        caller closes both). Raise PartBusy if another run has it."""
+        folder, folder_fd = self._folder(job.name, job)
+        base = job.name.rpartition("/")[2]
+        path = os.path.join(folder, part_name(base))
+        try:
+            self._adopt_legacy(job, path, os.path.join(folder, base + LEGACY_PART_SUFFIX))
+            return lock_part(path, job.url), folder, folder_fd
+        except BaseException:
+            self._close_folder(folder, folder_fd)
+            raise
 
-    def _adopt_legacy(self, job: Job, path: str) -> None:
+    def _adopt_legacy(self, job: Job, path: str, legacy: str) -> None:
         """Move an earlier tulip's ``NAME.part`` to the new name, if provably an unfinished part.
 
         tulip 0.1 marked its parts with the validator and kept the mark when it renamed one into
         place, so a complete download that happened to be named ``NAME.part`` carries it too: only a
         file shorter than the size the job knows is taken for a part (If-Range then checks the rest).
         """
-        legacy = self.path(job) + LEGACY_PART_SUFFIX
         if os.path.lexists(path) or job.size is None or not record.ours(legacy):
             return
         size = regular_size(legacy)
@@ -193,8 +247,10 @@ class Store:
     def open_part(self, job: Job, offset: int) -> PartFile:
         """Open *job*'s part to continue at *offset* (0: empty it), hashing what it holds; it stays
         locked until closed or committed. Bytes tagged with another URL are not continued."""
-        fd = self._lock_part(job)
-        handle = PartFile(job, self.part_path(job), fd, dest=str(self.dest), fsync=self.fsync)
+        fd, folder, folder_fd = self._lock_part(job)
+        base = job.name.rpartition("/")[2]
+        handle = PartFile(job, os.path.join(folder, part_name(base)), fd, folder=folder, fsync=self.fsync,
+                          folder_fd=folder_fd)  # fmt: skip
         try:
             if offset and handle.tag() not in (None, url_tag(job.url)):
                 offset = 0  # another URL's bytes: this item cannot use them
@@ -222,12 +278,13 @@ class Store:
         path = self.part_path(job)
         if not os.path.lexists(path) and not os.path.lexists(self.path(job) + LEGACY_PART_SUFFIX):
             return
-        fd = self._lock_part(job)
+        fd, folder, folder_fd = self._lock_part(job)
         try:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                os.unlink(os.path.join(folder, part_name(job.name.rpartition("/")[2])))
         finally:
             os.close(fd)
+            self._close_folder(folder, folder_fd)
 
     def write_whole(self, job: Job, data: bytes, commit: Final | None = None) -> None:
         """Write a complete small file: a temporary of its own, then rename — four system calls
@@ -237,10 +294,18 @@ class Store:
         PartFile: less Python per file is less time holding the GIL the event loop needs.
         """
         name = commit.name if commit is not None else job.name
-        if "/" in name:
-            self._checked_parent(job)
-        final = os.path.join(self.dest, name)
-        temp = os.path.join(self.dest, temp_name(name, f"{self._pid}-{next(_sequence)}"))
+        if "/" not in name:  # (the usual case: no folder to open)
+            self._write_in(str(self.dest), name, job, data, commit)
+            return
+        folder, folder_fd = self._folder(name, job)
+        try:
+            self._write_in(folder, name.rpartition("/")[2], job, data, commit)
+        finally:
+            self._close_folder(folder, folder_fd)
+
+    def _write_in(self, folder: str, name: str, job: Job, data: bytes, commit: Final | None) -> None:
+        final = os.path.join(folder, name)
+        temp = os.path.join(folder, temp_name(name, f"{self._pid}-{next(_sequence)}"))
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o644)
         except OSError as exc:

@@ -13,7 +13,7 @@ import fcntl
 import os
 import stat
 
-from aiotulip.download.store.part import OPEN_FLAGS, explain
+from aiotulip.download.store.part import OPEN_FLAGS, explain, shown
 from aiotulip.errors import StorageError
 
 __all__ = ["PartBusy", "lock_part"]
@@ -59,4 +59,4 @@ def lock_part(path: str, url: str) -> int:
                 os.unlink(path)  # drops our name only; whatever else links to it is untouched
             continue
         return fd
-    raise StorageError(f"cannot take {path}: it keeps changing under us", url=url)
+    raise StorageError(f"cannot take {shown(path)}: it keeps changing under us", url=url)

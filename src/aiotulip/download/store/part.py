@@ -22,7 +22,19 @@ from aiotulip.download.store import record
 from aiotulip.download.store.record import MAP, PART_MARKS, URL_TAG, VALIDATOR, url_tag
 from aiotulip.errors import StorageError
 
-__all__ = ["HASH_BLOCK", "OPEN_FLAGS", "Final", "NameTaken", "PartFile", "explain", "fsync_dir", "place"]
+__all__ = [
+    "HASH_BLOCK",
+    "OPEN_FLAGS",
+    "Final",
+    "NameTaken",
+    "PartFile",
+    "explain",
+    "folder_closed",
+    "folder_opened",
+    "fsync_dir",
+    "place",
+    "shown",
+]
 
 OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 HASH_BLOCK = 1024 * 1024
@@ -49,8 +61,11 @@ class NameTaken(Exception):
 class PartFile:
     """An open, locked part file: writes, an incremental sha256, and the final rename."""
 
-    def __init__(self, job: Job, path: str, fd: int, *, dest: str, fsync: bool) -> None:
-        self.dest = dest  # the destination folder (a final name is relative to it)
+    def __init__(
+        self, job: Job, path: str, fd: int, *, folder: str, fsync: bool, folder_fd: int | None = None
+    ) -> None:
+        self.folder = folder  # where the part and its final name are (a folder's open descriptor)
+        self._folder_fd = folder_fd  # ... to close with the part
         self.fsync = fsync
         self.job = job
         self.path = path
@@ -182,7 +197,9 @@ class PartFile:
                     self.hasher.update(block)
                     position += len(block)
             except OSError as exc:
-                raise StorageError(f"cannot read {self.path}: {exc.strerror}", url=self.job.url) from None
+                raise StorageError(
+                    f"cannot read {shown(self.path)}: {exc.strerror}", url=self.job.url
+                ) from None
             finally:
                 self._hashed = position
                 stages.add(stages.clock() - started, 0.0)  # (the read back is the hash's cost)
@@ -226,7 +243,9 @@ class PartFile:
 
         Renamed while still locked: a run waiting for the lock then finds the path empty or new.
         """
-        final = os.path.join(self.dest, self.job.name if commit is None else commit.name)
+        final = os.path.join(
+            self.folder, (self.job.name if commit is None else commit.name).rpartition("/")[2]
+        )
         assert self.fd is not None
         for name in PART_MARKS:  # a final file must not look like a part
             with contextlib.suppress(OSError, AttributeError):
@@ -252,6 +271,11 @@ class PartFile:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
+        if self._folder_fd is not None:
+            folder_closed(self.folder)
+            with contextlib.suppress(OSError):
+                os.close(self._folder_fd)
+            self._folder_fd = None
 
 
 def place(source: str, final: str, job: Job, exclusive: bool) -> None:
@@ -285,7 +309,30 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_SHOWN: dict[str, str] = {}  # "/proc/self/fd/N" -> the folder's path as the user knows it
+
+
+def folder_opened(prefix: str, shown: str) -> None:
+    """A folder is reached under *prefix* (its open descriptor): messages name it *shown*."""
+    _SHOWN[prefix] = shown
+
+
+def folder_closed(prefix: str) -> None:
+    _SHOWN.pop(prefix, None)
+
+
+def shown(path: str) -> str:
+    """*path* as the user knows it (a folder's descriptor prefix put back to the folder's path)."""
+    if path.startswith("/proc/self/fd/"):
+        number, _slash, tail = path[len("/proc/self/fd/") :].partition("/")
+        folder = _SHOWN.get("/proc/self/fd/" + number)
+        if folder is not None:
+            return os.path.join(folder, tail) if tail else folder
+    return path
+
+
 def explain(exc: OSError, path: str) -> str:
+    path = shown(path)
     if exc.errno == errno.ELOOP:
         return f"refusing to write through a symlink: {path}"
     if exc.errno == errno.EFBIG:
