@@ -1,4 +1,5 @@
-"""Socket moves both servers make: a reset instead of a close, and the bytes the kernel still holds."""
+"""Socket moves the servers share: a listening socket, a reset instead of a close, and the bytes the
+kernel has not sent yet."""
 
 from __future__ import annotations
 
@@ -9,7 +10,27 @@ import struct
 import sys
 import termios
 
-__all__ = ["linger_zero", "reset", "unsent"]
+from aiotulip.errors import UsageError
+
+__all__ = ["linger_zero", "listening_socket", "reset", "unsent"]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Return a non-blocking socket bound to *host*:*port* (not yet listening); raise UsageError."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, _type, proto, _canon, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
 
 
 def linger_zero(sock: socket.socket) -> None:
