@@ -205,11 +205,11 @@ class Reader:
                 raise ParseError("a chunk-size or trailer line too long")
             return -1
         line = data[pos : newline + 1]
-        parts.append(Part(FRAMING, line))
         if state == _CHUNK_SIZE:
             size_text = line.split(b";", 1)[0].strip()
             if not size_text or len(size_text) > 16 or not re.fullmatch(rb"[0-9A-Fa-f]+", size_text):
                 raise ParseError(f"bad chunk size {line[:40]!r}")
+            parts.append(Part(FRAMING, line))
             self.remaining = int(size_text, 16)
             self.state = _CHUNK_DATA if self.remaining else _TRAILER
             self.trailer = 0
@@ -217,6 +217,7 @@ class Reader:
             self.trailer += len(line)
             if self.trailer > MAX_HEAD:
                 raise ParseError("trailers too long")
+            parts.append(Part(FRAMING, line))
             if not line.strip(b"\r\n"):
                 self._end(parts)
         return newline + 1
@@ -229,12 +230,17 @@ class Reader:
         if found is None:
             if len(data) - start > MAX_HEAD:
                 raise ParseError("a head over 64 KiB")
+            first_end = data.find(b"\n", start)
+            if first_end >= 0:  # a whole first line: something else than HTTP shows now, not at the end
+                parse_head(data[start : first_end + 1], request=self.requests)
             return -1
         raw = data[pos : found.end()]
         head = parse_head(raw, request=self.requests)
+        after: list[Part] = []
+        self._frame(head, after)  # first: a bad framing leaves the head to the opaque rest
         part = Part(HEAD, raw, head)
         parts.append(part)
-        self._frame(head, parts)
+        parts.extend(after)
         if self.state in (_CHUNK_SIZE, _UNTIL_CLOSE):
             part.length = None
         elif self.state == _LENGTH:
