@@ -3,9 +3,10 @@ upstreams on loopback (an echo server, a server that sends a blob)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -30,9 +31,9 @@ def api() -> Iterator[str]:
 class Upstream:
     """A TCP server on a free loopback port, each connection served by *serve* in a thread."""
 
-    def __init__(self, serve: object) -> None:
+    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.serve = serve
         self.accepted = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -48,11 +49,8 @@ class Upstream:
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                self.serve(conn)  # type: ignore[operator]
-            except OSError:
-                pass
+        with conn, contextlib.suppress(OSError):
+            self.serve(conn)
 
     def close(self) -> None:
         self.sock.close()

@@ -112,7 +112,7 @@ def test_populate_over_the_api_replaces_only_what_moved(api: str, echo_server: U
     status, body = call(api, "POST", "/populate", first)
     assert status == 201 and [p["listen"] for p in body["proxies"]] == [listen]
     call(api, "POST", "/proxies/a/toxics", {"type": "latency", "attributes": {"latency": 5}})
-    status, body = call(api, "POST", "/populate", first + [{"name": "b", "upstream": echo_server.address}])
+    status, body = call(api, "POST", "/populate", [*first, {"name": "b", "upstream": echo_server.address}])
     assert status == 201 and [len(p["toxics"]) for p in body["proxies"]] == [1, 0]  # "a" untouched
     status, body = call(api, "POST", "/populate", [{"name": "c", "upstream": "x:1"}, {"upstream": "x:1"}])
     assert (status, body["error"]) == (400, "missing required field: name at proxy 2")
