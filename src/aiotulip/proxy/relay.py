@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SPLICE", "Link", "PipePool"]
 
+# The toxics' clock: uvloop's loop.time() moves in whole milliseconds once per turn of the loop, which
+# would let a 300 ms latency come out at 299 ms.
+clock = time.monotonic
+
 SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 _PIPE_SIZE = 1 << 20  # bytes a pipe holds: fewer trips through the loop per megabyte
@@ -45,7 +50,7 @@ _BURST = 16  # splices in one wake-up before others get their turn
 _READ = 256 * 1024
 _HIGH = 4 << 20  # queued bytes past which the source is not read ...
 _LOW = 1 << 20  # ... until they are down to this
-_EARLY = 0.0005  # seconds an event may go before its time (uvloop's timers have ms resolution)
+_TIMER_STEP = 0.001  # uvloop's timers count whole milliseconds: a shorter wait would spin
 
 
 class Pipe:
@@ -125,7 +130,7 @@ class Link:
         """Give both directions the stages of *toxics* (stages of toxics that stay keep their state)."""
         if self.closed:
             return
-        now = self.loop.time()
+        now = clock()
         if self.exchanges is not None:
             self.exchanges.set_toxics(toxics)
         for direction in (self.up, self.down):
@@ -213,7 +218,7 @@ class Direction:
         # From the kernel's way to the chain: what is in the pipe goes through the toxics too.
         held = self._empty_pipe()
         self._write_off()
-        now = self.loop.time()
+        now = clock()
         if held:
             self._enqueue(chain.data(now, held))
         if self.ended and not self.finished:
@@ -222,7 +227,7 @@ class Direction:
         self._maybe_read()
 
     def _release_queue(self) -> None:
-        now = self.loop.time()
+        now = clock()
         for event in self.queue:
             event.at = min(event.at, now)
 
@@ -341,7 +346,7 @@ class Direction:
         self.ended = True
         self._read_off()
         if self.chain is not None:
-            self._enqueue(self.chain.end(self.loop.time(), EOF))
+            self._enqueue(self.chain.end(clock(), EOF))
             self._pump()
         elif not self.in_pipe:
             if self.pipe is not None:
@@ -372,7 +377,7 @@ class Direction:
             self._source_ended()
         else:
             assert self.chain is not None
-            self._enqueue(self.chain.data(self.loop.time(), data))
+            self._enqueue(self.chain.data(clock(), data))
             self._pump()
         self.link.poke(self)
 
@@ -395,7 +400,7 @@ class Direction:
         if self.link.closed:
             return
         if self.chain is not None:
-            self._enqueue(self.chain.tick(self.loop.time()))
+            self._enqueue(self.chain.tick(clock()))
         self._pump()
 
     def _pump(self) -> None:
@@ -405,7 +410,7 @@ class Direction:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        now = self.loop.time() + _EARLY
+        now = clock()
         queue = self.queue
         while queue and not self.writing:
             event = queue[0]
@@ -447,4 +452,4 @@ class Direction:
         if self.chain is not None and (deadline := self.chain.deadline()) is not None:
             due.append(deadline)
         if due:
-            self.timer = self.loop.call_at(min(due), self.wake)
+            self.timer = self.loop.call_later(max(min(due) - clock(), _TIMER_STEP), self.wake)
