@@ -256,3 +256,36 @@ def test_http_toxics_on_a_keep_alive_http_upstream(client: Toxiproxy) -> None:
         with connect(proxy.listen) as sock:
             sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
             assert read_all(sock).startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+
+
+def test_a_proxy_that_leads_to_itself_is_cut_at_once(api: str, client: Toxiproxy) -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{spare.getsockname()[1]}"
+    proxy = client.create(upstream=address, name="loop", listen=address)
+    with connect(proxy.listen) as sock:
+        assert read_all(sock) == b""  # not a connection to itself and another and another ...
+    other = client.create(upstream=proxy.listen, name="into-the-loop")  # two proxies make a loop too
+    proxy.destroy()
+    client.create(upstream=other.listen, name="loop", listen=address)
+    with connect(other.listen) as sock:
+        assert read_all(sock) == b""
+
+
+def test_pipelined_requests_never_read_are_held_back(client: Toxiproxy, echo_server: Upstream) -> None:
+    proxy = client.create(upstream=echo_server.address, name="flood")
+    proxy.add_toxic(type="http_error", attributes={"status": 503})  # tulip answers them all itself
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(proxy.listen) as sock:
+        sock.setblocking(False)
+        deadline = time.monotonic() + 20
+        moved = time.monotonic()
+        while time.monotonic() - moved < 1.0:  # until the proxy reads nothing more for a second
+            assert time.monotonic() < deadline, "the proxy kept reading requests whose answers pile up"
+            try:
+                sock.send(request * 1000)
+                moved = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        sock.setblocking(True)
+        assert sock.recv(100).startswith(b"HTTP/1.1 503")

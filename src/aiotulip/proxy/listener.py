@@ -51,8 +51,11 @@ async def resolve(host: str, port: int, *, passive: bool = False) -> list[tuple[
 class LiveProxy:
     """One proxy: *spec* as the API shows it, its *toxics* in the order they were added."""
 
-    def __init__(self, spec: ProxySpec, seed: int, pool: PipePool) -> None:
+    def __init__(self, spec: ProxySpec, seed: int, pool: PipePool, outbound: set[int] | None = None) -> None:
         self.spec = replace(spec, enabled=False)
+        # The local ports of every proxy's upstream connections (shared by the proxies of a server): a
+        # client coming from one of them is tulip itself, through a proxy that leads back to a proxy.
+        self.outbound = set() if outbound is None else outbound
         self.toxics: list[Toxic] = []
         self.draws = Draws(seed, spec.name)
         self.pool = pool
@@ -126,7 +129,7 @@ class LiveProxy:
             if listener is None:
                 return
             try:
-                client, _address = listener.accept()
+                client, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -134,6 +137,9 @@ class LiveProxy:
                     self.loop.remove_reader(listener.fileno())
                     self.loop.call_later(0.1, self._resume_accepting, listener)
                 return
+            if address[1] in self.outbound:
+                client.close()  # a loop: it would open connections until no descriptor is left
+                continue
             client.setblocking(False)
             _no_delay(client)
             task = self.loop.create_task(self._open(client, self.draws.next_connection()))
@@ -163,14 +169,21 @@ class LiveProxy:
         for family, address in await resolve(host, port):
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
+            port = 0
             try:
+                # The local port is known before the connect, so that a loop is seen at its first accept.
+                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+                port = sock.getsockname()[1]
+                self.outbound.add(port)
                 async with asyncio.timeout(_CONNECT_TIMEOUT):
                     await self.loop.sock_connect(sock, address)
             except OSError as exc:  # refused, unreachable, or the timeout (a TimeoutError)
+                self.outbound.discard(port)
                 sock.close()
                 failure = exc
                 continue
             except BaseException:
+                self.outbound.discard(port)
                 sock.close()
                 raise
             _no_delay(sock)

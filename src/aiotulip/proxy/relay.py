@@ -47,9 +47,11 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK
 _PIPE_SIZE = 1 << 20  # bytes a pipe holds: fewer trips through the loop per megabyte
 _PIPES_KEPT = 64
 _BURST = 16  # splices in one wake-up before others get their turn
-_READ = 256 * 1024
+_READ = 64 * 1024  # a read through the toxics: a slicer of 1 byte makes an event of every byte
 _HIGH = 4 << 20  # queued bytes past which the source is not read ...
 _LOW = 1 << 20  # ... until they are down to this
+_EVENT_COST = 128  # bytes an event holds besides its data: what the limits count too
+_SLOTS = 256  # pipelined requests followed before the client is read no more
 _TIMER_STEP = 0.001  # uvloop's timers count whole milliseconds: a shorter wait would spin
 
 
@@ -92,6 +94,7 @@ class Owner(Protocol):
     """What a Link needs of its proxy."""
 
     pool: PipePool
+    outbound: set[int]
 
     def forget(self, link: Link) -> None: ...
 
@@ -115,6 +118,7 @@ class Link:
         self.nth = nth
         self.draws = draws
         self.closed = False
+        self.local_port = upstream.getsockname()[1]  # in the proxy's outbound ports since the connect
         # A connection is followed as HTTP from its first byte or never: it is decided now.
         http = any(toxic.kind.http for toxic in toxics)
         self.exchanges = Exchanges(draws, toxics) if http else None
@@ -143,9 +147,21 @@ class Link:
             direction.set_chain(Chain([*first, *stages]) if first or stages else None)
 
     def poke(self, source: Direction) -> None:
-        """Bytes came in one way: HTTP answers tulip gives itself may now be due the other way."""
-        if self.exchanges is not None and not self.closed:
-            (self.down if source is self.up else self.up).wake()
+        """One way moved on: requests in may have made tulip's own answers due the other way, and
+        answers out may let more requests in."""
+        if self.exchanges is None or self.closed:
+            return
+        if source is self.up:
+            self.down.wake()
+        else:
+            self.up.resume()
+
+    def holds_back(self, direction: Direction) -> bool:
+        """Whether *direction* must not be read: a client piling up requests that tulip has not answered,
+        or whose answers it does not read (tulip's own answers need no upstream to hold them back)."""
+        if self.exchanges is None or direction is not self.up:
+            return False
+        return len(self.exchanges.slots) >= _SLOTS or self.down.queued > _HIGH
 
     def check_done(self) -> None:
         if self.up.finished and self.down.finished:
@@ -167,6 +183,7 @@ class Link:
                 reset_socket(sock)
             else:
                 sock.close()
+        self.owner.outbound.discard(self.local_port)
         self.owner.forget(self)
 
 
@@ -341,6 +358,7 @@ class Direction:
                 self._read_on()
         else:
             self._pump()
+            self.link.poke(self)
 
     def _source_ended(self) -> None:
         self.ended = True
@@ -378,19 +396,25 @@ class Direction:
         else:
             assert self.chain is not None
             self._enqueue(self.chain.data(clock(), data))
+            if self.link.holds_back(self):
+                self._read_off()
             self._pump()
         self.link.poke(self)
 
     def _enqueue(self, events: list[Event]) -> None:
         for event in events:
             self.queue.append(event)
-            self.queued += len(event.data)
+            self.queued += len(event.data) + _EVENT_COST
         if self.queued > _HIGH:
             self._read_off()
 
     def _maybe_read(self) -> None:
-        if self.queued <= _LOW:
+        if self.queued <= _LOW and not self.link.holds_back(self):
             self._read_on()
+
+    def resume(self) -> None:
+        if not self.ended and not self.link.closed:
+            self._maybe_read()
 
     def wake(self) -> None:
         """Do what is due: the chain's own deadlines, then the queue."""
@@ -402,6 +426,7 @@ class Direction:
         if self.chain is not None:
             self._enqueue(self.chain.tick(clock()))
         self._pump()
+        self.link.poke(self)
 
     def _pump(self) -> None:
         """Carry out the queue's events whose time has come, in order; then wait for the next."""
@@ -432,9 +457,11 @@ class Direction:
                         self._write_on()
                         break
                 queue.popleft()
+                self.queued -= _EVENT_COST
                 self.sent = 0
             elif event.kind == EOF:
                 queue.popleft()
+                self.queued -= _EVENT_COST
                 self._finish()
                 if self.link.closed:
                     return

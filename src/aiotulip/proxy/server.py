@@ -52,6 +52,7 @@ class ProxyServer:
         self.exposed = exposed  # the API listens beyond loopback: so may the proxies
         self.proxies: dict[str, LiveProxy] = {}
         self.pool = PipePool()
+        self.outbound: set[int] = set()  # the local ports of the proxies' upstream connections
         self.lock = asyncio.Lock()
 
     def get(self, name: str) -> LiveProxy:
@@ -66,7 +67,7 @@ class ProxyServer:
         if len(self.proxies) >= _MAX_PROXIES:
             raise ApiError(f"too many proxies: {_MAX_PROXIES} at most", 400)
         await self.check_listen(spec.listen)
-        proxy = LiveProxy(spec, self.config.seed, self.pool)
+        proxy = LiveProxy(spec, self.config.seed, self.pool, self.outbound)
         if spec.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy
