@@ -14,18 +14,24 @@ from aiotulip.proxy import ProxyConfig, ProxyThread
 
 
 @pytest.fixture
-def api() -> Iterator[str]:
+def proxy_thread() -> Iterator[ProxyThread]:
+    """``tulip proxy`` in a thread, seeded 7; its proxies are ``proxy_thread.running.server.proxies``."""
+    thread = ProxyThread(ProxyConfig(port=0, seed=7))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def api(proxy_thread: ProxyThread) -> str:
     """The API's URL; the toxiproxy-python client talks to it."""
     from toxiproxy.api import APIConsumer
 
-    thread = ProxyThread(ProxyConfig(port=0, seed=7))
-    url = thread.start()
-    host, port = url.removeprefix("http://").rsplit(":", 1)
+    host, port = proxy_thread.url.removeprefix("http://").rsplit(":", 1)
     APIConsumer.host, APIConsumer.port = host, int(port)  # the client's settings are class attributes
-    try:
-        yield url
-    finally:
-        thread.stop()
+    return proxy_thread.url
 
 
 class Upstream:

@@ -16,6 +16,7 @@ import pytest
 from toxiproxy import Toxiproxy
 from toxiproxy.proxy import Proxy
 
+from aiotulip.proxy import ProxyThread
 from aiotulip.shared.limits import raise_open_file_limit
 from aiotulip.shared.sockets import reset
 from tests.proxy.conftest import Upstream, connect, read_all
@@ -272,7 +273,9 @@ def test_a_proxy_that_leads_to_itself_is_cut_at_once(api: str, client: Toxiproxy
         assert read_all(sock) == b""
 
 
-def test_pipelined_requests_never_read_are_held_back(client: Toxiproxy, echo_server: Upstream) -> None:
+def test_pipelined_requests_never_read_are_held_back(
+    client: Toxiproxy, echo_server: Upstream, proxy_thread: ProxyThread
+) -> None:
     proxy = client.create(upstream=echo_server.address, name="flood")
     proxy.add_toxic(type="http_error", attributes={"status": 503})  # tulip answers them all itself
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -287,5 +290,8 @@ def test_pipelined_requests_never_read_are_held_back(client: Toxiproxy, echo_ser
                 moved = time.monotonic()
             except BlockingIOError:
                 time.sleep(0.01)
+        assert proxy_thread.running is not None
+        (link,) = proxy_thread.running.server.proxies["flood"].links
+        assert link.down.queued < 6 << 20  # at most 4 MiB of answers wait, and the requests with them
         sock.setblocking(True)
         assert sock.recv(100).startswith(b"HTTP/1.1 503")
