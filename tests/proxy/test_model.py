@@ -138,7 +138,8 @@ def test_addresses_and_loopback() -> None:
 def test_host_headers_that_name_this_api_and_those_that_do_not() -> None:
     local = {"127.0.0.1:8474": True, "localhost": True, "[::1]:8474": True, "LOCALHOST.:8474": True,
              "evil.example:8474": False, "evil.example": False, "10.0.0.5:8474": False, "": False,
-             "127.0.0.1.evil.example": False, "[::1": False}  # fmt: skip
+             "127.0.0.1.evil.example": False, "[::1": False, "127.0.0.1:80@evil.example": False,
+             "[::1]x": False, "localhost:": True}  # fmt: skip
     for header, allowed in local.items():
         assert host_allowed(header, exposed=False) is allowed, header
     assert host_allowed(None, exposed=False)

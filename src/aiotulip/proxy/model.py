@@ -419,11 +419,16 @@ def host_allowed(header: str | None, *, exposed: bool, names: frozenset[str] = f
     *exposed* beyond loopback, any IP literal too; and the extra *names* (lower case)."""
     if header is None:
         return True  # HTTP/1.0 without Host: no name was rebound
-    host = header.strip().lower()
+    host, port = header.strip().lower(), ""
     if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else ""
+        host, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
     elif host.count(":") == 1:
-        host = host.partition(":")[0]
+        host, _, port = host.partition(":")
+    if port and not port.isdigit():
+        return False  # "127.0.0.1:80@evil.example" is no Host a browser sends
     host = host.rstrip(".")
     if not host:
         return False
