@@ -295,3 +295,34 @@ def test_pipelined_requests_never_read_are_held_back(
         assert link.down.queued < 6 << 20  # at most 4 MiB of answers wait, and the requests with them
         sock.setblocking(True)
         assert sock.recv(100).startswith(b"HTTP/1.1 503")
+
+
+def test_bytes_stay_whole_while_toxics_come_and_go(client: Toxiproxy, echo_server: Upstream) -> None:
+    """Between the kernel's path and the toxics' path, mid-transfer, many times: nothing lost or doubled."""
+    proxy = client.create(upstream=echo_server.address, name="switching")
+    stop = threading.Event()
+    turns = [0]
+
+    def toggle() -> None:
+        toxics = [("latency", {"latency": 1}), ("slicer", {"average_size": 50_000, "size_variation": 100}),
+                  ("bandwidth", {"rate": 200_000})]  # fmt: skip
+        turn = 0
+        while not stop.is_set():
+            kind, attributes = toxics[turn % len(toxics)]
+            stream = ("upstream", "downstream")[turn % 2]
+            proxy.add_toxic(type=kind, stream=stream, attributes=attributes)
+            time.sleep(0.01)
+            proxy.destroy_toxic(f"{kind}_{stream}")
+            time.sleep(0.01)
+            turn += 1
+            turns[0] = turn
+
+    toggler = threading.Thread(target=toggle)
+    toggler.start()
+    try:
+        payload = os.urandom(40 << 20)
+        assert talk(proxy.listen, payload) == payload
+    finally:
+        stop.set()
+        toggler.join()
+    assert turns[0] >= 3  # it did switch, mid-transfer
