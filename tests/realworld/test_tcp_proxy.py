@@ -161,3 +161,24 @@ def test_the_api_answers_curl_as_toxiproxy_would(client: Toxiproxy) -> None:
     assert json.loads(subprocess.run(create, capture_output=True, timeout=30).stdout)["name"] == "x"
     rebound = [curl, "-s", "-H", "Host: attacker.example", f"{api}/proxies"]
     assert json.loads(subprocess.run(rebound, capture_output=True, timeout=30).stdout)["status"] == 403
+
+
+def test_the_recipe_in_the_docs_runs_as_written(pytester: pytest.Pytester, redis: str) -> None:
+    """docs/proxy.md's first example, with a redis address and an app of the user's own around it."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "proxy.md").read_text()
+    recipe = page.split("```python\n", 1)[1].split("```", 1)[0]
+    own = f"""
+import socket
+
+@pytest.fixture(scope="session")
+def redis_address():
+    return {redis!r}
+
+def my_app_ping(host, port, timeout):
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"*1\\r\\n$4\\r\\nPING\\r\\n")
+        assert sock.recv(100) == b"+PONG\\r\\n"
+"""
+    pytester.makepyfile(test_recipe=recipe + own)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    result.assert_outcomes(passed=2)
