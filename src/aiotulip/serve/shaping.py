@@ -131,7 +131,8 @@ async def _write(
             sent += len(piece)
             stats.bytes_sent += len(piece)
             if pace is not None:
-                pace.take(loop.time(), len(piece))
+                # Paced as a whole from its start (ready at *began*): a stall is caught up after.
+                pace.take(began, len(piece))
                 ahead = pace.free_at - loop.time()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
