@@ -40,5 +40,5 @@ def test_the_map_names_every_module_and_no_other() -> None:
 def test_the_readme_stays_short_and_points_to_the_docs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme.encode()) < 16 * 1024
-    for page in ("spin", "serve", "fetch", "performance", "guarantees", "architecture"):
+    for page in ("spin", "serve", "proxy", "fetch", "performance", "guarantees", "architecture"):
         assert f"docs/{page}.md" in readme

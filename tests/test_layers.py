@@ -133,6 +133,19 @@ def test_the_pure_layer_imports_no_io(layer: str) -> None:
     assert not wrong
 
 
+PROXY_PURE = ["aiotulip.proxy.model", "aiotulip.proxy.draws", "aiotulip.proxy.toxics", "aiotulip.proxy.http",
+              "aiotulip.proxy.exchange"]  # fmt: skip
+PROXY_IO = ["aiotulip.proxy.relay", "aiotulip.proxy.listener", "aiotulip.proxy.server", "aiotulip.proxy.api",
+            "aiotulip.proxy.runner", "aiotulip.proxy.cli"]  # fmt: skip
+
+
+def test_the_proxy_decisions_import_no_io() -> None:
+    """What a toxic does is decided without a socket: the relay carries the decisions out."""
+    edges = graph()
+    wrong = {(s, t) for s, ts in edges.items() if _under(s, PROXY_PURE) for t in ts if _under(t, PROXY_IO)}
+    assert not wrong
+
+
 def test_transports_know_nothing_of_the_run() -> None:
     """Transports take TransportOptions: not the run's FetchOptions, the Item, the engines or the store."""
     edges = graph()
@@ -157,10 +170,10 @@ def test_the_store_never_imports_the_item() -> None:
 
 
 def test_parts_stand_apart() -> None:
-    """spin, serve and bench never reach into download's insides, nor download into theirs; what two
-    parts share lives in aiotulip.shared (the demo, the CLI and the pytest plugin join the parts)."""
+    """spin, serve, proxy and bench never reach into download's insides, nor download into theirs; what
+    two parts share lives in aiotulip.shared (the demo, the CLI and the pytest plugin join the parts)."""
     edges = graph()
-    parts = ["aiotulip.spin", "aiotulip.serve", "aiotulip.download", "aiotulip.bench"]
+    parts = ["aiotulip.spin", "aiotulip.serve", "aiotulip.download", "aiotulip.bench", "aiotulip.proxy"]
     allowed = {
         ("aiotulip.download", "aiotulip.spin"),  # the progress display uses the Spinner
         ("aiotulip.bench", "aiotulip.serve"),  # the bench starts tulip serve for its workloads

@@ -108,3 +108,54 @@ def test_the_plugin_imports_nothing_until_a_fixture_is_used(pytester: pytest.Pyt
         """
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_the_tcp_proxy_fixture_in_front_of_a_tcp_service(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket, threading, time
+        import pytest
+
+        def echo_server():
+            server = socket.create_server(("127.0.0.1", 0))
+            def serve():
+                while True:
+                    try:
+                        conn, _ = server.accept()
+                    except OSError:
+                        return
+                    def one(conn=conn):
+                        with conn:
+                            while data := conn.recv(65536):
+                                conn.sendall(data)
+                    threading.Thread(target=one, daemon=True).start()
+            threading.Thread(target=serve, daemon=True).start()
+            return server
+
+        def round_trip(proxy):
+            with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+                started = time.monotonic()
+                sock.sendall(b"ping")
+                assert sock.recv(10) == b"ping"
+                return time.monotonic() - started
+
+        def test_toxics_down_and_up(tulip_tcp_proxy):
+            server = echo_server()
+            proxy = tulip_tcp_proxy(server.getsockname())
+            assert proxy.listen == f"{proxy.host}:{proxy.port}" and proxy.host == "127.0.0.1"
+            toxic = proxy.add_toxic("latency", latency=250)
+            assert toxic["name"] == "latency_downstream" and proxy.toxics == [toxic]
+            assert round_trip(proxy) >= 0.25
+            proxy.remove_toxic("latency_downstream")
+            with proxy.down():
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection((proxy.host, proxy.port), timeout=5)
+            assert round_trip(proxy) < 5
+            with pytest.raises(ValueError, match="attributes.latncy"):
+                proxy.add_toxic("latency", latncy=1)
+            other = tulip_tcp_proxy("http://127.0.0.1:%d/path" % server.getsockname()[1], name="web")
+            assert other.upstream == proxy.upstream and other.name == "web"
+            assert tulip_tcp_proxy.api().startswith("http://127.0.0.1:")
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)

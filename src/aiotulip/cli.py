@@ -77,6 +77,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("a one-command tour on loopback", "aiotulip.demo"),
     "spin": ("run a command under a spinner", "aiotulip.spin.cli"),
     "serve": ("an HTTP file server with dialable faults", "aiotulip.serve.cli"),
+    "proxy": ("TCP fault proxies behind toxiproxy's API", "aiotulip.proxy.cli"),
     "fetch": ("download many files concurrently, verified and resumable", "aiotulip.download.cli"),
     "bench": ("tulip's engines beside curl, aria2c and wget2", "aiotulip.bench.cli"),
 }

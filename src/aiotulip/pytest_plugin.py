@@ -1,4 +1,4 @@
-"""pytest fixtures for tests of HTTP clients: a tulip server with seeded faults, or a fault proxy.
+"""pytest fixtures: a tulip server with seeded faults, an HTTP fault proxy, a TCP fault proxy.
 
 Active wherever tulip is installed (entry point ``pytest11``); nothing is imported until a test asks
 for a fixture. ::
@@ -16,6 +16,13 @@ for a fixture. ::
         proxy = tulip_proxy(my_app_url, delay=0.2, error_rate=0.1)
         ...                                     # talk to proxy.url instead of my_app_url
 
+    def test_redis_client_survives(tulip_tcp_proxy, redis_address):
+        proxy = tulip_tcp_proxy(redis_address)  # tulip proxy, toxiproxy's API: any TCP service
+        proxy.add_toxic("latency", latency=200)  # ms, as toxiproxy counts
+        client = MyRedis(proxy.host, proxy.port)  # proxy.listen is "127.0.0.1:PORT"
+        with proxy.down():                        # connections refused, live ones closed
+            ...
+
 Settings are ServeConfig's and Faults' field names (``files``, ``size`` as ``"64k"`` or a range,
 ``root``, ``seed``, ``gzip``, ``index``, ``self_signed``, ``error_rate``, ``bandwidth``,
 ``paths`` ...) plus ``process=True`` for a server in its own process (for clients that hold the GIL).
@@ -25,6 +32,7 @@ Each server's ``faults`` and ``stats`` are live: read them, or ``server.faults.u
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +41,7 @@ import pytest
 if TYPE_CHECKING:
     from aiotulip.serve import Faults, ServeConfig
 
-__all__ = ["LiveFaults", "ServerFactory", "TulipServer"]
+__all__ = ["LiveFaults", "ServerFactory", "TcpProxy", "TcpProxyFactory", "TulipServer"]
 
 
 class TulipServer:
@@ -206,5 +214,140 @@ def tulip_server(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
 def tulip_proxy() -> Iterator[ServerFactory]:
     """Put a fault proxy in front of any server: ``tulip_proxy("http://127.0.0.1:8080", delay=0.1)``."""
     factory = ServerFactory(proxy=True)
+    yield factory
+    factory.close()
+
+
+class TcpProxy:
+    """A ``tulip proxy`` proxy in front of one TCP service, driven through toxiproxy's API (``api``).
+
+    ``listen`` is its address (``127.0.0.1:PORT``; ``host`` and ``port`` apart); ``add_toxic`` takes
+    toxiproxy's toxic types and attributes (latency and timeouts in ms, bandwidth in KB/s) and tulip's
+    HTTP ones. A refused change raises ValueError with the API's message.
+    """
+
+    def __init__(self, api: str, name: str, upstream: str, listen: str) -> None:
+        self.api = api
+        self.name = name
+        made = self._call("POST", "/proxies", {"name": name, "upstream": upstream, "listen": listen})
+        self.upstream: str = made["upstream"]
+        self.listen: str = made["listen"]
+        host, _, port = self.listen.rpartition(":")
+        self.host = host.strip("[]")
+        self.port = int(port)
+
+    def add_toxic(
+        self,
+        kind: str,
+        /,
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+        **attributes: Any,
+    ) -> dict[str, Any]:
+        """Add a toxic of type *kind* (``add_toxic("latency", latency=100, jitter=10)``); return it as the
+        API shows it."""
+        body = {"type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
+        if name is not None:
+            body["name"] = name
+        return self._call("POST", f"/proxies/{self.name}/toxics", body)
+
+    def update_toxic(self, name: str, *, toxicity: float | None = None, **attributes: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"attributes": attributes}
+        if toxicity is not None:
+            body["toxicity"] = toxicity
+        return self._call("POST", f"/proxies/{self.name}/toxics/{name}", body)
+
+    def remove_toxic(self, name: str) -> None:
+        self._call("DELETE", f"/proxies/{self.name}/toxics/{name}")
+
+    @property
+    def toxics(self) -> list[dict[str, Any]]:
+        return self._call("GET", f"/proxies/{self.name}/toxics")
+
+    def disable(self) -> None:
+        """Take the proxy down: new connections are refused, live ones closed."""
+        self._call("POST", f"/proxies/{self.name}", {"enabled": False})
+
+    def enable(self) -> None:
+        self._call("POST", f"/proxies/{self.name}", {"enabled": True})
+
+    @contextmanager
+    def down(self) -> Iterator[TcpProxy]:
+        """The proxy down for the length of a ``with`` block."""
+        self.disable()
+        try:
+            yield self
+        finally:
+            self.enable()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                raw = answer.read()
+        except urllib.error.HTTPError as exc:
+            raise ValueError(json.loads(exc.read()).get("error", exc.reason)) from None
+        return json.loads(raw) if raw else None
+
+    def __repr__(self) -> str:
+        return f"<TcpProxy {self.name} {self.listen} -> {self.upstream}>"
+
+
+class TcpProxyFactory:
+    """``factory(upstream)`` puts a TCP proxy in front of *upstream* (``host:port``, a ``(host, port)``
+    pair, or a URL); one ``tulip proxy`` (in a thread) holds them all, seeded by ``seed``."""
+
+    def __init__(self) -> None:
+        self._threads: dict[int, Any] = {}
+        self._count = 0
+
+    def __call__(
+        self, upstream: str | tuple[str, int], /, *, name: str | None = None, listen: str = "127.0.0.1:0",
+        seed: int = 0,
+    ) -> TcpProxy:  # fmt: skip
+        self._count += 1
+        return TcpProxy(self.api(seed), name or f"proxy{self._count}", _address(upstream), listen)
+
+    def api(self, seed: int = 0) -> str:
+        """The URL of the toxiproxy API of the proxies seeded *seed* (for a toxiproxy client)."""
+        if seed not in self._threads:
+            from aiotulip.proxy import ProxyConfig, ProxyThread
+
+            thread = ProxyThread(ProxyConfig(port=0, seed=seed))
+            thread.start()
+            self._threads[seed] = thread
+        return self._threads[seed].url
+
+    def close(self) -> None:
+        while self._threads:
+            self._threads.popitem()[1].stop()
+
+
+def _address(upstream: str | tuple[str, int]) -> str:
+    if isinstance(upstream, tuple):
+        host, port = upstream
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if "://" in upstream:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname or "127.0.0.1"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return upstream
+
+
+@pytest.fixture
+def tulip_tcp_proxy() -> Iterator[TcpProxyFactory]:
+    """Put a TCP fault proxy (toxiproxy's API and toxics) in front of any server:
+    ``proxy = tulip_tcp_proxy("127.0.0.1:6379"); proxy.add_toxic("latency", latency=100)``."""
+    factory = TcpProxyFactory()
     yield factory
     factory.close()

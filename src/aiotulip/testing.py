@@ -6,7 +6,10 @@
   table (statuses, headers, bodies, errors, delays), no socket at all;
 - ``serving(config)`` (async), ``ServerThread(config)``, ``ServerProcess(config)``: ``tulip serve`` on
   a free loopback port for the length of a block, its seeded faults dialled by ``Faults``;
-- the pytest fixtures ``tulip_server`` and ``tulip_proxy`` come with the package (``pytest11``).
+- ``ProxyThread(ProxyConfig(port=0))``: ``tulip proxy`` (toxiproxy's API, TCP and HTTP toxics) in a
+  thread; point a toxiproxy client at the URL ``start()`` returns;
+- the pytest fixtures ``tulip_server``, ``tulip_proxy`` and ``tulip_tcp_proxy`` come with the package
+  (``pytest11``).
 
 Everything here loads on first use: importing this module costs nothing of aiohttp.
 """
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aiotulip.download.transports.mock import MockRequest, MockResponse, MockTransport
+    from aiotulip.proxy import ProxyConfig, ProxyThread
     from aiotulip.serve import Faults, RunningServer, ServeConfig, ServerProcess, ServerThread, serving
 
 __all__ = [
@@ -24,6 +28,8 @@ __all__ = [
     "MockRequest",
     "MockResponse",
     "MockTransport",
+    "ProxyConfig",
+    "ProxyThread",
     "RunningServer",
     "ServeConfig",
     "ServerProcess",
@@ -35,6 +41,8 @@ _WHERE = {
     "MockRequest": "aiotulip.download.transports.mock",
     "MockResponse": "aiotulip.download.transports.mock",
     "MockTransport": "aiotulip.download.transports.mock",
+    "ProxyConfig": "aiotulip.proxy",
+    "ProxyThread": "aiotulip.proxy",
     **{name: "aiotulip.serve" for name in ("Faults", "RunningServer", "ServeConfig", "ServerProcess",
                                            "ServerThread", "serving")},
 }  # fmt: skip

@@ -1,7 +1,9 @@
 """Real servers a user would run, started by the tests on free loopback ports with configs they write:
-nginx (static files, gzip, redirects, TLS, IPv6) and tinyproxy (a forward proxy, with Basic auth).
+nginx (static files, gzip, redirects, TLS, IPv6), tinyproxy (a forward proxy, with Basic auth) and
+redis-server (a TCP service to put behind tulip proxy).
 
-CI installs both (``.ci/run``); elsewhere a test whose server is missing is skipped (``tests.needs``).
+CI installs them all (``.ci/run``); elsewhere a test whose server is missing is skipped
+(``tests.needs``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from tests.needs import binary
 
-__all__ = ["free_port", "nginx", "tinyproxy"]
+__all__ = ["free_port", "nginx", "redis_server", "tinyproxy"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -114,3 +116,16 @@ def tinyproxy(work: Path, *, auth: tuple[str, str] | None = None) -> Iterator[st
     conf.write_text("\n".join(lines) + "\n")
     with _daemon([_binary("tinyproxy"), "-d", "-c", str(conf)], "127.0.0.1", port, prefix / "tinyproxy.log"):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def redis_server(work: Path) -> Iterator[str]:
+    """Run redis-server on 127.0.0.1, nothing saved to disk; give its address ``127.0.0.1:PORT``."""
+    prefix = work / "redis"
+    prefix.mkdir(parents=True)
+    port = free_port()
+    log = prefix / "redis.log"
+    command = [binary("redis-server", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", str(prefix), "--logfile", str(log)]  # fmt: skip
+    with _daemon(command, "127.0.0.1", port, log):
+        yield f"127.0.0.1:{port}"

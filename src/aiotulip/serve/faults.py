@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal, cast
 
 from aiotulip.errors import UsageError
+from aiotulip.shared.shapes import seeded
 from aiotulip.shared.units import parse_rate, parse_size
 
 __all__ = ["FAULT_KINDS", "Faults", "Plan", "decide", "overrides_from_query"]
@@ -161,7 +161,7 @@ QUIET = Plan()
 
 def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
     """Return the plan for the *nth* request (0-based) of file *name* under *faults*."""
-    rng = random.Random(f"{seed}:{name}:{nth}")
+    rng = seeded(seed, name, nth)
     draw, jitter, cut, pick = rng.random(), rng.random(), rng.random(), rng.random()
     kind: Kind | None = None
     edge = 0.0

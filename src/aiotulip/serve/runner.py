@@ -11,7 +11,6 @@ import asyncio
 import pickle
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from aiotulip.serve.tls import ServerTls, server_tls
 from aiotulip.shared import loop as _loop
 from aiotulip.shared.lifecycle import Service
 from aiotulip.shared.limits import raise_open_file_limit
+from aiotulip.shared.sockets import listening_socket
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
 
@@ -72,7 +72,7 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     _count_connections(server, app, config.header_timeout)
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()
-    sock = _bind(config.host, config.port)
+    sock = listening_socket(config.host, config.port)
     try:
         tls = server_tls(config.cert, config.key, config.self_signed, config.host, config.tls_dir)
     except BaseException:
@@ -127,23 +127,6 @@ def _count_connections(server: web.Server, app: FileServer, header_timeout: floa
     # (Instance attributes over the class's methods: the narrowest hook aiohttp leaves.)
     server.connection_made = connection_made  # type: ignore[method-assign]  # no hook: see above
     server.connection_lost = connection_lost  # type: ignore[method-assign]  # no hook: see above
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise UsageError(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    family, _type, proto, _canon, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.setblocking(False)
-    return sock
 
 
 def _url(host: str, port: int, *, secure: bool = False) -> str:

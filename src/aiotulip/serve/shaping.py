@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import socket
-import struct
-import sys
-import termios
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from aiotulip.serve.faults import Plan
 from aiotulip.serve.stats import Stats
+from aiotulip.shared.shapes import Pace, cut_short, slice_ends, within_limit
+from aiotulip.shared.sockets import linger_zero, unsent
 
 __all__ = ["SourceBroken", "close", "reset_now", "send_body", "stall"]
 
@@ -58,7 +55,7 @@ async def send_body(
     stop = length
     if length is not None and plan.kind in ("drop", "truncate"):
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.
-        stop = min(int(length * plan.cut), max(0, length - 1))
+        stop = cut_short(length, plan.cut)
     elif plan.kind in ("drop", "truncate"):
         # Chunked (an upstream's, or gzip made here): a cut at a fraction of 64 KiB, or of the last
         # chunk of a shorter body, so that real bytes are missing, not only the terminator.
@@ -111,27 +108,32 @@ async def _write(
     loop = asyncio.get_running_loop()
     sent = 0
     step = _step(plan)
+    pace = Pace(plan.bandwidth, began) if plan.bandwidth else None
     ledger = stats.carried
     async for chunk in chunks:
         if stop is not None and sent + len(chunk) > stop:
             chunk = chunk[: stop - sent]
         view = memoryview(chunk)
-        for offset in range(0, len(chunk), step or len(chunk) or 1):
-            piece = view[offset : offset + step] if step else view
+        start = 0
+        for end in slice_ends(len(chunk), step):
+            piece = view[start:end] if step else view
+            start = end
             if plan.limit_data:
-                room = plan.limit_data - ledger.get(key, 0)
-                if len(piece) >= room:
-                    if room > 0:
-                        await response.write(bytes(piece[:room]))
-                        stats.bytes_sent += room
+                allowed, reached = within_limit(ledger.get(key, 0), len(piece), plan.limit_data)
+                if reached:
+                    if allowed:
+                        await response.write(bytes(piece[:allowed]))
+                        stats.bytes_sent += allowed
                     ledger[key] = plan.limit_data
                     return None
                 ledger[key] = ledger.get(key, 0) + len(piece)
             await response.write(bytes(piece) if step else chunk)
             sent += len(piece)
             stats.bytes_sent += len(piece)
-            if plan.bandwidth:
-                ahead = began + sent / plan.bandwidth - loop.time()
+            if pace is not None:
+                # Paced as a whole from its start (ready at *began*): a stall is caught up after.
+                pace.take(began, len(piece))
+                ahead = pace.free_at - loop.time()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             if plan.slice_delay and plan.slice_size:
@@ -161,21 +163,9 @@ async def _flushed(request: web.BaseRequest) -> None:
     sock = transport.get_extra_info("socket")
     deadline = asyncio.get_running_loop().time() + _FLUSH_LIMIT
     while asyncio.get_running_loop().time() < deadline and not transport.is_closing():
-        if transport.get_write_buffer_size() == 0 and _unsent(sock) == 0:
+        if transport.get_write_buffer_size() == 0 and unsent(sock) == 0:
             return
         await asyncio.sleep(0.005)
-
-
-def _unsent(sock: socket.socket | None) -> int:
-    """Bytes in the kernel's send queue not yet sent (0 where the platform cannot tell)."""
-    outq = getattr(termios, "TIOCOUTQ", None)
-    if sock is None or outq is None:
-        return 0
-    try:
-        queued = fcntl.ioctl(sock.fileno(), outq, b"\0\0\0\0")
-    except OSError:
-        return 0
-    return int.from_bytes(queued, sys.byteorder, signed=True)
 
 
 def _step(plan: Plan) -> int:
@@ -206,9 +196,7 @@ def reset_now(request: web.BaseRequest) -> None:
         return
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        with contextlib.suppress(OSError):
-            # Linger 0: close() sends RST instead of FIN.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        linger_zero(sock)  # so that the abort sends RST instead of FIN
     transport.abort()
 
 
