@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,40 @@ def test_unwritable_dest_is_refused(tmp_path: Path) -> None:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         assert run("http://127.0.0.1:1/x", "-d", str(locked)).returncode == 2
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_checksums_other_than_sha256_are_checked_before_the_rename(tmp_path: Path, engine: str) -> None:
+    """aria2c's checksum=md5=, sha-1=, sha-512= (mirrors often publish only those): a right one lets
+    the file through, a wrong one fails it as a wrong sha256 does, in memory and through a .part."""
+    import hashlib
+
+    config = ServeConfig(files=2, size=(300_000, 300_000), seed=3)
+    with ServerThread(config) as base:
+        files = manifest(base)
+        digests = {}
+        for f in files:
+            with urllib.request.urlopen(f"{base}{f['url']}") as answer:
+                data = answer.read()
+            digests[f["name"]] = {
+                kind: hashlib.new(kind, data).hexdigest() for kind in ("md5", "sha1", "sha512")
+            }
+        first, second = (f["name"] for f in files)
+        listing = tmp_path / "urls.txt"
+        listing.write_text(
+            f"{base}/files/{first}\n  checksum=md5={digests[first]['md5']}\n"
+            f"  checksum=sha-1={digests[first]['sha1'].upper()}\n"
+            f"  checksum=sha-512={digests[first]['sha512']}\n"
+            f"{base}/files/{second}\n  checksum=md5={'0' * 32}\n"
+        )
+        proc = run("-i", str(listing), "-d", str(tmp_path / "out"), "--retries", "0", "--engine", engine,
+                   "--json", str(tmp_path / "r.json"))  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    items = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert [(i["status"], i["error_kind"]) for i in items] == [("ok", None), ("failed", "integrity")]
+    assert "md5 mismatch" in items[1]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("http://127.0.0.1:1/x\n  checksum=crc32=abcd\n")
+    proc = run("-i", str(bad), "-d", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "checksum must be" in proc.stderr

@@ -35,6 +35,9 @@ class Job:
     # More URLs of the same file: a split download spreads its spans over them all, one stream
     # turns to the next when one fails; a mirror that fails or disagrees is dropped for the item.
     mirrors: tuple[str, ...] = ()
+    # Digests other than sha256 the input gives (("md5", HEX), ("sha1", HEX), ("sha512", HEX)):
+    # checked before the rename, as sha256 is (mirrors often publish only md5 or sha512).
+    checksums: tuple[tuple[str, str], ...] = ()
 
     @property
     def host(self) -> str:

@@ -150,7 +150,14 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
     return body
 
 
-def check_body(job: Job, body: Body, received: int, sha256: str, limit: int | None = None) -> None:
+def check_body(
+    job: Job,
+    body: Body,
+    received: int,
+    sha256: str,
+    limit: int | None = None,
+    others: tuple[tuple[str, str], ...] = (),
+) -> None:
     """Raise if the file now in the .part (*received* bytes in all, hashing to *sha256*) is wrong.
 
     A short file is a TransportError (the connection ended early; a retry resumes), anything else
@@ -171,6 +178,12 @@ def check_body(job: Job, body: Body, received: int, sha256: str, limit: int | No
             )
     if job.sha256 is not None and sha256 != job.sha256:
         raise ChecksumError(f"sha256 mismatch: got {sha256[:16]}…, expected {job.sha256[:16]}…", url=job.url)
+    got = dict(others)
+    for name, wanted in job.checksums:
+        found = got.get(name)
+        if found != wanted:
+            shown = found[:16] if found else "nothing"
+            raise ChecksumError(f"{name} mismatch: got {shown}…, expected {wanted[:16]}…", url=job.url)
 
 
 def result_for_error(job: Job, path: str, error: FetchError, attempts: int, elapsed: float) -> Result:

@@ -42,6 +42,7 @@ class Entry:
     where: str = ""  # "line 12 of urls.txt", for error messages
     given: bool = True  # see Job.given
     mirrors: tuple[str, ...] = ()  # more URLs of the same file (aria2c: tab-separated on its line)
+    checksums: tuple[tuple[str, str], ...] = ()  # other digests: ("md5", HEX), ("sha1", ...), ("sha512", ...)
 
 
 def check_url(url: str, where: str = "") -> str:
@@ -68,6 +69,24 @@ def check_url(url: str, where: str = "") -> str:
     if not parts.hostname:
         raise UsageError(f"malformed URL{at}: {shown!r} has no host")
     return url
+
+
+#: aria2c's names for the digests a checksum= line may give, and their length in hex digits.
+CHECKSUMS = {"md5": ("md5", 32), "sha-1": ("sha1", 40), "sha1": ("sha1", 40), "sha-256": ("sha256", 64),
+             "sha256": ("sha256", 64), "sha-512": ("sha512", 128), "sha512": ("sha512", 128)}  # fmt: skip
+
+
+def _checksum(value: str, where: str) -> tuple[str, str]:
+    """Return (hashlib's name, lowercase hex) of an aria2c ``checksum=TYPE=DIGEST`` value."""
+    kind, sep, digest = value.partition("=")
+    known = CHECKSUMS.get(kind.strip().lower())
+    if not sep or known is None:
+        raise UsageError(f"{where}: checksum must be md5=, sha-1=, sha-256= or sha-512= and the digest")
+    algorithm, length = known
+    digest = digest.strip().lower()
+    if len(digest) != length or any(char not in "0123456789abcdef" for char in digest):
+        raise UsageError(f"{where}: bad {kind.strip()} digest: {digest[:140]!r} is not {length} hex digits")
+    return algorithm, digest
 
 
 def _check_sha256(value: str, where: str) -> str:
@@ -111,8 +130,12 @@ def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
                 pending["out"] = value
             elif key == "sha256":
                 pending["sha256"] = _check_sha256(value, where)
-            elif key == "checksum" and value.lower().startswith("sha-256="):
-                pending["sha256"] = _check_sha256(value[8:], where)
+            elif key == "checksum":
+                algorithm, digest = _checksum(value, where)
+                if algorithm == "sha256":
+                    pending["sha256"] = digest
+                else:
+                    pending["checksums"] = (*pending.get("checksums", ()), (algorithm, digest))
             elif key == "size":
                 pending["size"] = _check_size(value, where)
             else:
@@ -302,7 +325,7 @@ def make_jobs(
         _claim(name, entry, owners, folders, jobs, on_collision)
         owners[name.casefold()] = len(jobs)
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given,
-                        mirrors=entry.mirrors))  # fmt: skip
+                        mirrors=entry.mirrors, checksums=entry.checksums))  # fmt: skip
     return jobs
 
 

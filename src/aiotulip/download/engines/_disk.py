@@ -69,7 +69,7 @@ class Files:
                         step = item.committed()
                     case HashPart():
                         assert self.part is not None
-                        step = item.body_read(*self.part.hash_whole())
+                        step = item.body_read(*self.part.hash_whole(), self.part.others())
                     case Stat():
                         mtime, etag = self.store.stat_final(self.job)
                         step = item.stat_final(mtime, etag)

@@ -16,6 +16,7 @@ from aiotulip.download.item import Finish, Item, Read, Request, Rules, Split, St
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.store import PartBusy, Store
+from aiotulip.download.store.part import digests_of
 from aiotulip.download.transports import SyncResponse, SyncTransport
 from aiotulip.errors import FetchError
 
@@ -90,7 +91,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 if item.rules.limited:
                     _pause(item.throttle(len(data)), ctx)
                 files.data = data
-                return item.body_read(len(data), hashlib.sha256(data).hexdigest())
+                return item.body_read(len(data), hashlib.sha256(data).hexdigest(), digests_of(item.job, data))
             files.prepare(read)
             if (size := item.announced) is not None:
                 ctx.progress.sized(item.job, size)
@@ -100,7 +101,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 response = SyncDecoded(response, read.decode, item.public.url)
             if not read.skip and not _copy(response, files, ctx, item, read.until):
                 return item.timed_out(part.size)
-            return item.body_read(part.size, part.hasher.hexdigest())
+            return item.body_read(part.size, part.hasher.hexdigest(), part.others())
     except FetchError as error:
         return item.failed(error, files.size)
     except PartBusy:

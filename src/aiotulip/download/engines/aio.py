@@ -35,6 +35,7 @@ from aiotulip.download.item import Commit, Finish, Item, Read, Request, Rules, S
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.store import PartBusy, PartFile, Store
+from aiotulip.download.store.part import digests_of
 from aiotulip.download.transports import AsyncResponse, AsyncTransport, open_async
 from aiotulip.errors import FetchError, StorageError
 from aiotulip.shared.lag import LagProbe
@@ -221,7 +222,8 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                             ctx.progress.advance(len(data), item.job)
                             if item.rules.limited and (wait := item.throttle(len(data))):
                                 await asyncio.sleep(wait)
-                            step = item.body_read(len(data), sha256(data).hexdigest())
+                            others = digests_of(item.job, data) if item.job.checksums else ()
+                            step = item.body_read(len(data), sha256(data).hexdigest(), others)
                             if isinstance(step, Commit):
                                 files.data = data
                         else:
@@ -269,7 +271,7 @@ async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Fil
         await _stream(
             response, part, ctx, read.until, item.throttle if item.rules.limited else None, item.job
         )
-    return item.body_read(part.size, part.hasher.hexdigest())
+    return item.body_read(part.size, part.hasher.hexdigest(), part.others())
 
 
 _NO_DEADLINE = nullcontext()

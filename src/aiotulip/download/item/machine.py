@@ -286,10 +286,11 @@ class Item(SplitSteps):
             self._version = version
         return self._to(self._response(status, headers))
 
-    def body_read(self, size: int, sha256: str) -> Step:
-        """What was read now makes a file of *size* bytes hashing to *sha256* (memory or .part)."""
+    def body_read(self, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> Step:
+        """What was read now makes a file of *size* bytes hashing to *sha256* (memory or .part),
+        and to *others* (the other digests the input gives, by hashlib's names)."""
         self._check("body_read")
-        return self._to(self._body_read(size, sha256))
+        return self._to(self._body_read(size, sha256, others))
 
     def split_ended(self, outcome: Changed | Failed | None, retries: int, received: int) -> Step:
         """The split download is over: complete (*outcome* None), or the file *Changed*, or a span
@@ -473,13 +474,13 @@ class Item(SplitSteps):
             self._validator = body.validator
         return Read("part", "keep", until=self._until(body))
 
-    def _body_read(self, size: int, sha256: str) -> Step:
+    def _body_read(self, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> Step:
         body = self._body
         assert body is not None
         if self._part_open:
             self._part_size = size
         try:
-            plan.check_body(self.public, body, size, sha256, self.rules.max_filesize)
+            plan.check_body(self.public, body, size, sha256, self.rules.max_filesize, others)
         except FetchError as error:
             return self._fail(error)
         self._verified = (size, sha256)

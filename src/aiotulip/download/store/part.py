@@ -14,7 +14,7 @@ import errno
 import hashlib
 import os
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiotulip.download import stages
 from aiotulip.download.models import Job
@@ -54,6 +54,37 @@ class Final(Protocol):
     def exclusive(self) -> bool: ...
 
 
+class Digests:
+    """sha256 and the other digests a job's input gives (md5, sha1, sha512), fed together."""
+
+    __slots__ = ("_others", "_sha256")
+
+    def __init__(self, job: Job) -> None:
+        self._sha256 = hashlib.sha256()
+        self._others = [(name, hashlib.new(name)) for name, _hex in job.checksums]
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._sha256.update(data)
+        for _name, digest in self._others:
+            digest.update(data)
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()
+
+    def others(self) -> tuple[tuple[str, str], ...]:
+        return tuple((name, digest.hexdigest()) for name, digest in self._others)
+
+
+def hasher_for(job: Job) -> Any:
+    """sha256 alone (the usual case, at hashlib's own speed), or Digests when the input gives more."""
+    return Digests(job) if job.checksums else hashlib.sha256()
+
+
+def digests_of(job: Job, data: bytes) -> tuple[tuple[str, str], ...]:
+    """The other digests of a body read whole (none unless the input gives some)."""
+    return tuple((name, hashlib.new(name, data).hexdigest()) for name, _hex in job.checksums)
+
+
 class NameTaken(Exception):
     """A name the server chose is a file (or folder) already there that is not from this URL."""
 
@@ -71,7 +102,7 @@ class PartFile:
         self.path = path
         self.fd: int | None = fd
         self.size = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = hasher_for(self.job)
         self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
         self.saved_split: tuple[int, list[tuple[int, int]]] | None = None  # a split part's (size, done)
         self._hashed = 0  # a split part: bytes from its start that ``hasher`` has taken in
@@ -106,7 +137,7 @@ class PartFile:
         self.size = 0
         self.saved_split = None
         self._hashed = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = hasher_for(self.job)
         self._set(URL_TAG, url_tag(self.job.url))
 
     def write(self, data: bytes | bytearray | memoryview, *, hashed: bool = True) -> None:
@@ -217,6 +248,11 @@ class PartFile:
 
     def validator(self) -> str | None:
         return self._get(VALIDATOR)
+
+    def others(self) -> tuple[tuple[str, str], ...]:
+        """The other digests of the bytes so far (none unless the input gives some)."""
+        hasher = self.hasher
+        return hasher.others() if isinstance(hasher, Digests) else ()
 
     def done_map(self) -> str | None:
         """The map of what a split download has written, as kept beside it (None: not split)."""
