@@ -18,6 +18,7 @@ from aiotulip.download.models import Job, Jobs, Report
 from aiotulip.download.options import FetchOptions
 from aiotulip.download.progress import Progress, make_progress
 from aiotulip.download.results import Items, ResultLog
+from aiotulip.download.scripts import Scripted, wrap
 from aiotulip.download.sources import Entry, UrlList, make_jobs
 from aiotulip.download.stages import Meter
 from aiotulip.download.store import Store
@@ -88,7 +89,7 @@ class _Run:
         items = Items(log)
         transport = self.options.transport
         name = transport if isinstance(transport, str) else type(transport).__name__
-        return Report(
+        report = Report(
             items,
             self.options.engine,
             "curl" if name == "auto" else name,
@@ -97,6 +98,9 @@ class _Run:
             outcome.interrupted,
             self.meter.result(outcome.stages),
         )
+        if isinstance(self.work.progress, Scripted):  # --events, hooks, --save-failed: the last word
+            self.work.progress.finished(report)
+        return report
 
     def run_blocking(self) -> Report:
         """Run a blocking engine, or the cluster, to the end (on the calling thread)."""
@@ -136,6 +140,7 @@ def _setup(
     options.tls().check()  # a certificate file that cannot be used stops the run before it starts
     jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
+    display = wrap(display, options, jobs, store.path)  # (itself unless scripts are asked for)
     run = _Run(Work(jobs, store, options, display))
     display.start(len(jobs), _total_bytes(jobs))
     return run

@@ -23,6 +23,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     source = fetch.add_argument_group("what to fetch")
     source.add_argument("-i", "--input", metavar="FILE", help="URLs from FILE (- for stdin), aria2c style")
     source.add_argument("--manifest", metavar="URL", help="download and verify every file a manifest lists")
+    source.add_argument("-M", "--metalink", action="append", default=[], metavar="FILE",
+                        help="the files a Metalink lists (.meta4, .metalink), hashes, mirrors")  # fmt: skip
 
     where = fetch.add_argument_group("where, and how many at once")
     where.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
@@ -148,6 +150,18 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
     output.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
 
+    scripts = fetch.add_argument_group("for scripts")
+    scripts.add_argument("--on-complete", "--on-download-complete", metavar="CMD",
+                         help="run CMD PATH as each item ends ok or skipped (no shell)")  # fmt: skip
+    scripts.add_argument("--on-error", "--on-download-error", metavar="CMD",
+                         help="run CMD URL as each item fails, is not found or is interrupted")  # fmt: skip
+    scripts.add_argument("--hook-timeout", type=positive_seconds, default=60.0, metavar="S",
+                         help="the longest a hook runs, and the wait for hooks at the end (60)")  # fmt: skip
+    scripts.add_argument("--events", metavar="FILE",
+                         help="JSON lines as items start, progress, retry, end (- for stdout)")  # fmt: skip
+    scripts.add_argument("--save-failed", metavar="FILE",
+                         help="write what did not make it as an -i file that runs it again")  # fmt: skip
+
 
 def options_from(args: argparse.Namespace):
     """Return the FetchOptions *args* ask for (UsageError for a bad combination)."""
@@ -210,12 +224,19 @@ def options_from(args: argparse.Namespace):
         insecure=args.insecure,
         client_cert=_readable(args.client_cert, "--client-cert"),
         client_key=_readable(args.client_key, "--client-key"),
+        on_complete=args.on_complete,
+        on_error=args.on_error,
+        hook_timeout=args.hook_timeout,
+        events=args.events,
+        save_failed=args.save_failed,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from aiotulip.download.api import fetch
+    from aiotulip.download.progress import Progress, make_progress
+    from aiotulip.download.scripts import Scripted
     from aiotulip.download.sources import UrlList, check_url, read_input
     from aiotulip.download.summary import print_summary
     from aiotulip.shared.output import check_output, is_stdout
@@ -223,6 +244,16 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
+    json_out = args.json is not None and is_stdout(args.json)
+    events_out = args.events is not None and is_stdout(args.events)
+    if json_out and events_out:
+        raise UsageError("--json and --events both name standard output; send one to a file")
+    progress: bool | Progress | None = False if args.quiet else None
+    scripted = None
+    if args.on_complete or args.on_error or args.events is not None or args.save_failed is not None:
+        # Made here (fetch would make it too) to learn afterwards what could not be written: exit 2.
+        shown = make_progress(False if args.quiet else None)
+        scripted = progress = Scripted(shown, options, stdout_busy=json_out)
     sources: list = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
@@ -235,12 +266,19 @@ def run(args: argparse.Namespace) -> int:
         from aiotulip.download.manifest import load_manifest
 
         sources += load_manifest(args.manifest, options)
+    if args.metalink:
+        from aiotulip.download.metalink import read_metalink
+
+        if isinstance(sources, UrlList):
+            sources = sources.entries()
+        for path in args.metalink:
+            sources += read_metalink(path)
     if not sources:
-        raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+        raise UsageError("nothing to fetch: give URLs, -i FILE, -M FILE or --manifest URL")
     from aiotulip.shared import signals as _signals
 
     with _signals.terminating_as_interrupt():
-        report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+        report = fetch(sources, args.dest, options, progress=progress)
     status = report.exit_status()
     signum = _signals.received()
     if report.interrupted and signum is not None:
@@ -251,9 +289,11 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
             status = max(status, 2)
+    if scripted is not None and scripted.problems:
+        status = max(status, 2)
     if not args.quiet or not report.ok:
-        # With the report on standard output (--json -, /dev/stdout), the table goes to stderr.
-        print_summary(report, sys.stderr if args.json is not None and is_stdout(args.json) else None)
+        # With the report or the events on standard output (--json -, /dev/stdout), the table goes to stderr.
+        print_summary(report, sys.stderr if json_out or events_out else None)
     return status
 
 

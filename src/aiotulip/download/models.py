@@ -38,6 +38,9 @@ class Job:
     # Digests other than sha256 the input gives (("md5", HEX), ("sha1", HEX), ("sha512", HEX)):
     # checked before the rename, as sha256 is (mirrors often publish only md5 or sha512).
     checksums: tuple[tuple[str, str], ...] = ()
+    # Request headers of this item alone (an -i file's header= lines), over the run's: see
+    # http.policy.item_headers (private ones go only where the run's own would).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def host(self) -> str:

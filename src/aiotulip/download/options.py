@@ -101,9 +101,22 @@ class FetchOptions:
     insecure: bool = False  # do not check TLS certificates (a warning says so)
     client_cert: str | None = None
     client_key: str | None = None
+    # For scripts (scripts.py): a command run as each item ends (ok or skipped; failed), how long
+    # one may run, JSON lines as the run goes, and what failed saved as an input file. All of them
+    # happen where fetch() runs, never in --workers' children or on a cluster's workers.
+    on_complete: str | Sequence[str] | None = field(default=None, repr=False)
+    on_error: str | Sequence[str] | None = field(default=None, repr=False)
+    hook_timeout: float = 60.0
+    events: str | None = None
+    save_failed: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _header_pairs(self.headers))
+        for name in ("on_complete", "on_error"):
+            if getattr(self, name) is not None:
+                from aiotulip.download.hooks import command
+
+                object.__setattr__(self, name, command(getattr(self, name), "--" + name.replace("_", "-")))
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
         _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size,
@@ -130,7 +143,7 @@ class FetchOptions:
             pair = getattr(self, name)
             if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
                 raise UsageError(f"{name} must be a (user, password) pair")
-        for name in ("timeout", "connect_timeout", "item_timeout"):
+        for name in ("timeout", "connect_timeout", "item_timeout", "hook_timeout"):
             value = getattr(self, name)
             if value is None and name != "timeout":
                 continue
@@ -153,6 +166,8 @@ class FetchOptions:
             "ca_certificate",
             "client_cert",
             "client_key",
+            "events",
+            "save_failed",
         ):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -188,6 +203,8 @@ class FetchOptions:
             raise UsageError(
                 "--workers cannot be combined with --content-disposition (one process names the files)"
             )
+        if self.events is not None and self.events == self.save_failed:
+            raise UsageError("--events and --save-failed name the same file")
         if self.cluster is not None and not isinstance(self.transport, str):
             raise UsageError("a transport object cannot travel to cluster workers; name one instead")
 
@@ -325,6 +342,11 @@ class Settings(TypedDict, total=False):
     insecure: bool
     client_cert: str | None
     client_key: str | None
+    on_complete: str | Sequence[str] | None
+    on_error: str | Sequence[str] | None
+    hook_timeout: float
+    events: str | None
+    save_failed: str | None
 
 
 def _at_least(low: int, **values: int | None) -> None:

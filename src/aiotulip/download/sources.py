@@ -5,7 +5,9 @@ bad line 900 of an input file stops the run before line 1 is fetched.
 
 Input file format (as aria2c's ``-i``): one URL a line; blank lines and ``#`` comments skipped; indented
 ``key=value`` lines under a URL set its options: ``out=NAME``, ``sha256=HEX`` (or aria2c's
-``checksum=sha-256=HEX``), ``size=BYTES``.
+``checksum=sha-256=HEX``), ``size=BYTES``, ``dir=FOLDER`` (under the run's destination),
+``header=NAME: VALUE`` (repeatable), and tulip's own ``trusted=no`` (written by ``--save-failed`` for a
+URL a manifest named on another host: the run's credentials stay away from it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Entry:
     given: bool = True  # see Job.given
     mirrors: tuple[str, ...] = ()  # more URLs of the same file (aria2c: tab-separated on its line)
     checksums: tuple[tuple[str, str], ...] = ()  # other digests: ("md5", HEX), ("sha1", ...), ("sha512", ...)
+    folder: str | None = None  # a folder under dest for this item (aria2c's dir=), joined to its name
+    headers: tuple[tuple[str, str], ...] = ()  # request headers of this item only (header= lines)
 
 
 def check_url(url: str, where: str = "") -> str:
@@ -87,6 +91,35 @@ def _checksum(value: str, where: str) -> tuple[str, str]:
     if len(digest) != length or any(char not in "0123456789abcdef" for char in digest):
         raise UsageError(f"{where}: bad {kind.strip()} digest: {digest[:140]!r} is not {length} hex digits")
     return algorithm, digest
+
+
+def _check_folder(value: str, where: str) -> str:
+    """Return a dir= value as a safe folder under dest (``/`` and ``..`` cannot leave it)."""
+    try:
+        return safe_name(value)
+    except ValueError:
+        raise UsageError(f"{where}: dir= names no usable folder: {value[:80]!r}") from None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110's token)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (a tab is allowed)
+# Headers tulip writes itself: the framing of a request and the range of a resume depend on them.
+_OWN_HEADERS = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
+                          "te", "upgrade", "expect"})  # fmt: skip
+
+
+def _check_header(value: str, where: str) -> tuple[str, str]:
+    """Return a header= line's (name, value); UsageError for one that cannot be sent as it is."""
+    name, colon, text = value.partition(":")
+    name, text = name.strip(), text.strip()
+    if not colon or not _TOKEN.fullmatch(name):
+        # (the value is not echoed: it may be a token)
+        raise UsageError(f"{where}: header= takes 'Name: value', and {name[:40]!r} is not a header name")
+    if _CONTROL.search(text):
+        raise UsageError(f"{where}: header {name}: a value cannot hold a line break or control character")
+    if name.lower() in _OWN_HEADERS:
+        raise UsageError(f"{where}: header {name}: tulip sets this header itself")
+    return name, text
 
 
 def _check_sha256(value: str, where: str) -> str:
@@ -138,8 +171,20 @@ def parse_input(lines: Iterable[str], source: str = "input") -> Iterator[Entry]:
                     pending["checksums"] = (*pending.get("checksums", ()), (algorithm, digest))
             elif key == "size":
                 pending["size"] = _check_size(value, where)
+            elif key == "dir":
+                pending["folder"] = _check_folder(value, where)
+            elif key == "header":
+                pending["headers"] = (*pending.get("headers", ()), _check_header(value, where))
+            elif key == "trusted":
+                if value.lower() not in ("yes", "no"):
+                    raise UsageError(f"{where}: trusted= takes yes or no")
+                pending["given"] = value.lower() == "yes"
+            elif key == "split":
+                raise UsageError(f"{where}: split= is not taken per item; --split N sets it for the run")
             else:
-                raise UsageError(f"{where}: unknown option {key!r} (known: out, sha256, checksum, size)")
+                raise UsageError(
+                    f"{where}: unknown option {key!r} (known: out, dir, sha256, checksum, size, header)"
+                )
             continue
         if pending is not None:
             yield Entry(**pending)
@@ -310,6 +355,8 @@ def make_jobs(
         entry = item if isinstance(item, Entry) else Entry(url=check_url(item))
         try:
             name = safe_name(entry.out) if entry.out is not None else naming.name(entry.url)
+            if entry.folder:
+                name = safe_name(f"{entry.folder}/{name}")
         except ValueError as exc:
             raise UsageError(f"{exc} ({entry.where or redact(entry.url)})") from None
         earlier = owners.get(name.casefold())
@@ -325,7 +372,7 @@ def make_jobs(
         _claim(name, entry, owners, folders, jobs, on_collision)
         owners[name.casefold()] = len(jobs)
         jobs.append(Job(url=entry.url, name=name, sha256=entry.sha256, size=entry.size, given=entry.given,
-                        mirrors=entry.mirrors, checksums=entry.checksums))  # fmt: skip
+                        mirrors=entry.mirrors, checksums=entry.checksums, headers=entry.headers))  # fmt: skip
     return jobs
 
 

@@ -15,7 +15,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from aiotulip.errors import UsageError
@@ -66,8 +66,11 @@ def check_output(path: str, option: str) -> None:
 
 
 @contextlib.contextmanager
-def writing(path: str, *, encoding: str = "utf-8") -> Iterator[TextIO]:
-    """Open *path* for writing text as the module says; the file is complete when the block ends."""
+def writing(path: str, *, encoding: str = "utf-8", mode: int | None = None) -> Iterator[TextIO]:
+    """Open *path* for writing text as the module says; the file is complete when the block ends.
+
+    *mode*: the permissions of a file written whole (0o600 for one that may hold credentials), set
+    before its first byte; a FIFO or a device keeps its own."""
     if path == "-":
         yield sys.stdout
         sys.stdout.flush()
@@ -80,13 +83,25 @@ def writing(path: str, *, encoding: str = "utf-8") -> Iterator[TextIO]:
     folder, name = os.path.split(os.path.abspath(target))
     temp = os.path.join(folder, f".{name}.tulip-{os.getpid()}")
     try:
-        with open(temp, "w", encoding=encoding) as out:
+        with open(temp, "w", encoding=encoding, opener=_opener(mode)) as out:
             yield out
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _opener(mode: int | None) -> Callable[[str, int], int] | None:
+    if mode is None:
+        return None
+
+    def opener(name: str, flags: int) -> int:
+        fd = os.open(name, flags, mode)
+        os.fchmod(fd, mode)  # (a file left there by an earlier run keeps its mode through O_CREAT)
+        return fd
+
+    return opener
 
 
 def is_stdout(path: str) -> bool:

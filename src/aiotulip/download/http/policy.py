@@ -24,7 +24,7 @@ from aiotulip.download.http.proxies import Proxy, Routes
 from aiotulip.download.http.urls import normalise, redact, split_userinfo
 from aiotulip.errors import RedirectError
 
-__all__ = ["REDIRECTS", "USER_AGENT", "HttpPolicy"]
+__all__ = ["REDIRECTS", "USER_AGENT", "HttpPolicy", "item_headers"]
 
 USER_AGENT = f"tulip/{__version__}"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -116,3 +116,21 @@ class HttpPolicy:
         """Take what a response to *url* says that later requests must carry (its cookies)."""
         if self.cookies is not None:
             self.cookies.absorb(url, headers)
+
+
+def item_headers(
+    headers: Mapping[str, str], extra: Iterable[tuple[str, str]], *, trusted: bool
+) -> Mapping[str, str]:
+    """Return *headers* with one item's own (an -i file's ``header=`` lines) over them: a name given
+    replaces the run's, an empty value drops it (curl's rule for -H). Private ones (Authorization,
+    Cookie) only when *trusted*: the URL the user gave, on its origin, as for the run's -H."""
+    merged = dict(headers)
+    for name, value in extra:
+        folded = name.lower()
+        if folded in _PRIVATE and not trusted:
+            continue
+        for key in [key for key in merged if key.lower() == folded]:
+            del merged[key]
+        if value:
+            merged[name] = value
+    return merged

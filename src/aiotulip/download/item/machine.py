@@ -42,7 +42,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 
 from aiotulip.download import plan
-from aiotulip.download.http.policy import REDIRECTS
+from aiotulip.download.http.policy import REDIRECTS, item_headers
 from aiotulip.download.http.ranges import echo, range_value, resume_headers, validator_changed
 from aiotulip.download.http.urls import redact
 from aiotulip.download.item.mirrors import Mirrors
@@ -547,6 +547,8 @@ class Item(SplitSteps):
             )
         except FetchError as error:  # a proxy the environment names that cannot be used
             return self._fail(error)
+        if self.job.headers:  # the item's own header= lines (sources.py), over the run's
+            headers = item_headers(headers, self.job.headers, trusted=same and self.job.given and not source)
         if self.offset:
             headers = {**headers, **resume_headers(self.offset, self._validator)}
         elif self._conditional is not None:

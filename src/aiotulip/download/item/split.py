@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aiotulip.download import plan
-from aiotulip.download.http.policy import REDIRECTS
+from aiotulip.download.http.policy import REDIRECTS, item_headers
 from aiotulip.download.item.mirrors import Mirrors
 from aiotulip.download.item.routing import Route
 from aiotulip.download.item.steps import HASH_PART, REMOVE_PART, Request, Rules, Split, Step
@@ -107,6 +107,9 @@ class SplitSteps:
         headers, proxy = self.rules.http.request(
             url, origin_credentials=credentials, same_origin=same, given=self.job.given and fetch.source == 0
         )
+        if self.job.headers:  # the item's own header= lines, on every span as on its first request
+            trusted = same and self.job.given and not fetch.source
+            headers = item_headers(headers, self.job.headers, trusted=trusted)
         return Request(url, {**headers, **fetch.headers}, proxy)
 
     def _segment_response(
