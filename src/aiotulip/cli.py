@@ -80,7 +80,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("TCP fault proxies behind toxiproxy's API", "aiotulip.proxy.cli"),
     "fetch": ("download many files concurrently, verified and resumable", "aiotulip.download.cli"),
     "bench": ("tulip's engines beside curl, aria2c and wget2", "aiotulip.bench.cli"),
+    "completion": ("print a shell completion script (bash, zsh, fish)", "aiotulip.completion"),
 }
+_CONFIGURED = ("fetch", "serve")  # the commands whose defaults the config file sets (shared/config.py)
 
 
 def _part(command: str) -> PartCli:
@@ -101,6 +103,10 @@ def _build_parser(command: str | None = None) -> argparse.ArgumentParser:
             part = _part(name)
             part.add_arguments(child)
             child.set_defaults(func=part.run)
+            if name in _CONFIGURED:
+                from aiotulip.shared import config
+
+                config.add_arguments(child)
         child.set_defaults(parser=child)
     return parser
 
@@ -122,7 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tulip {__version__}")
         return 0
     try:
-        args, extra = _build_parser(_chosen(words)).parse_known_args(words)
+        parser = _build_parser(_chosen(words))
+        args, extra = parser.parse_known_args(words)
+        if args.cmd in _CONFIGURED:
+            from aiotulip.shared import config
+
+            try:
+                if config.apply(args.parser, args.cmd, args.config, args.no_config):
+                    args, extra = parser.parse_known_args(words)  # again: the file's values as defaults
+            except TulipError as exc:
+                print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
+                return exc.exit_status
     except KeyboardInterrupt:  # Ctrl-C while starting: as quiet as one while running
         _ignore_late_interrupts()
         return EXIT_INTERRUPTED
