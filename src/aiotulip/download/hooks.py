@@ -10,7 +10,7 @@ The engines never wait for a hook: a hook is queued (at most ``QUEUE`` waiting; 
 dropped and counted) and a few runner threads start them. A hook that fails, or outlives its
 ``timeout`` (killed then, with its process group), is reported on stderr — the first few each in a
 line, the rest counted — and changes nothing in the item's status. At the end the run waits for the
-hooks still queued or running, ``timeout`` seconds at most, then kills what is left.
+hooks still queued or running, about ``timeout`` seconds at most, then kills what is left.
 
 Hooks start in a session of their own, so the terminal's Ctrl-C reaches tulip, not them: tulip ends
 its run in order (interrupted items get their ``--on-error`` too) and a second Ctrl-C kills them.
@@ -85,11 +85,10 @@ class Call:
 class Hooks:
     """Run Calls on a few threads; ``close`` waits for them (bounded)."""
 
-    def __init__(self, timeout: float, *, stdout_busy: bool, problems: list[str]) -> None:
+    def __init__(self, timeout: float, *, stdout_busy: bool) -> None:
         self.timeout = timeout
         # With events or the report on standard output, a hook's output would land in that stream.
         self._stdout = sys.stderr.fileno() if stdout_busy else None
-        self._problems = problems
         self._lock = threading.Lock()
         self._more = threading.Condition(self._lock)
         self._queue: collections.deque[Call] = collections.deque()
@@ -117,8 +116,9 @@ class Hooks:
             self._more.notify()
 
     def close(self) -> None:
-        """Wait for the hooks queued and running (``timeout`` seconds in all), then kill the rest."""
-        deadline = time.monotonic() + self.timeout
+        """Wait for the hooks queued and running (about ``timeout`` seconds in all), then kill the rest."""
+        # (a hook begun just now gets its own timeout, and its kill, before the end cuts it short)
+        deadline = time.monotonic() + self.timeout + _TERM_GRACE + 0.5
         try:
             with self._lock:
                 while (self._queue or self._busy) and (left := deadline - time.monotonic()) > 0:
@@ -142,8 +142,7 @@ class Hooks:
         if left_over or running:
             lines.append(f"{left_over + len(running)} hooks not run or cut short: the run waits "
                          f"{self.timeout:g} s for hooks at its end (--hook-timeout)")  # fmt: skip
-        for line in lines:
-            self._problems.append(line)
+        for line in lines:  # (said, not counted against the run: an item's status is its own)
             print(f"tulip fetch: {line}", file=sys.stderr, flush=True)
 
     # -- the runners --------------------------------------------------------------------------------

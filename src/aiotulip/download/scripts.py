@@ -123,7 +123,7 @@ class Scripted(Tee):
             if options.on_error:
                 self._on_error = command(options.on_error, "--on-error")
                 check_program(self._on_error, "--on-error")
-            self._hooks = Hooks(options.hook_timeout, stdout_busy=stdout_busy, problems=self.problems)
+            self._hooks = Hooks(options.hook_timeout, stdout_busy=stdout_busy)
 
     def attach(self, jobs: Jobs, where: Callable[[Job], str]) -> None:
         """Learn the run's jobs and where each is written (once they are named and dest is ready)."""
