@@ -189,6 +189,37 @@ def test_a_hook_that_fails_or_hangs_changes_nothing_but_a_line(tmp_path: Path) -
     assert "Traceback" not in proc.stderr + hung.stderr
 
 
+def test_ctrl_c_while_hooks_run_ends_the_run_in_order(tmp_path: Path) -> None:
+    """The downloads are done, the hooks sleep: Ctrl-C kills them and the run still writes its report
+    and summary, exit 130."""
+    with ServerThread(ServeConfig(files=2)) as base:
+        argv = tulip_cmd("fetch", f"{base}/files/file-00000.bin", f"{base}/files/file-00001.bin", "-d",
+                         str(tmp_path / "out"), "--on-complete", "sh -c 'echo $$ >> \"$0.pid\"; sleep 60'",
+                         "--json", str(tmp_path / "r.json"))  # fmt: skip
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pids = [tmp_path / "out" / f"file-0000{i}.bin.pid" for i in range(2)]
+        deadline = time.monotonic() + 30
+        while not all(p.exists() for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "2 hooks not run or cut short: interrupted" in err and "ok" in out
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["ok"] == 2
+    time.sleep(0.2)
+    assert not any(_alive(int(p.read_text())) for p in pids)
+
+
+def test_public_error_hides_passwords_of_every_url_in_a_text() -> None:
+    from aiotulip.download.scripts import public_error
+
+    text = "redirected from http://a:pw1@h/x to 'ftp://u:pw/2@h:21/y', mail me@example.com"
+    assert (
+        public_error(text) == "redirected from http://a:***@h/x to 'ftp://u:***@h:21/y', mail me@example.com"
+    )
+    assert public_error(None) is None
+
+
 def _alive(pid: int) -> bool:
     """Whether *pid* runs (a zombie no init has reaped yet does not)."""
     try:

@@ -291,6 +291,8 @@ def run(args: argparse.Namespace) -> int:
             status = max(status, 2)
     if scripted is not None and scripted.problems:
         status = max(status, 2)
+    if scripted is not None and scripted.interrupted and status < 128:  # during the wait for hooks
+        status = 128 + (signum or 2)
     if not args.quiet or not report.ok:
         # With the report or the events on standard output (--json -, /dev/stdout), the table goes to stderr.
         print_summary(report, sys.stderr if json_out or events_out else None)

@@ -115,14 +115,18 @@ class Hooks:
                 thread.start()
             self._more.notify()
 
-    def close(self) -> None:
-        """Wait for the hooks queued and running (about ``timeout`` seconds in all), then kill the rest."""
+    def close(self) -> bool:
+        """Wait for the hooks queued and running (about ``timeout`` seconds in all), then kill the
+        rest; return whether Ctrl-C (or SIGTERM) cut the wait short."""
         # (a hook begun just now gets its own timeout, and its kill, before the end cuts it short)
         deadline = time.monotonic() + self.timeout + _TERM_GRACE + 0.5
+        interrupted = False
         try:
             with self._lock:
                 while (self._queue or self._busy) and (left := deadline - time.monotonic()) > 0:
                     self._more.wait(min(left, 0.5))
+        except KeyboardInterrupt:  # the user will not wait: the hooks go, the run still ends in order
+            interrupted = True
         finally:
             with self._lock:
                 self._closing = True
@@ -139,11 +143,14 @@ class Hooks:
             lines.append(f"{self._failed - _SHOWN} more hooks failed")
         if self._dropped:
             lines.append(f"{self._dropped} hooks not run: more than {QUEUE} were waiting")
-        if left_over or running:
+        if interrupted:
+            lines.append(f"{left_over + len(running)} hooks not run or cut short: interrupted")
+        elif left_over or running:
             lines.append(f"{left_over + len(running)} hooks not run or cut short: the run waits "
                          f"{self.timeout:g} s for hooks at its end (--hook-timeout)")  # fmt: skip
         for line in lines:  # (said, not counted against the run: an item's status is its own)
             print(f"tulip fetch: {line}", file=sys.stderr, flush=True)
+        return interrupted
 
     # -- the runners --------------------------------------------------------------------------------
 

@@ -40,15 +40,15 @@ __all__ = ["PROGRESS_EVERY", "Scripted", "Tee", "public_error", "wrap"]
 
 PROGRESS_EVERY = 0.5  # seconds between two progress lines of one item
 
-# user:password@ after a scheme, wherever it is in a text (an error message quoting a URL).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@]*@")
+# A URL in a text (an error message quoting one), to the next space or quote.
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def public_error(text: str | None) -> str | None:
     """*text* with the credentials of any URL in it hidden (errors are written so; this is a belt)."""
     if text is None or "@" not in text:
         return text
-    return _USERINFO.sub(lambda match: redact(match.group(0) + "x")[:-1], text)
+    return _URL.sub(lambda match: redact(match.group(0)), text)
 
 
 class Tee(Progress):
@@ -98,6 +98,7 @@ class Scripted(Tee):
         from aiotulip.shared.output import check_output, is_stdout
 
         self.problems: list[str] = []
+        self.interrupted = False  # Ctrl-C (or SIGTERM) came while the run waited for its hooks
         self._lock = threading.Lock()
         self._under: dict[str, _Under] = {}
         self._where: Callable[[Job], str] = lambda job: job.name
@@ -200,7 +201,7 @@ class Scripted(Tee):
         finally:
             try:
                 if self._hooks is not None:
-                    self._hooks.close()
+                    self.interrupted = self._hooks.close()
             finally:
                 if self._events is not None:
                     self._events.close()
