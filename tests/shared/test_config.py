@@ -70,6 +70,14 @@ def test_another_file_and_the_home_default(tmp_path: Path) -> None:
     assert "[fetch] engine" in proc.stderr and "bogus" in proc.stderr
 
 
+def test_a_path_in_the_file_may_start_with_a_tilde(tmp_path: Path) -> None:
+    write(tmp_path / "xdg" / "tulip" / "config.toml", '[fetch]\ndest = "~/downloads"\nquiet = true\n')
+    with Scripted({"/a.bin": lambda r: [response("200 OK", b"a")]}) as server:
+        proc = tulip(tmp_path, "fetch", f"{server.base}/a.bin")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "downloads" / "a.bin").read_bytes() == b"a"
+
+
 def test_serve_reads_its_table(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -144,7 +144,8 @@ def _one(action: argparse.Action, value: Any, where: str) -> Any:
     if action.type is None and not isinstance(value, str):
         raise UsageError(f"{where}: must be a string, not {_kind(value)}")
     text = str(value)
-    if text.startswith("~/") and action.metavar in ("FILE", "DEST", "DIR"):
+    names_a_file = action.metavar in ("FILE", "DEST", "DIR") or getattr(action.type, "__name__", "") == "path"
+    if text.startswith("~/") and names_a_file:
         text = os.path.expanduser(text)  # (the shell would have, on the command line)
     converted: Any = text
     if callable(action.type):
