@@ -115,6 +115,8 @@ def test_events_and_json_cannot_both_take_stdout(tmp_path: Path) -> None:
     proc = run("http://127.0.0.1:9/x", "--events", "-", "--json", "-", "-d", str(tmp_path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "standard output" in proc.stderr
+    proc = run("http://127.0.0.1:9/x", "--save-failed", "/dev/stdout", "--json", "-", "-d", str(tmp_path))
+    assert proc.returncode == 2 and "--json and --save-failed both name standard output" in proc.stderr
     proc = run("http://127.0.0.1:9/x", "--events", str(tmp_path / "no" / "such" / "dir" / "e.jsonl"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
 

@@ -244,16 +244,18 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
-    json_out = args.json is not None and is_stdout(args.json)
-    events_out = args.events is not None and is_stdout(args.events)
-    if json_out and events_out:
-        raise UsageError("--json and --events both name standard output; send one to a file")
+    # What a script reads from standard output: one of them at most, and nothing else beside it.
+    wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
+    taken = [option for option, path in wanted if path is not None and is_stdout(path)]
+    if len(taken) > 1:
+        each = "both" if len(taken) == 2 else "all"
+        raise UsageError(f"{' and '.join(taken)} {each} name standard output; send all but one to a file")
     progress: bool | Progress | None = False if args.quiet else None
     scripted = None
     if args.on_complete or args.on_error or args.events is not None or args.save_failed is not None:
         # Made here (fetch would make it too) to learn afterwards what could not be written: exit 2.
         shown = make_progress(False if args.quiet else None)
-        scripted = progress = Scripted(shown, options, stdout_busy=json_out)
+        scripted = progress = Scripted(shown, options, stdout_busy=bool(taken))
     sources: list = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
@@ -295,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         status = 128 + (signum or 2)
     if not args.quiet or not report.ok:
         # With the report or the events on standard output (--json -, /dev/stdout), the table goes to stderr.
-        print_summary(report, sys.stderr if json_out or events_out else None)
+        print_summary(report, sys.stderr if taken else None)
     return status
 
 
