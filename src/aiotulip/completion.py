@@ -43,7 +43,7 @@ class Command:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``tulip completion SHELL``."""
+    """Add the one argument of ``tulip completion``: the shell."""
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete for")
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def commands() -> tuple[list[Option], list[Command]]:
-    """The top-level options and every command, read from the parsers of ``tulip``."""
+    """Return the top-level options and every command, read from the parsers of ``tulip``."""
     from aiotulip.cli import _build_parser
 
     parser = _build_parser()
@@ -157,7 +157,7 @@ def _bash(top: list[Option], found: list[Command]) -> str:
 
 
 def _zsh_text(text: str) -> str:
-    """*text* inside a single-quoted _arguments spec's [...] or description."""
+    """Return *text* escaped for a single-quoted _arguments spec's [...] or a description."""
     return re.sub(r"([\[\]:\\])", r"\\\1", text).replace("'", "'\\''")
 
 

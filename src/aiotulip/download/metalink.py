@@ -124,7 +124,7 @@ def _entries(data: bytes, source: str) -> Iterator[Entry]:
 
 
 def _version(tag: str, source: str) -> int:
-    """The Metalink version, from the root element; UsageError for anything else."""
+    """Return the Metalink version the root element names; UsageError for any other root."""
     if tag == f"{{{_NS4}}}metalink":
         return 4
     if tag == f"{{{_NS3}}}metalink":
@@ -203,7 +203,7 @@ def _entry(file: _File) -> Entry:
 
 
 def _rank(value: str | None, missing: int, sign: int) -> int:
-    """A sort key: *value* as a number times *sign* (so the preferred sorts first), or *missing*."""
+    """Return a sort key: *value* as a number times *sign* (the preferred first), or *missing*."""
     try:
         return int(value) * sign if value is not None else missing * sign
     except ValueError:

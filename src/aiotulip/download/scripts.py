@@ -45,7 +45,7 @@ _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def public_error(text: str | None) -> str | None:
-    """*text* with the credentials of any URL in it hidden (errors are written so; this is a belt)."""
+    """Return *text* with the password of any URL in it hidden (errors are written so: a belt)."""
     if text is None or "@" not in text:
         return text
     return _URL.sub(lambda match: redact(match.group(0)), text)
@@ -132,7 +132,7 @@ class Scripted(Tee):
         self._where = where
 
     def start(self, items: int, total_bytes: int | None) -> None:
-        """The run begins (nothing is refused after this): the events file is opened now."""
+        """Open the events file: the run begins, and nothing is refused after this."""
         if self._events_path is not None and self._events is None:
             from aiotulip.download.events import EventWriter
 
@@ -176,7 +176,7 @@ class Scripted(Tee):
         self.inner.done(job, result)
 
     def finished(self, report: Report) -> None:
-        """The Report is made: end the items an interruption cut off, save the list of failures."""
+        """End the items an interruption cut off, and save the list of failures (the Report is made)."""
         log = getattr(report.items, "log", None)
         with self._lock:
             cut = dict(self._under)

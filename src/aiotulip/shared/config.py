@@ -35,7 +35,7 @@ _SKIP = object()  # a switch set to false: the parser's own default stands
 
 
 def default_path() -> str:
-    """``$XDG_CONFIG_HOME/tulip/config.toml``, else ``~/.config/tulip/config.toml``."""
+    """Return ``$XDG_CONFIG_HOME/tulip/config.toml``, else ``~/.config/tulip/config.toml``."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "tulip", "config.toml")
 
@@ -112,7 +112,7 @@ def _load(path: str, required: bool) -> dict[str, Any] | None:
 
 
 def _long_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """Each long option of *parser* by its name without dashes (aliases too)."""
+    """Return each long option of *parser* by its name without dashes (aliases too)."""
     found = {}
     for action in parser._actions:
         for option in action.option_strings:
@@ -122,7 +122,7 @@ def _long_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
 
 
 def _value(action: argparse.Action, value: Any, where: str) -> Any:
-    """*value* as *action* would store it from the command line; UsageError naming *where*."""
+    """Return *value* as *action* would store it from the command line; UsageError naming *where*."""
     if action.nargs == 0:  # a switch: store_true, store_false, store_const
         if not isinstance(value, bool):
             raise UsageError(f"{where}: must be true or false, not {_kind(value)}")
