@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from aiotulip.download.options import ENGINES, TRANSPORTS
 from aiotulip.errors import UsageError
 from aiotulip.shared.args import count, positive, positive_seconds, size
+
+if TYPE_CHECKING:
+    from aiotulip.download.options import FetchOptions
+    from aiotulip.download.progress import Progress
+    from aiotulip.download.scripts import Scripted
 
 __all__ = ["add_arguments", "run"]
 
@@ -235,27 +241,14 @@ def options_from(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from aiotulip.download.api import fetch
-    from aiotulip.download.progress import Progress, make_progress
-    from aiotulip.download.scripts import Scripted
     from aiotulip.download.sources import UrlList, check_url, read_input
     from aiotulip.download.summary import print_summary
-    from aiotulip.shared.output import check_output, is_stdout
+    from aiotulip.shared.output import check_output
 
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
-    # What a script reads from standard output: one of them at most, and nothing else beside it.
-    wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
-    taken = [option for option, path in wanted if path is not None and is_stdout(path)]
-    if len(taken) > 1:
-        each = "both" if len(taken) == 2 else "all"
-        raise UsageError(f"{' and '.join(taken)} {each} name standard output; send all but one to a file")
-    progress: bool | Progress | None = False if args.quiet else None
-    scripted = None
-    if args.on_complete or args.on_error or args.events is not None or args.save_failed is not None:
-        # Made here (fetch would make it too) to learn afterwards what could not be written: exit 2.
-        shown = make_progress(False if args.quiet else None)
-        scripted = progress = Scripted(shown, options, stdout_busy=bool(taken))
+    progress, scripted, machine_out = _for_scripts(args, options)
     sources: list = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
@@ -291,13 +284,42 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
             status = max(status, 2)
+    status = _after_scripts(status, scripted, signum)
+    if not args.quiet or not report.ok:
+        # With the report, the events or the saved list on standard output (--json -, /dev/stdout),
+        # the table goes to stderr.
+        print_summary(report, sys.stderr if machine_out else None)
+    return status
+
+
+def _for_scripts(
+    args: argparse.Namespace, options: FetchOptions
+) -> tuple[bool | Progress | None, Scripted | None, list[str]]:
+    """Return what fetch's *progress* is (a Scripted tee when hooks, --events or --save-failed are
+    asked for, made here to learn afterwards what could not be written), the tee, and the options
+    that write to standard output: one at most, with nothing else beside it (UsageError if more)."""
+    from aiotulip.download.progress import make_progress
+    from aiotulip.download.scripts import Scripted
+    from aiotulip.shared.output import is_stdout
+
+    wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
+    taken = [option for option, path in wanted if path is not None and is_stdout(path)]
+    if len(taken) > 1:
+        each = "both" if len(taken) == 2 else "all"
+        raise UsageError(f"{' and '.join(taken)} {each} name standard output; send all but one to a file")
+    if not (args.on_complete or args.on_error or args.events is not None or args.save_failed is not None):
+        return (False if args.quiet else None), None, taken
+    scripted = Scripted(make_progress(False if args.quiet else None), options, stdout_busy=bool(taken))
+    return scripted, scripted, taken
+
+
+def _after_scripts(status: int, scripted: Scripted | None, signum: int | None) -> int:
+    """Return the exit status once the scripts' outputs are counted: 2 for one that could not be
+    written, 128+N for a signal that cut the wait for hooks short."""
     if scripted is not None and scripted.problems:
         status = max(status, 2)
-    if scripted is not None and scripted.interrupted and status < 128:  # during the wait for hooks
+    if scripted is not None and scripted.interrupted and status < 128:
         status = 128 + (signum or 2)
-    if not args.quiet or not report.ok:
-        # With the report or the events on standard output (--json -, /dev/stdout), the table goes to stderr.
-        print_summary(report, sys.stderr if taken else None)
     return status
 
 
