@@ -44,6 +44,7 @@ def prepare(
 
     A UrlList (a plain list read by ``read_input``) stays lazy: it was checked as it was read."""
     options = options or FetchOptions(fsync=fsync)
+    store: Store
     if isinstance(sources, UrlList) and options.layout == "flat" and options.on_collision != "query":
         store = Store(dest, fsync=fsync or options.fsync)
         store.prepare()
@@ -57,7 +58,14 @@ def prepare(
     if not jobs:
         entries = (item for item in items if not isinstance(item, Job))
         jobs = make_jobs(entries, options.naming(), options.on_collision)
-    store = Store(dest, fsync=fsync or options.fsync)
+    if str(dest) == "-":  # -o -: the one file to standard output
+        if len(jobs) != 1:
+            raise UsageError(f"standard output takes one file, and {len(jobs)} were given")
+        from aiotulip.download.store.stdout import StdoutStore
+
+        store = StdoutStore()
+    else:
+        store = Store(dest, fsync=fsync or options.fsync)
     store.prepare()
     return jobs, store
 

@@ -7,12 +7,17 @@ cannot offer what the API lacks, or check a value differently.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from aiotulip.download.options import ENGINES, TRANSPORTS
 from aiotulip.errors import UsageError
 from aiotulip.shared.args import count, positive, positive_seconds, size
+
+if TYPE_CHECKING:
+    from aiotulip.download.models import Report
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,6 +31,10 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
 
     where = fetch.add_argument_group("where, and how many at once")
     where.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
+    where.add_argument("-o", "--output", metavar="FILE",
+                       help="save the one URL as FILE (under -d), or - for stdout")  # fmt: skip
+    where.add_argument("-O", "--remote-name", action="store_true",
+                       help="name the file after the URL (the default; for curl's habit)")  # fmt: skip
     where.add_argument(
         "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
     )
@@ -237,10 +246,13 @@ def run(args: argparse.Namespace) -> int:
         sources += load_manifest(args.manifest, options)
     if not sources:
         raise UsageError("nothing to fetch: give URLs, -i FILE or --manifest URL")
+    dest = args.dest
+    if args.output is not None:
+        sources, dest = _one_output(args.output, sources, dest)
     from aiotulip.shared import signals as _signals
 
     with _signals.terminating_as_interrupt():
-        report = fetch(sources, args.dest, options, progress=False if args.quiet else None)
+        report = fetch(sources, dest, options, progress=False if args.quiet else None)
     status = report.exit_status()
     signum = _signals.received()
     if report.interrupted and signum is not None:
@@ -251,10 +263,46 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
             status = max(status, 2)
-    if not args.quiet or not report.ok:
-        # With the report on standard output (--json -, /dev/stdout), the table goes to stderr.
-        print_summary(report, sys.stderr if args.json is not None and is_stdout(args.json) else None)
+    # With the body or the report on standard output (-o -, --json -, /dev/stdout): stderr.
+    taken = dest == "-" or (args.json is not None and is_stdout(args.json))
+    if len(report.items) == 1 and not report.interrupted:
+        if not args.quiet or not report.ok:
+            print(_one_line(report), file=sys.stderr if taken else sys.stdout)
+    elif not args.quiet or not report.ok:
+        print_summary(report, sys.stderr if taken else None)
     return status
+
+
+def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
+    """``-o FILE``: the one source given, saved as FILE (under -d); ``-o -``: streamed to stdout."""
+    from aiotulip.download.sources import Entry
+
+    if len(sources) != 1:
+        raise UsageError(f"-o names one file, and {len(sources)} URLs were given (for several: -d DEST)")
+    (source,) = sources
+    entry = source if isinstance(source, Entry) else Entry(url=source)
+    if output == "-":
+        return [entry], "-"
+    folder, _, name = output.rpartition("/")
+    if not name or name in (".", ".."):
+        raise UsageError(f"-o {output}: name a file, not a folder")
+    return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
+
+
+def _one_line(report: Report) -> str:
+    """A run of one file ends with one line: where it went (or why not), how much, how long."""
+    from aiotulip.shared.units import format_bytes
+
+    (item,) = report.items
+    took = f"{report.wall:.2f} s"
+    if item.status == "ok":
+        where = "to standard output" if item.path == "-" else os.path.normpath(item.path)
+        return f"saved {where} ({format_bytes(item.bytes)} in {took})"
+    if item.status == "skipped":
+        why = item.reason or "already complete"
+        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)})"
+    attempts = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
+    return f"{item.status.replace('_', ' ')}: {item.url} — {item.error} ({attempts}, {took})"
 
 
 def _readable(path: str | None, option: str) -> str | None:
