@@ -164,10 +164,12 @@ async def fetch_async(
     """
     chosen = FetchOptions.from_settings(options, dict(settings))
     run = await asyncio.to_thread(_setup, sources, dest, chosen, progress)
+    report = None
     try:
-        return await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+        report = await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+        return report
     finally:
-        run.work.progress.close()
+        run.work.progress.close(report)  # (the last frame shows the Report's figures)
 
 
 def fetch(
@@ -199,14 +201,17 @@ def fetch(
         )
     chosen = FetchOptions.from_settings(options, dict(settings))
     run = _setup(sources, dest, chosen, progress)
+    report = None
     try:
         if run.on_loop:
             from aiotulip.shared import loop as _loop
 
-            return _loop.run(run.run_async())
-        return run.run_blocking()
+            report = _loop.run(run.run_async())
+        else:
+            report = run.run_blocking()
+        return report
     finally:
-        run.work.progress.close()
+        run.work.progress.close(report)  # (the last frame shows the Report's figures)
 
 
 def _total_bytes(jobs: Jobs) -> int | None:

@@ -39,11 +39,16 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
     )
     where.add_argument("--per-host", type=positive, metavar="N", help="connections per host")
-    where.add_argument("--engine", choices=ENGINES, default="asyncio")
-    where.add_argument(
-        "--transport", choices=TRANSPORTS, default="auto", help="the asyncio engine's HTTP client"
-    )
-    where.add_argument("--overwrite", action="store_true", help="download again even if complete")
+    where.add_argument("--engine", choices=ENGINES, default="asyncio",
+                       help="what waits: tasks on one event loop, threads, or one at a time")  # fmt: skip
+    where.add_argument("--transport", choices=TRANSPORTS, default="auto",
+                       help="what moves the bytes: libcurl (auto, curl), tulip's own HTTP/1.1 (lean), "
+                       "or aiohttp (asyncio only)")  # fmt: skip
+    where.add_argument("--overwrite", action="store_true",
+                       help="download again even if complete, over any file under the name")  # fmt: skip
+    where.add_argument("-nc", "--no-clobber", action="store_true",
+                       help="keep any file under the name, taken as done (else one tulip cannot vouch "
+                       "for is kept and the download saved beside it, as NAME.1.EXT)")  # fmt: skip
     where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
     where.add_argument("-N", "--timestamping", action="store_true",
                        help="ask again for complete files; fetch only what the server changed")  # fmt: skip
@@ -183,6 +188,7 @@ def options_from(args: argparse.Namespace):
         connect_timeout=args.connect_timeout,
         item_timeout=args.item_timeout,
         overwrite=args.overwrite,
+        no_clobber=args.no_clobber,
         fsync=args.fsync,
         resume_unvalidated=not args.no_resume_unvalidated,
         transport=args.transport,

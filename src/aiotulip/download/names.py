@@ -173,10 +173,10 @@ class Names:
         folded = name.casefold()
         return self._owners.get(folded, owner) == owner and folded not in self._folders
 
-    def take(self, wanted: str, current: str, first: int = 0) -> tuple[str, int]:
+    def take(self, wanted: str, current: str, first: int = 0, always: bool = False) -> tuple[str, int]:
         """Return the name to write instead of *current* (the URL's), and its number (0: *wanted*
         itself); ValueError if it cannot be. *first* > 0: the names before that number turned out
-        to be files already there, not this run's."""
+        to be files already there, not this run's (numbered then *always*, whatever the rule)."""
         if first == 0 and wanted.casefold() == current.casefold():
             return current, 0
         with self._lock:
@@ -186,7 +186,7 @@ class Names:
                 self._refuse(wanted, "another item writes")
                 number += 1
                 name = numbered(wanted, number)
-            if number and number == first and self._on_collision != "number":
+            if number and number == first and self._on_collision != "number" and not always:
                 self._refuse(wanted, "is a file already there, not from this URL")
             self._claim(name, current)
             return name, number

@@ -54,7 +54,8 @@ class FetchOptions:
     timeout: float = 30.0  # the longest silence while waiting for bytes
     connect_timeout: float | None = None  # default: min(10 s, timeout)
     item_timeout: float | None = None  # all attempts of one item together
-    overwrite: bool = False  # download again even when a complete file is there
+    overwrite: bool = False  # download again even when a complete file is there (anybody's)
+    no_clobber: bool = False  # keep any file already under the name, taken as done (wget -nc)
     fsync: bool = False  # flush every file and its directory around the rename
     # Continue a part the server sends no validator for, when only its size vouches for it (reported
     # as resumed_unvalidated); False starts such files over.
@@ -137,10 +138,13 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories",
-                     "content_disposition", "timestamping", "remote_time", "compressed"):  # fmt: skip
+        for name in ("overwrite", "no_clobber", "fsync", "insecure", "resume_unvalidated",
+                     "no_host_directories", "content_disposition", "timestamping", "remote_time",
+                     "compressed"):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.overwrite and self.no_clobber:
+            raise UsageError("--overwrite and --no-clobber ask for opposite things: give one")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
             raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
         if not isinstance(self.netrc, bool | str):
@@ -288,6 +292,7 @@ class Settings(TypedDict, total=False):
     connect_timeout: float | None
     item_timeout: float | None
     overwrite: bool
+    no_clobber: bool
     fsync: bool
     resume_unvalidated: bool
     policy: RetryPolicy | None

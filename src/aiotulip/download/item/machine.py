@@ -96,6 +96,7 @@ class Item(SplitSteps):
         "_reason",
         "_route",
         "_stamp",
+        "_stranger",
         "_unvalidated",
         "_validator",
         "_verified",
@@ -147,6 +148,7 @@ class Item(SplitSteps):
         self._mirrors = Mirrors(1 + len(job.mirrors)) if job.mirrors else None
         self._spans = False  # this attempt's bytes came as a split download's spans
         self._version: str | None = None  # the protocol of the last answer
+        self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
         names = rules.disposition
         self._naming = Disposition(names, job.name, path) if names is not None else None
 
@@ -212,20 +214,31 @@ class Item(SplitSteps):
         self._conditional = conditional or None
         return self._to(self._attempt(0))
 
-    def inspected(self, size: int, sha256: str) -> Step:
-        """The final file already there has *size* bytes hashing to *sha256*."""
+    def inspected(self, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> Step:
+        """The final file already there has *size* bytes hashing to *sha256* (and to *others*, the
+        other digests the input gives)."""
         self._check("inspected")
-        if self._reason is not None:  # -N: the server said it is not modified
+        if self._reason is not None:  # -N, or the server's size and date: the file there is its copy
             result = Result(self.public.url, self.path, "skipped", size, sha256, self.attempts)
             result.reason = self._reason
             return self._to(self._finish(result))
-        if plan.final_matches(self.job, size, sha256):
+        if plan.final_matches(self.job, size, sha256, others):
             # A part beside a complete file is a leftover (a run killed as it began again): it goes.
             leftover = self.local.part_size is not None
             return self._to(
                 self._finish(Result(self.public.url, self.path, "skipped", size, sha256), leftover)
             )
-        return self._to(REMOVE_PART)  # not the file wanted: download it afresh (the rename replaces it)
+        rules = self.rules
+        if rules.no_clobber:
+            error = IntegrityError(
+                f"{self.name} is there and is not the file the input describes (--no-clobber keeps it)",
+                url=self.public.url, transient=False,
+            )  # fmt: skip
+            return self._to(self._fail(error))
+        # Not the file wanted: downloaded afresh. The rename replaces tulip's own file (or, with
+        # -N, whatever is there); anybody else's stays, and this one takes the next free name.
+        self._stranger = not (self.local.final_ours or rules.timestamping)
+        return self._to(REMOVE_PART)
 
     def part_removed(self) -> Step:
         """The .part is gone."""
@@ -306,6 +319,8 @@ class Item(SplitSteps):
         result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
         if self._unvalidated and self.kept:
             result.resumed_unvalidated = True
+        if self._stranger and self.name != self.job.name:
+            result.reason = f"{self.job.name} was there and not tulip's: kept, and this saved beside it"
         result.content_encoding = self._encoding
         return self._to(self._finish(result))
 
@@ -314,10 +329,11 @@ class Item(SplitSteps):
         return self._version
 
     def name_taken(self) -> Step:
-        """The server's name is a file already there, not from this URL: the next name, if any."""
+        """The name is a file already there, not from this URL: the next name, if any."""
         self._check("name_taken")
         naming = self._naming
-        assert naming is not None
+        if naming is None:  # a stranger's file under the URL's name: numbered, whatever --on-collision
+            naming = self._naming = Disposition(None, self.job.name, self.path)
         try:
             naming.taken()
         except ValueError as exc:
@@ -325,6 +341,14 @@ class Item(SplitSteps):
         self.name, self.path = naming.name, naming.path
         mtime, etag = self._stamp
         return self._to(Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive=True))
+
+    def interrupted(self, held: int) -> Result:
+        """The run stopped while this item was under way (in any phase: no check); its part keeps
+        *held* bytes for the next run."""
+        return Result(
+            self.public.url, self.path, "interrupted", held, attempts=self.attempts, error="interrupted",
+            resumed_from=min(self.kept, held), elapsed=self.clock() - self.started, error_kind="interrupted",
+        )  # fmt: skip
 
     def failed(self, error: FetchError, part_size: int | None = None) -> Step:
         """The last step failed with *error*; *part_size* is what the .part holds now, if it is open.
@@ -374,7 +398,12 @@ class Item(SplitSteps):
     # -- decisions ----------------------------------------------------------------------------------
 
     def _begin(self) -> Step:
-        start = plan.start(self.job, self.local, overwrite=self.rules.overwrite)
+        rules = self.rules
+        start = plan.start(
+            self.job, self.local, overwrite=rules.overwrite, no_clobber=rules.no_clobber,
+            timestamping=rules.timestamping,
+        )  # fmt: skip
+        self._stranger = start.stranger
         if start.check_final:
             if self.rules.timestamping and self.job.sha256 is None and self._reason is None:
                 return STAT  # -N: ask the server whether its copy is newer (a checksum needs no asking)
@@ -416,6 +445,16 @@ class Item(SplitSteps):
         if decode is not None and body.offset:
             self.kept = 0  # a range of the encoded bytes cannot be decoded on its own: start over
             return REMOVE_PART
+        if (
+            self._stranger
+            and not body.offset
+            and decode is None
+            and plan.same_as_server(self.local, body.total, plan.http_date(headers.get("Last-Modified")))
+        ):
+            # A file nobody vouched for, of the server's size and date: a finished download by
+            # another run or tool (tulip, wget and curl -R keep the date). Not read again.
+            self._reason = "the same size and date as the server's copy"
+            return INSPECT
         if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
             message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
             return self._fail(IntegrityError(message, url=self.public.url, transient=False))
@@ -487,7 +526,7 @@ class Item(SplitSteps):
         if self._mirrors is not None and not self._spans:
             self._mirrors.served(size - body.offset)
         mtime, etag = self._stamp
-        exclusive = self.name != self.job.name
+        exclusive = self._stranger or self.name != self.job.name
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:

@@ -195,6 +195,7 @@ class Rules:
     resume_unvalidated: bool = True  # continue a part the server cannot vouch for (reported as such)
     busy_wait: float = 300.0  # how long to wait for another run that holds the part
     timestamping: bool = False  # -N: a complete file is asked for again only if the server's is newer
+    no_clobber: bool = False  # -nc: any file already under the name is kept and taken as done
     remote_time: bool = True  # the file's mtime from Last-Modified
     decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
     max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)
