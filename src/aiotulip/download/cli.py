@@ -157,6 +157,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--connect-timeout", type=positive_seconds, metavar="S", help="default min(10, timeout)"
     )
     retry.add_argument("--item-timeout", type=positive_seconds, metavar="S", help="all attempts of one item")
+    retry.add_argument("-Y", "--speed-limit", "--lowest-speed-limit", type=size, metavar="RATE",
+                       help="abandon and retry a transfer slower than RATE (e.g. 10K) for -y seconds; "
+                       "a split download's slow span goes to another connection")  # fmt: skip
+    retry.add_argument("-y", "--speed-time", type=positive_seconds, metavar="S",
+                       help="how long a transfer may stay under -Y (default 30 s; alone, as in curl, "
+                       "-Y is 1 byte a second)")  # fmt: skip
 
     output = fetch.add_argument_group("output")
     output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
@@ -212,6 +218,8 @@ def options_from(args: argparse.Namespace):
         min_split_size=args.min_split_size,
         limit_rate=args.limit_rate,
         limit_rate_per_file=args.limit_rate_per_file,
+        speed_limit=args.speed_limit or (1 if args.speed_time else None),
+        speed_time=args.speed_time or 30.0,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),

@@ -88,6 +88,8 @@ class FetchOptions:
     min_split_size: int = 20 * 1024 * 1024
     limit_rate: int | None = None  # bytes a second for the whole run (curl/wget2 --limit-rate)
     limit_rate_per_file: int | None = None  # ... for each file (all its connections together)
+    speed_limit: int | None = None  # -Y: a transfer under this many bytes a second ...
+    speed_time: float = 30.0  # ... for this many seconds (-y) is abandoned and retried
     # HTTP: what every request carries (aiotulip.download.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -111,7 +113,8 @@ class FetchOptions:
                   workers=self.workers)  # fmt: skip
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
-                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
+                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file,
+                  speed_limit=self.speed_limit)  # fmt: skip
         if self.http_version not in ("1.1", "2", "2-prior-knowledge", "3", "3-only"):
             raise UsageError(f"unknown HTTP version {self.http_version!r} (choose from 1.1, 2, "
                              "2-prior-knowledge, 3, 3-only)")  # fmt: skip
@@ -131,7 +134,7 @@ class FetchOptions:
             pair = getattr(self, name)
             if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
                 raise UsageError(f"{name} must be a (user, password) pair")
-        for name in ("timeout", "connect_timeout", "item_timeout"):
+        for name in ("timeout", "connect_timeout", "item_timeout", "speed_time"):
             value = getattr(self, name)
             if value is None and name != "timeout":
                 continue
@@ -232,7 +235,8 @@ class FetchOptions:
             concurrency=concurrency or self.concurrency,
             per_host=self.per_host,
             connect_timeout=self.connect_deadline,
-            read_timeout=self.timeout,
+            # With -Y, a transfer that gets nothing at all is caught within -y too.
+            read_timeout=min(self.timeout, self.speed_time) if self.speed_limit else self.timeout,
             tls=self.tls(),
             buffer_size=self.buffer_size(),
             http_version=self.http_version,
@@ -317,6 +321,8 @@ class Settings(TypedDict, total=False):
     min_split_size: int
     limit_rate: int | None
     limit_rate_per_file: int | None
+    speed_limit: int | None
+    speed_time: float
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None

@@ -88,6 +88,8 @@ class Work:
             min_split=options.min_split_size,
             rate=Bucket(options.limit_rate) if options.limit_rate else None,
             rate_per_file=options.limit_rate_per_file,
+            speed_limit=options.speed_limit,
+            speed_time=options.speed_time,
             disposition=Names((job.name for job in self.jobs), options.on_collision)
             if options.content_disposition
             else None,

@@ -68,10 +68,19 @@ from aiotulip.download.item.steps import (
     Wait,
 )
 from aiotulip.download.models import Job, Result
-from aiotulip.download.rate import Bucket
+from aiotulip.download.rate import Bucket, Floor
 from aiotulip.download.retry import Attempts
 from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Span
-from aiotulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
+from aiotulip.errors import (
+    BusyError,
+    FetchError,
+    IntegrityError,
+    ProtocolError,
+    ProxyError,
+    Timeout,
+    TransportError,
+)
+from aiotulip.shared.units import format_bytes
 
 __all__ = ["Item"]
 
@@ -102,6 +111,7 @@ class Item(SplitSteps):
         "_verified",
         "_version",
         "clock",
+        "floor",
         "job",
         "local",
         "name",
@@ -149,6 +159,7 @@ class Item(SplitSteps):
         self._spans = False  # this attempt's bytes came as a split download's spans
         self._version: str | None = None  # the protocol of the last answer
         self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
+        self.floor: Floor | None = None  # -Y: this attempt's reader against the speed floor
         names = rules.disposition
         self._naming = Disposition(names, job.name, path) if names is not None else None
 
@@ -373,10 +384,23 @@ class Item(SplitSteps):
 
     # -- questions while a step is carried out (no phase changes) ----------------------------------
 
-    def throttle(self, received: int) -> float:
-        """*received* bytes of the body just arrived: the seconds to wait before reading on (rate
-        limits; every connection of a split download shares the file's)."""
+    def throttle(self, received: int, connection: Connection | None = None) -> float:
+        """*received* bytes of the body just arrived (on a split download's *connection*): the
+        seconds to wait before reading on (rate limits; every connection of a split download shares
+        the file's). Raises TransportError once the reader is under ``-Y`` for ``-y`` seconds: the
+        attempt (or the span, which another connection may then take) is retried."""
         rules = self.rules
+        if rules.speed_limit is not None:
+            holder = connection if connection is not None else self
+            floor = holder.floor
+            if floor is None:
+                floor = holder.floor = Floor(rules.speed_limit, rules.speed_time, self.clock)
+            if floor.too_slow(received):
+                holder.floor = None  # (the next attempt is timed afresh)
+                raise TransportError(
+                    f"slower than {format_bytes(floor.rate)}/s for {floor.seconds:g} s (-Y/-y)",
+                    url=self.public.url,
+                )
         wait = rules.rate.take(received) if rules.rate is not None else 0.0
         if self._bucket is not None:
             wait = max(wait, self._bucket.take(received))
@@ -552,6 +576,7 @@ class Item(SplitSteps):
 
     def _attempt(self, offset: int) -> Step:
         self._pending = True
+        self.floor = None  # (each attempt's reader is timed from its own start)
         self.offset = offset
         self._spans = False
         self._verified = None

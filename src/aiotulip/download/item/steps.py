@@ -204,11 +204,13 @@ class Rules:
     min_split: int = 20 * 1024 * 1024  # --min-split-size: no span shorter (none cut under twice it)
     rate: Bucket | None = None  # --limit-rate: one bucket for the run
     rate_per_file: float | None = None  # --limit-rate-per-file: bytes a second each file may take
+    speed_limit: float | None = None  # -Y: a reader under this many bytes a second ...
+    speed_time: float = 30.0  # ... for this many seconds (-y) is abandoned and retried
 
     @property
     def limited(self) -> bool:
         """Whether readers must ask ``Item.throttle`` after each chunk."""
-        return self.rate is not None or self.rate_per_file is not None
+        return self.rate is not None or self.rate_per_file is not None or self.speed_limit is not None
 
 
 READ_MEMORY = Read("memory")
