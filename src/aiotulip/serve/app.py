@@ -42,7 +42,7 @@ from aiotulip.serve.faults import QUIET, Plan, decide, overrides_from_query
 from aiotulip.serve.media import accepts_gzip, compressible, content_type
 from aiotulip.serve.proxy import Upstream
 from aiotulip.serve.ranges import UNSATISFIABLE, resolve_range
-from aiotulip.serve.shaping import close, dropped, reset_now, send_body, stall
+from aiotulip.serve.shaping import answer, answer_early, close, dropped
 from aiotulip.serve.stats import Stats
 
 __all__ = ["FileServer", "create_app"]
@@ -234,13 +234,15 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         return _plain(404, "not found")
     try:
         plan = state.plan(entry.name, request)
+        if (encoding := request.query.get("encoding", "gzip")) not in ("gzip", "identity"):
+            raise UsageError(f"bad option in query: encoding={encoding!r} is not gzip or identity")
     except UsageError as exc:
         return _plain(400, str(exc))
     if plan.upstream_delay:
         await asyncio.sleep(plan.upstream_delay)
     if plan.delay:
         await asyncio.sleep(plan.delay)
-    if (early := await _without_body(request, state, plan)) is not None:
+    if (early := await answer_early(request, plan, state.stats, state.config.stall_limit)) is not None:
         return early
 
     headers = dict(state.headers(entry))
@@ -263,13 +265,8 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         headers.pop("Accept-Ranges", None)
         if request.method == "HEAD":
             return web.Response(status=200, headers=headers)  # the length is known only by sending
-        response = web.StreamResponse(status=200, headers=headers)
-        await response.prepare(request)
-        state.stats.statuses[200] += 1
-        await send_body(
-            request, response, _gzip(_chunks(corpus, entry, 0, entry.size)), None, plan, state.stats
-        )
-        return response
+        chunks = _gzip(_chunks(corpus, entry, 0, entry.size))
+        return await answer(request, 200, headers, chunks, None, plan, state.stats)
     span = _requested_span(request, entry, headers["Last-Modified"])
     if span is UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{entry.size}"
@@ -307,28 +304,9 @@ async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream
         await asyncio.sleep(plan.upstream_delay)
     if plan.kind == "error" and plan.delay:
         await asyncio.sleep(plan.delay)  # else the delay is downstream: once the upstream has answered
-    if (early := await _without_body(request, state, plan)) is not None:
+    if (early := await answer_early(request, plan, state.stats, state.config.stall_limit)) is not None:
         return early
     return await upstream.forward(request, plan, state.stats)
-
-
-async def _without_body(request: web.BaseRequest, state: FileServer, plan: Plan) -> web.StreamResponse | None:
-    """Answer a request the plan ends before any body (stall, error, immediate reset), or None."""
-    if plan.kind == "stall":
-        state.stats.faults["stall"] += 1
-        return await stall(request, state.config.stall_limit)
-    if plan.kind == "error":
-        state.stats.faults["error"] += 1
-        return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
-    if plan.kind == "reset" and not plan.reset_after:
-        state.stats.faults["reset"] += 1
-        reset_now(request)
-        return dropped()
-    return None
-
-
-def _retry_after(plan: Plan) -> dict[str, str]:
-    return {} if plan.retry_after is None else {"Retry-After": str(max(0, round(plan.retry_after)))}
 
 
 def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) -> tuple[int, int] | None:
@@ -420,13 +398,9 @@ async def _stream(
     plan: Plan,
 ) -> web.StreamResponse:
     """Send the body chunk by chunk, shaped as the plan says."""
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = end - start
-    await response.prepare(request)
-    state.stats.statuses[status] += 1
+    headers.pop("Content-Length", None)
     chunks = _chunks(state.corpus, entry, start, end)
-    await send_body(request, response, chunks, end - start, plan, state.stats)
-    return response
+    return await answer(request, status, headers, chunks, end - start, plan, state.stats)
 
 
 async def _chunks(corpus: Corpus, entry: Entry, start: int, end: int) -> AsyncIterator[bytes]:

@@ -44,6 +44,33 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     faults.add_argument("--reset-after", type=seconds, default=0.0, metavar="S", help="... S into the answer")
     faults.add_argument("--bandwidth", type=rate, metavar="RATE", help="per response, e.g. 500k or 10M")
     faults.add_argument(
+        "--corrupt-rate", type=probability, default=0.0, metavar="P",
+        help="flip a few bytes of the body (its length right: only a checksum tells)",
+    )  # fmt: skip
+    faults.add_argument(
+        "--malformed-chunk-rate", type=probability, default=0.0, metavar="P",
+        help="a 200 head, then bytes that are no chunk, then a close",
+    )  # fmt: skip
+    faults.add_argument(
+        "--garbage-rate", type=probability, default=0.0, metavar="P", help="random bytes, then a close"
+    )
+    faults.add_argument(
+        "--empty-rate", type=probability, default=0.0, metavar="P", help="close before any byte"
+    )
+    faults.add_argument(
+        "--slow-headers-rate", type=probability, default=0.0, metavar="P", help="dribble the head out ..."
+    )
+    faults.add_argument(
+        "--slow-headers-time", type=seconds, default=2.0, metavar="S", help="... over S seconds (default 2)"
+    )
+    faults.add_argument(
+        "--huge-headers-rate", type=probability, default=0.0, metavar="P", help="pad the head with ..."
+    )
+    faults.add_argument(
+        "--huge-headers-size", type=byte_count, default=1024 * 1024, metavar="SIZE",
+        help="... one header line this long (default 1M)",
+    )  # fmt: skip
+    faults.add_argument(
         "--fault-path",
         action="append",
         metavar="GLOB",
@@ -106,6 +133,14 @@ def run(args: argparse.Namespace) -> int:
         slice_delay=args.slice_delay,
         limit_data=args.limit_data,
         slow_close=args.slow_close,
+        corrupt_rate=args.corrupt_rate,
+        malformed_chunk_rate=args.malformed_chunk_rate,
+        garbage_rate=args.garbage_rate,
+        empty_rate=args.empty_rate,
+        slow_headers_rate=args.slow_headers_rate,
+        slow_headers_time=args.slow_headers_time,
+        huge_headers_rate=args.huge_headers_rate,
+        huge_headers_size=args.huge_headers_size,
         paths=tuple(args.fault_path or ()),
     )
     config = ServeConfig(

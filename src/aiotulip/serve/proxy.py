@@ -22,7 +22,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from aiotulip.serve.faults import Plan
-from aiotulip.serve.shaping import SourceBroken, send_body
+from aiotulip.serve.shaping import SourceBroken
+from aiotulip.serve.shaping import answer as send_answer
 from aiotulip.serve.upstream import check_upstream, upstream_context
 
 if TYPE_CHECKING:
@@ -139,13 +140,9 @@ class Upstream:
             stats.bytes_sent += len(content)
             return web.Response(status=answer.status, reason=answer.reason, body=content, headers=headers)
         headers.pop("Content-Length", None)
-        response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
-        if length is not None:
-            response.content_length = length
-        await response.prepare(request)
-        stats.statuses[answer.status] += 1
-        await send_body(request, response, _chunks(answer), length, plan, stats)
-        return response
+        return await send_answer(
+            request, answer.status, headers, _chunks(answer), length, plan, stats, reason=answer.reason
+        )
 
     def _request_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
         named = _connection_named(request.headers)
