@@ -10,6 +10,11 @@ Routes:
     PUT      /_tulip/corpus    {"version": N}: every synthetic file changes (new bytes, ETag, date)
     GET      /_tulip/stats     requests, bytes, faults by kind, connections now and at peak
     DELETE   /_tulip/stats     reset the counters (the bench does, between runs)
+    *        /__admin/...      WireMock's admin API (``stubs/admin.py``)
+
+Stubs answer first (``stubs/engine.py``), then the files or the upstream; a request none of them
+has a route for is a 404 that names the closest stub. The admin and control APIs pass the guard
+(``guard.py``: loopback or --admin-allow, a Host that names this server, no foreign Origin) first.
 
 The handler runs under aiohttp's low-level ``web.Server``, not a ``web.Application``: with five
 routes, a few string comparisons do the router's work, and skipping the router and middleware chain
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import ipaddress
 import json
 import re
 import zlib
@@ -39,11 +43,14 @@ from aiotulip.errors import UsageError
 from aiotulip.serve.config import Faults, ServeConfig, check_header_value
 from aiotulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
 from aiotulip.serve.faults import QUIET, Plan, decide, overrides_from_query
+from aiotulip.serve.guard import Guard, read_json
 from aiotulip.serve.media import accepts_gzip, compressible, content_type
 from aiotulip.serve.proxy import Upstream
 from aiotulip.serve.ranges import UNSATISFIABLE, resolve_range
 from aiotulip.serve.shaping import answer, answer_early, close, dropped
 from aiotulip.serve.stats import Stats
+from aiotulip.serve.stubs import Stubs, admin
+from aiotulip.serve.stubs.journal import Entry as Logged
 
 __all__ = ["FileServer", "create_app"]
 
@@ -76,6 +83,10 @@ class FileServer:
         self._dates: dict[float, str] = {}
         self.cache_control = config.cache_control
         self.heard: set[int] = set()  # connections (their handlers' ids) that sent a whole request
+        self.stubs = Stubs(config.mappings, seed=config.seed, journal=config.journal,
+                           stall_limit=config.stall_limit)  # fmt: skip
+        self.guard = Guard(config.host, config.admin_allow)
+        self.scheme = "https" if config.tls else "http"
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -164,7 +175,38 @@ class FileServer:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.heard.add(id(request.protocol))
         path = request.path
-        if self.upstream is not None and not path.startswith("/_tulip/"):
+        if path.startswith(("/_tulip/", "/__admin")):
+            return await self._controlled(request, path)
+        remote = request.remote or ""
+        entry = self.stubs.journal.log(request.method, request.raw_path, request.headers, remote, self.scheme)
+        response = await self._serve(request, path, entry)
+        entry.status = response.status
+        return response
+
+    async def _controlled(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        """Answer the admin and control APIs, for the clients the guard lets through."""
+        if not self.config.control:
+            return _plain(404, "not found")
+        refusal = self.guard.refusal(request)
+        if refusal is not None:
+            return refusal
+        if path.startswith("/__admin"):
+            return await admin.handle(request, self.stubs)
+        route = _ROUTES.get((request.method, path))
+        if route is None:
+            known = {method for method, known_path in _ROUTES if known_path == path}
+            if known:
+                return _plain(405, "method not allowed", {"Allow": ", ".join(sorted(known))})
+            return _plain(404, "not found")
+        return await route(request, self)
+
+    async def _serve(self, request: web.BaseRequest, path: str, logged: Logged) -> web.StreamResponse:
+        if self.stubs.registry:
+            faults = self.faults if self.faulty and self.faults.reaches(path[1:]) else None
+            answered = await self.stubs.answer(request, logged, faults, self.stats)
+            if answered is not None:
+                return _counted(request, self, answered)
+        if self.upstream is not None:
             return await _count(request, self, _proxy(request, self, self.upstream))
         if path.startswith("/files/"):
             if self._synthetic and not self.faulty and request.method == "GET" and not request.query_string:
@@ -187,13 +229,9 @@ class FileServer:
         route = _ROUTES.get((request.method, path))
         if route is None:
             known = {method for method, known_path in _ROUTES if known_path == path}
-            if known and (self.config.control or not path.startswith("/_tulip/")):
+            if known:
                 return _plain(405, "method not allowed", {"Allow": ", ".join(sorted(known))})
-            return _plain(404, "not found")
-        if path.startswith("/_tulip/"):
-            if not self.config.control:
-                return _plain(404, "not found")
-            _loopback_only(request)
+            return self.stubs.not_found(logged) if self.stubs.registry else _plain(404, "not found")
         return await route(request, self)
 
 
@@ -218,7 +256,14 @@ async def _count(
     request: web.BaseRequest, state: FileServer, answer: Awaitable[web.StreamResponse]
 ) -> web.StreamResponse:
     state.stats.requested()
-    response = await answer
+    return _counted(request, state, await answer, requested=False)
+
+
+def _counted(
+    request: web.BaseRequest, state: FileServer, response: web.StreamResponse, *, requested: bool = True
+) -> web.StreamResponse:
+    if requested:
+        state.stats.requested()
     # A streamed response counted itself when its headers went out (its client may already have
     # asked for the stats); a stalled one was never sent.
     transport = request.transport
@@ -489,15 +534,8 @@ async def _index(request: web.BaseRequest, state: FileServer) -> web.Response:
 
 
 def _loopback_only(request: web.BaseRequest) -> None:
-    try:
-        address = ipaddress.ip_address((request.remote or "").split("%")[0])
-    except ValueError:
-        loopback = False
-    else:
-        # On a dual-stack socket (--host ::) an IPv4 client appears as ::ffff:127.0.0.1.
-        mapped = getattr(address, "ipv4_mapped", None)
-        loopback = (mapped or address).is_loopback
-    if not loopback:
+    """Raise 403 unless the client is on loopback (the guard's first check, without --admin-allow)."""
+    if not Guard().client_allowed(request.remote):
         raise web.HTTPForbidden(text="control endpoints answer loopback clients only\n")
 
 
@@ -506,15 +544,13 @@ async def _get_faults(request: web.BaseRequest, state: FileServer) -> web.Respon
 
 
 async def _put_faults(request: web.BaseRequest, state: FileServer) -> web.Response:
+    changes = await read_json(request, strict_type=False)
     try:
-        changes = await request.json()
         if not isinstance(changes, dict):
             raise UsageError("expected a JSON object of fault settings")
         state.set_faults(state.faults.updated(changes))
-    except (UsageError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UsageError as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    except RecursionError:  # JSON nested deeper than any settings need
-        raise web.HTTPBadRequest(text="JSON nested too deep\n") from None
     return web.json_response(state.faults.to_json())
 
 
@@ -522,8 +558,8 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
     """Replace every synthetic file (``{"version": N}``: "the file changed on the server"), or change
     the Cache-Control every file is sent with (``{"cache_control": "max-age=60"}``, null for none)."""
     corpus = state.corpus
+    change = await read_json(request, strict_type=False)
     try:
-        change = await request.json()
         if not isinstance(change, dict) or not change or set(change) - {"version", "cache_control"}:
             raise ValueError("only version and cache_control can change")
         version = change.get("version")

@@ -31,6 +31,26 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         "--upstream-ca", type=path, metavar="FILE", help="trust this CA for an https upstream"
     )
     corpus.add_argument("--upstream-insecure", action="store_true", help="do not check its certificate")
+    stubs = serve.add_argument_group("stubs (WireMock's format and admin API at /__admin)")
+    stubs.add_argument(
+        "--mappings", type=path, metavar="DIR",
+        help="answer with the stubs of DIR/mappings/*.json (bodies in DIR/__files) before the files",
+    )  # fmt: skip
+    stubs.add_argument(
+        "--record", type=path, metavar="DIR", help="with --upstream: write its answers as mappings to DIR"
+    )
+    stubs.add_argument(
+        "--record-secrets", action="store_true", help="record Authorization, Cookie and Set-Cookie too"
+    )
+    stubs.add_argument(
+        "--max-request-journal-entries", type=count, default=10_000, metavar="N",
+        help="requests kept for /__admin/requests (default 10000)",
+    )  # fmt: skip
+    stubs.add_argument("--no-request-journal", action="store_true", help="keep none")
+    stubs.add_argument(
+        "--admin-allow", action="append", metavar="CIDR",
+        help="clients besides loopback that may use /__admin and /_tulip (repeatable)",
+    )  # fmt: skip
     faults = serve.add_argument_group("faults (rates are probabilities per file request)")
     faults.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait before answering")
     faults.add_argument("--jitter", type=seconds, default=0.0, metavar="S", help="add up to S more")
@@ -116,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         args.root is not None or args.files is not None or args.size is not None
     ):
         raise UsageError("--upstream serves another server's files; --root, --files and --size serve tulip's")
+    # Stubs alone (no --files, --size, --root or --upstream): no synthetic files behind them.
+    stubs_only = (
+        args.mappings is not None and args.upstream is None and args.root is None and args.size is None
+    )
     faults = Faults(
         delay=args.delay,
         jitter=args.jitter,
@@ -146,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServeConfig(
         host=args.host,
         port=args.port,
-        files=100 if args.files is None else args.files,
+        files=(0 if stubs_only else 100) if args.files is None else args.files,
         size=args.size or (2048, 2048),
         root=args.root,
         seed=args.seed,
@@ -162,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
         gzip=args.gzip,
         index=args.index,
         cache_control=args.cache_control,
+        mappings=args.mappings,
+        record=args.record,
+        record_secrets=args.record_secrets,
+        journal=0 if args.no_request_journal else args.max_request_journal_entries,
+        admin_allow=tuple(args.admin_allow or ()),
     )
     if args.tls == "cert" and args.cert is None:
         raise UsageError("--tls needs --cert FILE (and --key FILE), or --tls self-signed")
@@ -176,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"tulip serve: {url}/ -> {config.upstream}  (faults on its answers; Ctrl-C stops)")
         else:
             print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)")
+        if config.mappings is not None:
+            print(f"tulip serve: {len(server.app.stubs.registry)} stubs from {config.mappings}"
+                  f" (admin API {url}/__admin/mappings)")  # fmt: skip
         if server.ca_file is not None:
             print(
                 f"tulip serve: CA certificate {server.ca_file} (tulip fetch --ca-certificate, curl --cacert)"
