@@ -47,6 +47,7 @@ from aiotulip.serve.guard import Guard, read_json
 from aiotulip.serve.media import accepts_gzip, compressible, content_type
 from aiotulip.serve.proxy import Upstream
 from aiotulip.serve.ranges import UNSATISFIABLE, resolve_range
+from aiotulip.serve.record import Recorder
 from aiotulip.serve.shaping import answer, answer_early, close, dropped
 from aiotulip.serve.stats import Stats
 from aiotulip.serve.stubs import Stubs, admin
@@ -71,6 +72,8 @@ class FileServer:
             self.upstream = Upstream(
                 config.upstream, ca_file=config.upstream_ca, insecure=config.upstream_insecure
             )
+            if config.record is not None:
+                self.upstream.recorder = Recorder(config.record, secrets=config.record_secrets)
             self._synthetic = None
         self.stats = Stats()
         self.faults = config.faults

@@ -136,23 +136,25 @@ class Stubs:
                 length = path.stat().st_size
             except (MappingError, OSError):
                 return web.Response(status=500, text=f"body file {answer.body_file!r} is gone from __files\n")
-            if length <= _WHOLE and not plan.shapes_body() and not answer.dribble:
+            if (length <= _WHOLE and not plan.shapes_body()) or answer.dribble is not None:
                 content = await asyncio.to_thread(path.read_bytes)
-                stats.bytes_sent += len(content)
-                return web.Response(status=answer.status, reason=answer.reason, body=content, headers=headers)
-            chunks = self._file_chunks(answer.body_file)
+                length = len(content)
+            else:
+                content = None
         else:
-            length = len(answer.body)
-            chunks = _one(answer.body)
-        if answer.dribble is not None:
-            pieces, seconds = answer.dribble
-            size = max(1, math.ceil(length / pieces)) if length else 1
-            plan = dataclasses.replace(plan, slice_size=size, slice_delay=seconds / pieces)
-        if not plan.shapes_body() and answer.body_file is None:
-            stats.bytes_sent += length
-            return web.Response(status=answer.status, reason=answer.reason, body=answer.body, headers=headers)
+            content, length = answer.body, len(answer.body)
         if request.method == "HEAD":
             return web.Response(status=answer.status, reason=answer.reason, headers=headers)
+        if answer.dribble is not None and content is not None:
+            pieces, seconds = answer.dribble
+            chunks = _dribbled(content, pieces, seconds / pieces)
+        elif content is not None and not plan.shapes_body():
+            stats.bytes_sent += length
+            return web.Response(status=answer.status, reason=answer.reason, body=content, headers=headers)
+        elif content is not None:
+            chunks = _one(content)
+        else:
+            chunks = self._file_chunks(answer.body_file or "")
         return await send_answer(
             request, answer.status, headers, chunks, length, plan, stats, reason=answer.reason
         )
@@ -193,3 +195,14 @@ class Stubs:
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:
     yield body
+
+
+async def _dribbled(body: bytes, pieces: int, interval: float) -> AsyncIterator[bytes]:
+    """Yield *body* in *pieces* parts, *interval* seconds apart (WireMock's chunkedDribbleDelay: the
+    last part takes what the others leave)."""
+    size = max(1, len(body) // pieces)
+    for index in range(pieces):
+        part = body[index * size :] if index == pieces - 1 else body[index * size : (index + 1) * size]
+        if part:
+            yield part
+        await asyncio.sleep(interval)
