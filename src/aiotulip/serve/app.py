@@ -208,7 +208,10 @@ class FileServer:
             faults = self.faults if self.faulty and self.faults.reaches(path[1:]) else None
             answered = await self.stubs.answer(request, logged, faults, self.stats)
             if answered is not None:
-                return _counted(request, self, answered)
+                if not answered.prepared:  # (a streamed answer counted itself)
+                    self.stats.requested()
+                    self.stats.statuses[answered.status] += 1
+                return answered
         if self.upstream is not None:
             return await _count(request, self, _proxy(request, self, self.upstream))
         if path.startswith("/files/"):

@@ -90,19 +90,19 @@ class Stubs:
         if request.body_exists:
             body = await request.read()  # bounded by aiohttp's client_max_size (1 MiB): a 413 past it
             self.journal.kept_body(entry, body)
-        incoming = Incoming(request.method, request.raw_path, request.headers, body)
+        incoming = Incoming(request.method, entry.url, request.headers, body)
         stub = self.registry.find(incoming, self.scenarios.allows)
         if stub is None:
             return None
         entry.stub = stub
-        self.scenarios.passed(stub)
+        if stub.scenario is not None:
+            self.scenarios.passed(stub)
         answer = stub.answer
         rules = stub.faults if stub.faults is not None else faults
-        if answer.quiet() and rules is None and not self.fixed_delay:
+        if rules is None and answer.fixed and not self.fixed_delay:
             stats.bytes_sent += len(answer.body)
-            return web.Response(
-                status=answer.status, reason=answer.reason, body=answer.body, headers=self._head(stub)
-            )
+            head = self._heads.get(stub.id) or self._head(stub)
+            return web.Response(status=answer.status, reason=answer.reason, body=answer.body, headers=head)
         return await self._shaped(request, stub, rules, stats)
 
     def _head(self, stub: Stub) -> CIMultiDict[str]:

@@ -67,10 +67,7 @@ class Answer:
     )
     dribble: tuple[int, float] | None = None  # (chunks, seconds)
     fault: Kind | None = None
-
-    def quiet(self) -> bool:
-        """Whether the answer is the same bytes at once every time (the fast path)."""
-        return not (self.body_file or self.fixed_delay or self.distribution or self.dribble or self.fault)
+    fixed: bool = True  # the same bytes at once every time (the fast path): no file, delay or fault
 
 
 @dataclass
@@ -221,6 +218,9 @@ def _answer(spec: object, where: str) -> Answer:
                 f"{where}.fault", f"must be one of {', '.join(WIREMOCK_FAULTS)}, not {fault!r}"
             )
         answer.fault = WIREMOCK_FAULTS[fault]
+    answer.fixed = not (
+        answer.body_file or answer.fixed_delay or answer.distribution or answer.dribble or answer.fault
+    )
     return answer
 
 

@@ -87,11 +87,14 @@ class Registry:
     def find(self, incoming: Incoming, allows: Callable[[Stub], bool]) -> Stub | None:
         """Return the stub that answers *incoming*: the first in order that matches it and whose
         scenario *allows* it; None when no stub does."""
-        lists = [
-            group
-            for group in (self._by_url.get(incoming.url), self._by_path.get(incoming.path), self._rest)
-            if group
-        ]
+        exact = self._by_url.get(incoming.url)
+        if exact is not None and not self._by_path and not self._rest:
+            # The common shape of a stub server (every stub an exact url): one dictionary lookup.
+            for stub in exact:
+                if stub.request.matches(incoming) and allows(stub):
+                    return stub
+            return None
+        lists = [group for group in (exact, self._by_path.get(incoming.path), self._rest) if group]
         if not lists:
             return None
         candidates = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=_order)
