@@ -8,12 +8,15 @@ thousands of them answers a request by testing a handful; the rest are tested in
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterator
 
 from aiotulip.serve.stubs.match import Incoming
 from aiotulip.serve.stubs.model import Stub
 
-__all__ = ["Registry"]
+__all__ = ["NEAR_MISS_LIMIT", "Registry"]
+
+NEAR_MISS_LIMIT = 1000
 
 
 def _order(stub: Stub) -> tuple[int, int]:
@@ -104,6 +107,11 @@ class Registry:
         return None
 
     def nearest(self, incoming: Incoming, n: int = 3) -> list[tuple[float, Stub]]:
-        """Return the *n* stubs closest to *incoming* (WireMock's near misses), closest first."""
-        scored = [(stub.request.distance(incoming), stub) for stub in self._stubs.values()]
+        """Return the *n* stubs closest to *incoming* (WireMock's near misses), closest first.
+
+        Only the first ``NEAR_MISS_LIMIT`` stubs (in the order they were added) are weighed: every
+        404 pays for this, and a client sending nothing but misses must not cost a core per request.
+        """
+        stubs = itertools.islice(self._stubs.values(), NEAR_MISS_LIMIT)
+        scored = [(stub.request.distance(incoming), stub) for stub in stubs]
         return sorted(scored, key=lambda pair: (pair[0], _order(pair[1])))[:n]
