@@ -86,10 +86,11 @@ class FileServer:
         self._dates: dict[float, str] = {}
         self.cache_control = config.cache_control
         self.heard: set[int] = set()  # connections (their handlers' ids) that sent a whole request
+        scheme = "https" if config.tls else "http"
         self.stubs = Stubs(config.mappings, seed=config.seed, journal=config.journal,
-                           stall_limit=config.stall_limit)  # fmt: skip
+                           stall_limit=config.stall_limit, scheme=scheme)  # fmt: skip
+        self.journal = self.stubs.journal
         self.guard = Guard(config.host, config.admin_allow)
-        self.scheme = "https" if config.tls else "http"
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -178,12 +179,36 @@ class FileServer:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.heard.add(id(request.protocol))
         path = request.path
-        if path.startswith(("/_tulip/", "/__admin")):
+        if path.startswith("/files/"):
+            if (
+                self._synthetic
+                and not self.faulty
+                and request.method == "GET"
+                and not request.query_string
+                and not self.stubs.registry.size
+            ):
+                # The hot path of every small-file benchmark: nothing to decide, a cached body to send.
+                headers = request.headers
+                entry = self.corpus.lookup(path[7:])
+                if entry is not None and not _CONDITIONAL.intersection(headers):
+                    content = self._synthetic.content(entry)
+                    if content is not None:
+                        stats = self.stats
+                        stats.requested()
+                        stats.bytes_sent += len(content)
+                        stats.statuses[200] += 1
+                        self.journal.note(
+                            "GET", request.raw_path, request.raw_headers, request.remote or "", 200
+                        )
+                        return web.Response(body=content, headers=self.headers(entry))
+        elif path.startswith(("/_tulip/", "/__admin")):
             return await self._controlled(request, path)
-        remote = request.remote or ""
-        entry = self.stubs.journal.log(request.method, request.raw_path, request.headers, remote, self.scheme)
-        response = await self._serve(request, path, entry)
-        entry.status = response.status
+        logged = self.journal.start(
+            request.method, request.raw_path, request.raw_headers, request.remote or ""
+        )
+        response = await self._serve(request, path, logged)
+        logged.status = response.status
+        self.journal.keep(logged)
         return response
 
     async def _controlled(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
@@ -204,7 +229,7 @@ class FileServer:
         return await route(request, self)
 
     async def _serve(self, request: web.BaseRequest, path: str, logged: Logged) -> web.StreamResponse:
-        if self.stubs.registry:
+        if self.stubs.registry.size:
             faults = self.faults if self.faulty and self.faults.reaches(path[1:]) else None
             answered = await self.stubs.answer(request, logged, faults, self.stats)
             if answered is not None:
@@ -215,18 +240,6 @@ class FileServer:
         if self.upstream is not None:
             return await _count(request, self, _proxy(request, self, self.upstream))
         if path.startswith("/files/"):
-            if self._synthetic and not self.faulty and request.method == "GET" and not request.query_string:
-                # The hot path of every small-file benchmark: nothing to decide, a cached body to send.
-                headers = request.headers
-                entry = self.corpus.lookup(path[7:])
-                if entry is not None and not _CONDITIONAL.intersection(headers):
-                    content = self._synthetic.content(entry)
-                    if content is not None:
-                        stats = self.stats
-                        stats.requested()
-                        stats.bytes_sent += len(content)
-                        stats.statuses[200] += 1
-                        return web.Response(body=content, headers=self.headers(entry))
             if request.method not in ("GET", "HEAD"):
                 return _plain(405, "method not allowed", {"Allow": "GET, HEAD"})
             if self.config.index and (path.endswith("/") or self.corpus.lookup(path[7:]) is None):

@@ -190,7 +190,7 @@ async def _request_one(request: web.BaseRequest, stubs: Stubs, match: re.Match[s
     if entry is None:
         return _plain(404, f"no request {match['id']} in the journal")
     if request.method == "DELETE":
-        stubs.journal.remove(lambda kept: kept is not entry)
+        stubs.journal.remove(lambda kept: kept.seq != entry.seq)
         return _json({})
     return _json(entry.event_json())
 

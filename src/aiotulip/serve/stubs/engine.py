@@ -46,7 +46,13 @@ class Stubs:
     """Everything a server knows of stubs, and how it answers with one."""
 
     def __init__(
-        self, root: Path | None = None, *, seed: int = 0, journal: int = 10_000, stall_limit: float = 300.0
+        self,
+        root: Path | None = None,
+        *,
+        seed: int = 0,
+        journal: int = 10_000,
+        stall_limit: float = 300.0,
+        scheme: str = "http",
     ) -> None:
         self.root = root
         self.defaults: list[Stub] = []
@@ -55,7 +61,7 @@ class Stubs:
             self.defaults, self.files = load_mappings(root)
         self.registry = Registry()
         self.scenarios = Scenarios()
-        self.journal = Journal(journal)
+        self.journal = Journal(journal, scheme)
         self.seed = seed
         self.stall_limit = stall_limit
         self.fixed_delay = 0.0  # seconds, from POST /__admin/settings
@@ -89,7 +95,7 @@ class Stubs:
         body = b""
         if request.body_exists:
             body = await request.read()  # bounded by aiohttp's client_max_size (1 MiB): a 413 past it
-            self.journal.kept_body(entry, body)
+            entry.body = body
         incoming = Incoming(request.method, entry.url, request.headers, body)
         stub = self.registry.find(incoming, self.scenarios.allows)
         if stub is None:
@@ -190,7 +196,7 @@ class Stubs:
         return self.registry.nearest(incoming, n)
 
     def describe(self) -> dict[str, Any]:
-        return {"stubs": len(self.registry), "journal": len(self.journal.entries)}
+        return {"stubs": len(self.registry), "journal": len(self.journal)}
 
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:

@@ -27,6 +27,7 @@ class Registry:
     """Stubs by id, with the lookups that make matching cheap."""
 
     def __init__(self) -> None:
+        self.size = 0  # len(self), as an attribute: the file server's fast path reads it every request
         self._stubs: dict[str, Stub] = {}
         self._seq = 0
         self._by_url: dict[str, list[Stub]] = {}
@@ -86,6 +87,7 @@ class Registry:
         for group in (*by_url.values(), *by_path.values(), rest):
             group.sort(key=_order)
         self._by_url, self._by_path, self._rest = by_url, by_path, rest
+        self.size = len(self._stubs)
 
     def find(self, incoming: Incoming, allows: Callable[[Stub], bool]) -> Stub | None:
         """Return the stub that answers *incoming*: the first in order that matches it and whose
