@@ -72,6 +72,14 @@ def test_bodies_are_checked_for_type_size_and_depth(server: str) -> None:
     nested = json.dumps({"request": {"bodyPatterns": [{"equalToJson": _deep(100)}]}}).encode()
     status, body = raw(server, "POST", "/__admin/mappings", json_type, nested)
     assert status == 400 and b"deeper" in body
+    # JSON parses this, but reading the pattern would recurse through 300 "and"s: refused by depth.
+    matcher = '{"and": [' * 300 + '{"equalTo": "x"}' + "]}" * 300
+    for path, document in (
+        ("/__admin/mappings", '{"request": {"headers": {"A": ' + matcher + "}}}"),
+        ("/__admin/requests/count", '{"headers": {"A": ' + matcher + "}}"),
+    ):
+        status, body = raw(server, "POST", path, json_type, document.encode())
+        assert status == 400 and b"deeper" in body, path
     assert raw(server, "PUT", "/_tulip/faults", host, b"[" * 100_000)[0] == 400
     assert raw(server, "GET", "/__admin/mappings", host)[0] == 200  # and the server goes on
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from multidict import MultiMapping
 
+from aiotulip.serve.stubs.jsonmatch import json_depth
 from aiotulip.serve.stubs.likeness import string_distance
 from aiotulip.serve.stubs.values import (
     MappingError,
@@ -87,6 +88,7 @@ class Verdict:
         self.part, self.expected, self.actual, self.distance = part, expected, actual, distance
 
 
+MAX_PATTERN_DEPTH = 100  # an equalToJson's 64 levels, and room around them
 _URL_KEYS = ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate")
 _KEYS = {*_URL_KEYS, "method", "pathParameters", "queryParameters", "headers", "cookies", "bodyPatterns",
          "basicAuthCredentials", "basicAuth", "formParameters"}  # fmt: skip
@@ -109,6 +111,9 @@ class RequestPattern:
     def __init__(self, spec: object, where: str = "request") -> None:
         if not isinstance(spec, dict):
             raise MappingError(where, "must be an object")
+        if json_depth(spec) > MAX_PATTERN_DEPTH:
+            # Reading a pattern recurses through and/or: a deeper one is an attack, not a test.
+            raise MappingError(where, f"is nested deeper than {MAX_PATTERN_DEPTH} levels")
         for key in spec:
             if key in _REFUSED:
                 raise MappingError(f"{where}.{key}", _REFUSED[key])
