@@ -236,3 +236,22 @@ def test_parse_keeps_what_wiremock_lists() -> None:
     assert stub.to_json()["name"] == "x" and stub.to_json()["id"] == stub.id
     with pytest.raises(MappingError, match="id"):
         parse_stub({"id": "not-a-uuid", "request": {}})
+
+
+def test_framing_headers_in_a_stub_cannot_desync_the_connection(server: str) -> None:
+    import socket
+
+    for framing in ({"Content-Length": "5"}, {"Transfer-Encoding": "chunked"}, {"Connection": "close"}):
+        mapping = {"request": {"url": "/x"}, "response": {"body": "Hello world!", "headers": framing}}
+        call(f"{server}/__admin/mappings", "POST", mapping)
+        host, port = server.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+            data = b""
+            while data.count(b"Hello world!") < 2:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+        first, _ = data.split(b"HTTP/1.1 200 OK")[1:]
+        assert b"Content-Length: 12\r\n" in first and first.endswith(b"Hello world!"), framing
+        assert b"Transfer-Encoding" not in data and b"Connection: close" not in data, framing
