@@ -164,8 +164,9 @@ def _answer(spec: object, where: str) -> Answer:
             )
     answer = Answer()
     status = spec.get("status", 200)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise MappingError(f"{where}.status", f"must be an HTTP status (100-599), not {status!r}")
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+        # A 1xx is interim, never the answer: a client would wait on for the real one.
+        raise MappingError(f"{where}.status", f"must be a final HTTP status (200-599), not {status!r}")
     answer.status = status
     reason = spec.get("statusMessage")
     if reason is not None:
