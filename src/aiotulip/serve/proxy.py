@@ -1,12 +1,13 @@
 """Proxy mode: tulip serve in front of any HTTP server, its seeded faults on the real answers.
 
-``tulip serve --upstream http://127.0.0.1:8080`` forwards every request but ``/_tulip/...`` to the
-upstream, as a reverse proxy does (nginx's ``proxy_pass``): hop-by-hop headers dropped, ``Host``
-the upstream's, ``X-Forwarded-*`` added, redirects to the upstream rewritten to the proxy
-(``proxy_redirect default``), bodies passed through as they are (no decompression). A fault plan is
-drawn per URL path exactly as for files; errors, stalls and immediate resets are answered without
-troubling the upstream, everything else shapes the upstream's body on its way through, a chunk at
-a time: nothing is held whole but small quiet bodies.
+``tulip serve --upstream http://127.0.0.1:8080`` forwards every request but ``/_tulip/...``,
+``/__admin/...`` and those its stubs answer to the upstream, as a reverse proxy does (nginx's
+``proxy_pass``): hop-by-hop headers dropped, ``Host`` the upstream's, ``X-Forwarded-*`` added,
+redirects to the upstream rewritten to the proxy (``proxy_redirect default``), bodies passed
+through as they are (no decompression). A fault plan is drawn per URL path exactly as for files;
+errors, stalls and immediate resets are answered without troubling the upstream, everything else
+shapes the upstream's body on its way through, a chunk at a time: nothing is held whole but small
+quiet bodies.
 """
 
 from __future__ import annotations
