@@ -167,9 +167,11 @@ def main() -> None:
         shutil.rmtree(root)
         return
     stubs = ServeConfig(files=0, mappings=stub_folder(root))
+    unjournaled = ServeConfig(files=1, size=(1024, 1024), journal=0)
     servers: dict[str, Callable[[], AbstractContextManager[str]]] = {
         "tulip serve": lambda: ServerProcess(config),
         "tulip serve, 1 KB stub": lambda: ServerProcess(stubs),
+        "tulip serve, no journal": lambda: ServerProcess(unjournaled),
         "aiohttp hello world": Hello,
     }
     if nginx_available():

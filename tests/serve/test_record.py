@@ -31,7 +31,7 @@ def test_record_then_replay_with_faults_on_top(tmp_path: Path) -> None:
          "request": {"method": "POST", "url": "/next"}, "response": {"body": "two"}},
     ]}))  # fmt: skip
     recorded = tmp_path / "recorded"
-    with ServerThread(ServeConfig(files=8, size=(30_000, 30_000), seed=2, mappings=api)) as upstream:
+    with ServerThread(ServeConfig(files=24, size=(30_000, 30_000), seed=2, mappings=api)) as upstream:
         files = manifest(upstream)
         with ServerThread(ServeConfig(upstream=upstream, record=recorded)) as proxy:
             for item in files:
@@ -42,18 +42,20 @@ def test_record_then_replay_with_faults_on_top(tmp_path: Path) -> None:
             assert get(f"{proxy}/next", post, b'{"n": 1}')[2] == b"one"
             assert get(f"{proxy}/next", post, b'{"n": 1}')[2] == b"two"
     written = "".join(path.read_text() for path in (recorded / "mappings").glob("*.json"))
-    assert len(list((recorded / "mappings").glob("*.json"))) == 8 + 1 + 2
+    assert len(list((recorded / "mappings").glob("*.json"))) == 24 + 1 + 2
     assert "top-secret" not in written and "s3cr3t" not in written  # secrets stay out ...
     assert not any(b"s3cr3t" in p.read_bytes() for p in (recorded / "__files").iterdir())
     assert "scenarioName" in written  # ... and the repeated POST became a scenario
 
-    faults = Faults(truncate_rate=0.3, drop_rate=0.2, corrupt_rate=0.2)
+    faults = Faults(
+        truncate_rate=0.1, drop_rate=0.1, corrupt_rate=0.1
+    )  # ids are new each recording: so are the draws
     with ServerThread(ServeConfig(files=0, mappings=recorded, faults=faults, seed=5)) as replay:
         entries = [Entry(replay + item["url"], item["name"], item["sha256"], item["size"]) for item in files]
         report = fetch(
             entries, tmp_path / "out", policy=RetryPolicy(retries=12, backoff=0.01, max_backoff=0.05)
         )
-        assert [item.status for item in report.items] == ["ok"] * len(files)
+        assert [(item.status, item.error) for item in report.items] == [("ok", None)] * len(files)
         assert_disk_matches(tmp_path / "out", files)  # every file right, through the faults
         stats = json.loads(get(f"{replay}/_tulip/stats")[2])
         assert sum(stats["faults"].values()) > 0
@@ -75,3 +77,23 @@ def test_record_secrets_keeps_them(tmp_path: Path) -> None:
     assert mapping["response"]["headers"]["Set-Cookie"] == "session=s3cr3t"
     with ServerThread(ServeConfig(files=0, mappings=recorded)) as replay:
         assert get(f"{replay}/me", {"Authorization": "Bearer top-secret"})[2] == b"ann"
+
+
+def test_stubs_in_front_of_an_upstream_pass_on_the_bodies_they_read(tmp_path: Path) -> None:
+    api = tmp_path / "api"
+    (api / "mappings").mkdir(parents=True)
+    (api / "mappings" / "echo.json").write_text(json.dumps(
+        {"request": {"method": "POST", "url": "/echo", "bodyPatterns": [{"equalTo": "ping"}]},
+         "response": {"body": "pong"}}
+    ))  # fmt: skip
+    front = tmp_path / "front"
+    (front / "mappings").mkdir(parents=True)
+    (front / "mappings" / "local.json").write_text(json.dumps(
+        {"request": {"method": "POST", "url": "/local"}, "response": {"body": "here"}}
+    ))  # fmt: skip
+    with (
+        ServerThread(ServeConfig(files=0, mappings=api)) as upstream,
+        ServerThread(ServeConfig(upstream=upstream, mappings=front)) as proxy,
+    ):
+        assert get(f"{proxy}/local", {"Content-Type": "text/plain"}, b"x")[2] == b"here"  # a stub answers
+        assert get(f"{proxy}/echo", {"Content-Type": "text/plain"}, b"ping")[2] == b"pong"  # the upstream

@@ -238,7 +238,9 @@ class FileServer:
                     self.stats.statuses[answered.status] += 1
                 return answered
         if self.upstream is not None:
-            return await _count(request, self, _proxy(request, self, self.upstream))
+            # The stubs read a body to match it: the upstream gets those bytes, not the spent stream.
+            read = logged.body if self.stubs.registry.size and request.body_exists else None
+            return await _count(request, self, _proxy(request, self, self.upstream, read))
         if path.startswith("/files/"):
             if request.method not in ("GET", "HEAD"):
                 return _plain(405, "method not allowed", {"Allow": "GET, HEAD"})
@@ -361,7 +363,9 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
     return await _stream(request, state, entry, start, end, status, headers, plan)
 
 
-async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream) -> web.StreamResponse:
+async def _proxy(
+    request: web.BaseRequest, state: FileServer, upstream: Upstream, read: bytes | None = None
+) -> web.StreamResponse:
     # The query belongs to the upstream: faults come from the settings alone, keyed by the path.
     plan = state.draw(request.path, request.path[1:])[0] if state.faulty else QUIET
     if plan.upstream_delay:
@@ -370,7 +374,7 @@ async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream
         await asyncio.sleep(plan.delay)  # else the delay is downstream: once the upstream has answered
     if (early := await answer_early(request, plan, state.stats, state.config.stall_limit)) is not None:
         return early
-    return await upstream.forward(request, plan, state.stats)
+    return await upstream.forward(request, plan, state.stats, read)
 
 
 def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) -> tuple[int, int] | None:

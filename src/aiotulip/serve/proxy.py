@@ -90,8 +90,11 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    async def forward(self, request: web.BaseRequest, plan: Plan, stats: Stats) -> web.StreamResponse:
-        """Send *request* upstream and its answer back, shaped by *plan*."""
+    async def forward(
+        self, request: web.BaseRequest, plan: Plan, stats: Stats, read: bytes | None = None
+    ) -> web.StreamResponse:
+        """Send *request* upstream and its answer back, shaped by *plan* (*read*: its body, when it was
+        read already)."""
         if request.method == "CONNECT":
             return _gateway(405, "a reverse proxy does not tunnel (CONNECT)")
         raw_path = request.rel_url.raw_path
@@ -109,7 +112,9 @@ class Upstream:
         # Streamed, not read whole: an upload of any size goes through as it comes (read whole only
         # to record it, within aiohttp's 1 MiB).
         data: object = request.content if request.body_exists else None
-        if self.recorder is not None and request.body_exists:
+        if read is not None:
+            data = read
+        elif self.recorder is not None and request.body_exists:
             data = await request.read()
         try:
             answer = await self.session().request(
