@@ -19,6 +19,7 @@ def get_user(base: str, user_id: int, tries: int = 5) -> dict:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 return json.load(answer)
         except urllib.error.HTTPError as exc:
+            exc.close()
             if exc.code != 503:
                 raise
     raise RuntimeError("gave up")

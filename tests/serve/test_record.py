@@ -4,8 +4,11 @@ tulip serve --mappings DIR plays them back, with faults on top, and secrets stay
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from aiotulip import Entry, RetryPolicy, fetch
 from aiotulip.serve import Faults, ServeConfig, ServerThread
@@ -97,3 +100,12 @@ def test_stubs_in_front_of_an_upstream_pass_on_the_bodies_they_read(tmp_path: Pa
     ):
         assert get(f"{proxy}/local", {"Content-Type": "text/plain"}, b"x")[2] == b"here"  # a stub answers
         assert get(f"{proxy}/echo", {"Content-Type": "text/plain"}, b"ping")[2] == b"pong"  # the upstream
+        # More than a stub reads: the proxy passes it on as it came; the upstream (a stub server, which
+        # reads what it matches) is the one that says 413.
+        big = urllib.request.Request(f"{proxy}/echo", b"x" * (3 << 20), {"Content-Type": "text/plain"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(big, timeout=10)
+        assert refused.value.code == 413
+        refused.value.close()
+        journal = json.loads(get(f"{upstream}/__admin/requests")[2])["requests"]
+        assert (journal[0]["request"]["url"], journal[0]["response"]["status"]) == ("/echo", 413)

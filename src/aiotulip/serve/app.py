@@ -206,7 +206,12 @@ class FileServer:
         logged = self.journal.start(
             request.method, request.raw_path, request.raw_headers, request.remote or ""
         )
-        response = await self._serve(request, path, logged)
+        try:
+            response = await self._serve(request, path, logged)
+        except web.HTTPException as refused:  # (aiohttp answers it: a body over 1 MiB is a 413)
+            logged.status = refused.status
+            self.journal.keep(logged)
+            raise
         logged.status = response.status
         self.journal.keep(logged)
         return response
@@ -231,7 +236,9 @@ class FileServer:
     async def _serve(self, request: web.BaseRequest, path: str, logged: Logged) -> web.StreamResponse:
         if self.stubs.registry.size:
             faults = self.faults if self.faulty and self.faults.reaches(path[1:]) else None
-            answered = await self.stubs.answer(request, logged, faults, self.stats)
+            answered = await self.stubs.answer(
+                request, logged, faults, self.stats, streams=self.upstream is not None
+            )
             if answered is not None:
                 if not answered.prepared:  # (a streamed answer counted itself)
                     self.stats.requested()
@@ -239,7 +246,7 @@ class FileServer:
                 return answered
         if self.upstream is not None:
             # The stubs read a body to match it: the upstream gets those bytes, not the spent stream.
-            read = logged.body if self.stubs.registry.size and request.body_exists else None
+            read = logged.body if logged.body_read else None
             return await _count(request, self, _proxy(request, self, self.upstream, read))
         if path.startswith("/files/"):
             if request.method not in ("GET", "HEAD"):

@@ -40,6 +40,7 @@ from aiotulip.serve.stubs.scenarios import Scenarios
 __all__ = ["Stubs"]
 
 _WHOLE = 256 * 1024  # a body file up to this size is read whole; a larger one is streamed
+_READ_LIMIT = 1024 * 1024  # the request bodies read to be matched: aiohttp's own limit
 
 
 class Stubs:
@@ -89,13 +90,23 @@ class Stubs:
     # -- answering -----------------------------------------------------------------------------------
 
     async def answer(
-        self, request: web.BaseRequest, entry: Entry, faults: Faults | None, stats: Stats
+        self,
+        request: web.BaseRequest,
+        entry: Entry,
+        faults: Faults | None,
+        stats: Stats,
+        *,
+        streams: bool = False,
     ) -> web.StreamResponse | None:
-        """Answer *request* with the stub that matches it; None when none does (files come next)."""
+        """Answer *request* with the stub that matches it; None when none does (files, or the upstream
+        when *streams*, come next)."""
         body = b""
-        if request.body_exists:
-            body = await request.read()  # bounded by aiohttp's client_max_size (1 MiB): a 413 past it
-            entry.body = body
+        length = request.content_length
+        if request.body_exists and (not streams or (length is not None and length <= _READ_LIMIT)):
+            # Read to match it and to journal it (aiohttp refuses more than 1 MiB: a 413). In front of
+            # an upstream, a larger or unsized upload goes on as it came, unread: no stub sees its body.
+            body = entry.body = await request.read()
+            entry.body_read = True
         incoming = Incoming(request.method, entry.url, request.headers, body)
         stub = self.registry.find(incoming, self.scenarios.allows)
         if stub is None:

@@ -37,6 +37,7 @@ class Entry:
 
     __slots__ = (
         "body",
+        "body_read",
         "id",
         "method",
         "raw_headers",
@@ -59,6 +60,7 @@ class Entry:
         self.raw_headers = raw_headers
         self.remote = remote
         self.body = b""
+        self.body_read = False  # the body was read (to match it): the stream behind it is spent
         self.stub: Stub | None = None
         self.status = 0
         self.scheme = "http"
