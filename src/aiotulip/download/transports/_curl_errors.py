@@ -143,7 +143,11 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code in (SSL_CERTPROBLEM, SSL_CLIENTCERT, SSL_CACERT_BADFILE):
         return FetchError(f"TLS cannot be set up: {message}", url=url)
     if code in (WEIRD_SERVER_REPLY, TOO_LARGE, HTTP2, HTTP2_STREAM, HTTP3):
-        return ProtocolError(f"bad response: {message}", url=url)
+        return ProtocolError(f"bad response: {message or _PROTOCOL_WORDS.get(code, f'libcurl error {code}')}",
+                             url=url)  # fmt: skip
+    if code == UNSUPPORTED_PROTOCOL and "HTTP/0.9" in message:
+        # Bytes that are no status line: libcurl takes them for HTTP/0.9, which it refuses with this code.
+        return ProtocolError(f"bad response: not an HTTP answer ({message})", url=url)
     if code == UNSUPPORTED_PROTOCOL:
         return FetchError(f"unsupported URL scheme: {transfer.scheme}://", url=url)
     if code == URL_MALFORMAT:
@@ -166,6 +170,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code in (WRITE_ERROR, ABORTED_BY_CALLBACK):
         return TransportError("the transfer was stopped", url=url)
     return TransportError(f"transfer failed: {message} (libcurl error {code})", url=url)
+
+
+_PROTOCOL_WORDS = {WEIRD_SERVER_REPLY: "not an HTTP answer", TOO_LARGE: "the head is too large"}
 
 
 def _info(curl: object, what: int) -> int:
