@@ -739,8 +739,8 @@ def test_scenario(name: str) -> None:
 # Every status a server may send to a fresh request, by what it must lead to.
 FINAL_FAILURES = [400, 401, 402, 403, 405, 406, 409, 411, 412, 413, 414, 415, 417, 418, 421, 422,
                   426, 431, 451, 300, 301, 302, 303, 304, 305, 307, 308, 100, 101, 103, 201, 202, 203,
-                  204, 205]  # fmt: skip
-RETRIED = [408, 425, 429, 500, 501, 502, 503, 504, 505, 507, 508, 510, 511, 520, 599]
+                  205, 501, 505, 507, 508, 510, 511, 520, 599]  # fmt: skip
+RETRIED = [408, 425, 429, 500, 502, 503, 504]  # curl's --retry set (and 425 Too Early)
 
 
 @pytest.mark.parametrize("status", FINAL_FAILURES)
@@ -760,7 +760,13 @@ def test_407_is_the_proxy_asking_for_credentials() -> None:
     assert isinstance(item.begin(), Request)
     step = item.response(407, {})
     assert isinstance(step, Finish) and step.result.error_kind == "proxy"
-    assert "proxy needs credentials" in (step.result.error or "")
+    assert "proxy p:3128 needs credentials" in (step.result.error or "")
+    given = Rules(RetryPolicy(retries=5), http=HttpPolicy(routes=Routes(proxy="http://u:wrong@p:3128")))
+    item = Item(job, "out/f.bin", Local(), given, Clock())
+    item.begin()
+    step = item.response(407, {})
+    assert isinstance(step, Finish) and "refused the credentials given" in (step.result.error or "")
+    assert "wrong" not in (step.result.error or "")
     direct, _clock = make_item(retries=5)  # no proxy: a 407 from the origin is just a status
     direct.begin()
     step = direct.response(407, {})

@@ -37,6 +37,7 @@ _BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, acros
 
 Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
 _BREAKS = re.compile(r"[\r\n\x00]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
 _RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
@@ -368,6 +369,8 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--header: {name[:80]!r} is not a header name")
         if _BREAKS.search(value):
             raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
+        if _CONTROLS.search(value):  # (RFC 9110 5.5: no control byte but tab in a field value)
+            raise UsageError(f"--header {name}: a value cannot hold a control character ({value[:40]!r})")
         if name.lower() in _RESERVED:
             raise UsageError(f"--header {name}: tulip sets this header itself")
         pairs.append((name, value))

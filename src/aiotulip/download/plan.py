@@ -153,6 +153,8 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
     """
     if status == 200:
         body = Body(0, _int(headers.get("Content-Length")), validator_of(headers))
+    elif status == 204:  # No Content: an empty file, as curl and wget2 save it
+        body = Body(0, 0, validator_of(headers))
     elif status == 206:
         found = parse_content_range(headers.get("Content-Range"))
         if found is None:

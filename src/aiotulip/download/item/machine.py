@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 
 from aiotulip.download import plan
 from aiotulip.download.http.policy import REDIRECTS
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.download.http.ranges import echo, range_value, resume_headers, validator_changed
 from aiotulip.download.http.urls import redact
 from aiotulip.download.item.mirrors import Mirrors
@@ -76,7 +77,6 @@ from aiotulip.errors import (
     FetchError,
     IntegrityError,
     ProtocolError,
-    ProxyError,
     Timeout,
     TransportError,
 )
@@ -146,7 +146,7 @@ class Item(SplitSteps):
         self._route = Route(job, self.public.url)
         self._unvalidated = False  # resumed bytes no validator or checksum vouches for
         self._busy_since: float | None = None  # when another run was first found holding the part
-        self._proxied = False  # the last request went through a proxy
+        self._proxied: Proxy | None = None  # the proxy the last request went through
         self.name = job.name  # the final name (a Content-Disposition may change it)
         self._conditional: dict[str, str] | None = None  # -N: If-None-Match / If-Modified-Since
         self._encoding: str | None = None  # the body's Content-Encoding, as saved (not undone)
@@ -161,7 +161,7 @@ class Item(SplitSteps):
         self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
         self.floor: Floor | None = None  # -Y: this attempt's reader against the speed floor
         names = rules.disposition
-        self._naming = Disposition(names, job.name, path) if names is not None else None
+        self._naming = Disposition(names, job.name, path, job.url) if names is not None else None
 
     # -- what the engines read ----------------------------------------------------------------------
 
@@ -450,13 +450,12 @@ class Item(SplitSteps):
                     return self._fail(error)
                 route.hops += 1
                 return self._request()
-        elif status == 407 and self._proxied:
-            return self._fail(
-                ProxyError(
-                    "the proxy needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user",
-                    url=self.public.url, transient=False,
-                )
-            )  # fmt: skip
+        elif status == 407 and self._proxied is not None:
+            proxy = self._proxied
+            refused = proxy_refused(
+                proxy.address, 407, url=self.public.url, credentials=sends_credentials(proxy)
+            )
+            return self._fail(refused)
         if status == 304 and self._conditional is not None:
             self._reason = "not modified"
             return INSPECT  # hashed for the Report, as every skipped file is
@@ -619,7 +618,7 @@ class Item(SplitSteps):
             headers = {**headers, "Range": range_value(0)}  # a 206 proves ranges work: a split may follow
         if self.rules.decoders:
             headers = {**headers, "Accept-Encoding": ", ".join(self.rules.decoders)}
-        self._proxied = proxy is not None
+        self._proxied = proxy
         return Request(route.url, headers, proxy)
 
     @property

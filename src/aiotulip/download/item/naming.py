@@ -15,10 +15,11 @@ class Disposition:
     """The final name of one item whose server may name it (``--content-disposition``), or whose
     own name is a stranger's file (*names* None without ``--content-disposition``)."""
 
-    __slots__ = ("_job_name", "_names", "_number", "_wanted", "name", "path")
+    __slots__ = ("_job_name", "_names", "_number", "_url", "_wanted", "name", "path")
 
-    def __init__(self, names: Names | None, job_name: str, path: str) -> None:
+    def __init__(self, names: Names | None, job_name: str, path: str, url: str | None = None) -> None:
         self._names = names
+        self._url = url  # the item's: the file it wrote in an earlier run is its name again
         self._job_name = job_name  # the name from the URL (the .part's, and the one claimed first)
         self.name = job_name  # the final name now
         self.path = path  # ... and its path, as the Report shows it
@@ -53,7 +54,7 @@ class Disposition:
         if self._names is None:
             chosen, self._number = numbered(self._wanted, first), first
         else:
-            chosen, self._number = self._names.take(self._wanted, self._job_name, first, always)
+            chosen, self._number = self._names.take(self._wanted, self._job_name, first, always, self._url)
         if chosen != self.name:
             base = self.name.rpartition("/")[2]
             self.name = chosen

@@ -146,6 +146,13 @@ class Store:
     def _listing(self, folder: str) -> set[str]:
         return listing(os.path.join(self.dest, folder))
 
+    def wrote(self, name: str, url: str) -> bool | None:
+        """Whether the file at *name* is the download of *url* (None: no file there)."""
+        path = os.path.join(self.dest, name)
+        if not os.path.lexists(path):
+            return None
+        return record.source_of(path) == url_tag(url)
+
     def stat_final(self, job: Job) -> tuple[float | None, str | None]:
         """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
         path = self.path(job)

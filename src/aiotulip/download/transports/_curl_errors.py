@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
-from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.download.transports._errors import read_timeout
 from aiotulip.errors import (
     CertificateError,
@@ -107,17 +107,8 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
         return read_timeout(url)
     if code in (COULDNT_CONNECT, RECV_ERROR, SEND_ERROR) and proxy is not None:
         tunnel = _info(curl, pycurl.HTTP_CONNECTCODE)
-        if tunnel == 407:
-            return ProxyError(
-                f"the proxy {proxy.address} needs credentials (HTTP 407): put them in the proxy URL or "
-                "use --proxy-user", url=url, transient=False,
-            )  # fmt: skip
         if tunnel and tunnel >= 300:
-            return ProxyError(
-                f"the proxy {proxy.address} refused the tunnel (HTTP {tunnel})",
-                url=url,
-                transient=tunnel >= 500,
-            )
+            return proxy_refused(proxy.address, tunnel, url=url, credentials=sends_credentials(proxy))
         if code == COULDNT_CONNECT and not transfer.connected:
             return ProxyError(f"cannot reach the proxy {proxy.address}: {_os_words(curl, message)}", url=url)
     if code == COULDNT_CONNECT:
