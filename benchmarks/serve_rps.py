@@ -3,8 +3,9 @@ server and nginx, measured in the same run; then 10,000 concurrent connections h
 then proxy mode (tulip serve --upstream, quiet) against a direct connection to the same upstream, for
 nginx and for tulip serve as upstreams: requests/s on 1 KB and MB/s on 50 MB.
 
-Targets: tulip serve >= the minimal aiohttp server, >= 0.5 x nginx; all 10,000 answered; proxy >= 0.7 x
-direct requests/s and >= 0.9 x direct MB/s.
+Targets: tulip serve >= the minimal aiohttp server, >= 0.5 x nginx; a 1 KB stub (WireMock's format,
+--mappings) >= 0.8 x the 1 KB file; all 10,000 answered; proxy >= 0.7 x direct requests/s and >= 0.9 x
+direct MB/s.
 
     python benchmarks/serve_rps.py [--duration 5] [--rounds 2] [--connections 10000] [--only proxy]
 """
@@ -81,6 +82,19 @@ def wrk(url: str, duration: float, connections: int = 100, *, megabytes: bool = 
     return float(match.group(1))
 
 
+def stub_folder(root: Path) -> Path:
+    """A mappings folder with one stub answering the file's URL with 1 KB, as a WireMock user writes it."""
+    import base64
+    import json
+
+    folder = root / "stubs"
+    (folder / "mappings").mkdir(parents=True, exist_ok=True)
+    body = base64.b64encode(os.urandom(1024)).decode()
+    mapping = {"request": {"method": "GET", "url": "/files/file-00000.bin"}, "response": {"base64Body": body}}
+    (folder / "mappings" / "one-kb.json").write_text(json.dumps(mapping))
+    return folder
+
+
 def proxy_rows(root: Path, duration: float, rounds: int) -> None:
     """Proxy mode beside a direct connection to its upstream, for nginx and tulip serve upstreams."""
     (root / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
@@ -152,8 +166,12 @@ def main() -> None:
         proxy_rows(root, args.duration, args.rounds)
         shutil.rmtree(root)
         return
+    stubs = ServeConfig(files=0, mappings=stub_folder(root))
+    unjournaled = ServeConfig(files=1, size=(1024, 1024), journal=0)
     servers: dict[str, Callable[[], AbstractContextManager[str]]] = {
         "tulip serve": lambda: ServerProcess(config),
+        "tulip serve, 1 KB stub": lambda: ServerProcess(stubs),
+        "tulip serve, no journal": lambda: ServerProcess(unjournaled),
         "aiohttp hello world": Hello,
     }
     if nginx_available():
@@ -167,10 +185,11 @@ def main() -> None:
 
     best = {name: max(values) for name, values in results.items()}
     print(f"wrk -t1 -c100 -d{args.duration:g}s, 1 KB file, keep-alive; best of {args.rounds} rounds")
-    print(f"{'server':<22} {'req/s':>10} {'vs tulip':>9}")
+    print(f"{'server':<24} {'req/s':>10} {'vs tulip':>9}")
     for name, rps in best.items():
-        print(f"{name:<22} {rps:>10.0f} {rps / best['tulip serve']:>9.2f}")
+        print(f"{name:<24} {rps:>10.0f} {rps / best['tulip serve']:>9.2f}")
     tulip = best["tulip serve"]
+    print(f"1 KB stub / 1 KB file = {best['tulip serve, 1 KB stub'] / tulip:.2f}  (target >= 0.8)")
     print(f"tulip / aiohttp hello world = {tulip / best['aiohttp hello world']:.2f}  (target >= 1.0)")
     if "nginx (1 worker)" in best:
         print(f"tulip / nginx = {tulip / best['nginx (1 worker)']:.2f}  (target >= 0.5)")

@@ -13,3 +13,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"real-server tests skipped: apt-get install -y {packages} (CI=true fails instead)"
         )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started under ``nohup`` or as a background job of a script, this process has SIGHUP or SIGINT
+    ignored, and SIG_IGN survives exec: every child would ignore what the signal tests send it. A
+    handler of our own instead — reset to the default in each child as it execs — keeps the suite
+    passing however it is started (and still deaf to a hangup, as nohup asked)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda signum, frame: None)

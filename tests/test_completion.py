@@ -99,7 +99,7 @@ def test_fish_completes(tmp_path: Path) -> None:
     commands, options, engines, short = (part.strip().splitlines() for part in proc.stdout.split("---"))
     assert [line.split("\t")[0] for line in commands] == ["fetch"]
     assert [line.split("\t")[0] for line in options] == ["--concurrency"]
-    assert sorted(engines) == ["asyncio", "sequential", "threads"]
+    assert sorted(line.split("\t")[0] for line in engines) == ["asyncio", "sequential", "threads"]
     assert any(line.startswith("-nH\t") for line in short)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "test_with_tulip_server.py"
+STUBS_EXAMPLE = EXAMPLE.with_name("test_with_stubs.py")
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -17,6 +18,28 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_the_readme_example_passes_as_a_user_would_copy_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_example=EXAMPLE.read_text())
     run(pytester).assert_outcomes(passed=3)
+
+
+def test_the_stubs_example_passes_as_a_user_would_copy_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_stubs_example=STUBS_EXAMPLE.read_text())
+    run(pytester).assert_outcomes(passed=3)
+
+
+def test_a_failing_assert_requested_prints_the_near_misses(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import urllib.request
+
+        def test_wrong_path(tulip_server):
+            server = tulip_server(files=0)
+            server.stub(request={"url": "/orders"}, response={"status": 201})
+            urllib.request.urlopen(server.url + "/orders", timeout=5).read()
+            server.assert_requested("POST", "/order", times=1)
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*expected 1 POST /order, the server had 0*", "*near miss*GET /orders*"])
 
 
 def test_factory_marker_live_faults_process_and_cleanup(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -51,7 +51,29 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
         def _get_formatter(self) -> argparse.HelpFormatter:
             make: Callable[..., argparse.HelpFormatter] = self.formatter_class
+            if make is argparse.HelpFormatter:
+                make = _Formatter
             return make(prog=self.prog, width=_help_width())
+
+    class _Formatter(argparse.HelpFormatter):
+        """Every option's default in its help, as curl's and wget2's manuals give them: "(default
+        16)", "(default 30 s)" for seconds (a metavar S) — unless the help says it already."""
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            text = action.help
+            default = action.default
+            if (
+                not text
+                or text == argparse.SUPPRESS
+                or "default" in text
+                or default in (None, False, True, "", [], argparse.SUPPRESS)
+                or not action.option_strings
+                or action.nargs == 0  # (a flag: its default is another flag's value)
+            ):
+                return text
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            unit = " s" if action.metavar in ("S", "SECONDS") else ""
+            return f"{text} (default {shown.replace('%', '%%')}{unit})"
 
     return _Parser
 

@@ -23,6 +23,16 @@ for a fixture. ::
         with proxy.down():                        # connections refused, live ones closed
             ...
 
+Stubs in WireMock's shapes, and the request journal::
+
+    def test_my_client_calls_the_api(tulip_server):
+        server = tulip_server(files=0)
+        server.stub(request={"method": "GET", "urlPath": "/users/7"},
+                    response={"jsonBody": {"id": 7}, "headers": {"Content-Type": "application/json"}})
+        my_client.get_user(server.url, 7)
+        server.assert_requested("GET", "/users/7", times=1)   # fails with the journal's near misses
+        assert server.requests(method="GET", path="/users/7")[0]["headers"]["Accept"] == "application/json"
+
 Settings are ServeConfig's and Faults' field names (``files``, ``size`` as ``"64k"`` or a range,
 ``root``, ``seed``, ``gzip``, ``index``, ``self_signed``, ``error_rate``, ``bandwidth``,
 ``paths`` ...) plus ``process=True`` for a server in its own process (for clients that hold the GIL).
@@ -85,6 +95,49 @@ class TulipServer:
         """Give every synthetic file new bytes, ETag and Last-Modified (a file changed on the server)."""
         self._call("PUT", "/_tulip/corpus", {"version": version})
 
+    # -- stubs and the journal (WireMock's admin API)
+    def stub(
+        self, request: dict[str, Any], response: dict[str, Any] | None = None, **mapping: Any
+    ) -> dict[str, Any]:
+        """Add a stub in WireMock's shapes (``request``, ``response``, and ``priority``,
+        ``scenarioName``, ``tulip`` ... as keywords); return it as the server keeps it (with its id)."""
+        import urllib.error
+
+        body = {"request": request, "response": response or {}, **mapping}
+        try:
+            return self._call("POST", "/__admin/mappings", body)
+        except urllib.error.HTTPError as exc:
+            raise ValueError(exc.read().decode().strip()) from None
+
+    def requests(
+        self, method: str | None = None, path: str | None = None, **pattern: Any
+    ) -> list[dict[str, Any]]:
+        """Return the requests the server has had (oldest first), as WireMock logs them; *method*,
+        *path* (the URL's path) and any request-pattern field (``headers=...``) filter them."""
+        return self._call("POST", "/__admin/requests/find", _pattern(method, path, pattern))["requests"]
+
+    def assert_requested(self, method: str, path: str, times: int | None = None, **pattern: Any) -> None:
+        """Fail unless the server had *times* requests (at least one, if None) matching *method* and
+        *path*; the failure lists the requests that came closest."""
+        wanted = _pattern(method, path, pattern)
+        count = self._call("POST", "/__admin/requests/count", wanted)["count"]
+        if (count >= 1) if times is None else count == times:
+            return
+        near = self._call("POST", "/__admin/near-misses/request-pattern", wanted)["nearMisses"]
+        lines = [
+            f"expected {'at least 1' if times is None else times} {method} {path}, the server had {count}"
+        ]
+        lines += [
+            f"  near miss (distance {miss['matchResult']['distance']:.2f}): "
+            f"{miss['request']['method']} {miss['request']['url']}"
+            for miss in near
+        ] or ["  (the journal is empty)"]
+        raise AssertionError("\n".join(lines))
+
+    def reset(self) -> None:
+        """Forget the stubs added, the journal and the scenarios' states (WireMock's reset)."""
+        self._call("POST", "/__admin/reset")
+
     def stop(self) -> None:
         self._service.stop()
 
@@ -94,7 +147,8 @@ class TulipServer:
         import urllib.request
 
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         with urllib.request.urlopen(request, timeout=30, context=context) as answer:
             return json.load(answer)
@@ -171,6 +225,13 @@ class ServerFactory:
     def close(self) -> None:
         while self._servers:
             self._servers.pop().stop()
+
+
+def _pattern(method: str | None, path: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    pattern: dict[str, Any] = {"method": method or "ANY", **fields}
+    if path is not None:
+        pattern["urlPath"] = path
+    return pattern
 
 
 def _config(settings: dict[str, Any]) -> ServeConfig:

@@ -81,7 +81,7 @@ def test_statuses_are_counted_right_after_earlier_failures(tmp_path: Path, engin
         ("failed", 1, "HTTP 400"),
         ("ok", 1, None),
     ]
-    assert dict(report.counts()) == {"ok": 2, "skipped": 0, "not_found": 3, "failed": 4}
+    assert dict(report.counts()) == {"ok": 2, "skipped": 0, "not_found": 3, "failed": 4, "interrupted": 0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file-00001.bin", "file-00002.bin"]
 
 
@@ -104,11 +104,11 @@ def test_complete_files_are_skipped(tmp_path: Path, engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_wrong_final_file_is_replaced_and_a_part_is_resumed(tmp_path: Path, engine: str) -> None:
+def test_a_wrong_final_file_is_kept_and_a_part_is_resumed(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:
         files = manifest(base)
         whole = urllib.request.urlopen(base + files[1]["url"]).read()
-        (tmp_path / "file-00000.bin").write_bytes(b"x" * 300_000)  # right size, wrong bytes
+        (tmp_path / "file-00000.bin").write_bytes(b"x" * 300_000)  # right size, wrong bytes: not ours
         (tmp_path / ".file-00001.bin.tulip-part").write_bytes(whole[:100_000])  # an earlier run's part
         before = stats(base)["bytes_sent"]
         report = fetch(entries(base), tmp_path, engine=engine)
@@ -116,6 +116,10 @@ def test_a_wrong_final_file_is_replaced_and_a_part_is_resumed(tmp_path: Path, en
     assert [r.status for r in report.items] == ["ok", "ok"]
     assert report.items[1].resumed_from == 100_000
     assert sent == 300_000 + 200_000  # the part was continued, not fetched again
+    assert (tmp_path / "file-00000.bin").read_bytes() == b"x" * 300_000  # somebody's: never written over
+    assert report.items[0].path == str(tmp_path / "file-00000.1.bin")
+    (tmp_path / "file-00000.bin").unlink()
+    (tmp_path / "file-00000.1.bin").rename(tmp_path / "file-00000.bin")
     assert_disk_matches(tmp_path, files)
 
 

@@ -89,6 +89,8 @@ def test_proxies_from_options_and_the_environment() -> None:
         ["no colon"],
         ["Bad Name: x"],
         ["X-Ok: line\r\nInjected: 1"],
+        ["X-Ok: a\x01b"],  # a control byte other than CR or LF
+        ["X-Ok: a\x7fb"],
         ["Host: evil"],
         ["Range: bytes=0-"],
         [": v"],

@@ -69,8 +69,8 @@ def show(step: Step) -> str:
             return (
                 f"read {part}" + (f" remember={validator}" if validator else "") + (" skip" if skip else "")
             )
-        case Commit():
-            return "commit"
+        case Commit(name=name, exclusive=exclusive):
+            return "commit" + (f" {name}" if name != "f.bin" else "") + (" exclusive" if exclusive else "")
         case Inspect():
             return "inspect"
         case RemovePart():
@@ -89,6 +89,8 @@ def show(step: Step) -> str:
                 text += " unvalidated"
             if r.error:
                 text += f" error={r.error!r}"
+            if r.reason:
+                text += f" reason={r.reason!r}"
             return text + (" remove" if remove else "")
     raise AssertionError(step)
 
@@ -115,6 +117,9 @@ def make_item(
     timestamping: bool = False,
     mirrors: int = 0,
     split: int = 1,
+    ours: bool = False,
+    mtime: float | None = None,
+    no_clobber: bool = False,
 ) -> tuple[Item, Clock]:
     job = Job(
         URL, "f.bin", GOOD if sha else None, size, mirrors=tuple(f"http://m{n}/f.bin" for n in range(mirrors))
@@ -123,9 +128,9 @@ def make_item(
     rules = Rules(
         RetryPolicy(retries=retries, backoff=0.01, rng=random.Random(1)), overwrite, item_timeout, small,
         resume_unvalidated=resume_unvalidated, busy_wait=10.0, timestamping=timestamping,
-        split=split, min_split=20,
+        split=split, min_split=20, no_clobber=no_clobber,
     )  # fmt: skip
-    return Item(job, "out/f.bin", Local(final, part), rules, clock), clock
+    return Item(job, "out/f.bin", Local(final, part, ours, mtime), rules, clock), clock
 
 
 def feed(item: Item, clock: Clock, event: str) -> Step | None:
@@ -150,6 +155,8 @@ def feed(item: Item, clock: Clock, event: str) -> Step | None:
         return item.part_removed()
     if head == "committed":
         return item.committed()
+    if head == "taken":
+        return item.name_taken()
     if head == "waited":
         return item.waited()
     if head == "timeout":
@@ -505,28 +512,80 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         {"part": 200, "size": 100},
         ["-> remove part", "removed -> GET"],
     ),
-    "a complete final file that hashes right: skipped, no request": (
-        {"final": 100, "size": 100, "sha": True},
-        ["-> inspect", "inspected 100 good -> skipped bytes=100 attempts=0"],
+    "tulip's own finished file (its record holds) is complete: hashed for the Report, no request": (
+        {"final": 5, "ours": True},
+        ["-> inspect", "inspected 5 bad -> skipped bytes=5 attempts=0"],
     ),
-    "a final file with the wrong hash: downloaded again": (
-        {"final": 100, "size": 100, "sha": True},
+    "a stranger's file nothing vouches for is never taken for done, nor written over": (
+        {"final": 5},
+        [
+            "-> GET",
+            "200 CL=100 -> read open",
+            "body 100 good -> commit exclusive",
+            "taken -> commit f.1.bin exclusive",
+            "taken -> commit f.2.bin exclusive",
+            "committed -> ok bytes=100 attempts=1"
+            ' reason="f.bin was there and not tulip\'s: kept, and this saved beside it"',
+        ],
+    ),
+    "a stranger's file of the server's size and date is its copy (wget, curl -R): not read again": (
+        {"final": 100, "mtime": 1893456000.0},
+        [
+            "-> GET",
+            "200 CL=100 'Last-Modified=Tue, 01 Jan 2030 00:00:00 GMT' -> inspect",
+            "inspected 100 bad -> skipped bytes=100 attempts=1"
+            ' reason="the same size and date as the server\'s copy"',
+        ],
+    ),
+    "a stranger's file of another date: downloaded beside it": (
+        {"final": 100, "mtime": 1893456000.0},
+        [
+            "-> GET",
+            "200 CL=100 'Last-Modified=Wed, 02 Jan 2030 00:00:00 GMT'"
+            " -> read open remember=Wed, 02 Jan 2030 00:00:00 GMT",
+            "body 100 good -> commit exclusive",
+        ],
+    ),
+    "--no-clobber: whatever is there is kept and taken as done": (
+        {"final": 5, "no_clobber": True},
+        ["-> inspect", "inspected 5 bad -> skipped bytes=5 attempts=0"],
+    ),
+    "--no-clobber, a file the input's checksum refutes: failed, and kept": (
+        {"final": 100, "size": 100, "sha": True, "no_clobber": True},
+        [
+            "-> inspect",
+            "inspected 100 bad -> failed bytes=0 attempts=0"
+            " error='f.bin is there and is not the file the input describes (--no-clobber keeps it)'",
+        ],
+    ),
+    "tulip's own file the input's checksum refutes: replaced": (
+        {"final": 100, "size": 100, "sha": True, "ours": True},
         [
             "-> inspect",
             "inspected 100 bad -> remove part",
             "removed -> GET",
             "200 CL=100 -> read open",
             "body 100 good -> commit",
+        ],
+    ),
+    "a complete final file that hashes right: skipped, no request": (
+        {"final": 100, "size": 100, "sha": True},
+        ["-> inspect", "inspected 100 good -> skipped bytes=100 attempts=0"],
+    ),
+    "a stranger's file with the wrong hash: downloaded again, beside it": (
+        {"final": 100, "size": 100, "sha": True},
+        [
+            "-> inspect",
+            "inspected 100 bad -> remove part",
+            "removed -> GET",
+            "200 CL=100 -> read open",
+            "body 100 good -> commit exclusive",
             "committed -> ok bytes=100 attempts=1",
         ],
     ),
     "a final file of the wrong size is not even hashed": (
         {"final": 99, "size": 100},
         ["-> GET"],
-    ),
-    "a final file with nothing to check it against is presumed complete": (
-        {"final": 5},
-        ["-> inspect", "inspected 5 bad -> skipped bytes=5 attempts=0"],
     ),
     "overwrite: the final file is not looked at": (
         {"final": 100, "overwrite": True},
@@ -680,8 +739,8 @@ def test_scenario(name: str) -> None:
 # Every status a server may send to a fresh request, by what it must lead to.
 FINAL_FAILURES = [400, 401, 402, 403, 405, 406, 409, 411, 412, 413, 414, 415, 417, 418, 421, 422,
                   426, 431, 451, 300, 301, 302, 303, 304, 305, 307, 308, 100, 101, 103, 201, 202, 203,
-                  204, 205]  # fmt: skip
-RETRIED = [408, 425, 429, 500, 501, 502, 503, 504, 505, 507, 508, 510, 511, 520, 599]
+                  205, 501, 505, 507, 508, 510, 511, 520, 599]  # fmt: skip
+RETRIED = [408, 425, 429, 500, 502, 503, 504]  # curl's --retry set (and 425 Too Early)
 
 
 @pytest.mark.parametrize("status", FINAL_FAILURES)
@@ -701,7 +760,13 @@ def test_407_is_the_proxy_asking_for_credentials() -> None:
     assert isinstance(item.begin(), Request)
     step = item.response(407, {})
     assert isinstance(step, Finish) and step.result.error_kind == "proxy"
-    assert "proxy needs credentials" in (step.result.error or "")
+    assert "proxy p:3128 needs credentials" in (step.result.error or "")
+    given = Rules(RetryPolicy(retries=5), http=HttpPolicy(routes=Routes(proxy="http://u:wrong@p:3128")))
+    item = Item(job, "out/f.bin", Local(), given, Clock())
+    item.begin()
+    step = item.response(407, {})
+    assert isinstance(step, Finish) and "refused the credentials given" in (step.result.error or "")
+    assert "wrong" not in (step.result.error or "")
     direct, _clock = make_item(retries=5)  # no proxy: a 407 from the origin is just a status
     direct.begin()
     step = direct.response(407, {})

@@ -88,6 +88,27 @@ def test_tree_layouts(tmp_path: Path, engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_tree_names_resolve_dot_segments_bracket_ipv6_and_take_one_unicode_spelling(
+    tmp_path: Path, engine: str
+) -> None:
+    with ServerThread(ServeConfig(host="::1", files=1, size=(500, 500))) as base:
+        port = base.rsplit(":", 1)[1]
+        report = fetch([f"{base}/files/file-00000.bin"], tmp_path, engine=engine, layout="tree")
+    assert report.items[0].status == "ok", report.items[0].error
+    assert Path(report.items[0].path).relative_to(tmp_path).as_posix() == f"[::1]:{port}/files/file-00000.bin"
+    from aiotulip.download.names import Naming, name_from_url
+
+    composed, decomposed = "http://h/caf%C3%A9.txt", "http://h/cafe%CC%81.txt"  # NFC and NFD of café
+    assert name_from_url(composed) == name_from_url(decomposed) == "caf\u00e9.txt"
+    tree = Naming(layout="tree")
+    assert tree.name("http://h/a/b/../../../x.bin") == "h/x.bin"  # (never a "_" folder for a dot segment)
+    assert (
+        tree.name("http://h/files/./sub/../f.bin") == tree.name("http://h/files/%2e/f.bin") == "h/files/f.bin"
+    )
+    assert name_from_url("http://h/a/b/..") == "index.html"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_content_disposition_names_the_file(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=3, size=(100_000, 100_000))) as base:
         files = manifest(base)
@@ -295,3 +316,32 @@ def test_the_same_url_twice_is_checked_against_every_line(tmp_path: Path) -> Non
     assert conflict.returncode == 2 and "different sha256" in conflict.stderr
     assert [(r.status, r.attempts) for r in report.items] == [("ok", 1), ("ok", 0), ("ok", 0)]
     assert report.summary()["bytes"] == 5_000  # one download, however many lines asked for it
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_numbered_server_names_map_each_url_to_its_file_on_every_rerun(tmp_path: Path, engine: str) -> None:
+    """Six URLs whose server names them all ``case.txt``, answering in a different order each run:
+    four runs into one folder leave six files, and each URL's bytes stay in the file it got first."""
+    import random as _random
+
+    from tests.download.conformance.scripted import Pause, Request, Scripted, response
+
+    bodies = {f"/u{n}": f"body of url {n}\n".encode() * (n + 1) for n in range(6)}
+    order = _random.Random(11)
+
+    def route(r: Request) -> list[object]:
+        head = 'Content-Disposition: attachment; filename="case.txt"'
+        return [Pause(order.random() * 0.05), response("200 OK", bodies[r.path], head)]
+
+    where: dict[str, str] = {}
+    with Scripted(dict.fromkeys(bodies, route)) as server:
+        urls = [server.base + path for path in bodies]
+        for _run in range(4):
+            report = fetch(urls, tmp_path, engine=engine, concurrency=6, content_disposition=True,
+                           on_collision="number", overwrite=False)  # fmt: skip
+            assert [r.status for r in report.items] == ["ok"] * 6, [r.error for r in report.items]
+            for url, result in zip(urls, report.items, strict=True):
+                assert where.setdefault(url, result.path) == result.path, (url, result.path, where[url])
+    assert sorted(os.listdir(tmp_path)) == sorted(["case.txt"] + [f"case.{n}.txt" for n in range(1, 6)])
+    for url, path in where.items():
+        assert Path(path).read_bytes() == bodies[url.removeprefix(server.base)]

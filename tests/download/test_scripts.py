@@ -317,7 +317,7 @@ def test_interrupted_items_end_and_are_saved(tmp_path: Path) -> None:
     assert process.returncode == 130, err
     found = lines(events.read_text())
     assert [e["event"] for e in found if e["event"] != "progress"] == ["start", "end"]
-    assert found[-1]["status"] == "failed" and found[-1]["error_kind"] == "interrupted"
+    assert found[-1]["status"] == "interrupted" and found[-1]["error_kind"] == "interrupted"
     calls = hook_log(hooks)
     assert [c["env"]["TULIP_STATUS"] for c in calls] == ["interrupted"]
     assert saved.read_text().splitlines() == urls

@@ -205,4 +205,4 @@ def test_the_bar_follows_the_bytes_of_a_big_file_and_says_how_it_comes(tmp_path:
     assert "over 4 connections" in text
     # An ETA from bytes while it runs (by files, one file has none until it is done).
     assert re.search(r"0:00:0[1-9]", text), text
-    assert any("1/1 files" in line for line in run.screen())
+    assert any("1/1 file " in line for line in run.screen())

@@ -118,7 +118,16 @@ JOB = Job("http://h/f", "f", size=100)
 def test_start_decisions() -> None:
     assert start(JOB, Local(), overwrite=False) == Start()
     assert start(JOB, Local(final_size=100), overwrite=False) == Start(check_final=True)
-    assert start(JOB, Local(final_size=99, part_size=40), overwrite=False) == Start(offset=40)
+    # A final file of another size than the input's, not tulip's: kept, the download goes beside it.
+    assert start(JOB, Local(final_size=99, part_size=40), overwrite=False) == Start(offset=40, stranger=True)
+    assert start(JOB, Local(final_size=99, part_size=40, final_ours=True), overwrite=False) == Start(
+        offset=40
+    )
+    assert start(JOB, Local(final_size=99), overwrite=False, no_clobber=True) == Start(check_final=True)
+    bare = Job("http://h/f", "f")  # nothing in the input vouches for a file already there
+    assert start(bare, Local(final_size=5), overwrite=False) == Start(stranger=True)
+    assert start(bare, Local(final_size=5, final_ours=True), overwrite=False) == Start(check_final=True)
+    assert start(bare, Local(final_size=5), overwrite=False, timestamping=True) == Start(check_final=True)
     assert start(JOB, Local(part_size=140), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(part_size=0), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(final_size=100, part_size=5), overwrite=True) == Start(discard_part=True)

@@ -46,7 +46,8 @@ quiet = true
         second = tulip(tmp_path, "fetch", f"{server.base}/a", "-d", str(tmp_path / "o2"), "--json",
                        str(tmp_path / "2.json"), "--engine", "sequential", "-A", "cli/2",
                        "-H", "X-Cli: 1")  # fmt: skip
-        ignored = tulip(tmp_path, "fetch", f"{server.base}/a", "-d", str(tmp_path / "o3"), "--no-config")
+        ignored = tulip(tmp_path, "fetch", f"{server.base}/a", "-d", str(tmp_path / "o3"), "--no-config",
+                        "--json", str(tmp_path / "3.json"))  # fmt: skip
         seen = [r.headers for r in server.requests]
     assert first.returncode == second.returncode == ignored.returncode == 0, first.stderr + second.stderr
     assert first.stdout == first.stderr == ""  # quiet = true
@@ -54,7 +55,8 @@ quiet = true
     assert json.loads((tmp_path / "2.json").read_text())["summary"]["engine"] == "sequential"
     assert seen[0]["user-agent"] == "from-config/1" and seen[0]["x-config"] == "yes"
     assert seen[1]["user-agent"] == "cli/2" and seen[1]["x-config"] == "yes" and seen[1]["x-cli"] == "1"
-    assert "x-config" not in seen[2] and "asyncio engine" in ignored.stdout  # --no-config: none of it
+    assert "x-config" not in seen[2] and ignored.stdout.startswith("saved ")  # --no-config: none of it
+    assert json.loads((tmp_path / "3.json").read_text())["summary"]["engine"] == "asyncio"
 
 
 def test_another_file_and_the_home_default(tmp_path: Path) -> None:

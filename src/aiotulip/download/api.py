@@ -45,6 +45,7 @@ def prepare(
 
     A UrlList (a plain list read by ``read_input``) stays lazy: it was checked as it was read."""
     options = options or FetchOptions(fsync=fsync)
+    store: Store
     if isinstance(sources, UrlList) and options.layout == "flat" and options.on_collision != "query":
         store = Store(dest, fsync=fsync or options.fsync)
         store.prepare()
@@ -58,7 +59,14 @@ def prepare(
     if not jobs:
         entries = (item for item in items if not isinstance(item, Job))
         jobs = make_jobs(entries, options.naming(), options.on_collision)
-    store = Store(dest, fsync=fsync or options.fsync)
+    if str(dest) == "-":  # -o -: the one file to standard output
+        if len(jobs) != 1:
+            raise UsageError(f"standard output takes one file, and {len(jobs)} were given")
+        from aiotulip.download.store.stdout import StdoutStore
+
+        store = StdoutStore()
+    else:
+        store = Store(dest, fsync=fsync or options.fsync)
     store.prepare()
     return jobs, store
 
@@ -161,10 +169,12 @@ async def fetch_async(
     """
     chosen = FetchOptions.from_settings(options, dict(settings))
     run = await asyncio.to_thread(_setup, sources, dest, chosen, progress)
+    report = None
     try:
-        return await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+        report = await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+        return report
     finally:
-        run.work.progress.close()
+        run.work.progress.close(report)  # (the last frame shows the Report's figures)
 
 
 def fetch(
@@ -196,14 +206,17 @@ def fetch(
         )
     chosen = FetchOptions.from_settings(options, dict(settings))
     run = _setup(sources, dest, chosen, progress)
+    report = None
     try:
         if run.on_loop:
             from aiotulip.shared import loop as _loop
 
-            return _loop.run(run.run_async())
-        return run.run_blocking()
+            report = _loop.run(run.run_async())
+        else:
+            report = run.run_blocking()
+        return report
     finally:
-        run.work.progress.close()
+        run.work.progress.close(report)  # (the last frame shows the Report's figures)
 
 
 def _total_bytes(jobs: Jobs) -> int | None:

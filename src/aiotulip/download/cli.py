@@ -7,6 +7,7 @@ cannot offer what the API lacks, or check a value differently.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from aiotulip.errors import UsageError
 from aiotulip.shared.args import count, positive, positive_seconds, size
 
 if TYPE_CHECKING:
+    from aiotulip.download.models import Report
     from aiotulip.download.options import FetchOptions
     from aiotulip.download.progress import Progress
     from aiotulip.download.scripts import Scripted
@@ -34,15 +36,24 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
 
     where = fetch.add_argument_group("where, and how many at once")
     where.add_argument("-d", "--dest", default=".", metavar="DEST", help="directory to write to (default .)")
+    where.add_argument("-o", "--output", metavar="FILE",
+                       help="save the one URL as FILE (under -d), or - for stdout")  # fmt: skip
+    where.add_argument("-O", "--remote-name", action="store_true",
+                       help="name the file after the URL (the default; for curl's habit)")  # fmt: skip
     where.add_argument(
         "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
     )
     where.add_argument("--per-host", type=positive, metavar="N", help="connections per host")
-    where.add_argument("--engine", choices=ENGINES, default="asyncio")
-    where.add_argument(
-        "--transport", choices=TRANSPORTS, default="auto", help="the asyncio engine's HTTP client"
-    )
-    where.add_argument("--overwrite", action="store_true", help="download again even if complete")
+    where.add_argument("--engine", choices=ENGINES, default="asyncio",
+                       help="what waits: tasks on one event loop, threads, or one at a time")  # fmt: skip
+    where.add_argument("--transport", choices=TRANSPORTS, default="auto",
+                       help="what moves the bytes: libcurl (auto, curl), tulip's own HTTP/1.1 (lean), "
+                       "or aiohttp (asyncio only)")  # fmt: skip
+    where.add_argument("--overwrite", action="store_true",
+                       help="download again even if complete, over any file under the name")  # fmt: skip
+    where.add_argument("-nc", "--no-clobber", action="store_true",
+                       help="keep any file under the name, taken as done (else one tulip cannot vouch "
+                       "for is kept and the download saved beside it, as NAME.1.EXT)")  # fmt: skip
     where.add_argument("--fsync", action="store_true", help="flush each file to disk before its rename")
     where.add_argument("-N", "--timestamping", action="store_true",
                        help="ask again for complete files; fetch only what the server changed")  # fmt: skip
@@ -151,6 +162,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "--connect-timeout", type=positive_seconds, metavar="S", help="default min(10, timeout)"
     )
     retry.add_argument("--item-timeout", type=positive_seconds, metavar="S", help="all attempts of one item")
+    retry.add_argument("-Y", "--speed-limit", "--lowest-speed-limit", type=size, metavar="RATE",
+                       help="abandon and retry a transfer slower than RATE (e.g. 10K) for -y seconds; "
+                       "a split download's slow span goes to another connection")  # fmt: skip
+    retry.add_argument("-y", "--speed-time", type=positive_seconds, metavar="S",
+                       help="how long a transfer may stay under -Y (default 30 s; alone, as in curl, "
+                       "-Y is 1 byte a second)")  # fmt: skip
 
     output = fetch.add_argument_group("output")
     output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
@@ -194,6 +211,7 @@ def options_from(args: argparse.Namespace):
         connect_timeout=args.connect_timeout,
         item_timeout=args.item_timeout,
         overwrite=args.overwrite,
+        no_clobber=args.no_clobber,
         fsync=args.fsync,
         resume_unvalidated=not args.no_resume_unvalidated,
         transport=args.transport,
@@ -217,6 +235,8 @@ def options_from(args: argparse.Namespace):
         min_split_size=args.min_split_size,
         limit_rate=args.limit_rate,
         limit_rate_per_file=args.limit_rate_per_file,
+        speed_limit=args.speed_limit or (1 if args.speed_time else None),
+        speed_time=args.speed_time or 30.0,
         headers=args.header,
         user_agent=args.user_agent,
         auth=pair(args.user, "--user"),
@@ -270,10 +290,13 @@ def run(args: argparse.Namespace) -> int:
             sources += read_metalink(path)
     if not sources:
         raise UsageError("nothing to fetch: give URLs, -i FILE, -M FILE or --manifest URL")
+    dest = args.dest
+    if args.output is not None:
+        sources, dest = _one_output(args.output, sources, dest)
     from aiotulip.shared import signals as _signals
 
     with _signals.terminating_as_interrupt():
-        report = fetch(sources, args.dest, options, progress=progress)
+        report = fetch(sources, dest, options, progress=progress)
     status = report.exit_status()
     signum = _signals.received()
     if report.interrupted and signum is not None:
@@ -285,10 +308,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"tulip fetch: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
             status = max(status, 2)
     status = _after_scripts(status, scripted, signum)
-    if not args.quiet or not report.ok:
-        # With the report, the events or the saved list on standard output (--json -, /dev/stdout),
-        # the table goes to stderr.
-        print_summary(report, sys.stderr if machine_out else None)
+    # With the body, the report, the events or the saved list on standard output (-o -, --json -,
+    # /dev/stdout), what is said goes to stderr.
+    taken = dest == "-" or bool(machine_out)
+    if len(report.items) == 1 and not report.interrupted:
+        if not args.quiet or not report.ok:
+            print(_one_line(report), file=sys.stderr if taken else sys.stdout)
+    elif not args.quiet or not report.ok:
+        print_summary(report, sys.stderr if taken else None)
     return status
 
 
@@ -304,6 +331,8 @@ def _for_scripts(
 
     wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
     taken = [option for option, path in wanted if path is not None and is_stdout(path)]
+    if args.output == "-":
+        taken.insert(0, "-o")
     if len(taken) > 1:
         each = "both" if len(taken) == 2 else "all"
         raise UsageError(f"{' and '.join(taken)} {each} name standard output; send all but one to a file")
@@ -321,6 +350,38 @@ def _after_scripts(status: int, scripted: Scripted | None, signum: int | None) -
     if scripted is not None and scripted.interrupted and status < 128:
         status = 128 + (signum or 2)
     return status
+
+
+def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
+    """``-o FILE``: the one source given, saved as FILE (under -d); ``-o -``: streamed to stdout."""
+    from aiotulip.download.sources import Entry
+
+    if len(sources) != 1:
+        raise UsageError(f"-o names one file, and {len(sources)} URLs were given (for several: -d DEST)")
+    (source,) = sources
+    entry = source if isinstance(source, Entry) else Entry(url=source)
+    if output == "-":
+        return [entry], "-"
+    folder, _, name = output.rpartition("/")
+    if not name or name in (".", ".."):
+        raise UsageError(f"-o {output}: name a file, not a folder")
+    return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
+
+
+def _one_line(report: Report) -> str:
+    """A run of one file ends with one line: where it went (or why not), how much, how long."""
+    from aiotulip.shared.units import format_bytes
+
+    (item,) = report.items
+    took = f"{report.wall:.2f} s"
+    if item.status == "ok":
+        where = "to standard output" if item.path == "-" else os.path.normpath(item.path)
+        return f"saved {where} ({format_bytes(item.bytes)} in {took})"
+    if item.status == "skipped":
+        why = item.reason or "already complete"
+        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)})"
+    attempts = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
+    return f"{item.status.replace('_', ' ')}: {item.url} — {item.error} ({attempts}, {took})"
 
 
 def _readable(path: str | None, option: str) -> str | None:

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-__all__ = ["STATUSES", "Job", "Report", "Result", "Status"]
+__all__ = ["NOT_STARTED", "STATUSES", "Job", "Report", "Result", "Status"]
 
-Status = Literal["ok", "skipped", "not_found", "failed"]
-STATUSES: tuple[Status, ...] = ("ok", "skipped", "not_found", "failed")
+Status = Literal["ok", "skipped", "not_found", "failed", "interrupted"]
+# "interrupted": the run stopped before the item ended (its bytes: what its part keeps for the next
+# run; an item never begun says "not started" as its error).
+STATUSES: tuple[Status, ...] = ("ok", "skipped", "not_found", "failed", "interrupted")
+NOT_STARTED = "not started"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ class Result:
     elapsed: float = field(default=0.0, compare=False)
     error_kind: str | None = None  # what kind of failure: http, timeout, protocol, certificate, ...
     resumed_unvalidated: bool = False  # resumed bytes that no validator or checksum vouched for
-    reason: str | None = None  # why skipped, when it was not the usual (-N: "not modified")
+    reason: str | None = None  # why skipped, when not the usual (-N: "not modified"); why saved elsewhere
     content_encoding: str | None = None  # saved as the server encoded it (without --compressed)
     # With mirrors: each URL's bytes in the file and why it was dropped, if it was (None without).
     sources: list[dict[str, Any]] | None = None
@@ -134,11 +137,13 @@ class Report:
 
     @property
     def bytes(self) -> int:
-        """Bytes downloaded in this run (skipped files and resumed parts not included)."""
+        """Bytes downloaded in this run and kept: complete files', and what interrupted ones keep
+        in their parts (skipped files and bytes resumed from earlier runs not included)."""
         log = self._log()
         if log is not None:
             return log.downloaded()
-        return sum(r.bytes - r.resumed_from for r in self.items if r.status == "ok")
+        kept = ("ok", "interrupted")
+        return sum(r.bytes - r.resumed_from for r in self.items if r.status in kept and r.attempts)
 
     @property
     def ok(self) -> bool:
@@ -158,17 +163,17 @@ class Report:
         log = self._log()
         if log is not None:
             return log.failures(limit)
-        found = [
-            r for r in self.items if r.status in ("failed", "not_found") and r.error_kind != "interrupted"
-        ]
+        found = [r for r in self.items if r.status in ("failed", "not_found")]
         return found[:limit], len(found)
 
-    def unfinished(self) -> int:
-        """Items an interruption left unfinished."""
+    def unfinished(self) -> tuple[int, int]:
+        """Items an interruption left unfinished: those under way (interrupted), those never begun."""
         log = self._log()
         if log is not None:
-            return len(self.items) - log.finished()
-        return sum(r.error_kind == "interrupted" for r in self.items)
+            return log.unfinished()
+        stopped = [r for r in self.items if r.status == "interrupted"]
+        never = sum(r.error == NOT_STARTED for r in stopped)
+        return len(stopped) - never, never
 
     def summary(self) -> dict[str, Any]:
         counts = self.counts()
@@ -177,11 +182,15 @@ class Report:
         log = self._log()
         attempts = log.attempts() if log is not None else sum(r.attempts for r in self.items)
         downloaded = self.bytes
+        stopped, never = self.unfinished()
         return {
             "engine": self.engine,
             "transport": self.transport,
             "items": len(self.items),
-            **{status: counts[status] for status in STATUSES},
+            **{status: counts[status] for status in STATUSES if status != "interrupted"},
+            # (the items' own counts: "interrupted" below says whether the run was)
+            "interrupted_items": stopped,
+            "not_started": never,
             "retried": self.retried,
             "attempts": attempts,
             "bytes": downloaded,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -61,7 +61,9 @@ def _component(text: str) -> str:
         return "_" if cleaned else ""
     if _OURS.fullmatch(cleaned):  # a final name must never be one of our temporary names
         cleaned += "_"
-    return _shorten(cleaned)
+    # One spelling of a name: "café" composed (NFC) and decomposed (NFD, as macOS writes it) look
+    # the same and would be two files.
+    return _shorten(unicodedata.normalize("NFC", cleaned))
 
 
 def _shorten(name: str) -> str:
@@ -94,10 +96,36 @@ def safe_name(name: str, *, allow_dirs: bool = True) -> str:
     return "/".join(parts)
 
 
+def _segments(path: str) -> list[str]:
+    """The URL path's segments, percent-decoded, its dot segments resolved as RFC 3986 5.2.4 does
+    (``/a/./b/../c`` is ``/a/c``; ``..`` above the root stays at the root); a trailing ``""`` where
+    the path names a folder."""
+    out: list[str] = []
+    raw = path.split("/")[1:] if path.startswith("/") else path.split("/")
+    for number, segment in enumerate(raw):
+        decoded = unquote(segment, errors="replace")
+        last = number == len(raw) - 1
+        if decoded == ".":
+            if last:
+                out.append("")
+        elif decoded == "..":
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(decoded)
+    return out
+
+
 def name_from_url(url: str) -> str:
     """Return the safe file name a URL's path suggests (its last segment, percent-decoded)."""
     path = urlsplit(url).path
-    last = unquote(path.rsplit("/", 1)[-1], errors="replace")
+    if "." in path:
+        segments = _segments(path)
+        last = segments[-1] if segments else ""
+    else:
+        last = unquote(path.rsplit("/", 1)[-1], errors="replace")
     try:
         return safe_name(last, allow_dirs=False)
     except ValueError:
@@ -119,7 +147,7 @@ class Naming:
         if self.layout == "flat" and not self.query:
             return name_from_url(url)
         parts = urlsplit(url)
-        segments = [unquote(s, errors="replace") for s in parts.path.split("/")[1:]]
+        segments = _segments(parts.path)
         last = segments.pop() if segments else ""
         last = last or _FALLBACK
         if self.query and parts.query:
@@ -130,6 +158,8 @@ class Naming:
             folders = segments[self.cut_dirs :]
             if self.host_dirs:
                 host = (parts.hostname or "_").lower()
+                if ":" in host:  # an IPv6 address: bracketed, as in the URL ("[::1]:8080", not "::1:8080")
+                    host = f"[{host}]"
                 default = 443 if parts.scheme == "https" else 80
                 port = parts.port
                 folders.insert(0, host if port in (None, default) else f"{host}:{port}")
@@ -153,18 +183,32 @@ class Names:
     against them as the input's were (and against the folders they need): refused (``error``) or
     numbered (``number``). An item asking again (a retry) gets the name it already has. Thread-safe."""
 
-    def __init__(self, claimed: Iterable[str], on_collision: str = "error") -> None:
+    def __init__(
+        self,
+        claimed: Iterable[str],
+        on_collision: str = "error",
+        wrote: Callable[[str, str], bool | None] | None = None,
+    ) -> None:
         import threading
 
         self._owners: dict[str, str] = {}  # case-folded name -> the URL name of the item writing it
+        self._holds: dict[str, str] = {}  # an item's URL name -> the other name it holds now
         self._folders: set[str] = set()
         for name in claimed:
             self._claim(name, name)
         self._on_collision = on_collision
+        # Whether the file at a name is the download of a URL (None: no file there): a rerun finds
+        # the file each URL wrote, whatever order the answers come in.
+        self._wrote = wrote
         self._lock = threading.Lock()
 
     def _claim(self, name: str, owner: str) -> None:
         folded = name.casefold()
+        held = self._holds.get(owner)
+        if held is not None and held != folded and self._owners.get(held) == owner:
+            del self._owners[held]  # (a name given up for another is free again)
+        if folded != owner.casefold():
+            self._holds[owner] = folded
         self._owners[folded] = owner
         parts = folded.split("/")[:-1]
         self._folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
@@ -173,23 +217,44 @@ class Names:
         folded = name.casefold()
         return self._owners.get(folded, owner) == owner and folded not in self._folders
 
-    def take(self, wanted: str, current: str, first: int = 0) -> tuple[str, int]:
+    def take(
+        self, wanted: str, current: str, first: int = 0, always: bool = False, url: str | None = None
+    ) -> tuple[str, int]:
         """Return the name to write instead of *current* (the URL's), and its number (0: *wanted*
         itself); ValueError if it cannot be. *first* > 0: the names before that number turned out
-        to be files already there, not this run's."""
+        to be files already there, not this run's (numbered then *always*, whatever the rule).
+        *url*: the item's, so that the file it wrote in an earlier run is found and written again."""
         if first == 0 and wanted.casefold() == current.casefold():
             return current, 0
         with self._lock:
+            if url is not None and first == 0 and self._wrote is not None:
+                found = self._own(wanted, current, url)
+                if found is not None:
+                    return found
             number = first
             name = numbered(wanted, number) if number else wanted
             while not self._free(name, current):
                 self._refuse(wanted, "another item writes")
                 number += 1
                 name = numbered(wanted, number)
-            if number and number == first and self._on_collision != "number":
+            if number and number == first and self._on_collision != "number" and not always:
                 self._refuse(wanted, "is a file already there, not from this URL")
             self._claim(name, current)
             return name, number
+
+    def _own(self, wanted: str, current: str, url: str) -> tuple[str, int] | None:
+        """The name (and number) of the file *url* wrote before, among *wanted* and its numbered
+        names up to the first that is no file; None if there is none."""
+        assert self._wrote is not None
+        for number in range(1000):
+            name = numbered(wanted, number) if number else wanted
+            wrote = self._wrote(name, url)
+            if wrote is None:
+                return None
+            if wrote and self._free(name, current):
+                self._claim(name, current)
+                return name, number
+        return None
 
     def _refuse(self, wanted: str, why: str) -> None:
         if self._on_collision != "number":

@@ -37,6 +37,7 @@ _BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, acros
 
 Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
 _BREAKS = re.compile(r"[\r\n\x00]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
 _RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
@@ -54,7 +55,8 @@ class FetchOptions:
     timeout: float = 30.0  # the longest silence while waiting for bytes
     connect_timeout: float | None = None  # default: min(10 s, timeout)
     item_timeout: float | None = None  # all attempts of one item together
-    overwrite: bool = False  # download again even when a complete file is there
+    overwrite: bool = False  # download again even when a complete file is there (anybody's)
+    no_clobber: bool = False  # keep any file already under the name, taken as done (wget -nc)
     fsync: bool = False  # flush every file and its directory around the rename
     # Continue a part the server sends no validator for, when only its size vouches for it (reported
     # as resumed_unvalidated); False starts such files over.
@@ -87,6 +89,8 @@ class FetchOptions:
     min_split_size: int = 20 * 1024 * 1024
     limit_rate: int | None = None  # bytes a second for the whole run (curl/wget2 --limit-rate)
     limit_rate_per_file: int | None = None  # ... for each file (all its connections together)
+    speed_limit: int | None = None  # -Y: a transfer under this many bytes a second ...
+    speed_time: float = 30.0  # ... for this many seconds (-y) is abandoned and retried
     # HTTP: what every request carries (aiotulip.download.http). Secrets are left out of repr().
     headers: Headers = field(default=(), repr=False)
     user_agent: str | None = None
@@ -123,7 +127,8 @@ class FetchOptions:
                   workers=self.workers)  # fmt: skip
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
-                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file)  # fmt: skip
+                  limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file,
+                  speed_limit=self.speed_limit)  # fmt: skip
         if self.http_version not in ("1.1", "2", "2-prior-knowledge", "3", "3-only"):
             raise UsageError(f"unknown HTTP version {self.http_version!r} (choose from 1.1, 2, "
                              "2-prior-knowledge, 3, 3-only)")  # fmt: skip
@@ -143,17 +148,20 @@ class FetchOptions:
             pair = getattr(self, name)
             if pair is not None and (len(pair) != 2 or not all(isinstance(part, str) for part in pair)):
                 raise UsageError(f"{name} must be a (user, password) pair")
-        for name in ("timeout", "connect_timeout", "item_timeout", "hook_timeout"):
+        for name in ("timeout", "connect_timeout", "item_timeout", "speed_time", "hook_timeout"):
             value = getattr(self, name)
             if value is None and name != "timeout":
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "fsync", "insecure", "resume_unvalidated", "no_host_directories",
-                     "content_disposition", "timestamping", "remote_time", "compressed"):  # fmt: skip
+        for name in ("overwrite", "no_clobber", "fsync", "insecure", "resume_unvalidated",
+                     "no_host_directories", "content_disposition", "timestamping", "remote_time",
+                     "compressed"):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.overwrite and self.no_clobber:
+            raise UsageError("--overwrite and --no-clobber ask for opposite things: give one")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
             raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
         if not isinstance(self.netrc, bool | str):
@@ -245,7 +253,8 @@ class FetchOptions:
             concurrency=concurrency or self.concurrency,
             per_host=self.per_host,
             connect_timeout=self.connect_deadline,
-            read_timeout=self.timeout,
+            # With -Y, a transfer that gets nothing at all is caught within -y too.
+            read_timeout=min(self.timeout, self.speed_time) if self.speed_limit else self.timeout,
             tls=self.tls(),
             buffer_size=self.buffer_size(),
             http_version=self.http_version,
@@ -305,6 +314,7 @@ class Settings(TypedDict, total=False):
     connect_timeout: float | None
     item_timeout: float | None
     overwrite: bool
+    no_clobber: bool
     fsync: bool
     resume_unvalidated: bool
     policy: RetryPolicy | None
@@ -329,6 +339,8 @@ class Settings(TypedDict, total=False):
     min_split_size: int
     limit_rate: int | None
     limit_rate_per_file: int | None
+    speed_limit: int | None
+    speed_time: float
     headers: Headers
     user_agent: str | None
     auth: tuple[str, str] | None
@@ -379,6 +391,8 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--header: {name[:80]!r} is not a header name")
         if _BREAKS.search(value):
             raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
+        if _CONTROLS.search(value):  # (RFC 9110 5.5: no control byte but tab in a field value)
+            raise UsageError(f"--header {name}: a value cannot hold a control character ({value[:40]!r})")
         if name.lower() in _RESERVED:
             raise UsageError(f"--header {name}: tulip sets this header itself")
         pairs.append((name, value))

@@ -32,46 +32,88 @@ __all__ = [
     "internal_failure",
     "interpret",
     "result_for_error",
+    "same_as_server",
     "start",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Local:
-    """What is on disk for a job before it starts: sizes of the final file and of its .part."""
+    """What is on disk for a job before it starts: sizes of the final file and of its .part, and
+    whether the final file is vouched for by tulip's own record of it (written for this URL, and
+    unchanged since: the same size and mtime)."""
 
     final_size: int | None = None
     part_size: int | None = None
+    final_ours: bool = False
+    final_mtime: float | None = None
 
 
 @dataclass(slots=True)
 class Start:
-    """How to begin: check an existing final file, or download from *offset* (0 = fresh)."""
+    """How to begin: check an existing final file, or download from *offset* (0 = fresh).
+    *stranger*: a file tulip cannot vouch for holds the name, and is never written over."""
 
     check_final: bool = False
     offset: int = 0
     discard_part: bool = False
+    stranger: bool = False
 
 
-def start(job: Job, local: Local, *, overwrite: bool) -> Start:
-    """Decide how to begin *job* given what is on disk."""
+def start(
+    job: Job, local: Local, *, overwrite: bool, no_clobber: bool = False, timestamping: bool = False
+) -> Start:
+    """Decide how to begin *job* given what is on disk.
+
+    A file already under the name is taken as done only when something vouches for it: tulip's own
+    record, a checksum or size the input gives (checked when it is inspected), the user's word
+    (``--no-clobber``), or -N's question to the server. Any other file is a stranger's: the download
+    goes to the name's next free variant (as wget2 and aria2c do), and only ``--overwrite`` replaces it.
+    """
     if overwrite:
         return Start(discard_part=local.part_size is not None)
-    if local.final_size is not None and (job.size is None or local.final_size == job.size):
-        # tulip only ever renames complete files to their final name: one there is presumed complete,
-        # and verified against the sha256 when one is known.
-        return Start(check_final=True)
+    final = local.final_size
+    stranger = False
+    if final is not None:
+        if no_clobber:
+            return Start(check_final=True)
+        if timestamping or local.final_ours:
+            # -N asks the server about the file there; tulip's own file is its complete download.
+            # Of another size than the input's, either is replaced by this download.
+            if job.size is None or final == job.size:
+                return Start(check_final=True)
+        elif job.sha256 is not None or job.checksums or final == job.size:
+            return Start(check_final=True)  # the input vouches for it, if it matches
+        else:
+            stranger = True
     part = local.part_size
     if part is None:
-        return Start()
+        return Start(stranger=stranger)
     if part == 0 or (job.size is not None and part > job.size):
-        return Start(discard_part=True)
-    return Start(offset=part)
+        return Start(discard_part=True, stranger=stranger)
+    return Start(offset=part, stranger=stranger)
 
 
-def final_matches(job: Job, size: int, sha256: str) -> bool:
-    """Whether an existing final file is the one *job* describes."""
-    return (job.size is None or size == job.size) and (job.sha256 is None or sha256 == job.sha256)
+def final_matches(job: Job, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> bool:
+    """Whether an existing final file is the one *job* describes (*others*: its other digests)."""
+    if job.size is not None and size != job.size:
+        return False
+    if job.sha256 is not None and sha256 != job.sha256:
+        return False
+    got = dict(others)
+    return all(got.get(name) == wanted for name, wanted in job.checksums)
+
+
+def same_as_server(local: Local, total: int | None, last_modified: float | None) -> bool:
+    """Whether the file already there (not vouched for otherwise) has the size and the date the
+    server's answer gives for its copy: the mark a finished download by tulip, wget or curl -R leaves."""
+    return (
+        total is not None
+        and local.final_size == total
+        and last_modified is not None
+        and local.final_mtime is not None
+        and int(local.final_mtime) == int(last_modified)
+    )
 
 
 @dataclass(slots=True)
@@ -111,6 +153,8 @@ def interpret(status: int, headers: Mapping[str, str], offset: int, job: Job, de
     """
     if status == 200:
         body = Body(0, _int(headers.get("Content-Length")), validator_of(headers))
+    elif status == 204:  # No Content: an empty file, as curl and wget2 save it
+        body = Body(0, 0, validator_of(headers))
     elif status == 206:
         found = parse_content_range(headers.get("Content-Range"))
         if found is None:

@@ -238,9 +238,9 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             elif kind == "advance":
                 progress.advance(event[2], jobs[event[1]] if event[1] >= 0 else None)
             elif kind == "sized":
-                progress.sized(jobs[event[1]], event[2], event[3])
+                progress.sized(jobs[event[1]], event[2], event[3], event[4])
             elif kind == "retrying":
-                progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4])
+                progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4], event[5])
             elif kind == "end":
                 _, child.interrupted, child.max_lag, child.stages, child.signum = event
                 child.ended = True
@@ -327,11 +327,13 @@ class _Relay(Progress):
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         self._add(("advance", self._index(job), nbytes))
 
-    def sized(self, job: Job, size: int, connections: int = 1) -> None:
-        self._add(("sized", self._index(job), size, connections))
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None:
+        self._add(("sized", self._index(job), size, connections, held))
 
-    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
-        self._add(("retrying", self._index(job), attempt, str(error), delay))
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None:
+        self._add(("retrying", self._index(job), attempt, str(error), delay, held))
 
     def end(self, outcome: Outcome | None) -> None:
         """Send what is left: every result not sent yet (an interrupt may have cut an event off),

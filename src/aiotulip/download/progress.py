@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from aiotulip.download.models import Job, Result
+from aiotulip.download.models import Job, Report, Result
 from aiotulip.shared.terminal import is_interactive
 from aiotulip.shared.units import format_bytes
 from aiotulip.spin.spinner import Spinner
@@ -20,14 +20,111 @@ __all__ = ["PlainProgress", "Progress", "RichProgress", "make_progress"]
 
 
 class Progress:
-    """Receives the events of a run; this base class ignores them all (``--quiet``)."""
+    """Receives the events of a run; this base class ignores them all (``--quiet``).
+
+    What a display counts is what the Report will: bytes this run brought and kept. *held* (where
+    an event gives it) is what the file holds now — a resumed file's part as its body begins, the
+    bytes a retry keeps (0 when it starts over): what an attempt brought and the next one does not
+    keep is taken back, and a file resumed from an earlier run starts at what it had.
+    """
 
     def start(self, items: int, total_bytes: int | None) -> None: ...
     def advance(self, nbytes: int, job: Job | None = None) -> None: ...
     def done(self, job: Job, result: Result) -> None: ...
-    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None: ...
-    def sized(self, job: Job, size: int, connections: int = 1) -> None: ...
-    def close(self) -> None: ...
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None: ...
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None: ...
+    def close(self, report: Report | None = None) -> None: ...
+
+
+class _File:
+    """One file under way: the bytes it holds, of which *base* it held before this run."""
+
+    __slots__ = ("base", "bytes", "name", "size", "started", "task")
+
+    def __init__(self, name: str, size: int | None, held: int = 0) -> None:
+        self.name = name
+        self.size = size
+        self.bytes = self.base = held
+        self.started = time.monotonic()
+        self.task: Any = None
+
+
+class _Tally:
+    """The counting both displays share (called under their lock): files under way, and the bytes
+    this run brought that are still kept (*bytes*) beside those files held before it (*before*)."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, _File] = {}
+        self.bytes = 0
+        self.before = 0
+        self.items = self.done = self.failed = self.stopped = self.retries = 0
+
+    def file(self, job: Job, size: int | None = None) -> _File:
+        entry = self.active.get(job.name)
+        if entry is None:
+            entry = self.active[job.name] = _File(job.name, size if size is not None else job.size)
+        return entry
+
+    def hold(self, job: Job, held: int, size: int | None = None) -> _File:
+        """*job*'s file holds *held* bytes now (its first word of the run: all from before)."""
+        entry = self.active.get(job.name)
+        if entry is None:
+            entry = self.active[job.name] = _File(job.name, size if size is not None else job.size, held)
+            self.before += held
+            return entry
+        brought = entry.bytes - entry.base
+        if held < entry.base:  # what it held before this run is gone too (started over)
+            self.before -= entry.base - held
+            entry.base = held
+        entry.bytes = held
+        self.bytes += (entry.bytes - entry.base) - brought
+        return entry
+
+    def advance(self, nbytes: int, job: Job | None) -> _File | None:
+        self.bytes += nbytes
+        if job is None:
+            return None
+        entry = self.file(job)
+        entry.bytes += nbytes
+        return entry
+
+    def end(self, job: Job, result: Result) -> _File | None:
+        self.done += 1
+        status = result.status
+        self.failed += status in ("failed", "not_found")
+        self.stopped += status == "interrupted"
+        entry = self.active.pop(job.name, None)
+        if entry is not None:
+            self.before -= entry.base
+            if status in ("failed", "not_found"):
+                self.bytes -= entry.bytes - entry.base  # what a failed file brought is not kept
+            elif status == "skipped":
+                self.bytes -= entry.bytes - entry.base  # (a look that found it done keeps nothing)
+        return entry
+
+    def settle(self, report: Report) -> None:
+        """The run is over: the figures are the Report's, whatever was missed on the way."""
+        counts = report.counts()
+        stopped, never = report.unfinished()
+        self.done = len(report.items) - never
+        self.failed = counts["failed"] + counts["not_found"]
+        self.stopped = stopped
+        self.bytes = report.bytes
+        self.before = 0
+        self.active.clear()
+
+    def text(self, started: float, sep: str = ", ") -> str:
+        rate = self.bytes / max(time.monotonic() - started, 1e-9)
+        ended = self.done - self.failed - self.stopped
+        extra = "".join(
+            f"{sep}{n} {what}" for n, what in ((self.failed, "failed"), (self.stopped, "interrupted")) if n
+        )
+        files = "file" if self.items == 1 else "files"
+        return (
+            f"{ended}/{self.items} {files}{extra}{sep}{format_bytes(self.bytes)}{sep}{format_bytes(rate)}/s"
+        )
 
 
 class PlainProgress(Progress):
@@ -37,27 +134,36 @@ class PlainProgress(Progress):
         self.stream = stream or sys.stderr
         self.interval = interval
         self._lock = threading.Lock()
-        self._items = self._done = self._bytes = self._retries = self._failed = 0
+        self._tally = _Tally()
+        self._printed = False
         self._started = self._last = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
-        self._items = items
+        self._tally.items = items
         self._started = self._last = time.monotonic()
 
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         with self._lock:
-            self._bytes += nbytes
+            self._tally.advance(nbytes, job)
         self._maybe_print()
+
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None:
+        with self._lock:
+            if held is not None:
+                self._tally.hold(job, held, size)
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
-            self._done += 1
-            self._failed += result.status in ("failed", "not_found")
+            self._tally.end(job, result)
         self._maybe_print()
 
-    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None:
         with self._lock:
-            self._retries += 1
+            self._tally.retries += 1
+            if held is not None:
+                self._tally.hold(job, held)
 
     def _maybe_print(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -65,38 +171,29 @@ class PlainProgress(Progress):
             if not force and now - self._last < self.interval:
                 return
             self._last = now
-            rate = self._bytes / max(now - self._started, 1e-9)
-            # Outcomes, not responses: a file that failed is not a file fetched.
-            failed = f", {self._failed} failed" if self._failed else ""
-            line = (
-                f"tulip fetch: {self._done - self._failed}/{self._items} files{failed}, "
-                f"{format_bytes(self._bytes)}, {format_bytes(rate)}/s, {self._retries} retries"
-            )
+            self._printed = True
+            tally = self._tally
+            line = f"tulip fetch: {tally.text(self._started)}, {tally.retries} retries"
         print(line, file=self.stream, flush=True)
 
-    def close(self) -> None:
+    def close(self, report: Report | None = None) -> None:
+        if report is not None:
+            if not self._printed and len(report.items) <= 1:
+                return  # one file: the run's own last line says it all
+            with self._lock:
+                self._tally.settle(report)
         self._maybe_print(force=True)
 
 
-class _File:
-    """One file under way, as the bar shows it."""
-
-    __slots__ = ("bytes", "name", "size", "started", "task")
-
-    def __init__(self, name: str, size: int | None) -> None:
-        self.name = name
-        self.size = size
-        self.bytes = 0
-        self.started = time.monotonic()
-        self.task: Any = None
-
-
 class RichProgress(Progress):
-    """tulip's Spinner until the first byte arrives, then a rich bar: files, bytes, rate, ETA, and
-    below it the largest files under way (as many as fit, *files* at most), folded into "+K more".
+    """tulip's Spinner until the first byte arrives (or a resumed body begins), then a rich bar:
+    files, bytes, rate, ETA, and below it the largest files under way (as many as fit, *files* at
+    most), folded into "+K more".
 
     The bar follows bytes once a size is known — the total estimated from the sizes known so far
-    (a manifest's, or Content-Length as answers arrive), exact once all are — else files.
+    (a manifest's, or Content-Length as answers arrive), exact once all are — else files. Its
+    position counts what files held before the run too (a resumed file is that far along); its text
+    counts what this run brought, as the summary does. The last frame shows the Report's figures.
     """
 
     def __init__(self, stream: TextIO | None = None, files: int = 5) -> None:
@@ -108,20 +205,19 @@ class RichProgress(Progress):
         self._task: Any = None
         self._slots: list[Any] = []  # the rows for files, filled by _pick_rows
         self._more: Any = None  # the "+K more" row
-        self._items = self._done = self._bytes = self._failed = 0
+        self._tally = _Tally()
         self._total_bytes: int | None = None  # exact: every size known
         self._sized: dict[str, int] = {}  # sizes servers announced, while not every size is known
         self._gone = 0  # items that ended without a size known
         self._connections = 0  # extra connections of split downloads now under way
         self._split: dict[str, int] = {}  # ... by item
-        self._active: dict[str, _File] = {}
         self._picked = 0.0  # when the rows were last chosen
         self._started = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
-        self._items, self._total_bytes = items, total_bytes
+        self._tally.items, self._total_bytes = items, total_bytes
         self._started = time.monotonic()
-        self._spinner = Spinner(f"connecting ({items} files)", stream=self.stream, timer=True).start()
+        self._spinner = Spinner(f"connecting ({_items(items)})", stream=self.stream, timer=True).start()
 
     def _ensure_bar(self) -> None:
         # Called under the lock: the spinner gives way to the bar exactly once.
@@ -144,8 +240,12 @@ class RichProgress(Progress):
             refresh_per_second=8,
         )
         total = self._total()
+        by_bytes = total is not None
         self._task = self._bar.add_task(
-            "[bold]fetch", total=total if total is not None else self._items, info=self._info()
+            "[bold]fetch",
+            total=total if by_bytes else self._tally.items,
+            completed=self._position() if by_bytes else self._tally.done,
+            info=self._info(),
         )
         # Rows made once and filled in place: adding or removing a rich task redraws at once, which
         # a run of thousands of small files cannot afford.
@@ -156,46 +256,47 @@ class RichProgress(Progress):
         self._bar.start()
 
     def _total(self) -> int | None:
-        """Bytes the run will bring: exact when every size is known, else estimated from those known."""
+        """Bytes the run's files will hold: exact when every size is known, else estimated from
+        those known."""
         if self._total_bytes is not None:
             return self._total_bytes
         if not self._sized:
             return None
         known = sum(self._sized.values())
-        unknown = max(0, self._items - len(self._sized) - self._gone)
+        unknown = max(0, self._tally.items - len(self._sized) - self._gone)
         return known + unknown * known // len(self._sized)
 
-    def sized(self, job: Job, size: int, connections: int = 1) -> None:
-        """A server announced *job*'s size (fetched over *connections*)."""
+    def _position(self) -> int:
+        tally = self._tally
+        return tally.bytes + tally.before
+
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None:
+        """A server announced *job*'s size (fetched over *connections*); the file holds *held*."""
         with self._lock:
             if connections > 1:
                 self._connections += connections - 1 - self._split.get(job.name, 0)
                 self._split[job.name] = connections - 1
-            entry = self._active.get(job.name)
-            if entry is None and self.max_files:  # the body begins: its rate counts from now
-                entry = self._active[job.name] = _File(job.name, size)
-            elif entry is not None:
+            tally = self._tally
+            entry = tally.hold(job, held, size) if held is not None else tally.file(job, size)
+            if size is not None:
                 entry.size = size
-                if entry.task is not None and self._bar is not None:
-                    self._bar.update(entry.task, total=size)
-            if self._total_bytes is not None:
+                if self._total_bytes is None:
+                    self._sized[job.name] = size
+                    if len(self._sized) + self._gone >= tally.items:
+                        self._total_bytes = sum(self._sized.values())
+            if held:  # a resumed body begins: the bar shows at once how far along it already is
+                self._ensure_bar()
+            bar = self._bar
+            if bar is None:
                 return
-            was_bytes = bool(self._sized)
-            self._sized[job.name] = size
-            if len(self._sized) + self._gone >= self._items:
-                self._total_bytes = sum(self._sized.values())
-            if self._bar is not None:
-                completed = self._bytes if not was_bytes else None
-                self._bar.update(self._task, total=self._total(), completed=completed)
+            if entry.task is not None:
+                bar.update(entry.task, total=entry.size, completed=entry.bytes)
+            if self._by_bytes():
+                bar.update(self._task, total=self._total(), completed=self._position(), info=self._info())
 
     def _info(self) -> str:
-        rate = self._bytes / max(time.monotonic() - self._started, 1e-9)
-        failed = f" ({self._failed} failed)" if self._failed else ""
         split = f" over {self._connections + 1} connections" if self._connections else ""
-        return (
-            f"{self._done - self._failed}/{self._items} files{failed}{split}  "
-            f"{format_bytes(self._bytes)}  {format_bytes(rate)}/s"
-        )
+        return self._tally.text(self._started, "  ").replace("  ", f"{split}  ", 1)
 
     def _by_bytes(self) -> bool:
         return self._total_bytes is not None or bool(self._sized)
@@ -203,21 +304,32 @@ class RichProgress(Progress):
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         with self._lock:
             self._ensure_bar()
-            self._bytes += nbytes
+            entry = self._tally.advance(nbytes, job)
             if self._by_bytes():
-                self._bar.update(self._task, advance=nbytes, info=self._info())
+                self._bar.update(self._task, completed=self._position(), info=self._info())
             else:  # the bar follows files, the text follows bytes
                 self._bar.update(self._task, info=self._info())
-            if job is not None and self.max_files:
-                entry = self._active.get(job.name)
-                if entry is None:
-                    entry = self._active[job.name] = _File(job.name, self._sized.get(job.name, job.size))
-                entry.bytes += nbytes
+            if entry is not None and self.max_files:
                 if entry.task is not None:
                     self._bar.update(
                         entry.task, completed=entry.bytes, info=_file_info(entry), eta=_file_eta(entry)
                     )
                 self._pick_rows()
+
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None:
+        with self._lock:
+            self._tally.retries += 1
+            if held is None:
+                return
+            entry = self._tally.hold(job, held)
+            bar = self._bar
+            if bar is not None:
+                if entry.task is not None:
+                    bar.update(entry.task, completed=entry.bytes, info=_file_info(entry))
+                if self._by_bytes():
+                    bar.update(self._task, completed=self._position(), info=self._info())
 
     def _pick_rows(self) -> None:
         """Show the largest files under way worth a row, as many as fit (chosen at most 4 times a
@@ -228,13 +340,14 @@ class RichProgress(Progress):
         self._picked = now
         from aiotulip.shared.terminal import terminal_rows
 
+        active = self._tally.active
         room = max(0, min(len(self._slots), terminal_rows(self.stream) - 4))
-        worth = [f for f in self._active.values() if (f.size or 0) >= _WORTH_A_ROW or now - f.started >= 1.0]
+        worth = [f for f in active.values() if (f.size or 0) >= _WORTH_A_ROW or now - f.started >= 1.0]
         ranked = sorted(worth, key=lambda f: (f.size or f.bytes, f.bytes), reverse=True)
         if len(ranked) > room and room:
             room -= 1  # a row for "+K more"
         shown, hidden = ranked[:room], ranked[room:]
-        for entry in self._active.values():
+        for entry in active.values():
             entry.task = None
         name_cells = _name_cells(self.stream)
         for slot, entry in zip(self._slots, shown, strict=False):
@@ -250,35 +363,40 @@ class RichProgress(Progress):
         with self._lock:
             self._ensure_bar()
             self._connections -= self._split.pop(job.name, 0)
-            self._done += 1
-            self._failed += result.status in ("failed", "not_found")
-            entry = self._active.pop(job.name, None)
+            entry = self._tally.end(job, result)
             if entry is not None and entry.task is not None:
                 self._bar.update(entry.task, visible=False)  # its row is filled again at the next pick
-            if entry is not None and result.status != "ok" and self._by_bytes():
-                # What a failed file brought is not in the summary's bytes: nor on the bar.
-                self._bytes -= entry.bytes
-                self._bar.update(self._task, completed=self._bytes)
             if not self._by_bytes():
                 self._bar.update(self._task, advance=1, info=self._info())
                 return
             if job.name not in self._sized and self._total_bytes is None:
                 self._gone += 1
-            if self._total_bytes is not None and result.status != "ok" and job.size:
+            if self._total_bytes is not None and result.status not in ("ok", "interrupted") and job.size:
                 # A skipped or failed item will not arrive: its share of the total goes.
                 self._total_bytes -= job.size
-            self._bar.update(self._task, total=self._total(), info=self._info())
+            self._bar.update(self._task, total=self._total(), completed=self._position(), info=self._info())
 
-    def close(self) -> None:
+    def close(self, report: Report | None = None) -> None:
         with self._lock:
             if self._spinner is not None:
                 self._spinner.stop()
                 self._spinner = None
-            if self._bar is not None:
-                for slot in (*self._slots, self._more):
-                    self._bar.update(slot, visible=False)
-                self._bar.update(self._task, info=self._info())
-                self._bar.stop()
+            bar = self._bar
+            if bar is None:
+                return
+            for slot in (*self._slots, self._more):
+                bar.update(slot, visible=False)
+            if report is not None:
+                self._tally.settle(report)
+                if report.ok:  # a run that finished everything has a full bar, whatever it followed
+                    total = bar.tasks[0].total or 1
+                    bar.update(self._task, completed=total)
+            bar.update(self._task, info=self._info())
+            bar.stop()
+
+
+def _items(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _name_cells(stream: TextIO) -> int:

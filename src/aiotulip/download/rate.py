@@ -1,4 +1,5 @@
-"""Rate limits (``--limit-rate``, ``--limit-rate-per-file``): token buckets, arithmetic only.
+"""Rate limits (``--limit-rate``, ``--limit-rate-per-file``): token buckets; and the speed floor
+(``-Y/--speed-limit`` with ``-y/--speed-time``): a reader too slow for too long. Arithmetic only.
 
 A reader reports the bytes it just received and is told how long to wait before reading on; the
 wait lets the socket's buffers fill and TCP slow the server down, so the average rate holds with no
@@ -10,11 +11,12 @@ second of credit is saved up while idle, so a pause is not followed by a burst.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Bucket"]
+__all__ = ["Bucket", "Floor"]
 
 _BURST = 0.1  # seconds of credit kept while idle
 
@@ -46,3 +48,32 @@ class Bucket:
             self._tokens = tokens
             self._last = now
         return -tokens / rate if tokens < 0 else 0.0
+
+
+class Floor:
+    """curl's ``-Y RATE -y S`` for one reader (one connection): too slow once fewer than *rate*
+    bytes a second arrived over the last *seconds* (after the first *seconds*). A reader that gets
+    nothing at all is caught by the transport's read timeout, held at *seconds* by the options."""
+
+    __slots__ = ("_clock", "_got", "_samples", "_started", "rate", "seconds")
+
+    def __init__(self, rate: float, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not (rate > 0 and seconds > 0):
+            raise ValueError("a speed floor needs a rate and a time > 0")
+        self.rate = float(rate)
+        self.seconds = float(seconds)
+        self._clock = clock
+        self._started = clock()
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+        self._got = 0  # bytes in the samples
+
+    def too_slow(self, n: int) -> bool:
+        """*n* bytes just arrived: whether the reader has been under the floor for the whole window."""
+        now = self._clock()
+        samples = self._samples
+        samples.append((now, n))
+        self._got += n
+        start = now - self.seconds
+        while samples[0][0] < start:
+            self._got -= samples.popleft()[1]
+        return now - self._started >= self.seconds and self._got < self.rate * self.seconds

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 from aiotulip.download.http.urls import redact
-from aiotulip.download.models import STATUSES, Job, Jobs, Result, Status
+from aiotulip.download.models import NOT_STARTED, STATUSES, Job, Jobs, Result, Status
 
 __all__ = ["Items", "ResultLog"]
 
@@ -32,9 +32,11 @@ class ResultLog(Sequence["Result | None"]):
     def __init__(self, jobs: Jobs, path: Callable[[Job], str], renames: bool = False) -> None:
         self._jobs = jobs
         self._path = path
-        # Paths a server chose (--content-disposition), where they differ from the job's: only looked
-        # for when the run may rename, so the common run pays nothing for it.
-        self._renamed: dict[int, str] | None = {} if renames else None
+        # Paths other than the job's (a server chose one with --content-disposition; a stranger's
+        # file took the URL's and the result says so): looked for only then, so the common run
+        # pays nothing for it.
+        self._renames = renames
+        self._renamed: dict[int, str] = {}
         count = len(jobs)
         self._status = bytearray([_UNSET]) * count
         self._bytes = array.array("q", bytes(8 * count))
@@ -77,11 +79,13 @@ class ResultLog(Sequence["Result | None"]):
             self._words[index] = words
         else:
             self._words.pop(index, None)
-        if self._renamed is not None:
+        if self._renames or result.reason is not None:
             if result.path != self._path(self._job(index)):
                 self._renamed[index] = result.path
             else:
                 self._renamed.pop(index, None)
+        elif self._renamed:
+            self._renamed.pop(index, None)
 
     @overload
     def __getitem__(self, index: int) -> Result | None: ...
@@ -141,6 +145,10 @@ class ResultLog(Sequence["Result | None"]):
     def finished(self) -> int:
         return len(self._status) - self._status.count(_UNSET)
 
+    def unfinished(self) -> tuple[int, int]:
+        """Items an interruption stopped under way, and items it left never begun."""
+        return self._status.count(_CODES["interrupted"]), self._status.count(_UNSET)
+
     def failures(self, limit: int) -> tuple[list[Result], int]:
         """Return the first *limit* failed or not-found Results (interrupted ones aside) and how
         many there are, making Results only for those shown."""
@@ -159,7 +167,7 @@ class ResultLog(Sequence["Result | None"]):
         counts: Counter[str] = Counter({status: 0 for status in STATUSES})
         for code, status in enumerate(STATUSES):
             counts[status] = self._status.count(code)
-        counts["failed"] += self._status.count(_UNSET)  # never finished: interrupted
+        counts["interrupted"] += self._status.count(_UNSET)  # never begun: not started
         return counts
 
     def retried(self) -> int:
@@ -171,13 +179,13 @@ class ResultLog(Sequence["Result | None"]):
     def downloaded(self) -> int:
         """Bytes fetched by this run (a line asking again for a URL fetched once, with no attempt
         of its own, adds none)."""
-        ok = _CODES["ok"]
+        kept = (_CODES["ok"], _CODES["interrupted"])  # (an interrupted item's: what its part keeps)
         status, size, resumed, attempts = self._status, self._bytes, self._resumed, self._attempts
-        return sum(size[i] - resumed[i] for i in range(len(status)) if status[i] == ok and attempts[i])
+        return sum(size[i] - resumed[i] for i in range(len(status)) if status[i] in kept and attempts[i])
 
 
 class Items(Sequence[Result]):
-    """The Report's items: every job's Result, an unfinished one as ``failed``/``interrupted``."""
+    """The Report's items: every job's Result, one never begun as ``interrupted``/``not started``."""
 
     def __init__(self, log: ResultLog) -> None:
         self.log = log
@@ -201,9 +209,9 @@ class Items(Sequence[Result]):
             yield result if result is not None else self._interrupted(job)
 
     def _interrupted(self, job: Job) -> Result:
-        status: Status = "failed"
+        status: Status = "interrupted"
         path = self.log._path(job)
-        return Result(redact(job.url), path, status, error="interrupted", error_kind="interrupted")
+        return Result(redact(job.url), path, status, error=NOT_STARTED, error_kind="interrupted")
 
     def __add__(self, other: Sequence[Result]) -> list[Result]:
         return [*self, *other]

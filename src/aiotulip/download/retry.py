@@ -1,7 +1,9 @@
 """When to try again, and how long to wait first: pure decisions, the same for every engine.
 
-Connection failures, timeouts, bodies cut short, 5xx and 429 are worth another attempt; 404 and the
-other 4xx are not (asking again gets the same answer). Waits grow exponentially with *full jitter*
+Connection failures, timeouts, bodies cut short, and the statuses curl's ``--retry`` takes as
+transient (408, 429, 500, 502, 503, 504; and 425 Too Early) are worth another attempt; 404, the other
+4xx and the other 5xx (501 Not Implemented, 505 HTTP Version Not Supported ...) are not: asking again
+gets the same answer. Waits grow exponentially with *full jitter*
 (a uniform draw between zero and the exponential cap), which spreads retries from many clients so
 they do not return in lockstep; a server's ``Retry-After`` is a floor under that wait.
 """
@@ -54,7 +56,7 @@ class RetryPolicy:
     def retryable(self, error: FetchError) -> bool:
         """Whether asking again could give a different answer."""
         if isinstance(error, HTTPStatusError):
-            return error.status in _RETRY_STATUSES or error.status >= 500
+            return error.status in _RETRY_STATUSES
         return error.transient
 
     def delay(self, attempt: int, error: FetchError, remaining: float | None = None) -> float | None:

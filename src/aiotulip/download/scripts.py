@@ -66,14 +66,16 @@ class Tee(Progress):
     def done(self, job: Job, result: Result) -> None:
         self.inner.done(job, result)
 
-    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
-        self.inner.retrying(job, attempt, error, delay)
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None:
+        self.inner.retrying(job, attempt, error, delay, held)
 
-    def sized(self, job: Job, size: int, connections: int = 1) -> None:
-        self.inner.sized(job, size, connections)
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None:
+        self.inner.sized(job, size, connections, held)
 
-    def close(self) -> None:
-        self.inner.close()
+    def close(self, report: Report | None = None) -> None:
+        self.inner.close(report)
 
 
 class _Under:
@@ -144,10 +146,13 @@ class Scripted(Tee):
 
     # -- what the engines report --------------------------------------------------------------------
 
-    def sized(self, job: Job, size: int, connections: int = 1) -> None:
+    def sized(self, job: Job, size: int | None, connections: int = 1, held: int | None = None) -> None:
         with self._lock:
-            self._item(job).size = size
-        self.inner.sized(job, size, connections)
+            under = self._item(job)
+            under.size = size
+            if held is not None:
+                under.bytes = held  # a resumed body: what the part held counts as got
+        self.inner.sized(job, size, connections, held)
 
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         if job is not None:
@@ -161,13 +166,17 @@ class Scripted(Tee):
                     self._events.write("progress", {**self._names(job), "bytes": under.bytes, **size})
         self.inner.advance(nbytes, job)
 
-    def retrying(self, job: Job, attempt: int, error: Exception, delay: float) -> None:
+    def retrying(
+        self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
+    ) -> None:
         with self._lock:
-            self._item(job)
+            under = self._item(job)
+            if held is not None:
+                under.bytes = held  # what the failed attempt got beyond the part is not counted
             if self._events is not None:
                 self._events.write("retry", {**self._names(job), "attempt": attempt, "delay": round(delay, 3),
                                              "error": public_error(str(error))})  # fmt: skip
-        self.inner.retrying(job, attempt, error, delay)
+        self.inner.retrying(job, attempt, error, delay, held)
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
@@ -185,7 +194,7 @@ class Scripted(Tee):
                 if result is None and job.name in cut:
                     with self._lock:
                         path = self._where(job)
-                        self._end(job, Result(redact(job.url), path, "failed", error="interrupted",
+                        self._end(job, Result(redact(job.url), path, "interrupted", error="interrupted",
                                               error_kind="interrupted"))  # fmt: skip
         if self._save is not None and self._jobs is not None:
             try:
@@ -195,9 +204,9 @@ class Scripted(Tee):
                 self.problems.append(message)
                 print(f"tulip fetch: error: {message}", file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def close(self, report: Report | None = None) -> None:
         try:
-            self.inner.close()
+            self.inner.close(report)
         finally:
             try:
                 if self._hooks is not None:

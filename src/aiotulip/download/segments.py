@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiotulip.download.http.ranges import parse_content_range, resume_headers, validator_changed, validator_of
 from aiotulip.download.retry import RetryPolicy, parse_retry_after
@@ -247,7 +248,7 @@ class Segments:
 class Connection:
     """One connection's part of a split download: which span it fetches and what to ask for."""
 
-    __slots__ = ("_got", "_promised", "_since", "attempts", "hops", "segments", "source", "span")
+    __slots__ = ("_got", "_promised", "_since", "attempts", "floor", "hops", "segments", "source", "span")
 
     def __init__(self, segments: Segments) -> None:
         self.segments = segments
@@ -258,6 +259,7 @@ class Connection:
         self._promised = 0  # one past the last byte the response in hand said it holds
         self._since = 0.0  # when the response in hand began (its URL's speed is measured on it)
         self._got = 0  # ... and the bytes it has given
+        self.floor: Any = None  # -Y: the reader of the response in hand against the speed floor
 
     def adopt(self, span: Span, source: int = 0) -> None:
         """Read *span* from a response already open (the first, which proved ranges work)."""
@@ -305,6 +307,7 @@ class Connection:
         span = self.span
         assert span is not None and self.source is not None
         validator = self.segments.sources.states[self.source].validator
+        self.floor = None  # (a new response: its reader is timed from its own start)
         return Fetch(resume_headers(span.pos, validator, span.end - 1), self.source)
 
     def response(self, status: int, headers: Mapping[str, str]) -> Span | Retry | Changed | Failed:

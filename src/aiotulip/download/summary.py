@@ -1,4 +1,9 @@
-"""The end-of-run summary: a table of counts and rates, and the items that did not make it."""
+"""The end-of-run summary: a row of counts and rates, and the items that did not make it.
+
+Written by hand rather than as a rich table: a pipe or a log gets the same two lines every time —
+no trailing spaces, no header cut to "…" when an interrupted run adds columns — and a terminal too
+narrow for the row gets the figures one a line.
+"""
 
 from __future__ import annotations
 
@@ -6,73 +11,77 @@ import sys
 from typing import TextIO
 
 from aiotulip.download.models import Report
+from aiotulip.shared.terminal import is_interactive, terminal_width
 from aiotulip.shared.units import format_bytes
 
-__all__ = ["print_summary"]
+__all__ = ["print_summary", "summary_lines"]
 
 _SHOWN_FAILURES = 10
-_ROW_WIDTH = 96  # what the one-row table takes
 
 
 def print_summary(report: Report, stream: TextIO | None = None) -> None:
-    """Print *report*'s summary table (and up to ten failures) to *stream* (default stdout)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    """Print *report*'s summary (and up to ten failures) to *stream* (default stdout)."""
+    stream = stream or sys.stdout
+    width = terminal_width(stream) if is_interactive(stream) else None
+    stream.write("".join(line + "\n" for line in summary_lines(report, width)))
+    stream.flush()
 
-    console = Console(file=stream or sys.stdout, highlight=False)
-    # A terminal too narrow for the row gets the same figures as a column; a pipe (80 columns to
-    # rich) always gets the row, which scripts and logs keep on one line.
-    narrow = console.is_terminal and console.width < _ROW_WIDTH
-    if not console.is_terminal:
-        console.width = max(console.width, 110)
+
+def summary_lines(report: Report, width: int | None = None) -> list[str]:
+    """The summary's lines; *width*: a terminal's columns (None: a pipe, which always gets the row)."""
     summary = report.summary()
-    title = "interrupted: partial summary" if report.interrupted else None
-    columns = (
-        "ok",
-        "skipped",
-        "not found",
-        "failed",
-        "retried",
-        "bytes",
-        "wall",
-        "files/s",
-        "MB/s",
-        "loop lag",
-    )
+    stopped, never = report.unfinished()
     lag = summary["max_loop_lag_ms"]
-    values = (
-        str(summary["ok"]),
-        str(summary["skipped"]),
-        str(summary["not_found"]),
-        str(summary["failed"]),
-        str(summary["retried"]),
-        format_bytes(summary["bytes"]),
-        f"{summary['wall']:.2f} s",
-        f"{summary['files_per_s']:.0f}",
-        f"{summary['mb_per_s']:.1f}",
-        "n/a" if lag is None else f"{lag:.1f} ms",
-    )
-    if narrow:
-        table = Table(box=box.SIMPLE, title=title, show_header=False)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(justify="right", no_wrap=True)
-        for column, value in zip(columns, values, strict=True):
-            table.add_row(column, value)
-    else:
-        table = Table(box=box.SIMPLE_HEAD, title=title)
-        for column in columns:
-            table.add_column(column, justify="right", no_wrap=True)
-        table.add_row(*values)
-    console.print(f"tulip fetch ({report.engine} engine): {summary['items']} items")
-    console.print(table)
-    unfinished = report.unfinished()
-    if unfinished:
-        console.print(
-            f"  {unfinished} items not finished (interrupted): run the same command again to finish"
+    figures = [
+        ("ok", str(summary["ok"])),
+        ("skipped", str(summary["skipped"])),
+        ("not found", str(summary["not_found"])),
+        ("failed", str(summary["failed"])),
+        *((("interrupted", str(stopped)), ("not started", str(never))) if report.interrupted else ()),
+        ("retried", str(summary["retried"])),
+        ("bytes", format_bytes(summary["bytes"])),
+        ("wall", f"{summary['wall']:.2f} s"),
+        ("files/s", f"{summary['files_per_s']:.0f}"),
+        ("MB/s", f"{summary['mb_per_s']:.1f}"),
+        ("loop lag", "n/a" if lag is None else f"{lag:.1f} ms"),
+    ]
+    items = summary["items"]
+    title = f"tulip fetch ({report.engine} engine): {items} item{'' if items == 1 else 's'}"
+    lines = [title + (", interrupted: partial summary" if report.interrupted else "")]
+    lines += _table(figures, width)
+    if stopped or never:
+        kept = sum(r.bytes for r in report.items if r.status == "interrupted") if stopped else 0
+        held = f" ({format_bytes(kept)} kept in their parts)" if kept else ""
+        lines.append(
+            f"  {stopped} interrupted{held}, {never} not started: run the same command again to finish"
         )
     shown, failed = report.failures(_SHOWN_FAILURES)
-    for result in shown:
-        console.print(f"  {result.status}: {result.url} — {result.error}", markup=False)
+    lines += [f"  {result.status}: {result.url} — {result.error}" for result in shown]
     if failed > len(shown):
-        console.print(f"  ... and {failed - len(shown)} more (see --json)")
+        lines.append(f"  ... and {failed - len(shown)} more (see --json)")
+    return lines
+
+
+def _table(figures: list[tuple[str, str]], width: int | None) -> list[str]:
+    """The figures as a row of names over a row of values — in two or three such rows where a
+    terminal is too narrow for one, one a line where it is too narrow for those."""
+    for groups in (1, 2, 3) if width is not None else (1,):
+        size = -(-len(figures) // groups)
+        parts = [figures[i : i + size] for i in range(0, len(figures), size)]
+        if width is None or all(_row_width(part) <= width for part in parts):
+            lines = []
+            for part in parts:
+                cells = [max(len(name), len(value)) for name, value in part]
+                lines.append(
+                    "  " + "  ".join(f"{name:>{n}}" for (name, _v), n in zip(part, cells, strict=True))
+                )
+                lines.append(
+                    "  " + "  ".join(f"{value:>{n}}" for (_k, value), n in zip(part, cells, strict=True))
+                )
+            return lines
+    keys = max(len(name) for name, _value in figures)
+    return [f"  {name:>{keys}}  {value}" for name, value in figures]
+
+
+def _row_width(figures: list[tuple[str, str]]) -> int:
+    return 2 + sum(max(len(name), len(value)) for name, value in figures) + 2 * (len(figures) - 1)

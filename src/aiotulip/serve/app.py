@@ -10,6 +10,11 @@ Routes:
     PUT      /_tulip/corpus    {"version": N}: every synthetic file changes (new bytes, ETag, date)
     GET      /_tulip/stats     requests, bytes, faults by kind, connections now and at peak
     DELETE   /_tulip/stats     reset the counters (the bench does, between runs)
+    *        /__admin/...      WireMock's admin API (``stubs/admin.py``)
+
+Stubs answer first (``stubs/engine.py``), then the files or the upstream; a request none of them
+has a route for is a 404 that names the closest stub. The admin and control APIs pass the guard
+(``guard.py``: loopback or --admin-allow, a Host that names this server, no foreign Origin) first.
 
 The handler runs under aiohttp's low-level ``web.Server``, not a ``web.Application``: with five
 routes, a few string comparisons do the router's work, and skipping the router and middleware chain
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import ipaddress
 import json
 import re
 import zlib
@@ -39,11 +43,15 @@ from aiotulip.errors import UsageError
 from aiotulip.serve.config import Faults, ServeConfig, check_header_value
 from aiotulip.serve.corpus import Corpus, DirectoryCorpus, Entry, SyntheticCorpus
 from aiotulip.serve.faults import QUIET, Plan, decide, overrides_from_query
+from aiotulip.serve.guard import Guard, read_json
 from aiotulip.serve.media import accepts_gzip, compressible, content_type
 from aiotulip.serve.proxy import Upstream
 from aiotulip.serve.ranges import UNSATISFIABLE, resolve_range
-from aiotulip.serve.shaping import close, dropped, reset_now, send_body, stall
+from aiotulip.serve.record import Recorder
+from aiotulip.serve.shaping import answer, answer_early, close, dropped
 from aiotulip.serve.stats import Stats
+from aiotulip.serve.stubs import Stubs, admin
+from aiotulip.serve.stubs.journal import Entry as Logged
 
 __all__ = ["FileServer", "create_app"]
 
@@ -64,6 +72,8 @@ class FileServer:
             self.upstream = Upstream(
                 config.upstream, ca_file=config.upstream_ca, insecure=config.upstream_insecure
             )
+            if config.record is not None:
+                self.upstream.recorder = Recorder(config.record, secrets=config.record_secrets)
             self._synthetic = None
         self.stats = Stats()
         self.faults = config.faults
@@ -76,6 +86,11 @@ class FileServer:
         self._dates: dict[float, str] = {}
         self.cache_control = config.cache_control
         self.heard: set[int] = set()  # connections (their handlers' ids) that sent a whole request
+        scheme = "https" if config.tls else "http"
+        self.stubs = Stubs(config.mappings, seed=config.seed, journal=config.journal,
+                           stall_limit=config.stall_limit, scheme=scheme)  # fmt: skip
+        self.journal = self.stubs.journal
+        self.guard = Guard(config.host, config.admin_allow)
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -164,10 +179,14 @@ class FileServer:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         self.heard.add(id(request.protocol))
         path = request.path
-        if self.upstream is not None and not path.startswith("/_tulip/"):
-            return await _count(request, self, _proxy(request, self, self.upstream))
         if path.startswith("/files/"):
-            if self._synthetic and not self.faulty and request.method == "GET" and not request.query_string:
+            if (
+                self._synthetic
+                and not self.faulty
+                and request.method == "GET"
+                and not request.query_string
+                and not self.stubs.registry.size
+            ):
                 # The hot path of every small-file benchmark: nothing to decide, a cached body to send.
                 headers = request.headers
                 entry = self.corpus.lookup(path[7:])
@@ -178,7 +197,58 @@ class FileServer:
                         stats.requested()
                         stats.bytes_sent += len(content)
                         stats.statuses[200] += 1
+                        self.journal.note(
+                            "GET", request.raw_path, request.raw_headers, request.remote or "", 200
+                        )
                         return web.Response(body=content, headers=self.headers(entry))
+        elif path.startswith(("/_tulip/", "/__admin")):
+            return await self._controlled(request, path)
+        logged = self.journal.start(
+            request.method, request.raw_path, request.raw_headers, request.remote or ""
+        )
+        try:
+            response = await self._serve(request, path, logged)
+        except web.HTTPException as refused:  # (aiohttp answers it: a body over 1 MiB is a 413)
+            logged.status = refused.status
+            self.journal.keep(logged)
+            raise
+        logged.status = response.status
+        self.journal.keep(logged)
+        return response
+
+    async def _controlled(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        """Answer the admin and control APIs, for the clients the guard lets through."""
+        if not self.config.control:
+            return _plain(404, "not found")
+        refusal = self.guard.refusal(request)
+        if refusal is not None:
+            return refusal
+        if path.startswith("/__admin"):
+            return await admin.handle(request, self.stubs)
+        route = _ROUTES.get((request.method, path))
+        if route is None:
+            known = {method for method, known_path in _ROUTES if known_path == path}
+            if known:
+                return _plain(405, "method not allowed", {"Allow": ", ".join(sorted(known))})
+            return _plain(404, "not found")
+        return await route(request, self)
+
+    async def _serve(self, request: web.BaseRequest, path: str, logged: Logged) -> web.StreamResponse:
+        if self.stubs.registry.size:
+            faults = self.faults if self.faulty and self.faults.reaches(path[1:]) else None
+            answered = await self.stubs.answer(
+                request, logged, faults, self.stats, streams=self.upstream is not None
+            )
+            if answered is not None:
+                if not answered.prepared:  # (a streamed answer counted itself)
+                    self.stats.requested()
+                    self.stats.statuses[answered.status] += 1
+                return answered
+        if self.upstream is not None:
+            # The stubs read a body to match it: the upstream gets those bytes, not the spent stream.
+            read = logged.body if logged.body_read else None
+            return await _count(request, self, _proxy(request, self, self.upstream, read))
+        if path.startswith("/files/"):
             if request.method not in ("GET", "HEAD"):
                 return _plain(405, "method not allowed", {"Allow": "GET, HEAD"})
             if self.config.index and (path.endswith("/") or self.corpus.lookup(path[7:]) is None):
@@ -187,13 +257,9 @@ class FileServer:
         route = _ROUTES.get((request.method, path))
         if route is None:
             known = {method for method, known_path in _ROUTES if known_path == path}
-            if known and (self.config.control or not path.startswith("/_tulip/")):
+            if known:
                 return _plain(405, "method not allowed", {"Allow": ", ".join(sorted(known))})
-            return _plain(404, "not found")
-        if path.startswith("/_tulip/"):
-            if not self.config.control:
-                return _plain(404, "not found")
-            _loopback_only(request)
+            return self.stubs.not_found(logged) if self.stubs.registry else _plain(404, "not found")
         return await route(request, self)
 
 
@@ -218,7 +284,14 @@ async def _count(
     request: web.BaseRequest, state: FileServer, answer: Awaitable[web.StreamResponse]
 ) -> web.StreamResponse:
     state.stats.requested()
-    response = await answer
+    return _counted(request, state, await answer, requested=False)
+
+
+def _counted(
+    request: web.BaseRequest, state: FileServer, response: web.StreamResponse, *, requested: bool = True
+) -> web.StreamResponse:
+    if requested:
+        state.stats.requested()
     # A streamed response counted itself when its headers went out (its client may already have
     # asked for the stats); a stalled one was never sent.
     transport = request.transport
@@ -234,13 +307,15 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         return _plain(404, "not found")
     try:
         plan = state.plan(entry.name, request)
+        if (encoding := request.query.get("encoding", "gzip")) not in ("gzip", "identity"):
+            raise UsageError(f"bad option in query: encoding={encoding!r} is not gzip or identity")
     except UsageError as exc:
         return _plain(400, str(exc))
     if plan.upstream_delay:
         await asyncio.sleep(plan.upstream_delay)
     if plan.delay:
         await asyncio.sleep(plan.delay)
-    if (early := await _without_body(request, state, plan)) is not None:
+    if (early := await answer_early(request, plan, state.stats, state.config.stall_limit)) is not None:
         return early
 
     headers = dict(state.headers(entry))
@@ -263,13 +338,8 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
         headers.pop("Accept-Ranges", None)
         if request.method == "HEAD":
             return web.Response(status=200, headers=headers)  # the length is known only by sending
-        response = web.StreamResponse(status=200, headers=headers)
-        await response.prepare(request)
-        state.stats.statuses[200] += 1
-        await send_body(
-            request, response, _gzip(_chunks(corpus, entry, 0, entry.size)), None, plan, state.stats
-        )
-        return response
+        chunks = _gzip(_chunks(corpus, entry, 0, entry.size))
+        return await answer(request, 200, headers, chunks, None, plan, state.stats)
     span = _requested_span(request, entry, headers["Last-Modified"])
     if span is UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{entry.size}"
@@ -300,35 +370,18 @@ async def _serve_file(request: web.BaseRequest, state: FileServer, name: str) ->
     return await _stream(request, state, entry, start, end, status, headers, plan)
 
 
-async def _proxy(request: web.BaseRequest, state: FileServer, upstream: Upstream) -> web.StreamResponse:
+async def _proxy(
+    request: web.BaseRequest, state: FileServer, upstream: Upstream, read: bytes | None = None
+) -> web.StreamResponse:
     # The query belongs to the upstream: faults come from the settings alone, keyed by the path.
     plan = state.draw(request.path, request.path[1:])[0] if state.faulty else QUIET
     if plan.upstream_delay:
         await asyncio.sleep(plan.upstream_delay)
     if plan.kind == "error" and plan.delay:
         await asyncio.sleep(plan.delay)  # else the delay is downstream: once the upstream has answered
-    if (early := await _without_body(request, state, plan)) is not None:
+    if (early := await answer_early(request, plan, state.stats, state.config.stall_limit)) is not None:
         return early
-    return await upstream.forward(request, plan, state.stats)
-
-
-async def _without_body(request: web.BaseRequest, state: FileServer, plan: Plan) -> web.StreamResponse | None:
-    """Answer a request the plan ends before any body (stall, error, immediate reset), or None."""
-    if plan.kind == "stall":
-        state.stats.faults["stall"] += 1
-        return await stall(request, state.config.stall_limit)
-    if plan.kind == "error":
-        state.stats.faults["error"] += 1
-        return _plain(plan.status, f"injected fault {plan.status}", _retry_after(plan))
-    if plan.kind == "reset" and not plan.reset_after:
-        state.stats.faults["reset"] += 1
-        reset_now(request)
-        return dropped()
-    return None
-
-
-def _retry_after(plan: Plan) -> dict[str, str]:
-    return {} if plan.retry_after is None else {"Retry-After": str(max(0, round(plan.retry_after)))}
+    return await upstream.forward(request, plan, state.stats, read)
 
 
 def _requested_span(request: web.BaseRequest, entry: Entry, last_modified: str) -> tuple[int, int] | None:
@@ -420,13 +473,9 @@ async def _stream(
     plan: Plan,
 ) -> web.StreamResponse:
     """Send the body chunk by chunk, shaped as the plan says."""
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = end - start
-    await response.prepare(request)
-    state.stats.statuses[status] += 1
+    headers.pop("Content-Length", None)
     chunks = _chunks(state.corpus, entry, start, end)
-    await send_body(request, response, chunks, end - start, plan, state.stats)
-    return response
+    return await answer(request, status, headers, chunks, end - start, plan, state.stats)
 
 
 async def _chunks(corpus: Corpus, entry: Entry, start: int, end: int) -> AsyncIterator[bytes]:
@@ -515,15 +564,8 @@ async def _index(request: web.BaseRequest, state: FileServer) -> web.Response:
 
 
 def _loopback_only(request: web.BaseRequest) -> None:
-    try:
-        address = ipaddress.ip_address((request.remote or "").split("%")[0])
-    except ValueError:
-        loopback = False
-    else:
-        # On a dual-stack socket (--host ::) an IPv4 client appears as ::ffff:127.0.0.1.
-        mapped = getattr(address, "ipv4_mapped", None)
-        loopback = (mapped or address).is_loopback
-    if not loopback:
+    """Raise 403 unless the client is on loopback (the guard's first check, without --admin-allow)."""
+    if not Guard().client_allowed(request.remote):
         raise web.HTTPForbidden(text="control endpoints answer loopback clients only\n")
 
 
@@ -532,15 +574,13 @@ async def _get_faults(request: web.BaseRequest, state: FileServer) -> web.Respon
 
 
 async def _put_faults(request: web.BaseRequest, state: FileServer) -> web.Response:
+    changes = await read_json(request, strict_type=False)
     try:
-        changes = await request.json()
         if not isinstance(changes, dict):
             raise UsageError("expected a JSON object of fault settings")
         state.set_faults(state.faults.updated(changes))
-    except (UsageError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UsageError as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
-    except RecursionError:  # JSON nested deeper than any settings need
-        raise web.HTTPBadRequest(text="JSON nested too deep\n") from None
     return web.json_response(state.faults.to_json())
 
 
@@ -548,8 +588,8 @@ async def _put_corpus(request: web.BaseRequest, state: FileServer) -> web.Respon
     """Replace every synthetic file (``{"version": N}``: "the file changed on the server"), or change
     the Cache-Control every file is sent with (``{"cache_control": "max-age=60"}``, null for none)."""
     corpus = state.corpus
+    change = await read_json(request, strict_type=False)
     try:
-        change = await request.json()
         if not isinstance(change, dict) or not change or set(change) - {"version", "cache_control"}:
             raise ValueError("only version and cache_control can change")
         version = change.get("version")

@@ -31,6 +31,26 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         "--upstream-ca", type=path, metavar="FILE", help="trust this CA for an https upstream"
     )
     corpus.add_argument("--upstream-insecure", action="store_true", help="do not check its certificate")
+    stubs = serve.add_argument_group("stubs (WireMock's format and admin API at /__admin)")
+    stubs.add_argument(
+        "--mappings", type=path, metavar="DIR",
+        help="answer with the stubs of DIR/mappings/*.json (bodies in DIR/__files) before the files",
+    )  # fmt: skip
+    stubs.add_argument(
+        "--record", type=path, metavar="DIR", help="with --upstream: write its answers as mappings to DIR"
+    )
+    stubs.add_argument(
+        "--record-secrets", action="store_true", help="record Authorization, Cookie and Set-Cookie too"
+    )
+    stubs.add_argument(
+        "--max-request-journal-entries", type=count, default=10_000, metavar="N",
+        help="requests kept for /__admin/requests (default 10000)",
+    )  # fmt: skip
+    stubs.add_argument("--no-request-journal", action="store_true", help="keep none")
+    stubs.add_argument(
+        "--admin-allow", action="append", metavar="CIDR",
+        help="clients besides loopback that may use /__admin and /_tulip (repeatable)",
+    )  # fmt: skip
     faults = serve.add_argument_group("faults (rates are probabilities per file request)")
     faults.add_argument("--delay", type=seconds, default=0.0, metavar="S", help="wait before answering")
     faults.add_argument("--jitter", type=seconds, default=0.0, metavar="S", help="add up to S more")
@@ -43,6 +63,33 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     faults.add_argument("--reset-rate", type=probability, default=0.0, metavar="P", help="RST the connection")
     faults.add_argument("--reset-after", type=seconds, default=0.0, metavar="S", help="... S into the answer")
     faults.add_argument("--bandwidth", type=rate, metavar="RATE", help="per response, e.g. 500k or 10M")
+    faults.add_argument(
+        "--corrupt-rate", type=probability, default=0.0, metavar="P",
+        help="flip a few bytes of the body (its length right: only a checksum tells)",
+    )  # fmt: skip
+    faults.add_argument(
+        "--malformed-chunk-rate", type=probability, default=0.0, metavar="P",
+        help="a 200 head, then bytes that are no chunk, then a close",
+    )  # fmt: skip
+    faults.add_argument(
+        "--garbage-rate", type=probability, default=0.0, metavar="P", help="random bytes, then a close"
+    )
+    faults.add_argument(
+        "--empty-rate", type=probability, default=0.0, metavar="P", help="close before any byte"
+    )
+    faults.add_argument(
+        "--slow-headers-rate", type=probability, default=0.0, metavar="P", help="dribble the head out ..."
+    )
+    faults.add_argument(
+        "--slow-headers-time", type=seconds, default=2.0, metavar="S", help="... over S seconds (default 2)"
+    )
+    faults.add_argument(
+        "--huge-headers-rate", type=probability, default=0.0, metavar="P", help="pad the head with ..."
+    )
+    faults.add_argument(
+        "--huge-headers-size", type=byte_count, default=1024 * 1024, metavar="SIZE",
+        help="... one header line this long (default 1M)",
+    )  # fmt: skip
     faults.add_argument(
         "--fault-path",
         action="append",
@@ -89,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         args.root is not None or args.files is not None or args.size is not None
     ):
         raise UsageError("--upstream serves another server's files; --root, --files and --size serve tulip's")
+    # Stubs alone (no --files, --size, --root or --upstream): no synthetic files behind them.
+    stubs_only = (
+        args.mappings is not None and args.upstream is None and args.root is None and args.size is None
+    )
     faults = Faults(
         delay=args.delay,
         jitter=args.jitter,
@@ -106,12 +157,20 @@ def run(args: argparse.Namespace) -> int:
         slice_delay=args.slice_delay,
         limit_data=args.limit_data,
         slow_close=args.slow_close,
+        corrupt_rate=args.corrupt_rate,
+        malformed_chunk_rate=args.malformed_chunk_rate,
+        garbage_rate=args.garbage_rate,
+        empty_rate=args.empty_rate,
+        slow_headers_rate=args.slow_headers_rate,
+        slow_headers_time=args.slow_headers_time,
+        huge_headers_rate=args.huge_headers_rate,
+        huge_headers_size=args.huge_headers_size,
         paths=tuple(args.fault_path or ()),
     )
     config = ServeConfig(
         host=args.host,
         port=args.port,
-        files=100 if args.files is None else args.files,
+        files=(0 if stubs_only else 100) if args.files is None else args.files,
         size=args.size or (2048, 2048),
         root=args.root,
         seed=args.seed,
@@ -127,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
         gzip=args.gzip,
         index=args.index,
         cache_control=args.cache_control,
+        mappings=args.mappings,
+        record=args.record,
+        record_secrets=args.record_secrets,
+        journal=0 if args.no_request_journal else args.max_request_journal_entries,
+        admin_allow=tuple(args.admin_allow or ()),
     )
     if args.tls == "cert" and args.cert is None:
         raise UsageError("--tls needs --cert FILE (and --key FILE), or --tls self-signed")
@@ -141,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"tulip serve: {url}/ -> {config.upstream}  (faults on its answers; Ctrl-C stops)")
         else:
             print(f"tulip serve: {url}/  (manifest {url}/manifest.json; Ctrl-C stops)")
+        if config.mappings is not None:
+            print(f"tulip serve: {len(server.app.stubs.registry)} stubs from {config.mappings}"
+                  f" (admin API {url}/__admin/mappings)")  # fmt: skip
         if server.ca_file is not None:
             print(
                 f"tulip serve: CA certificate {server.ca_file} (tulip fetch --ca-certificate, curl --cacert)"

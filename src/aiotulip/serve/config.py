@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,15 @@ class ServeConfig:
     upstream: str | None = None  # proxy mode: forward to this server, faults on its answers
     upstream_ca: Path | None = None  # an https upstream's certificate is checked against this CA too
     upstream_insecure: bool = False  # ... or not checked at all
+    # Stubs in WireMock's layout (DIR/mappings/*.json, DIR/__files/), answered before the files or
+    # the upstream; --record DIR writes an upstream's answers in that layout (secrets left out unless
+    # record_secrets).
+    mappings: Path | None = None
+    record: Path | None = None
+    record_secrets: bool = False
+    journal: int = 10_000  # requests kept for /__admin/requests (0: none)
+    # Clients besides loopback that may use /__admin and /_tulip (CIDRs such as 10.0.0.0/8).
+    admin_allow: tuple[str, ...] = ()
     # HTTPS: a certificate (and key, unless the PEM holds it), or a throwaway one (the CA goes to
     # tls_dir, a fresh temporary folder by default, removed when the server stops).
     cert: Path | None = None
@@ -80,6 +90,28 @@ class ServeConfig:
             self.root = Path(self.root)
             if not self.root.is_dir():
                 raise UsageError(f"root is not a directory: {self.root}")
+        if self.mappings is not None:
+            self.mappings = Path(self.mappings)
+            if not self.mappings.is_dir():
+                raise UsageError(f"--mappings is not a directory: {self.mappings}")
+        if self.record is not None:
+            self.record = Path(self.record)
+            if self.upstream is None:
+                raise UsageError("--record writes an upstream's answers: it goes with --upstream")
+            if self.record.exists() and not self.record.is_dir():
+                raise UsageError(f"--record is not a directory: {self.record}")
+        elif self.record_secrets:
+            raise UsageError("--record-secrets goes with --record")
+        if not isinstance(self.journal, int) or not 0 <= self.journal <= 10_000_000:
+            raise UsageError(f"the request journal keeps 0 to 10,000,000 requests, not {self.journal!r}")
+        if isinstance(self.admin_allow, str):
+            self.admin_allow = (self.admin_allow,)
+        self.admin_allow = tuple(self.admin_allow)
+        for cidr in self.admin_allow:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise UsageError(f"--admin-allow takes a network such as 10.0.0.0/8, not {cidr!r}") from None
 
     @property
     def tls(self) -> bool:

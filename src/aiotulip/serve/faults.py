@@ -6,8 +6,11 @@ A global random stream would hand out faults in request-arrival order, which con
 from run to run. Instead the n-th request for a given file always draws from its own generator,
 seeded by (seed, name, n): the same client workload meets the same faults every run.
 
-The kinds that end a request early share one uniform draw split into bands (stall, error, drop,
-truncate), so each kind happens at exactly its configured rate and never two at once.
+The kinds share one uniform draw split into bands (stall, error, drop, truncate, reset, then the
+kinds that only a careful client notices: corrupt, malformed_chunk, garbage, empty, slow_headers,
+huge_headers), so each kind happens at exactly its configured rate and never two at once. A new kind
+goes after the others, so that a seed keeps giving the faults it gave before; the draws a new kind
+needs (where to flip bytes, which garbage to send) come after the first four for the same reason.
 """
 
 from __future__ import annotations
@@ -23,12 +26,35 @@ from aiotulip.errors import UsageError
 from aiotulip.shared.shapes import seeded
 from aiotulip.shared.units import parse_rate, parse_size
 
-__all__ = ["FAULT_KINDS", "Faults", "Plan", "decide", "overrides_from_query"]
+__all__ = ["EARLY_KINDS", "FAULT_KINDS", "QUIET", "Faults", "Plan", "decide", "overrides_from_query"]
 
 #: The fault kinds that end a request early, in the order their probability bands are laid out
 #: (a new kind goes last, so that a seed keeps giving the faults it gave before).
-FAULT_KINDS = ("stall", "error", "drop", "truncate", "reset")
-_SECONDS = ("delay", "jitter", "retry_after", "reset_after", "upstream_delay", "slice_delay", "slow_close")
+FAULT_KINDS = (
+    "stall",
+    "error",
+    "drop",
+    "truncate",
+    "reset",
+    "corrupt",
+    "malformed_chunk",
+    "garbage",
+    "empty",
+    "slow_headers",
+    "huge_headers",
+)
+_SECONDS = (
+    "delay",
+    "jitter",
+    "retry_after",
+    "reset_after",
+    "upstream_delay",
+    "slice_delay",
+    "slow_close",
+    "slow_headers_time",
+)
+_BYTES = ("slice_size", "limit_data", "huge_headers_size")
+_MAX_HUGE_HEADERS = 64 * 1024 * 1024  # a head bigger than this tests nothing a smaller one does not
 
 
 @dataclass
@@ -52,6 +78,15 @@ class Faults:
     slice_delay: float = 0.0  # ... with this many seconds between them
     limit_data: int = 0  # close a connection once this many body bytes went over it (0: no limit)
     slow_close: float = 0.0  # seconds the server waits before closing a connection it chose to close
+    # Faults only a careful client notices (each a band of the one draw, as the kinds above):
+    corrupt_rate: float = 0.0  # the whole body, its length right, a few bytes flipped (only a checksum tells)
+    malformed_chunk_rate: float = 0.0  # a 200 head, then bytes that are no chunk, then a close
+    garbage_rate: float = 0.0  # random bytes instead of an HTTP answer, then a close
+    empty_rate: float = 0.0  # the connection closed (FIN) before any byte
+    slow_headers_rate: float = 0.0  # the head dribbled out over slow_headers_time seconds
+    slow_headers_time: float = 2.0
+    huge_headers_rate: float = 0.0  # a head padded to huge_headers_size bytes (one header line)
+    huge_headers_size: int = 1024 * 1024
     paths: tuple[str, ...] = ()  # URL-path globs ("files/*.iso", "api/*") the faults reach; () for all
 
     def __post_init__(self) -> None:
@@ -72,15 +107,17 @@ class Faults:
             if not (isinstance(rate, int | float) and 0 <= rate <= 1):
                 raise UsageError(f"{kind}-rate must be a probability between 0 and 1, not {rate!r}")
         if self.total_rate() > 1 + 1e-9:
-            raise UsageError("error, drop, truncate and stall rates add up to more than 1")
+            raise UsageError(f"the fault rates ({', '.join(FAULT_KINDS)}) add up to more than 1")
         if not self.error_codes or any(not 400 <= code <= 599 for code in self.error_codes):
             raise UsageError(f"error codes must be HTTP error statuses (400-599), not {self.error_codes!r}")
         if self.bandwidth is not None and not (self.bandwidth > 0 and math.isfinite(self.bandwidth)):
             raise UsageError(f"bandwidth must be a positive rate, not {self.bandwidth!r}")
-        for name in ("slice_size", "limit_data"):
+        for name in _BYTES:
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
                 raise UsageError(f"{name.replace('_', '-')} must be a number of bytes >= 0, not {value!r}")
+        if self.huge_headers_size > _MAX_HUGE_HEADERS:
+            raise UsageError(f"huge-headers-size must be at most {_MAX_HUGE_HEADERS >> 20} MiB")
         if any(not isinstance(glob, str) or not glob.strip("/") for glob in self.paths):
             raise UsageError(f"fault paths must be non-empty globs such as 'files/*.iso', not {self.paths!r}")
 
@@ -120,7 +157,7 @@ class Faults:
         try:
             if isinstance(changes.get("bandwidth"), str):
                 changes["bandwidth"] = parse_rate(changes["bandwidth"])
-            for name in ("slice_size", "limit_data"):
+            for name in _BYTES:
                 if isinstance(changes.get(name), str):
                     changes[name] = parse_size(changes[name])
         except ValueError as exc:
@@ -131,7 +168,21 @@ class Faults:
             raise UsageError(f"bad fault settings: {exc}") from None
 
 
-Kind = Literal["stall", "error", "drop", "truncate", "reset"]
+Kind = Literal[
+    "stall",
+    "error",
+    "drop",
+    "truncate",
+    "reset",
+    "corrupt",
+    "malformed_chunk",
+    "garbage",
+    "empty",
+    "slow_headers",
+    "huge_headers",
+]
+#: The kinds answered before any of the body is read (for a proxy: without troubling the upstream).
+EARLY_KINDS = frozenset({"stall", "error", "malformed_chunk", "garbage", "empty"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +201,9 @@ class Plan:
     slice_delay: float = 0.0
     limit_data: int = 0
     slow_close: float = 0.0
+    slow_headers_time: float = 2.0  # for kind == "slow_headers"
+    huge_headers_size: int = 1024 * 1024  # for kind == "huge_headers"
+    salt: int = 0  # drawn after the rest: where corrupt flips bytes, which garbage is sent
 
     def shapes_body(self) -> bool:
         """Whether the body must go out piece by piece (else it may be handed over whole)."""
@@ -163,6 +217,7 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
     """Return the plan for the *nth* request (0-based) of file *name* under *faults*."""
     rng = seeded(seed, name, nth)
     draw, jitter, cut, pick = rng.random(), rng.random(), rng.random(), rng.random()
+    salt = rng.getrandbits(32)  # after the four above: old seeds keep their plans
     kind: Kind | None = None
     edge = 0.0
     for candidate in FAULT_KINDS:
@@ -184,32 +239,57 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
         slice_delay=faults.slice_delay,
         limit_data=faults.limit_data,
         slow_close=faults.slow_close,
+        slow_headers_time=faults.slow_headers_time,
+        huge_headers_size=faults.huge_headers_size,
+        salt=salt,
     )
 
 
-_TRUE = {"1", "true", "yes", "on"}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_FLAGS = ("stall", "drop", "truncate", "corrupt", "malformed_chunk", "garbage", "empty")
 _MAX_SECONDS = 3600.0  # a per-request delay longer than an hour is a typo, and would hold a task
+_MAX_FAIL = 10**9
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name)
+    if value is None:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r} is not 1 or 0")
 
 
 def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan:
     """Return *plan* changed by per-request query options; raise UsageError for bad values.
 
-    ``delay=S``, ``status=CODE``, ``drop=1``, ``truncate=1``, ``stall=1``, ``reset=S`` (with
-    ``fail=N``: only the first N requests of this file), ``retry_after=S``, ``cut=FRACTION``,
-    ``bandwidth=RATE``.
+    ``delay=S``, ``status=CODE``, the flags ``drop=1``, ``truncate=1``, ``stall=1``, ``corrupt=1``,
+    ``malformed_chunk=1``, ``garbage=1``, ``empty=1``, ``reset=S``, ``slow_headers=S``,
+    ``huge_headers=SIZE`` (with ``fail=N``: only the first N requests of this file),
+    ``retry_after=S``, ``cut=FRACTION``, ``bandwidth=RATE``.
     """
     if not query:
         return plan
     try:
         delay = float(query["delay"]) if "delay" in query else plan.delay
         kind, status, retry_after = plan.kind, plan.status, plan.retry_after
-        first = nth < int(query.get("fail", "1000000000"))  # fail=N: only the first N requests
-        reset_after = plan.reset_after
-        for flag in ("stall", "drop", "truncate"):
-            if query.get(flag, "").lower() in _TRUE and first:
-                kind, status = flag, 0
+        fail = int(query.get("fail", str(_MAX_FAIL)))
+        if not 0 <= fail <= _MAX_FAIL:
+            raise ValueError(f"fail must be a count from 0 to {_MAX_FAIL}, not {fail}")
+        first = nth < fail  # fail=N: only the first N requests
+        reset_after, slow, huge = plan.reset_after, plan.slow_headers_time, plan.huge_headers_size
+        for flag in _FLAGS:
+            if _flag(query, flag) and first:
+                kind, status = cast(Kind, flag), 0
         if "reset" in query and first:
             kind, status, reset_after = "reset", 0, float(query["reset"])
+        if "slow_headers" in query and first:
+            kind, status, slow = "slow_headers", 0, float(query["slow_headers"])
+        if "huge_headers" in query and first:
+            kind, status, huge = "huge_headers", 0, parse_size(query["huge_headers"])
         if "status" in query and first:
             kind, status = "error", int(query["status"])
             retry_after = 1.0 if status in (429, 503) else None
@@ -219,11 +299,15 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         bandwidth = parse_rate(query["bandwidth"]) if "bandwidth" in query else plan.bandwidth
     except (ValueError, KeyError) as exc:
         raise UsageError(f"bad fault option in query: {exc}") from None
-    seconds = (delay, reset_after, 0.0 if retry_after is None else retry_after)
+    seconds = (delay, reset_after, slow, 0.0 if retry_after is None else retry_after)
     if any(not (math.isfinite(value) and 0 <= value <= _MAX_SECONDS) for value in seconds):
         raise UsageError(f"bad fault option in query: seconds from 0 to {_MAX_SECONDS:g}")
     if not 0 <= cut <= 1 or (kind == "error" and not 400 <= status <= 599):
         raise UsageError("bad fault option in query: out of range (status 400-599, cut 0-1)")
+    if not 0 <= huge <= _MAX_HUGE_HEADERS:
+        raise UsageError(f"bad fault option in query: huge_headers up to {_MAX_HUGE_HEADERS >> 20}M")
+    if bandwidth is not None and not (math.isfinite(bandwidth) and bandwidth > 0):
+        raise UsageError("bad fault option in query: bandwidth must be a positive rate")
     return dataclasses.replace(
         plan,
         delay=delay,
@@ -233,4 +317,7 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         cut=cut,
         bandwidth=bandwidth,
         reset_after=reset_after,
+        slow_headers_time=slow,
+        huge_headers_size=huge,
+        salt=plan.salt or nth + 1,  # a quiet server drew none: the n-th request still has its own
     )

@@ -1,12 +1,13 @@
 """Proxy mode: tulip serve in front of any HTTP server, its seeded faults on the real answers.
 
-``tulip serve --upstream http://127.0.0.1:8080`` forwards every request but ``/_tulip/...`` to the
-upstream, as a reverse proxy does (nginx's ``proxy_pass``): hop-by-hop headers dropped, ``Host``
-the upstream's, ``X-Forwarded-*`` added, redirects to the upstream rewritten to the proxy
-(``proxy_redirect default``), bodies passed through as they are (no decompression). A fault plan is
-drawn per URL path exactly as for files; errors, stalls and immediate resets are answered without
-troubling the upstream, everything else shapes the upstream's body on its way through, a chunk at
-a time: nothing is held whole but small quiet bodies.
+``tulip serve --upstream http://127.0.0.1:8080`` forwards every request but ``/_tulip/...``,
+``/__admin/...`` and those its stubs answer to the upstream, as a reverse proxy does (nginx's
+``proxy_pass``): hop-by-hop headers dropped, ``Host`` the upstream's, ``X-Forwarded-*`` added,
+redirects to the upstream rewritten to the proxy (``proxy_redirect default``), bodies passed
+through as they are (no decompression). A fault plan is drawn per URL path exactly as for files;
+errors, stalls and immediate resets are answered without troubling the upstream, everything else
+shapes the upstream's body on its way through, a chunk at a time: nothing is held whole but small
+quiet bodies.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from aiotulip.serve.faults import Plan
-from aiotulip.serve.shaping import SourceBroken, send_body
+from aiotulip.serve.record import MAX_RECORDED
+from aiotulip.serve.shaping import SourceBroken
+from aiotulip.serve.shaping import answer as send_answer
 from aiotulip.serve.upstream import check_upstream, upstream_context
 
 if TYPE_CHECKING:
+    from aiotulip.serve.record import Recorder
     from aiotulip.serve.stats import Stats
 
 __all__ = ["Upstream"]
@@ -79,6 +83,7 @@ class Upstream:
         self.base = self.origin + self.prefix
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.recorder: Recorder | None = None  # --record: every whole answer is written down
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -98,8 +103,11 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    async def forward(self, request: web.BaseRequest, plan: Plan, stats: Stats) -> web.StreamResponse:
-        """Send *request* upstream and its answer back, shaped by *plan*."""
+    async def forward(
+        self, request: web.BaseRequest, plan: Plan, stats: Stats, read: bytes | None = None
+    ) -> web.StreamResponse:
+        """Send *request* upstream and its answer back, shaped by *plan* (*read*: its body, when it was
+        read already)."""
         if request.method == "CONNECT":
             return _gateway(405, "a reverse proxy does not tunnel (CONNECT)")
         raw_path = request.rel_url.raw_path
@@ -114,13 +122,19 @@ class Upstream:
             # aiohttp's low-level server leaves this to the handler: without it curl waits 1 s.
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             headers.popall("Expect", None)
+        # Streamed, not read whole: an upload of any size goes through as it comes (read whole only
+        # to record it, within aiohttp's 1 MiB).
+        data: object = request.content if request.body_exists else None
+        if read is not None:
+            data = read
+        elif self.recorder is not None and request.body_exists:
+            data = await request.read()
         try:
             answer = await self.session().request(
                 request.method,
                 target,
                 headers=headers,
-                # Streamed, not read whole: an upload of any size goes through as it comes.
-                data=request.content if request.body_exists else None,
+                data=data,
                 allow_redirects=False,
                 compress=None,
                 chunked=None,
@@ -150,15 +164,45 @@ class Upstream:
             if not bodyless:
                 headers.pop("Content-Length", None)
             stats.bytes_sent += len(content)
+            await self._record(request, answer, headers, content)
             return web.Response(status=answer.status, reason=answer.reason, body=content, headers=headers)
         headers.pop("Content-Length", None)
-        response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=headers)
-        if length is not None:
-            response.content_length = length
-        await response.prepare(request)
-        stats.statuses[answer.status] += 1
-        await send_body(request, response, _chunks(answer), length, plan, stats)
-        return response
+        chunks = _chunks(answer)
+        if self.recorder is not None:
+            chunks = self._recorded(request, answer, headers, chunks)
+        return await send_answer(
+            request, answer.status, headers, chunks, length, plan, stats, reason=answer.reason
+        )
+
+    async def _record(
+        self, request: web.BaseRequest, answer: aiohttp.ClientResponse, headers: CIMultiDict[str], body: bytes
+    ) -> None:
+        if self.recorder is None or request.method == "HEAD":
+            return
+        request_body = await request.read() if request.body_exists else b""  # (read already: kept)
+        await self.recorder.record(request.method, request.rel_url.raw_path_qs, request.headers.items(),
+                                   request_body, answer.status, headers.items(), body)  # fmt: skip
+
+    async def _recorded(
+        self,
+        request: web.BaseRequest,
+        answer: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        chunks: AsyncIterator[bytes],
+    ) -> AsyncIterator[bytes]:
+        """Pass *chunks* on, and record the whole once the upstream has sent its last byte."""
+        kept: list[bytes] | None = []
+        size = 0
+        async for chunk in chunks:
+            if kept is not None:
+                size += len(chunk)
+                if size <= MAX_RECORDED:
+                    kept.append(chunk)
+                else:
+                    kept = None  # too large to record: passed on only
+            yield chunk
+        if kept is not None:
+            await self._record(request, answer, headers, b"".join(kept))
 
     def _request_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
         named = _connection_named(request.headers)

@@ -10,13 +10,24 @@ limit_data FIN once the connection has carried that many body bytes (toxiproxy's
 slicer     pieces of ``slice_size`` bytes, ``slice_delay`` apart     bandwidth  paced per response
 slow_close any close the server chooses waits this long first (toxiproxy's slow_close)
 stall      nothing at all until the client gives up (or the server's stall limit)
+corrupt    every byte sent, the length right, a few of them flipped at seeded offsets
+malformed_chunk  a 200 head announcing chunks, then bytes that are no chunk, then FIN
+garbage    random bytes where the status line should be, then FIN
+empty      FIN before any byte
+slow_headers     the head dribbled out over ``slow_headers_time`` seconds (then the body, then FIN)
+huge_headers     the head padded with one header line of ``huge_headers_size`` bytes
+
+``answer_early`` answers the kinds that need no body; ``answer`` sends a head and a body for the
+rest. Both modes and the stubs call the same two, so a fault looks the same wherever it is met.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -25,7 +36,7 @@ from aiotulip.serve.stats import Stats
 from aiotulip.shared.shapes import Pace, cut_short, slice_ends, within_limit
 from aiotulip.shared.sockets import linger_zero, unsent
 
-__all__ = ["SourceBroken", "close", "reset_now", "send_body", "stall"]
+__all__ = ["SourceBroken", "answer", "answer_early", "close", "dropped", "reset_now", "send_body", "stall"]
 
 _BANDWIDTH_TICK = 0.05  # seconds of data per write when throttled
 _STALL_POLL = 0.5
@@ -53,6 +64,8 @@ async def send_body(
     loop = asyncio.get_running_loop()
     began = loop.time()
     stop = length
+    if plan.kind == "corrupt":
+        chunks = _corrupted(chunks, length, plan.salt, stats)
     if length is not None and plan.kind in ("drop", "truncate"):
         # Always short by at least one byte, so the fault is a fault even for a one-byte file.
         stop = cut_short(length, plan.cut)
@@ -93,6 +106,154 @@ async def send_body(
         return
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
+
+
+async def answer_early(
+    request: web.BaseRequest, plan: Plan, stats: Stats, stall_limit: float
+) -> web.StreamResponse | None:
+    """Answer a request the plan ends before any body is read (stall, error, reset before any byte,
+    empty, garbage, malformed chunk), or return None: the body goes out with ``answer``."""
+    kind = plan.kind
+    if kind is None or (kind == "reset" and plan.reset_after) or kind not in _EARLY:
+        return None
+    stats.faults[kind] += 1
+    if kind == "stall":
+        return await stall(request, stall_limit)
+    if kind == "error":
+        retry = {} if plan.retry_after is None else {"Retry-After": str(max(0, round(plan.retry_after)))}
+        return web.Response(status=plan.status, text=f"injected fault {plan.status}\n", headers=retry)
+    if kind == "reset":
+        reset_now(request)
+        return dropped()
+    rng = random.Random(plan.salt)
+    if kind == "garbage":
+        raw = rng.randbytes(rng.randrange(64, 1024))
+        if raw[:1] in (b"H", b"h"):
+            raw = b"\x00" + raw[1:]  # never the start of a status line, by chance
+    elif kind == "malformed_chunk":
+        junk = bytes(rng.choices(_NOT_HEX, k=rng.randrange(16, 256)))
+        raw = _MALFORMED_HEAD + junk + b"\r\n"
+    else:  # empty
+        raw = b""
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        if raw:
+            transport.write(raw)
+        await close(request, reset=False, slow=plan.slow_close)
+    return dropped()
+
+
+async def answer(
+    request: web.BaseRequest,
+    status: int,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes],
+    length: int | None,
+    plan: Plan,
+    stats: Stats,
+    *,
+    reason: str | None = None,
+) -> web.StreamResponse:
+    """Send a head and the body from *chunks* (*length* bytes, None when unknown), shaped by *plan*.
+
+    The head itself is where slow_headers and huge_headers strike: a slow head is written by hand
+    (aiohttp writes a head at once), so that answer ends with the connection.
+    """
+    if plan.kind == "slow_headers":
+        return await _slow_head(request, status, headers, chunks, length, plan, stats, reason)
+    response = web.StreamResponse(status=status, reason=reason, headers=headers)
+    if length is not None:
+        response.content_length = length
+    if plan.kind == "huge_headers":
+        stats.faults["huge_headers"] += 1
+        response.headers["X-Tulip-Padding"] = "x" * plan.huge_headers_size
+    try:
+        await response.prepare(request)
+    except ConnectionError:
+        return response
+    stats.statuses[status] += 1
+    await send_body(request, response, chunks, length, plan, stats)
+    return response
+
+
+async def _slow_head(
+    request: web.BaseRequest,
+    status: int,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes],
+    length: int | None,
+    plan: Plan,
+    stats: Stats,
+    reason: str | None,
+) -> web.StreamResponse:
+    stats.faults["slow_headers"] += 1
+    if reason is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in _FRAMING]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    lines.append("Connection: close")  # the body ends with the connection when its length is unknown
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+    pieces = min(len(head), _SLOW_PIECES)
+    step = -(-len(head) // pieces)
+    writer = request.writer
+    try:
+        for start in range(0, len(head), step):
+            await writer.write(head[start : start + step])
+            await asyncio.sleep(plan.slow_headers_time / pieces)
+        stats.statuses[status] += 1
+        if request.method != "HEAD":
+            async for chunk in chunks:
+                await writer.write(chunk)
+                stats.bytes_sent += len(chunk)
+    except SourceBroken:
+        pass
+    except ConnectionError:
+        return dropped()
+    await close(request, reset=False)
+    return dropped()
+
+
+async def _corrupted(
+    chunks: AsyncIterator[bytes], length: int | None, salt: int, stats: Stats
+) -> AsyncIterator[bytes]:
+    """Yield *chunks* with a few bytes flipped at offsets drawn from *salt*: the length stays right."""
+    rng = random.Random(salt)
+    flips = 1 + salt % _MAX_FLIPS
+    offsets: list[int] = sorted({rng.randrange(length) for _ in range(flips)}) if length else []
+    masks = [rng.randrange(1, 256) for _ in range(_MAX_FLIPS)]
+    position = 0
+    flipped = False
+    async for chunk in chunks:
+        if length is None and not flipped and chunk:
+            # A body of unknown length: the flips land in its first piece.
+            offsets = sorted({position + rng.randrange(len(chunk)) for _ in range(flips)})
+        end = position + len(chunk)
+        inside = [offset for offset in offsets if position <= offset < end]
+        if inside:
+            changed = bytearray(chunk)
+            for index, offset in enumerate(inside):
+                changed[offset - position] ^= masks[index % len(masks)]
+            chunk = bytes(changed)
+            if not flipped:
+                stats.faults["corrupt"] += 1
+                flipped = True
+        position = end
+        yield chunk
+
+
+_EARLY = frozenset({"stall", "error", "reset", "malformed_chunk", "garbage", "empty"})
+_NOT_HEX = b"ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ!#$%&*+-.^_|~"
+_MALFORMED_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+_SLOW_PIECES = 20
+_MAX_FLIPS = 4
 
 
 async def _write(

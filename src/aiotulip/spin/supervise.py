@@ -118,8 +118,7 @@ async def run_commands(
 
             statuses = await asyncio.gather(*(one(n, argv) for n, argv in enumerate(commands, 1)))
     finally:
-        for signum in _FORWARDED:
-            loop.remove_signal_handler(signum)
+        _remove_handlers(loop)
     worst = max(statuses)
     return max(worst, 128 + batch.signal) if batch.signal else worst
 
@@ -171,18 +170,27 @@ async def run_command(
     label = text or shlex.join(argv)
     # A child in a background process group that reads the terminal would be stopped by SIGTTIN.
     stdin = subprocess.DEVNULL if sys.stdin is None or sys.stdin.isatty() else None
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
-        )
-    except FileNotFoundError:
-        raise CommandNotFound(f"command not found: {argv[0]}") from None
-    except PermissionError:
-        raise CommandNotExecutable(f"permission denied: {argv[0]}") from None
-
+    # The handlers go in before the child starts: a Ctrl-C the moment it has started must reach it,
+    # not kill tulip and leave the child running unsupervised.
     loop = asyncio.get_running_loop()
+    batch = _Batch()
     for signum in _FORWARDED:
-        loop.add_signal_handler(signum, _forward, proc, signum)
+        loop.add_signal_handler(signum, batch.forward, signum)
+    try:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
+            )
+        except FileNotFoundError:
+            raise CommandNotFound(f"command not found: {argv[0]}") from None
+        except PermissionError:
+            raise CommandNotExecutable(f"permission denied: {argv[0]}") from None
+    except BaseException:
+        _remove_handlers(loop)
+        raise
+    batch.running.add(proc)
+    if batch.signal:  # it came while the child was starting
+        _forward(proc, batch.signal)
     out, err = sys.stdout, sys.stderr  # as they are: while the spinner is up they are its stand-ins
     try:
         async with Spinner(label, timer=timer, stream=stream) as spinner:
@@ -194,9 +202,13 @@ async def run_command(
             else:
                 spinner.fail(f"{label} ({_describe(proc.returncode)})")
     finally:
-        for signum in _FORWARDED:
-            loop.remove_signal_handler(signum)
+        _remove_handlers(loop)
     return status
+
+
+def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in _FORWARDED:
+        loop.remove_signal_handler(signum)
 
 
 def _forward(proc: asyncio.subprocess.Process, signum: int) -> None:

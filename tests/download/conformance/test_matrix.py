@@ -129,6 +129,8 @@ def routes(tls_base: str, plain_port: int) -> dict:
         **{f"/keepalive/{n}": lambda r: [OK, CLOSE] for n in range(6)},
         "/not-found": lambda r: [response("404 Not Found", b"gone")],
         "/server-error": lambda r: [response("500 Internal Server Error", b"boom")],
+        "/not-implemented": lambda r: [response("501 Not Implemented", b"no")],
+        "/no-content": lambda r: [response("204 No Content", b"", length=False)],
         "/unavailable-once": once(response("503 Service Unavailable", b"", "Retry-After: 0"), OK),
         "/stall": lambda r: [Pause(30)],
         "/caf%C3%A9.txt": lambda r: [OK],
@@ -171,6 +173,8 @@ def cases(base: str, port: int, refused: int) -> dict[str, tuple[Entry, tuple]]:
         **{f"keepalive-{n}": (f"/keepalive/{n}", ok) for n in range(6)},
         "not-found": ("/not-found", ("not_found", 0, None, 1, "http")),
         "server-error": ("/server-error", ("failed", 0, None, 3, "http")),
+        "not-implemented": ("/not-implemented", ("failed", 0, None, 1, "http")),  # (as curl: not retried)
+        "no-content": ("/no-content", ("ok", 0, hashlib.sha256(b"").hexdigest(), 1, None)),  # an empty file
         "unavailable-once": ("/unavailable-once", ("ok", len(BODY), SHA, 2, None)),
         "stall": ("/stall", ("failed", 0, None, 3, "timeout")),
         "non-ascii-latin": ("/café.txt", ok),
@@ -242,7 +246,7 @@ def test_every_case_gives_the_same_report(tmp_path: Path, tls_ca: tuple, engine:
     assert not wrong, json.dumps(explained, indent=1, ensure_ascii=False)
     for name, row in want.items():
         if row[0] == "ok":
-            assert (tmp_path / "out" / name).read_bytes() == BODY, name
+            assert (tmp_path / "out" / name).read_bytes() == (BODY if row[1] else b""), name
     # Nothing but complete files under final names; no secret anywhere in the report.
     assert not [p for p in os.listdir(tmp_path / "out") if ".tulip-" in p and "short" not in p]
     dumped = json.dumps(report.to_json())

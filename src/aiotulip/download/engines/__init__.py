@@ -43,7 +43,12 @@ __all__ = ["REGISTRY", "Engine", "Interrupted", "Outcome", "Work", "load"]
 
 
 class Interrupted(Exception):
-    """The run was interrupted (Ctrl-C) while this item was under way."""
+    """The run was interrupted (Ctrl-C) while this item was under way; *result* says how far it got
+    (None where it was not yet begun)."""
+
+    def __init__(self, result: Result | None = None) -> None:
+        super().__init__()
+        self.result = result
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Work:
             resume_unvalidated=options.resume_unvalidated,
             busy_wait=max(300.0, options.item_timeout or 0.0),
             timestamping=options.timestamping,
+            no_clobber=options.no_clobber,
             remote_time=options.remote_time,
             decoders=available() if options.compressed else (),
             max_filesize=options.max_filesize,
@@ -82,7 +88,9 @@ class Work:
             min_split=options.min_split_size,
             rate=Bucket(options.limit_rate) if options.limit_rate else None,
             rate_per_file=options.limit_rate_per_file,
-            disposition=Names((job.name for job in self.jobs), options.on_collision)
+            speed_limit=options.speed_limit,
+            speed_time=options.speed_time,
+            disposition=Names((job.name for job in self.jobs), options.on_collision, self.store.wrote)
             if options.content_disposition
             else None,
         )

@@ -24,6 +24,7 @@ from aiotulip.download.item import (
 )
 from aiotulip.download.models import Job
 from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
+from aiotulip.download.store.inspect import regular_size
 from aiotulip.errors import StorageError
 
 __all__ = ["Files"]
@@ -45,14 +46,19 @@ class Files:
         """Bytes in the open .part, None when none is open."""
         return self.part.size if self.part is not None else None
 
+    def held(self) -> int:
+        """Bytes the .part keeps for the next run (open or not)."""
+        if self.part is not None:
+            return self.part.size
+        return regular_size(self.store.part_path(self.job)) or 0
+
     def run(self, item: Item, step: Step) -> Step:
         """Carry out disk steps, feeding each outcome to *item*, until a step that is not one."""
         while True:
             try:
                 match step:
                     case Inspect():
-                        size, sha256 = self.store.hash_final(self.job)
-                        step = item.inspected(size, sha256)
+                        step = item.inspected(*self.store.hash_final(self.job))
                     case RemovePart():
                         self.close()
                         self.store.discard_part(self.job)

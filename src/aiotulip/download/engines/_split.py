@@ -186,7 +186,7 @@ class _Blocking:
                     if done_map is not None:
                         part.save_map(done_map)
                     ctx.progress.advance(keep, item.job)
-                    if item.rules.limited and (wait := item.throttle(keep)) and ctx.cancel.wait(wait):
+                    if item.rules.limited and (wait := item.throttle(keep, conn)) and ctx.cancel.wait(wait):
                         raise Interrupted
                 if ctx.cancel.is_set():
                     raise Interrupted
@@ -316,7 +316,7 @@ class _Async:
                 if saver.due(keep):
                     await asyncio.wrap_future(disk.submit(part.save_map, saver.segments.encode()))
                 progress.advance(keep, self.item.job)
-                if self.item.rules.limited and (wait := self.item.throttle(keep)):
+                if self.item.rules.limited and (wait := self.item.throttle(keep, conn)):
                     await asyncio.sleep(wait)
             ended = conn.ended()
             self.hasher.kick(saver.segments.frontier)

@@ -55,8 +55,8 @@ def run_item(item: Item, files: Files, ctx: Context) -> Result:
                 case Wait(seconds=seconds, error=error, restart_part=restart):
                     if restart:
                         files.restart()
-                    if error is not None:
-                        ctx.progress.retrying(job, item.attempts, error, seconds)
+                    if error is not None:  # (what the part keeps for the next attempt: the rest goes)
+                        ctx.progress.retrying(job, item.attempts, error, seconds, files.held())
                     if ctx.cancel.wait(seconds):
                         raise Interrupted
                     step = item.waited()
@@ -67,8 +67,8 @@ def run_item(item: Item, files: Files, ctx: Context) -> Result:
                     step = _split.run_blocking(item, step, None, files.split(step), ctx)
                 case _:
                     step = files.run(item, step)
-    except Interrupted:
-        raise
+    except (Interrupted, KeyboardInterrupt):
+        raise Interrupted(item.interrupted(files.held())) from None
     except Exception as exc:  # a bug in one item must not sink the run
         return plan.internal_failure(item.public, item.path, exc)
     finally:
@@ -81,7 +81,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
         with ctx.transport.get(request.url, request.headers, request.proxy, item.deadline) as response:
             read = item.response(response.status, response.headers, getattr(response, "http_version", None))
             if isinstance(read, Split):
-                ctx.progress.sized(item.job, read.segments.total, item.rules.split)
+                segments = read.segments
+                ctx.progress.sized(item.job, segments.total, item.rules.split, segments.received)
                 return _split.run_blocking(item, read, response, files.split(read), ctx)
             if not isinstance(read, Read):
                 return read
@@ -93,10 +94,9 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 files.data = data
                 return item.body_read(len(data), hashlib.sha256(data).hexdigest(), digests_of(item.job, data))
             files.prepare(read)
-            if (size := item.announced) is not None:
-                ctx.progress.sized(item.job, size)
             part = files.part
             assert part is not None
+            ctx.progress.sized(item.job, item.announced, held=part.size)
             if read.decode is not None:
                 response = SyncDecoded(response, read.decode, item.public.url)
             if not read.skip and not _copy(response, files, ctx, item, read.until):

@@ -212,7 +212,8 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                             response.status, response.headers, getattr(response, "http_version", None)
                         )
                         if read.__class__ is Split:
-                            ctx.progress.sized(item.job, read.segments.total, item.rules.split)
+                            segments = read.segments
+                            ctx.progress.sized(item.job, segments.total, item.rules.split, segments.received)
                             part = await asyncio.to_thread(files.split, read)
                             step = await _split.run_async(item, read, response, part, ctx, ctx.disk)
                         elif read.__class__ is not Read:
@@ -242,8 +243,8 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                 case Wait(seconds=seconds, error=cause, restart_part=restart):
                     if restart:
                         await asyncio.to_thread(files.restart)
-                    if cause is not None:
-                        ctx.progress.retrying(item.job, item.attempts, cause, seconds)
+                    if cause is not None:  # (what the part keeps for the next attempt: the rest goes)
+                        ctx.progress.retrying(item.job, item.attempts, cause, seconds, files.held())
                     await asyncio.sleep(seconds)
                     step = item.waited()
                 case Finish(result=result, remove_part=remove):
@@ -259,12 +260,11 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
 
 
 async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Files, ctx: _Context) -> Step:
-    if (size := item.announced) is not None:
-        ctx.progress.sized(item.job, size)
     if read.part != "keep" or read.validator:
         await asyncio.to_thread(files.prepare, read)
     part = files.part
     assert part is not None
+    ctx.progress.sized(item.job, item.announced, held=part.size)
     if read.decode is not None:
         response = AsyncDecoded(response, read.decode, item.public.url)
     if not read.skip:
@@ -409,6 +409,9 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                     item = Item(job, path, local_of(job), rules, clock)
                     try:
                         outcome = await _download(item, ctx)
+                    except asyncio.CancelledError:  # the run is interrupted: how far this one got
+                        record(index, job, item.interrupted(Files(store, job).held()))
+                        raise
                     except Exception as exc:  # a bug in one item must not sink the run
                         outcome = plan.internal_failure(job, path, exc)
                 if isinstance(outcome, Result):

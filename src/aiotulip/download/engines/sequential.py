@@ -22,7 +22,10 @@ def run(work: Work) -> Outcome:
                 continue  # fetched as the earlier job; reported from it
             try:
                 result = results[index] = download(job, work.local(job), ctx)
-            except (KeyboardInterrupt, Interrupted):
+            except (KeyboardInterrupt, Interrupted) as stop:
+                if isinstance(stop, Interrupted) and stop.result is not None:
+                    results[index] = stop.result
+                    work.progress.done(job, stop.result)
                 return Outcome(results, interrupted=True)
             work.progress.done(job, result)
     return Outcome(results)

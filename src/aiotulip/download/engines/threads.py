@@ -66,15 +66,25 @@ def run(work: Work) -> Outcome:
                     index, job = pending.pop(future)
                     try:
                         result = results[index] = future.result()
-                    except Interrupted:
+                    except Interrupted as stop:
+                        if stop.result is not None:
+                            results[index] = stop.result
                         continue
                     work.progress.done(job, result)
         except KeyboardInterrupt:
             cancel.set()
             executor.shutdown(wait=True, cancel_futures=True)
-            for future, (index, _job) in pending.items():
-                if future.done() and not future.cancelled() and future.exception() is None:
+            for future, (index, job) in pending.items():
+                if not future.done() or future.cancelled():
+                    continue  # (never begun: not started)
+                failure = future.exception()
+                if failure is None:
                     results[index] = future.result()
+                elif isinstance(failure, Interrupted) and failure.result is not None:
+                    results[index] = failure.result
+                else:
+                    continue
+                work.progress.done(job, results[index])  # type: ignore[arg-type]  # (just set)
             return Outcome(results, interrupted=True)
         finally:
             executor.shutdown(wait=True)

@@ -22,7 +22,7 @@ from aiotulip.download.http.auth import Credentials, basic
 from aiotulip.download.http.urls import redact, split_userinfo
 from aiotulip.errors import ProxyError, UsageError
 
-__all__ = ["SCHEMES", "Proxy", "Routes"]
+__all__ = ["SCHEMES", "Proxy", "Routes", "proxy_refused", "sends_credentials"]
 
 _URL_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")  # the URLs a proxy may carry
 
@@ -174,3 +174,22 @@ def _in_network(host: str, entry: str) -> bool:
         return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
     except ValueError:
         return False
+
+
+def proxy_refused(address: str, status: int, *, url: str, credentials: bool) -> ProxyError:
+    """A proxy's own refusal, in the same words from every transport and never retried (as curl
+    does not: asking the same proxy again gets the same answer). A 407 says whether credentials
+    were sent: none (give some), or the wrong ones."""
+    where = f"the proxy {address}".rstrip()
+    if status == 407 and credentials:
+        why = f"{where} refused the credentials given (HTTP 407): check --proxy-user or the proxy URL"
+    elif status == 407:
+        why = f"{where} needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user"
+    else:
+        why = f"{where} refused the tunnel (HTTP {status})"
+    return ProxyError(why, url=url, transient=False)
+
+
+def sends_credentials(proxy: Proxy | None) -> bool:
+    """Whether *proxy* is given credentials (a Proxy-Authorization header)."""
+    return proxy is not None and any(name.lower() == "proxy-authorization" for name, _value in proxy.headers)

@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 
 from aiotulip.download import plan
 from aiotulip.download.http.policy import REDIRECTS, item_headers
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.download.http.ranges import echo, range_value, resume_headers, validator_changed
 from aiotulip.download.http.urls import redact
 from aiotulip.download.item.mirrors import Mirrors
@@ -68,10 +69,18 @@ from aiotulip.download.item.steps import (
     Wait,
 )
 from aiotulip.download.models import Job, Result
-from aiotulip.download.rate import Bucket
+from aiotulip.download.rate import Bucket, Floor
 from aiotulip.download.retry import Attempts
 from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Span
-from aiotulip.errors import BusyError, FetchError, IntegrityError, ProtocolError, ProxyError, Timeout
+from aiotulip.errors import (
+    BusyError,
+    FetchError,
+    IntegrityError,
+    ProtocolError,
+    Timeout,
+    TransportError,
+)
+from aiotulip.shared.units import format_bytes
 
 __all__ = ["Item"]
 
@@ -96,11 +105,13 @@ class Item(SplitSteps):
         "_reason",
         "_route",
         "_stamp",
+        "_stranger",
         "_unvalidated",
         "_validator",
         "_verified",
         "_version",
         "clock",
+        "floor",
         "job",
         "local",
         "name",
@@ -135,7 +146,7 @@ class Item(SplitSteps):
         self._route = Route(job, self.public.url)
         self._unvalidated = False  # resumed bytes no validator or checksum vouches for
         self._busy_since: float | None = None  # when another run was first found holding the part
-        self._proxied = False  # the last request went through a proxy
+        self._proxied: Proxy | None = None  # the proxy the last request went through
         self.name = job.name  # the final name (a Content-Disposition may change it)
         self._conditional: dict[str, str] | None = None  # -N: If-None-Match / If-Modified-Since
         self._encoding: str | None = None  # the body's Content-Encoding, as saved (not undone)
@@ -147,8 +158,10 @@ class Item(SplitSteps):
         self._mirrors = Mirrors(1 + len(job.mirrors)) if job.mirrors else None
         self._spans = False  # this attempt's bytes came as a split download's spans
         self._version: str | None = None  # the protocol of the last answer
+        self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
+        self.floor: Floor | None = None  # -Y: this attempt's reader against the speed floor
         names = rules.disposition
-        self._naming = Disposition(names, job.name, path) if names is not None else None
+        self._naming = Disposition(names, job.name, path, job.url) if names is not None else None
 
     # -- what the engines read ----------------------------------------------------------------------
 
@@ -212,20 +225,31 @@ class Item(SplitSteps):
         self._conditional = conditional or None
         return self._to(self._attempt(0))
 
-    def inspected(self, size: int, sha256: str) -> Step:
-        """The final file already there has *size* bytes hashing to *sha256*."""
+    def inspected(self, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> Step:
+        """The final file already there has *size* bytes hashing to *sha256* (and to *others*, the
+        other digests the input gives)."""
         self._check("inspected")
-        if self._reason is not None:  # -N: the server said it is not modified
+        if self._reason is not None:  # -N, or the server's size and date: the file there is its copy
             result = Result(self.public.url, self.path, "skipped", size, sha256, self.attempts)
             result.reason = self._reason
             return self._to(self._finish(result))
-        if plan.final_matches(self.job, size, sha256):
+        if plan.final_matches(self.job, size, sha256, others):
             # A part beside a complete file is a leftover (a run killed as it began again): it goes.
             leftover = self.local.part_size is not None
             return self._to(
                 self._finish(Result(self.public.url, self.path, "skipped", size, sha256), leftover)
             )
-        return self._to(REMOVE_PART)  # not the file wanted: download it afresh (the rename replaces it)
+        rules = self.rules
+        if rules.no_clobber:
+            error = IntegrityError(
+                f"{self.name} is there and is not the file the input describes (--no-clobber keeps it)",
+                url=self.public.url, transient=False,
+            )  # fmt: skip
+            return self._to(self._fail(error))
+        # Not the file wanted: downloaded afresh. The rename replaces tulip's own file (or, with
+        # -N, whatever is there); anybody else's stays, and this one takes the next free name.
+        self._stranger = not (self.local.final_ours or rules.timestamping)
+        return self._to(REMOVE_PART)
 
     def part_removed(self) -> Step:
         """The .part is gone."""
@@ -306,6 +330,8 @@ class Item(SplitSteps):
         result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
         if self._unvalidated and self.kept:
             result.resumed_unvalidated = True
+        if self._stranger and self.name != self.job.name:
+            result.reason = f"{self.job.name} was there and not tulip's: kept, and this saved beside it"
         result.content_encoding = self._encoding
         return self._to(self._finish(result))
 
@@ -314,10 +340,11 @@ class Item(SplitSteps):
         return self._version
 
     def name_taken(self) -> Step:
-        """The server's name is a file already there, not from this URL: the next name, if any."""
+        """The name is a file already there, not from this URL: the next name, if any."""
         self._check("name_taken")
         naming = self._naming
-        assert naming is not None
+        if naming is None:  # a stranger's file under the URL's name: numbered, whatever --on-collision
+            naming = self._naming = Disposition(None, self.job.name, self.path)
         try:
             naming.taken()
         except ValueError as exc:
@@ -325,6 +352,14 @@ class Item(SplitSteps):
         self.name, self.path = naming.name, naming.path
         mtime, etag = self._stamp
         return self._to(Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive=True))
+
+    def interrupted(self, held: int) -> Result:
+        """The run stopped while this item was under way (in any phase: no check); its part keeps
+        *held* bytes for the next run."""
+        return Result(
+            self.public.url, self.path, "interrupted", held, attempts=self.attempts, error="interrupted",
+            resumed_from=min(self.kept, held), elapsed=self.clock() - self.started, error_kind="interrupted",
+        )  # fmt: skip
 
     def failed(self, error: FetchError, part_size: int | None = None) -> Step:
         """The last step failed with *error*; *part_size* is what the .part holds now, if it is open.
@@ -349,10 +384,23 @@ class Item(SplitSteps):
 
     # -- questions while a step is carried out (no phase changes) ----------------------------------
 
-    def throttle(self, received: int) -> float:
-        """*received* bytes of the body just arrived: the seconds to wait before reading on (rate
-        limits; every connection of a split download shares the file's)."""
+    def throttle(self, received: int, connection: Connection | None = None) -> float:
+        """*received* bytes of the body just arrived (on a split download's *connection*): the
+        seconds to wait before reading on (rate limits; every connection of a split download shares
+        the file's). Raises TransportError once the reader is under ``-Y`` for ``-y`` seconds: the
+        attempt (or the span, which another connection may then take) is retried."""
         rules = self.rules
+        if rules.speed_limit is not None:
+            holder = connection if connection is not None else self
+            floor = holder.floor
+            if floor is None:
+                floor = holder.floor = Floor(rules.speed_limit, rules.speed_time, self.clock)
+            if floor.too_slow(received):
+                holder.floor = None  # (the next attempt is timed afresh)
+                raise TransportError(
+                    f"slower than {format_bytes(floor.rate)}/s for {floor.seconds:g} s (-Y/-y)",
+                    url=self.public.url,
+                )
         wait = rules.rate.take(received) if rules.rate is not None else 0.0
         if self._bucket is not None:
             wait = max(wait, self._bucket.take(received))
@@ -374,7 +422,12 @@ class Item(SplitSteps):
     # -- decisions ----------------------------------------------------------------------------------
 
     def _begin(self) -> Step:
-        start = plan.start(self.job, self.local, overwrite=self.rules.overwrite)
+        rules = self.rules
+        start = plan.start(
+            self.job, self.local, overwrite=rules.overwrite, no_clobber=rules.no_clobber,
+            timestamping=rules.timestamping,
+        )  # fmt: skip
+        self._stranger = start.stranger
         if start.check_final:
             if self.rules.timestamping and self.job.sha256 is None and self._reason is None:
                 return STAT  # -N: ask the server whether its copy is newer (a checksum needs no asking)
@@ -397,13 +450,12 @@ class Item(SplitSteps):
                     return self._fail(error)
                 route.hops += 1
                 return self._request()
-        elif status == 407 and self._proxied:
-            return self._fail(
-                ProxyError(
-                    "the proxy needs credentials (HTTP 407): put them in the proxy URL or use --proxy-user",
-                    url=self.public.url, transient=False,
-                )
-            )  # fmt: skip
+        elif status == 407 and self._proxied is not None:
+            proxy = self._proxied
+            refused = proxy_refused(
+                proxy.address, 407, url=self.public.url, credentials=sends_credentials(proxy)
+            )
+            return self._fail(refused)
         if status == 304 and self._conditional is not None:
             self._reason = "not modified"
             return INSPECT  # hashed for the Report, as every skipped file is
@@ -416,6 +468,16 @@ class Item(SplitSteps):
         if decode is not None and body.offset:
             self.kept = 0  # a range of the encoded bytes cannot be decoded on its own: start over
             return REMOVE_PART
+        if (
+            self._stranger
+            and not body.offset
+            and decode is None
+            and plan.same_as_server(self.local, body.total, plan.http_date(headers.get("Last-Modified")))
+        ):
+            # A file nobody vouched for, of the server's size and date: a finished download by
+            # another run or tool (tulip, wget and curl -R keep the date). Not read again.
+            self._reason = "the same size and date as the server's copy"
+            return INSPECT
         if rules.max_filesize is not None and body.total is not None and body.total > rules.max_filesize:
             message = f"the server has {body.total} bytes, more than --max-filesize {rules.max_filesize}"
             return self._fail(IntegrityError(message, url=self.public.url, transient=False))
@@ -487,7 +549,7 @@ class Item(SplitSteps):
         if self._mirrors is not None and not self._spans:
             self._mirrors.served(size - body.offset)
         mtime, etag = self._stamp
-        exclusive = self.name != self.job.name
+        exclusive = self._stranger or self.name != self.job.name
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:
@@ -513,6 +575,7 @@ class Item(SplitSteps):
 
     def _attempt(self, offset: int) -> Step:
         self._pending = True
+        self.floor = None  # (each attempt's reader is timed from its own start)
         self.offset = offset
         self._spans = False
         self._verified = None
@@ -557,7 +620,7 @@ class Item(SplitSteps):
             headers = {**headers, "Range": range_value(0)}  # a 206 proves ranges work: a split may follow
         if self.rules.decoders:
             headers = {**headers, "Accept-Encoding": ", ".join(self.rules.decoders)}
-        self._proxied = proxy is not None
+        self._proxied = proxy
         return Request(route.url, headers, proxy)
 
     @property

@@ -6,18 +6,20 @@ only the final name changes, settled before the rename.
 
 from __future__ import annotations
 
-from aiotulip.download.names import Names, safe_name
+from aiotulip.download.names import Names, numbered, safe_name
 
 __all__ = ["Disposition", "disposition_name"]
 
 
 class Disposition:
-    """The final name of one item whose server may name it (``--content-disposition``)."""
+    """The final name of one item whose server may name it (``--content-disposition``), or whose
+    own name is a stranger's file (*names* None without ``--content-disposition``)."""
 
-    __slots__ = ("_job_name", "_names", "_number", "_wanted", "name", "path")
+    __slots__ = ("_job_name", "_names", "_number", "_url", "_wanted", "name", "path")
 
-    def __init__(self, names: Names, job_name: str, path: str) -> None:
+    def __init__(self, names: Names | None, job_name: str, path: str, url: str | None = None) -> None:
         self._names = names
+        self._url = url  # the item's: the file it wrote in an earlier run is its name again
         self._job_name = job_name  # the name from the URL (the .part's, and the one claimed first)
         self.name = job_name  # the final name now
         self.path = path  # ... and its path, as the Report shows it
@@ -37,16 +39,22 @@ class Disposition:
 
     def taken(self) -> None:
         """The name is a file already there, not from this URL: move to the next free one (or raise
-        ValueError if the collision rule allows none)."""
-        self._take(self._number + 1)
+        ValueError if the collision rule allows none for a name the server gave). The URL's own
+        name is always numbered: wget2 and aria2c keep a stranger's file so, and so does tulip."""
+        if self._wanted is None:
+            self._wanted = self._job_name
+        self._take(self._number + 1, self._wanted == self._job_name)
 
     @property
     def renamed(self) -> bool:
         return self.name != self._job_name
 
-    def _take(self, first: int) -> None:
+    def _take(self, first: int, always: bool = False) -> None:
         assert self._wanted is not None
-        chosen, self._number = self._names.take(self._wanted, self._job_name, first)
+        if self._names is None:
+            chosen, self._number = numbered(self._wanted, first), first
+        else:
+            chosen, self._number = self._names.take(self._wanted, self._job_name, first, always, self._url)
         if chosen != self.name:
             base = self.name.rpartition("/")[2]
             self.name = chosen

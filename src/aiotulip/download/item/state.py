@@ -110,6 +110,8 @@ EVENTS: dict[str, frozenset[Phase]] = {
     "failed": _LIVE,
     "timed_out": _LIVE,
     "busy": _LIVE,
+    # The run stopped: a Result in whatever phase the item was (it changes no phase; checks none).
+    "interrupted": frozenset(ALL),
     # Questions asked while a step is carried out: they change no phase.
     "throttle": frozenset({Phase.READ, Phase.SPLIT}),
     "segment_request": frozenset({Phase.SPLIT}),

@@ -195,6 +195,7 @@ class Rules:
     resume_unvalidated: bool = True  # continue a part the server cannot vouch for (reported as such)
     busy_wait: float = 300.0  # how long to wait for another run that holds the part
     timestamping: bool = False  # -N: a complete file is asked for again only if the server's is newer
+    no_clobber: bool = False  # -nc: any file already under the name is kept and taken as done
     remote_time: bool = True  # the file's mtime from Last-Modified
     decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
     max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)
@@ -203,11 +204,13 @@ class Rules:
     min_split: int = 20 * 1024 * 1024  # --min-split-size: no span shorter (none cut under twice it)
     rate: Bucket | None = None  # --limit-rate: one bucket for the run
     rate_per_file: float | None = None  # --limit-rate-per-file: bytes a second each file may take
+    speed_limit: float | None = None  # -Y: a reader under this many bytes a second ...
+    speed_time: float = 30.0  # ... for this many seconds (-y) is abandoned and retried
 
     @property
     def limited(self) -> bool:
         """Whether readers must ask ``Item.throttle`` after each chunk."""
-        return self.rate is not None or self.rate_per_file is not None
+        return self.rate is not None or self.rate_per_file is not None or self.speed_limit is not None
 
 
 READ_MEMORY = Read("memory")

@@ -35,10 +35,11 @@ from aiotulip.download.names import LEGACY_PART_SUFFIX, part_name, temp_name
 from aiotulip.download.plan import Local
 from aiotulip.download.segments import decode_map
 from aiotulip.download.store import record
-from aiotulip.download.store.inspect import hash_file, listing, regular_size
+from aiotulip.download.store.inspect import hash_file, listing, regular, regular_size
 from aiotulip.download.store.locks import PartBusy, lock_part
 from aiotulip.download.store.part import (
     OPEN_FLAGS,
+    Digests,
     Final,
     NameTaken,
     PartFile,
@@ -46,6 +47,7 @@ from aiotulip.download.store.part import (
     folder_closed,
     folder_opened,
     fsync_dir,
+    hasher_for,
     place,
 )
 from aiotulip.download.store.record import MAP, url_tag
@@ -92,13 +94,18 @@ class Store:
         return os.path.join(self.dest, part_name(job.name))
 
     def inspect(self, job: Job) -> Local:
-        """Return the sizes of *job*'s final file and part, where they exist as regular files."""
+        """Return the sizes of *job*'s final file and part, where they exist as regular files, and
+        whether tulip's record vouches for the final file."""
         part = regular_size(self.part_path(job))
         if part is None and job.size is not None:
             legacy = self.path(job) + LEGACY_PART_SUFFIX
             size = regular_size(legacy)
             part = size if size is not None and size < job.size and record.ours(legacy) else None
-        return Local(regular_size(self.path(job)), part)
+        path = self.path(job)
+        info = regular(path)
+        if info is None:
+            return Local(None, part)
+        return Local(info.st_size, part, record.vouched(path, info, job.url), info.st_mtime)
 
     def inspector(self) -> Callable[[Job], Local]:
         """Return inspect() as a function that lists each directory once (on first need) and stats
@@ -139,6 +146,13 @@ class Store:
     def _listing(self, folder: str) -> set[str]:
         return listing(os.path.join(self.dest, folder))
 
+    def wrote(self, name: str, url: str) -> bool | None:
+        """Whether the file at *name* is the download of *url* (None: no file there)."""
+        path = os.path.join(self.dest, name)
+        if not os.path.lexists(path):
+            return None
+        return record.source_of(path) == url_tag(url)
+
     def stat_final(self, job: Job) -> tuple[float | None, str | None]:
         """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
         path = self.path(job)
@@ -151,10 +165,12 @@ class Store:
             return None, None  # changed here since: no question to ask, it is fetched again
         return info.st_mtime, etag
 
-    def hash_final(self, job: Job) -> tuple[int, str]:
-        """Return (size, sha256) of *job*'s final file."""
+    def hash_final(self, job: Job) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        """Return the size and sha256 of *job*'s final file, and the other digests its input gives."""
+        hasher = hasher_for(job)
         try:
-            return hash_file(self.path(job))
+            size, sha256 = hash_file(self.path(job), hasher)
+            return size, sha256, hasher.others() if isinstance(hasher, Digests) else ()
         except OSError as exc:
             raise StorageError(f"cannot read {self.path(job)}: {exc.strerror}", url=job.url) from None
 
@@ -287,8 +303,8 @@ class Store:
             self._close_folder(folder, folder_fd)
 
     def write_whole(self, job: Job, data: bytes, commit: Final | None = None) -> None:
-        """Write a complete small file: a temporary of its own, then rename — four system calls
-        (and one for the server's mtime, one for its ETag, when *commit* carries them).
+        """Write a complete small file: a temporary of its own, its record, then rename — six system
+        calls (and one for the server's mtime, one for its ETag, when *commit* carries them).
 
         The hot path of many-small-file runs, so it talks to the OS directly rather than through
         PartFile: less Python per file is less time holding the GIL the event loop needs.
@@ -314,8 +330,10 @@ class Store:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if commit is not None:
-                record.stamp(fd, commit.mtime, commit.etag, job.url if commit.exclusive else None)
+            if commit is None:
+                record.stamp(fd, None, None, job.url)
+            else:
+                record.stamp(fd, commit.mtime, commit.etag, job.url)
             if self.fsync:
                 os.fsync(fd)
         except OSError as exc:

@@ -10,10 +10,11 @@ import hashlib
 import os
 import re
 import stat
+from typing import Any
 
 from aiotulip.download.store.part import HASH_BLOCK
 
-__all__ = ["alive", "hash_file", "listing", "regular_size"]
+__all__ = ["alive", "hash_file", "listing", "regular", "regular_size"]
 
 _TEMP = re.compile(r"\..+\.tulip-(\d+)-\d+")
 
@@ -44,16 +45,23 @@ def alive(pid: int) -> bool:
     return True
 
 
-def regular_size(path: str) -> int | None:
+def regular(path: str) -> os.stat_result | None:
+    """The file at *path* as stat sees it if it is a regular file (never through a symlink)."""
     try:
         info = os.stat(path, follow_symlinks=False)
     except (OSError, ValueError):
         return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
+    return info if stat.S_ISREG(info.st_mode) else None
 
 
-def hash_file(path: str) -> tuple[int, str]:
-    digest = hashlib.sha256()
+def regular_size(path: str) -> int | None:
+    info = regular(path)
+    return info.st_size if info is not None else None
+
+
+def hash_file(path: str, digest: Any = None) -> tuple[int, str]:
+    """Return the size and the hex digest of the file at *path* (sha256, or *digest* fed as read)."""
+    digest = hashlib.sha256() if digest is None else digest
     size = 0
     with open(path, "rb") as f:
         while block := f.read(HASH_BLOCK):

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 import threading
 from typing import Any, Protocol
 
@@ -286,9 +287,11 @@ class PartFile:
         for name in PART_MARKS:  # a final file must not look like a part
             with contextlib.suppress(OSError, AttributeError):
                 os.removexattr(self.fd, name)
-        if commit is not None:
-            with contextlib.suppress(OSError):
-                record.stamp(self.fd, commit.mtime, commit.etag, self.job.url if commit.exclusive else None)
+        with contextlib.suppress(OSError):
+            if commit is None:
+                record.stamp(self.fd, None, None, self.job.url)
+            else:
+                record.stamp(self.fd, commit.mtime, commit.etag, self.job.url)
         try:
             if self.fsync:
                 os.fsync(self.fd)
@@ -323,18 +326,28 @@ def place(source: str, final: str, job: Job, exclusive: bool) -> None:
     try:
         os.link(source, final, follow_symlinks=False)
     except FileExistsError:
-        if os.path.isdir(final) or os.path.islink(final) or record.source_of(final) != url_tag(job.url):
+        if not _own(final, job):
             raise NameTaken(final) from None
         os.replace(source, final)  # this URL's own file, from an earlier run: replaced
         return
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise
-        if os.path.lexists(final) and record.source_of(final) != url_tag(job.url):  # no hard links here
+        if os.path.lexists(final) and not _own(final, job):  # (no hard links here)
             raise NameTaken(final) from None
         os.replace(source, final)
         return
     os.unlink(source)
+
+
+def _own(path: str, job: Job) -> bool:
+    """Whether the file at *path* is tulip's download of *job*'s URL, unchanged since (a folder, a
+    symlink, anybody else's file or one edited here is not)."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and record.vouched(path, info, job.url)
 
 
 def fsync_dir(path: str) -> None:

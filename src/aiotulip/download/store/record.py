@@ -2,8 +2,9 @@
 
 On a part: the server's validator (for If-Range), a tag of the URL its bytes came from, and, for a
 split download, the map of what is written. On a finished file: the server's ETag with the size and
-mtime it was kept for (for ``-N``), and, for a file its server named, the URL's tag (so a rerun may
-replace it and nobody else's file). Every reader tolerates a file system without extended attributes.
+mtime it was kept for (for ``-N``), and the URL's tag with the size and mtime it was finished at (so
+a rerun knows the file as its own and complete, may replace it, and never takes a stranger's file
+for done nor writes over it). Every reader tolerates a file system without extended attributes.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ __all__ = [
     "source_of",
     "stamp",
     "url_tag",
+    "vouched",
 ]
 
 VALIDATOR = "user.tulip.validator"
 URL_TAG = "user.tulip.url"
 ETAG = "user.tulip.etag"  # on a finished file: the server's ETag, for -N
 MAP = "user.tulip.segments"  # on a split download's part: the ranges written
-SOURCE = "user.tulip.source"  # on a file named by its server: the URL's tag (a rerun may replace it)
+SOURCE = "user.tulip.source"  # on a finished file: "URL-tag size mtime_ns" (tulip's own, as finished)
 PART_MARKS = (VALIDATOR, URL_TAG, MAP)  # what makes a file look like a part: gone from a final file
 
 
@@ -39,21 +41,20 @@ def url_tag(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
-def stamp(fd: int, mtime: float | None, etag: str | None, named_for: str | None) -> None:
+def stamp(fd: int, mtime: float | None, etag: str | None, url: str) -> None:
     """Give a finished file the server's Last-Modified as its mtime, keep its ETag beside it (for
-    ``-N`` the next time, with the size and mtime it was kept for: a file changed here since is not
-    vouched for by it), and tie a file the server named to its URL (*named_for*)."""
+    ``-N`` the next time), and tie it to its URL with the size and mtime it was finished at: the
+    record by which a later run knows the file as its own, complete and unchanged since."""
     if mtime is not None:
         with contextlib.suppress(OverflowError, ValueError):  # a date past what the file system holds
             os.utime(fd, (mtime, mtime))
+    info = os.fstat(fd)
     if etag:
-        info = os.fstat(fd)
         kept = f"{info.st_size} {info.st_mtime_ns} {etag}"
         with contextlib.suppress(OSError, AttributeError):
             os.setxattr(fd, ETAG, kept.encode("latin-1", "replace")[:1024])
-    if named_for is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            os.setxattr(fd, SOURCE, url_tag(named_for).encode())
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(fd, SOURCE, f"{url_tag(url)} {info.st_size} {info.st_mtime_ns}".encode())
 
 
 def kept_etag(path: str, info: os.stat_result) -> tuple[bool, str | None]:
@@ -69,9 +70,19 @@ def kept_etag(path: str, info: os.stat_result) -> tuple[bool, str | None]:
 
 
 def source_of(path: str) -> str | None:
+    """The tag of the URL the file at *path* was downloaded from, None if tulip did not write it."""
     with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
-        return os.getxattr(path, SOURCE, follow_symlinks=False).decode()
+        return os.getxattr(path, SOURCE, follow_symlinks=False).decode().partition(" ")[0]
     return None
+
+
+def vouched(path: str, info: os.stat_result, url: str) -> bool:
+    """Whether the file at *path* (as *info* describes it) is tulip's download of *url*, as it was
+    finished: its record names the URL and the size and mtime it still has."""
+    with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError, ValueError):
+        tag, size, mtime_ns = os.getxattr(path, SOURCE, follow_symlinks=False).decode().split(" ")
+        return tag == url_tag(url) and (int(size), int(mtime_ns)) == (info.st_size, info.st_mtime_ns)
+    return False
 
 
 def ours(path: str) -> bool:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pycurl
 
-from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.download.transports._errors import read_timeout
 from aiotulip.errors import (
     CertificateError,
@@ -107,17 +107,8 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
         return read_timeout(url)
     if code in (COULDNT_CONNECT, RECV_ERROR, SEND_ERROR) and proxy is not None:
         tunnel = _info(curl, pycurl.HTTP_CONNECTCODE)
-        if tunnel == 407:
-            return ProxyError(
-                f"the proxy {proxy.address} needs credentials (HTTP 407): put them in the proxy URL or "
-                "use --proxy-user", url=url, transient=False,
-            )  # fmt: skip
         if tunnel and tunnel >= 300:
-            return ProxyError(
-                f"the proxy {proxy.address} refused the tunnel (HTTP {tunnel})",
-                url=url,
-                transient=tunnel >= 500,
-            )
+            return proxy_refused(proxy.address, tunnel, url=url, credentials=sends_credentials(proxy))
         if code == COULDNT_CONNECT and not transfer.connected:
             return ProxyError(f"cannot reach the proxy {proxy.address}: {_os_words(curl, message)}", url=url)
     if code == COULDNT_CONNECT:
@@ -143,7 +134,11 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code in (SSL_CERTPROBLEM, SSL_CLIENTCERT, SSL_CACERT_BADFILE):
         return FetchError(f"TLS cannot be set up: {message}", url=url)
     if code in (WEIRD_SERVER_REPLY, TOO_LARGE, HTTP2, HTTP2_STREAM, HTTP3):
-        return ProtocolError(f"bad response: {message}", url=url)
+        return ProtocolError(f"bad response: {message or _PROTOCOL_WORDS.get(code, f'libcurl error {code}')}",
+                             url=url)  # fmt: skip
+    if code == UNSUPPORTED_PROTOCOL and "HTTP/0.9" in message:
+        # Bytes that are no status line: libcurl takes them for HTTP/0.9, which it refuses with this code.
+        return ProtocolError(f"bad response: not an HTTP answer ({message})", url=url)
     if code == UNSUPPORTED_PROTOCOL:
         return FetchError(f"unsupported URL scheme: {transfer.scheme}://", url=url)
     if code == URL_MALFORMAT:
@@ -166,6 +161,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code in (WRITE_ERROR, ABORTED_BY_CALLBACK):
         return TransportError("the transfer was stopped", url=url)
     return TransportError(f"transfer failed: {message} (libcurl error {code})", url=url)
+
+
+_PROTOCOL_WORDS = {WEIRD_SERVER_REPLY: "not an HTTP answer", TOO_LARGE: "the head is too large"}
 
 
 def _info(curl: object, what: int) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import httptools
 
 from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header, framing_error
-from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.errors import FetchError, ProtocolError, ProxyError, TransportError
 
 __all__ = [
@@ -70,16 +70,9 @@ def check_tunnel(answer: bytes, proxy: Proxy, url: str) -> None:
     if tunnel_open(answer):
         return
     status = _tunnel_status(answer) if b"\r\n\r\n" in answer else 0
-    if status == 407:
-        raise ProxyError(
-            f"the proxy {proxy.address} needs credentials (HTTP 407): put them in the proxy URL or "
-            "use --proxy-user", url=url, transient=False,
-        )  # fmt: skip
     if status == 0:
         raise ProxyError(f"the proxy {proxy.address} closed the tunnel before answering", url=url)
-    raise ProxyError(
-        f"the proxy {proxy.address} refused the tunnel (HTTP {status})", url=url, transient=status >= 500
-    )
+    raise proxy_refused(proxy.address, status, url=url, credentials=sends_credentials(proxy))
 
 
 def _tunnel_status(answer: bytes) -> int:

@@ -17,10 +17,10 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from aiotulip.download.http.proxies import Proxy
+from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
 from aiotulip.download.transports import TransportOptions
 from aiotulip.download.transports._errors import builtin_only, connect_error, read_timeout, tls_error
-from aiotulip.errors import FetchError, ProtocolError, ProxyError, TransportError
+from aiotulip.errors import FetchError, ProtocolError, TransportError
 
 __all__ = ["AiohttpTransport"]
 
@@ -155,14 +155,8 @@ def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseExcepti
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return connect_error(exc.os_error, exc.host, exc.port or 0, url=url, proxy=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        if exc.status == 407:
-            return ProxyError(
-                f"the proxy {proxy.address if proxy else ''} needs credentials (HTTP 407): put them in the "
-                "proxy URL or use --proxy-user", url=url, transient=False,
-            )  # fmt: skip
-        return ProxyError(
-            f"the proxy refused the tunnel (HTTP {exc.status})", url=url, transient=exc.status >= 500
-        )
+        address = proxy.address if proxy is not None else ""
+        return proxy_refused(address, exc.status, url=url, credentials=sends_credentials(proxy))
     if isinstance(exc, aiohttp.ClientConnectorError):
         return connect_error(exc.os_error, exc.host, exc.port or 0, url=url)
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):

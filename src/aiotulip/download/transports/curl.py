@@ -449,6 +449,7 @@ class CurlTransport:
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
         self._watched: dict[int, int] = {}  # fd -> the events the loop watches for it
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._timer_soon = False  # whether _timer is a call_soon (due now) rather than a call_later
         self._sweeper: asyncio.TimerHandle | None = None
         self._connecting = 0  # transfers added and not yet connected (or ended)
         self._queue: collections.deque[tuple[_Transfer, asyncio.Future[None]]] = collections.deque()
@@ -609,14 +610,18 @@ class CurlTransport:
                 self._timer = None
             return
         if ms == 0:
-            if isinstance(timer, asyncio.TimerHandle) or timer is None:
+            # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
+            # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
+            if timer is None or not self._timer_soon:
                 if timer is not None:
                     timer.cancel()
                 self._timer = loop.call_soon(self._timed_out)
-            return  # (a call_soon already due: ten thousand add_handle calls make one, not ten thousand)
+                self._timer_soon = True
+            return
         if timer is not None:
             timer.cancel()
         self._timer = loop.call_later(ms / 1000, self._timed_out)
+        self._timer_soon = False
 
     def _timed_out(self) -> None:
         self._timer = None

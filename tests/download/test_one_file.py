@@ -1,0 +1,121 @@
+"""One file the way curl users ask for it: ``-o FILE``, ``-o -`` (the body on standard output, and
+nothing else there), and the one line a run of one file ends with."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.download.conformance.scripted import CLOSE, Request, Scripted, response
+from tests.terminal import tulip_cmd
+
+SIZE = 300_000  # past the size read whole in memory: the stream goes out as it comes
+CUT = 100_000
+V1 = random.Random(1).randbytes(SIZE)
+V2 = random.Random(2).randbytes(SIZE)
+ENGINES = ["sequential", "threads", "asyncio"]
+
+
+def fetch(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    argv = tulip_cmd("fetch", "--retries", "3", "--no-netrc", "--noproxy", "*", *args)
+    return subprocess.run(argv, capture_output=True, timeout=60, cwd=cwd)
+
+
+def _cut_then(version_after: bytes, etag_after: str) -> object:
+    """The first answer is cut at CUT; later ones honour Range with *version_after* (If-Range unread)."""
+
+    def route(r: Request) -> list[object]:
+        if r.nth == 0:
+            return [response("200 OK", V1[:CUT], 'ETag: "v1"', length=SIZE), CLOSE]
+        first = int(r.headers.get("range", "bytes=0-").removeprefix("bytes=").split("-")[0])
+        return [
+            response(
+                "206 Partial Content", version_after[first:], f"ETag: {etag_after}",
+                f"Content-Range: bytes {first}-{SIZE - 1}/{SIZE}",
+            )
+        ]  # fmt: skip
+
+    return route
+
+
+def _whole(r: Request) -> list[object]:
+    return [response("200 OK", V1, 'ETag: "v1"')]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_names_the_file_and_the_run_ends_with_one_line(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/f.bin": _whole}) as server:
+        url = server.base + "/f.bin"
+        proc = fetch(url, "-o", "x.bin", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "x.bin").read_bytes() == V1
+        assert proc.stdout.decode().splitlines() == [f"saved x.bin (293.0 KiB in {_took(proc)} s)"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]  # (no .part left, no other name)
+
+        proc = fetch(url, "-o", "sub/deeper/y.bin", "-d", "out", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "out/sub/deeper/y.bin").read_bytes() == V1
+        assert proc.stdout.decode().startswith("saved out/sub/deeper/y.bin (")
+
+        proc = fetch(url, "-o", "x.bin", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.decode().startswith("skipped x.bin ("), proc.stdout
+
+
+def _took(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode().rsplit(" in ", 1)[1].split(" ")[0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_dash_puts_the_body_and_only_the_body_on_stdout(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/f.bin": _whole}) as server:
+        proc = fetch(server.base + "/f.bin", "-o", "-", "--engine", engine, "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert hashlib.sha256(proc.stdout).hexdigest() == hashlib.sha256(V1).hexdigest()
+    assert proc.stderr.decode().splitlines()[-1].startswith("saved to standard output (293.0 KiB in ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # nothing written beside it
+    assert f'"sha256": "{hashlib.sha256(V1).hexdigest()}"' in (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_dash_resumes_a_cut_stream_with_a_range(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/f.bin": _cut_then(V1, '"v1"')}) as server:
+        proc = fetch(server.base + "/f.bin", "-o", "-", "--engine", engine, cwd=tmp_path)
+        asked = [r.headers.get("range") for r in server.requests]
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == V1
+    assert asked == [None, f"bytes={CUT}-"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_dash_never_splices_a_changed_file_into_the_stream(tmp_path: Path, engine: str) -> None:
+    with Scripted({"/f.bin": _cut_then(V2, '"v2"')}) as server:
+        proc = fetch(server.base + "/f.bin", "-o", "-", "--engine", engine, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == V1[:CUT]  # what went out cannot be taken back: the rest is never V2's
+    [line] = proc.stderr.decode().splitlines()[-1:]
+    assert "already on standard output" in line and "Traceback" not in proc.stderr.decode()
+
+
+def test_o_dash_refuses_what_is_not_one_file(tmp_path: Path) -> None:
+    two = ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "-o", "-"]
+    for args in (two, ["http://127.0.0.1:1/a", "-o", "d/"]):
+        proc = fetch(*args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert len(proc.stderr.decode().splitlines()) == 1, proc.stderr
+
+
+def test_o_dash_reader_gone_is_one_line(tmp_path: Path) -> None:
+    with Scripted({"/f.bin": _whole}) as server:
+        argv = tulip_cmd("fetch", "--no-netrc", server.base + "/f.bin", "-o", "-")
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout.read(10) == V1[:10]
+            proc.stdout.close()  # the reader goes away, as `| head -c 10` does
+            err = proc.stderr.read().decode()
+            assert proc.wait(timeout=30) == 1
+    assert "standard output was closed" in err and "Traceback" not in err

@@ -1,0 +1,134 @@
+"""A file already under the name is taken for done only when something vouches for it: tulip's own
+record (it wrote the file for this URL, unchanged since), a checksum or size the input gives, the
+server's size and date (a finished download by another tool), or the user's word (--no-clobber).
+Anybody else's file is kept byte for byte, and the download saved beside it (NAME.1.EXT), as wget2
+and aria2c do; only --overwrite replaces it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.download.conformance.scripted import Request, Scripted, response
+from tests.needs import binary
+from tests.terminal import tulip_cmd
+
+BODY = random.Random(7).randbytes(150_000)  # (past the size read whole: the part file's path)
+SMALL = b"small file\n"  # (read whole: the batch writer's path)
+DATE = "Tue, 01 Jan 2030 00:00:00 GMT"
+JUNK = b"junk\n"
+ENGINES = ["sequential", "threads", "asyncio"]
+
+
+def _file(r: Request) -> list[object]:
+    body = SMALL if r.path.startswith("/small") else BODY
+    return [response("200 OK", body, f"Last-Modified: {DATE}", 'ETag: "v1"')]
+
+
+ROUTES = {"/f.bin": _file, "/small.txt": _file}
+
+
+def fetch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    argv = tulip_cmd("fetch", "--no-netrc", "--noproxy", "*", "--json", "r.json", *args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def report(cwd: Path) -> dict[str, object]:
+    [item] = json.loads((cwd / "r.json").read_text())["items"]
+    return item  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", ["f.bin", "small.txt"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_strangers_file_is_kept_and_the_download_saved_beside_it(
+    tmp_path: Path, engine: str, name: str
+) -> None:
+    body = SMALL if name == "small.txt" else BODY
+    stem, ext = name.split(".")
+    (tmp_path / name).write_bytes(JUNK)
+    (tmp_path / f"{stem}.1.{ext}").write_bytes(JUNK)  # (the first free name is the next one)
+    with Scripted(ROUTES) as server:
+        proc = fetch(f"{server.base}/{name}", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / name).read_bytes() == JUNK
+        assert (tmp_path / f"{stem}.1.{ext}").read_bytes() == JUNK
+        assert (tmp_path / f"{stem}.2.{ext}").read_bytes() == body
+        assert proc.stdout.splitlines() == [f"saved {stem}.2.{ext} ({proc.stdout.split('(')[1].strip()}"]
+        item = report(tmp_path)
+        assert (item["status"], item["path"]) == ("ok", f"./{stem}.2.{ext}")
+        assert "kept" in str(item["reason"])
+
+        # The next run finds its own file there: done, with no request. The stranger's is still junk.
+        asked = len(server.requests)
+        proc = fetch(f"{server.base}/{name}", "--engine", engine, "-o", f"{stem}.2.{ext}", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith(f"skipped {stem}.2.{ext}"), proc.stdout
+        assert len(server.requests) == asked
+        assert (tmp_path / name).read_bytes() == JUNK
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tulips_own_file_is_done_until_it_is_changed(tmp_path: Path, engine: str) -> None:
+    with Scripted(ROUTES) as server:
+        url = f"{server.base}/f.bin"
+        assert fetch(url, "--engine", engine, cwd=tmp_path).returncode == 0
+        proc = fetch(url, "--engine", engine, cwd=tmp_path)
+        assert proc.stdout.startswith("skipped f.bin (already complete"), proc.stdout
+        assert len(server.requests) == 1
+
+        with open(tmp_path / "f.bin", "ab") as f:  # edited here: no longer what tulip finished
+            f.write(b"!")
+        proc = fetch(url, "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("saved f.1.bin"), proc.stdout
+        assert (tmp_path / "f.bin").read_bytes() == BODY + b"!"
+        assert (tmp_path / "f.1.bin").read_bytes() == BODY
+
+
+def test_another_tools_finished_download_is_recognised_by_size_and_date(tmp_path: Path) -> None:
+    curl = binary("curl")
+    with Scripted(ROUTES) as server:
+        url = f"{server.base}/f.bin"
+        subprocess.run([curl, "-sS", "-R", "-o", "f.bin", url], check=True, cwd=tmp_path, timeout=30)
+        proc = fetch(url, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("skipped f.bin (the same size and date as the server's copy"), (
+            proc.stdout
+        )
+        assert report(tmp_path)["sha256"] == hashlib.sha256(BODY).hexdigest()
+        assert sorted(os.listdir(tmp_path)) == ["f.bin", "r.json"]
+
+
+def test_the_input_vouches_with_a_checksum_or_size(tmp_path: Path) -> None:
+    with Scripted(ROUTES) as server:
+        (tmp_path / "f.bin").write_bytes(BODY)  # the right bytes, but not tulip's and no date
+        listing = tmp_path / "in.txt"
+        listing.write_text(f"{server.base}/f.bin\n  sha256={hashlib.sha256(BODY).hexdigest()}\n")
+        proc = fetch("-i", "in.txt", cwd=tmp_path)
+        assert proc.stdout.startswith("skipped f.bin (already complete"), proc.stdout
+        assert server.requests == []
+
+        listing.write_text(f"{server.base}/f.bin\n  size={len(BODY)}\n")
+        assert fetch("-i", "in.txt", cwd=tmp_path).stdout.startswith("skipped f.bin")
+        assert server.requests == []
+
+
+def test_overwrite_replaces_and_no_clobber_keeps(tmp_path: Path) -> None:
+    with Scripted(ROUTES) as server:
+        url = f"{server.base}/f.bin"
+        (tmp_path / "f.bin").write_bytes(JUNK)
+        proc = fetch(url, "--no-clobber", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("skipped f.bin"), proc.stdout
+        assert (tmp_path / "f.bin").read_bytes() == JUNK and server.requests == []
+
+        proc = fetch(url, "--overwrite", cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith("saved f.bin"), proc.stdout
+        assert (tmp_path / "f.bin").read_bytes() == BODY
+        assert sorted(os.listdir(tmp_path)) == ["f.bin", "r.json"]
+
+        proc = fetch(url, "--overwrite", "--no-clobber", cwd=tmp_path)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr

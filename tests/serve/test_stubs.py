@@ -1,0 +1,257 @@
+"""Stubs in WireMock's format: the wiremock client against tulip serve, matching, priority, the
+journal and near misses, stubs beside files, tulip's own faults on a stub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from multidict import CIMultiDict
+
+from aiotulip.serve import ServeConfig, ServerThread
+from aiotulip.serve.stubs.match import Incoming, RequestPattern
+from aiotulip.serve.stubs.model import MappingError, parse_stub
+from aiotulip.serve.stubs.values import value_matcher
+
+
+def call(url: str, method: str = "GET", body: object = None, headers: dict | None = None):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    all_headers = {"Content-Type": "application/json"} if body is not None else {}
+    all_headers.update(headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with ServerThread(ServeConfig(files=0)) as url:
+        yield url
+
+
+def test_the_wiremock_client_works_unchanged(server: str) -> None:
+    from wiremock.constants import Config
+    from wiremock.resources.mappings import HttpMethods, Mapping, MappingRequest, MappingResponse
+    from wiremock.resources.mappings.resource import Mappings
+    from wiremock.resources.near_misses import NearMissMatchPatternRequest
+    from wiremock.resources.requests.resource import Requests
+    from wiremock.resources.scenarios.resource import Scenarios
+
+    Config.base_url = f"{server}/__admin"  # as the client's README says
+    created = Mappings.create_mapping(
+        Mapping(
+            priority=100,
+            request=MappingRequest(method=HttpMethods.GET, url="/hello"),
+            response=MappingResponse(status=200, body="hi", headers={"Content-Type": "text/plain"}),
+        )
+    )
+    assert len(created.id) == 36  # a UUID
+    assert call(f"{server}/hello") == (200, b"hi")
+    assert call(f"{server}/hello?x=1")[0] == 404
+    listed = Mappings.retrieve_all_mappings()
+    assert listed.meta.total == 1 and listed.mappings[0].id == created.id
+    assert Mappings.retrieve_mapping(created.id).response.body == "hi"
+    pattern = NearMissMatchPatternRequest(url="/hello", method="GET")
+    assert Requests.get_matching_request_count(pattern).count == 1
+    found = Requests.get_matching_requests(pattern)
+    assert [r.url for r in found.requests] == ["/hello"]
+    journal = Requests.get_all_received_requests()
+    assert journal.meta.total == 2 and journal.requests[0].request.url == "/hello?x=1"  # newest first
+    assert [r.url for r in Requests.get_unmatched_requests().requests] == ["/hello?x=1"]
+    near = Requests.get_unmatched_requests_near_misses()
+    assert near.near_misses and near.near_misses[0].match_result.distance > 0
+    Requests.reset_request_journal()
+    assert Requests.get_matching_request_count(pattern).count == 0
+    Scenarios.reset_all_scenarios()
+    Mappings.delete_mapping(created.id)
+    assert Mappings.retrieve_all_mappings().meta.total == 0
+    Mappings.create_mapping(Mapping(request=MappingRequest(url="/a"), response=MappingResponse(status=204)))
+    Mappings.delete_all_mappings()
+    assert Mappings.retrieve_all_mappings().meta.total == 0
+    Mappings.reset_mappings()
+
+
+def test_admin_api_shapes_and_errors(server: str) -> None:
+    status, body = call(f"{server}/__admin/mappings", "POST", {"request": {"urlPath": "/x"}, "response": {}})
+    assert status == 201
+    stub = json.loads(body)
+    assert stub["id"] == stub["uuid"]
+    edited = {"request": {"urlPath": "/x"}, "response": {"status": 418}}
+    assert call(f"{server}/__admin/mappings/{stub['id']}", "PUT", edited)[0] == 200
+    assert call(f"{server}/x")[0] == 418
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert call(f"{server}/__admin/mappings/{missing}")[0] == 404
+    assert call(f"{server}/__admin/mappings/{missing}", "DELETE")[0] == 404
+    for bad, field in (
+        ({"request": {"url": "/x", "headers": {"A": {"bogus": "1"}}}}, "request.headers.A.bogus"),
+        ({"request": {"url": "/x"}, "response": {"status": "ok"}}, "response.status"),
+        ({"request": {"url": "/x", "urlPath": "/y"}}, "url and urlPath"),
+        ({"request": {"bodyPatterns": [{"matches": "(a+)+b"}]}}, "request.bodyPatterns[0].matches"),
+        (
+            {"request": {"url": "/x"}, "response": {"headers": {"X": "a\r\nInjected: 1"}}},
+            "response.headers.X",
+        ),
+        ({"request": {"url": "/x"}, "tulip": {"error_rate": 3}}, "tulip"),
+        ({"request": {"url": "/x"}, "priority": 0}, "priority"),
+    ):
+        status, text = call(f"{server}/__admin/mappings", "POST", bad)
+        assert status == 400, bad
+        assert field in text.decode() and len(text.decode().strip().splitlines()) == 1, text
+    assert call(f"{server}/__admin/mappings/save", "POST")[0] == 501
+    assert call(f"{server}/__admin/nothing")[0] == 404
+    assert call(f"{server}/__admin/health")[0] == 200
+
+
+def test_priority_then_the_most_recent_wins(server: str) -> None:
+    add = lambda mapping: call(f"{server}/__admin/mappings", "POST", mapping)  # noqa: E731
+    add({"priority": 5, "request": {"urlPattern": "/api/.*"}, "response": {"status": 401}})
+    add({"priority": 1, "request": {"url": "/api/specific"}, "response": {"status": 200, "body": "one"}})
+    assert call(f"{server}/api/other")[0] == 401
+    assert call(f"{server}/api/specific") == (200, b"one")
+    add({"priority": 1, "request": {"url": "/api/specific"}, "response": {"status": 200, "body": "two"}})
+    assert call(f"{server}/api/specific") == (200, b"two")  # a tie: the one added last
+
+
+def test_matchers_one_by_one() -> None:
+    def incoming(url: str = "/p?q=1&q=2", body: bytes = b"", **headers: str) -> Incoming:
+        return Incoming("POST", url, CIMultiDict(headers), body)
+
+    def matches(spec: dict, request: Incoming) -> bool:
+        return RequestPattern(spec).matches(request)
+
+    assert matches({"urlPath": "/p", "queryParameters": {"q": {"equalTo": "2"}}}, incoming())
+    assert matches(
+        {"queryParameters": {"q": {"hasExactly": [{"equalTo": "1"}, {"equalTo": "2"}]}}}, incoming()
+    )
+    assert not matches({"queryParameters": {"q": {"hasExactly": [{"equalTo": "1"}]}}}, incoming())
+    assert matches({"headers": {"accept": {"equalTo": "TEXT/xml", "caseInsensitive": True}}},
+                   incoming(Accept="text/XML"))  # fmt: skip
+    assert matches({"headers": {"X-Gone": {"absent": True}}}, incoming())
+    assert not matches({"headers": {"X-Gone": {"doesNotMatch": "a.*"}}}, incoming())  # absent: no match
+    assert matches(
+        {"cookies": {"session": {"matches": ".*12345.*"}}}, incoming(Cookie="session=ab12345cd; x=1")
+    )
+    assert matches({"urlPattern": "/p\\?q=1.*"}, incoming())
+    assert matches({"urlPathPattern": "/[a-z]"}, incoming())
+    body = json.dumps({"items": [{"id": 7}, {"id": 3}], "extra": True, "n": 1.0}).encode()
+    assert matches({"bodyPatterns": [{"equalToJson": {"n": 1, "items": [{"id": 3}, {"id": 7}]},
+                                      "ignoreArrayOrder": True, "ignoreExtraElements": True}]},
+                   incoming(body=body))  # fmt: skip
+    assert not matches({"bodyPatterns": [{"equalToJson": {"n": 1, "items": [{"id": 3}, {"id": 7}]}}]},
+                       incoming(body=body))  # fmt: skip
+    assert matches({"bodyPatterns": [{"equalToJson": '{"id": "${json-unit.any-number}"}'}]},
+                   incoming(body=b'{"id": 5}'))  # fmt: skip
+    for path, ok in (
+        ("$.items[0].id", True),
+        ("$.extra", True),
+        ("$.missing", False),
+        ("$.items[5]", False),
+        ("$.items[?(@.id == 3)]", True),
+        ("$.items[?(@.id > 10)]", False),
+        ("$..id", True),
+    ):
+        assert matches({"bodyPatterns": [{"matchesJsonPath": path}]}, incoming(body=body)) is ok, path
+    assert matches({"bodyPatterns": [{"matchesJsonPath": {"expression": "$.items[1].id", "equalTo": "3"}}]},
+                   incoming(body=body))  # fmt: skip
+    assert matches(
+        {"bodyPatterns": [{"contains": "extra"}, {"doesNotContain": "absent"}]}, incoming(body=body)
+    )
+    assert not matches({"bodyPatterns": [{"matchesJsonPath": "$.a"}]}, incoming(body=b"[" * 100_000))
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["(a+)+b", "(a*)*", "(a|a)*b", "(.*a){3}", "(a|ab)+c", r"(\w+)\1", ".*a.*b.*c", "x" * 1001],
+)
+def test_regex_bombs_are_refused_when_read(pattern: str) -> None:
+    with pytest.raises(MappingError):
+        value_matcher({"matches": pattern}, "request.headers.X")
+
+
+def test_sane_patterns_are_kept() -> None:
+    for pattern in ("/api/.*", "^(.*)wiremock([A-Za-z]+)$", "[a-z]+", "(GET|POST)+", r"\d{1,5}-\d+"):
+        value_matcher({"matches": pattern}, "x")
+
+
+def test_stubs_first_then_files_and_the_near_miss_404(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "m.json").write_text(json.dumps({"mappings": [
+        {"request": {"method": "GET", "url": "/files/file-00000.bin"}, "response": {"body": "stubbed"}},
+        {"request": {"method": "POST", "urlPath": "/orders", "headers": {"X-Key": {"equalTo": "k1"}}},
+         "response": {"status": 201}},
+    ]}))  # fmt: skip
+    with ServerThread(ServeConfig(files=2, size=(100, 100), mappings=tmp_path)) as url:
+        assert call(f"{url}/files/file-00000.bin") == (200, b"stubbed")
+        status, body = call(f"{url}/files/file-00001.bin")
+        assert status == 200 and len(body) == 100  # the files behind the stubs
+        status, body = call(f"{url}/orders", "POST", b"{}", {"X-Key": "k2"})
+        text = body.decode()
+        assert status == 404 and "Closest stub" in text and "X-Key" in text and "does not match" in text
+        status, body = call(f"{url}/files/nothing.bin")
+        assert status == 404
+
+
+def test_a_stub_carries_tulips_own_faults_drawn_from_the_seed() -> None:
+    mapping = {"request": {"url": "/flaky"}, "response": {"body": "x" * 1000},
+               "tulip": {"error_rate": 0.5, "error_codes": [503], "retry_after": 0}}  # fmt: skip
+
+    def statuses(seed: int) -> list[int]:
+        with ServerThread(ServeConfig(files=0, seed=seed)) as url:
+            call(f"{url}/__admin/mappings", "POST", mapping | {"id": "6a1f9e3c-1111-4222-8333-444455556666"})
+            return [call(f"{url}/flaky")[0] for _ in range(40)]
+
+    first = statuses(3)
+    assert set(first) == {200, 503} and first == statuses(3) and first != statuses(4)
+
+
+def test_a_stub_fault_is_the_same_fault_curl_sees_from_files(server: str) -> None:
+    for fault, code in (("EMPTY_RESPONSE", 52), ("MALFORMED_RESPONSE_CHUNK", 56),
+                        ("CONNECTION_RESET_BY_PEER", 56)):  # fmt: skip
+        call(
+            f"{server}/__admin/mappings",
+            "POST",
+            {"request": {"url": f"/{fault}"}, "response": {"fault": fault}},
+        )
+        assert subprocess.run(["curl", "-s", f"{server}/{fault}"], capture_output=True).returncode == code
+    call(
+        f"{server}/__admin/mappings",
+        "POST",
+        {"request": {"url": "/r"}, "response": {"fault": "RANDOM_DATA_THEN_CLOSE"}},
+    )
+    assert subprocess.run(["curl", "-s", f"{server}/r"], capture_output=True).returncode in (1, 8)
+
+
+def test_parse_keeps_what_wiremock_lists() -> None:
+    stub = parse_stub(
+        {"name": "x", "request": {"url": "/x"}, "response": {"status": 200}, "metadata": {"a": 1}}
+    )
+    assert stub.to_json()["name"] == "x" and stub.to_json()["id"] == stub.id
+    with pytest.raises(MappingError, match="id"):
+        parse_stub({"id": "not-a-uuid", "request": {}})
+
+
+def test_framing_headers_in_a_stub_cannot_desync_the_connection(server: str) -> None:
+    import socket
+
+    for framing in ({"Content-Length": "5"}, {"Transfer-Encoding": "chunked"}, {"Connection": "close"}):
+        mapping = {"request": {"url": "/x"}, "response": {"body": "Hello world!", "headers": framing}}
+        call(f"{server}/__admin/mappings", "POST", mapping)
+        host, port = server.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+            data = b""
+            while data.count(b"Hello world!") < 2:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+        first, _ = data.split(b"HTTP/1.1 200 OK")[1:]
+        assert b"Content-Length: 12\r\n" in first and first.endswith(b"Hello world!"), framing
+        assert b"Transfer-Encoding" not in data and b"Connection: close" not in data, framing
