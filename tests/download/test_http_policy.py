@@ -401,3 +401,46 @@ def test_a_browser_export_with_subdomains_and_no_leading_dot_loads(tmp_path: Pat
     )  # fmt: skip
     assert "Traceback" not in done.stderr and "cookiejar bug" not in done.stderr
     assert done.returncode == 1  # the file loaded; the download failed (nothing listens there)
+
+
+@pytest.mark.parametrize(
+    ("engine", "transport"),
+    [
+        ("asyncio", "auto"),
+        ("threads", "auto"),
+        ("sequential", "auto"),
+        ("asyncio", "lean"),
+        ("asyncio", "aiohttp"),
+    ],
+)
+def test_dash_h_user_and_netrc_default_stay_where_the_user_sent_them(
+    tmp_path: Path, engine: str, transport: str
+) -> None:
+    """An API key given with -H, --user and a netrc ``default`` entry reach the origin named on the
+    command line; a redirect to another origin (here: another host) carries none of them, unless
+    --location-trusted. A -H replacing tulip's own User-Agent travels: it is no secret."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login dflt password d3fault\n")
+    with Scripted({"/c": lambda r: [response("200 OK", BODY)]}) as other, Scripted({}) as home:
+        away = f"http://localhost:{other.port}/c"  # another host: netrc's default must not follow
+        home.routes["/away"] = lambda r: [response("302 Found", b"", f"Location: {away}")]
+        home.routes["/plain"] = lambda r: [response("200 OK", BODY)]
+        common = dict(engine=engine, transport=transport, proxy="", retries=0,
+                      headers=["X-Api-Key: k3y", "User-Agent: agent/7"])  # fmt: skip
+        plain = fetch([f"{home.base}/plain", f"{home.base}/away"], tmp_path / "a", netrc=str(netrc), **common)
+        users = fetch([f"{home.base}/away"], tmp_path / "b", netrc=False, auth=("u", "pw"), **common)
+        trusted = fetch([f"{home.base}/away"], tmp_path / "c", netrc=False, auth=("u", "pw"),
+                        location_trusted=True, **common)  # fmt: skip
+        at_home = [r.headers for r in home.requests]
+        elsewhere = [r.headers for r in other.requests]
+    assert [r.status for r in (*plain.items, *users.items, *trusted.items)] == ["ok"] * 4
+    assert len(at_home) == len(elsewhere) + 1 == 4
+    assert all(h["x-api-key"] == "k3y" and h["user-agent"] == "agent/7" for h in at_home)
+    assert [h.get("authorization") for h in at_home] == [_basic("dflt", "d3fault")] * 2 + [
+        _basic("u", "pw")
+    ] * 2
+    assert [(h.get("x-api-key"), h.get("authorization"), h["user-agent"]) for h in elsewhere] == [
+        (None, None, "agent/7"),
+        (None, None, "agent/7"),
+        ("k3y", _basic("u", "pw"), "agent/7"),  # --location-trusted
+    ]

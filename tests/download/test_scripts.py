@@ -347,7 +347,7 @@ def test_header_lines_reach_their_item_only_and_not_another_origin(tmp_path: Pat
     assert seen["/a"]["user-agent"] == "item-agent/1" and seen["/b"]["user-agent"] == "run-agent/2"
     assert "x-item" not in seen["/b"] and "authorization" not in seen["/b"]
     assert seen["/away"]["authorization"] == "Bearer item-token"
-    assert seen["/c"]["x-item"] == "moved" and "authorization" not in seen["/c"]  # another origin
+    assert "x-item" not in seen["/c"] and "authorization" not in seen["/c"]  # another origin
     assert "item-token" not in proc.stdout + proc.stderr
 
 

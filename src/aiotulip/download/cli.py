@@ -116,6 +116,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     http.add_argument(
         "--max-redirects", type=count, default=20, metavar="N", help="redirects in a row (default 20)"
     )
+    http.add_argument("--location-trusted", action="store_true",
+                      help="send --user and -H headers to other hosts redirects lead to")  # fmt: skip
 
     http.add_argument("--http1.1", dest="http_version", action="store_const", const="1.1",
                       help="HTTP/1.1 only (default: HTTP/2 over TLS where the server offers it)")  # fmt: skip
@@ -243,6 +245,7 @@ def options_from(args: argparse.Namespace):
         netrc=False if args.no_netrc else (args.netrc_file or True),
         cookies=args.load_cookies,
         max_redirects=args.max_redirects,
+        location_trusted=args.location_trusted,
         proxy=args.proxy,
         no_proxy=args.no_proxy,
         proxy_auth=pair(args.proxy_user, "--proxy-user"),

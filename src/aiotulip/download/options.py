@@ -98,6 +98,7 @@ class FetchOptions:
     netrc: bool | str = True  # ~/.netrc when there; False for none; a path for that file
     cookies: str | None = None  # a Netscape cookies file (curl -c, wget --save-cookies) to start from
     max_redirects: int = 20
+    location_trusted: bool = False  # send --user and -H headers where redirects lead too (curl's name)
     proxy: str | None = field(default=None, repr=False)  # None: from *_proxy variables; "": none
     no_proxy: str | None = None  # hosts reached directly, comma-separated; "*" for all
     proxy_auth: tuple[str, str] | None = field(default=None, repr=False)
@@ -283,6 +284,7 @@ class FetchOptions:
             cookies=cookies.Jar(self.cookies),
             routes=proxies.Routes(self.proxy, self.no_proxy, credentials=proxy_credentials),
             max_redirects=self.max_redirects,
+            location_trusted=self.location_trusted,
         )
 
     @property
@@ -347,6 +349,7 @@ class Settings(TypedDict, total=False):
     netrc: bool | str
     cookies: str | None
     max_redirects: int
+    location_trusted: bool
     proxy: str | None
     no_proxy: str | None
     proxy_auth: tuple[str, str] | None

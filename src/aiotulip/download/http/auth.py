@@ -53,14 +53,16 @@ class Netrc:
         """Read the file now: a file named on the command line that cannot be read is a usage error."""
         self._load()
 
-    def lookup(self, url: str) -> Credentials | None:
-        """Return the credentials the file gives for *url*'s host, if any."""
+    def lookup(self, url: str, *, default: bool = True) -> Credentials | None:
+        """Return the credentials the file gives for *url*'s host, if any (its ``default`` entry
+        too, unless *default* is False)."""
         entries = self._entries if self._loaded else self._load()
         if entries is None:
             return None
         from aiotulip.download.http.urls import origin
 
-        found = entries.authenticators(origin(url).host)
+        host = origin(url).host
+        found = entries.authenticators(host) if default else entries.hosts.get(host)
         if found is None:
             return None
         login, _account, password = found

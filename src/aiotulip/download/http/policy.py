@@ -29,8 +29,10 @@ __all__ = ["REDIRECTS", "USER_AGENT", "HttpPolicy", "item_headers"]
 USER_AGENT = f"tulip/{__version__}"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
-# Headers a --header line may set that belong to one origin: a redirect elsewhere drops them.
-_PRIVATE = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Of the -H headers only those replacing tulip's own two follow a redirect to another origin (or go
+# to a manifest's or a mirror's host): the rest stay on the origins the user named, as an API key
+# must not reach a CDN or a stranger (curl's --location-trusted lets them all go).
+_TRAVELS = frozenset({"user-agent", "accept-encoding"})
 
 
 class HttpPolicy:
@@ -46,6 +48,7 @@ class HttpPolicy:
         cookies: Jar | None = None,
         routes: Routes | None = None,
         max_redirects: int = 20,
+        location_trusted: bool = False,
     ) -> None:
         base: dict[str, str] = {"User-Agent": user_agent or USER_AGENT, "Accept-Encoding": "identity"}
         custom: dict[str, str] = {}
@@ -56,13 +59,14 @@ class HttpPolicy:
             if value:
                 custom[name] = value
         self.base = {**base, **custom}
-        self._public = {name: value for name, value in self.base.items() if name.lower() not in _PRIVATE}
+        self._public = {name: value for name, value in self.base.items() if name.lower() in _TRAVELS}
         self._sets_authorization = any(name.lower() == "authorization" for name in custom)
         self.auth = auth
         self.netrc = netrc
         self.cookies = cookies
         self.routes = routes or Routes(proxy="")
         self.max_redirects = max_redirects
+        self.location_trusted = location_trusted  # curl's --location-trusted: -u and -H follow redirects
 
     def request(
         self, url: str, *, origin_credentials: Credentials | None, same_origin: bool, given: bool = True
@@ -71,16 +75,17 @@ class HttpPolicy:
 
         *origin_credentials* came with the URL the item started from; *same_origin* says whether *url*
         is still on that origin (a redirect may have left it); *given* whether the user gave that URL
-        (a manifest's entry on another host is not trusted with --user or private headers).
+        (a manifest's entry on another host is not trusted with --user or -H headers). Off the origin
+        only a netrc entry for that very host applies, never the file's ``default``.
         """
-        trusted = same_origin and given
+        trusted = self.trusts(same_origin=same_origin, given=given)
         headers: Mapping[str, str] = self.base if trusted else self._public
         credentials = None
         if not self._sets_authorization or not trusted:
-            if same_origin:
+            if same_origin or self.location_trusted:
                 credentials = origin_credentials or (self.auth if given else None)
             if credentials is None and self.netrc is not None:
-                credentials = self.netrc.lookup(url)
+                credentials = self.netrc.lookup(url, default=same_origin)
         cookie = self.cookies.header(url) if self.cookies is not None else None
         if credentials is not None or cookie is not None:
             headers = dict(headers)
@@ -89,6 +94,11 @@ class HttpPolicy:
             if cookie is not None:
                 headers["Cookie"] = cookie
         return headers, self.routes.route(url)
+
+    def trusts(self, *, same_origin: bool, given: bool) -> bool:
+        """Whether a request gets the run's -H headers and --user: a URL the user gave, on its
+        origin (anywhere a redirect leads, with --location-trusted)."""
+        return given and (same_origin or self.location_trusted)
 
     def redirect(self, url: str, location: str, hops: int) -> str:
         """Return where a redirect from *url* to *location* leads; raise RedirectError if it may not."""
@@ -122,12 +132,12 @@ def item_headers(
     headers: Mapping[str, str], extra: Iterable[tuple[str, str]], *, trusted: bool
 ) -> Mapping[str, str]:
     """Return *headers* with one item's own (an -i file's ``header=`` lines) over them: a name given
-    replaces the run's, an empty value drops it (curl's rule for -H). Private ones (Authorization,
-    Cookie) only when *trusted*: the URL the user gave, on its origin, as for the run's -H."""
+    replaces the run's, an empty value drops it (curl's rule for -H). Where the request is not
+    *trusted* (HttpPolicy.trusts) only those the run's -H would send there too."""
     merged = dict(headers)
     for name, value in extra:
         folded = name.lower()
-        if folded in _PRIVATE and not trusted:
+        if folded not in _TRAVELS and not trusted:
             continue
         for key in [key for key in merged if key.lower() == folded]:
             del merged[key]

@@ -611,7 +611,8 @@ class Item(SplitSteps):
         except FetchError as error:  # a proxy the environment names that cannot be used
             return self._fail(error)
         if self.job.headers:  # the item's own header= lines (sources.py), over the run's
-            headers = item_headers(headers, self.job.headers, trusted=same and self.job.given and not source)
+            trusted = self.rules.http.trusts(same_origin=same, given=self.job.given and not source)
+            headers = item_headers(headers, self.job.headers, trusted=trusted)
         if self.offset:
             headers = {**headers, **resume_headers(self.offset, self._validator)}
         elif self._conditional is not None:

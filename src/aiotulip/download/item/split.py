@@ -108,7 +108,7 @@ class SplitSteps:
             url, origin_credentials=credentials, same_origin=same, given=self.job.given and fetch.source == 0
         )
         if self.job.headers:  # the item's own header= lines, on every span as on its first request
-            trusted = same and self.job.given and not fetch.source
+            trusted = self.rules.http.trusts(same_origin=same, given=self.job.given and not fetch.source)
             headers = item_headers(headers, self.job.headers, trusted=trusted)
         return Request(url, {**headers, **fetch.headers}, proxy)
 
