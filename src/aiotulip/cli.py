@@ -146,6 +146,10 @@ def _chosen(argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tulip`` command line and return its exit status."""
     words = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:  # this process's own command line: off the process list with any secret in it
+        from aiotulip.shared.proctitle import hide_secrets
+
+        hide_secrets(words)
     if words == ["--version"]:  # the one answer scripts ask for most: no parser to build
         print(f"tulip {__version__}")
         return 0

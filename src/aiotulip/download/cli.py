@@ -107,7 +107,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         help="send this header with every request (repeatable; an empty value drops one)",
     )
     http.add_argument("-A", "-U", "--user-agent", metavar="TEXT", help="the User-Agent header")
-    http.add_argument("-u", "--user", metavar="USER:PASSWORD", help="Basic credentials for the URLs' origins")
+    http.add_argument("-u", "--user", metavar="USER:PASSWORD",
+                      help="Basic credentials for the URLs' origins (@FILE: its first line)")  # fmt: skip
     http.add_argument("--netrc-file", metavar="FILE", help="credentials by host (default ~/.netrc, if there)")
     http.add_argument("--no-netrc", action="store_true", help="do not read ~/.netrc")
     http.add_argument(
@@ -147,7 +148,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
                        help="send every request through this proxy: http://, https://, socks4://, "
                             "socks4a://, socks5://, socks5h:// (the proxy resolves names)")  # fmt: skip
     proxy.add_argument("--no-proxy", "--noproxy", metavar="LIST", help="hosts to reach directly ('*': all)")
-    proxy.add_argument("--proxy-user", metavar="USER:PASSWORD", help="credentials for the proxy")
+    proxy.add_argument("--proxy-user", metavar="USER:PASSWORD", help="credentials for the proxy (or @FILE)")
 
     tls = fetch.add_argument_group("TLS")
     tls.add_argument("--ca-certificate", "--cacert", metavar="FILE", help="also trust this CA (PEM)")
@@ -196,10 +197,12 @@ def options_from(args: argparse.Namespace):
     def pair(text: str | None, option: str) -> tuple[str, str] | None:
         if text is None:
             return None
+        if text.startswith("@"):  # @FILE: the pair is read from a file, never on the process list
+            text = _first_line(text[1:], option)
         try:
             credentials = parse_user(text)
         except UsageError:
-            raise UsageError(f"{option} takes USER:PASSWORD") from None
+            raise UsageError(f"{option} takes USER:PASSWORD or @FILE holding it") from None
         return credentials.user, credentials.password
 
     if args.no_netrc and args.netrc_file:
@@ -259,6 +262,16 @@ def options_from(args: argparse.Namespace):
         events=args.events,
         save_failed=args.save_failed,
     )
+
+
+def _first_line(path: str, option: str) -> str:
+    """The first line of *path* (an @FILE argument), without its line ending."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise UsageError(f"{option} @{path}: {why}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,76 @@
+"""The process title: the command line as ``ps`` shows it, without the secrets typed into it.
+
+Anyone on the machine can read ``/proc/PID/cmdline`` while a run goes, so a password in a URL, a
+``--user`` pair or a ``-H`` value would be on show for as long as the download lasts. curl blanks
+such arguments in place; Python cannot reach its argv memory, so setproctitle writes the title over
+it (only when there was something to hide: an ordinary ``ps`` line stays as the shell made it). The
+few milliseconds before this runs are curl's window too; a file (``--user @FILE``, the config file)
+keeps a secret off the command line altogether.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+__all__ = ["hidden", "hide_secrets"]
+
+# A URL's userinfo password: scheme://user:PASSWORD@ (up to the last @ before the path).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/\s]*@")
+# Options whose value is a secret of the kind USER:PASSWORD, and those whose value is a header.
+_PAIRS = ("--user", "--proxy-user")
+_HEADERS = ("--header",)
+_SHORT = {"-u": "--user", "-H": "--header"}
+
+
+def _pair(value: str) -> str:
+    if value.startswith("@"):
+        return value  # a file's name: no secret in it
+    user, colon, _password = value.partition(":")
+    return f"{user}:***" if colon else value
+
+
+def _header(value: str) -> str:
+    name, colon, rest = value.partition(":")
+    return f"{name}: ***" if colon and rest.strip() else value
+
+
+def hidden(words: Sequence[str]) -> list[str]:
+    """Return *words* (a command line) with every password, credential pair and header value as ``***``."""
+    out: list[str] = []
+    after: str | None = None  # the option whose value the next word is
+    for word in words:
+        if after is not None:
+            out.append(_pair(word) if after in _PAIRS else _header(word))
+            after = None
+            continue
+        long, eq, value = word.partition("=")
+        if word.startswith("--") and eq and long in (*_PAIRS, *_HEADERS):
+            out.append(f"{long}={_pair(value) if long in _PAIRS else _header(value)}")
+        elif word in (*_PAIRS, *_HEADERS):
+            after = word
+            out.append(word)
+        elif word[:2] in _SHORT and not word.startswith("--"):
+            option = _SHORT[word[:2]]
+            if len(word) == 2:
+                after = option
+                out.append(word)
+            else:  # -uUSER:PASS, -H'Name: value'
+                out.append(word[:2] + (_pair(word[2:]) if option in _PAIRS else _header(word[2:])))
+        else:
+            out.append(_USERINFO.sub(r"\1***@", word))
+    return out
+
+
+def hide_secrets(words: Sequence[str], program: str = "tulip") -> bool:
+    """Set the process title to *program* and *words* with their secrets hidden, if any were there;
+    return whether it was changed."""
+    shown = hidden(words)
+    if shown == list(words):
+        return False
+    try:
+        import setproctitle
+    except ImportError:  # pragma: no cover - a dependency; without it the title cannot change
+        return False
+    setproctitle.setproctitle(" ".join([program, *shown]))
+    return True

@@ -1,0 +1,83 @@
+"""Secrets typed on the command line are off the process list while a run goes (ps, /proc)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aiotulip.shared.proctitle import hidden
+from tests.download.conformance.scripted import Pause, Scripted, response
+
+
+@pytest.mark.parametrize(
+    ("words", "shown"),
+    [
+        (["fetch", "http://h/x"], ["fetch", "http://h/x"]),
+        (["fetch", "http://al:s3c@h:1/x?a=b@c"], ["fetch", "http://al:***@h:1/x?a=b@c"]),
+        (["fetch", "ftp://al:p%40ss@h/x"], ["fetch", "ftp://al:***@h/x"]),
+        (["fetch", "-u", "bob:pw", "--user=bob:pw", "-ubob:pw", "--user", "bob"],
+         ["fetch", "-u", "bob:***", "--user=bob:***", "-ubob:***", "--user", "bob"]),
+        (["fetch", "--user", "@creds.txt", "--proxy-user", "p:q"],
+         ["fetch", "--user", "@creds.txt", "--proxy-user", "p:***"]),
+        (["fetch", "-H", "X-Api-Key: k", "--header=Cookie: c", "-HAuthorization: Bearer t", "-H", "X-Empty:"],
+         ["fetch", "-H", "X-Api-Key: ***", "--header=Cookie: ***", "-HAuthorization: ***", "-H", "X-Empty:"]),
+        (["serve", "--upstream", "https://u:p@up:8/"], ["serve", "--upstream", "https://u:***@up:8/"]),
+        (["fetch", "-x", "socks5h://u:p@127.0.0.1:1", "-A", "agent"],
+         ["fetch", "-x", "socks5h://u:***@127.0.0.1:1", "-A", "agent"]),
+    ],
+)  # fmt: skip
+def test_what_the_title_hides(words: list[str], shown: list[str]) -> None:
+    assert hidden(words) == shown
+
+
+SECRETS = ("url-pa55", "user-pa55", "api-k3y", "proxy-pa55")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_no_secret_on_the_process_list_while_a_run_goes(tmp_path: Path) -> None:
+    with Scripted({"/slow": lambda r: [Pause(30), response("200 OK", b"late")]}) as server:
+        authority = server.base.removeprefix("http://")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aiotulip", "fetch", f"http://al:{SECRETS[0]}@{authority}/slow",
+             "-u", f"bob:{SECRETS[1]}", "-H", f"X-Api-Key: {SECRETS[2]}", "--proxy-user", f"p:{SECRETS[3]}",
+             "--no-proxy", "*", "-d", str(tmp_path), "--retries", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while not server.requests and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert server.requests, "the request never came"
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ps = shutil.which("ps")
+            listed = subprocess.run([ps, "-o", "args=", "-p", str(proc.pid)], capture_output=True, text=True,
+                                    check=False).stdout if ps else ""  # fmt: skip
+        finally:
+            proc.kill()
+            proc.wait(10)
+    assert "al:***@" in cmdline and "bob:***" in cmdline and "X-Api-Key: ***" in cmdline, cmdline
+    for secret in SECRETS:
+        assert secret not in cmdline and secret not in listed, (secret, cmdline, listed)
+
+
+def test_user_from_a_file(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.write_text("carol:fr0m-file\nignored\n")
+    with Scripted({"/x": lambda r: [response("200 OK", b"x")]}) as server:
+        ok = subprocess.run([sys.executable, "-m", "aiotulip", "fetch", f"{server.base}/x", "-d",
+                             str(tmp_path / "o"), "--user", f"@{creds}", "--no-netrc"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+        seen = [r.headers.get("authorization") for r in server.requests]
+    assert ok.returncode == 0, ok.stderr
+    assert seen == ["Basic " + base64.b64encode(b"carol:fr0m-file").decode()]
+    missing = subprocess.run([sys.executable, "-m", "aiotulip", "fetch", "http://127.0.0.1:9/x", "-d",
+                              str(tmp_path), "--user", f"@{tmp_path}/nope"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "--user @" in missing.stderr and "No such file" in missing.stderr
