@@ -213,6 +213,52 @@ def test_max_filesize_stops_a_bomb_and_a_big_file(tmp_path: Path, engine: str) -
     assert not [p for p in (tmp_path / "out").iterdir() if p.stat().st_size > 1_100_000]
 
 
+@pytest.mark.parametrize(("engine", "transport"), [(e, "auto") for e in ENGINES] + [("asyncio", "aiohttp")])
+def test_a_bomb_stops_at_the_ratio_without_max_filesize(tmp_path: Path, engine: str, transport: str) -> None:
+    """No --max-filesize: 40 KB of gzip that would inflate to 40 MB stop at --max-ratio's bound
+    (200 times what came, plus a mebibyte), fail at once (asking again gets the same bomb) and leave
+    no part that no resume could use; ordinary gzipped data (a few times smaller) is saved; with
+    --max-ratio 0 the bomb is saved whole."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "zeros.bin").write_bytes(b"\0" * 40_000_000)
+    text = b"".join(b"line %d of a log that compresses well\n" % i for i in range(200_000))
+    (root / "log.txt").write_bytes(text)
+    with ServerThread(ServeConfig(root=root)) as base:
+        bomb, log = f"{base}/files/zeros.bin?encoding=gzip", f"{base}/files/log.txt?encoding=gzip"
+        report = fetch([bomb, log], tmp_path / "out", engine=engine, transport=transport, compressed=True)
+        lifted = fetch([bomb], tmp_path / "lifted", engine=engine, transport=transport, compressed=True,
+                       max_ratio=0)  # fmt: skip
+    bombed, logged = report.items
+    assert (bombed.status, bombed.error_kind, bombed.attempts) == ("failed", "integrity", 1)
+    assert "inflates past 200 times" in (bombed.error or "") and "--max-ratio" in (bombed.error or "")
+    assert (logged.status, logged.sha256) == ("ok", hashlib.sha256(text).hexdigest())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["log.txt"]  # no part, no bomb
+    assert lifted.items[0].status == "ok" and (tmp_path / "lifted" / "zeros.bin").stat().st_size == 40_000_000
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_file_named_as_compressed_keeps_its_bytes(tmp_path: Path, engine: str) -> None:
+    """A .tar.gz sent with Content-Encoding: gzip (Apache's AddEncoding) is the file itself: kept
+    as sent with --compressed too (wget's rule), while a .txt so sent is decoded."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "pack.tar").write_bytes(b"tar bytes " * 5000)
+    with ServerThread(ServeConfig(root=root)) as base:
+        sources = [Entry(f"{base}/files/pack.tar?encoding=gzip", out="pack.tar.gz"),
+                   Entry(f"{base}/files/pack.tar?encoding=gzip", out="pack.txt")]  # fmt: skip
+        report = fetch(sources, tmp_path / "out", engine=engine, compressed=True)
+    kept, decoded = report.items
+    assert (kept.status, kept.content_encoding, decoded.status, decoded.content_encoding) == (
+        "ok",
+        "gzip",
+        "ok",
+        None,
+    )
+    assert gzip.decompress((tmp_path / "out" / "pack.tar.gz").read_bytes()) == b"tar bytes " * 5000
+    assert (tmp_path / "out" / "pack.txt").read_bytes() == b"tar bytes " * 5000
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_manifest_checks_the_decoded_bytes_and_bounds_them(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=2, size=(300_000, 300_000))) as base:

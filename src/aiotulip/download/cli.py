@@ -61,6 +61,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     where.add_argument("--compressed", action="store_true",
                        help="ask for gzip (br, zstd where installed) and save the decoded bytes")  # fmt: skip
     where.add_argument("--max-filesize", type=size, metavar="SIZE", help="no file larger, e.g. 2G")
+    where.add_argument("--max-ratio", type=_ratio, default=200.0, metavar="N",
+                       help="--compressed: a body inflating N times its size fails (0: any)")  # fmt: skip
     where.add_argument("--no-resume-unvalidated", action="store_true",
                        help="start over a part no validator or checksum vouches for")  # fmt: skip
     where.add_argument(
@@ -236,6 +238,7 @@ def options_from(args: argparse.Namespace):
         remote_time=not args.no_remote_time,
         compressed=args.compressed,
         max_filesize=args.max_filesize,
+        max_ratio=args.max_ratio,
         split=args.split,
         min_split_size=args.min_split_size,
         limit_rate=args.limit_rate,
@@ -262,6 +265,16 @@ def options_from(args: argparse.Namespace):
         events=args.events,
         save_failed=args.save_failed,
     )
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a ratio is a number from 0 (no bound) up, not {text!r}")
+    return value
 
 
 def _first_line(path: str, option: str) -> str:

@@ -8,6 +8,10 @@ that can bound their output are used (an older brotli cannot, so br is not offer
 
 A stream that ends before its encoding says it is complete is an error, not a shorter file: the
 bytes saved are always the whole of what was compressed.
+
+Nor may a body inflate without bound when no --max-filesize caps it: past *max_ratio* times the
+encoded bytes read so far (plus a mebibyte, for small bodies of repeated text) the decoder stops. Real
+text and data compress 3 to 50 times, rarely past 200; a bomb, a thousand times from its first bytes.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-__all__ = ["AsyncDecoded", "Decoder", "SyncDecoded", "available"]
+__all__ = ["MAX_RATIO", "AsyncDecoded", "Decoder", "Inflated", "SyncDecoded", "available"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_RATIO = 200.0  # --max-ratio's default: decoded bytes per encoded byte
+_SLACK = 1 << 20  # decoded bytes always allowed beyond the ratio
+
+
+class Inflated(ValueError):
+    """The decoded body grew past the ratio allowed (a decompression bomb, or --max-ratio too low)."""
 
 
 def _brotli() -> Any:
@@ -55,8 +65,11 @@ class Decoder:
     gives ``b""`` (it wants more input), and ``finish`` once the input ended (it raises ValueError if
     the encoding was not complete)."""
 
-    def __init__(self, encoding: str) -> None:
+    def __init__(self, encoding: str, max_ratio: float = MAX_RATIO) -> None:
         self.encoding = encoding
+        self.max_ratio = max_ratio  # 0: no bound
+        self.fed = 0  # encoded bytes given
+        self.given = 0  # decoded bytes returned
         self._input = b""
         self._produced = False  # deflate: raw deflate is tried only before any output
         self._done = False  # one member or frame ended; more may follow (gzip members, zstd frames)
@@ -76,6 +89,7 @@ class Decoder:
         return zlib.decompressobj(16 + zlib.MAX_WBITS if self.encoding == "gzip" else zlib.MAX_WBITS)
 
     def feed(self, data: bytes) -> None:
+        self.fed += len(data)
         self._input = self._input + data if self._input else data
 
     def take(self, n: int) -> bytes:
@@ -89,6 +103,12 @@ class Decoder:
             out = self._zlib_take(n)
         if out:
             self._produced = True
+            self.given += len(out)
+            if self.max_ratio and self.given > self.max_ratio * self.fed + _SLACK:
+                raise Inflated(
+                    f"the {self.encoding} body inflates past {self.max_ratio:g} times its size "
+                    "(a decompression bomb?); --max-ratio N allows more, 0 any"
+                )
         return out
 
     def _zlib_take(self, n: int) -> bytes:
@@ -157,11 +177,11 @@ class Decoder:
 class _Decoded:
     """A response whose ``read`` gives decoded bytes (the file), not the encoded ones (the wire)."""
 
-    def __init__(self, response: Any, encoding: str, url: str) -> None:
+    def __init__(self, response: Any, encoding: str, url: str, max_ratio: float = MAX_RATIO) -> None:
         self.status = response.status
         self.headers = response.headers
         self._response = response
-        self._decoder = Decoder(encoding)
+        self._decoder = Decoder(encoding, max_ratio)
         self._ended = False
         self._url = url
         self._left = b""  # decoded past what the last read asked for
@@ -192,6 +212,8 @@ class _Decoded:
     def _error(self, exc: Exception) -> Exception:
         from aiotulip.errors import IntegrityError
 
+        if isinstance(exc, Inflated):  # asking again gets the same bomb
+            return IntegrityError(str(exc), url=self._url, transient=False)
         detail = str(exc) or type(exc).__name__
         return IntegrityError(f"cannot decode the {self._decoder.encoding} body: {detail}", url=self._url)
 

@@ -84,6 +84,7 @@ class FetchOptions:
     remote_time: bool = True
     compressed: bool = False  # ask for gzip (and br, zstd where installed) and save the decoded bytes
     max_filesize: int | None = None  # no file larger (decoded bytes, where decoded)
+    max_ratio: float = 200.0  # --compressed: a body inflating past this many times its size fails; 0: any
     # Big files: connections per file where ranges work (aria2c -s), no span under min_split_size.
     split: int = 1
     min_split_size: int = 20 * 1024 * 1024
@@ -130,6 +131,8 @@ class FetchOptions:
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
                   limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file,
                   speed_limit=self.speed_limit)  # fmt: skip
+        if not 0 <= self.max_ratio < float("inf"):
+            raise UsageError(f"max_ratio must be 0 (no bound) or more, not {self.max_ratio}")
         if self.http_version not in ("1.1", "2", "2-prior-knowledge", "3", "3-only"):
             raise UsageError(f"unknown HTTP version {self.http_version!r} (choose from 1.1, 2, "
                              "2-prior-knowledge, 3, 3-only)")  # fmt: skip
@@ -337,6 +340,7 @@ class Settings(TypedDict, total=False):
     remote_time: bool
     compressed: bool
     max_filesize: int | None
+    max_ratio: float
     split: int
     min_split_size: int
     limit_rate: int | None

@@ -128,10 +128,21 @@ class Body:
 
 
 _ALIASES = {"x-gzip": "gzip"}  # RFC 9110 8.4.1.3: the same coding by its old name
+# Names that say the file is itself compressed so: a server that sends a .tar.gz with
+# "Content-Encoding: gzip" (Apache's AddEncoding does) means the file, not a wrapping of it (wget's rule).
+_ITSELF = {
+    "gzip": (".gz", ".tgz", ".svgz"),
+    "deflate": (".zz", ".zlib"),
+    "br": (".br",),
+    "zstd": (".zst", ".zstd", ".tzst"),
+}
 
 
-def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tuple[str | None, str | None]:
-    """Return the Content-Encoding to decode (one of *decoders*) and the one the saved bytes keep."""
+def content_coding(
+    headers: Mapping[str, str], decoders: Collection[str], name: str = ""
+) -> tuple[str | None, str | None]:
+    """Return the Content-Encoding to decode (one of *decoders*) and the one the saved bytes keep:
+    never decoded when the file's *name* says it is compressed that way."""
     encoding = headers.get("Content-Encoding")
     if encoding is None:
         return None, None
@@ -139,7 +150,7 @@ def content_coding(headers: Mapping[str, str], decoders: Collection[str]) -> tup
     if encoding in ("", "identity"):
         return None, None
     encoding = _ALIASES.get(encoding, encoding)
-    if encoding in decoders:
+    if encoding in decoders and not name.lower().endswith(_ITSELF.get(encoding, ())):
         return encoding, None
     return None, encoding
 

@@ -83,6 +83,7 @@ class Work:
             remote_time=options.remote_time,
             decoders=available() if options.compressed else (),
             max_filesize=options.max_filesize,
+            max_ratio=options.max_ratio,
             # A split .part keeps its map in an extended attribute: no split where it cannot be kept.
             split=options.split if self.store.xattrs else 1,
             min_split=options.min_split_size,

@@ -98,7 +98,7 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
             assert part is not None
             ctx.progress.sized(item.job, item.announced, held=part.size)
             if read.decode is not None:
-                response = SyncDecoded(response, read.decode, item.public.url)
+                response = SyncDecoded(response, read.decode, item.public.url, read.max_ratio)
             if not read.skip and not _copy(response, files, ctx, item, read.until):
                 return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest(), part.others())

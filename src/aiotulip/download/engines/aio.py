@@ -266,7 +266,7 @@ async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Fil
     assert part is not None
     ctx.progress.sized(item.job, item.announced, held=part.size)
     if read.decode is not None:
-        response = AsyncDecoded(response, read.decode, item.public.url)
+        response = AsyncDecoded(response, read.decode, item.public.url, read.max_ratio)
     if not read.skip:
         await _stream(
             response, part, ctx, read.until, item.throttle if item.rules.limited else None, item.job

@@ -460,7 +460,7 @@ class Item(SplitSteps):
             self._reason = "not modified"
             return INSPECT  # hashed for the Report, as every skipped file is
         rules = self.rules
-        decode, self._encoding = plan.content_coding(headers, rules.decoders)
+        decode, self._encoding = plan.content_coding(headers, rules.decoders, self.name)
         try:
             body = plan.interpret(status, headers, self.offset, self.public, decoded=decode is not None)
         except FetchError as error:
@@ -508,9 +508,13 @@ class Item(SplitSteps):
         if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
             if not self._part_open:
                 self._part_open = True
-                return Read("part", "open", None, until=self._until(body), decode=decode)
+                return Read(
+                    "part", "open", until=self._until(body), decode=decode, max_ratio=self.rules.max_ratio
+                )
             self._validator = None
-            return Read("part", "restart", None, until=self._until(body), decode=decode)
+            return Read(
+                "part", "restart", until=self._until(body), decode=decode, max_ratio=self.rules.max_ratio
+            )
         if body.stale:  # the .part is not part of this file: remove it, ask again from the start
             self.kept = 0
             return REMOVE_PART

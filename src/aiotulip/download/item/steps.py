@@ -163,6 +163,7 @@ class Read(Step):
     skip: bool = False
     until: int | None = None  # the file's size where known: reading stops past it (a body without end)
     decode: str | None = None  # a Content-Encoding to undo (--compressed) before the bytes are the file
+    max_ratio: float = 0.0  # ... and how far its bytes may inflate (--max-ratio; 0: no bound)
 
 
 @dataclass(slots=True)
@@ -199,6 +200,7 @@ class Rules:
     remote_time: bool = True  # the file's mtime from Last-Modified
     decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
     max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)
+    max_ratio: float = 200.0  # --max-ratio: decoded bytes per encoded byte, without --max-filesize
     disposition: Names | None = None  # --content-disposition: the run's names, for late collisions
     split: int = 1  # --split: connections per file (where the file is large and ranges work)
     min_split: int = 20 * 1024 * 1024  # --min-split-size: no span shorter (none cut under twice it)
