@@ -62,7 +62,9 @@ def test_spans_spread_over_every_mirror(tmp_path: Path, engine: str) -> None:
     assert [s["dropped"] for s in result.sources] == [None, None, None]
     assert all(s["bytes"] > 0 for s in result.sources)  # every mirror served some spans
     assert sum(s["bytes"] for s in result.sources) == SIZE
-    assert json.loads(json.dumps(report.to_json()))["items"][0]["sources"] == result.sources
+    record = json.loads(json.dumps(report.to_json()))["items"][0]
+    assert record["sources"] == result.sources
+    assert result.unverified and record["unverified"] is True  # joined, and no checksum to prove it
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -80,6 +82,7 @@ def test_a_mirror_that_fails_or_disagrees_is_dropped(tmp_path: Path, engine: str
     assert dropped[1] is not None and f"{SIZE + 1}" in dropped[1]  # another file, by its size
     assert dropped[2] is not None and "404" in dropped[2]
     assert result.sources[0]["bytes"] == SIZE
+    assert not result.unverified  # one URL's bytes alone
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -97,6 +100,22 @@ def test_a_mirror_serving_wrong_bytes_is_caught_by_the_checksum(tmp_path: Path, 
     assert result.sources is not None
     assert result.sources[0]["dropped"] == "its bytes failed the checksum"  # the liar, found out alone
     assert result.attempts >= 3
+    assert not result.unverified
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mirrors_without_a_checksum_are_said_unverified(tmp_path: Path, engine: str) -> None:
+    """Same size, other bytes, other ETags and no checksum: nothing can tell which is right, and the
+    mixed file is 'ok' only as far as anyone can know: the Report says it is unverified."""
+    paced = Faults(bandwidth=4 * MB)
+    with ExitStack() as stack:
+        good, liar = servers(stack, same(seed=1, faults=paced), same(seed=2, faults=paced))
+        (f,) = manifest(good)
+        report = fetch([Entry(good + f["url"], mirrors=(liar + f["url"],))], tmp_path, options(engine))
+    (result,) = report.items
+    assert result.status == "ok" and result.sources is not None
+    assert all(s["bytes"] > 0 for s in result.sources)
+    assert result.unverified and report.to_json()["items"][0]["unverified"] is True
 
 
 @pytest.mark.parametrize("engine", ENGINES)

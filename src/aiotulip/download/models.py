@@ -78,6 +78,9 @@ class Result:
     sources: list[dict[str, Any]] | None = None
     # The protocol of the last answer: "1.1", "2", "3" (HTTP), or the scheme (ftp, sftp); None if none.
     http_version: str | None = None
+    # Joined from several URLs with no checksum to prove they serve the same bytes (mirrors' ETags
+    # and dates differ between servers even for one file, so only a digest can tell).
+    unverified: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,7 +98,7 @@ class Result:
             "content_encoding": self.content_encoding,
             "http_version": self.http_version,
             "elapsed": round(self.elapsed, 6),
-            **({"sources": self.sources} if self.sources is not None else {}),
+            **({"sources": self.sources, "unverified": self.unverified} if self.sources is not None else {}),
         }
 
 

@@ -22,7 +22,7 @@ __all__ = ["Items", "ResultLog"]
 _UNSET = 255
 _VERSIONS: list[str | None] = [None, "1.0", "1.1", "2", "3", "ftp", "ftps", "sftp"]
 _VERSION_CODES = {version: code for code, version in enumerate(_VERSIONS)}
-_NO_WORDS = (None, None, False, None, None, None)
+_NO_WORDS = (None, None, False, None, None, None, False)
 _CODES: dict[str, int] = {status: code for code, status in enumerate(STATUSES)}
 
 
@@ -47,7 +47,7 @@ class ResultLog(Sequence["Result | None"]):
         self._version = bytearray(count)  # an index in _VERSIONS (0: none)
         self._no_sha: set[int] = set()
         # error, kind, unvalidated, reason, content encoding, sources: rare, kept only where there are any
-        self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None, Any]] = {}
+        self._words: dict[int, tuple[str | None, str | None, bool, str | None, str | None, Any, bool]] = {}
         self._listed: list[Job] | None = None
 
     def __len__(self) -> int:
@@ -74,7 +74,7 @@ class ResultLog(Sequence["Result | None"]):
             self._sha[32 * index : 32 * index + 32] = bytes.fromhex(result.sha256)
             self._no_sha.discard(index)
         words = (result.error, result.error_kind, result.resumed_unvalidated, result.reason,
-                 result.content_encoding, result.sources)  # fmt: skip
+                 result.content_encoding, result.sources, result.unverified)  # fmt: skip
         if any(words):
             self._words[index] = words
         else:
@@ -120,7 +120,7 @@ class ResultLog(Sequence["Result | None"]):
         return self._listed[index]
 
     def _make(self, index: int, job: Job) -> Result:
-        error, kind, unvalidated, reason, encoding, sources = self._words.get(index, _NO_WORDS)
+        error, kind, unvalidated, reason, encoding, sources, unverified = self._words.get(index, _NO_WORDS)
         renamed = self._renamed
         return Result(
             redact(job.url),
@@ -138,6 +138,7 @@ class ResultLog(Sequence["Result | None"]):
             encoding,
             sources,
             _VERSIONS[self._version[index]],
+            unverified,
         )
 
     # -- what a Report asks of all of them, from the arrays --------------------------------------------

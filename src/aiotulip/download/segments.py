@@ -145,6 +145,10 @@ class Sources:
     def several(self) -> bool:
         return len(self.states) > 1
 
+    def joined(self) -> bool:
+        """Whether the file's bytes came from more than one URL."""
+        return sum(1 for state in self.states if state.bytes) > 1
+
 
 class Segments:
     """The spans of one file and the connections fetching them."""

@@ -330,6 +330,8 @@ class Item(SplitSteps):
         result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
         if self._unvalidated and self.kept:
             result.resumed_unvalidated = True
+        if self._mirrors is not None and not (self.job.sha256 or self.job.checksums):
+            result.unverified = self._mirrors.sources.joined()
         if self._stranger and self.name != self.job.name:
             result.reason = f"{self.job.name} was there and not tulip's: kept, and this saved beside it"
         result.content_encoding = self._encoding
