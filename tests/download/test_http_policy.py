@@ -444,3 +444,36 @@ def test_dash_h_user_and_netrc_default_stay_where_the_user_sent_them(
         (None, None, "agent/7"),
         ("k3y", _basic("u", "pw"), "agent/7"),  # --location-trusted
     ]
+
+
+def test_broken_answers_in_the_same_words_on_every_transport(tmp_path: Path) -> None:
+    """A cut body, a malformed chunk or head, garbage: one line, the same kind everywhere, and the
+    same words from the two readers on llhttp (aiohttp's own are multi-line pictures of the bytes)."""
+    from tests.download.conformance.scripted import CLOSE
+
+    cases = {
+        "/trailers": lambda r: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n"
+                                b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"],
+        "/cut-chunk": lambda r: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhello", CLOSE],
+        "/bad-chunk": lambda r: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"zz\r\nhello\r\n0\r\n\r\n"],
+        "/bad-head": lambda r: [b"HTTP/1.1 200 OK\r\nBad Header Line\r\nContent-Length: 2\r\n\r\nok"],
+        "/short": lambda r: [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", CLOSE],
+        "/garbage": lambda r: [b"\x00\x01garbage\r\n\r\n", CLOSE],
+    }  # fmt: skip
+    rows = {}
+    with Scripted(cases) as server:
+        for transport in ("curl", "lean", "aiohttp"):
+            report = fetch([f"{server.base}{path}" for path in cases], tmp_path / transport,
+                           transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
+            rows[transport] = [(r.status, r.error_kind, r.error) for r in report.items]
+    kinds = {t: [(status, kind) for status, kind, _ in row] for t, row in rows.items()}
+    assert kinds["curl"] == kinds["lean"] == kinds["aiohttp"] == [
+        ("ok", None), ("failed", "transport"), ("failed", "protocol"), ("failed", "protocol"),
+        ("failed", "transport"), ("failed", "protocol"),
+    ]  # fmt: skip
+    assert rows["lean"] == rows["aiohttp"]
+    assert [row[2] for row in rows["curl"]][1::3] == [row[2] for row in rows["lean"]][1::3] == [
+        "server closed the connection", "connection closed after 3 of 10 bytes"
+    ]  # fmt: skip
+    assert not any("\n" in (error or "") for row in rows.values() for _, _, error in row)

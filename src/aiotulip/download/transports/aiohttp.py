@@ -8,6 +8,7 @@ SSLContext. Its failures are mapped onto the words every transport uses (``_erro
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -164,12 +165,12 @@ def _translate(exc: BaseException, url: str, proxy: Proxy | None) -> BaseExcepti
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchError(f"invalid URL: {exc}", url=url)
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return TransportError(f"body cut short: {_reason(exc)}", url=url)
+        return TransportError(_cut_short(exc), url=url)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return TransportError("server closed the connection", url=url)
     if isinstance(exc, aiohttp.ClientResponseError):
         # aiohttp's parser (llhttp, as httptools) refusing a response: the same class as the wire reader.
-        return ProtocolError(f"bad response: {exc.message}", url=url)
+        return ProtocolError(f"bad response: {_parser_words(str(exc.message))}", url=url)
     if isinstance(exc, aiohttp.ClientOSError):
         host = urlsplit(url).hostname or ""
         return connect_error(exc, host, urlsplit(url).port or 0, url=url)
@@ -188,6 +189,28 @@ def _buffered(content: object) -> bytes | None:
     buffer.clear()
     content._buffer_offset = 0  # type: ignore[attr-defined]  # aiohttp's private buffer: see above
     return data
+
+
+# aiohttp's words for a body that ended early, in the wire reader's and libcurl's (the same words
+# whatever the transport: scripts match on them).
+_RECEIVED = re.compile(r"received (\d+) of (\d+) bytes")
+
+
+def _cut_short(exc: aiohttp.ClientPayloadError) -> str:
+    found = _RECEIVED.search(str(exc))
+    if found:
+        return f"connection closed after {found[1]} of {found[2]} bytes"
+    return "server closed the connection"
+
+
+def _parser_words(message: str) -> str:
+    """llhttp's message without the dump of the bytes it quotes (a multi-line picture with a caret):
+    its first words, as the wire reader gives them ('Bad status line:' leads to the real reason)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].lower().startswith("bad status line"):
+        lines = lines[1:]
+    first = lines[0] if lines else "unreadable"
+    return first.rstrip(":")[:200]
 
 
 def _reason(exc: BaseException) -> str:
