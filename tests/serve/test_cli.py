@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -75,3 +78,45 @@ def test_server_process_runs_in_its_own_process(tmp_path: Path) -> None:
             assert resp.read() == b"x" * 100
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/files/x.bin", timeout=2)
+
+
+def test_a_server_process_ends_with_its_parent_even_a_killed_one(tmp_path: Path) -> None:
+    """SIGKILL gives the parent no chance to stop its server: the child sees the end of the pipe the
+    parent held, shuts down and removes its self-signed TLS folder (a pytest run killed by a CI
+    timeout leaves no server behind)."""
+    parent_code = (
+        "import sys, time\n"
+        "from aiotulip.serve import ServeConfig, ServerProcess\n"
+        "server = ServerProcess(ServeConfig(files=1, self_signed=True))\n"
+        "server.start()\n"
+        "print(server.pid, server.ca_file, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid_text, ca_file = parent.stdout.readline().split()
+        pid = int(pid_text)
+        assert Path(ca_file).exists()
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.05)
+    alive = _running(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the server outlived its killed parent"
+    assert not Path(ca_file).parent.exists()  # its TLS folder removed on the way out
+
+
+def _running(pid: int) -> bool:
+    """Whether *pid* runs (an exited child of init is a zombie until reaped: not running)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -8,6 +8,8 @@ run_forever(config)                                             # ``tulip serve`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import pickle
 import select
 import signal
@@ -138,14 +140,30 @@ def _url(host: str, port: int, *, secure: bool = False) -> str:
 
 
 async def serve_until_signalled(
-    config: ServeConfig, announce: Callable[[RunningServer], None] | None = None
+    config: ServeConfig, announce: Callable[[RunningServer], None] | None = None, *, watch: int | None = None
 ) -> None:
-    """Serve until SIGINT, SIGTERM or SIGHUP (a closed terminal), then shut down gracefully."""
+    """Serve until SIGINT, SIGTERM or SIGHUP (a closed terminal), or until the pipe *watch* reaches
+    its end (the parent that holds its other end is gone), then shut down gracefully."""
     server = await start_server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in _STOPPING:
         loop.add_signal_handler(signum, stop.set)
+    if watch is not None:
+
+        def readable() -> None:
+            try:
+                gone = not os.read(watch, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                gone = True
+            if gone:
+                loop.remove_reader(watch)
+                stop.set()
+
+        os.set_blocking(watch, False)
+        loop.add_reader(watch, readable)
     try:
         if announce is not None:
             announce(server)
@@ -153,12 +171,17 @@ async def serve_until_signalled(
     finally:
         for signum in _STOPPING:
             loop.remove_signal_handler(signum)
+        if watch is not None:
+            loop.remove_reader(watch)
         await server.close()
 
 
-def run_forever(config: ServeConfig, announce: Callable[[RunningServer], None] | None = None) -> None:
-    """Serve *config* in the foreground (uvloop when installed) until SIGINT or SIGTERM."""
-    _loop.run(serve_until_signalled(config, announce))
+def run_forever(
+    config: ServeConfig, announce: Callable[[RunningServer], None] | None = None, *, watch: int | None = None
+) -> None:
+    """Serve *config* in the foreground (uvloop when installed) until SIGINT or SIGTERM (or the end
+    of the pipe *watch*)."""
+    _loop.run(serve_until_signalled(config, announce, watch=watch))
 
 
 # -- a thread of its own: tests of blocking code -------------------------------------------------------
@@ -219,17 +242,29 @@ class ServerThread(Service):
 
 
 def _child_main() -> None:
-    """Entry point of a ServerProcess child: a pickled config on stdin, the URL (or error) on stdout."""
-    config = pickle.load(sys.stdin.buffer)
+    """Entry point of a ServerProcess child: a pickled config on stdin (its length first), the URL
+    (or error) on stdout. stdin stays open: its end means the parent is gone, even SIGKILLed (no
+    signal comes then), and the server shuts down and removes what it made (a TLS folder)."""
+    config = pickle.loads(_read_exactly(0, int.from_bytes(_read_exactly(0, 8), "big")))
 
     def announce(server: RunningServer) -> None:
         print(server.url, server.ca_file or "", sep="\t", flush=True)
 
     try:
-        run_forever(config, announce)
+        run_forever(config, announce, watch=0)
     except UsageError as exc:
         print(f"error: {exc}", flush=True)
         sys.exit(2)
+
+
+def _read_exactly(fd: int, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = os.read(fd, count - len(data))
+        if not chunk:
+            raise SystemExit(0)  # the parent went before it said what to serve
+        data += chunk
+    return data
 
 
 class ServerProcess(Service):
@@ -259,8 +294,9 @@ class ServerProcess(Service):
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(pickle.dumps(self.config))
-        proc.stdin.close()
+        config = pickle.dumps(self.config)
+        proc.stdin.write(len(config).to_bytes(8, "big") + config)
+        proc.stdin.flush()  # and kept open: the child serves while it is (see _child_main)
         ready, _, _ = select.select([proc.stdout], [], [], self.start_timeout)
         line = proc.stdout.readline().decode().strip() if ready else ""
         if not line.startswith("http"):
@@ -283,5 +319,7 @@ class ServerProcess(Service):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
