@@ -49,11 +49,20 @@ class Entry:
     headers: tuple[tuple[str, str], ...] = ()  # request headers of this item only (header= lines)
 
 
+# scheme://host[:port][/path]: letters, digits, dots and dashes in the host (no userinfo, no IPv6),
+# and nothing in the rest that _UNSAFE refuses.
+_SIMPLE_URL = re.compile(
+    r"(?i)(?:https?|ftps?|sftp)://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::(\d{1,5}))?(?:[/?#][!-~]*)?\Z"
+)
+
+
 def check_url(url: str, where: str = "") -> str:
     """Return *url* if it is an absolute URL tulip fetches (http, https, ftp, ftps, sftp) with a
     host; raise UsageError naming it. A URL without a scheme is http://, as curl takes it."""
     if "://" not in url and not url.lower().startswith(("file:", "mailto:", "data:")):
         url = "http://" + url
+    if len(url) <= 2048 and (simple := _SIMPLE_URL.match(url)) and int(simple[1] or 0) < 65536:
+        return url  # the usual shape, said good without urlsplit (a million-line list: seconds less)
     at = f" ({where})" if where else ""
     shown = redact(url)[:200]  # a password in the URL never reaches the message
     if len(url) > 16 * 1024:
@@ -259,6 +268,7 @@ def parse_manifest(text: str | bytes, manifest_url: str) -> list[Entry]:
 # Matched against the lower-cased text (so the classes need no upper case), anchored at each line:
 # one match per valid line, so as many matches as lines means every line is valid.
 _PORT = rb"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+_NOTHING_LINES = re.compile(rb"(?m)^[ \t]*(?:#[^\n]*)?\r?\n")  # blank lines and comments
 _PLAIN_LINE = re.compile(
     rb"(?m)^https?://[a-z0-9.-]+"
     + _PORT
@@ -325,6 +335,10 @@ def read_input(path: str) -> list[Entry] | UrlList:
     except OSError as exc:
         raise UsageError(f"cannot read input file {source}: {exc.strerror or exc}") from None
     fast = UrlList.parse(data, source)
+    if fast is None and (b"#" in data or b"\n\n" in data):
+        # Comments and blank lines are all that is unusual in many a long list: without them it
+        # may still be a plain one (a million lines: a second, not fifteen and half a gigabyte).
+        fast = UrlList.parse(_NOTHING_LINES.sub(b"", data), source)
     if fast is not None:
         return fast
     if b"\x00" in data:
