@@ -59,3 +59,27 @@ def test_a_directory_or_an_unwritable_place_is_refused_before_anything_starts(tm
     assert done.returncode == 2 and "is a directory" in done.stderr and "Traceback" not in done.stderr
     done = _run("http://127.0.0.1:1/x", "--json", "/nonexistent/dir/r.json", cwd=tmp_path)
     assert done.returncode == 2 and "cannot write in" in done.stderr
+
+
+def test_ctrl_c_while_a_long_list_is_read_still_writes_the_report(tmp_path: Path) -> None:
+    """Half a million lines with mirrors take seconds to read and name: a Ctrl-C then ends the run
+    at once (130), and --json holds a report that says it was interrupted with nothing begun."""
+    import signal
+    import time
+
+    listing = tmp_path / "in.txt"
+    with listing.open("w") as out:
+        for i in range(500_000):
+            out.write(f"http://127.0.0.1:9/f{i}.bin\thttp://127.0.0.2:9/f{i}.bin\n")
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([sys.executable, "-m", "aiotulip", "fetch", "-i", str(listing), "-d",
+                             str(tmp_path / "o"), "--json", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.5)  # started, and still reading (the list takes several seconds)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    document = json.loads(report.read_text())
+    assert document["summary"]["interrupted"] is True
+    assert document["items"] == []  # (were the list read in 1.5 s, this would say so: make it longer)

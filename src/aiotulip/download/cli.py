@@ -7,10 +7,11 @@ cannot offer what the API lacks, or check a value differently.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiotulip.download.options import ENGINES, TRANSPORTS
 from aiotulip.errors import UsageError
@@ -287,21 +288,14 @@ def _first_line(path: str, option: str) -> str:
         raise UsageError(f"{option} @{path}: {why}") from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``tulip fetch``; return its exit status."""
-    from aiotulip.download.api import fetch
+def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
+    """Return the run's sources (URLs, -i, --manifest, -M) and its destination."""
     from aiotulip.download.sources import UrlList, check_url, read_input
-    from aiotulip.download.summary import print_summary
-    from aiotulip.shared.output import check_output
 
-    options = options_from(args)
-    if args.json is not None:
-        check_output(args.json, "--json")
-    progress, scripted, machine_out = _for_scripts(args, options)
-    sources: list = [check_url(url, "argument") for url in args.urls]
+    sources: Any = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
-        sources = listed  # type: ignore[assignment]  # a plain list alone stays lazy
+        sources = listed  # a plain list alone stays lazy
     elif isinstance(listed, UrlList):
         sources += listed.entries()
     else:
@@ -322,10 +316,32 @@ def run(args: argparse.Namespace) -> int:
     dest = args.dest
     if args.output is not None:
         sources, dest = _one_output(args.output, sources, dest)
+    return sources, dest
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tulip fetch``; return its exit status."""
+    from aiotulip.download.api import fetch
+    from aiotulip.download.summary import print_summary
+    from aiotulip.shared.output import check_output
+
+    options = options_from(args)
+    if args.json is not None:
+        check_output(args.json, "--json")
+    progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals
 
-    with _signals.terminating_as_interrupt():
-        report = fetch(sources, dest, options, progress=progress)
+    try:
+        sources, dest = _gather(args, options)
+        with _signals.terminating_as_interrupt():
+            report = fetch(sources, dest, options, progress=progress)
+    except KeyboardInterrupt:  # while the sources were read or named: nothing begun, and --json says so
+        if args.json is not None:
+            from aiotulip.download.models import Report
+
+            with contextlib.suppress(OSError):
+                Report([], options.engine, interrupted=True).write_json(args.json)
+        raise
     status = report.exit_status()
     signum = _signals.received()
     if report.interrupted and signum is not None:
