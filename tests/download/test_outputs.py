@@ -83,3 +83,23 @@ def test_ctrl_c_while_a_long_list_is_read_still_writes_the_report(tmp_path: Path
     document = json.loads(report.read_text())
     assert document["summary"]["interrupted"] is True
     assert document["items"] == []  # (were the list read in 1.5 s, this would say so: make it longer)
+
+
+def test_ctrl_c_while_the_manifest_comes_is_a_quiet_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.download.conformance.scripted import Pause, Scripted, response
+
+    with Scripted({"/m.json": lambda r: [Pause(30), response("200 OK", b"{}")]}) as server:
+        report = tmp_path / "report.json"
+        proc = subprocess.Popen([sys.executable, "-m", "aiotulip", "fetch", "--manifest",
+                                 f"{server.base}/m.json", "-d", str(tmp_path / "o"), "--json", str(report)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert json.loads(report.read_text())["summary"]["interrupted"] is True

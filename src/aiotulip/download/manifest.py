@@ -8,6 +8,7 @@ import hashlib
 import threading
 import time
 
+from aiotulip.download.engines import Interrupted
 from aiotulip.download.engines._sync import Context, run_item
 from aiotulip.download.http.urls import origin, split_userinfo, with_userinfo
 from aiotulip.download.item import Commit, Finish, Item, Read, Rules, Step
@@ -80,6 +81,9 @@ class _Memory:
     def finish(self, step: Finish) -> None:
         pass
 
+    def held(self) -> int:
+        return 0  # nothing on disk to resume from
+
     def close(self) -> None:
         pass
 
@@ -100,7 +104,10 @@ def load_manifest(url: str, options: FetchOptions | None = None) -> list[Entry]:
     memory = _Memory(url)
     with open_sync(options.transport, options.transport_options(concurrency=1)) as transport:
         ctx = Context(transport, None, rules, options.buffer_size(), Progress(), threading.Event())  # type: ignore[arg-type]  # no disk: bodies stay in memory
-        result = run_item(item, memory, ctx)  # type: ignore[arg-type]  # _Memory stands in for Files
+        try:
+            result = run_item(item, memory, ctx)  # type: ignore[arg-type]  # _Memory stands in for Files
+        except Interrupted:  # Ctrl-C while the manifest came: the run ends before it began
+            raise KeyboardInterrupt from None
     if result.status != "ok":
         raise UsageError(f"cannot fetch manifest {result.url}: {result.error}")
     base = item.url or url
