@@ -103,3 +103,26 @@ def test_ctrl_c_while_the_manifest_comes_is_a_quiet_130(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert json.loads(report.read_text())["summary"]["interrupted"] is True
+
+
+def test_a_report_on_the_ram_disk_is_a_file_like_any_other(tmp_path: Path) -> None:
+    """/dev/shm holds ordinary files: --json there is written whole and renamed (it was refused as
+    a device, and tulip bench --dir /dev/shm failed every tulip row)."""
+    import tempfile
+
+    from aiotulip.shared.output import check_output, writing
+
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        import pytest
+
+        pytest.skip("no writable /dev/shm")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:
+        path = os.path.join(folder, "report.json")
+        check_output(path, "--json")
+        with writing(path) as out:
+            out.write("{}")
+        os.symlink(path, os.path.join(folder, "latest.json"))
+        with writing(os.path.join(folder, "latest.json")) as out:
+            out.write('{"a": 1}')
+        assert sorted(os.listdir(folder)) == ["latest.json", "report.json"]
+        assert Path(path).read_text() == '{"a": 1}' and os.path.islink(os.path.join(folder, "latest.json"))

@@ -10,7 +10,9 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(bench: argparse.ArgumentParser) -> None:
-    workloads = ("latency", "small", "bulk", "c10k", "split", "mirrors")
+    from aiotulip.bench.workloads import WORKLOADS  # (names and sizes alone: nothing heavy)
+
+    workloads = tuple(WORKLOADS)
     bench.add_argument("--workload", action="append", choices=workloads,
                        help="run only this workload (repeatable; default all)")  # fmt: skip
     bench.add_argument("--scale", type=positive_float, default=0.25, metavar="X",

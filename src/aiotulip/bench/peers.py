@@ -109,6 +109,8 @@ def _command(
     """The command line of *client*; *split* > 1: as many connections per file, where it can."""
     assert client.binary is not None
     urls = urls_file.read_text().split()
+    ca = work / "ca.pem"  # over TLS (run.py puts the CA there): each client trusts it its own way
+    trust = ca.exists()
     mirrors = urls_file.with_name("mirrors.txt")
     if mirrors.exists() and (client.name.startswith("tulip ") or client.name == "aria2c"):
         urls_file = mirrors  # the clients that take several URLs for one file get them all
@@ -120,6 +122,7 @@ def _command(
             "--json", str(work / "report.json"),
             *(["--workers", str(client.workers)] if client.workers > 1 else []),
             *(["--split", str(split), "--min-split-size", "1M"] if split > 1 else []),  # as aria2c -k1M
+            *(["--ca-certificate", str(ca)] if trust else []),
         ]  # fmt: skip
     if client.name == "textbook aiohttp":
         script = work / "textbook.py"
@@ -137,6 +140,9 @@ def _command(
             "--parallel",
             "--parallel-max",
             str(min(concurrency, 300)),
+            *(
+                ["--cacert", str(ca), "--http2"] if trust else []
+            ),  # (HTTP/1.1 where the server offers no more)
             "-K",
             str(config),
         ]
@@ -149,6 +155,7 @@ def _command(
             "-q",
             f"--max-threads={concurrency}",
             *chunks,
+            *([f"--ca-certificate={ca}"] if trust else []),
             "-P",
             str(dest),
             "-i",
@@ -158,6 +165,7 @@ def _command(
         return [
             client.binary, "-q", "-j", str(concurrency), "--max-connection-per-server=16",
             *([f"-x{split}", f"-s{split}", "-k1M", "--file-allocation=none"] if split > 1 else []),
+            *([f"--ca-certificate={ca}"] if trust else []),
             "-d", str(dest), "-i", str(urls_file),
         ]  # fmt: skip
     raise ValueError(client.name)
@@ -179,7 +187,10 @@ def run_client(
     with open(errors, "wb") as stderr:
         exec_monotonic = time.monotonic()
         started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work)
+        env = None
+        if (work / "ca.pem").exists():  # the textbook client trusts what OpenSSL's default paths say
+            env = {**os.environ, "SSL_CERT_FILE": str(work / "ca.pem")}
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work, env=env)
 
         def wait() -> None:
             _pid, status, usage = os.wait4(proc.pid, 0)

@@ -84,7 +84,11 @@ def _server(
             with open(root / name, "wb") as f:
                 for chunk in corpus.read(entry, 0, entry.size):
                     f.write(chunk)
-        with Nginx(root, workload.rate, workload.mirrors) as base, _failing(workload) as failing:
+        nginx = Nginx(root, workload.rate, workload.mirrors, workload.tls)
+        with nginx as base, _failing(workload) as failing:
+            if nginx.ca_file is not None:
+                # Where every client finds the CA to trust (peers.py gives it as each one's option).
+                shutil.copy(nginx.ca_file, work / "ca.pem")
             bases = [(f"{base}/m{n}/", "") for n in range(1, len(workload.mirrors) + 1)]
             yield (bases or [(f"{base}/files/", "")]) + failing, "nginx"
         shutil.rmtree(root)

@@ -28,6 +28,7 @@ class Workload:
     # (tulip, aria2c) get them all on one tab-separated line; the others the first URL alone.
     mirrors: tuple[int, ...] = ()
     failing_mirror: bool = False
+    tls: str = ""  # "h1": nginx over TLS offering HTTP/1.1 alone; "h2": HTTP/2 too, by ALPN
 
     def limit(self, concurrency: int | None = None) -> float | None:
         """The latency floor: waves of *concurrency* requests, each waiting out the delay."""
@@ -45,6 +46,24 @@ WORKLOADS: dict[str, Workload] = {
     for workload in (
         Workload("latency", 1000, 2048, 100, delay=0.1, about="1,000 x 2 KB behind a 100 ms delay, c=100"),
         Workload("small", 10_000, 1024, 100, server="nginx", about="10,000 x 1 KB, no delay, c=100"),
+        Workload(
+            "small-https",
+            10_000,
+            1024,
+            100,
+            server="nginx",
+            tls="h1",
+            about="10,000 x 1 KB over TLS (HTTP/1.1), c=100",
+        ),
+        Workload(
+            "small-h2",
+            10_000,
+            1024,
+            100,
+            server="nginx",
+            tls="h2",
+            about="10,000 x 1 KB over TLS and HTTP/2, c=100",
+        ),
         Workload("bulk", 20, 50 * 1024 * 1024, 20, server="nginx", about="20 x 50 MB, c=20"),
         Workload("c10k", 10_000, 1024, 10_000, delay=1.0, about="10,000 x 1 KB behind a 1 s delay, c=10,000"),
         Workload(

@@ -33,8 +33,10 @@ def _target(path: str) -> str:
 
 
 def _kernels(path: str) -> bool:
-    """Whether *path* is one of the kernel's own (a device, a process's descriptor)."""
-    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    """Whether *path* is one of the kernel's own (a device, a process's descriptor). /dev/shm holds
+    ordinary files (a RAM disk): a report there is written and renamed as anywhere else."""
+    path = os.path.abspath(path)
+    return path.startswith(("/dev/", "/proc/")) and not path.startswith("/dev/shm/")
 
 
 def _through(path: str) -> bool:
