@@ -198,14 +198,20 @@ def _compressors() -> dict:
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
 def test_a_decoder_gives_bounded_pieces_of_a_bomb(encoding: str) -> None:
-    from aiotulip.download.decoding import Decoder
+    from aiotulip.download.decoding import Decoder, Inflated
 
     bomb = _compressors()[encoding](bytes(64 * 1024 * 1024))  # 64 MB of zeros in a few KB
     assert len(bomb) < 100_000
-    decoder = Decoder(encoding)
+    decoder = Decoder(encoding, max_ratio=0)  # (no bound on the ratio: the pieces are what is tested)
     decoder.feed(bomb)
     sizes = [len(decoder.take(65536)) for _ in range(50)]
     assert all(0 < size <= 65536 + 32768 for size in sizes), sizes  # brotli's blocks overshoot a little
+    bounded = Decoder(encoding)  # the default ratio stops it after a mebibyte and a little
+    bounded.feed(bomb)
+    with pytest.raises(Inflated, match="inflates past 200 times"):
+        for _ in range(2000):  # 64 MB would be 1,024 pieces; a gzip bomb is ~1,000 times, not 200
+            bounded.take(65536)
+    assert bounded.given <= 200 * len(bomb) + (1 << 20) + 65536 + 32768
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
