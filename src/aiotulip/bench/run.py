@@ -139,6 +139,19 @@ def _verify(dest: Path, expected: dict[str, str]) -> str:
     return ""
 
 
+def _first_error(report: Path) -> str:
+    """What the first failed item of tulip's report says (a quiet run prints nothing of it)."""
+    try:
+        items = json.loads(report.read_text())["items"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    failed = [item for item in items if item.get("status") not in ("ok", "skipped")]
+    if not failed:
+        return ""
+    first = failed[0]
+    return f"{len(failed)} items failed, e.g. {first.get('url')}: {first.get('error')}"
+
+
 def _stats(base: str, method: str = "GET") -> dict[str, object]:
     request = urllib.request.Request(f"{base}/_tulip/stats", method=method)
     with urllib.request.urlopen(request, timeout=10) as resp:
@@ -260,7 +273,7 @@ def _measure(
     problem = (
         _verify(dest, expected)
         if run.returncode == 0
-        else f"exit {run.returncode}: {run.stderr.strip()[-200:]}"
+        else f"exit {run.returncode}: {run.stderr.strip()[-200:] or _first_error(work / 'report.json')}"
     )
     if problem:
         row.status, row.note = "failed", problem

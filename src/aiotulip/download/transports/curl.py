@@ -86,6 +86,7 @@ class _Transfer:
         "proxy",
         "resumed",
         "scheme",
+        "stalled",
         "started",
         "status",
         "touched",
@@ -114,7 +115,8 @@ class _Transfer:
         self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
         self.chunks: collections.deque[bytes] = collections.deque()
         self.held = 0  # bytes in chunks
-        self.paused = False
+        self.paused = False  # the next chunk is refused (WRITEFUNC_PAUSE) until the reader catches up
+        self.stalled = False  # one was: libcurl holds the transfer paused (PAUSE_CONT lets it go)
         self.done = False
         self.error: FetchError | None = None
         self.connected = False
@@ -192,6 +194,7 @@ class _Transfer:
             lock.acquire()
         try:
             if self.paused:
+                self.stalled = True
                 return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
             self.chunks.append(data)
             self.held += len(data)
@@ -572,6 +575,11 @@ class CurlTransport:
     def _resume(self, transfer: _Transfer) -> None:
         transfer.paused = False
         transfer.touched = time.monotonic()
+        if not transfer.stalled or transfer.done:
+            # Nothing was refused yet (the body may even have ended since): libcurl is not paused,
+            # and curl_easy_pause on a finished transfer fails (error 43: it has no connection).
+            return
+        transfer.stalled = False
         try:
             transfer.curl.pause(pycurl.PAUSE_CONT)
         except pycurl.error as exc:
@@ -1023,6 +1031,8 @@ class _SyncResponse:
                     resume = transfer.paused and transfer.held <= _LOW_WATER
                     if resume:
                         transfer.paused = False
+                        resume = transfer.stalled and not transfer.done  # (see CurlTransport._resume)
+                        transfer.stalled = False
                 if resume:
                     self._driver.submit("resume", transfer)
                 return data

@@ -1,0 +1,88 @@
+"""The curl transport's own edges. libcurl's timer on the event loop: "now" (0 ms) must run at the
+next turn of the loop, whatever timer was set before and whichever loop runs it (uvloop's handles are
+not asyncio's classes: a check by class once left a resumed transfer waiting for a 10 s timer on
+uvloop). And the pause that holds a transfer while its reader catches up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from aiotulip.download.options import FetchOptions
+from aiotulip.download.transports.curl import CurlTransport
+
+LOOPS: list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]] = [("asyncio", asyncio.new_event_loop)]
+try:
+    import uvloop
+
+    LOOPS.append(("uvloop", uvloop.new_event_loop))
+except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+    pass
+
+
+@pytest.mark.parametrize("factory", [f for _n, f in LOOPS], ids=[n for n, _f in LOOPS])
+def test_now_overrides_a_later_timer(factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    async def main() -> list[str]:
+        fired: list[str] = []
+        async with CurlTransport(FetchOptions().transport_options()) as transport:
+            transport._act = lambda fd, what: fired.append("acted")  # type: ignore[method-assign]  # count, not drive
+            transport._on_timer(10_000)  # libcurl: call me in 10 s
+            transport._on_timer(0)  # ... no: now (a transfer resumed)
+            transport._on_timer(0)  # (twice now is still once)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert fired == ["acted"]
+            transport._on_timer(10_000)
+            transport._on_timer(-1)  # cancelled: nothing runs
+            for _ in range(3):
+                await asyncio.sleep(0)
+        return fired
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        assert runner.run(main()) == ["acted"]
+
+
+BODY = bytes(range(256)) * 4097  # 1 MiB and 256 bytes: the last chunk crosses the high-water mark
+
+
+def test_a_body_that_ends_as_it_crosses_the_high_water_mark_reads_whole() -> None:
+    """The chunk that crosses the high-water mark is taken and the next would be refused; when
+    there is no next one the transfer ends unpaused, and the reader catching up must not ask
+    libcurl to resume it (curl_easy_pause on a finished transfer fails: error 43). It failed one
+    bulk download in three from nginx."""
+    from tests.download.conformance.scripted import Scripted, response
+
+    async def main(base: str) -> bytes:
+        async with (
+            CurlTransport(FetchOptions().transport_options()) as transport,
+            transport.get(f"{base}/body", {}) as answer,
+        ):
+            await asyncio.sleep(0.5)  # the whole body arrives before the reader looks
+            got = []
+            while chunk := await answer.read(65536):
+                got.append(chunk)
+            return b"".join(got)
+
+    with Scripted({"/body": lambda r: [response("200 OK", BODY)]}) as server:
+        assert asyncio.run(main(server.base)) == BODY
+
+
+def test_the_same_from_a_thread() -> None:
+    import time
+
+    from aiotulip.download.transports import open_sync
+    from tests.download.conformance.scripted import Scripted, response
+
+    with Scripted({"/body": lambda r: [response("200 OK", BODY)]}) as server:
+        options = FetchOptions()
+        with (
+            open_sync("curl", options.transport_options()) as transport,
+            transport.get(f"{server.base}/body", {}) as answer,
+        ):
+            time.sleep(0.5)
+            got = []
+            while chunk := answer.read(65536):
+                got.append(chunk)
+    assert b"".join(got) == BODY
