@@ -9,9 +9,10 @@ during retry waits; the executor then drops the items not yet started.
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from aiotulip.download.engines import Interrupted, Outcome, Work
 from aiotulip.download.engines._sync import Context, download
@@ -53,16 +54,20 @@ def run(work: Work) -> Outcome:
         executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
         # Submitted a few at a time, not all at once: a million jobs must not be a million futures.
         pending: dict[Future[Result], tuple[int, Job]] = {}
+        # Each future says when it is done, into this queue: concurrent.futures.wait() visits every
+        # pending future on each call, and once a completion that made c10k quadratic (minutes).
+        finished: queue.SimpleQueue[Future[Result]] = queue.SimpleQueue()
         jobs = ((index, job) for index, job in enumerate(work.jobs) if job.duplicate_of is None)
         window = 2 * options.concurrency
         try:
             while True:
                 for index, job in itertools.islice(jobs, window - len(pending)):
-                    pending[executor.submit(one, job)] = (index, job)
+                    future = executor.submit(one, job)
+                    pending[future] = (index, job)
+                    future.add_done_callback(finished.put)
                 if not pending:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in _completed(finished):
                     index, job = pending.pop(future)
                     try:
                         result = results[index] = future.result()
@@ -89,3 +94,18 @@ def run(work: Work) -> Outcome:
         finally:
             executor.shutdown(wait=True)
     return Outcome(results)
+
+
+def _completed(finished: queue.SimpleQueue[Future[Result]]) -> list[Future[Result]]:
+    """The futures done so far: at least one, waited for (in slices, so Ctrl-C is taken at once)."""
+    while True:
+        try:
+            done = [finished.get(timeout=0.5)]
+            break
+        except queue.Empty:
+            continue
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except queue.Empty:
+            return done

@@ -775,6 +775,11 @@ class _Driver(threading.Thread):
         self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
         self._heads: list[_Transfer] = []
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
+        # As in the asyncio transport: at most _CONNECTING connection attempts at once, the rest
+        # wait their turn here (ten thousand SYNs at once overflow the server's backlog, and the
+        # attempts then wait out the kernel's retransmission timers: c10k took minutes).
+        self._connecting = 0
+        self._waiting: collections.deque[_Transfer] = collections.deque()
         self._stopping = False
         self._last_sweep = time.monotonic()
 
@@ -838,10 +843,11 @@ class _Driver(threading.Thread):
             what, transfer = inbox.popleft()
             curl = transfer.curl
             if what == "add":
-                transfer.heads = self._heads
-                transfer.started = transfer.touched = time.monotonic()
                 self._by_curl[curl] = transfer
-                self.multi.add_handle(curl)
+                if self._connecting < _CONNECTING:
+                    self._add(transfer)
+                else:
+                    self._waiting.append(transfer)
             elif what == "resume":
                 if curl in self._by_curl:
                     transfer.touched = time.monotonic()
@@ -854,6 +860,27 @@ class _Driver(threading.Thread):
                 self._drop(transfer)
                 with self._pool_lock:
                     self.pool.give(curl)
+        self._start_waiting()
+
+    def _add(self, transfer: _Transfer) -> None:
+        self._connecting += 1
+        transfer.on_connected = self._connected
+        transfer.heads = self._heads
+        transfer.started = transfer.touched = time.monotonic()
+        self.multi.add_handle(transfer.curl)
+
+    def _connected(self) -> None:
+        """A connection attempt is over (made, or given up): a waiting transfer may start (after
+        this socket_action: no handle may be added inside libcurl's callbacks)."""
+        self._connecting -= 1
+
+    def _start_waiting(self) -> None:
+        waiting = self._waiting
+        while waiting and self._connecting < _CONNECTING:
+            transfer = waiting.popleft()
+            if self._by_curl.get(transfer.curl) is transfer:  # (not released while it waited)
+                self._add(transfer)
+                self.due = time.monotonic()
 
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -894,11 +921,20 @@ class _Driver(threading.Thread):
         if transfer is None:
             return
         self.multi.remove_handle(curl)
+        self._settle(transfer)
         transfer.ended(failure(problem[0], problem[1], transfer) if problem is not None else None)
 
     def _drop(self, transfer: _Transfer) -> None:
         if self._by_curl.pop(transfer.curl, None) is not None:
-            self.multi.remove_handle(transfer.curl)
+            if transfer.heads is not None:  # (added: one that still waited never reached libcurl)
+                self.multi.remove_handle(transfer.curl)
+            self._settle(transfer)
+
+    def _settle(self, transfer: _Transfer) -> None:
+        """A transfer left: if it never connected, its attempt's slot is free."""
+        if transfer.on_connected is not None:
+            transfer.on_connected = None
+            self._connecting -= 1
 
     def _sweep(self) -> None:
         now = time.monotonic()
@@ -997,17 +1033,20 @@ class _SyncGet:
 
 
 def _wait_for(event: threading.Event, ready: Callable[[], bool], deadline: float | None, url: str) -> None:
+    # No periodic wake-up: the driver sets the event for every change, and ends every transfer
+    # (waking its reader) when it stops. Ten thousand readers polling once a second kept the GIL
+    # so busy that starting the pool's threads took minutes.
     while True:
         event.clear()
         if ready():
             return
         if deadline is None:
-            event.wait(1.0)
+            event.wait()
             continue
         left = deadline - time.monotonic()
         if left <= 0:
             raise _late(url)
-        event.wait(min(1.0, left))
+        event.wait(left)
 
 
 class _SyncResponse:
