@@ -84,12 +84,13 @@ def run(work: Work) -> Outcome:
                     continue  # (never begun: not started)
                 failure = future.exception()
                 if failure is None:
-                    results[index] = future.result()
+                    got = future.result()
                 elif isinstance(failure, Interrupted) and failure.result is not None:
-                    results[index] = failure.result
+                    got = failure.result
                 else:
                     continue
-                work.progress.done(job, results[index])  # type: ignore[arg-type]  # (just set)
+                results[index] = got
+                work.progress.done(job, got)
             return Outcome(results, interrupted=True)
         finally:
             executor.shutdown(wait=True)

@@ -36,7 +36,7 @@ class Ended(Protocol):
     url: str
     scheme: str
     proxy: Proxy | None
-    curl: object
+    curl: pycurl.Curl
     status: int
     connected: bool
     error: FetchError | None
@@ -166,9 +166,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
 _PROTOCOL_WORDS = {WEIRD_SERVER_REPLY: "not an HTTP answer", TOO_LARGE: "the head is too large"}
 
 
-def _info(curl: object, what: int) -> int:
+def _info(curl: pycurl.Curl, what: int) -> int:
     try:
-        return int(curl.getinfo(what))  # type: ignore[attr-defined]
+        return int(curl.getinfo(what))
     except Exception:  # a handle already reset: nothing to tell
         return 0
 
