@@ -119,3 +119,46 @@ def test_o_dash_reader_gone_is_one_line(tmp_path: Path) -> None:
             err = proc.stderr.read().decode()
             assert proc.wait(timeout=30) == 1
     assert "standard output was closed" in err and "Traceback" not in err
+
+
+V1 = bytes(range(256)) * 1563  # 400,128 bytes
+V2 = bytes(reversed(range(256))) * 1563
+
+
+def _changing(request: Request) -> list[object]:
+    """The first answer has no validator and breaks off; by the retry the file has changed."""
+    if request.nth == 0:
+        return [response("200 OK", V1[:150_000], length=len(V1)), CLOSE]
+    asked = request.headers.get("range")
+    if asked:
+        start = int(asked.removeprefix("bytes=").split("-")[0])
+        return [
+            response(
+                "206 Partial Content", V2[start:], f"Content-Range: bytes {start}-{len(V2) - 1}/{len(V2)}"
+            )
+        ]
+    return [response("200 OK", V2)]
+
+
+@pytest.mark.parametrize(("engine", "transport"), [(e, "auto") for e in ENGINES] + [("asyncio", "lean")])
+def test_a_retry_never_splices_a_file_that_has_no_validator(
+    tmp_path: Path, engine: str, transport: str
+) -> None:
+    """Within one run, as across runs: a part no validator vouches for is not continued with a bare
+    Range (the server may have changed the file: two versions would be joined and called ok). Without
+    a size from the input it starts over; with one, it continues and the Report says so."""
+    from aiotulip import Entry
+    from aiotulip import fetch as api_fetch
+
+    with Scripted({"/f.bin": _changing}) as server:
+        fresh = api_fetch([f"{server.base}/f.bin"], tmp_path / "a", engine=engine, transport=transport,
+                      netrc=False, proxy="")  # fmt: skip
+        asked = [r.headers.get("range") for r in server.requests]
+    (result,) = fresh.items
+    assert (result.status, result.resumed_unvalidated) == ("ok", False)
+    assert (tmp_path / "a" / "f.bin").read_bytes() == V2 and asked == [None, None]
+    with Scripted({"/f.bin": _changing}) as server:
+        sized = api_fetch([Entry(f"{server.base}/f.bin", size=len(V1))], tmp_path / "b", engine=engine,
+                      transport=transport, netrc=False, proxy="")  # fmt: skip
+    (result,) = sized.items
+    assert result.resumed_unvalidated  # (the size vouched, as for a part found on disk: said so)

@@ -256,6 +256,7 @@ class Item(SplitSteps):
         self._check("part_removed")
         self._part_open = False
         self._part_size = 0
+        self._unvalidated = False
         return self._to(self._attempt(0))
 
     def part_opened(
@@ -269,7 +270,7 @@ class Item(SplitSteps):
         self._validator = validator
         if split is not None:
             return self._to(self._resume_split(validator, *split))
-        if size and validator is None and self.job.sha256 is None:
+        if size and validator is None and not self._vouched_by_input:
             # Nothing but a size (if that) says these bytes are this file's: a server without
             # validators may have changed it since, and the splice of two versions would pass.
             if self.job.size is None or not self.rules.resume_unvalidated:
@@ -328,7 +329,7 @@ class Item(SplitSteps):
         assert self._verified is not None
         size, sha256 = self._verified
         result = Result(self.public.url, self.path, "ok", size, sha256, self.attempts, resumed_from=self.kept)
-        if self._unvalidated and self.kept:
+        if self._unvalidated:
             result.resumed_unvalidated = True
         if self._mirrors is not None and not (self.job.sha256 or self.job.checksums):
             result.unverified = self._mirrors.sources.joined()
@@ -575,9 +576,24 @@ class Item(SplitSteps):
             return self._finish(result, remove)
         if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
             self._part_size = self.kept = 0
+            self._unvalidated = False
             self._forget_served()
             return Wait(delay, error, restart_part=True)
+        if self._part_open and self._part_size and self._validator is None and not self._vouched_by_input:
+            # The next attempt would ask for the rest with nothing to say it is the same file (no
+            # If-Range): a server that changed it meanwhile would have two versions spliced. The
+            # rule of a part found on disk holds within a run too.
+            if self.job.size is None or not self.rules.resume_unvalidated:
+                self._part_size = self.kept = 0
+                self._forget_served()
+                return Wait(delay, error, restart_part=True)
+            self._unvalidated = True
         return Wait(delay, error)
+
+    @property
+    def _vouched_by_input(self) -> bool:
+        """A checksum from the input will judge the whole file, however it was joined."""
+        return self.job.sha256 is not None or bool(self.job.checksums)
 
     def _attempt(self, offset: int) -> Step:
         self._pending = True
