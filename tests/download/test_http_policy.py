@@ -236,6 +236,32 @@ def test_credentials_go_only_to_the_origins_the_user_gave(tmp_path: Path, engine
     assert "m-pa55" not in json.dumps(second.to_json())
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_netrc_default_stays_off_the_hosts_a_manifest_names(tmp_path: Path, engine: str) -> None:
+    """A netrc ``default`` entry answers for the origins the user named; whoever writes a manifest
+    must not collect it by listing a host of their own."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login dflt password d3fault\n")
+    with Scripted({}) as elsewhere, Scripted({}) as home:
+        echo = lambda r: [response("200 OK", BODY)]  # noqa: E731
+        elsewhere.routes["/far.bin"] = echo
+        home.routes["/near.bin"] = echo
+        listing = [
+            {"name": "near.bin", "url": "near.bin"},
+            {"name": "far.bin", "url": f"http://localhost:{elsewhere.port}/far.bin"},
+        ]
+        home.routes["/m.json"] = lambda r: [response("200 OK", json.dumps(listing).encode())]
+        from aiotulip.download.manifest import load_manifest
+
+        options = FetchOptions(engine=engine, netrc=str(netrc), proxy="")
+        report = fetch(load_manifest(f"{home.base}/m.json", options), tmp_path / "a", options)
+    assert [r.status for r in report.items] == ["ok", "ok"]
+    assert [r.headers.get("authorization") for r in home.requests if r.path == "/near.bin"] == [
+        _basic("dflt", "d3fault")
+    ]
+    assert all("authorization" not in r.headers for r in elsewhere.requests)
+
+
 def test_header_values_are_checked_and_sent_as_utf8(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="line break"):
         FetchOptions(user_agent="x\r\nX-Injected: 1")

@@ -85,7 +85,7 @@ class HttpPolicy:
             if same_origin or self.location_trusted:
                 credentials = origin_credentials or (self.auth if given else None)
             if credentials is None and self.netrc is not None:
-                credentials = self.netrc.lookup(url, default=same_origin)
+                credentials = self.netrc.lookup(url, default=same_origin and given)
         cookie = self.cookies.header(url) if self.cookies is not None else None
         if credentials is not None or cookie is not None:
             headers = dict(headers)
