@@ -170,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     if extra:  # reported by the subcommand, so the message names it and its --help
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if argv is None:  # again, knowing the values: abbreviated and combined options hide nothing now
+        from aiotulip.shared.proctitle import hide_parsed
+
+        hide_parsed(words, args)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

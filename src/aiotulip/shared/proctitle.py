@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["hidden", "hide_secrets"]
+__all__ = ["hidden", "hide_parsed", "hide_secrets", "secrets_of"]
 
 # A URL's userinfo password: scheme://user:PASSWORD@ (up to the last @ before the path).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/\s]*@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@:\s]*:)([^/\s]*)@")
 # Options whose value is a secret of the kind USER:PASSWORD, and those whose value is a header.
 _PAIRS = ("--user", "--proxy-user")
 _HEADERS = ("--header",)
@@ -62,10 +62,42 @@ def hidden(words: Sequence[str]) -> list[str]:
     return out
 
 
+def secrets_of(parsed: object) -> list[str]:
+    """The secret values an argparse namespace holds: the passwords of ``--user``/``--proxy-user``
+    pairs and of URLs, and ``-H`` values — however they were spelt on the command line (argparse
+    takes ``--head`` for ``--header`` and ``-quser:pw`` for ``-q -u user:pw``, which the words alone
+    do not show)."""
+    found: list[str] = []
+    for name, value in vars(parsed).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if not isinstance(item, str) or not item:
+                continue
+            if name in ("user", "proxy_user") and not item.startswith("@"):
+                found.append(item.partition(":")[2])
+            elif name == "header":
+                found.append(item.partition(":")[2].strip())
+            elif "://" in item and "@" in item:
+                found += [match.group(2) for match in _USERINFO.finditer(item)]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+
+
+def hide_parsed(words: Sequence[str], parsed: object, program: str = "tulip") -> bool:
+    """Set the title to *words* with every secret value of *parsed* (see secrets_of) hidden, on top
+    of what hide_secrets hides; return whether it changed."""
+    shown = hidden(words)
+    for secret in secrets_of(parsed):
+        shown = [word.replace(secret, "***") for word in shown]
+    return _set(words, shown, program)
+
+
 def hide_secrets(words: Sequence[str], program: str = "tulip") -> bool:
     """Set the process title to *program* and *words* with their secrets hidden, if any were there;
     return whether it was changed."""
-    shown = hidden(words)
+    return _set(words, hidden(words), program)
+
+
+def _set(words: Sequence[str], shown: list[str], program: str) -> bool:
     if shown == list(words):
         return False
     try:
