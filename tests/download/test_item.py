@@ -70,7 +70,8 @@ def show(step: Step) -> str:
                 f"read {part}" + (f" remember={validator}" if validator else "") + (" skip" if skip else "")
             )
         case Commit(name=name, exclusive=exclusive):
-            return "commit" + (f" {name}" if name != "f.bin" else "") + (" exclusive" if exclusive else "")
+            # (every commit is exclusive — never over a file that appeared meanwhile — but --overwrite's)
+            return "commit" + (f" {name}" if name != "f.bin" else "") + ("" if exclusive else " over")
         case Inspect():
             return "inspect"
         case RemovePart():
@@ -521,9 +522,9 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         [
             "-> GET",
             "200 CL=100 -> read open",
-            "body 100 good -> commit exclusive",
-            "taken -> commit f.1.bin exclusive",
-            "taken -> commit f.2.bin exclusive",
+            "body 100 good -> commit",
+            "taken -> commit f.1.bin",
+            "taken -> commit f.2.bin",
             "committed -> ok bytes=100 attempts=1"
             ' reason="f.bin was there and not tulip\'s: kept, and this saved beside it"',
         ],
@@ -543,7 +544,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
             "-> GET",
             "200 CL=100 'Last-Modified=Wed, 02 Jan 2030 00:00:00 GMT'"
             " -> read open remember=Wed, 02 Jan 2030 00:00:00 GMT",
-            "body 100 good -> commit exclusive",
+            "body 100 good -> commit",
         ],
     ),
     "--no-clobber: whatever is there is kept and taken as done": (
@@ -579,7 +580,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
             "inspected 100 bad -> remove part",
             "removed -> GET",
             "200 CL=100 -> read open",
-            "body 100 good -> commit exclusive",
+            "body 100 good -> commit",
             "committed -> ok bytes=100 attempts=1",
         ],
     ),
@@ -1067,6 +1068,18 @@ def test_the_property_reaches_commits() -> None:
     assert drive(Scripted(story), 100, True, None, None, mirrors=2) == 1
 
 
+def test_timestamping_asks_plainly_about_a_file_tulip_did_not_write() -> None:
+    """-N and anybody else's file: its date says nothing of its bytes (a 5-byte note newer than the
+    server's 200 KB file got a 304 and was 'not modified'). No conditional: the answer's size and
+    date decide, as wget's -N compares both."""
+    job = Job(URL, "f.bin")
+    rules = Rules(RetryPolicy(retries=0), timestamping=True)
+    item = Item(job, "out/f.bin", Local(5, None, final_mtime=2.0e9), rules, Clock())
+    assert isinstance(item.begin(), Stat)
+    step = item.stat_final(2.0e9, None)
+    assert isinstance(step, Request) and not {"If-None-Match", "If-Modified-Since"} & set(step.headers)
+
+
 def test_timestamping_asks_by_etag_and_date_but_by_date_alone_when_compressed() -> None:
     """-N sends both validators; with --compressed only the date: the ETag kept is the encoded
     variant's, which a server may never match again (Apache's mod_deflate), and a failed
@@ -1077,7 +1090,7 @@ def test_timestamping_asks_by_etag_and_date_but_by_date_alone_when_compressed() 
     ):
         job = Job(URL, "f.bin")
         rules = Rules(RetryPolicy(retries=0), timestamping=True, decoders=decoders)
-        item = Item(job, "out/f.bin", Local(100, None), rules, Clock())
+        item = Item(job, "out/f.bin", Local(100, None, final_ours=True), rules, Clock())
         assert isinstance(item.begin(), Stat)
         step = item.stat_final(1.0e9, 'W/"e-gzip"')
         assert isinstance(step, Request) and expected <= set(step.headers)

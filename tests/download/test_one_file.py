@@ -121,23 +121,25 @@ def test_o_dash_reader_gone_is_one_line(tmp_path: Path) -> None:
     assert "standard output was closed" in err and "Traceback" not in err
 
 
-V1 = bytes(range(256)) * 1563  # 400,128 bytes
-V2 = bytes(reversed(range(256))) * 1563
+NOVAL1 = bytes(range(256)) * 1563  # 400,128 bytes
+NOVAL2 = bytes(reversed(range(256))) * 1563
 
 
 def _changing(request: Request) -> list[object]:
     """The first answer has no validator and breaks off; by the retry the file has changed."""
     if request.nth == 0:
-        return [response("200 OK", V1[:150_000], length=len(V1)), CLOSE]
+        return [response("200 OK", NOVAL1[:150_000], length=len(NOVAL1)), CLOSE]
     asked = request.headers.get("range")
     if asked:
         start = int(asked.removeprefix("bytes=").split("-")[0])
         return [
             response(
-                "206 Partial Content", V2[start:], f"Content-Range: bytes {start}-{len(V2) - 1}/{len(V2)}"
+                "206 Partial Content",
+                NOVAL2[start:],
+                f"Content-Range: bytes {start}-{len(NOVAL2) - 1}/{len(NOVAL2)}",
             )
         ]
-    return [response("200 OK", V2)]
+    return [response("200 OK", NOVAL2)]
 
 
 @pytest.mark.parametrize(("engine", "transport"), [(e, "auto") for e in ENGINES] + [("asyncio", "lean")])
@@ -156,9 +158,40 @@ def test_a_retry_never_splices_a_file_that_has_no_validator(
         asked = [r.headers.get("range") for r in server.requests]
     (result,) = fresh.items
     assert (result.status, result.resumed_unvalidated) == ("ok", False)
-    assert (tmp_path / "a" / "f.bin").read_bytes() == V2 and asked == [None, None]
+    assert (tmp_path / "a" / "f.bin").read_bytes() == NOVAL2 and asked == [None, None]
     with Scripted({"/f.bin": _changing}) as server:
-        sized = api_fetch([Entry(f"{server.base}/f.bin", size=len(V1))], tmp_path / "b", engine=engine,
+        sized = api_fetch([Entry(f"{server.base}/f.bin", size=len(NOVAL1))], tmp_path / "b", engine=engine,
                       transport=transport, netrc=False, proxy="")  # fmt: skip
     (result,) = sized.items
     assert result.resumed_unvalidated  # (the size vouched, as for a part found on disk: said so)
+
+
+def test_o_writes_through_a_device_and_a_fifo_and_never_over_a_link(tmp_path: Path) -> None:
+    """``-o`` on a device (/dev/null's kind) or a FIFO writes into it, as a shell's > would; a
+    symbolic link (to a file, or dangling) is somebody's entry: kept, the file saved beside it. Each
+    of them was replaced by a regular file."""
+    import os
+    import threading
+
+    body = random.Random(5).randbytes(300_000)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "real.txt").write_text("theirs\n")
+    os.symlink("real.txt", tmp_path / "link")
+    os.symlink("nowhere", tmp_path / "dangling")
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append((tmp_path / "pipe").read_bytes()))
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body)]}) as server:
+        url = f"{server.base}/f.bin"
+        reader.start()
+        through = fetch(url, "-o", "pipe", cwd=tmp_path)
+        reader.join(30)
+        linked = [fetch(url, "-o", name, cwd=tmp_path) for name in ("link", "dangling")]
+        if os.geteuid() == 0:
+            os.mknod(tmp_path / "null", 0o666 | 0o020000, os.makedev(1, 3))  # a character device: /dev/null's
+            device = fetch(url, "-o", "null", cwd=tmp_path)
+            assert device.returncode == 0 and (tmp_path / "null").is_char_device(), device.stderr
+    assert through.returncode == 0 and got == [body] and (tmp_path / "pipe").is_fifo()
+    assert [p.returncode for p in linked] == [0, 0]
+    assert os.readlink(tmp_path / "link") == "real.txt" and (tmp_path / "real.txt").read_text() == "theirs\n"
+    assert os.readlink(tmp_path / "dangling") == "nowhere"
+    assert (tmp_path / "link.1").read_bytes() == (tmp_path / "dangling.1").read_bytes() == body

@@ -132,3 +132,34 @@ def test_overwrite_replaces_and_no_clobber_keeps(tmp_path: Path) -> None:
 
         proc = fetch(url, "--overwrite", "--no-clobber", cwd=tmp_path)
         assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "threads", "sequential"])
+def test_a_file_that_appears_while_the_download_runs_is_kept(tmp_path: Path, engine: str) -> None:
+    """Absent when the run looked, there when it renames (a user, another program): never written
+    over — the download goes beside it and the Report says where and why."""
+    import threading
+    import time
+
+    from aiotulip import fetch as api_fetch
+    from aiotulip.serve import Faults, ServeConfig, ServerThread
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def plant() -> None:
+        time.sleep(0.5)
+        (out / "file-00000.bin").write_text("FOREIGN")
+
+    with ServerThread(
+        ServeConfig(files=1, size=(300_000, 300_000), faults=Faults(bandwidth=200_000))
+    ) as base:
+        planter = threading.Thread(target=plant)
+        planter.start()
+        report = api_fetch([f"{base}/files/file-00000.bin"], out, engine=engine)
+        planter.join()
+    (result,) = report.items
+    assert result.status == "ok" and result.path.endswith("file-00000.1.bin")
+    assert result.reason is not None and "saved beside it" in result.reason
+    assert (out / "file-00000.bin").read_text() == "FOREIGN"
+    assert (out / "file-00000.1.bin").stat().st_size == 300_000

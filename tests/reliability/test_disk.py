@@ -56,9 +56,11 @@ def test_file_size_limit_fails_big_items_cleanly(tmp_path: Path, engine: str) ->
 @pytest.mark.parametrize("engine", ["threads", "asyncio"])
 def test_destination_vanishing_mid_run(tmp_path: Path, engine: str) -> None:
     dest = tmp_path / "dest"
-    config = ServeConfig(files=40, size=(20_000, 20_000), faults=Faults(delay=0.05))
+    # 120 files, two at a time behind 50 ms each: three seconds, the sabotage at 0.3 s well inside
+    # it however slowly a loaded machine starts the run.
+    config = ServeConfig(files=120, size=(20_000, 20_000), faults=Faults(delay=0.05))
     with ServerProcess(config) as base:
-        sources = [f"{base}/files/file-{i:05d}.bin" for i in range(40)]
+        sources = [f"{base}/files/file-{i:05d}.bin" for i in range(120)]
 
         def sabotage() -> None:
             time.sleep(0.3)
@@ -69,7 +71,7 @@ def test_destination_vanishing_mid_run(tmp_path: Path, engine: str) -> None:
         saboteur.start()
         report = fetch(sources, dest, engine=engine, concurrency=2)
         saboteur.join()
-    assert len(report.items) == 40  # every item is reported, whatever happened to the disk
+    assert len(report.items) == 120  # every item is reported, whatever happened to the disk
     failed = [r for r in report.items if r.status == "failed"]
     assert failed, "the sabotage should have failed some items"
     assert all(r.error and ("cannot write" in r.error or "Not a directory" in r.error) for r in failed), (

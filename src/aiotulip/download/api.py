@@ -59,12 +59,21 @@ def prepare(
     if not jobs:
         entries = (item for item in items if not isinstance(item, Job))
         jobs = make_jobs(entries, options.naming(), options.on_collision)
-    if str(dest) == "-":  # -o -: the one file to standard output
+    from aiotulip.shared.output import writes_through
+
+    if str(dest) == "-" or writes_through(str(dest)):  # -o -, -o /dev/null, -o FIFO: one stream
         if len(jobs) != 1:
-            raise UsageError(f"standard output takes one file, and {len(jobs)} were given")
+            raise UsageError(f"a stream takes one file, and {len(jobs)} were given")
         from aiotulip.download.store.stdout import StdoutStore
 
-        store = StdoutStore()
+        if str(dest) == "-":
+            store = StdoutStore()
+        else:
+            try:
+                fd = os.open(dest, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as exc:
+                raise UsageError(f"cannot write to {dest}: {exc.strerror or exc}") from None
+            store = StdoutStore(fd, str(dest))
     else:
         store = Store(dest, fsync=fsync or options.fsync)
     store.prepare()

@@ -407,6 +407,11 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     entry = source if isinstance(source, Entry) else Entry(url=source)
     if output == "-":
         return [entry], "-"
+    from aiotulip.shared.output import writes_through
+
+    where = os.path.join(dest, output)
+    if writes_through(where):  # a device (/dev/null), a FIFO, a socket: written through, as -o -
+        return [entry], where
     folder, _, name = output.rpartition("/")
     if not name or name in (".", ".."):
         raise UsageError(f"-o {output}: name a file, not a folder")

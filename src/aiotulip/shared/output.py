@@ -20,7 +20,7 @@ from typing import TextIO
 
 from aiotulip.errors import UsageError
 
-__all__ = ["check_output", "is_stdout", "writing"]
+__all__ = ["check_output", "is_stdout", "writes_through", "writing"]
 
 
 def _target(path: str) -> str:
@@ -49,6 +49,13 @@ def _through(path: str) -> bool:
     except OSError:
         return False
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode) or stat.S_ISBLK(mode)
+
+
+def writes_through(path: str) -> bool:
+    """Whether *path* is written through rather than replaced: a device, a FIFO, a socket (its
+    symbolic links followed), or stdout; ``-o /dev/null`` must not replace /dev/null with a file."""
+    target = _target(path)
+    return _through(target) and (target == "-" or os.path.exists(target))
 
 
 def check_output(path: str, option: str) -> None:

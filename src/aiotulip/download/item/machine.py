@@ -216,6 +216,12 @@ class Item(SplitSteps):
         # ignores If-Modified-Since too (RFC 9110 13.1.3). The date alone, as curl -z and wget2 -N
         # send it, gets the 304 there.
         conditional: dict[str, str] = {}
+        if not self.local.final_ours:
+            # Anybody else's file: its date says nothing of its bytes (a 5-byte note newer than a
+            # 200 KB file got a 304). Asked plainly, and kept only if of the server's size and date
+            # (wget's -N compares both), else replaced: -N's promise.
+            self._conditional = None
+            return self._to(self._attempt(0))
         if etag and not (self.rules.decoders and mtime is not None):
             conditional["If-None-Match"] = echo(etag)
         if mtime is not None:
@@ -348,6 +354,7 @@ class Item(SplitSteps):
         naming = self._naming
         if naming is None:  # a stranger's file under the URL's name: numbered, whatever --on-collision
             naming = self._naming = Disposition(None, self.job.name, self.path)
+            self._stranger = True  # (one may also appear while the download ran: said the same way)
         try:
             naming.taken()
         except ValueError as exc:
@@ -472,7 +479,8 @@ class Item(SplitSteps):
             self.kept = 0  # a range of the encoded bytes cannot be decoded on its own: start over
             return REMOVE_PART
         if (
-            self._stranger
+            (self._stranger or not self.local.final_ours)
+            and self.local.final_size is not None
             and not body.offset
             and decode is None
             and plan.same_as_server(self.local, body.total, plan.http_date(headers.get("Last-Modified")))
@@ -556,7 +564,12 @@ class Item(SplitSteps):
         if self._mirrors is not None and not self._spans:
             self._mirrors.served(size - body.offset)
         mtime, etag = self._stamp
-        exclusive = self._stranger or self.name != self.job.name
+        # Never over a file that appeared since the look at the disk (another program, a user): only
+        # --overwrite (and -N, which replaces an older file) writes over whatever is there; this
+        # URL's own earlier file is replaced anyway.
+        exclusive = not (
+            self.rules.overwrite or (self.rules.timestamping and self.local.final_size is not None)
+        )
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:

@@ -319,9 +319,12 @@ class PartFile:
 
 def place(source: str, final: str, job: Job, exclusive: bool) -> None:
     """Rename *source* to *final*; *exclusive*: never over a file that is not from *job*'s URL
-    (linked, so no other file can appear there between the look and the move)."""
+    (renamed only where nothing is, so no other file can appear there between the look and the
+    move; then, over this URL's own earlier file)."""
     if not exclusive:
         os.replace(source, final)
+        return
+    if _rename_noreplace(source, final):
         return
     try:
         os.link(source, final, follow_symlinks=False)
@@ -338,6 +341,39 @@ def place(source: str, final: str, job: Job, exclusive: bool) -> None:
         os.replace(source, final)
         return
     os.unlink(source)
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _rename_noreplace(source: str, final: str) -> bool:
+    """rename(2) that fails where *final* exists (Linux's renameat2 RENAME_NOREPLACE: one system call
+    where a link and an unlink would be two); False where it cannot tell (then the caller links)."""
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            function = libc.renameat2
+            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            _renameat2 = function
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if _renameat2 is False:
+        return False
+    import ctypes
+
+    if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(final), _RENAME_NOREPLACE) == 0:
+        return True
+    number = ctypes.get_errno()
+    if number == errno.EEXIST:
+        return False  # taken: the caller tells this URL's own file from anybody else's
+    if number in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # a file system or kernel without it
+    raise OSError(number, os.strerror(number), final)
 
 
 def _own(path: str, job: Job) -> bool:

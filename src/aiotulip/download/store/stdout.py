@@ -28,16 +28,17 @@ _NOTHING = Local()
 class StdoutStore(Store):
     """The destination is standard output (one item)."""
 
-    def __init__(self, fd: int | None = None) -> None:
+    def __init__(self, fd: int | None = None, shown: str = "-") -> None:
         super().__init__(".")
         self.fd = sys.stdout.fileno() if fd is None else fd
+        self.shown = shown  # what the Report calls it: "-", or the device or FIFO written through
         self._part: _Stream | None = None
 
     def prepare(self) -> None:
         sys.stdout.flush()  # anything Python buffered goes before the body
 
     def path(self, job: Job) -> str:
-        return "-"
+        return self.shown
 
     def inspect(self, job: Job) -> Local:
         return _NOTHING
