@@ -195,3 +195,16 @@ def test_o_writes_through_a_device_and_a_fifo_and_never_over_a_link(tmp_path: Pa
     assert os.readlink(tmp_path / "link") == "real.txt" and (tmp_path / "real.txt").read_text() == "theirs\n"
     assert os.readlink(tmp_path / "dangling") == "nowhere"
     assert (tmp_path / "link.1").read_bytes() == (tmp_path / "dangling.1").read_bytes() == body
+
+
+def test_o_wins_over_content_disposition(tmp_path: Path) -> None:
+    """-o names the file: the server's Content-Disposition (asked for with --content-disposition, or
+    in a config file) does not rename it, and a stale file of another name is not left to be read."""
+    (tmp_path / "report.csv").write_text("OLD\n")
+    answer = response("200 OK", b"fresh\n", 'Content-Disposition: attachment; filename="other.txt"')
+    with Scripted({"/r": lambda r: [answer]}) as server:
+        proc = fetch(
+            f"{server.base}/r", "--content-disposition", "-o", "report.csv", "--overwrite", cwd=tmp_path
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "report.csv").read_text() == "fresh\n" and not (tmp_path / "other.txt").exists()

@@ -234,7 +234,7 @@ def options_from(args: argparse.Namespace):
         cut_dirs=args.cut_dirs,
         no_host_directories=args.no_host_directories,
         on_collision=args.on_collision,
-        content_disposition=args.content_disposition,
+        content_disposition=args.content_disposition and args.output is None,  # -o names the file
         timestamping=args.timestamping,
         remote_time=not args.no_remote_time,
         compressed=args.compressed,
