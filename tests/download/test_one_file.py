@@ -208,3 +208,20 @@ def test_o_wins_over_content_disposition(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "report.csv").read_text() == "fresh\n" and not (tmp_path / "other.txt").exists()
+
+
+def test_o_dash_says_why_it_failed_and_what_went_out(tmp_path: Path) -> None:
+    """On a stream a failure that would need the file started over ends the item in its own words
+    (a sha256 mismatch is an integrity error, not an internal one), and the Report counts the bytes
+    the reader already has."""
+    body = random.Random(9).randbytes(400_000)
+    listing = tmp_path / "in.txt"
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body, 'ETag: "e"')]}) as server:
+        listing.write_text(f"{server.base}/f.bin\n  checksum=sha-256={'0' * 64}\n")
+        proc = fetch("-i", str(listing), "-o", "-", "--json", str(tmp_path / "r.json"), cwd=tmp_path)
+    import json
+
+    (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert proc.returncode == 1 and proc.stdout == body  # (what went out, went out: whole and unspliced)
+    assert (item["status"], item["error_kind"]) == ("failed", "integrity"), item
+    assert "sha256" in item["error"] and item["bytes"] == len(body)

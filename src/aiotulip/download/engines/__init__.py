@@ -77,6 +77,7 @@ class Work:
             options.item_timeout,
             http=options.http_policy(),
             resume_unvalidated=options.resume_unvalidated,
+            stream=self.store.stream,
             busy_wait=max(300.0, options.item_timeout or 0.0),
             timestamping=options.timestamping,
             no_clobber=options.no_clobber,

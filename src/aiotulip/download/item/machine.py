@@ -586,7 +586,15 @@ class Item(SplitSteps):
             # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
             remove = self._part_open and (self._part_size == 0 or wrong)
             result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
+            if self.rules.stream and self._part_open:
+                result.bytes = self._part_size  # out on the stream: the reader has them
             return self._finish(result, remove)
+        if self.rules.stream and self._part_open and self._part_size and (wrong or self._unvouched()):
+            # Out on the stream already, and the next attempt would have to start over: the error
+            # that made it so ends the item, in its own words.
+            result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
+            result.bytes = self._part_size
+            return self._finish(result)
         if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
             self._part_size = self.kept = 0
             self._unvalidated = False
@@ -602,6 +610,14 @@ class Item(SplitSteps):
                 return Wait(delay, error, restart_part=True)
             self._unvalidated = True
         return Wait(delay, error)
+
+    def _unvouched(self) -> bool:
+        """Whether a resume of the part would have nothing to say it is the same file."""
+        return (
+            self._validator is None
+            and not self._vouched_by_input
+            and (self.job.size is None or not self.rules.resume_unvalidated)
+        )
 
     @property
     def _vouched_by_input(self) -> bool:

@@ -194,6 +194,7 @@ class Rules:
     small_body: int = SMALL_BODY  # memory reads stop once past this many bytes (check_body says why)
     http: HttpPolicy = field(default_factory=HttpPolicy)
     resume_unvalidated: bool = True  # continue a part the server cannot vouch for (reported as such)
+    stream: bool = False  # the part is a stream (-o -): what went out cannot start over
     busy_wait: float = 300.0  # how long to wait for another run that holds the part
     timestamping: bool = False  # -N: a complete file is asked for again only if the server's is newer
     no_clobber: bool = False  # -nc: any file already under the name is kept and taken as done

@@ -69,6 +69,7 @@ class Store:
         self._real = ""
         self._pid = str(os.getpid())
         self.xattrs = False  # whether dest keeps extended attributes (a split download needs them)
+        self.stream = False  # a stream (-o -, a device): bytes once out cannot be taken back
 
     def prepare(self) -> None:
         """Create dest if needed and prove it writable; raise UsageError naming it if not."""

@@ -32,6 +32,7 @@ class StdoutStore(Store):
         super().__init__(".")
         self.fd = sys.stdout.fileno() if fd is None else fd
         self.shown = shown  # what the Report calls it: "-", or the device or FIFO written through
+        self.stream = True
         self._part: _Stream | None = None
 
     def prepare(self) -> None:
