@@ -34,7 +34,7 @@ from aiotulip.download.engines._disk import Files
 from aiotulip.download.item import Commit, Finish, Item, Read, Request, Rules, Split, Step, Wait
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
-from aiotulip.download.store import PartBusy, PartFile, Store
+from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
 from aiotulip.download.store.part import digests_of
 from aiotulip.download.transports import AsyncResponse, AsyncTransport, open_async
 from aiotulip.errors import FetchError, StorageError
@@ -108,7 +108,7 @@ class BatchWriter:
             return
         count = max(1, int(_LOOP_BUDGET / self._cost)) if self._cost else 1
         batch, self._pending = self._pending[:count], self._pending[count:]
-        errors: list[StorageError | None] = []
+        errors: list[StorageError | NameTaken | None] = []
         times = self._times
         for job, data, commit, _future in batch:
             started = time.perf_counter()
@@ -130,13 +130,13 @@ class BatchWriter:
         self._settle(batch, errors, None)
         self._kick()
 
-    def _write_batch(self, batch: list[_Pending]) -> list[StorageError | None]:
+    def _write_batch(self, batch: list[_Pending]) -> list[StorageError | NameTaken | None]:
         return [self._write_one(job, data, commit) for job, data, commit, _future in batch]
 
-    def _write_one(self, job: Job, data: bytes, commit: Commit) -> StorageError | None:
+    def _write_one(self, job: Job, data: bytes, commit: Commit) -> StorageError | NameTaken | None:
         try:
             self.store.write_whole(job, data, commit)
-        except StorageError as exc:
+        except (StorageError, NameTaken) as exc:  # (a name taken: the Item picks the next)
             return exc
         return None
 
@@ -153,7 +153,7 @@ class BatchWriter:
     def _settle(
         self,
         batch: list[_Pending],
-        errors: list[StorageError | None] | None,
+        errors: list[StorageError | NameTaken | None] | None,
         failure: BaseException | None,
         cancelled: bool = False,
     ) -> None:
@@ -188,6 +188,7 @@ class _Written:
 
     write: asyncio.Future[None]
     item: Item
+    data: bytes  # kept until written: a name found taken (NameTaken) is written again under the next
 
 
 async def _download(item: Item, ctx: _Context) -> Result | _Written:
@@ -237,9 +238,9 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                     step = item.busy()
                 continue
             match step:
-                case Commit(exclusive=False) if files.data is not None:
+                case Commit() if files.data is not None:
                     data, files.data = files.data, None
-                    return _Written(ctx.writer.submit(item.job, data, step), item)
+                    return _Written(ctx.writer.submit(item.job, data, step), item, data)
                 case Wait(seconds=seconds, error=cause, restart_part=restart):
                     if restart:
                         await asyncio.to_thread(files.restart)
@@ -384,7 +385,7 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
             results[index] = result
             progress.done(job, result)
 
-        def written(index: int, item: Item, write: asyncio.Future[None]) -> None:
+        def written(index: int, item: Item, data: bytes, write: asyncio.Future[None]) -> None:
             writes.discard(write)
             if (
                 not room.is_set()
@@ -393,7 +394,14 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
             ):
                 room.set()
             error = None if write.cancelled() else write.exception()
-            if error is None:
+            if isinstance(error, NameTaken):  # somebody's file under the name: the next free one
+                step = item.name_taken()
+                if isinstance(step, Commit):
+                    again = ctx.writer.submit(item.job, data, step)
+                    writes.add(again)
+                    again.add_done_callback(functools.partial(written, index, item, data))
+                    return
+            elif error is None:
                 step = item.committed()
             else:
                 step = item.failed(error) if isinstance(error, FetchError) else _crashed(item, error)
@@ -419,7 +427,7 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                     continue
                 # A small file waits for its write off this worker's path: the next GET need not.
                 writes.add(outcome.write)
-                outcome.write.add_done_callback(functools.partial(written, index, outcome.item))
+                outcome.write.add_done_callback(functools.partial(written, index, outcome.item, outcome.data))
                 if crowded():  # one event, not a wait on thousands of futures (that is O(n) each time)
                     room.clear()
                     await room.wait()
@@ -434,8 +442,8 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                     # 150 ms lags on the c10k workload).
                     await asyncio.sleep(0)
             await asyncio.gather(*workers)
-            if writes:
-                await asyncio.wait(writes)
+            while writes:  # (a write found its name taken goes again under the next: wait for it too)
+                await asyncio.wait(set(writes))
         except asyncio.CancelledError:
             for task in workers:
                 task.cancel()

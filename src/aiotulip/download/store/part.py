@@ -356,7 +356,9 @@ def _rename_noreplace(source: str, final: str) -> bool:
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
+            # PyDLL keeps the GIL through the call (CDLL drops and takes it back: on a RAM disk that
+            # hand-off cost more than the rename, and pushed small files off the event loop).
+            libc = ctypes.PyDLL(None, use_errno=True)
             function = libc.renameat2
             function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
             _renameat2 = function
