@@ -509,8 +509,11 @@ class Item(SplitSteps):
             and decode is None
             and total is not None
             and self._splits(total)
+            and (body.validator is not None or self._vouched_by_input)
         ):
-            # (a 206 that will not say the file's size is read in one stream: nothing to cut it by)
+            # (a 206 that will not say the file's size is read in one stream: nothing to cut it by;
+            # nor one without a validator: spans asked at different times could be of two versions,
+            # and only a validator — If-Range on every span — or the input's checksum tells)
             segments = self._segments(total, body.validator, ())
             self._part_open = True
             self._validator = body.validator
