@@ -64,8 +64,13 @@ def test_destination_vanishing_mid_run(tmp_path: Path, engine: str) -> None:
 
         def sabotage() -> None:
             time.sleep(0.3)
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.write_text("now a file, not a directory")
+            for _ in range(100):  # (a folder tulip makes again between the two is removed again)
+                shutil.rmtree(dest, ignore_errors=True)
+                try:
+                    dest.write_text("now a file, not a directory")
+                    return
+                except IsADirectoryError:
+                    time.sleep(0.01)
 
         saboteur = threading.Thread(target=sabotage)
         saboteur.start()
