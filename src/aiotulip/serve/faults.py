@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from aiotulip.errors import UsageError
 from aiotulip.shared.shapes import seeded
@@ -30,7 +30,7 @@ __all__ = ["EARLY_KINDS", "FAULT_KINDS", "QUIET", "Faults", "Plan", "decide", "o
 
 #: The fault kinds that end a request early, in the order their probability bands are laid out
 #: (a new kind goes last, so that a seed keeps giving the faults it gave before).
-FAULT_KINDS = (
+Kind = Literal[
     "stall",
     "error",
     "drop",
@@ -42,7 +42,8 @@ FAULT_KINDS = (
     "empty",
     "slow_headers",
     "huge_headers",
-)
+]
+FAULT_KINDS: tuple[Kind, ...] = get_args(Kind)
 _SECONDS = (
     "delay",
     "jitter",
@@ -168,19 +169,6 @@ class Faults:
             raise UsageError(f"bad fault settings: {exc}") from None
 
 
-Kind = Literal[
-    "stall",
-    "error",
-    "drop",
-    "truncate",
-    "reset",
-    "corrupt",
-    "malformed_chunk",
-    "garbage",
-    "empty",
-    "slow_headers",
-    "huge_headers",
-]
 #: The kinds answered before any of the body is read (for a proxy: without troubling the upstream).
 EARLY_KINDS = frozenset({"stall", "error", "malformed_chunk", "garbage", "empty"})
 
@@ -223,7 +211,7 @@ def decide(faults: Faults, seed: int, name: str, nth: int) -> Plan:
     for candidate in FAULT_KINDS:
         edge += getattr(faults, f"{candidate}_rate")
         if draw < edge:
-            kind = cast(Kind, candidate)
+            kind = candidate
             break
     status = faults.error_codes[int(pick * len(faults.error_codes))] if kind == "error" else 0
     return Plan(

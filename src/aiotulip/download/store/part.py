@@ -366,10 +366,10 @@ def _rename_noreplace(source: str, final: str) -> bool:
             _renameat2 = False
     if _renameat2 is False:
         return False
+    if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(final), _RENAME_NOREPLACE) == 0:
+        return True  # (the hot path of small files: nothing imported or looked up beyond the call)
     import ctypes
 
-    if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(final), _RENAME_NOREPLACE) == 0:
-        return True
     number = ctypes.get_errno()
     if number == errno.EEXIST:
         return False  # taken: the caller tells this URL's own file from anybody else's
