@@ -503,3 +503,38 @@ def test_broken_answers_in_the_same_words_on_every_transport(tmp_path: Path) -> 
         "server closed the connection", "connection closed after 3 of 10 bytes"
     ]  # fmt: skip
     assert not any("\n" in (error or "") for row in rows.values() for _, _, error in row)
+
+
+def test_response_header_lines_give_the_same_headers_as_one_field_at_a_time() -> None:
+    """``from_lines`` (libcurl's lines) and ``add_header`` (a field at a time) are one rule: repeats
+    joined, single-valued fields keep the first, Content-Length and Location counted."""
+    from aiotulip.download.http.headers import Headers, add_header, framing_error, from_lines
+
+    fields = [
+        ("Content-Type", "text/plain"),
+        ("content-type", "text/html"),
+        ("Vary", "Accept"),
+        ("VARY", " Cookie "),
+        ("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("Set-Cookie", "b=2"),
+        ("Content-Length", "5"),
+    ]
+    lines = [f"{name}:{value}\r\n".encode("latin-1") for name, value in fields] + [b"\r\n"]
+    headers, why = from_lines(lines)
+    expected, seen = Headers(), dict[str, int]()
+    for name, value in fields:
+        add_header(expected, name, value.strip(), seen)
+    assert dict(headers) == dict(expected)
+    assert headers["content-type"] == "text/plain" and headers["Vary"] == "Accept, Cookie"
+    assert headers["set-cookie"].split("\n") == ["a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "b=2"]
+    assert why is None and framing_error(expected, seen) is None
+    assert from_lines([b"Content-Length: 5\r\n", b"Content-Length: 5\r\n"])[1] == (
+        "bad response: Content-Length given more than once"
+    )
+    assert (
+        from_lines([b"Location: /a\r\n", b"Location: /b\r\n"])[1] == "bad response: Multiple Location headers"
+    )
+    assert from_lines([b"no colon here\r\n"])[1] == "bad response: a header line without a colon"
+    assert from_lines([b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n"])[1] == (
+        "bad response: Content-Length beside Transfer-Encoding"
+    )

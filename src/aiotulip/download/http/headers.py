@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error"]
+__all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error", "from_lines"]
 
 MAX_HEADER_BYTES = 64 * 1024
 _JOINER = {"set-cookie": "\n"}
@@ -62,3 +63,28 @@ def framing_error(headers: Headers, seen: dict[str, int] | None = None) -> str |
     if "transfer-encoding" in headers:
         return "bad response: Content-Length beside Transfer-Encoding"
     return None
+
+
+def from_lines(lines: Iterable[bytes]) -> tuple[Headers, str | None]:
+    """Return the headers of raw field lines (one field a line, its line end kept, as libcurl hands
+    them), and why their framing cannot be trusted (None if it can).
+
+    A field seen for the first time is stored directly; only a repeat, or a field that may not
+    repeat, takes ``add_header``'s way: on ten thousand small files the difference is measurable.
+    """
+    headers = Headers()
+    seen: dict[str, int] = {}
+    has = dict.__contains__
+    put = dict.__setitem__
+    for raw in lines:
+        name, colon, value = raw.decode("latin-1").partition(":")
+        if not colon:
+            if raw in (b"\r\n", b"\n"):  # the blank line that ends the head
+                continue
+            return headers, "bad response: a header line without a colon"
+        key = name.strip().lower()
+        if has(headers, key) or key in _COUNTED:
+            add_header(headers, key, value.strip(), seen)
+        else:
+            put(headers, key, value.strip())
+    return headers, framing_error(headers, seen)

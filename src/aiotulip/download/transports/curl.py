@@ -42,7 +42,7 @@ from email.utils import formatdate
 
 import pycurl
 
-from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, add_header, framing_error
+from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, from_lines
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
 from aiotulip.download.transports._curl_errors import failure, timed_out
@@ -150,27 +150,17 @@ class _Transfer:
         begin = len(lines) - 1
         while begin > 0 and lines[begin][:5] != b"HTTP/":
             begin -= 1
-        block = b"".join(lines[begin:]).decode("latin-1").split("\n")
-        first = block[0]
+        first = lines[begin].decode("latin-1")
         number, _, rest = first[5:].partition(" ")
         code = rest[:3]
         if not first.startswith("HTTP/") or not code.isdigit():
             return self._refuse("bad response: a status line without a status")
         status, version = int(code), number
-        headers, seen = Headers(), dict[str, int]()
-        for line in block[1:]:
-            line = line.rstrip("\r")
-            if not line:
-                continue
-            name, colon, value = line.partition(":")
-            if not colon:
-                return self._refuse("bad response: a header line without a colon")
-            add_header(headers, name.strip(), value.strip(), seen)
+        headers, why = from_lines(lines[begin + 1 :])
         if status == 101:
             return self._refuse("unexpected protocol upgrade")
         if not 200 <= status < 600:  # (an interim response is followed by the final one)
             return self._refuse("bad response: no final status")
-        why = framing_error(headers, seen)
         if why is not None:
             return self._refuse(why)
         self.headers, self.version, self.status = headers, version, status
