@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, get_args
 
 from aiotulip.download.http.tls import Tls
 from aiotulip.download.names import Naming
@@ -220,12 +220,12 @@ class FetchOptions:
         if self.cluster is not None and not isinstance(self.transport, str):
             raise UsageError("a transport object cannot travel to cluster workers; name one instead")
 
-    def replace(self, **changes: object) -> FetchOptions:
+    def replace(self, **changes: Any) -> FetchOptions:
         """Return a copy with *changes* (checked like a new object)."""
         unknown = set(changes) - _FIELDS
         if unknown:
             raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # names checked above
+        return dataclasses.replace(self, **changes)  # (names checked above; values by __post_init__)
 
     @classmethod
     def from_settings(cls, options: FetchOptions | None, settings: dict[str, object]) -> FetchOptions:
@@ -234,7 +234,7 @@ class FetchOptions:
             unknown = set(settings) - _FIELDS
             if unknown:
                 raise UsageError(f"unknown fetch option {sorted(unknown)[0]!r}")
-            return cls(**settings)  # type: ignore[arg-type]  # names checked above
+            return cls(**cast(dict[str, Any], settings))  # (names checked above; values by __post_init__)
         return options.replace(**settings) if settings else options
 
     def naming(self) -> Naming:

@@ -26,12 +26,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 
 from aiotulip.download import engines
 from aiotulip.download.engines import Outcome, Work
 from aiotulip.download.http.urls import redact
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
+from aiotulip.download.results import ResultLog
 from aiotulip.download.stages import Meter
 from aiotulip.shared import signals as _signals
 
@@ -139,7 +141,7 @@ def run_workers(work: Work) -> Outcome:
     )
 
 
-def _gather(children: list[_Child], jobs: list[Job], results: object, progress: Progress) -> bool:
+def _gather(children: list[_Child], jobs: list[Job], results: ResultLog, progress: Progress) -> bool:
     """Take the children's messages until every pipe is closed; return whether we were interrupted."""
     selector = selectors.DefaultSelector()
     for child in children:
@@ -192,7 +194,7 @@ class _Stops:
         self.asked = False
         self.fd, self._write = os.pipe()
         os.set_blocking(self._write, False)
-        self._saved: dict[int, object] = {}
+        self._saved: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
 
     def __enter__(self) -> _Stops:
         if threading.current_thread() is threading.main_thread():
@@ -216,12 +218,12 @@ class _Stops:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]  # a handler getsignal gave back
+            signal.signal(sig, handler)
         os.close(self.fd)
         os.close(self._write)
 
 
-def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -> None:
+def _take(child: _Child, jobs: list[Job], results: ResultLog, progress: Progress) -> None:
     buffer = child.buffer
     while len(buffer) >= _HEADER.size:
         (length,) = _HEADER.unpack_from(buffer)
@@ -233,7 +235,7 @@ def _take(child: _Child, jobs: list[Job], results: object, progress: Progress) -
             kind = event[0]
             if kind == "done":
                 _, index, result = event
-                results[index] = result  # type: ignore[index]  # a ResultLog, read-only as a Sequence
+                results[index] = result
                 progress.done(jobs[index], result)
             elif kind == "advance":
                 progress.advance(event[2], jobs[event[1]] if event[1] >= 0 else None)
