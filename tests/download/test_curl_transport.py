@@ -86,3 +86,48 @@ def test_the_same_from_a_thread() -> None:
             while chunk := answer.read(65536):
                 got.append(chunk)
     assert b"".join(got) == BODY
+
+
+def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
+    """A fresh connection is asked for only where none to the origin can be idle, and only over
+    HTTP/1.1 (HTTP/2 and 3 share busy connections)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from aiotulip.download.transports.curl import _Reuse
+
+    def transfer(url: str, version: str = "") -> Any:
+        return SimpleNamespace(url=url, proxy=None, scheme=url.partition(":")[0], version=version)
+
+    reuse = _Reuse(FetchOptions().transport_options())
+    plain, secure = "http://127.0.0.1:1/a", "https://127.0.0.1:2/a"
+    assert [reuse.fresh(transfer(plain)) for _ in range(3)] == [True, True, True]  # nothing came back yet
+    reuse.returned(transfer(plain, "1.1"))
+    reuse.returned(transfer(plain, "1.1"))
+    assert [reuse.fresh(transfer(plain)) for _ in range(3)] == [False, False, True]  # two idle, then none
+    assert reuse.fresh(transfer("http://127.0.0.1:3/b")) is True  # another origin counts apart
+    assert reuse.fresh(transfer(secure)) is False  # https not heard from: it may be HTTP/2
+    reuse.returned(transfer(secure, "2"))
+    assert [reuse.fresh(transfer(secure)) for _ in range(2)] == [False, False]
+    reuse.returned(transfer("https://127.0.0.1:4/c", "1.1"))
+    assert [reuse.fresh(transfer("https://127.0.0.1:4/c")) for _ in range(2)] == [False, True]
+    h2c = _Reuse(FetchOptions(http_version="2-prior-knowledge").transport_options())
+    assert h2c.fresh(transfer(plain)) is False
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "threads"])
+def test_connections_are_still_reused(tmp_path: object, engine: str) -> None:
+    """120 files, 6 at a time from one origin: six connections, however the fresh ones are asked."""
+    from pathlib import Path
+
+    from aiotulip import fetch
+    from tests.download.conformance.scripted import Scripted, response
+
+    with Scripted({f"/f{n}": (lambda r, n=n: [response("200 OK", b"x" * n)]) for n in range(120)}) as server:
+        report = fetch(
+            [f"{server.base}/f{n}" for n in range(120)],
+            Path(str(tmp_path)),
+            FetchOptions(engine=engine, concurrency=6, netrc=False, proxy=""),
+        )
+    assert [r.status for r in report.items] == ["ok"] * 120
+    assert server.connections <= 6

@@ -59,6 +59,7 @@ class Scripted:
     tls: ssl.SSLContext | None = None
     host: str = "127.0.0.1"
     requests: list[Request] = field(default_factory=list)
+    connections: int = 0  # accepted so far
     _counts: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -108,6 +109,7 @@ class Scripted:
         assert task is not None
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.connections += 1
         try:
             async for head in self._heads(reader):
                 lines = head.decode("latin-1").split("\r\n")
