@@ -131,3 +131,42 @@ def test_connections_are_still_reused(tmp_path: object, engine: str) -> None:
         )
     assert [r.status for r in report.items] == ["ok"] * 120
     assert server.connections <= 6
+
+
+def test_one_caller_drives_libcurl_itself_and_hands_the_wheel_over() -> None:
+    """With one caller at a time (the sequential engine) no driver thread runs: the caller drives
+    libcurl while it waits. Should two threads wait at once anyway (a split download's segments),
+    the one that finishes first hands the driving to the other."""
+    import threading
+    import time
+
+    from aiotulip.download.transports import open_sync
+    from tests.download.conformance.scripted import Pause, Scripted, response
+
+    routes = {
+        "/quick": lambda r: [Pause(0.1), response("200 OK", b"q" * 1000)],
+        "/slow": lambda r: [response("200 OK", b"s" * 3000, length=3000)[:-2000], Pause(0.6), b"s" * 2000],
+    }
+    with Scripted(routes) as server:
+        options = FetchOptions(concurrency=1).transport_options()
+        with open_sync("curl", options) as transport:
+            got: dict[str, bytes] = {}
+
+            def get(path: str) -> None:
+                with transport.get(f"{server.base}{path}", {}) as answer:
+                    chunks = []
+                    while chunk := answer.read(65536):
+                        chunks.append(chunk)
+                got[path] = b"".join(chunks)
+
+            started = time.monotonic()
+            threads = [threading.Thread(target=get, args=(path,)) for path in ("/slow", "/quick")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+            assert not any(thread.is_alive() for thread in threads)
+            assert got == {"/quick": b"q" * 1000, "/slow": b"s" * 3000}
+            assert time.monotonic() - started < 5
+            driver = transport._driver  # type: ignore[attr-defined]  # looked at, not driven
+            assert driver.inline and not driver.is_alive()  # no thread of its own

@@ -12,8 +12,9 @@ callbacks):
   ``curl_httpclient`` does — libcurl says which sockets to watch (``M_SOCKETFUNCTION`` ->
   ``add_reader``/``add_writer``) and when to call it back (``M_TIMERFUNCTION`` -> ``call_later``),
   and the loop calls ``socket_action``; never ``select()`` and its 1,024-descriptor limit.
-- ``CurlSyncTransport`` (threads, sequential): a multi handle per thread, driven the same way by
-  an epoll selector that the reading thread waits on.
+- ``CurlSyncTransport`` (threads, sequential): one multi handle for every calling thread (connections
+  reused and limited across them), driven the same way by an epoll selector — on a driver thread of
+  its own, or, with one caller at a time (the sequential engine), by the caller while it waits.
 
 Flow: a body chunk libcurl delivers waits in the transfer until the engine reads it; past 1 MiB
 unread the transfer pauses (``WRITEFUNC_PAUSE``) and resumes once the reader catches up, so a slow
@@ -801,9 +802,16 @@ class _Driver(threading.Thread):
     reused and limited across threads, as in the asyncio engine) watched with an epoll selector.
     Callers hand it work through a queue and a wake-up pipe and wait on their transfer's event."""
 
-    def __init__(self, options: TransportOptions) -> None:
+    def __init__(self, options: TransportOptions, inline: bool = False) -> None:
         super().__init__(name="tulip-curl", daemon=True)
         self.options = options
+        # inline: no thread of its own — the callers drive it while they wait, one at a time
+        # (whoever takes _driving; the others wait on their events and are woken to take over).
+        # One caller (the sequential engine) then never waits for a hand-off between threads:
+        # three thread switches per file were most of its time.
+        self.inline = inline
+        self._driving = threading.Lock()
+        self._waiters: set[threading.Event] = set()
         self.multi = _multi(options)
         self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self.multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
@@ -836,46 +844,92 @@ class _Driver(threading.Thread):
 
     def submit(self, what: str, transfer: _Transfer) -> None:
         self._inbox.append((what, transfer))
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+        if not self.inline or self._driving.locked():  # (inline and nobody driving: taken at the next turn)
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
 
     def stop(self) -> None:
         self._stopping = True
+        if self.inline:
+            with self._driving:
+                self._close()
+            return
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
         self.join(10)
+
+    def wait(
+        self, event: threading.Event, ready: Callable[[], bool], deadline: float | None, url: str
+    ) -> None:
+        """Return once *ready* says so: the event set by the transfer, or (inline) driving libcurl
+        until then. No periodic wake-up: the driver sets the event for every change, and ends every
+        transfer (waking its reader) when it stops — ten thousand readers polling once a second kept
+        the GIL so busy that starting the pool's threads took minutes."""
+        if not self.inline:
+            _wait_for(event, ready, deadline, url)
+            return
+        waiters = self._waiters
+        waiters.add(event)
+        try:
+            while True:
+                event.clear()
+                if ready():
+                    return
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise _late(url)
+                if self._driving.acquire(blocking=False):
+                    try:
+                        self._turn(1.0 if left is None else left)
+                    finally:
+                        self._driving.release()
+                        for other in list(waiters):  # somebody else may need the wheel now
+                            other.set()
+                else:
+                    event.wait(left)
+        finally:
+            waiters.discard(event)
 
     # -- this thread --------------------------------------------------------------------------------
 
     def run(self) -> None:
         try:
             while not self._stopping:
-                now = time.monotonic()
-                wait = 1.0 if self.due is None else max(0.0, self.due - now)
-                for key, mask in self.selector.select(min(wait, self._tick())):
-                    if key.fd == self._wake_r:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._wake_r, 4096)
-                        continue
-                    what = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
-                        pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
-                    )
-                    self._act(key.fd, what)
-                self._take_work()
-                if self.due is not None and time.monotonic() >= self.due:
-                    self.due = None
-                    self._act(pycurl.SOCKET_TIMEOUT, 0)
-                self._sweep()
+                self._turn(1.0)
         finally:
-            for transfer in list(self._by_curl.values()):
-                self._drop(transfer)
-                transfer.ended(TransportError("the run ended", url=transfer.url))
-            self.multi.close()
-            self.selector.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            with self._pool_lock:
-                self.pool.close()
+            self._close()
+
+    def _turn(self, limit: float) -> None:
+        """One round: start what was handed over, wait (at most *limit* s) for sockets or libcurl's
+        timer, let libcurl act, time out the silent."""
+        self._take_work()
+        now = time.monotonic()
+        wait = 1.0 if self.due is None else max(0.0, self.due - now)
+        for key, mask in self.selector.select(max(0.0, min(wait, self._tick(), limit))):
+            if key.fd == self._wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 4096)
+                continue
+            what = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
+                pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
+            )
+            self._act(key.fd, what)
+        self._take_work()
+        if self.due is not None and time.monotonic() >= self.due:
+            self.due = None
+            self._act(pycurl.SOCKET_TIMEOUT, 0)
+        self._sweep()
+
+    def _close(self) -> None:
+        for transfer in list(self._by_curl.values()):
+            self._drop(transfer)
+            transfer.ended(TransportError("the run ended", url=transfer.url))
+        self.multi.close()
+        self.selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        with self._pool_lock:
+            self.pool.close()
 
     def _tick(self) -> float:
         return max(0.005, min(1.0, self.options.read_timeout / 8))
@@ -1021,8 +1075,10 @@ class CurlSyncTransport:
     def _started(self) -> _Driver:
         with self._lock:
             if self._driver is None:
-                self._driver = _Driver(self.options)
-                self._driver.start()
+                # One caller at a time (the sequential engine, or -c 1): it drives libcurl itself.
+                self._driver = _Driver(self.options, inline=self.options.concurrency <= 1)
+                if not self._driver.inline:
+                    self._driver.start()
             return self._driver
 
     def get(
@@ -1070,7 +1126,7 @@ class _SyncGet:
         event = self._event
         transfer.waiter = event.set
         driver.submit("add", transfer)
-        _wait_for(event, lambda: bool(transfer.status or transfer.done), self._deadline, transfer.url)
+        driver.wait(event, lambda: bool(transfer.status or transfer.done), self._deadline, transfer.url)
         if not transfer.status:
             raise transfer.error or TransportError("server closed the connection", url=self._url)
         return _SyncResponse(driver, transfer, event, self._deadline)
@@ -1083,9 +1139,6 @@ class _SyncGet:
 
 
 def _wait_for(event: threading.Event, ready: Callable[[], bool], deadline: float | None, url: str) -> None:
-    # No periodic wake-up: the driver sets the event for every change, and ends every transfer
-    # (waking its reader) when it stops. Ten thousand readers polling once a second kept the GIL
-    # so busy that starting the pool's threads took minutes.
     while True:
         event.clear()
         if ready():
@@ -1129,7 +1182,7 @@ class _SyncResponse:
                 raise transfer.error
             if transfer.done:
                 return b""
-            _wait_for(
+            self._driver.wait(
                 self._event, lambda: bool(transfer.chunks or transfer.done), self._deadline, transfer.url
             )
 
