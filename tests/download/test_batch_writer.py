@@ -114,3 +114,21 @@ async def test_one_slow_file_now_and_then_keeps_the_writes_on_the_loop() -> None
     assert await write_all(writer, 200, pause_every=10) == [None] * 200
     assert writer.on_loop
     assert {thread for _, thread in store.written} == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("at", ["write", "rename"])
+def test_a_ctrl_c_in_the_middle_of_a_small_file_leaves_no_temporary(tmp_path: object, at: str) -> None:
+    """The sequential engine writes on the thread a Ctrl-C lands on: the file is whole under its
+    name or absent, and nothing else is left in the folder."""
+    from pathlib import Path
+    from unittest import mock
+
+    from aiotulip.download.store import Store
+
+    dest = Path(str(tmp_path))
+    store = Store(dest)
+    store.prepare()
+    target = "aiotulip.download.store.record.stamp" if at == "write" else "aiotulip.download.store.place"
+    with mock.patch(target, side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+        store.write_whole(Job(url="http://127.0.0.1:1/a.bin", name="a.bin"), b"x" * 100)
+    assert sorted(p.name for p in dest.iterdir()) == []

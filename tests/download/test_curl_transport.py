@@ -113,6 +113,11 @@ def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
     assert [reuse.fresh(transfer("https://127.0.0.1:4/c")) for _ in range(2)] == [False, True]
     h2c = _Reuse(FetchOptions(http_version="2-prior-knowledge").transport_options())
     assert h2c.fresh(transfer(plain)) is False
+    proxied = transfer("http://127.0.0.1:5/d")
+    proxied.proxy = SimpleNamespace(url="http://127.0.0.1:6")
+    assert reuse.fresh(proxied) is False  # one proxy connection serves every origin
+    reuse.returned(transfer("http://127.0.0.1:7?q=1", "1.0"))  # a 1.0 keep-alive; an origin ends at "?"
+    assert [reuse.fresh(transfer(f"http://127.0.0.1:7?q={n}")) for n in (2, 3)] == [False, True]
 
 
 @pytest.mark.parametrize("engine", ["asyncio", "threads"])

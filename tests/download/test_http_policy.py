@@ -535,6 +535,7 @@ def test_response_header_lines_give_the_same_headers_as_one_field_at_a_time() ->
         from_lines([b"Location: /a\r\n", b"Location: /b\r\n"])[1] == "bad response: Multiple Location headers"
     )
     assert from_lines([b"no colon here\r\n"])[1] == "bad response: a header line without a colon"
+    assert from_lines([b"Content-Length: 5\r\n", b"\r\r\n"]) == ({"content-length": "5"}, None)  # as libcurl
     assert from_lines([b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n"])[1] == (
         "bad response: Content-Length beside Transfer-Encoding"
     )

@@ -79,7 +79,7 @@ def from_lines(lines: Iterable[bytes]) -> tuple[Headers, str | None]:
     for raw in lines:
         name, colon, value = raw.decode("latin-1").partition(":")
         if not colon:
-            if raw in (b"\r\n", b"\n"):  # the blank line that ends the head
+            if not raw.rstrip(b"\r\n"):  # the blank line that ends the head (b"\r\r\n" too, as libcurl)
                 continue
             return headers, "bad response: a header line without a colon"
         key = name.strip().lower()

@@ -337,19 +337,21 @@ class Store:
                 record.stamp(fd, commit.mtime, commit.etag, job.url)
             if self.fsync:
                 os.fsync(fd)
-        except OSError as exc:
+        except BaseException as exc:  # (a Ctrl-C on this thread too: no temporary is left behind)
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            if not isinstance(exc, OSError):
+                raise
             raise StorageError(explain(exc, final), url=job.url) from None
         os.close(fd)
         try:
             place(temp, final, job, commit is not None and commit.exclusive)
             if self.fsync:
                 fsync_dir(os.path.dirname(final) or ".")
-        except (OSError, NameTaken) as exc:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
-            if isinstance(exc, NameTaken):
+                os.unlink(temp)  # (gone already where the rename was made)
+            if not isinstance(exc, OSError):
                 raise
             raise StorageError(explain(exc, final), url=job.url) from None

@@ -261,21 +261,22 @@ class _Reuse:
     idle (none came back since the last ones were taken) the transfer asks for a fresh one
     (``FRESH_CONNECT``), and libcurl skips the search. Only for HTTP/1.1, where a connection serves
     one transfer at a time: an http:// origin (unless HTTP/2 is prior knowledge), or an https://
-    one that answered in 1.1 — HTTP/2 and HTTP/3 share a busy connection, so those are always
-    searched. A wrong guess costs one search or one connection, never a byte.
+    one that answered in 1.x — HTTP/2 and HTTP/3 share a busy connection, and one connection to an
+    HTTP proxy serves every origin, so those are always searched. A wrong guess costs one search or
+    one connection, never a byte.
     """
 
     __slots__ = ("_idle", "_plain")
 
     def __init__(self, options: TransportOptions) -> None:
         self._idle: dict[str, int] = {}  # origin -> connections that came back, less those taken since
-        # origins known to speak HTTP/1.1: every http:// one (in the clear, "2" means 1.1)
+        # https:// origins known to answer in HTTP/1 (every http:// one does: in the clear, "2" means 1.1)
         self._plain: set[str] | None = None if options.http_version == "2-prior-knowledge" else set()
 
     def fresh(self, transfer: _Transfer) -> bool:
         plain = self._plain
-        if plain is None:
-            return False
+        if plain is None or transfer.proxy is not None:
+            return False  # (one connection to an HTTP proxy serves every origin: always searched)
         key = _origin(transfer)
         idle = self._idle.get(key, 0)
         if idle > 0:
@@ -288,16 +289,16 @@ class _Reuse:
         if self._plain is None or transfer.scheme not in _HTTP:
             return
         key = _origin(transfer)
-        if transfer.version == "1.1":
+        if transfer.version in ("1.1", "1.0"):  # (a 1.0 server may keep the connection alive too)
             self._plain.add(key)
             self._idle[key] = self._idle.get(key, 0) + 1
 
 
 def _origin(transfer: _Transfer) -> str:
     url = transfer.url
-    end = url.find("/", url.find("//") + 2)
-    origin = url if end < 0 else url[:end]
-    return origin if transfer.proxy is None else f"{transfer.proxy.url} {origin}"
+    start = url.find("//") + 2
+    ends = [end for end in (url.find(mark, start) for mark in "/?#") if end >= 0]
+    return url[: min(ends)] if ends else url
 
 
 def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
