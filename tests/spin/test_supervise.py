@@ -258,6 +258,31 @@ def test_ctrl_c_reaches_what_the_command_started_too(several: bool) -> None:
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
         assert proc.stdout is not None
         assert b"started" in proc.stdout.readline()
+        # Not before the sleep runs: a Ctrl-C that reaches sh between its echo and its fork is held
+        # by sh until the sleep ends (as in a terminal); that race is the shell's, not tulip's.
+        _wait_for_descendant(proc.pid, b"sleep")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 130
         assert b"never" not in proc.stdout.read()
+
+
+def _wait_for_descendant(pid: int, name: bytes, timeout: float = 10.0) -> None:
+    def descendants(parent: int) -> list[int]:
+        try:
+            found = [
+                int(child) for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            ]
+        except OSError:
+            return []
+        return found + [grandchild for child in found for grandchild in descendants(child)]
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in descendants(pid):
+            try:
+                if Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0] == name:
+                    return
+            except OSError:
+                continue
+        time.sleep(0.01)
+    raise AssertionError(f"no {name.decode()} under {pid} after {timeout} s")
