@@ -175,3 +175,36 @@ def test_one_caller_drives_libcurl_itself_and_hands_the_wheel_over() -> None:
             assert time.monotonic() - started < 5
             driver = transport._driver  # type: ignore[attr-defined]  # looked at, not driven
             assert driver.inline and not driver.is_alive()  # no thread of its own
+
+
+def _read_inline(url: str) -> None:
+    from aiotulip.download.transports import open_sync
+
+    with (
+        open_sync("curl", FetchOptions(concurrency=1).transport_options()) as transport,
+        transport.get(url, {}) as answer,
+    ):
+        answer.read(1000)
+
+
+def test_a_ctrl_c_inside_a_libcurl_callback_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A KeyboardInterrupt raised in the main thread while it runs one of libcurl's callbacks (the
+    caller drives libcurl: inline; the asyncio engine shares the code) reaches the caller; pycurl
+    would print it and carry on with a failed transfer. (The blocking side only: run here, the asyncio
+    side left CPython 3.11.7 unable to compile afterwards — SystemError "AST constructor recursion
+    depth mismatch", one of its ast module's bugs — though the interrupt itself came through.)"""
+    from aiotulip.download.transports import curl
+    from tests.download.conformance.scripted import Scripted, response
+
+    def interrupted(self: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(curl._Transfer, "_wake", interrupted)
+    with Scripted({"/body": lambda r: [response("200 OK", b"x" * 100)]}) as server:
+        url = f"{server.base}/body"
+        with pytest.raises(KeyboardInterrupt):
+            _read_inline(url)
+    assert "Traceback" not in capfd.readouterr().err
+    assert not curl._caught

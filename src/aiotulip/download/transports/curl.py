@@ -54,6 +54,11 @@ __all__ = ["CurlSyncTransport", "CurlTransport"]
 _HIGH_WATER = 1024 * 1024  # pause a transfer when this much body waits unread ...
 _LOW_WATER = 256 * 1024  # ... and let it go on below this
 _CONNECTING = 256
+# A Ctrl-C (KeyboardInterrupt) raised inside one of libcurl's callbacks would be printed and
+# swallowed by pycurl, the transfer merely failed: the callbacks keep it here instead and the
+# driver raises it again as soon as libcurl returns. Only the main thread ever gets one — the one
+# that drives libcurl in the asyncio engine and, with one caller, in the blocking ones.
+_caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
 _SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS (pycurl names no constant for it)
@@ -129,12 +134,16 @@ class _Transfer:
     # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
 
     def on_prereq(self, *_args: object) -> int:
-        self.touched = time.monotonic()
-        self.connected = True
-        told, self.on_connected = self.on_connected, None
-        if told is not None:  # (once: the slot it held while connecting is free)
-            told()
-        return 0  # CURL_PREREQFUNC_OK
+        try:
+            self.touched = time.monotonic()
+            self.connected = True
+            told, self.on_connected = self.on_connected, None
+            if told is not None:  # (once: the slot it held while connecting is free)
+                told()
+            return 0  # CURL_PREREQFUNC_OK
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+            return 1
 
     def read_head(self) -> int | None:
         """Make the final response's status and headers of the lines libcurl gave (HEADERFUNCTION is
@@ -168,34 +177,38 @@ class _Transfer:
         return None
 
     def on_body(self, data: bytes) -> int | None:
-        self.touched = time.monotonic()
-        if not self.status:
-            if self.scheme not in _HTTP:
-                # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
-                # which may not be asked inside a callback: after this socket_action, by its driver.
-                if self.heads is not None and not self.chunks:
-                    self.heads.append(self)
+        try:
+            self.touched = time.monotonic()
+            if not self.status:
+                if self.scheme not in _HTTP:
+                    # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
+                    # which may not be asked inside a callback: after this socket_action, by its driver.
+                    if self.heads is not None and not self.chunks:
+                        self.heads.append(self)
+                    self.chunks.append(data)
+                    self.held += len(data)
+                    return None
+                if self.read_head() is not None:
+                    return -1
+            lock = self.lock
+            if lock is not None:
+                lock.acquire()
+            try:
+                if self.paused:
+                    self.stalled = True
+                    return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
                 self.chunks.append(data)
                 self.held += len(data)
-                return None
-            if self.read_head() is not None:
-                return -1
-        lock = self.lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            if self.paused:
-                self.stalled = True
-                return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
-            self.chunks.append(data)
-            self.held += len(data)
-            if self.held > _HIGH_WATER:
-                self.paused = True  # the next chunk waits in libcurl until the reader has caught up
-        finally:
-            if lock is not None:
-                lock.release()
-        self._wake()
-        return None
+                if self.held > _HIGH_WATER:
+                    self.paused = True  # the next chunk waits in libcurl until the reader has caught up
+            finally:
+                if lock is not None:
+                    lock.release()
+            self._wake()
+            return None
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+            return -1
 
     def _refuse(self, why: str) -> int:
         if self.error is None:
@@ -631,47 +644,55 @@ class CurlTransport:
     # -- libcurl <-> the loop ------------------------------------------------------------------------
 
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        loop = self._loop
-        assert loop is not None
-        before = self._watched.pop(fd, 0)
-        # libcurl may close a socket and open another with the same number without a word in
-        # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
-        # is always made afresh rather than trusted.
-        if before & pycurl.POLL_IN:
-            loop.remove_reader(fd)
-        if before & pycurl.POLL_OUT:
-            loop.remove_writer(fd)
-        if what == pycurl.POLL_REMOVE:
+        try:
+            loop = self._loop
+            assert loop is not None
+            before = self._watched.pop(fd, 0)
+            # libcurl may close a socket and open another with the same number without a word in
+            # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
+            # is always made afresh rather than trusted.
+            if before & pycurl.POLL_IN:
+                loop.remove_reader(fd)
+            if before & pycurl.POLL_OUT:
+                loop.remove_writer(fd)
+            if what == pycurl.POLL_REMOVE:
+                return
+            if what & pycurl.POLL_IN:
+                loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
+            if what & pycurl.POLL_OUT:
+                loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
+            self._watched[fd] = what
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
             return
-        if what & pycurl.POLL_IN:
-            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-        if what & pycurl.POLL_OUT:
-            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-        self._watched[fd] = what
 
     def _on_timer(self, ms: int) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        timer = self._timer
-        if ms < 0:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
-            return
-        if ms == 0:
-            # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
-            # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
-            if timer is None or not self._timer_soon:
+        try:
+            loop = self._loop
+            if loop is None:
+                return
+            timer = self._timer
+            if ms < 0:
                 if timer is not None:
                     timer.cancel()
-                self._timer = loop.call_soon(self._timed_out)
-                self._timer_soon = True
+                    self._timer = None
+                return
+            if ms == 0:
+                # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
+                # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
+                if timer is None or not self._timer_soon:
+                    if timer is not None:
+                        timer.cancel()
+                    self._timer = loop.call_soon(self._timed_out)
+                    self._timer_soon = True
+                return
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_later(ms / 1000, self._timed_out)
+            self._timer_soon = False
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
             return
-        if timer is not None:
-            timer.cancel()
-        self._timer = loop.call_later(ms / 1000, self._timed_out)
-        self._timer_soon = False
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -688,6 +709,8 @@ class CurlTransport:
                 code = exc.args[0]
             if code != pycurl.E_CALL_MULTI_PERFORM:
                 break
+        if _caught:
+            raise _caught.pop()
         heads = self._heads
         while heads:
             heads.pop().make_head()
@@ -983,18 +1006,26 @@ class _Driver(threading.Thread):
                 self.due = time.monotonic()
 
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(fd)
-        if what == pycurl.POLL_REMOVE:
+        try:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(fd)
+            if what == pycurl.POLL_REMOVE:
+                return
+            events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
+                selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
+            )
+            if events:
+                self.selector.register(fd, events)
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
             return
-        events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
-            selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
-        )
-        if events:
-            self.selector.register(fd, events)
 
     def _on_timer(self, ms: int) -> None:
-        self.due = None if ms < 0 else time.monotonic() + ms / 1000
+        try:
+            self.due = None if ms < 0 else time.monotonic() + ms / 1000
+        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
+            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+            return
 
     def _act(self, fd: int, what: int) -> None:
         while True:
@@ -1004,6 +1035,8 @@ class _Driver(threading.Thread):
                 code = exc.args[0]
             if code != pycurl.E_CALL_MULTI_PERFORM:
                 break
+        if _caught:
+            raise _caught.pop()
         heads = self._heads
         while heads:
             heads.pop().make_head()
