@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import os
 import selectors
 import ssl
@@ -40,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
+from typing import Any, TypeVar, cast
 
 import pycurl
 
@@ -55,9 +57,10 @@ _HIGH_WATER = 1024 * 1024  # pause a transfer when this much body waits unread .
 _LOW_WATER = 256 * 1024  # ... and let it go on below this
 _CONNECTING = 256
 # A Ctrl-C (KeyboardInterrupt) raised inside one of libcurl's callbacks would be printed and
-# swallowed by pycurl, the transfer merely failed: the callbacks keep it here instead and the
-# driver raises it again as soon as libcurl returns. Only the main thread ever gets one — the one
-# that drives libcurl in the asyncio engine and, with one caller, in the blocking ones.
+# swallowed by pycurl, the transfer merely failed: the callbacks keep it here instead
+# (_keeps_interrupts) and _socket_action raises it again as soon as libcurl returns. Only the main
+# thread ever gets one — the one that drives libcurl in the asyncio engine and, with one caller, in
+# the blocking ones.
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
@@ -71,6 +74,40 @@ _VERSIONS = {
 }
 _AUTH = {"basic": pycurl.HTTPAUTH_BASIC, "digest": pycurl.HTTPAUTH_DIGEST, "any": pycurl.HTTPAUTH_ANY,
          "ntlm": pycurl.HTTPAUTH_NTLM}  # fmt: skip
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _keeps_interrupts(refused: object) -> Callable[[_F], _F]:
+    """Make a libcurl callback keep a Ctrl-C in ``_caught`` (and answer libcurl *refused*) rather
+    than raise it into pycurl."""
+
+    def wrap(callback: _F) -> _F:
+        @functools.wraps(callback)
+        def guarded(*args: Any) -> Any:
+            try:
+                return callback(*args)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                _caught.append(exc)  # (raised again once libcurl returns: see _socket_action)
+                return refused
+
+        return cast(_F, guarded)
+
+    return wrap
+
+
+def _socket_action(multi: pycurl.CurlMulti, fd: int, what: int) -> None:
+    """Let libcurl act on *fd* (or on its timers), then raise a Ctrl-C its callbacks kept."""
+    while True:
+        try:
+            code, _running = multi.socket_action(fd, what)
+        except pycurl.error as exc:
+            code = exc.args[0]
+        if code != pycurl.E_CALL_MULTI_PERFORM:
+            break
+    if _caught:
+        raise _caught.pop()
 
 
 class _Transfer:
@@ -133,17 +170,14 @@ class _Transfer:
 
     # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
 
+    @_keeps_interrupts(1)
     def on_prereq(self, *_args: object) -> int:
-        try:
-            self.touched = time.monotonic()
-            self.connected = True
-            told, self.on_connected = self.on_connected, None
-            if told is not None:  # (once: the slot it held while connecting is free)
-                told()
-            return 0  # CURL_PREREQFUNC_OK
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
-            return 1
+        self.touched = time.monotonic()
+        self.connected = True
+        told, self.on_connected = self.on_connected, None
+        if told is not None:  # (once: the slot it held while connecting is free)
+            told()
+        return 0  # CURL_PREREQFUNC_OK
 
     def read_head(self) -> int | None:
         """Make the final response's status and headers of the lines libcurl gave (HEADERFUNCTION is
@@ -176,39 +210,36 @@ class _Transfer:
         self.headers, self.version, self.status = headers, version, status
         return None
 
+    @_keeps_interrupts(-1)
     def on_body(self, data: bytes) -> int | None:
-        try:
-            self.touched = time.monotonic()
-            if not self.status:
-                if self.scheme not in _HTTP:
-                    # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
-                    # which may not be asked inside a callback: after this socket_action, by its driver.
-                    if self.heads is not None and not self.chunks:
-                        self.heads.append(self)
-                    self.chunks.append(data)
-                    self.held += len(data)
-                    return None
-                if self.read_head() is not None:
-                    return -1
-            lock = self.lock
-            if lock is not None:
-                lock.acquire()
-            try:
-                if self.paused:
-                    self.stalled = True
-                    return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
+        self.touched = time.monotonic()
+        if not self.status:
+            if self.scheme not in _HTTP:
+                # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
+                # which may not be asked inside a callback: after this socket_action, by its driver.
+                if self.heads is not None and not self.chunks:
+                    self.heads.append(self)
                 self.chunks.append(data)
                 self.held += len(data)
-                if self.held > _HIGH_WATER:
-                    self.paused = True  # the next chunk waits in libcurl until the reader has caught up
-            finally:
-                if lock is not None:
-                    lock.release()
-            self._wake()
-            return None
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
-            return -1
+                return None
+            if self.read_head() is not None:
+                return -1
+        lock = self.lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if self.paused:
+                self.stalled = True
+                return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
+            self.chunks.append(data)
+            self.held += len(data)
+            if self.held > _HIGH_WATER:
+                self.paused = True  # the next chunk waits in libcurl until the reader has caught up
+        finally:
+            if lock is not None:
+                lock.release()
+        self._wake()
+        return None
 
     def _refuse(self, why: str) -> int:
         if self.error is None:
@@ -250,13 +281,16 @@ class _Transfer:
         self.held -= len(chunk)
         return chunk
 
-    def ended(self, error: FetchError | None) -> None:
-        """libcurl is done with this transfer (*error*: why it failed)."""
+    def ended(self, error: FetchError | None, reuse: _Reuse | None = None) -> None:
+        """libcurl is done with this transfer (*error*: why it failed); *reuse* hears of a good end
+        before the reader wakes (its next request may count on the connection)."""
         self.done = True
         if self.error is None and error is not None:
             self.error = error
         if self.error is None and not self.status:
             self.read_head()  # an answer without a body
+        if reuse is not None and self.error is None:
+            reuse.returned(self)
         self._wake()
 
     def _wake(self) -> None:
@@ -643,56 +677,50 @@ class CurlTransport:
 
     # -- libcurl <-> the loop ------------------------------------------------------------------------
 
+    @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        try:
-            loop = self._loop
-            assert loop is not None
-            before = self._watched.pop(fd, 0)
-            # libcurl may close a socket and open another with the same number without a word in
-            # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
-            # is always made afresh rather than trusted.
-            if before & pycurl.POLL_IN:
-                loop.remove_reader(fd)
-            if before & pycurl.POLL_OUT:
-                loop.remove_writer(fd)
-            if what == pycurl.POLL_REMOVE:
-                return
-            if what & pycurl.POLL_IN:
-                loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-            if what & pycurl.POLL_OUT:
-                loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-            self._watched[fd] = what
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+        loop = self._loop
+        assert loop is not None
+        before = self._watched.pop(fd, 0)
+        # libcurl may close a socket and open another with the same number without a word in
+        # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
+        # is always made afresh rather than trusted.
+        if before & pycurl.POLL_IN:
+            loop.remove_reader(fd)
+        if before & pycurl.POLL_OUT:
+            loop.remove_writer(fd)
+        if what == pycurl.POLL_REMOVE:
             return
+        if what & pycurl.POLL_IN:
+            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
+        if what & pycurl.POLL_OUT:
+            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
+        self._watched[fd] = what
 
+    @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
-        try:
-            loop = self._loop
-            if loop is None:
-                return
-            timer = self._timer
-            if ms < 0:
-                if timer is not None:
-                    timer.cancel()
-                    self._timer = None
-                return
-            if ms == 0:
-                # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
-                # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
-                if timer is None or not self._timer_soon:
-                    if timer is not None:
-                        timer.cancel()
-                    self._timer = loop.call_soon(self._timed_out)
-                    self._timer_soon = True
-                return
+        loop = self._loop
+        if loop is None:
+            return
+        timer = self._timer
+        if ms < 0:
             if timer is not None:
                 timer.cancel()
-            self._timer = loop.call_later(ms / 1000, self._timed_out)
-            self._timer_soon = False
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+                self._timer = None
             return
+        if ms == 0:
+            # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
+            # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
+            if timer is None or not self._timer_soon:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_soon(self._timed_out)
+                self._timer_soon = True
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_later(ms / 1000, self._timed_out)
+        self._timer_soon = False
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -702,15 +730,7 @@ class CurlTransport:
         multi = self._multi
         if multi is None:
             return
-        while True:
-            try:
-                code, _running = multi.socket_action(fd, what)
-            except pycurl.error as exc:
-                code = exc.args[0]
-            if code != pycurl.E_CALL_MULTI_PERFORM:
-                break
-        if _caught:
-            raise _caught.pop()
+        _socket_action(multi, fd, what)
         heads = self._heads
         while heads:
             heads.pop().make_head()
@@ -735,11 +755,9 @@ class CurlTransport:
         assert self._multi is not None
         self._multi.remove_handle(curl)
         self._settle(transfer)
-        if problem is None:
-            if not transfer.status and transfer.error is None:
-                transfer.read_head()  # (an answer without a body: its version, before the reader wakes)
-            self._reuse.returned(transfer)  # before the reader wakes: its next request may count on it
-        transfer.ended(failure(problem[0], problem[1], transfer) if problem is not None else None)
+        transfer.ended(
+            failure(problem[0], problem[1], transfer) if problem is not None else None, self._reuse
+        )
 
     # -- the read timeout: one sweep for every transfer, not a timer each ----------------------------
 
@@ -1005,38 +1023,24 @@ class _Driver(threading.Thread):
                 self._add(transfer)
                 self.due = time.monotonic()
 
+    @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        try:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(fd)
-            if what == pycurl.POLL_REMOVE:
-                return
-            events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
-                selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
-            )
-            if events:
-                self.selector.register(fd, events)
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+        if what == pycurl.POLL_REMOVE:
             return
+        events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
+            selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
+        )
+        if events:
+            self.selector.register(fd, events)
 
+    @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
-        try:
-            self.due = None if ms < 0 else time.monotonic() + ms / 1000
-        except (KeyboardInterrupt, SystemExit) as exc:  # a Ctrl-C landing in this callback
-            _caught.append(exc)  # (raised again once libcurl returns: see _caught)
-            return
+        self.due = None if ms < 0 else time.monotonic() + ms / 1000
 
     def _act(self, fd: int, what: int) -> None:
-        while True:
-            try:
-                code, _running = self.multi.socket_action(fd, what)
-            except pycurl.error as exc:
-                code = exc.args[0]
-            if code != pycurl.E_CALL_MULTI_PERFORM:
-                break
-        if _caught:
-            raise _caught.pop()
+        _socket_action(self.multi, fd, what)
         heads = self._heads
         while heads:
             heads.pop().make_head()
@@ -1055,11 +1059,8 @@ class _Driver(threading.Thread):
             return
         self.multi.remove_handle(curl)
         self._settle(transfer)
-        if problem is None:
-            if not transfer.status and transfer.error is None:
-                transfer.read_head()  # (an answer without a body: its version, before the reader wakes)
-            self.reuse.returned(transfer)  # before the reader wakes: its next request may count on it
-        transfer.ended(failure(problem[0], problem[1], transfer) if problem is not None else None)
+        error = failure(problem[0], problem[1], transfer) if problem is not None else None
+        transfer.ended(error, self.reuse)
 
     def _drop(self, transfer: _Transfer) -> None:
         if self._by_curl.pop(transfer.curl, None) is not None:
