@@ -8,6 +8,8 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from aiotulip import ENGINES, Entry, FetchOptions, fetch
 from aiotulip.download.http.proxies import Routes, parse_proxy
 from aiotulip.download.http.urls import normalise, origin, redact, split_userinfo
+from aiotulip.download.manifest import load_manifest
 from aiotulip.errors import UsageError
 from tests.download.conformance.scripted import Request, Scripted, response
 
@@ -209,21 +212,27 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
 # -- found by review: each of these broke before its fix ------------------------------------------------
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_credentials_go_only_to_the_origins_the_user_gave(tmp_path: Path, engine: str) -> None:
-    """-u and a manifest's own credentials reach the manifest's origin; a host the manifest names
-    elsewhere (the server's word, not the user's) gets neither."""
+@contextmanager
+def _manifest_naming_another_host(far_host: str = "127.0.0.1") -> Iterator[tuple[Scripted, Scripted]]:
+    """Two servers: *home* serves ``/m.json``, a manifest of its own ``near.bin`` and of ``far.bin`` on
+    *elsewhere* (reached as *far_host*)."""
     with Scripted({}) as elsewhere, Scripted({}) as home:
         echo = lambda r: [response("200 OK", BODY)]  # noqa: E731
         elsewhere.routes["/far.bin"] = echo
         home.routes["/near.bin"] = echo
         listing = [
             {"name": "near.bin", "url": "near.bin"},
-            {"name": "far.bin", "url": f"{elsewhere.base}/far.bin"},
+            {"name": "far.bin", "url": f"http://{far_host}:{elsewhere.port}/far.bin"},
         ]
         home.routes["/m.json"] = lambda r: [response("200 OK", json.dumps(listing).encode())]
-        from aiotulip.download.manifest import load_manifest
+        yield home, elsewhere
 
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_credentials_go_only_to_the_origins_the_user_gave(tmp_path: Path, engine: str) -> None:
+    """-u and a manifest's own credentials reach the manifest's origin; a host the manifest names
+    elsewhere (the server's word, not the user's) gets neither."""
+    with _manifest_naming_another_host() as (home, elsewhere):
         options = FetchOptions(engine=engine, auth=("alice", "u-pa55"), netrc=False, proxy="")
         report = fetch(load_manifest(f"{home.base}/m.json", options), tmp_path / "a", options)
         manifest_with_creds = f"{home.base.replace('://', '://bob:m-pa55@')}/m.json"
@@ -242,17 +251,7 @@ def test_netrc_default_stays_off_the_hosts_a_manifest_names(tmp_path: Path, engi
     must not collect it by listing a host of their own."""
     netrc = tmp_path / "netrc"
     netrc.write_text("default login dflt password d3fault\n")
-    with Scripted({}) as elsewhere, Scripted({}) as home:
-        echo = lambda r: [response("200 OK", BODY)]  # noqa: E731
-        elsewhere.routes["/far.bin"] = echo
-        home.routes["/near.bin"] = echo
-        listing = [
-            {"name": "near.bin", "url": "near.bin"},
-            {"name": "far.bin", "url": f"http://localhost:{elsewhere.port}/far.bin"},
-        ]
-        home.routes["/m.json"] = lambda r: [response("200 OK", json.dumps(listing).encode())]
-        from aiotulip.download.manifest import load_manifest
-
+    with _manifest_naming_another_host("localhost") as (home, elsewhere):
         options = FetchOptions(engine=engine, netrc=str(netrc), proxy="")
         report = fetch(load_manifest(f"{home.base}/m.json", options), tmp_path / "a", options)
     assert [r.status for r in report.items] == ["ok", "ok"]
@@ -364,7 +363,6 @@ def test_the_item_timeout_bounds_a_silent_server_in_every_engine(tmp_path: Path,
 
 
 def test_a_manifest_behind_a_redirect_resolves_against_where_it_led(tmp_path: Path) -> None:
-    from aiotulip.download.manifest import load_manifest
 
     listing = json.dumps([{"name": "f.bin", "url": "f.bin"}]).encode()
     with Scripted({}) as server:
