@@ -363,7 +363,6 @@ def test_the_item_timeout_bounds_a_silent_server_in_every_engine(tmp_path: Path,
 
 
 def test_a_manifest_behind_a_redirect_resolves_against_where_it_led(tmp_path: Path) -> None:
-
     listing = json.dumps([{"name": "f.bin", "url": "f.bin"}]).encode()
     with Scripted({}) as server:
         server.routes.update({
