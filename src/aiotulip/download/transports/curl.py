@@ -9,12 +9,14 @@ Two shells around one core (``_Transfer``: one request on one easy handle, fille
 callbacks):
 
 - ``CurlTransport`` (asyncio): one multi handle driven by the event loop, as tornado's
-  ``curl_httpclient`` does — libcurl says which sockets to watch (``M_SOCKETFUNCTION`` ->
-  ``add_reader``/``add_writer``) and when to call it back (``M_TIMERFUNCTION`` -> ``call_later``),
-  and the loop calls ``socket_action``; never ``select()`` and its 1,024-descriptor limit.
+  ``curl_httpclient`` does — libcurl says which sockets to watch (``M_SOCKETFUNCTION``, kept in an
+  epoll set of the transport's own: ``_curl_sockets``, whose one descriptor the loop watches) and
+  when to call it back (``M_TIMERFUNCTION`` -> ``call_later``), and the loop calls
+  ``socket_action``; never ``select()`` and its 1,024-descriptor limit.
 - ``CurlSyncTransport`` (threads, sequential): one multi handle for every calling thread (connections
-  reused and limited across them), driven the same way by an epoll selector — on a driver thread of
-  its own, or, with one caller at a time (the sequential engine), by the caller while it waits.
+  reused and limited across them), driven the same way from the same kind of epoll set — on a
+  driver thread of its own, or, with one caller at a time (the sequential engine), by the caller
+  while it waits.
 
 Flow: a body chunk libcurl delivers waits in the transfer until the engine reads it; past 1 MiB
 unread the transfer pauses (``WRITEFUNC_PAUSE``) and resumes once the reader catches up, so a slow
@@ -35,7 +37,6 @@ import collections
 import contextlib
 import functools
 import os
-import selectors
 import ssl
 import threading
 import time
@@ -49,6 +50,7 @@ from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, from_lines
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
 from aiotulip.download.transports._curl_errors import failure, timed_out
+from aiotulip.download.transports._curl_sockets import Sockets
 from aiotulip.errors import FetchError, ProtocolError, TransportError
 
 __all__ = ["CurlSyncTransport", "CurlTransport"]
@@ -538,7 +540,7 @@ class CurlTransport:
         self._pool = _Pool(options)
         self._reuse = _Reuse(options)
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
-        self._watched: dict[int, int] = {}  # fd -> the events the loop watches for it
+        self._sockets: Sockets | None = None
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._timer_soon = False  # whether _timer is a call_soon (due now) rather than a call_later
         self._sweeper: asyncio.TimerHandle | None = None
@@ -548,10 +550,12 @@ class CurlTransport:
         self._heads: list[_Transfer] = []  # ftp and sftp transfers whose head is to be made
 
     async def __aenter__(self) -> CurlTransport:
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         multi = self._multi = _multi(self.options)
+        sockets = self._sockets = Sockets()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        loop.add_reader(sockets.fileno(), self._on_ready)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -561,12 +565,11 @@ class CurlTransport:
             if multi is not None:
                 multi.remove_handle(transfer.curl)
         self._by_curl.clear()
-        loop = self._loop
-        for fd in list(self._watched):
-            if loop is not None:
-                loop.remove_reader(fd)
-                loop.remove_writer(fd)
-        self._watched.clear()
+        sockets, self._sockets = self._sockets, None
+        if sockets is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(sockets.fileno())
+            sockets.close()
         for handle in (self._timer, self._sweeper):
             if handle is not None:
                 handle.cancel()
@@ -679,23 +682,8 @@ class CurlTransport:
 
     @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        loop = self._loop
-        assert loop is not None
-        before = self._watched.pop(fd, 0)
-        # libcurl may close a socket and open another with the same number without a word in
-        # between (tornado's lesson), and the kernel drops a closed one from epoll: the registration
-        # is always made afresh rather than trusted.
-        if before & pycurl.POLL_IN:
-            loop.remove_reader(fd)
-        if before & pycurl.POLL_OUT:
-            loop.remove_writer(fd)
-        if what == pycurl.POLL_REMOVE:
-            return
-        if what & pycurl.POLL_IN:
-            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-        if what & pycurl.POLL_OUT:
-            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-        self._watched[fd] = what
+        if self._sockets is not None:
+            self._sockets.watch(what, fd)
 
     @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
@@ -726,11 +714,23 @@ class CurlTransport:
         self._timer = None
         self._act(pycurl.SOCKET_TIMEOUT, 0)
 
+    def _on_ready(self) -> None:
+        multi, sockets = self._multi, self._sockets
+        if multi is None or sockets is None:
+            return
+        for fd, what in sockets.ready():
+            _socket_action(multi, fd, what)
+        self._after()
+
     def _act(self, fd: int, what: int) -> None:
         multi = self._multi
         if multi is None:
             return
         _socket_action(multi, fd, what)
+        self._after()
+
+    def _after(self) -> None:
+        """What follows libcurl's work: ftp and sftp heads made, ended transfers collected."""
         heads = self._heads
         while heads:
             heads.pop().make_head()
@@ -841,7 +841,7 @@ class _Response:
 
 class _Driver(threading.Thread):
     """One thread that drives libcurl for every blocking caller: a multi handle (so connections are
-    reused and limited across threads, as in the asyncio engine) watched with an epoll selector.
+    reused and limited across threads, as in the asyncio engine), its sockets in an epoll set.
     Callers hand it work through a queue and a wake-up pipe and wait on their transfer's event."""
 
     def __init__(self, options: TransportOptions, inline: bool = False) -> None:
@@ -857,11 +857,10 @@ class _Driver(threading.Thread):
         self.multi = _multi(options)
         self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         self.multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
-        self.selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self.selector.register(self._wake_r, selectors.EVENT_READ)
+        self.sockets = Sockets(wake=self._wake_r)
         self.due: float | None = None  # when libcurl wants SOCKET_TIMEOUT
         self.lock = threading.Lock()  # a transfer's chunks, between this thread and its reader
         self.pool = _Pool(options)
@@ -947,15 +946,11 @@ class _Driver(threading.Thread):
         self._take_work()
         now = time.monotonic()
         wait = 1.0 if self.due is None else max(0.0, self.due - now)
-        for key, mask in self.selector.select(max(0.0, min(wait, self._tick(), limit))):
-            if key.fd == self._wake_r:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_r, 4096)
-                continue
-            what = (pycurl.CSELECT_IN if mask & selectors.EVENT_READ else 0) | (
-                pycurl.CSELECT_OUT if mask & selectors.EVENT_WRITE else 0
-            )
-            self._act(key.fd, what)
+        ready = self.sockets.ready(max(0.0, min(wait, self._tick(), limit)))
+        if ready:
+            for fd, what in ready:
+                _socket_action(self.multi, fd, what)
+            self._after()
         self._take_work()
         if self.due is not None and time.monotonic() >= self.due:
             self.due = None
@@ -967,7 +962,7 @@ class _Driver(threading.Thread):
             self._drop(transfer)
             transfer.ended(TransportError("the run ended", url=transfer.url))
         self.multi.close()
-        self.selector.close()
+        self.sockets.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
         with self._pool_lock:
@@ -1025,15 +1020,7 @@ class _Driver(threading.Thread):
 
     @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(fd)
-        if what == pycurl.POLL_REMOVE:
-            return
-        events = (selectors.EVENT_READ if what & pycurl.POLL_IN else 0) | (
-            selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0
-        )
-        if events:
-            self.selector.register(fd, events)
+        self.sockets.watch(what, fd)
 
     @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
@@ -1041,6 +1028,9 @@ class _Driver(threading.Thread):
 
     def _act(self, fd: int, what: int) -> None:
         _socket_action(self.multi, fd, what)
+        self._after()
+
+    def _after(self) -> None:
         heads = self._heads
         while heads:
             heads.pop().make_head()
