@@ -153,3 +153,24 @@ def test_the_wake_pipe_interrupts_a_wait_and_is_drained() -> None:
             watched.close()
             os.close(wake_r)
             os.close(wake_w)
+
+
+def test_at_most_so_many_at_once_and_the_rest_next_time(sockets: Sockets) -> None:
+    """The event loop takes a few sockets a turn (its other work runs in between): none is lost."""
+    pairs = [_pair() for _ in range(5)]
+    try:
+        for client, server in pairs:
+            sockets.watch(pycurl.POLL_IN, client.fileno())
+            server.sendall(b"x")
+        seen: list[int] = []
+        for _ in range(3):
+            batch = sockets.ready(1.0, 2)
+            assert 1 <= len(batch) <= 2
+            seen += [fd for fd, _what in batch]
+            for fd in seen:
+                sockets.watch(pycurl.POLL_REMOVE, fd)
+        assert sorted(seen) == sorted(client.fileno() for client, _server in pairs)
+    finally:
+        for client, server in pairs:
+            client.close()
+            server.close()

@@ -113,20 +113,21 @@ class Sockets:
         else:
             self._asked.pop(fd, None)
 
-    def ready(self, timeout: float = 0.0) -> list[tuple[int, int]]:
-        """Wait at most *timeout* seconds (0: not at all) and return the ready sockets as
-        ``(fd, CSELECT_* flags)`` for ``socket_action``."""
+    def ready(self, timeout: float = 0.0, most: int = -1) -> list[tuple[int, int]]:
+        """Wait at most *timeout* seconds (0: not at all) and return the ready sockets, at most
+        *most* of them (-1: as many as the kernel gives at once), as ``(fd, CSELECT_* flags)`` for
+        ``socket_action``. The rest stay ready for the next call."""
         asked = self._asked
         found: list[tuple[int, int]] = []
         if self._set is None:
             assert self._selector is not None
-            for key, events in self._selector.select(timeout):
+            for key, events in self._selector.select(timeout)[: None if most < 0 else most]:
                 if key.fd == self._wake:
                     self._drain()
                     continue
                 found.append((key.fd, events))
             return found
-        for fd, events in self._set.poll(timeout):
+        for fd, events in self._set.poll(timeout, most):
             wanted = asked.get(fd)
             if not wanted:
                 if fd == self._wake:

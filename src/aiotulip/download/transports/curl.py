@@ -58,6 +58,10 @@ __all__ = ["CurlSyncTransport", "CurlTransport"]
 _HIGH_WATER = 1024 * 1024  # pause a transfer when this much body waits unread ...
 _LOW_WATER = 256 * 1024  # ... and let it go on below this
 _CONNECTING = 256
+# Sockets handled in one turn of the event loop at most (the others are still ready at the next):
+# on c10k's burst of ten thousand answers a second, a thousand at once (what epoll gives) made the
+# loop's worst lag 95-215 ms; 64 at once, 34-51 ms, in the same time.
+_READY_AT_ONCE = 64
 # A Ctrl-C (KeyboardInterrupt) raised inside one of libcurl's callbacks would be printed and
 # swallowed by pycurl, the transfer merely failed: the callbacks keep it here instead
 # (_keeps_interrupts) and _socket_action raises it again as soon as libcurl returns. Only the main
@@ -718,7 +722,7 @@ class CurlTransport:
         multi, sockets = self._multi, self._sockets
         if multi is None or sockets is None:
             return
-        for fd, what in sockets.ready():
+        for fd, what in sockets.ready(0.0, _READY_AT_ONCE):
             _socket_action(multi, fd, what)
         self._after()
 
