@@ -97,7 +97,7 @@ def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
     from aiotulip.download.transports.curl import _Reuse
 
     def transfer(url: str, version: str = "") -> Any:
-        return SimpleNamespace(url=url, proxy=None, scheme=url.partition(":")[0], version=version)
+        return SimpleNamespace(url=url, proxy=None, scheme=url.partition(":")[0], version=version, origin="")
 
     reuse = _Reuse(FetchOptions().transport_options())
     plain, secure = "http://127.0.0.1:1/a", "https://127.0.0.1:2/a"

@@ -36,7 +36,7 @@ class Headers(dict[str, str]):
         return dict.__contains__(self, key.lower() if isinstance(key, str) else key)
 
 
-def add_header(headers: Headers, name: str, value: str, seen: dict[str, int] | None = None) -> None:
+def add_header(headers: dict[str, str], name: str, value: str, seen: dict[str, int] | None = None) -> None:
     """Add one field as it came (*name* in any case, *value* as Latin-1 text); *seen* counts the
     Content-Length fields, which may not repeat."""
     key = name.lower()
@@ -69,22 +69,23 @@ def from_lines(lines: Iterable[bytes]) -> tuple[Headers, str | None]:
     """Return the headers of raw field lines (one field a line, its line end kept, as libcurl hands
     them), and why their framing cannot be trusted (None if it can).
 
-    A field seen for the first time is stored directly; only a repeat, or a field that may not
-    repeat, takes ``add_header``'s way: on ten thousand small files the difference is measurable.
+    On ten thousand small files each call made here shows: the lines are decoded in one piece, the
+    fields gathered in a plain dict (``in`` and item assignment, not Headers' lower-casing methods),
+    and a field seen for the first time is stored directly; only a repeat, or a field that may not
+    repeat, takes ``add_header``'s way.
     """
-    headers = Headers()
+    fields: dict[str, str] = {}
     seen: dict[str, int] = {}
-    has = dict.__contains__
-    put = dict.__setitem__
-    for raw in lines:
-        name, colon, value = raw.decode("latin-1").partition(":")
+    for line in b"".join(lines).decode("latin-1").split("\n"):
+        name, colon, value = line.partition(":")
         if not colon:
-            if not raw.rstrip(b"\r\n"):  # the blank line that ends the head (b"\r\r\n" too, as libcurl)
+            if not line.rstrip("\r"):  # the blank line that ends the head (CR CR LF too, as libcurl)
                 continue
-            return headers, "bad response: a header line without a colon"
+            return Headers(fields), "bad response: a header line without a colon"
         key = name.strip().lower()
-        if has(headers, key) or key in _COUNTED:
-            add_header(headers, key, value.strip(), seen)
+        if key in fields or key in _COUNTED:
+            add_header(fields, key, value.strip(), seen)
         else:
-            put(headers, key, value.strip())
+            fields[key] = value.strip()
+    headers = Headers(fields)
     return headers, framing_error(headers, seen)

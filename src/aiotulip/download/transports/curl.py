@@ -37,6 +37,7 @@ import collections
 import contextlib
 import functools
 import os
+import re
 import ssl
 import threading
 import time
@@ -70,6 +71,7 @@ _READY_AT_ONCE = 64
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
+_ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # a URL's scheme://host:port (it ends at / ? or #)
 _SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS (pycurl names no constant for it)
 _VERSIONS = {
     "1.1": pycurl.CURL_HTTP_VERSION_1_1,
@@ -131,6 +133,7 @@ class _Transfer:
         "lines",
         "lock",
         "on_connected",
+        "origin",
         "paused",
         "proxy",
         "resumed",
@@ -157,6 +160,7 @@ class _Transfer:
         self.url = url
         self.proxy = proxy
         self.scheme = url.partition(":")[0].lower()
+        self.origin = ""  # scheme://host:port, once _Reuse has asked
         self.resumed = resumed  # a non-HTTP resume: the offset asked for (REST / SFTP seek)
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
@@ -348,10 +352,11 @@ class _Reuse:
 
 
 def _origin(transfer: _Transfer) -> str:
-    url = transfer.url
-    start = url.find("//") + 2
-    ends = [end for end in (url.find(mark, start) for mark in "/?#") if end >= 0]
-    return url[: min(ends)] if ends else url
+    origin = transfer.origin
+    if not origin:
+        match = _ORIGIN.match(transfer.url)
+        origin = transfer.origin = match.group() if match is not None else transfer.url
+    return origin
 
 
 def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
