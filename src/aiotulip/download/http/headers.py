@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error", "from_lines"]
@@ -49,8 +49,9 @@ def add_header(headers: dict[str, str], name: str, value: str, seen: dict[str, i
     dict.__setitem__(headers, key, value)
 
 
-def framing_error(headers: Headers, seen: dict[str, int] | None = None) -> str | None:
-    """Return why a response's framing cannot be trusted, None if it can."""
+def framing_error(headers: Mapping[str, str], seen: dict[str, int] | None = None) -> str | None:
+    """Return why a response's framing cannot be trusted, None if it can (*headers*: under
+    lower-case names, as a Headers or a plain dict of them)."""
     if seen is not None and seen.get("location", 0) > 1:
         return "bad response: Multiple Location headers"
     length = headers.get("content-length")
@@ -83,9 +84,10 @@ def from_lines(lines: Iterable[bytes]) -> tuple[Headers, str | None]:
                 continue
             return Headers(fields), "bad response: a header line without a colon"
         key = name.strip().lower()
-        if key in fields or key in _COUNTED:
+        if key in fields:
             add_header(fields, key, value.strip(), seen)
         else:
+            if key in _COUNTED:
+                seen[key] = 1
             fields[key] = value.strip()
-    headers = Headers(fields)
-    return headers, framing_error(headers, seen)
+    return Headers(fields), framing_error(fields, seen)

@@ -41,7 +41,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import formatdate
 from typing import Any, TypeVar, cast
 
@@ -127,6 +127,7 @@ class _Transfer:
         "curl",
         "done",
         "error",
+        "future",
         "headers",
         "heads",
         "held",
@@ -175,8 +176,9 @@ class _Transfer:
         self.connected = False
         self.on_connected: Callable[[], None] | None = None  # told once the connection is made
         self.heads: list[_Transfer] | None = None  # where an ftp or sftp transfer asks for its head
-        self.started = self.touched = time.monotonic()  # the last sign of life, for the read timeout
-        self.waiter: Callable[[], None] | None = None  # the reader's wake-up, while it waits
+        self.started = self.touched = 0.0  # set as libcurl takes it; touched: the last sign of life
+        self.waiter: Callable[[], None] | None = None  # a blocking reader's wake-up (its Event's set)
+        self.future: asyncio.Future[None] | None = None  # an asyncio reader's, while it waits
 
     # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
 
@@ -307,6 +309,11 @@ class _Transfer:
         waiter = self.waiter
         if waiter is not None:
             waiter()
+        future = self.future
+        if future is not None:
+            self.future = None
+            if not future.done():  # (cancelled: its reader has gone)
+                future.set_result(None)
 
 
 class _Reuse:
@@ -387,7 +394,8 @@ def _configure(
     curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
     curl.setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
     curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
-    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
+    if options.concurrency > _CONNECTING:  # (fewer connections cannot be waiting for a slot: see _silent)
+        curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
     special = (
         _http(curl, headers, options)
         if transfer.scheme in _HTTP
@@ -479,6 +487,26 @@ def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
         curl.setopt(pycurl.SSLCERT, tls.client_cert)
         if tls.client_key:
             curl.setopt(pycurl.SSLKEY, tls.client_key)
+
+
+def _silent(transfers: Iterable[_Transfer], now: float, limit: float) -> list[_Transfer]:
+    """The transfers silent for longer than *limit* seconds since their connection was made (a
+    connection still being made is libcurl's CONNECTTIMEOUT's). Where libcurl does not say when a
+    connection is made (PREREQFUNCTION is set only where connection attempts wait for a slot: a
+    callback a file saved otherwise), a transfer found silent is asked once whether it got past
+    connecting, and its silence is counted from then."""
+    late = []
+    for transfer in transfers:
+        if transfer.paused or transfer.done or now - transfer.touched <= limit:
+            continue
+        if not transfer.connected:
+            # (not started: waiting for a connection slot; else connecting, or not said)
+            if not transfer.started or transfer.curl.getinfo(pycurl.PRETRANSFER_TIME) <= 0:
+                continue
+            transfer.connected, transfer.touched = True, now
+            continue
+        late.append(transfer)
+    return late
 
 
 def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
@@ -634,7 +662,7 @@ class CurlTransport:
         if self._by_curl.pop(curl, None) is not None and self._multi is not None:
             self._multi.remove_handle(curl)  # broken off: libcurl closes the connection
             self._settle(transfer)
-        transfer.waiter = None
+        transfer.future = None
         self._pool.give(curl)
 
     def _settle(self, transfer: _Transfer) -> None:
@@ -659,19 +687,11 @@ class CurlTransport:
                 self._add(waiting)
                 ready.set_result(None)
 
-    async def _wait(self, transfer: _Transfer) -> None:
+    def _wait(self, transfer: _Transfer) -> asyncio.Future[None]:
+        """What the reader of *transfer* awaits: done at libcurl's next word on it."""
         assert self._loop is not None
-        future = self._loop.create_future()
-
-        def wake() -> None:
-            if not future.done():
-                future.set_result(None)
-
-        transfer.waiter = wake
-        try:
-            await future
-        finally:
-            transfer.waiter = None
+        future = transfer.future = self._loop.create_future()
+        return future
 
     def _resume(self, transfer: _Transfer) -> None:
         transfer.paused = False
@@ -778,12 +798,7 @@ class CurlTransport:
     def _sweep(self) -> None:
         self._sweeper = None
         now = time.monotonic()
-        limit = self.options.read_timeout
-        late = [
-            t for t in self._by_curl.values()
-            if t.connected and not t.paused and not t.done and now - t.touched > limit
-        ]  # fmt: skip
-        for transfer in late:
+        for transfer in _silent(self._by_curl.values(), now, self.options.read_timeout):
             self._by_curl.pop(transfer.curl, None)
             if self._multi is not None:
                 self._multi.remove_handle(transfer.curl)
@@ -1078,12 +1093,7 @@ class _Driver(threading.Thread):
         if now - self._last_sweep < self._tick():
             return
         self._last_sweep = now
-        limit = self.options.read_timeout
-        late = [
-            t for t in self._by_curl.values()
-            if t.connected and not t.paused and not t.done and now - t.touched > limit
-        ]  # fmt: skip
-        for transfer in late:
+        for transfer in _silent(self._by_curl.values(), now, self.options.read_timeout):
             self._drop(transfer)
             transfer.ended(timed_out(transfer.url))
 
