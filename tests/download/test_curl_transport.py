@@ -88,6 +88,48 @@ def test_the_same_from_a_thread() -> None:
     assert b"".join(got) == BODY
 
 
+def test_a_request_that_never_gets_its_head_gives_its_handle_back() -> None:
+    """A server that closes without a word, a reader that gives up waiting for the head (its item's
+    deadline), on both shells: the easy handle goes back to the pool and the transfer leaves
+    libcurl. (``async with``/``with`` never call the exit of an enter that raised: the enter must
+    let go itself; it once kept one handle, and its transfer, for each such request.)"""
+    from aiotulip.download.transports import open_sync
+    from aiotulip.errors import TransportError
+    from tests.download.conformance.scripted import CLOSE, Pause, Scripted, response
+
+    routes = {
+        "/close": lambda r: [CLOSE],
+        "/slow": lambda r: [Pause(30)],
+        "/ok": lambda r: [response("200 OK", b"x")],
+    }
+
+    async def main(base: str) -> tuple[int, int]:
+        async with CurlTransport(FetchOptions().transport_options()) as transport:
+            for _ in range(5):
+                with pytest.raises(TransportError):
+                    async with transport.get(f"{base}/close", {}):
+                        pass
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.2), transport.get(f"{base}/slow", {}):
+                        pass
+            async with transport.get(f"{base}/ok", {}) as answer:
+                assert await answer.read(10) == b"x"
+            return len(transport._pool._all), len(transport._by_curl)
+
+    with Scripted(routes) as server:
+        assert asyncio.run(main(server.base)) == (1, 0)
+        options = FetchOptions()
+        with open_sync("curl", options.transport_options()) as transport:
+            for _ in range(5):
+                with pytest.raises(TransportError), transport.get(f"{server.base}/close", {}):
+                    pass
+            with transport.get(f"{server.base}/ok", {}) as answer:
+                assert answer.read(10) == b"x"
+            driver = transport._driver
+            assert driver is not None
+            assert len(driver.pool._all) <= 2  # (a release reaches the driver thread a moment later)
+
+
 def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
     """A fresh connection is asked for only where none to the origin can be idle, and only over
     HTTP/1.1 (HTTP/2 and 3 share busy connections)."""

@@ -620,7 +620,11 @@ class CurlTransport:
 
     # -- a transfer's life ----------------------------------------------------------------------
 
-    async def _start(self, url: str, headers: Mapping[str, str], proxy: Proxy | None) -> _Transfer:
+    def _start(
+        self, url: str, headers: Mapping[str, str], proxy: Proxy | None
+    ) -> tuple[_Transfer, asyncio.Future[None] | None]:
+        """Set up a transfer and give it to libcurl — or, where _CONNECTING connection attempts are
+        under way, queue it: then with the future that says when it went (``_Get`` awaits it)."""
         assert self._multi is not None and self._loop is not None
         curl = self._pool.take()
         transfer = _Transfer(curl, url, proxy, _resume_offset(url, headers))
@@ -636,15 +640,9 @@ class CurlTransport:
         if self._connecting >= _CONNECTING:
             ready: asyncio.Future[None] = self._loop.create_future()
             self._queue.append((transfer, ready))
-            try:
-                await ready
-            except BaseException:
-                self._by_curl.pop(curl, None)
-                self._pool.give(curl)
-                raise
-        else:
-            self._add(transfer)
-        return transfer
+            return transfer, ready
+        self._add(transfer)
+        return transfer, None
 
     def _add(self, transfer: _Transfer) -> None:
         assert self._multi is not None
@@ -656,10 +654,11 @@ class CurlTransport:
         if self._sweeper is None:
             self._sweep_later()
 
-    def _release(self, transfer: _Transfer) -> None:
-        """The engine is done with *transfer*: stop it if it is still going; its handle goes back."""
+    def _release(self, transfer: _Transfer, added: bool = True) -> None:
+        """The engine is done with *transfer*: stop it if it is still going; its handle goes back.
+        *added*: whether libcurl was given it (not, where it was given up while queued)."""
         curl = transfer.curl
-        if self._by_curl.pop(curl, None) is not None and self._multi is not None:
+        if self._by_curl.pop(curl, None) is not None and added and self._multi is not None:
             self._multi.remove_handle(curl)  # broken off: libcurl closes the connection
             self._settle(transfer)
         transfer.future = None
@@ -808,10 +807,12 @@ class CurlTransport:
 
 
 class _Get:
-    """``async with transport.get(...) as response``: the request out and its head in on the way in;
-    the transfer stopped (if unfinished) and its handle back in the pool on the way out."""
+    """``async with transport.get(...) as response`` (the _Get is the response too: one object a
+    request): the request out and its head in on the way in; the transfer stopped (if unfinished)
+    and its handle back in the pool on the way out — or at once, where no head came (the exit of
+    an ``async with`` whose enter raised is never called)."""
 
-    __slots__ = ("_headers", "_proxy", "_transfer", "_transport", "_url")
+    __slots__ = ("_headers", "_proxy", "_transfer", "_transport", "_url", "headers", "http_version", "status")
 
     def __init__(self, transport: CurlTransport, url: str, headers: Mapping[str, str], proxy: Proxy | None):
         self._transport = transport
@@ -819,34 +820,34 @@ class _Get:
         self._headers = headers
         self._proxy = proxy
         self._transfer: _Transfer | None = None
+        self.status = 0
+        self.headers: Mapping[str, str] = {}
+        self.http_version = ""
 
-    async def __aenter__(self) -> _Response:
+    async def __aenter__(self) -> _Get:
         transport = self._transport
-        transfer = self._transfer = await transport._start(self._url, self._headers, self._proxy)
-        while not transfer.status and not transfer.done:
-            await transport._wait(transfer)
-        if not transfer.status:
-            error = transfer.error or TransportError("server closed the connection", url=self._url)
-            raise error
-        return _Response(transport, transfer)
+        transfer, queued = transport._start(self._url, self._headers, self._proxy)
+        try:
+            if queued is not None:
+                await queued
+            while not transfer.status and not transfer.done:
+                await transport._wait(transfer)
+            if not transfer.status:
+                raise transfer.error or TransportError("server closed the connection", url=self._url)
+        except BaseException:
+            transport._release(transfer, added=queued is None or not queued.cancelled())
+            raise
+        self._transfer = transfer
+        self.status, self.headers, self.http_version = transfer.status, transfer.headers, transfer.version
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._transfer is not None:
             self._transport._release(self._transfer)
 
-
-class _Response:
-    __slots__ = ("_transfer", "_transport", "headers", "http_version", "status")
-
-    def __init__(self, transport: CurlTransport, transfer: _Transfer) -> None:
-        self._transport = transport
-        self._transfer = transfer
-        self.status = transfer.status
-        self.headers = transfer.headers
-        self.http_version = transfer.version
-
     async def read(self, n: int) -> bytes:
         transfer = self._transfer
+        assert transfer is not None
         while True:
             if transfer.chunks:
                 data = transfer.take(n)
@@ -1166,13 +1167,18 @@ class _SyncGet:
         if special:
             with driver._pool_lock:
                 driver.pool.mark(curl)
-        self._transfer = transfer
         event = self._event
         transfer.waiter = event.set
         driver.submit("add", transfer)
-        driver.wait(event, lambda: bool(transfer.status or transfer.done), self._deadline, transfer.url)
-        if not transfer.status:
-            raise transfer.error or TransportError("server closed the connection", url=self._url)
+        try:
+            driver.wait(event, lambda: bool(transfer.status or transfer.done), self._deadline, transfer.url)
+            if not transfer.status:
+                raise transfer.error or TransportError("server closed the connection", url=self._url)
+        except BaseException:  # (a with statement never calls the exit of an enter that raised)
+            transfer.waiter = None
+            driver.submit("release", transfer)
+            raise
+        self._transfer = transfer
         return _SyncResponse(driver, transfer, event, self._deadline)
 
     def __exit__(self, *exc: object) -> None:
