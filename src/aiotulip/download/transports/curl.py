@@ -892,6 +892,7 @@ class _Driver(threading.Thread):
         self.reuse = _Reuse(options)  # (read in callers' threads, kept here: a guess, see _Reuse)
         self._pool_lock = threading.Lock()
         self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
+        self._woken = False  # a byte is on the wake-up pipe for what waits in _inbox
         self._heads: list[_Transfer] = []
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
         # As in the asyncio transport: at most _CONNECTING connection attempts at once, the rest
@@ -910,7 +911,11 @@ class _Driver(threading.Thread):
 
     def submit(self, what: str, transfer: _Transfer) -> None:
         self._inbox.append((what, transfer))
-        if not self.inline or self._driving.locked():  # (inline and nobody driving: taken at the next turn)
+        # One byte on the pipe until the driver next empties the inbox (it clears _woken first, so
+        # nothing appended after is missed): a hundred threads handing work over each wrote one.
+        # (Inline with nobody driving: taken at the next turn, no byte needed.)
+        if not self._woken and (not self.inline or self._driving.locked()):
+            self._woken = True
             with contextlib.suppress(BlockingIOError):
                 os.write(self._wake_w, b"x")
 
@@ -997,6 +1002,7 @@ class _Driver(threading.Thread):
         return max(0.005, min(1.0, self.options.read_timeout / 8))
 
     def _take_work(self) -> None:
+        self._woken = False
         inbox = self._inbox
         if inbox:
             self.due = time.monotonic()  # libcurl starts what was added at its next timeout call
