@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiotulip.download.models import Job, Report, Result
 from aiotulip.shared.terminal import is_interactive
 from aiotulip.shared.units import format_bytes
-from aiotulip.spin.spinner import Spinner
+
+if TYPE_CHECKING:
+    from aiotulip.spin.spinner import Spinner
 
 __all__ = ["PlainProgress", "Progress", "RichProgress", "make_progress"]
 
@@ -217,6 +219,8 @@ class RichProgress(Progress):
     def start(self, items: int, total_bytes: int | None) -> None:
         self._tally.items, self._total_bytes = items, total_bytes
         self._started = time.monotonic()
+        from aiotulip.spin.spinner import Spinner  # (only a run that shows progress draws one)
+
         self._spinner = Spinner(f"connecting ({_items(items)})", stream=self.stream, timer=True).start()
 
     def _ensure_bar(self) -> None:

@@ -90,8 +90,6 @@ def apply(parser: argparse.ArgumentParser, command: str, path: str | None, disab
 
 
 def _load(path: str, required: bool) -> dict[str, Any] | None:
-    import tomllib
-
     try:
         with open(path, "rb") as f:
             data = f.read(1024 * 1024 + 1)
@@ -103,6 +101,8 @@ def _load(path: str, required: bool) -> dict[str, Any] | None:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     if len(data) > 1024 * 1024:
         raise UsageError(f"config file {path} is larger than 1 MiB")
+    import tomllib  # (only where a config file exists: most runs have none, and it costs 4 ms)
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:

@@ -42,7 +42,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from email.utils import formatdate
 from typing import Any, TypeVar, cast
 
 import pycurl
@@ -273,6 +272,8 @@ class _Transfer:
             dict.__setitem__(headers, "content-length", str(size))
         stamp = curl.getinfo(pycurl.INFO_FILETIME)
         if stamp is not None and stamp >= 0:
+            from email.utils import formatdate  # (ftp and sftp only: not a cost every start pays)
+
             dict.__setitem__(headers, "last-modified", formatdate(stamp, usegmt=True))
         if self.resumed:
             total = f"{self.resumed + size}" if size >= 0 else "*"
