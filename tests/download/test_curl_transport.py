@@ -162,6 +162,27 @@ def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
     assert [reuse.fresh(transfer(f"http://127.0.0.1:7?q={n}")) for n in (2, 3)] == [False, True]
 
 
+@pytest.mark.parametrize("engine", ["asyncio", "threads", "sequential"])
+def test_a_silent_server_fails_after_the_read_timeout_not_twice_it(tmp_path: object, engine: str) -> None:
+    """The read timeout counts from the connection: a server that takes the request and says
+    nothing, and one that stops in the middle of a body, fail the item after about the timeout
+    (once, the silence counted from when the sweep first noticed the connection, it took twice)."""
+    from pathlib import Path
+
+    from aiotulip import RetryPolicy, fetch
+    from tests.download.conformance.scripted import Pause, Scripted
+
+    def stalled(r: object) -> list[object]:
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000, Pause(30)]
+
+    once = RetryPolicy(retries=0)
+    options = FetchOptions(engine=engine, concurrency=2, timeout=1.0, policy=once, netrc=False, proxy="")
+    with Scripted({"/silent": lambda r: [Pause(30)], "/stalled": stalled}) as server:
+        report = fetch([f"{server.base}/silent", f"{server.base}/stalled"], Path(str(tmp_path)), options)
+    assert [(r.status, r.error_kind) for r in report.items] == [("failed", "timeout")] * 2
+    assert all(0.9 <= r.elapsed < 1.9 for r in report.items), [r.elapsed for r in report.items]
+
+
 @pytest.mark.parametrize("engine", ["asyncio", "threads"])
 def test_connections_are_still_reused(tmp_path: object, engine: str) -> None:
     """120 files, 6 at a time from one origin: six connections, however the fresh ones are asked."""

@@ -395,8 +395,7 @@ def _configure(
     curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
     curl.setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
     curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
-    if options.concurrency > _CONNECTING:  # (fewer connections cannot be waiting for a slot: see _silent)
-        curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
+    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
     special = (
         _http(curl, headers, options)
         if transfer.scheme in _HTTP
@@ -492,22 +491,11 @@ def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
 
 def _silent(transfers: Iterable[_Transfer], now: float, limit: float) -> list[_Transfer]:
     """The transfers silent for longer than *limit* seconds since their connection was made (a
-    connection still being made is libcurl's CONNECTTIMEOUT's). Where libcurl does not say when a
-    connection is made (PREREQFUNCTION is set only where connection attempts wait for a slot: a
-    callback a file saved otherwise), a transfer found silent is asked once whether it got past
-    connecting, and its silence is counted from then."""
-    late = []
-    for transfer in transfers:
-        if transfer.paused or transfer.done or now - transfer.touched <= limit:
-            continue
-        if not transfer.connected:
-            # (not started: waiting for a connection slot; else connecting, or not said)
-            if not transfer.started or transfer.curl.getinfo(pycurl.PRETRANSFER_TIME) <= 0:
-                continue
-            transfer.connected, transfer.touched = True, now
-            continue
-        late.append(transfer)
-    return late
+    connection still being made is libcurl's CONNECTTIMEOUT's)."""
+    return [
+        t for t in transfers
+        if t.connected and not t.paused and not t.done and now - t.touched > limit
+    ]  # fmt: skip
 
 
 def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
