@@ -162,6 +162,33 @@ def test_which_transfers_skip_libcurls_search_for_an_idle_connection() -> None:
     assert [reuse.fresh(transfer(f"http://127.0.0.1:7?q={n}")) for n in (2, 3)] == [False, True]
 
 
+@pytest.mark.parametrize("engine", ["asyncio", "threads"])
+def test_h2_prior_knowledge_is_for_cleartext_https_still_asks_by_alpn(tmp_path: object, engine: str) -> None:
+    """``--http2-prior-knowledge`` says the cleartext server speaks HTTP/2; over TLS the protocol is
+    agreed by ALPN as always (as curl does): an HTTPS server of HTTP/1.1 only is still fetched. It
+    failed with "expected SETTINGS frame"."""
+    import ssl
+    from pathlib import Path
+
+    import trustme
+
+    from aiotulip import fetch
+    from tests.download.conformance.scripted import Scripted, response
+
+    ca = trustme.CA()
+    ca_file = Path(str(tmp_path)) / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    options = FetchOptions(
+        engine=engine, http_version="2-prior-knowledge", ca_certificate=str(ca_file), netrc=False, proxy=""
+    )
+    with Scripted({"/a": lambda r: [response("200 OK", b"over TLS, in 1.1")]}, tls=server_tls) as server:
+        report = fetch([f"{server.base}/a"], Path(str(tmp_path)) / "out", options)
+    assert [(r.status, r.http_version) for r in report.items] == [("ok", "1.1")]
+    assert (Path(str(tmp_path)) / "out" / "a").read_bytes() == b"over TLS, in 1.1"
+
+
 @pytest.mark.parametrize("engine", ["asyncio", "threads", "sequential"])
 def test_a_silent_server_fails_after_the_read_timeout_not_twice_it(tmp_path: object, engine: str) -> None:
     """The read timeout counts from the connection: a server that takes the request and says

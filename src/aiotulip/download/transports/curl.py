@@ -401,6 +401,11 @@ def _configure(
         if transfer.scheme in _HTTP
         else _files(curl, transfer, headers, options)
     )
+    if options.http_version == "2-prior-knowledge":
+        # Prior knowledge is of a cleartext server: over TLS the protocol is agreed by ALPN, as
+        # curl does (libcurl's own prior knowledge over TLS fails a server of HTTP/1.1 only).
+        wanted = "2" if transfer.scheme == "https" else "2-prior-knowledge"
+        curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[wanted])
     if proxy is None:
         curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decided (no_proxy included)
         return special
