@@ -70,6 +70,7 @@ _READY_AT_ONCE = 64
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
+_NO_HEADERS = Headers()  # a transfer's until its response's head is read (never changed)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # a URL's scheme://host:port (it ends at / ? or #)
 _SUPPRESS_CONNECT_HEADERS = 265  # CURLOPT_SUPPRESS_CONNECT_HEADERS (pycurl names no constant for it)
 _VERSIONS = {
@@ -118,7 +119,8 @@ def _socket_action(multi: pycurl.CurlMulti, fd: int, what: int) -> None:
 
 
 class _Transfer:
-    """One request on one easy handle: what libcurl's callbacks report, waiting for the reader."""
+    """One easy handle and its current request: what libcurl's callbacks report, waiting for the
+    reader."""
 
     __slots__ = (
         "chunks",
@@ -126,6 +128,7 @@ class _Transfer:
         "curl",
         "done",
         "error",
+        "fresh",
         "future",
         "headers",
         "heads",
@@ -138,6 +141,7 @@ class _Transfer:
         "proxy",
         "resumed",
         "scheme",
+        "sent",
         "stalled",
         "started",
         "status",
@@ -147,16 +151,30 @@ class _Transfer:
         "waiter",
     )  # fmt: skip
 
-    def __init__(
-        self,
-        curl: pycurl.Curl,
-        url: str,
-        proxy: Proxy | None,
-        resumed: int,
-        lock: threading.Lock | None = None,
-    ) -> None:
+    def __init__(self, curl: pycurl.Curl, lock: threading.Lock | None = None) -> None:
+        # One transfer object for each easy handle, for the handle's life: its callbacks are set
+        # once (setting three callbacks, and freeing a transfer, for every request was 3% of a
+        # small-files run), and each request begins it afresh (begin).
         self.curl = curl
         self.lock = lock  # shared with a reader in another thread (the blocking engines), else None
+        self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.sent: Mapping[str, str] | None = None  # the request headers the handle holds (HTTPHEADER)
+        self.fresh: bool | None = None  # the handle's FRESH_CONNECT
+        self.wire()
+        self.begin("", None, 0)
+
+    def wire(self) -> None:
+        """Give the handle this transfer's callbacks (again after a ``reset``, which drops them)."""
+        curl = self.curl
+        curl.setopt(pycurl.HEADERFUNCTION, self.lines.append)
+        curl.setopt(pycurl.WRITEFUNCTION, self.on_body)
+        curl.setopt(pycurl.PREREQFUNCTION, self.on_prereq)
+        self.sent = None
+        self.fresh = None
+
+    def begin(self, url: str, proxy: Proxy | None, resumed: int) -> None:
+        """Make this the transfer of a new request."""
         self.url = url
         self.proxy = proxy
         self.scheme = url.partition(":")[0].lower()
@@ -164,9 +182,9 @@ class _Transfer:
         self.resumed = resumed  # a non-HTTP resume: the offset asked for (REST / SFTP seek)
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
-        self.headers = Headers()
-        self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.headers = _NO_HEADERS
+        self.lines.clear()
+        self.chunks.clear()
         self.held = 0  # bytes in chunks
         self.paused = False  # the next chunk is refused (WRITEFUNC_PAUSE) until the reader catches up
         self.stalled = False  # one was: libcurl holds the transfer paused (PAUSE_CONT lets it go)
@@ -194,7 +212,8 @@ class _Transfer:
         """Make the final response's status and headers of the lines libcurl gave (HEADERFUNCTION is
         the lines' ``append``: a Python call per header line cost more than the rest of a small
         file's handling). Called once the body begins, or the transfer ends."""
-        lines, self.lines = self.lines, []
+        lines = self.lines.copy()  # (the list stays: it is the handle's HEADERFUNCTION)
+        self.lines.clear()
         if self.scheme not in _HTTP:
             self._make_head()  # (outside libcurl's callbacks: it asks libcurl what it learnt)
             return None
@@ -380,6 +399,7 @@ def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
     curl.setopt(pycurl.HTTP_TRANSFER_DECODING, 1)  # chunked is framing: undone here
     curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)  # Content-Encoding is the Item's to undo, or keep
     curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[options.http_version])
+    curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decides (no_proxy included)
     _tls(curl, options)
 
 
@@ -393,22 +413,20 @@ def _configure(
     Return whether options beyond the usual ones were set (the handle is then reset before reuse)."""
     url, proxy = transfer.url, transfer.proxy
     curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
-    curl.setopt(pycurl.HEADERFUNCTION, transfer.lines.append)
-    curl.setopt(pycurl.WRITEFUNCTION, transfer.on_body)
-    curl.setopt(pycurl.PREREQFUNCTION, transfer.on_prereq)
-    special = (
-        _http(curl, headers, options)
-        if transfer.scheme in _HTTP
-        else _files(curl, transfer, headers, options)
-    )
+    if transfer.scheme not in _HTTP:
+        special = _files(curl, transfer, headers, options)
+    elif headers == transfer.sent:
+        special = False  # the handle holds these headers already (most requests of a run: all but Range)
+    else:
+        special = _http(curl, headers, options)
+        transfer.sent = None if special else dict(headers)  # (a copy: the caller's may change)
     if options.http_version == "2-prior-knowledge":
         # Prior knowledge is of a cleartext server: over TLS the protocol is agreed by ALPN, as
         # curl does (libcurl's own prior knowledge over TLS fails a server of HTTP/1.1 only).
         wanted = "2" if transfer.scheme == "https" else "2-prior-knowledge"
         curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[wanted])
     if proxy is None:
-        curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decided (no_proxy included)
-        return special
+        return special  # (no proxy: as _constant left the handle)
     curl.setopt(pycurl.PROXY, proxy.url)
     curl.setopt(_SUPPRESS_CONNECT_HEADERS, 1)
     for name, value in proxy.headers:
@@ -494,6 +512,14 @@ def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
             curl.setopt(pycurl.SSLKEY, tls.client_key)
 
 
+def _fresh(transfer: _Transfer, fresh: bool) -> None:
+    """Ask libcurl for a new connection for *transfer*, or let it look for an idle one (set only
+    where it changes: most requests of a run ask as the last one on the handle did)."""
+    if transfer.fresh is not fresh:
+        transfer.curl.setopt(pycurl.FRESH_CONNECT, fresh)
+        transfer.fresh = fresh
+
+
 def _silent(transfers: Iterable[_Transfer], now: float, limit: float) -> list[_Transfer]:
     """The transfers silent for longer than *limit* seconds since their connection was made (a
     connection still being made is libcurl's CONNECTTIMEOUT's)."""
@@ -514,38 +540,45 @@ def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
 
 
 class _Pool:
-    """Easy handles to reuse (each keeps its DNS and TLS session caches warm), the options every
-    request shares set once; a handle that carried a request with options of its own is reset."""
+    """Easy handles to reuse (each keeps its DNS and TLS session caches warm), each with its
+    transfer, the options every request shares set once; a handle that carried a request with
+    options of its own is reset."""
 
-    def __init__(self, options: TransportOptions) -> None:
+    def __init__(self, options: TransportOptions, lock: threading.Lock | None = None) -> None:
         self._options = options
-        self._free: list[pycurl.Curl] = []
-        self._all: list[pycurl.Curl] = []
-        self._special: set[pycurl.Curl] = set()
+        self._lock = lock  # the transfers' (see _Transfer.lock)
+        self._free: list[_Transfer] = []
+        self._all: list[_Transfer] = []
+        self._special: set[_Transfer] = set()
 
-    def take(self) -> pycurl.Curl:
+    def take(self, url: str, proxy: Proxy | None, resumed: int) -> _Transfer:
+        """A handle's transfer, begun for a request of *url*."""
         if self._free:
-            curl = self._free.pop()
-            if curl in self._special:
-                self._special.discard(curl)
-                curl.reset()
-                _constant(curl, self._options)
-            return curl
-        curl = pycurl.Curl()
-        _constant(curl, self._options)
-        self._all.append(curl)
-        return curl
+            transfer = self._free.pop()
+            if transfer in self._special:
+                self._special.discard(transfer)
+                transfer.curl.reset()
+                _constant(transfer.curl, self._options)
+                transfer.wire()
+        else:
+            curl = pycurl.Curl()
+            _constant(curl, self._options)
+            transfer = _Transfer(curl, self._lock)
+            self._all.append(transfer)
+        transfer.begin(url, proxy, resumed)
+        return transfer
 
-    def mark(self, curl: pycurl.Curl) -> None:
-        """*curl* carries options beyond the run's: reset it before its next request."""
-        self._special.add(curl)
+    def mark(self, transfer: _Transfer) -> None:
+        """*transfer*'s handle carries options beyond the run's: reset it before its next request."""
+        self._special.add(transfer)
 
-    def give(self, curl: pycurl.Curl) -> None:
-        self._free.append(curl)
+    def give(self, transfer: _Transfer) -> None:
+        transfer.future = transfer.waiter = None
+        self._free.append(transfer)
 
     def close(self) -> None:
-        for curl in self._all:
-            curl.close()
+        for transfer in self._all:
+            transfer.curl.close()
         self._all.clear()
         self._free.clear()
 
@@ -620,15 +653,15 @@ class CurlTransport:
         """Set up a transfer and give it to libcurl — or, where _CONNECTING connection attempts are
         under way, queue it: then with the future that says when it went (``_Get`` awaits it)."""
         assert self._multi is not None and self._loop is not None
-        curl = self._pool.take()
-        transfer = _Transfer(curl, url, proxy, _resume_offset(url, headers))
+        transfer = self._pool.take(url, proxy, _resume_offset(url, headers))
+        curl = transfer.curl
         try:
             if _configure(curl, transfer, headers, self.options):
-                self._pool.mark(curl)
-            curl.setopt(pycurl.FRESH_CONNECT, self._reuse.fresh(transfer))
+                self._pool.mark(transfer)
+            _fresh(transfer, self._reuse.fresh(transfer))
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
-            self._pool.mark(curl)
-            self._pool.give(curl)
+            self._pool.mark(transfer)
+            self._pool.give(transfer)
             raise FetchError(f"invalid URL: {exc}", url=url) from None
         self._by_curl[curl] = transfer
         if self._connecting >= _CONNECTING:
@@ -655,8 +688,7 @@ class CurlTransport:
         if self._by_curl.pop(curl, None) is not None and added and self._multi is not None:
             self._multi.remove_handle(curl)  # broken off: libcurl closes the connection
             self._settle(transfer)
-        transfer.future = None
-        self._pool.give(curl)
+        self._pool.give(transfer)
 
     def _settle(self, transfer: _Transfer) -> None:
         """A transfer left the multi handle: if it never connected, its slot goes to a waiting one."""
@@ -882,7 +914,7 @@ class _Driver(threading.Thread):
         self.sockets = Sockets(wake=self._wake_r)
         self.due: float | None = None  # when libcurl wants SOCKET_TIMEOUT
         self.lock = threading.Lock()  # a transfer's chunks, between this thread and its reader
-        self.pool = _Pool(options)
+        self.pool = _Pool(options, self.lock)
         self.reuse = _Reuse(options)  # (read in callers' threads, kept here: a guess, see _Reuse)
         self._pool_lock = threading.Lock()
         self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
@@ -899,9 +931,9 @@ class _Driver(threading.Thread):
 
     # -- from the callers' threads ----------------------------------------------------------------
 
-    def take(self) -> pycurl.Curl:
+    def take(self, url: str, proxy: Proxy | None, resumed: int) -> _Transfer:
         with self._pool_lock:
-            return self.pool.take()
+            return self.pool.take(url, proxy, resumed)
 
     def submit(self, what: str, transfer: _Transfer) -> None:
         self._inbox.append((what, transfer))
@@ -1020,7 +1052,7 @@ class _Driver(threading.Thread):
             elif what == "release":
                 self._drop(transfer)
                 with self._pool_lock:
-                    self.pool.give(curl)
+                    self.pool.give(transfer)
         self._start_waiting()
 
     def _add(self, transfer: _Transfer) -> None:
@@ -1039,7 +1071,9 @@ class _Driver(threading.Thread):
         waiting = self._waiting
         while waiting and self._connecting < _CONNECTING:
             transfer = waiting.popleft()
-            if self._by_curl.get(transfer.curl) is transfer:  # (not released while it waited)
+            # Not released while it waited, nor added already: a transfer is its handle's for
+            # every request, so one released here and taken again may have two places in line.
+            if self._by_curl.get(transfer.curl) is transfer and transfer.heads is None:
                 self._add(transfer)
                 self.due = time.monotonic()
 
@@ -1153,20 +1187,18 @@ class _SyncGet:
 
     def __enter__(self) -> _SyncResponse:
         driver = self._driver
-        curl = driver.take()
-        offset = _resume_offset(self._url, self._headers)
-        transfer = _Transfer(curl, self._url, self._proxy, offset, driver.lock)
+        transfer = driver.take(self._url, self._proxy, _resume_offset(self._url, self._headers))
         try:
-            special = _configure(curl, transfer, self._headers, driver.options)
-            curl.setopt(pycurl.FRESH_CONNECT, driver.reuse.fresh(transfer))
+            special = _configure(transfer.curl, transfer, self._headers, driver.options)
+            _fresh(transfer, driver.reuse.fresh(transfer))
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
             with driver._pool_lock:
-                driver.pool.mark(curl)
-                driver.pool.give(curl)
+                driver.pool.mark(transfer)
+                driver.pool.give(transfer)
             raise FetchError(f"invalid URL: {exc}", url=self._url) from None
         if special:
             with driver._pool_lock:
-                driver.pool.mark(curl)
+                driver.pool.mark(transfer)
         event = self._event
         transfer.waiter = event.set
         driver.submit("add", transfer)
