@@ -298,3 +298,82 @@ def test_a_ctrl_c_inside_a_libcurl_callback_is_not_swallowed(
             _read_inline(url)
     assert "Traceback" not in capfd.readouterr().err
     assert not curl._caught
+
+
+def test_each_request_on_a_reused_handle_sends_its_own_headers() -> None:
+    """A handle keeps the request headers it was given, and they are set again only where they
+    differ: a changed value, a header more or less, and a mapping the caller changed after it was
+    used must all reach the server as asked, on every engine's shell of the transport."""
+    from aiotulip.download.transports import open_sync
+    from tests.download.conformance.scripted import Scripted, response
+
+    def echo(request: object) -> list[bytes]:
+        headers = request.headers  # type: ignore[attr-defined]
+        seen = ",".join(f"{k}={v}" for k, v in sorted(headers.items()) if k.startswith("x-"))
+        return [response("200 OK", seen.encode())]
+
+    shared = {"X-A": "1"}
+    asked: list[dict[str, str]] = [shared, {"X-A": "2"}, {"X-A": "2", "X-B": "3"}, {}, shared, shared]
+    wanted = [b"x-a=1", b"x-a=2", b"x-a=2,x-b=3", b"", b"x-a=1", b"x-a=5"]
+
+    async def run_async(base: str) -> list[bytes]:
+        bodies = []
+        async with CurlTransport(FetchOptions(concurrency=1).transport_options()) as transport:
+            for index, headers in enumerate(asked):
+                if index == 5:
+                    shared["X-A"] = "5"  # the same mapping, changed since the handle sent it
+                async with transport.get(f"{base}/echo", headers) as answer:
+                    bodies.append(await answer.read(100))
+            assert len(transport._pool._all) == 1  # (one handle served them all)
+        return bodies
+
+    with Scripted({"/echo": echo}) as server:
+        assert asyncio.run(run_async(server.base)) == wanted
+        shared["X-A"] = "1"
+        for concurrency in (1, 4):  # the sequential engine's inline driver, and the driver thread
+            bodies = []
+            with open_sync("curl", FetchOptions(concurrency=concurrency).transport_options()) as transport:
+                for index, headers in enumerate(asked):
+                    if index == 5:
+                        shared["X-A"] = "5"
+                    with transport.get(f"{server.base}/echo", headers) as answer:
+                        bodies.append(answer.read(100))
+            shared["X-A"] = "1"
+            assert bodies == wanted, concurrency
+
+
+def test_a_handle_released_while_it_waited_and_taken_again_is_added_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A transfer belongs to its handle for every request: one given up while it waited for a
+    connection slot, then taken for the next request, stands twice in the line of waiting ones.
+    It must start once (libcurl refuses a handle added twice: the request would fail)."""
+    from aiotulip.download.transports import curl
+    from tests.download.conformance.scripted import Scripted, response
+
+    with Scripted({"/ok": lambda r: [response("200 OK", b"fine")]}) as server:
+        driver = curl._Driver(FetchOptions(concurrency=1).transport_options(), inline=True)
+        try:
+            monkeypatch.setattr(curl, "_CONNECTING", 0)  # every transfer waits its turn
+            first = driver.take(f"{server.base}/ok", None, 0)
+            curl._configure(first.curl, first, {}, driver.options)
+            driver.submit("add", first)
+            driver._take_work()
+            driver.submit("release", first)  # given up while waiting
+            driver._take_work()
+            again = driver.take(f"{server.base}/ok", None, 0)
+            assert again is first  # (the pool's one handle, with its transfer)
+            curl._configure(again.curl, again, {}, driver.options)
+            driver.submit("add", again)
+            driver._take_work()
+            assert list(driver._waiting) == [first, first]
+            monkeypatch.setattr(curl, "_CONNECTING", 256)
+            for _ in range(200):  # (bounded: a loopback answer takes a few turns)
+                driver._turn(0.05)
+                if again.done:
+                    break
+            assert again.error is None and again.status == 200
+            assert b"".join(again.chunks) == b"fine"
+            assert not driver._waiting
+        finally:
+            driver.stop()
