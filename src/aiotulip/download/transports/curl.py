@@ -605,8 +605,12 @@ class CurlTransport:
         self._reuse = _Reuse(options)
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
         self._sockets: Sockets | None = None
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
-        self._timer_soon = False  # whether _timer is a call_soon (due now) rather than a call_later
+        # libcurl's timer: when it wants SOCKET_TIMEOUT (loop time), and the loop's calls that
+        # will look: one at the next turn, one later (at _later_at). See _on_timer.
+        self._due: float | None = None
+        self._soon: asyncio.Handle | None = None
+        self._later: asyncio.TimerHandle | None = None
+        self._later_at = 0.0
         self._sweeper: asyncio.TimerHandle | None = None
         self._connecting = 0  # transfers added and not yet connected (or ended)
         self._queue: collections.deque[tuple[_Transfer, asyncio.Future[None]]] = collections.deque()
@@ -634,10 +638,10 @@ class CurlTransport:
             if self._loop is not None:
                 self._loop.remove_reader(sockets.fileno())
             sockets.close()
-        for handle in (self._timer, self._sweeper):
+        for handle in (self._soon, self._later, self._sweeper):
             if handle is not None:
                 handle.cancel()
-        self._timer = self._sweeper = None
+        self._soon = self._later = self._sweeper = None
         if multi is not None:
             multi.close()
         self._pool.close()
@@ -741,31 +745,50 @@ class CurlTransport:
 
     @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
+        """libcurl's word on when to call it back (-1: never mind). Said twice a request (a call at
+        once as a transfer is added, then its timeout, later each time), so the loop's calls are
+        not remade for each word: one at the next turn serves every "now" said before it runs, and
+        one that is due no later than what libcurl asks looks then, and again at the time asked
+        if libcurl's word has moved on. A look too early costs a turn; libcurl's time is never
+        missed."""
         loop = self._loop
         if loop is None:
             return
-        timer = self._timer
         if ms < 0:
-            if timer is not None:
-                timer.cancel()
-                self._timer = None
+            self._due = None
             return
         if ms == 0:
-            # A call_soon already due is kept: ten thousand add_handle calls make one, not ten
-            # thousand. (Told apart by a flag: uvloop's handles are not asyncio's classes.)
-            if timer is None or not self._timer_soon:
-                if timer is not None:
-                    timer.cancel()
-                self._timer = loop.call_soon(self._timed_out)
-                self._timer_soon = True
+            self._due = 0.0  # (at once: earlier than any time of the loop's clock)
+            if self._soon is None:
+                self._soon = loop.call_soon(self._look_soon)
             return
-        if timer is not None:
-            timer.cancel()
-        self._timer = loop.call_later(ms / 1000, self._timed_out)
-        self._timer_soon = False
+        due = self._due = loop.time() + ms / 1000
+        if self._later is None or self._later_at > due:
+            self._call_at(loop, due)
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def _call_at(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._later is not None:
+            self._later.cancel()
+        self._later = loop.call_at(due, self._look_later)
+        self._later_at = due
+
+    def _look_soon(self) -> None:
+        self._soon = None
+        self._look()
+
+    def _look_later(self) -> None:
+        self._later = None
+        self._look()
+
+    def _look(self) -> None:
+        due, loop = self._due, self._loop
+        if due is None or loop is None:
+            return
+        if due > loop.time() + 0.001:  # not yet: libcurl asked for later since
+            if self._later is None or self._later_at > due:
+                self._call_at(loop, due)
+            return
+        self._due = None
         self._act(pycurl.SOCKET_TIMEOUT, 0)
 
     def _on_ready(self) -> None:
