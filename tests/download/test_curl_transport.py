@@ -44,6 +44,36 @@ def test_now_overrides_a_later_timer(factory: Callable[[], asyncio.AbstractEvent
         assert runner.run(main()) == ["acted"]
 
 
+@pytest.mark.parametrize("factory", [f for _n, f in LOOPS], ids=[n for n, _f in LOOPS])
+def test_libcurls_time_is_kept_when_its_word_moves(factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    """The loop's call for libcurl's timer is not remade for every word: a call due sooner than
+    libcurl now asks looks, finds it early, and looks again at the time asked — libcurl says a
+    time once and never again (a look too early that acted would lose it); a word for sooner
+    brings the call forward."""
+
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        fired: list[tuple[str, float]] = []
+        async with CurlTransport(FetchOptions().transport_options()) as transport:
+            start = loop.time()
+            transport._act = lambda fd, what: fired.append(("acted", loop.time() - start))  # type: ignore[method-assign]
+            transport._on_timer(50)
+            transport._on_timer(300)  # moved later: the call at 50 ms must not act
+            await asyncio.sleep(0.6)
+            start = loop.time()
+            transport._on_timer(300)
+            transport._on_timer(50)  # moved sooner: acted at 50 ms, not 300
+            await asyncio.sleep(0.2)
+            transport._on_timer(-1)
+        return fired
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        fired = runner.run(main())
+    assert [what for what, _at in fired] == ["acted", "acted"]
+    assert 0.29 <= fired[0][1] < 0.6
+    assert 0.04 <= fired[1][1] < 0.2
+
+
 BODY = bytes(range(256)) * 4097  # 1 MiB and 256 bytes: the last chunk crosses the high-water mark
 
 
