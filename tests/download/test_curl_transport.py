@@ -407,3 +407,23 @@ def test_a_handle_released_while_it_waited_and_taken_again_is_added_once(
             assert not driver._waiting
         finally:
             driver.stop()
+
+
+def test_a_read_takes_every_whole_chunk_that_fits() -> None:
+    """libcurl delivers a body 16 KB at a time: a read for more takes as many whole chunks as fit,
+    in order and in one piece; one larger than the read is split; nothing is lost or reordered."""
+    import pycurl
+
+    from aiotulip.download.transports.curl import _Transfer
+
+    transfer = _Transfer(pycurl.Curl())
+    pieces = [bytes([n]) * 16384 for n in range(5)] + [b"tail"]
+    for piece in pieces:
+        transfer.chunks.append(piece)
+        transfer.held += len(piece)
+    assert transfer.take(40_000) == pieces[0] + pieces[1]  # (a third would not fit)
+    assert transfer.take(10) == pieces[2][:10]
+    assert transfer.take(16384) == pieces[2][10:]  # the rest of a split chunk, alone: the next does not fit
+    assert transfer.take(1 << 20) == pieces[3] + pieces[4] + b"tail"
+    assert transfer.held == 0 and not transfer.chunks
+    transfer.curl.close()
