@@ -367,12 +367,10 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
         lambda: asyncio.Semaphore(options.per_host or 1)
     )
     rules = work.rules
+    per_host = options.per_host
     async with transport, LagProbe() as lag_probe:
         ctx = _Context(transport, store, rules, options.buffer_size(), progress, BatchWriter(store), disk)
         clock = asyncio.get_running_loop().time
-
-        def limit(job: Job) -> AbstractAsyncContextManager[object]:
-            return limits[job.host] if options.per_host else nullcontext()
 
         writes: set[asyncio.Future[None]] = set()
         room = asyncio.Event()  # set while the writer's queue is short enough for workers to go on
@@ -412,7 +410,12 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
             for index, job in items:
                 if job.duplicate_of is not None:
                     continue  # fetched as the earlier job; reported from it
-                async with limit(job):
+                # (the semaphore taken by hand, not by async with: without --per-host there is none, and
+                # a nullcontext in its place was three Python calls for every file)
+                limit = limits[job.host] if per_host else None
+                if limit is not None:
+                    await limit.acquire()
+                try:
                     path = store.path(job)
                     item = Item(job, path, local_of(job), rules, clock)
                     try:
@@ -422,6 +425,9 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                         raise
                     except Exception as exc:  # a bug in one item must not sink the run
                         outcome = plan.internal_failure(job, path, exc)
+                finally:
+                    if limit is not None:
+                        limit.release()
                 if isinstance(outcome, Result):
                     record(index, job, outcome)
                     continue

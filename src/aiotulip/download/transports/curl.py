@@ -35,14 +35,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import os
 import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
 
 import pycurl
 
@@ -63,10 +61,10 @@ _CONNECTING = 256
 # loop's worst lag 95-215 ms; 64 at once, 34-51 ms, in the same time.
 _READY_AT_ONCE = 64
 # A Ctrl-C (KeyboardInterrupt) raised inside one of libcurl's callbacks would be printed and
-# swallowed by pycurl, the transfer merely failed: the callbacks keep it here instead
-# (_keeps_interrupts) and _socket_action raises it again as soon as libcurl returns. Only the main
-# thread ever gets one — the one that drives libcurl in the asyncio engine and, with one caller, in
-# the blocking ones.
+# swallowed by pycurl, the transfer merely failed: each callback keeps it here instead (a try block
+# of its own, not a wrapper: a wrapper was six more Python calls for every small file) and
+# _socket_action raises it again as soon as libcurl returns. Only the main thread ever gets one —
+# the one that drives libcurl in the asyncio engine and, with one caller, in the blocking ones.
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
@@ -82,27 +80,6 @@ _VERSIONS = {
 }
 _AUTH = {"basic": pycurl.HTTPAUTH_BASIC, "digest": pycurl.HTTPAUTH_DIGEST, "any": pycurl.HTTPAUTH_ANY,
          "ntlm": pycurl.HTTPAUTH_NTLM}  # fmt: skip
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _keeps_interrupts(refused: object) -> Callable[[_F], _F]:
-    """Make a libcurl callback keep a Ctrl-C in ``_caught`` (and answer libcurl *refused*) rather
-    than raise it into pycurl."""
-
-    def wrap(callback: _F) -> _F:
-        @functools.wraps(callback)
-        def guarded(*args: Any) -> Any:
-            try:
-                return callback(*args)
-            except (KeyboardInterrupt, SystemExit) as exc:
-                _caught.append(exc)  # (raised again once libcurl returns: see _socket_action)
-                return refused
-
-        return cast(_F, guarded)
-
-    return wrap
 
 
 def _socket_action(multi: pycurl.CurlMulti, fd: int, what: int) -> None:
@@ -162,7 +139,7 @@ class _Transfer:
         self.sent: Mapping[str, str] | None = None  # the request headers the handle holds (HTTPHEADER)
         self.fresh: bool | None = None  # the handle's FRESH_CONNECT
         self.wire()
-        self.begin("", None, 0)
+        self.begin("", None)
 
     def wire(self) -> None:
         """Give the handle this transfer's callbacks (again after a ``reset``, which drops them)."""
@@ -173,13 +150,13 @@ class _Transfer:
         self.sent = None
         self.fresh = None
 
-    def begin(self, url: str, proxy: Proxy | None, resumed: int) -> None:
+    def begin(self, url: str, proxy: Proxy | None) -> None:
         """Make this the transfer of a new request."""
         self.url = url
         self.proxy = proxy
         self.scheme = url.partition(":")[0].lower()
         self.origin = ""  # scheme://host:port, once _Reuse has asked
-        self.resumed = resumed  # a non-HTTP resume: the offset asked for (REST / SFTP seek)
+        self.resumed = 0  # a non-HTTP resume: the offset asked for (REST / SFTP seek; see _files)
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
         self.headers = _NO_HEADERS
@@ -199,14 +176,17 @@ class _Transfer:
 
     # -- libcurl's callbacks (inside socket_action: they must not raise) --------------------------
 
-    @_keeps_interrupts(1)
     def on_prereq(self, *_args: object) -> int:
-        self.touched = time.monotonic()
-        self.connected = True
-        told, self.on_connected = self.on_connected, None
-        if told is not None:  # (once: the slot it held while connecting is free)
-            told()
-        return 0  # CURL_PREREQFUNC_OK
+        try:
+            self.touched = time.monotonic()
+            self.connected = True
+            told, self.on_connected = self.on_connected, None
+            if told is not None:  # (once: the slot it held while connecting is free)
+                told()
+            return 0  # CURL_PREREQFUNC_OK
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
+            return 1
 
     def read_head(self) -> int | None:
         """Make the final response's status and headers of the lines libcurl gave (HEADERFUNCTION is
@@ -240,36 +220,39 @@ class _Transfer:
         self.headers, self.version, self.status = headers, version, status
         return None
 
-    @_keeps_interrupts(-1)
     def on_body(self, data: bytes) -> int | None:
-        self.touched = time.monotonic()
-        if not self.status:
-            if self.scheme not in _HTTP:
-                # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
-                # which may not be asked inside a callback: after this socket_action, by its driver.
-                if self.heads is not None and not self.chunks:
-                    self.heads.append(self)
+        try:
+            self.touched = time.monotonic()
+            if not self.status:
+                if self.scheme not in _HTTP:
+                    # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
+                    # which may not be asked inside a callback: after this socket_action, by its driver.
+                    if self.heads is not None and not self.chunks:
+                        self.heads.append(self)
+                    self.chunks.append(data)
+                    self.held += len(data)
+                    return None
+                if self.read_head() is not None:
+                    return -1
+            lock = self.lock
+            if lock is not None:
+                lock.acquire()
+            try:
+                if self.paused:
+                    self.stalled = True
+                    return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
                 self.chunks.append(data)
                 self.held += len(data)
-                return None
-            if self.read_head() is not None:
-                return -1
-        lock = self.lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            if self.paused:
-                self.stalled = True
-                return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
-            self.chunks.append(data)
-            self.held += len(data)
-            if self.held > _HIGH_WATER:
-                self.paused = True  # the next chunk waits in libcurl until the reader has caught up
-        finally:
-            if lock is not None:
-                lock.release()
-        self._wake()
-        return None
+                if self.held > _HIGH_WATER:
+                    self.paused = True  # the next chunk waits in libcurl until the reader has caught up
+            finally:
+                if lock is not None:
+                    lock.release()
+            self._wake()
+            return None
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
+            return -1
 
     def _refuse(self, why: str) -> int:
         if self.error is None:
@@ -489,6 +472,7 @@ def _files(
 ) -> bool:
     """ftp://, ftps://, sftp://: the range asked for is a resume from an offset."""
     curl.setopt(pycurl.OPT_FILETIME, 1)
+    transfer.resumed = _resume_offset(headers)
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
     # Credentials come as the policy gives them for this origin (a Basic Authorization); without
@@ -542,10 +526,8 @@ def _silent(transfers: Iterable[_Transfer], now: float, limit: float) -> list[_T
     ]  # fmt: skip
 
 
-def _resume_offset(url: str, headers: Mapping[str, str]) -> int:
+def _resume_offset(headers: Mapping[str, str]) -> int:
     """A non-HTTP request's Range (``bytes=N-``) is a resume from N."""
-    if url.partition(":")[0].lower() in _HTTP:
-        return 0
     wanted = headers.get("Range", "")
     if wanted.startswith("bytes=") and wanted.endswith("-") and wanted[6:-1].isdigit():
         return int(wanted[6:-1])
@@ -564,7 +546,7 @@ class _Pool:
         self._all: list[_Transfer] = []
         self._special: set[_Transfer] = set()
 
-    def take(self, url: str, proxy: Proxy | None, resumed: int) -> _Transfer:
+    def take(self, url: str, proxy: Proxy | None) -> _Transfer:
         """A handle's transfer, begun for a request of *url*."""
         if self._free:
             transfer = self._free.pop()
@@ -578,7 +560,7 @@ class _Pool:
             _constant(curl, self._options)
             transfer = _Transfer(curl, self._lock)
             self._all.append(transfer)
-        transfer.begin(url, proxy, resumed)
+        transfer.begin(url, proxy)
         return transfer
 
     def mark(self, transfer: _Transfer) -> None:
@@ -670,7 +652,7 @@ class CurlTransport:
         """Set up a transfer and give it to libcurl — or, where _CONNECTING connection attempts are
         under way, queue it: then with the future that says when it went (``_Get`` awaits it)."""
         assert self._multi is not None and self._loop is not None
-        transfer = self._pool.take(url, proxy, _resume_offset(url, headers))
+        transfer = self._pool.take(url, proxy)
         curl = transfer.curl
         try:
             if _configure(curl, transfer, headers, self.options):
@@ -751,12 +733,13 @@ class CurlTransport:
 
     # -- libcurl <-> the loop ------------------------------------------------------------------------
 
-    @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        if self._sockets is not None:
-            self._sockets.watch(what, fd)
+        try:
+            if self._sockets is not None:
+                self._sockets.watch(what, fd)
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
 
-    @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
         """libcurl's word on when to call it back (-1: never mind). Said twice a request (a call at
         once as a transfer is added, then its timeout, later each time), so the loop's calls are
@@ -764,20 +747,23 @@ class CurlTransport:
         one that is due no later than what libcurl asks looks then, and again at the time asked
         if libcurl's word has moved on. A look too early costs a turn; libcurl's time is never
         missed."""
-        loop = self._loop
-        if loop is None:
-            return
-        if ms < 0:
-            self._due = None
-            return
-        if ms == 0:
-            self._due = 0.0  # (at once: earlier than any time of the loop's clock)
-            if self._soon is None:
-                self._soon = loop.call_soon(self._look_soon)
-            return
-        due = self._due = loop.time() + ms / 1000
-        if self._later is None or self._later_at > due:
-            self._call_at(loop, due)
+        try:
+            loop = self._loop
+            if loop is None:
+                return
+            if ms < 0:
+                self._due = None
+                return
+            if ms == 0:
+                self._due = 0.0  # (at once: earlier than any time of the loop's clock)
+                if self._soon is None:
+                    self._soon = loop.call_soon(self._look_soon)
+                return
+            due = self._due = loop.time() + ms / 1000
+            if self._later is None or self._later_at > due:
+                self._call_at(loop, due)
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
 
     def _call_at(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         if self._later is not None:
@@ -967,9 +953,9 @@ class _Driver(threading.Thread):
 
     # -- from the callers' threads ----------------------------------------------------------------
 
-    def take(self, url: str, proxy: Proxy | None, resumed: int) -> _Transfer:
+    def take(self, url: str, proxy: Proxy | None) -> _Transfer:
         with self._pool_lock:
-            return self.pool.take(url, proxy, resumed)
+            return self.pool.take(url, proxy)
 
     def submit(self, what: str, transfer: _Transfer) -> None:
         self._inbox.append((what, transfer))
@@ -1113,13 +1099,17 @@ class _Driver(threading.Thread):
                 self._add(transfer)
                 self.due = time.monotonic()
 
-    @_keeps_interrupts(None)
     def _on_socket(self, what: int, fd: int, multi: object, data: object) -> None:
-        self.sockets.watch(what, fd)
+        try:
+            self.sockets.watch(what, fd)
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
 
-    @_keeps_interrupts(None)
     def _on_timer(self, ms: int) -> None:
-        self.due = None if ms < 0 else time.monotonic() + ms / 1000
+        try:
+            self.due = None if ms < 0 else time.monotonic() + ms / 1000
+        except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
+            _caught.append(exc)
 
     def _act(self, fd: int, what: int) -> None:
         _socket_action(self.multi, fd, what)
@@ -1223,7 +1213,7 @@ class _SyncGet:
 
     def __enter__(self) -> _SyncResponse:
         driver = self._driver
-        transfer = driver.take(self._url, self._proxy, _resume_offset(self._url, self._headers))
+        transfer = driver.take(self._url, self._proxy)
         try:
             special = _configure(transfer.curl, transfer, self._headers, driver.options)
             _fresh(transfer, driver.reuse.fresh(transfer))
