@@ -65,6 +65,9 @@ class Store:
 
     def __init__(self, dest: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.dest = Path(dest)
+        # (the destination as a string ending in /: a final path is one concatenation, not a
+        # posixpath.join of a Path, for each of ten thousand small files)
+        self._prefix = os.path.join(os.fspath(self.dest), "")
         self.fsync = fsync
         self._real = ""
         self._pid = str(os.getpid())
@@ -89,7 +92,7 @@ class Store:
 
     def path(self, job: Job) -> str:
         """Return the final path of *job*, as the report shows it."""
-        return os.path.join(self.dest, job.name)
+        return self._prefix + job.name
 
     def part_path(self, job: Job) -> str:
         return os.path.join(self.dest, part_name(job.name))
@@ -312,17 +315,18 @@ class Store:
         """
         name = commit.name if commit is not None else job.name
         if "/" not in name:  # (the usual case: no folder to open)
-            self._write_in(str(self.dest), name, job, data, commit)
+            self._write_in(self._prefix, name, job, data, commit)
             return
         folder, folder_fd = self._folder(name, job)
         try:
-            self._write_in(folder, name.rpartition("/")[2], job, data, commit)
+            self._write_in(folder + "/", name.rpartition("/")[2], job, data, commit)
         finally:
             self._close_folder(folder, folder_fd)
 
-    def _write_in(self, folder: str, name: str, job: Job, data: bytes, commit: Final | None) -> None:
-        final = os.path.join(folder, name)
-        temp = os.path.join(folder, temp_name(name, f"{self._pid}-{next(_sequence)}"))
+    def _write_in(self, prefix: str, name: str, job: Job, data: bytes, commit: Final | None) -> None:
+        """Write *name* (no folder in it) in the folder reached as *prefix* (which ends in /)."""
+        final = prefix + name
+        temp = prefix + temp_name(name, f"{self._pid}-{next(_sequence)}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o644)
         except OSError as exc:
