@@ -135,7 +135,8 @@ class _Transfer:
         self.curl = curl
         self.lock = lock  # shared with a reader in another thread (the blocking engines), else None
         self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
-        self.chunks: collections.deque[bytes] = collections.deque()
+        # (a list, not a deque: a deque is 600 bytes more, for each of ten thousand handles at c10k)
+        self.chunks: list[bytes] = []
         self.sent: Mapping[str, str] | None = None  # the request headers the handle holds (HTTPHEADER)
         self.fresh: bool | None = None  # the handle's FRESH_CONNECT
         self.wire()
@@ -293,19 +294,19 @@ class _Transfer:
         chunk a read made 64 reads, and 64 hashing and writing steps, of each of a bulk download's
         megabytes; one copy of the megabyte costs far less."""
         chunks = self.chunks
-        chunk = chunks.popleft()
+        chunk = chunks[0]
         size = len(chunk)
         if size > n:
-            chunks.appendleft(chunk[n:])
-            chunk = chunk[:n]
-            size = n
-        elif chunks and size + len(chunks[0]) <= n:
-            taken = [chunk]
-            while chunks and size + len(chunks[0]) <= n:
-                chunk = chunks.popleft()
-                taken.append(chunk)
-                size += len(chunk)
-            chunk = b"".join(taken)
+            chunks[0] = chunk[n:]
+            self.held -= n
+            return chunk[:n]
+        count = 1
+        while count < len(chunks) and size + len(chunks[count]) <= n:
+            size += len(chunks[count])
+            count += 1
+        if count > 1:
+            chunk = b"".join(chunks[:count])
+        del chunks[:count]
         self.held -= size
         return chunk
 
