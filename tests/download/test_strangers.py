@@ -163,3 +163,29 @@ def test_a_file_that_appears_while_the_download_runs_is_kept(tmp_path: Path, eng
     assert result.reason is not None and "saved beside it" in result.reason
     assert (out / "file-00000.bin").read_text() == "FOREIGN"
     assert (out / "file-00000.1.bin").stat().st_size == 300_000
+
+
+@pytest.mark.parametrize("name", ["f.bin", "small.txt"])
+def test_an_etag_too_long_to_keep_leaves_minus_n_asking_by_date(tmp_path: Path, name: str) -> None:
+    """The record of a finished file holds at most 1 KB: an ETag longer than that is not kept at all
+    (a cut one never matches again, and -N fetched the file on every run); -N then asks by date and
+    gets its 304, and the file is still tulip's own."""
+    etag = '"' + "e" * 1500 + '"'
+
+    def answer(r: Request) -> list[object]:
+        body = SMALL if r.path.startswith("/small") else BODY
+        asked = r.headers.get("if-none-match")
+        if (asked == etag) or (asked is None and r.headers.get("if-modified-since") == DATE):
+            return [response("304 Not Modified", b"", f"ETag: {etag}", length=None)]
+        return [response("200 OK", body, f"Last-Modified: {DATE}", f"ETag: {etag}")]
+
+    with Scripted({"/f.bin": answer, "/small.txt": answer}) as server:
+        first = fetch(f"{server.base}/{name}", cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        again = fetch(f"{server.base}/{name}", "-N", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert report(tmp_path)["status"] == "skipped"
+        assert report(tmp_path)["reason"] == "not modified"
+        asked = [r for r in server.requests if r.path == f"/{name}"]
+    assert "if-none-match" not in asked[-1].headers
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "r.json"])
