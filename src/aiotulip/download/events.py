@@ -10,7 +10,6 @@ on stderr says so, once.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -41,6 +40,8 @@ class EventWriter:
 
     def write(self, event: str, fields: dict[str, Any]) -> None:
         """Write one line: ``{"event": EVENT, "time": NOW, **fields}``."""
+        import json
+
         line = json.dumps({"event": event, "time": round(time.time(), 3), **fields}) + "\n"
         with self._lock:
             out = self._out

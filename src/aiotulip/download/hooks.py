@@ -21,8 +21,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +42,8 @@ _TERM_GRACE = 1.0  # seconds between SIGTERM and SIGKILL for a hook that outlive
 def command(value: str | Sequence[str], option: str) -> tuple[str, ...]:
     """Return *value* as a program and its arguments (a string is split as a POSIX shell splits
     words, without running one); UsageError for an empty or unbalanced one."""
+    import shlex
+
     if isinstance(value, str):
         try:
             words = shlex.split(value)
@@ -62,6 +62,8 @@ def command(value: str | Sequence[str], option: str) -> tuple[str, ...]:
 
 def check_program(argv: Sequence[str], option: str) -> None:
     """Refuse (UsageError) a program that cannot be run: better now than once an item."""
+    import shutil
+
     program = argv[0]
     if os.sep in program:
         if not os.path.isfile(program) or not os.access(program, os.X_OK):

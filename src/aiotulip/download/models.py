@@ -6,7 +6,6 @@ downloads went the same way (timings are kept apart and left out of the comparis
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
@@ -212,6 +211,8 @@ class Report:
         """Write the report to *path* (``-``: stdout; a link, a FIFO or a device as the user means
         it: ``shared.output``), one item at a time (a million items never sit in memory as one
         document); a regular file is replaced whole, never seen half written."""
+        import json
+
         from aiotulip.shared.output import writing
 
         with writing(str(path)) as f:

@@ -19,7 +19,6 @@ where it stopped.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -222,6 +221,8 @@ class Segments:
 
     def encode(self) -> str:
         """What is done, to keep beside the .part (a later run resumes from it)."""
+        import json
+
         done = [[a, b] for a, b in _merge(self._ranges())]
         return json.dumps({"v": _MAP_VERSION, "total": self.total, "done": done}, separators=(",", ":"))
 
@@ -428,6 +429,8 @@ class Connection:
 
 def decode_map(text: str | None) -> tuple[int, list[tuple[int, int]]] | None:
     """Return (total, done ranges) from what ``Segments.encode`` kept, or None if it is not that."""
+    import json
+
     if not text:
         return None
     try:

@@ -13,7 +13,6 @@ URL a manifest named on another host: the run's credentials stay away from it).
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -257,6 +256,8 @@ def jobs_from_manifest(document: Any, manifest_url: str) -> list[Entry]:
 
 
 def parse_manifest(text: str | bytes, manifest_url: str) -> list[Entry]:
+    import json
+
     try:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -7,7 +7,6 @@ and so can never be erased, wide characters counted as one column — so the ans
 from __future__ import annotations
 
 import os
-import shutil
 import unicodedata
 from typing import TextIO
 
@@ -53,6 +52,8 @@ def terminal_width(stream: TextIO) -> int:
     try:
         return os.get_terminal_size(stream.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
+        import shutil  # (only here: shutil brings bz2 and lzma, 3 ms of every start)
+
         return shutil.get_terminal_size().columns or 80
 
 
@@ -108,6 +109,8 @@ def terminal_rows(stream: TextIO) -> int:
     try:
         return os.get_terminal_size(stream.fileno()).lines or 24
     except (AttributeError, ValueError, OSError):
+        import shutil  # (only here: shutil brings bz2 and lzma, 3 ms of every start)
+
         return shutil.get_terminal_size().lines or 24
 
 
