@@ -386,14 +386,14 @@ def test_a_handle_released_while_it_waited_and_taken_again_is_added_once(
         try:
             monkeypatch.setattr(curl, "_CONNECTING", 0)  # every transfer waits its turn
             first = driver.take(f"{server.base}/ok", None)
-            curl._configure(first.curl, first, {}, driver.options)
+            curl._configure(first, {}, driver.options)
             driver.submit("add", first)
             driver._take_work()
             driver.submit("release", first)  # given up while waiting
             driver._take_work()
             again = driver.take(f"{server.base}/ok", None)
             assert again is first  # (the pool's one handle, with its transfer)
-            curl._configure(again.curl, again, {}, driver.options)
+            curl._configure(again, {}, driver.options)
             driver.submit("add", again)
             driver._take_work()
             assert list(driver._waiting) == [first, first]

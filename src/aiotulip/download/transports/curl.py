@@ -137,8 +137,6 @@ class _Transfer:
         self.lines: list[bytes] = []  # the header lines of every response so far (interim ones too)
         # (a list, not a deque: a deque is 600 bytes more, for each of ten thousand handles at c10k)
         self.chunks: list[bytes] = []
-        self.sent: Mapping[str, str] | None = None  # the request headers the handle holds (HTTPHEADER)
-        self.fresh: bool | None = None  # the handle's FRESH_CONNECT
         self.wire()
         self.begin("", None)
 
@@ -148,8 +146,8 @@ class _Transfer:
         curl.setopt(pycurl.HEADERFUNCTION, self.lines.append)
         curl.setopt(pycurl.WRITEFUNCTION, self.on_body)
         curl.setopt(pycurl.PREREQFUNCTION, self.on_prereq)
-        self.sent = None
-        self.fresh = None
+        self.sent: Mapping[str, str] | None = None  # the request headers the handle holds (HTTPHEADER)
+        self.fresh: bool | None = None  # the handle's FRESH_CONNECT
 
     def begin(self, url: str, proxy: Proxy | None) -> None:
         """Make this the transfer of a new request."""
@@ -400,15 +398,10 @@ def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
     _tls(curl, options)
 
 
-def _configure(
-    curl: pycurl.Curl,
-    transfer: _Transfer,
-    headers: Mapping[str, str],
-    options: TransportOptions,
-) -> bool:
-    """Set up *curl* to send exactly the request the Item asked for, and report into *transfer*.
-    Return whether options beyond the usual ones were set (the handle is then reset before reuse)."""
-    url, proxy = transfer.url, transfer.proxy
+def _configure(transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions) -> bool:
+    """Set up *transfer*'s handle to send exactly the request the Item asked for. Return whether
+    options beyond the usual ones were set (the handle is then reset before reuse)."""
+    curl, url, proxy = transfer.curl, transfer.url, transfer.proxy
     curl.setopt(pycurl.URL, url.encode("utf-8", "surrogateescape"))
     if transfer.scheme not in _HTTP:
         special = _files(curl, transfer, headers, options)
@@ -656,7 +649,7 @@ class CurlTransport:
         transfer = self._pool.take(url, proxy)
         curl = transfer.curl
         try:
-            if _configure(curl, transfer, headers, self.options):
+            if _configure(transfer, headers, self.options):
                 self._pool.mark(transfer)
             _fresh(transfer, self._reuse.fresh(transfer))
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
@@ -760,14 +753,16 @@ class CurlTransport:
                 if self._soon is None:
                     self._soon = loop.call_soon(self._look_soon)
                 return
-            due = self._due = loop.time() + ms / 1000
-            if self._later is None or self._later_at > due:
-                self._call_at(loop, due)
+            self._due = loop.time() + ms / 1000
+            self._call_by(loop, self._due)
         except (KeyboardInterrupt, SystemExit) as exc:  # (kept for _socket_action: see _caught)
             _caught.append(exc)
 
-    def _call_at(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+    def _call_by(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        """Have the loop look at *due* at the latest (a later call due sooner is kept)."""
         if self._later is not None:
+            if self._later_at <= due:
+                return
             self._later.cancel()
         self._later = loop.call_at(due, self._look_later)
         self._later_at = due
@@ -785,8 +780,7 @@ class CurlTransport:
         if due is None or loop is None:
             return
         if due > loop.time() + 0.001:  # not yet: libcurl asked for later since
-            if self._later is None or self._later_at > due:
-                self._call_at(loop, due)
+            self._call_by(loop, due)
             return
         self._due = None
         self._act(pycurl.SOCKET_TIMEOUT, 0)
@@ -1216,7 +1210,7 @@ class _SyncGet:
         driver = self._driver
         transfer = driver.take(self._url, self._proxy)
         try:
-            special = _configure(transfer.curl, transfer, self._headers, driver.options)
+            special = _configure(transfer, self._headers, driver.options)
             _fresh(transfer, driver.reuse.fresh(transfer))
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
             with driver._pool_lock:
