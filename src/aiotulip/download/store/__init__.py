@@ -95,7 +95,7 @@ class Store:
         return self._prefix + job.name
 
     def part_path(self, job: Job) -> str:
-        return os.path.join(self.dest, part_name(job.name))
+        return self._prefix + part_name(job.name)
 
     def inspect(self, job: Job) -> Local:
         """Return the sizes of *job*'s final file and part, where they exist as regular files, and
