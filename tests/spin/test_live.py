@@ -7,9 +7,11 @@ they became one.
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import time
 
+import pyte
 import pytest
 
 from aiotulip import Spinner, SpinnerGroup
@@ -78,3 +80,42 @@ def test_the_task_backend_measures_the_loop_lag_in_a_pipe_too(kind: str) -> None
         return display.max_lag
 
     assert asyncio.run(main()) >= 0.05
+
+
+class CtrlCAfter(io.StringIO):
+    """A terminal where Ctrl-C comes the moment *text* has been drawn: before the next write lands
+    (on a real terminal, while the block is being drawn again below it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.armed = False
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, data: str) -> int:
+        if self.armed:
+            self.armed = False
+            signal.raise_signal(signal.SIGINT)  # (Python's handler runs as this call returns)
+        written = super().write(data)
+        if self.text in data:
+            self.armed = True
+        return written
+
+
+def test_ctrl_c_while_the_block_is_drawn_again_leaves_the_lines_above_it() -> None:
+    # The driver noted the block's height, then a Ctrl-C came before the block reached the screen:
+    # the final erase went up over lines that were not the block's and wiped the READY above it.
+    # (A group only: a block of one line is erased without moving up, so a Spinner never showed it.)
+    out = CtrlCAfter("READY")
+    group = SpinnerGroup(stream=out, interactive=True, interval=60.0)
+    with pytest.raises(KeyboardInterrupt), group:
+        group.add("busy")
+        group.add("idle")
+        group.write("READY")
+        time.sleep(5)  # (not reached: the Ctrl-C ends the block first)
+    screen = pyte.Screen(80, 10)
+    pyte.Stream(screen).feed(out.getvalue())
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines == ["READY", "✖ busy (interrupted)", "✖ idle (interrupted)"], lines

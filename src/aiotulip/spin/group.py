@@ -113,7 +113,7 @@ class Spinners(Live):
 
     def _add(self, text: str) -> GroupSpinner:
         member = GroupSpinner(self, text)
-        with self._lock:
+        with self._drawing():
             self._live.append(member)
             self._plain(text)
         return member
@@ -135,7 +135,7 @@ class Spinners(Live):
     def _end_member(
         self, member: GroupSpinner, symbols: tuple[str, str] | None, color: str, text: str | None
     ) -> None:
-        with self._lock:
+        with self._drawing():
             if member.done:
                 return
             member.done = True

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import signal
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import TextIO
 
@@ -46,6 +47,33 @@ _showing: weakref.WeakSet[Live] = weakref.WeakSet()
 def _restore_all() -> None:
     for live in list(_showing):
         live._end(None)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block exits, then handle it as it would have been.
+
+    Python runs a signal's handler between any two bytecodes of the main thread. A Ctrl-C landing
+    after the driver noted the block's height and before the block reached the screen (or after an
+    erase, before the height was set to 0) left the two disagreeing, and the final erase then wiped
+    lines that were not the block's: what was printed above it. Only the main thread runs handlers,
+    and only a handler set from Python (KeyboardInterrupt's, asyncio's) can be held back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    caught: list[tuple[int, FrameType | None]] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            previous(*caught[0])
 
 
 def pick_frames(frames: str | Sequence[str], stream: TextIO | None) -> list[str]:
@@ -109,6 +137,12 @@ class Live(Supervised):
     def _end_content(self, exc: BaseException | None) -> None:
         """End what is still live (after *exc*, if one ended the block), before the display ends."""
 
+    @contextlib.contextmanager
+    def _drawing(self) -> Iterator[None]:
+        """The display's lock, with a Ctrl-C held back while the screen and ``_drawn`` change."""
+        with self._lock, _ctrl_c_held():
+            yield
+
     # -- state ------------------------------------------------------------------------------------
 
     @property
@@ -152,7 +186,7 @@ class Live(Supervised):
 
     def _begin(self) -> bool:
         """Mark the display running and show its first state; False if it was running already."""
-        with self._lock:
+        with self._drawing():
             if self._running:
                 return False
             self._running = True
@@ -178,7 +212,7 @@ class Live(Supervised):
     def _end(self, exc: BaseException | None) -> None:
         """End the display (after *exc*, if one ended the block) and give the terminal back."""
         self._end_content(exc)
-        with self._lock:
+        with self._drawing():
             if not self._running:
                 return
             self._running = False
@@ -200,7 +234,7 @@ class Live(Supervised):
 
     def _frame(self) -> None:
         """Draw the frame the clock calls for."""
-        with self._lock:
+        with self._drawing():
             if self._running and self._animating:
                 self._emit(self._block(self._drawn))
             elif self._running and self._cell is not None:
@@ -226,7 +260,7 @@ class Live(Supervised):
 
     def _above(self, final: str) -> None:
         """Put *final* (a finished line, with its newline) above the live lines, or print it."""
-        with self._lock:
+        with self._drawing():
             if self._running and self._cell is not None:
                 if final:
                     self._finals.append(final.rstrip("\n"))
@@ -238,7 +272,7 @@ class Live(Supervised):
 
     def _plain(self, text: str) -> None:
         """A spinner added while running: where nothing animates, its text is printed once."""
-        with self._lock:
+        with self._drawing():
             if self._running and self._animating:
                 self._emit(self._block(self._drawn))
             elif self._running and self._cell is not None:
@@ -248,7 +282,7 @@ class Live(Supervised):
 
     def write(self, line: str, *, file: TextIO | None = None) -> None:
         """Print *line* above the live lines (to *file*, default the display's stream)."""
-        with self._lock:
+        with self._drawing():
             if self._running and self._log is not None and file is None:
                 self._log.show(self._log.text + line + "\n")
                 return
