@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pycurl
 import pytest
 
 from aiotulip.download.options import FetchOptions
@@ -427,3 +428,60 @@ def test_a_read_takes_every_whole_chunk_that_fits() -> None:
     assert transfer.take(1 << 20) == pieces[3] + pieces[4] + b"tail"
     assert transfer.held == 0 and not transfer.chunks
     transfer.curl.close()
+
+
+def test_a_wave_of_transfers_ends_without_a_search_of_the_pool_and_the_next_reuses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight transfers at once, all ended, then eight more: the same eight connections serve both,
+    and libcurl never finds its pool over its limit. Left to itself libcurl keeps two connections
+    for each transfer attached at the moment: as a wave's last transfers end the limit falls below
+    the connections open, and each end searched every connection for an idle one old enough to
+    close (c10k's last 2,500 ends searched 10,000 each: a sixth of the run's CPU). A limit set too
+    low would instead close connections the next wave needs."""
+    from aiotulip.download.transports import curl, open_sync
+    from tests.download.conformance.scripted import Scripted, response
+
+    said: list[bytes] = []
+    constant = curl._constant
+
+    def verbose(handle: pycurl.Curl, options: object) -> None:
+        constant(handle, options)  # type: ignore[arg-type]
+        handle.setopt(pycurl.VERBOSE, 1)
+        handle.setopt(pycurl.DEBUGFUNCTION, lambda kind, text: said.append(text) if kind == 0 else None)
+
+    monkeypatch.setattr(curl, "_constant", verbose)
+    paths = {f"/f{n}": (lambda r, n=n: [response("200 OK", b"x" * (100 + n))]) for n in range(8)}
+    wanted = [b"x" * (100 + n) for n in range(8)]
+
+    async def waves(base: str) -> list[bytes]:
+        async with CurlTransport(FetchOptions(concurrency=8).transport_options()) as transport:
+
+            async def one(n: int) -> bytes:
+                async with transport.get(f"{base}/f{n}", {}) as answer:
+                    return await answer.read(1000)
+
+            first = await asyncio.gather(*(one(n) for n in range(8)))
+            return first + await asyncio.gather(*(one(n) for n in range(8)))
+
+    with Scripted(paths) as server:
+        assert asyncio.run(waves(server.base)) == wanted * 2
+        assert server.connections == 8
+
+    import concurrent.futures
+
+    with Scripted(paths) as server:  # the blocking engines' shell: the driver thread
+        with (
+            open_sync("curl", FetchOptions(concurrency=8).transport_options()) as transport,
+            concurrent.futures.ThreadPoolExecutor(8) as threads,
+        ):
+
+            def read(n: int) -> bytes:
+                with transport.get(f"{server.base}/f{n}", {}) as answer:
+                    return answer.read(1000)
+
+            for _wave in range(2):
+                assert list(threads.map(read, range(8))) == wanted
+        assert server.connections == 8
+    assert any(b"Connection #" in text for text in said)  # (libcurl spoke: the hook works)
+    assert not [text for text in said if b"pool is full" in text]
