@@ -126,3 +126,36 @@ def test_a_report_on_the_ram_disk_is_a_file_like_any_other(tmp_path: Path) -> No
             out.write('{"a": 1}')
         assert sorted(os.listdir(folder)) == ["latest.json", "report.json"]
         assert Path(path).read_text() == '{"a": 1}' and os.path.islink(os.path.join(folder, "latest.json"))
+
+
+def test_the_ram_disk_itself_is_a_folder_to_download_into(tmp_path: Path) -> None:
+    """``-d /dev/shm`` and ``-o /dev/shm/NAME`` (the folder /dev/shm itself, not one below it) were
+    taken for a device, opened for writing and refused: "cannot write to /dev/shm: Is a directory".
+    No folder is ever written through, under /dev and /proc or anywhere."""
+    import uuid
+
+    import pytest
+
+    from aiotulip.shared.output import check_output, writes_through
+
+    assert not writes_through(str(tmp_path))
+    with pytest.raises(Exception, match="is a directory"):
+        check_output(str(tmp_path), "--json")
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    assert not writes_through("/dev/shm") and not writes_through("/dev/shm/")
+    names = [f"tulip-test-{uuid.uuid4().hex}-{n}.bin" for n in (1, 2)]
+    try:
+        with ServerThread(ServeConfig(files=1, size=(3000, 3000))) as base:
+            url = f"{base}/files/file-00000.bin"
+            into = _run(url, "-d", "/dev/shm", "-o", names[0], "--json", "-", cwd=tmp_path)
+            named = _run(url, "-o", f"/dev/shm/{names[1]}", cwd=tmp_path)
+        assert into.returncode == 0, into.stderr
+        (item,) = json.loads(into.stdout)["items"]
+        assert item["status"] == "ok" and item["path"] == f"/dev/shm/{names[0]}", item
+        assert named.returncode == 0, named.stderr
+        assert [os.path.getsize(f"/dev/shm/{name}") for name in names] == [3000, 3000]
+    finally:
+        for name in names:  # (unique names: nothing of anybody else's is touched)
+            if os.path.exists(f"/dev/shm/{name}"):
+                os.unlink(f"/dev/shm/{name}")

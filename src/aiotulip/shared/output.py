@@ -36,18 +36,25 @@ def _kernels(path: str) -> bool:
     """Whether *path* is one of the kernel's own (a device, a process's descriptor). /dev/shm holds
     ordinary files (a RAM disk): a report there is written and renamed as anywhere else."""
     path = os.path.abspath(path)
-    return path.startswith(("/dev/", "/proc/")) and not path.startswith("/dev/shm/")
+    if path == "/dev/shm" or path.startswith("/dev/shm/"):
+        return False
+    return path.startswith(("/dev/", "/proc/"))
 
 
 def _through(path: str) -> bool:
     """Whether *path* is written through (stdout, a FIFO, a device, a socket, or a name the kernel
-    gives one: /dev/stdout redirected to a file appends there), never replaced."""
-    if path == "-" or _kernels(path):
+    gives one: /dev/stdout redirected to a file appends there), never replaced. A folder never is:
+    it is where files go (``-d /dev/shm`` was taken for a device and opened for writing)."""
+    if path == "-":
         return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
+        return _kernels(path)
+    if stat.S_ISDIR(mode):
         return False
+    if _kernels(path):
+        return True
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode) or stat.S_ISBLK(mode)
 
 
