@@ -485,3 +485,29 @@ def test_a_wave_of_transfers_ends_without_a_search_of_the_pool_and_the_next_reus
         assert server.connections == 8
     assert any(b"Connection #" in text for text in said)  # (libcurl spoke: the hook works)
     assert not [text for text in said if b"pool is full" in text]
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "threads", "sequential"])
+def test_one_transfer_at_a_time_over_several_origins_reuses_a_connection_to_each(
+    tmp_path: object, engine: str
+) -> None:
+    """-c 1, forty files from ten origins in turn: ten connections. libcurl enforces a pool limit
+    set for it at once, whatever a connection's age: four per handle alone (four at -c 1, eight for
+    the threads engine's two handles) made every request here open a connection of its own."""
+    import contextlib
+    from pathlib import Path
+
+    from aiotulip import fetch
+    from tests.download.conformance.scripted import Scripted, response
+
+    routes = {f"/f{n}": (lambda r, n=n: [response("200 OK", b"y" * (10 + n))]) for n in range(40)}
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(Scripted(routes)) for _ in range(10)]
+        urls = [f"{servers[n % 10].base}/f{n}" for n in range(40)]
+        report = fetch(
+            urls,
+            Path(str(tmp_path)),
+            FetchOptions(engine=engine, concurrency=1, netrc=False, proxy=""),
+        )
+        assert [(r.status, r.bytes) for r in report.items] == [("ok", 10 + n) for n in range(40)]
+        assert [server.connections for server in servers] == [1] * 10

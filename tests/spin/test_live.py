@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import signal
 import sys
+import threading
 import time
 
 import pyte
@@ -86,22 +87,29 @@ class CtrlCAfter(io.StringIO):
     """A terminal where Ctrl-C comes the moment *text* has been drawn: before the next write lands
     (on a real terminal, while the block is being drawn again below it)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, times: int = 1, at_once: bool = False) -> None:
         super().__init__()
         self.text = text
+        self.times = times  # Ctrl-Cs that come together
+        self.at_once = at_once  # as *text* itself is written, not the write after it
         self.armed = False
 
     def isatty(self) -> bool:
         return True
 
     def write(self, data: str) -> int:
+        if self.at_once and self.text in data:
+            self.armed, self.text = True, "\0"  # (once)
+        elif self.text in data:
+            self.text = "\0"
+            written = super().write(data)
+            self.armed = True
+            return written
         if self.armed:
             self.armed = False
-            signal.raise_signal(signal.SIGINT)  # (Python's handler runs as this call returns)
-        written = super().write(data)
-        if self.text in data:
-            self.armed = True
-        return written
+            for _ in range(self.times):
+                signal.raise_signal(signal.SIGINT)  # (Python's handler runs as this call returns)
+        return super().write(data)
 
 
 def test_ctrl_c_while_the_block_is_drawn_again_leaves_the_lines_above_it() -> None:
@@ -119,3 +127,66 @@ def test_ctrl_c_while_the_block_is_drawn_again_leaves_the_lines_above_it() -> No
     pyte.Stream(screen).feed(out.getvalue())
     lines = [line.rstrip() for line in screen.display if line.strip()]
     assert lines == ["READY", "✖ busy (interrupted)", "✖ idle (interrupted)"], lines
+
+
+def test_two_ctrl_cs_during_one_drawing_both_reach_the_program() -> None:
+    # Held back while the block was drawn, only the first was handed on: a program that counts
+    # them (or asyncio.run, whose second one forces a KeyboardInterrupt) lost the second.
+    calls: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        out = CtrlCAfter("READY", times=2)
+        with SpinnerGroup(stream=out, interactive=True, interval=60.0) as group:
+            group.add("busy")
+            group.write("READY")
+            assert calls == [signal.SIGINT, signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is handler  # (the program's own, as it was)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_a_second_ctrl_c_while_the_final_lines_are_drawn_still_gives_the_terminal_back(kind: str) -> None:
+    # The first Ctrl-C ends the block; a second one lands as its final line is written. The display
+    # used to stay running, its clock thread alive and (a Spinner's) cursor hidden for good.
+    from aiotulip.shared import terminal as term
+
+    out = CtrlCAfter("✖", at_once=True)
+    display = _make(kind, stream=out, interactive=True, interval=60.0)
+    with pytest.raises(KeyboardInterrupt), display:  # (the second comes from the display's exit)
+        if not isinstance(display, Spinner):
+            display.add("busy")
+            display.add("idle")
+        raise KeyboardInterrupt  # the first
+    assert not display._running and not display._clock.running
+    assert out.getvalue().endswith(term.SHOW_CURSOR)
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("tulip-spin")]
+
+
+@pytest.mark.parametrize("kind", ["spinner", "group"])
+def test_a_ctrl_c_as_async_with_draws_the_first_frame_gives_the_terminal_back(kind: str) -> None:
+    # ``async with`` had no guard that ``with`` has: a Ctrl-C during the first drawing (a loop
+    # without asyncio.run's handler, where it is a KeyboardInterrupt) left the display running.
+    import asyncio
+
+    from aiotulip.shared import terminal as term
+
+    out = CtrlCAfter(term.HIDE_CURSOR, at_once=True)
+    display = _make(kind, stream=out, interactive=True, interval=60.0)
+
+    async def main() -> None:
+        async with display:
+            await asyncio.sleep(5)  # (not reached)
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert not display._running
+    assert out.getvalue().endswith(term.SHOW_CURSOR)

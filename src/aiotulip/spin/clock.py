@@ -136,9 +136,13 @@ class Supervised:
         self._end(exc)
 
     async def __aenter__(self) -> Self:
-        if self._begin() and self._ticks("task"):
-            self._before_clock("task")
-            self._clock.start_task()
+        try:
+            if self._begin() and self._ticks("task"):
+                self._before_clock("task")
+                self._clock.start_task()
+        except BaseException as exc:  # as in start(): __aexit__ will not run
+            self._end(exc)
+            raise
         return self
 
     async def __aexit__(

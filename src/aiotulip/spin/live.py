@@ -72,8 +72,10 @@ def _ctrl_c_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if caught:
-            previous(*caught[0])
+        # Each one, in order: a second Ctrl-C means something of its own (asyncio.run's forces
+        # a KeyboardInterrupt after the first cancelled; a program's handler may count them).
+        for signum, frame in caught:
+            previous(signum, frame)
 
 
 def pick_frames(frames: str | Sequence[str], stream: TextIO | None) -> list[str]:
@@ -210,8 +212,14 @@ class Live(Supervised):
             return True
 
     def _end(self, exc: BaseException | None) -> None:
-        """End the display (after *exc*, if one ended the block) and give the terminal back."""
-        self._end_content(exc)
+        """End the display (after *exc*, if one ended the block) and give the terminal back, even
+        where a second Ctrl-C cuts the final lines short."""
+        try:
+            self._end_content(exc)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         with self._drawing():
             if not self._running:
                 return

@@ -110,12 +110,16 @@ class Spinner(Spinners):
         self._finish(None, "", None)
 
     def _finish(self, symbols: tuple[str, str] | None, color: str, text: str | None) -> None:
-        with self._lock:
-            member, self._member = self._member, None
-            if member is None or not self._running:
-                return
-            self._end_member(member, symbols, color, text)
-        super()._end(None)
+        try:
+            with self._drawing():
+                member, self._member = self._member, None
+                if member is None or not self._running:
+                    return
+                self._end_member(member, symbols, color, text)
+        finally:
+            # (a Ctrl-C held back while the final line was drawn comes as the block above ends:
+            # the display is closed anyway, so the cursor comes back)
+            super()._close()
 
     def _end(self, exc: BaseException | None) -> None:
         if exc is None:

@@ -577,21 +577,28 @@ class _Pool:
         self._free.clear()
 
 
+# Idle connections libcurl may keep however few transfers the run has: enough for a run that
+# goes round several origins (redirect chains, mirrors, a list over many hosts) one transfer at a
+# time, few enough for the usual limit of 1,024 open files.
+_POOL_FLOOR = 256
+
+
 def _hold(multi: pycurl.CurlMulti, pool: _Pool, held: int) -> int:
     """Keep libcurl's connection pool at four connections for each handle the run has made (the
-    most transfers it has had at once), never fewer; return the count it is kept for.
+    most transfers it has had at once; libcurl's documented default) and never below
+    _POOL_FLOOR; return the count of handles it is kept for.
 
-    Left to itself libcurl guesses a limit of two connections for each transfer attached at the
-    moment. As a run's last transfers end that falls below the connections open, and every transfer
-    that ends then has libcurl search each connection for an idle one old enough to close (c10k: the
-    last 2,500 ends each searched 10,000 connections, a sixth of the run's CPU; a threads run of
-    c10k took 29 s, 10 s with a limit set). A limit set is enforced at once: four for each handle
-    leaves room for connections to other hosts (redirects, mirrors) without closing any that the
-    run's transfers may still need.
+    Left to itself libcurl now guesses a limit of two connections for each transfer attached at the
+    moment, closing only connections idle for a second. As a run's last transfers end that guess
+    falls below the connections open, and every transfer that ends then has libcurl search each
+    connection for one to close (c10k: the last 2,500 ends each searched 10,000 connections, a sixth
+    of the run's CPU; the threads engine's c10k took 29 s, 10 s with a limit set). A limit set is
+    enforced at once, whatever a connection's age: four per handle alone made a run at -c 1 over
+    five origins open a connection for every request, hence the floor.
     """
     made = pool.made
     if made > held:
-        multi.setopt(pycurl.M_MAXCONNECTS, 4 * made)
+        multi.setopt(pycurl.M_MAXCONNECTS, max(_POOL_FLOOR, 4 * made))
     return made
 
 
