@@ -24,12 +24,12 @@ __all__ = ["apache_digest", "ftp_server", "h2_nginx", "hypercorn_h2", "sftp_serv
 
 @contextmanager
 def h2_nginx(work: Path, root: Path, cert: Path, key: Path) -> Iterator[tuple[str, str]]:
-    """nginx with HTTP/2 over TLS (ALPN offers h2 and http/1.1) and an h2c-only cleartext listener;
-    give (https base, h2c base)."""
+    """nginx with HTTP/2 over TLS (ALPN offers h2 and http/1.1; its connections counted at
+    /_status) and an h2c-only cleartext listener; give (https base, h2c base)."""
     tls, clear = free_port(), free_port()
     servers = f"""
     server {{ listen 127.0.0.1:{tls} ssl http2; ssl_certificate {cert}; ssl_certificate_key {key};
-             root {root}; }}
+             root {root}; location = /_status {{ stub_status; }} }}
     server {{ listen 127.0.0.1:{clear} http2; root {root}; }}
     """
     with nginx(work, servers, wait=("127.0.0.1", clear)):

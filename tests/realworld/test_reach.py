@@ -93,6 +93,33 @@ def test_nginx_over_http2_by_alpn_and_h2c_by_prior_knowledge(
         assert item.status == "failed" and not (tmp_path / "no" / "small.bin").exists()
 
 
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_transfers_begun_together_share_one_http2_connection(
+    tmp_path: Path, files: Path, certificate: tuple[Path, Path, Path], engine: str
+) -> None:
+    """Twenty-four files, eight at a time, from nginx over HTTP/2: one connection, as curl
+    --parallel and wget2 use. The first eight transfers each opened a TLS connection of their own
+    before any could say it multiplexes (a hundred handshakes on the small-h2 bench row)."""
+    import ssl
+    import urllib.request
+
+    cert, key, ca = certificate
+    context = ssl.create_default_context(cafile=str(ca))
+
+    def accepted(base: str) -> int:  # nginx's count of connections accepted, this one included
+        with urllib.request.urlopen(f"{base}/_status", context=context, timeout=10) as answer:
+            return int(answer.read().decode().splitlines()[2].split()[0])
+
+    with h2_nginx(tmp_path, files, cert, key) as (tls, _clear):
+        before = accepted(tls)
+        entries = [Entry(url=f"{tls}/small.bin?{n}", out=f"s{n}.bin") for n in range(24)]
+        report = fetch(entries, tmp_path / "h2", _options(engine, concurrency=8, ca_certificate=str(ca)))
+        used = accepted(tls) - before - 1
+    assert [(item.status, item.http_version) for item in report.items] == [("ok", "2")] * 24
+    assert all(Path(item.path).read_bytes() == SMALL for item in report.items)
+    assert used == 1
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_hypercorn_that_speaks_http2_only(
     tmp_path: Path, files: Path, certificate: tuple[Path, Path, Path], engine: str

@@ -394,6 +394,11 @@ def _constant(curl: pycurl.Curl, options: TransportOptions) -> None:
     curl.setopt(pycurl.HTTP_TRANSFER_DECODING, 1)  # chunked is framing: undone here
     curl.setopt(pycurl.HTTP_CONTENT_DECODING, 0)  # Content-Encoding is the Item's to undo, or keep
     curl.setopt(pycurl.HTTP_VERSION, _VERSIONS[options.http_version])
+    # Transfers that may share a connection (HTTP/2, HTTP/3) wait for the first one to the origin
+    # to say whether it multiplexes, as curl's --parallel and wget2 do: without it, a hundred
+    # transfers begun at once opened a hundred TLS connections to one HTTP/2 server. (No effect on
+    # a transfer that cannot multiplex: HTTP/1.1 goes on at once.)
+    curl.setopt(pycurl.PIPEWAIT, 1)
     curl.setopt(pycurl.PROXY, "")  # never the environment's: the policy decides (no_proxy included)
     _tls(curl, options)
 
