@@ -225,3 +225,26 @@ def test_a_part_left_by_tulip_0_1_is_adopted_and_resumed(tmp_path: Path, engine:
     assert (report.items[0].status, report.items[0].resumed_from) == ("ok", 100_000)
     assert (tmp_path / "file-00000.bin").read_bytes() == whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file-00000.bin"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_files_take_their_permissions_from_the_umask_as_curls_do(tmp_path: Path, engine: str) -> None:
+    """A shared folder's umask 002 gives files the group can write (-rw-rw-r--), as curl and wget2
+    make them: a small file (written whole) and a large one (its .part renamed) were always 0644."""
+    with ServerThread(ServeConfig(files=2, size=(1_000, 1_000))) as base:
+        small = [f"{base}/files/file-00000.bin"]
+        with ServerThread(ServeConfig(files=1, size=(300_000, 300_000), seed=3)) as big_base:
+            large = [f"{big_base}/files/file-00000.bin"]
+            previous = os.umask(0o002)
+            try:
+                done = [fetch(small, tmp_path / "a", engine=engine), fetch(large, tmp_path / "b", engine=engine)]
+            finally:
+                os.umask(previous)
+            os.umask(0o077)
+            try:
+                private = fetch(small, tmp_path / "c", engine=engine)
+            finally:
+                os.umask(previous)
+    assert [report.items[0].status for report in [*done, private]] == ["ok"] * 3
+    modes = [os.stat(report.items[0].path).st_mode & 0o777 for report in [*done, private]]
+    assert modes == [0o664, 0o664, 0o600]

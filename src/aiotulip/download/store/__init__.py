@@ -328,7 +328,7 @@ class Store:
         final = prefix + name
         temp = prefix + temp_name(name, f"{self._pid}-{next(_sequence)}")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o666)  # (less the umask, as curl)
         except OSError as exc:
             raise StorageError(explain(exc, temp), url=job.url) from None
         try:

@@ -33,7 +33,7 @@ def lock_part(path: str, url: str) -> int:
     """
     for _ in range(8):
         try:
-            fd = os.open(path, os.O_RDWR | OPEN_FLAGS, 0o644)
+            fd = os.open(path, os.O_RDWR | OPEN_FLAGS, 0o666)  # (less the umask, as curl)
         except OSError as exc:
             raise StorageError(explain(exc, path), url=url) from None
         try:
