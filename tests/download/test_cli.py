@@ -174,3 +174,19 @@ def test_checksums_other_than_sha256_are_checked_before_the_rename(tmp_path: Pat
     bad.write_text("http://127.0.0.1:1/x\n  checksum=crc32=abcd\n")
     proc = run("-i", str(bad), "-d", str(tmp_path / "x"))
     assert proc.returncode == 2 and "checksum must be" in proc.stderr
+
+
+def test_an_empty_list_is_nothing_to_do_and_no_list_at_all_is_a_mistake(tmp_path: Path) -> None:
+    """A list that holds no URL today (a cron job's quiet day: an empty pipe, comments only) ends
+    with an empty report and exit 0, as wget2 and aria2c end; it was refused as bad usage (exit 2).
+    No source at all is still a usage error."""
+    (tmp_path / "quiet.txt").write_text("# nothing new today\n\n")
+    piped = run("-i", "-", "-d", str(tmp_path / "a"), "--json", "-", stdin="")
+    listed = run("-i", str(tmp_path / "quiet.txt"), "-d", str(tmp_path / "b"), "-q")
+    nothing = run("-d", str(tmp_path / "c"))
+    assert piped.returncode == 0, piped.stderr
+    report = json.loads(piped.stdout)
+    assert report["items"] == [] and report["summary"]["items"] == 0
+    assert listed.returncode == 0, listed.stderr
+    assert nothing.returncode == 2 and "nothing to fetch" in nothing.stderr
+    assert "Traceback" not in piped.stderr + listed.stderr + nothing.stderr

@@ -311,8 +311,10 @@ def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
             sources = sources.entries()
         for path in args.metalink:
             sources += read_metalink(path)
-    if not sources:
+    if not sources and not (args.input is not None or args.manifest is not None or args.metalink):
         raise UsageError("nothing to fetch: give URLs, -i FILE, -M FILE or --manifest URL")
+    # (a list given, and empty: nothing to do, not a mistake — a cron job's quiet day, as wget2
+    # and aria2c take it)
     dest = args.dest
     if args.output is not None:
         sources, dest = _one_output(args.output, sources, dest)
