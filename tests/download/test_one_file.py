@@ -66,6 +66,30 @@ def test_o_names_the_file_and_the_run_ends_with_one_line(tmp_path: Path, engine:
         assert proc.stdout.decode().startswith("skipped x.bin ("), proc.stdout
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_replaces_the_file_it_names_as_curl_o_does(tmp_path: Path, engine: str) -> None:
+    """-o FILE where FILE is a file of the user's, or another URL's download: FILE now holds this
+    URL's bytes (curl -o, wget -O), where it used to be kept and the download saved as FILE.1, with
+    exit 0 — a script reading FILE read the old one. This URL's own complete file is still skipped
+    (with the way to ask again), -nc still keeps any file, and a folder is refused."""
+    (tmp_path / "mine.bin").write_bytes(b"the user's own bytes")
+    with Scripted({"/f.bin": _whole, "/g.bin": lambda r: [response("200 OK", V2)]}) as server:
+        first = fetch(server.base + "/f.bin", "-o", "mine.bin", "--engine", engine, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert (tmp_path / "mine.bin").read_bytes() == V1
+        other = fetch(server.base + "/g.bin", "-o", "mine.bin", "--engine", engine, cwd=tmp_path)
+        assert other.returncode == 0, other.stderr
+        assert (tmp_path / "mine.bin").read_bytes() == V2
+        again = fetch(server.base + "/g.bin", "-o", "mine.bin", "--engine", engine, cwd=tmp_path)
+        assert again.stdout.decode().startswith("skipped mine.bin (already complete; 293.0 KiB; -N ")
+        kept = fetch(server.base + "/f.bin", "-o", "mine.bin", "-nc", "--engine", engine, cwd=tmp_path)
+        assert kept.returncode == 0 and (tmp_path / "mine.bin").read_bytes() == V2
+        (tmp_path / "folder").mkdir()
+        refused = fetch(server.base + "/f.bin", "-o", "folder", "--engine", engine, cwd=tmp_path)
+        assert refused.returncode == 2 and b"-o folder: is a folder" in refused.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "mine.bin"]  # (no mine.1.bin)
+
+
 def _took(proc: subprocess.CompletedProcess[bytes]) -> str:
     return proc.stdout.decode().rsplit(" in ", 1)[1].split(" ")[0]
 

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import stat
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -335,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         sources, dest = _gather(args, options)
+        if args.output not in (None, "-") and dest != "-":
+            options = _named_output(sources, dest, options)
         with _signals.terminating_as_interrupt():
             report = fetch(sources, dest, options, progress=progress)
     except KeyboardInterrupt:  # while the sources were read or named: nothing begun, and --json says so
@@ -420,6 +423,27 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
 
 
+def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptions:
+    """``-o FILE`` where a file is already, not tulip's download of this URL: the user named the
+    file, so it is replaced (as curl -o and wget -O replace it), not saved beside as FILE.1. This
+    URL's own complete file is still taken as done, and its part resumed."""
+    from aiotulip.download.sources import make_jobs
+    from aiotulip.download.store import record
+
+    (job,) = make_jobs(sources, options.naming(), options.on_collision)
+    path = os.path.join(dest, job.name)
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return options  # nothing there yet
+    if stat.S_ISDIR(info.st_mode):
+        where = os.path.normpath(path)
+        raise UsageError(f"-o {where}: is a folder (to save into a folder: -d {where})")
+    if not stat.S_ISREG(info.st_mode) or record.vouched(path, info, job.url) or options.no_clobber:
+        return options
+    return options.replace(overwrite=True)
+
+
 def _one_line(report: Report) -> str:
     """A run of one file ends with one line: where it went (or why not), how much, how long."""
     from aiotulip.shared.units import format_bytes
@@ -431,7 +455,9 @@ def _one_line(report: Report) -> str:
         return f"saved {where} ({format_bytes(item.bytes)} in {took})"
     if item.status == "skipped":
         why = item.reason or "already complete"
-        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)})"
+        # (tulip's own complete file is not asked about again: say how to ask, as wget's -N does)
+        hint = "" if item.reason else "; -N fetches it again if the server's copy is newer"
+        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)}{hint})"
     attempts = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
     return f"{item.status.replace('_', ' ')}: {item.url} — {item.error} ({attempts}, {took})"
 
