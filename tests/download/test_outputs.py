@@ -159,3 +159,22 @@ def test_the_ram_disk_itself_is_a_folder_to_download_into(tmp_path: Path) -> Non
         for name in names:  # (unique names: nothing of anybody else's is touched)
             if os.path.exists(f"/dev/shm/{name}"):
                 os.unlink(f"/dev/shm/{name}")
+
+
+def test_the_report_is_never_written_over_a_file_the_run_downloaded(tmp_path: Path) -> None:
+    """--json naming a file the run saves (the same name, or -o and --json alike) replaced the
+    download with the report, and the run said "saved" with exit 0. The file stays; the report is
+    not written, in one line, exit 2."""
+    with ServerThread(ServeConfig(files=1, size=(2000, 2000))) as base:
+        url = f"{base}/files/file-00000.bin"
+        same = _run(url, "--json", "file-00000.bin", cwd=tmp_path)
+        both = _run(url, "-o", "r.json", "--json", "r.json", cwd=tmp_path)
+        files = json.loads(subprocess.run(
+            [*FETCH, url, "-d", "x", "--json", "-"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+        ).stdout)["items"]  # fmt: skip
+    size = files[0]["bytes"]
+    for proc, name in ((same, "file-00000.bin"), (both, "r.json")):
+        assert proc.returncode == 2, proc.stderr
+        assert f"--json {name} is a file this run downloaded" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert (tmp_path / name).stat().st_size == size == 2000

@@ -351,7 +351,12 @@ def run(args: argparse.Namespace) -> int:
     signum = _signals.received()
     if report.interrupted and signum is not None:
         status = 128 + signum
-    if args.json is not None:
+    if args.json is not None and _downloaded_there(report, args.json):
+        # (the report would take the place of a file the run has just made complete)
+        print(f"tulip fetch: error: --json {args.json} is a file this run downloaded: "
+              "the report was not written over it", file=sys.stderr)  # fmt: skip
+        status = max(status, 2)
+    elif args.json is not None:
         try:
             report.write_json(args.json)
         except OSError as exc:
@@ -421,6 +426,23 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     if not name or name in (".", ".."):
         raise UsageError(f"-o {output}: name a file, not a folder")
     return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
+
+
+def _downloaded_there(report: Report, path: str) -> bool:
+    """Whether the file at *path* is one the run saved (or found complete)."""
+    if path == "-":
+        return False
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    name = os.path.basename(path)
+    for item in report.items:  # (a name compared first: a stat only where the names agree)
+        if item.status in ("ok", "skipped") and os.path.basename(item.path) == name:
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.stat(item.path), target):
+                    return True
+    return False
 
 
 def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptions:
