@@ -249,3 +249,46 @@ def test_files_take_their_permissions_from_the_umask_as_curls_do(tmp_path: Path,
     assert [report.items[0].status for report in [*done, private]] == ["ok"] * 3
     modes = [os.stat(report.items[0].path).st_mode & 0o777 for report in [*done, private]]
     assert modes == [0o664, 0o664, 0o600]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_replaced_file_keeps_its_permissions_and_owner(tmp_path: Path, engine: str) -> None:
+    """-N (a newer copy on the server) and --overwrite replace a file by renaming the new one over
+    it: the new file took the umask's mode and the runner's group, so an updated script was no
+    longer executable and a shared file lost its group. It keeps both now, as wget -N and curl -o
+    (which write in place) keep them — but never a set-user-ID bit."""
+    import grp
+    import random
+    from email.utils import formatdate
+
+    from tests.download.conformance.scripted import Request, Scripted, response
+
+    versions = {name: [random.Random(seed).randbytes(size) for seed in (1, 2, 3)]
+                for name, size in (("s", 2_000), ("b", 300_000))}  # fmt: skip
+
+    def route(name: str) -> object:
+        def answer(request: Request) -> list[bytes]:
+            n = min(request.nth, 2)  # each answer newer than the last
+            dated = f"Last-Modified: {formatdate(1_700_000_000 + 86_400 * n, usegmt=True)}"
+            return [response("200 OK", versions[name][n], dated)]
+
+        return answer
+
+    other_group = next((g.gr_gid for g in grp.getgrall() if g.gr_gid != os.getegid()), None)
+    with Scripted({"/s.bin": route("s"), "/b.bin": route("b")}) as server:
+        urls = [f"{server.base}/s.bin", f"{server.base}/b.bin"]
+        assert fetch(urls, tmp_path, engine=engine).counts()["ok"] == 2
+        for name in ("s.bin", "b.bin"):
+            os.chmod(tmp_path / name, 0o4750)
+            if other_group is not None and os.geteuid() == 0:
+                os.chown(tmp_path / name, -1, other_group)
+        newer = fetch(urls, tmp_path, engine=engine, timestamping=True)
+        replaced = [os.stat(tmp_path / name) for name in ("s.bin", "b.bin")]
+        again = fetch(urls, tmp_path, engine=engine, overwrite=True)
+    assert newer.counts()["ok"] == 2 and again.counts()["ok"] == 2
+    for info in [*replaced, *(os.stat(tmp_path / name) for name in ("s.bin", "b.bin"))]:
+        assert info.st_mode & 0o7777 == 0o750  # (the set-user-ID bit is not carried over)
+        if other_group is not None and os.geteuid() == 0:
+            assert info.st_gid == other_group
+    assert (tmp_path / "s.bin").read_bytes() == versions["s"][2]
+    assert (tmp_path / "b.bin").read_bytes() == versions["b"][2]

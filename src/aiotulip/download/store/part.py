@@ -322,7 +322,7 @@ def place(source: str, final: str, job: Job, exclusive: bool) -> None:
     (renamed only where nothing is, so no other file can appear there between the look and the
     move; then, over this URL's own earlier file)."""
     if not exclusive:
-        os.replace(source, final)
+        _replace(source, final)
         return
     if _rename_noreplace(source, final):
         return
@@ -331,16 +331,38 @@ def place(source: str, final: str, job: Job, exclusive: bool) -> None:
     except FileExistsError:
         if not _own(final, job):
             raise NameTaken(final) from None
-        os.replace(source, final)  # this URL's own file, from an earlier run: replaced
+        _replace(source, final)  # this URL's own file, from an earlier run: replaced
         return
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise
         if os.path.lexists(final) and not _own(final, job):  # (no hard links here)
             raise NameTaken(final) from None
-        os.replace(source, final)
+        _replace(source, final)
         return
     os.unlink(source)
+
+
+def _replace(source: str, final: str) -> None:
+    """Rename *source* over *final*, giving it the permissions and owner of the file it replaces,
+    as a download written in place keeps them (wget -N, curl -o): an updated script stays
+    executable, a shared file its group. Never the set-user/group-ID bits: a new program does not
+    inherit them. (Other names of the old file — hard links — keep the old bytes: the rename is what
+    makes the new file whole or absent.)"""
+    try:
+        old = os.stat(final, follow_symlinks=False)
+    except OSError:
+        old = None
+    if old is not None and stat.S_ISREG(old.st_mode):
+        with contextlib.suppress(OSError):
+            os.chmod(source, stat.S_IMODE(old.st_mode) & 0o777)
+        if old.st_uid != os.geteuid() or old.st_gid != os.getegid():
+            try:
+                os.chown(source, old.st_uid, old.st_gid)
+            except OSError:  # (not root: the group alone, where the user is in it)
+                with contextlib.suppress(OSError):
+                    os.chown(source, -1, old.st_gid)
+    os.replace(source, final)
 
 
 _RENAME_NOREPLACE = 1
