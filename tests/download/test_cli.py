@@ -190,3 +190,17 @@ def test_an_empty_list_is_nothing_to_do_and_no_list_at_all_is_a_mistake(tmp_path
     assert listed.returncode == 0, listed.stderr
     assert nothing.returncode == 2 and "nothing to fetch" in nothing.stderr
     assert "Traceback" not in piped.stderr + listed.stderr + nothing.stderr
+
+
+def test_curls_habits_l_and_a_zero_limit_mean_what_they_mean_to_curl(tmp_path: Path) -> None:
+    """-L (tulip always follows redirects) and --limit-rate 0 / --max-filesize 0 (no limit, in curl
+    and wget) were refused: "'0' is not a size like 500k". An out-of-range count says its range."""
+    with ServerThread(ServeConfig(files=1, size=(5000, 5000))) as base:
+        url = f"{base}/files/file-00000.bin"
+        done = run("-L", url, "--limit-rate", "0", "--max-filesize", "0", "--limit-rate-per-file", "0",
+                   "-d", str(tmp_path), "--json", "-")  # fmt: skip
+        too_many = run(url, "-c", "1000000000", "-d", str(tmp_path / "x"))
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["items"]
+    assert item["status"] == "ok" and item["bytes"] == 5000
+    assert too_many.returncode == 2 and "from 1 to 10000000" in too_many.stderr

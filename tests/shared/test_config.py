@@ -109,7 +109,7 @@ def test_serve_reads_its_table(tmp_path: Path) -> None:
             "[fetch]\nconcurrency = true\n",
             "[fetch] concurrency: must be a number or a string, not true/false",
         ),
-        ("[fetch]\nconcurrency = 0\n", "[fetch] concurrency: '0' is not a whole number >= 1"),
+        ("[fetch]\nconcurrency = 0\n", "[fetch] concurrency: '0' is not a whole number from 1 to 10000000"),
         ("[fetch]\nquiet = 1\n", "[fetch] quiet: must be true or false, not a number"),
         ("[fetch]\nuser-agent = 5\n", "[fetch] user-agent: must be a string, not a number"),
         ("[fetch]\nheader = {x = 1}\n", "[fetch] header: must be a string or a list of strings, not a table"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiotulip.download.options import ENGINES, TRANSPORTS
 from aiotulip.errors import UsageError
-from aiotulip.shared.args import count, positive, positive_seconds, size
+from aiotulip.shared.args import count, limit, positive, positive_seconds, size
 
 if TYPE_CHECKING:
     from aiotulip.download.models import Report
@@ -62,7 +62,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     where.add_argument("--no-remote-time", action="store_true", help="do not give files the server's mtime")
     where.add_argument("--compressed", action="store_true",
                        help="ask for gzip (br, zstd where installed) and save the decoded bytes")  # fmt: skip
-    where.add_argument("--max-filesize", type=size, metavar="SIZE", help="no file larger, e.g. 2G")
+    where.add_argument("--max-filesize", type=limit, metavar="SIZE",
+                       help="no file larger, e.g. 2G (0: no limit)")  # fmt: skip
     where.add_argument("--max-ratio", type=_ratio, default=200.0, metavar="N",
                        help="--compressed: a body inflating N times its size fails (0: any)")  # fmt: skip
     where.add_argument("--no-resume-unvalidated", action="store_true",
@@ -84,10 +85,10 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
                      help="connections per file where the server takes ranges (aria2c -s)")  # fmt: skip
     big.add_argument("--min-split-size", type=size, default=20 * 1024 * 1024, metavar="SIZE",
                      help="no span smaller (default 20M): a file under twice it is not split")  # fmt: skip
-    big.add_argument(
-        "--limit-rate", type=size, metavar="RATE", help="bytes a second for the whole run, e.g. 10M"
-    )
-    big.add_argument("--limit-rate-per-file", type=size, metavar="RATE", help="bytes a second for each file")
+    big.add_argument("--limit-rate", type=limit, metavar="RATE",
+                     help="bytes a second for the whole run, e.g. 10M (0: none)")  # fmt: skip
+    big.add_argument("--limit-rate-per-file", type=limit, metavar="RATE",
+                     help="bytes a second for each file (0: none)")  # fmt: skip
 
     names = fetch.add_argument_group("names")
     names.add_argument("--layout", choices=("flat", "tree"), default="flat",
@@ -121,6 +122,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     http.add_argument(
         "--max-redirects", type=count, default=20, metavar="N", help="redirects in a row (default 20)"
     )
+    http.add_argument("-L", "--location", action="store_true",
+                      help="accepted for curl's habit: redirects are always followed")  # fmt: skip
     http.add_argument("--location-trusted", action="store_true",
                       help="send --user and -H headers to other hosts redirects lead to")  # fmt: skip
 

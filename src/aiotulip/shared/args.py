@@ -37,7 +37,7 @@ def bounded(value: float, low: float, high: float) -> float:
 
 port = typed(lambda t: int(bounded(int(t), 0, 65535)), "a port number (0-65535)")
 count = typed(lambda t: int(bounded(int(t), 0, 10**9)), "a count >= 0")
-positive = typed(lambda t: int(bounded(int(t), 1, 10**7)), "a whole number >= 1")
+positive = typed(lambda t: int(bounded(int(t), 1, 10**7)), "a whole number from 1 to 10000000")
 positive_float = typed(lambda t: bounded(float(t), 1e-6, 1e6), "a number > 0")
 int_list = typed(lambda t: [int(bounded(int(c), 1, 10**6)) for c in t.split(",")], "a list like 1,10,100")
 word_list = typed(
@@ -49,6 +49,8 @@ probability = typed(lambda t: bounded(float(t), 0, 1), "a probability between 0 
 size_range = typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
 rate = typed(parse_rate, "a rate like 500k or 10M")
 size = typed(lambda t: int(bounded(parse_size(t), 1, 2**62)), "a size like 500k, 2G")
+# A limit where 0 means none, as curl and wget take --limit-rate 0 and --max-filesize 0.
+limit = typed(lambda t: int(bounded(parse_size(t), 0, 2**62)) or None, "a size like 500k, 2G (0: no limit)")
 byte_count = typed(lambda t: int(bounded(parse_size(t), 0, 2**62)), "a size like 0, 64, 500k")
 
 
