@@ -292,3 +292,35 @@ def test_a_replaced_file_keeps_its_permissions_and_owner(tmp_path: Path, engine:
             assert info.st_gid == other_group
     assert (tmp_path / "s.bin").read_bytes() == versions["s"][2]
     assert (tmp_path / "b.bin").read_bytes() == versions["b"][2]
+
+
+def test_a_file_of_another_users_replaced_gives_it_nothing(tmp_path: Path) -> None:
+    """Root replacing a file another user owns (a shared folder: the user may have planted it) keeps
+    nothing of it — not its owner, nor its world-writable mode — where a file of root's own keeps its
+    ACL (whose group bits are the ACL's mask, not a group's right to read)."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make another user's file")
+    with ServerThread(ServeConfig(files=2, size=(1_000, 1_000))) as base:
+        first, second = (f"{base}/files/file-0000{n}.bin" for n in (0, 1))
+        planted = tmp_path / "file-00000.bin"
+        planted.write_bytes(b"planted")
+        os.chown(planted, 65534, 65534)  # nobody
+        os.chmod(planted, 0o777)
+        report = fetch([first], tmp_path, overwrite=True)
+        mine = tmp_path / "file-00001.bin"
+        mine.write_bytes(b"mine")
+        os.chmod(mine, 0o640)
+        acl = shutil.which("setfacl")
+        if acl:
+            subprocess.run([acl, "-m", "u:nobody:r", str(mine)], check=True)  # (mask r--: group bits)
+        os.chmod(mine, 0o600 if not acl else os.stat(mine).st_mode & 0o777)
+        before = os.getxattr(mine, "system.posix_acl_access") if acl else None
+        again = fetch([second], tmp_path, overwrite=True)
+    assert report.items[0].status == again.items[0].status == "ok"
+    info = os.stat(planted)
+    assert (info.st_uid, info.st_gid) == (0, os.getegid()) and info.st_mode & 0o777 != 0o777
+    if before is not None:
+        assert os.getxattr(mine, "system.posix_acl_access") == before

@@ -184,6 +184,8 @@ def test_an_empty_list_is_nothing_to_do_and_no_list_at_all_is_a_mistake(tmp_path
     piped = run("-i", "-", "-d", str(tmp_path / "a"), "--json", "-", stdin="")
     listed = run("-i", str(tmp_path / "quiet.txt"), "-d", str(tmp_path / "b"), "-q")
     nothing = run("-d", str(tmp_path / "c"))
+    named = run("-i", str(tmp_path / "quiet.txt"), "-o", str(tmp_path / "x.bin"))
+    assert named.returncode == 0, named.stderr  # (-o with an empty list: nothing to do either)
     assert piped.returncode == 0, piped.stderr
     report = json.loads(piped.stdout)
     assert report["items"] == [] and report["summary"]["items"] == 0
@@ -200,6 +202,8 @@ def test_curls_habits_l_and_a_zero_limit_mean_what_they_mean_to_curl(tmp_path: P
         done = run("-L", url, "--limit-rate", "0", "--max-filesize", "0", "--limit-rate-per-file", "0",
                    "-d", str(tmp_path), "--json", "-")  # fmt: skip
         too_many = run(url, "-c", "1000000000", "-d", str(tmp_path / "x"))
+        under_a_byte = run(url, "--max-filesize", "0.5", "-d", str(tmp_path / "y"))
+    assert under_a_byte.returncode == 2 and "0: no limit" in under_a_byte.stderr  # (not "no limit")
     assert done.returncode == 0, done.stderr
     (item,) = json.loads(done.stdout)["items"]
     assert item["status"] == "ok" and item["bytes"] == 5000

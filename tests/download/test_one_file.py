@@ -90,6 +90,28 @@ def test_o_replaces_the_file_it_names_as_curl_o_does(tmp_path: Path, engine: str
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "mine.bin"]  # (no mine.1.bin)
 
 
+def test_o_over_a_file_of_the_users_still_resumes_its_part(tmp_path: Path) -> None:
+    """-o FILE over the user's own file, cut the first time: the second run resumes the part (it
+    started over when -o replaced by way of --overwrite, which drops a part), then replaces FILE.
+    Under -nc the kept file's line says nothing of -N: it may be nobody's download at all."""
+    import json
+
+    (tmp_path / "mine.bin").write_bytes(b"the user's own bytes")
+    with Scripted({"/f.bin": _cut_then(V1, '"v1"')}) as server:
+        cut = fetch(server.base + "/f.bin", "-o", "mine.bin", "--retries", "0", cwd=tmp_path)
+        assert cut.returncode == 1
+        assert (tmp_path / "mine.bin").read_bytes() == b"the user's own bytes"
+        again = fetch(server.base + "/f.bin", "-o", "mine.bin", "--json", "-", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    (item,) = json.loads(again.stdout)["items"]
+    assert item["resumed_from"] == CUT and (tmp_path / "mine.bin").read_bytes() == V1
+    (tmp_path / "kept.bin").write_bytes(b"mine")
+    with Scripted({"/f.bin": _whole}) as server:
+        kept = fetch(server.base + "/f.bin", "-o", "kept.bin", "-nc", cwd=tmp_path)
+    assert kept.returncode == 0 and (tmp_path / "kept.bin").read_bytes() == b"mine"
+    assert kept.stdout.decode().startswith("skipped kept.bin (") and "-N" not in kept.stdout.decode()
+
+
 def _took(proc: subprocess.CompletedProcess[bytes]) -> str:
     return proc.stdout.decode().rsplit(" in ", 1)[1].split(" ")[0]
 

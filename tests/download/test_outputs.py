@@ -169,12 +169,16 @@ def test_the_report_is_never_written_over_a_file_the_run_downloaded(tmp_path: Pa
         url = f"{base}/files/file-00000.bin"
         same = _run(url, "--json", "file-00000.bin", cwd=tmp_path)
         both = _run(url, "-o", "r.json", "--json", "r.json", cwd=tmp_path)
+        (tmp_path / "l").mkdir()
+        (tmp_path / "l" / "link.json").symlink_to("file-00000.bin")  # (followed: its target is written)
+        linked = _run(url, "-d", "l", "--json", "l/link.json", cwd=tmp_path)
         files = json.loads(subprocess.run(
             [*FETCH, url, "-d", "x", "--json", "-"], capture_output=True, text=True, cwd=tmp_path, timeout=60
         ).stdout)["items"]  # fmt: skip
     size = files[0]["bytes"]
-    for proc, name in ((same, "file-00000.bin"), (both, "r.json")):
+    for proc, name, saved in ((same, "file-00000.bin", "file-00000.bin"), (both, "r.json", "r.json"),
+                              (linked, "l/link.json", "l/file-00000.bin")):  # fmt: skip
         assert proc.returncode == 2, proc.stderr
         assert f"--json {name} is a file this run downloaded" in proc.stderr
         assert "Traceback" not in proc.stderr
-        assert (tmp_path / name).stat().st_size == size == 2000
+        assert (tmp_path / saved).stat().st_size == size == 2000

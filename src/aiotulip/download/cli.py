@@ -339,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         sources, dest = _gather(args, options)
-        if args.output not in (None, "-") and dest != "-":
+        if args.output not in (None, "-") and dest != "-" and sources:
             options = _named_output(sources, dest, options)
         with _signals.terminating_as_interrupt():
             report = fetch(sources, dest, options, progress=progress)
@@ -371,7 +371,8 @@ def run(args: argparse.Namespace) -> int:
     taken = dest == "-" or bool(machine_out)
     if len(report.items) == 1 and not report.interrupted:
         if not args.quiet or not report.ok:
-            print(_one_line(report), file=sys.stderr if taken else sys.stdout)
+            # (no -N hint under -nc: what it kept may be nobody's download at all)
+            print(_one_line(report, not args.no_clobber), file=sys.stderr if taken else sys.stdout)
     elif not args.quiet or not report.ok:
         print_summary(report, sys.stderr if taken else None)
     return status
@@ -414,6 +415,8 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     """``-o FILE``: the one source given, saved as FILE (under -d); ``-o -``: streamed to stdout."""
     from aiotulip.download.sources import Entry
 
+    if not sources:
+        return [], dest  # (an empty list: nothing to do, as without -o)
     if len(sources) != 1:
         raise UsageError(f"-o names one file, and {len(sources)} URLs were given (for several: -d DEST)")
     (source,) = sources
@@ -439,7 +442,7 @@ def _downloaded_there(report: Report, path: str) -> bool:
         target = os.stat(path)
     except OSError:
         return False
-    name = os.path.basename(path)
+    name = os.path.basename(os.path.realpath(path))  # (a link's target's name: the file written)
     for item in report.items:  # (a name compared first: a stat only where the names agree)
         if item.status in ("ok", "skipped") and os.path.basename(item.path) == name:
             with contextlib.suppress(OSError):
@@ -451,7 +454,7 @@ def _downloaded_there(report: Report, path: str) -> bool:
 def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptions:
     """``-o FILE`` where a file is already, not tulip's download of this URL: the user named the
     file, so it is replaced (as curl -o and wget -O replace it), not saved beside as FILE.1. This
-    URL's own complete file is still taken as done, and its part resumed."""
+    URL's own complete file is still taken as done, and a part of it resumed."""
     from aiotulip.download.sources import make_jobs
     from aiotulip.download.store import record
 
@@ -466,10 +469,12 @@ def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptio
         raise UsageError(f"-o {where}: is a folder (to save into a folder: -d {where})")
     if not stat.S_ISREG(info.st_mode) or record.vouched(path, info, job.url) or options.no_clobber:
         return options
-    return options.replace(overwrite=True)
+    if not os.access(path, os.W_OK):  # (as curl -o and wget -O refuse it)
+        raise UsageError(f"-o {os.path.normpath(path)}: the file there is read-only")
+    return options.replace(replace_strangers=True)
 
 
-def _one_line(report: Report) -> str:
+def _one_line(report: Report, hint: bool = True) -> str:
     """A run of one file ends with one line: where it went (or why not), how much, how long."""
     from aiotulip.shared.units import format_bytes
 
@@ -481,8 +486,8 @@ def _one_line(report: Report) -> str:
     if item.status == "skipped":
         why = item.reason or "already complete"
         # (tulip's own complete file is not asked about again: say how to ask, as wget's -N does)
-        hint = "" if item.reason else "; -N fetches it again if the server's copy is newer"
-        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)}{hint})"
+        said = "; -N fetches it again if the server's copy is newer" if hint and not item.reason else ""
+        return f"skipped {os.path.normpath(item.path)} ({why}; {format_bytes(item.bytes)}{said})"
     attempts = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
     return f"{item.status.replace('_', ' ')}: {item.url} — {item.error} ({attempts}, {took})"
 

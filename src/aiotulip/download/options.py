@@ -57,6 +57,9 @@ class FetchOptions:
     item_timeout: float | None = None  # all attempts of one item together
     overwrite: bool = False  # download again even when a complete file is there (anybody's)
     no_clobber: bool = False  # keep any file already under the name, taken as done (wget -nc)
+    # A file under the name that nothing vouches for (the user's, another URL's) is replaced rather
+    # than saved beside as NAME.1 — what -o FILE asks, as curl -o; a .part is still resumed.
+    replace_strangers: bool = False
     fsync: bool = False  # flush every file and its directory around the rename
     # Continue a part the server sends no validator for, when only its size vouches for it (reported
     # as resumed_unvalidated); False starts such files over.
@@ -159,9 +162,9 @@ class FetchOptions:
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7:
                 # (also refuses NaN and infinity: a socket cannot wait for ever)
                 raise UsageError(f"{name.replace('_', ' ')} must be a number of seconds > 0, not {value!r}")
-        for name in ("overwrite", "no_clobber", "fsync", "insecure", "resume_unvalidated",
-                     "no_host_directories", "content_disposition", "timestamping", "remote_time",
-                     "compressed"):  # fmt: skip
+        for name in ("overwrite", "no_clobber", "replace_strangers", "fsync", "insecure",
+                     "resume_unvalidated", "no_host_directories", "content_disposition", "timestamping",
+                     "remote_time", "compressed"):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.overwrite and self.no_clobber:
@@ -320,6 +323,7 @@ class Settings(TypedDict, total=False):
     item_timeout: float | None
     overwrite: bool
     no_clobber: bool
+    replace_strangers: bool
     fsync: bool
     resume_unvalidated: bool
     policy: RetryPolicy | None

@@ -61,14 +61,21 @@ class Start:
 
 
 def start(
-    job: Job, local: Local, *, overwrite: bool, no_clobber: bool = False, timestamping: bool = False
+    job: Job,
+    local: Local,
+    *,
+    overwrite: bool,
+    no_clobber: bool = False,
+    timestamping: bool = False,
+    replace_strangers: bool = False,
 ) -> Start:
     """Decide how to begin *job* given what is on disk.
 
     A file already under the name is taken as done only when something vouches for it: tulip's own
     record, a checksum or size the input gives (checked when it is inspected), the user's word
     (``--no-clobber``), or -N's question to the server. Any other file is a stranger's: the download
-    goes to the name's next free variant (as wget2 and aria2c do), and only ``--overwrite`` replaces it.
+    goes to the name's next free variant (as wget2 and aria2c do), and only ``--overwrite`` replaces it
+    — or *replace_strangers* (``-o FILE``, as curl -o), which still resumes a part.
     """
     if overwrite:
         return Start(discard_part=local.part_size is not None)
@@ -85,7 +92,7 @@ def start(
         elif job.sha256 is not None or job.checksums or final == job.size:
             return Start(check_final=True)  # the input vouches for it, if it matches
         else:
-            stranger = True
+            stranger = not replace_strangers
     part = local.part_size
     if part is None:
         return Start(stranger=stranger)

@@ -81,6 +81,7 @@ class Work:
             busy_wait=max(300.0, options.item_timeout or 0.0),
             timestamping=options.timestamping,
             no_clobber=options.no_clobber,
+            replace_strangers=options.replace_strangers,
             remote_time=options.remote_time,
             decoders=available() if options.compressed else (),
             max_filesize=options.max_filesize,

@@ -435,7 +435,7 @@ class Item(SplitSteps):
         rules = self.rules
         start = plan.start(
             self.job, self.local, overwrite=rules.overwrite, no_clobber=rules.no_clobber,
-            timestamping=rules.timestamping,
+            timestamping=rules.timestamping, replace_strangers=rules.replace_strangers,
         )  # fmt: skip
         self._stranger = start.stranger
         if start.check_final:
@@ -571,7 +571,9 @@ class Item(SplitSteps):
         # --overwrite (and -N, which replaces an older file) writes over whatever is there; this
         # URL's own earlier file is replaced anyway.
         exclusive = not (
-            self.rules.overwrite or (self.rules.timestamping and self.local.final_size is not None)
+            self.rules.overwrite
+            or (self.rules.timestamping and self.local.final_size is not None)
+            or (self.rules.replace_strangers and self.local.final_size is not None)
         )
         return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
 

@@ -198,6 +198,7 @@ class Rules:
     busy_wait: float = 300.0  # how long to wait for another run that holds the part
     timestamping: bool = False  # -N: a complete file is asked for again only if the server's is newer
     no_clobber: bool = False  # -nc: any file already under the name is kept and taken as done
+    replace_strangers: bool = False  # -o FILE: a file there nothing vouches for is replaced
     remote_time: bool = True  # the file's mtime from Last-Modified
     decoders: tuple[str, ...] = ()  # --compressed: the encodings to ask for and undo
     max_filesize: int | None = None  # no file grows past this (decoded bytes, where decoded)

@@ -343,25 +343,29 @@ def place(source: str, final: str, job: Job, exclusive: bool) -> None:
     os.unlink(source)
 
 
+_ACL = "system.posix_acl_access"
+
+
 def _replace(source: str, final: str) -> None:
-    """Rename *source* over *final*, giving it the permissions and owner of the file it replaces,
-    as a download written in place keeps them (wget -N, curl -o): an updated script stays
-    executable, a shared file its group. Never the set-user/group-ID bits: a new program does not
-    inherit them. (Other names of the old file — hard links — keep the old bytes: the rename is what
-    makes the new file whole or absent.)"""
+    """Rename *source* over *final*, giving it the permissions, ACL and group of the file it
+    replaces, as a download written in place keeps them (wget -N, curl -o): an updated script stays
+    executable, a shared file its group. Only from a file of the user's own: one another user owns
+    (root replacing it in a shared folder) gives nothing — its owner must not gain a file written
+    by somebody else, nor make it world-writable — and never the set-user/group-ID bits. (Other names
+    of the old file, hard links, keep the old bytes: the rename makes the new file whole or absent.)"""
     try:
         old = os.stat(final, follow_symlinks=False)
     except OSError:
         old = None
-    if old is not None and stat.S_ISREG(old.st_mode):
+    if old is not None and stat.S_ISREG(old.st_mode) and old.st_uid == os.geteuid():
         with contextlib.suppress(OSError):
             os.chmod(source, stat.S_IMODE(old.st_mode) & 0o777)
-        if old.st_uid != os.geteuid() or old.st_gid != os.getegid():
-            try:
-                os.chown(source, old.st_uid, old.st_gid)
-            except OSError:  # (not root: the group alone, where the user is in it)
-                with contextlib.suppress(OSError):
-                    os.chown(source, -1, old.st_gid)
+        # (its group bits there are the ACL's mask: the ACL itself says who may read)
+        with contextlib.suppress(OSError, AttributeError):
+            os.setxattr(source, _ACL, os.getxattr(final, _ACL, follow_symlinks=False))
+        if old.st_gid != os.getegid():
+            with contextlib.suppress(OSError):  # (a group the user is in, or any as root)
+                os.chown(source, -1, old.st_gid)
     os.replace(source, final)
 
 
