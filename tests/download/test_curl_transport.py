@@ -511,3 +511,20 @@ def test_one_transfer_at_a_time_over_several_origins_reuses_a_connection_to_each
         )
         assert [(r.status, r.bytes) for r in report.items] == [("ok", 10 + n) for n in range(40)]
         assert [server.connections for server in servers] == [1] * 10
+
+
+def test_every_http2_failure_says_why_when_libcurl_says_nothing() -> None:
+    """--http2-prior-knowledge against a server of HTTP/1.1: the transfers that waited on the first
+    one's connection (PIPEWAIT) fail with libcurl's code 16 and no message, and read "bad response:
+    libcurl error 16". Each code libcurl may leave unsaid has tulip's words."""
+    from types import SimpleNamespace
+
+    from aiotulip.download.transports import _curl_errors as errors
+
+    for code in (errors.HTTP2, errors.HTTP2_STREAM, errors.HTTP3, errors.WEIRD_SERVER_REPLY):
+        transfer = SimpleNamespace(
+            error=None, url="http://127.0.0.1:9/f", proxy=None, scheme="http", status=0, headers={},
+            curl=None, connected=True,
+        )  # fmt: skip
+        said = str(errors.failure(code, "", transfer))  # type: ignore[arg-type]
+        assert said.startswith("bad response: ") and "libcurl error" not in said, said

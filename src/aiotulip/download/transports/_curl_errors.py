@@ -163,7 +163,14 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     return TransportError(f"transfer failed: {message} (libcurl error {code})", url=url)
 
 
-_PROTOCOL_WORDS = {WEIRD_SERVER_REPLY: "not an HTTP answer", TOO_LARGE: "the head is too large"}
+# What libcurl leaves unsaid (its message is often empty after the first failure on a connection).
+_PROTOCOL_WORDS = {
+    WEIRD_SERVER_REPLY: "not an HTTP answer",
+    TOO_LARGE: "the head is too large",
+    HTTP2: "HTTP/2 failed (a server that does not speak HTTP/2 answers --http2-prior-knowledge so)",
+    HTTP2_STREAM: "the HTTP/2 stream was reset",
+    HTTP3: "HTTP/3 failed",
+}
 
 
 def _info(curl: pycurl.Curl, what: int) -> int:
