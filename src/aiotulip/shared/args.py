@@ -49,10 +49,10 @@ probability = typed(lambda t: bounded(float(t), 0, 1), "a probability between 0 
 size_range = typed(parse_size_range, "a size like 2k, 50M or 1k-64k")
 rate = typed(parse_rate, "a rate like 500k or 10M")
 size = typed(lambda t: int(bounded(parse_size(t), 1, 2**62)), "a size like 500k, 2G")
-# A limit where 0 means none, as curl and wget take --limit-rate 0 and --max-filesize 0.
 
 
 def _limit(text: str) -> int | None:
+    """A limit where 0 means none, as curl and wget take --limit-rate 0 and --max-filesize 0."""
     size = parse_size(text)
     if size == 0 and float(text.strip().rstrip("bBkKmMgGtTiI")) == 0:
         return None  # 0 itself (0, 0k, 0.0): none; 0.5 is no limit of a whole byte: refused below

@@ -568,14 +568,12 @@ class Item(SplitSteps):
             self._mirrors.served(size - body.offset)
         mtime, etag = self._stamp
         # Never over a file that appeared since the look at the disk (another program, a user): only
-        # --overwrite (and -N, which replaces an older file) writes over whatever is there; this
-        # URL's own earlier file is replaced anyway.
-        exclusive = not (
-            self.rules.overwrite
-            or (self.rules.timestamping and self.local.final_size is not None)
-            or (self.rules.replace_strangers and self.local.final_size is not None)
-        )
-        return Commit(self.name, mtime if self.rules.remote_time else None, etag, exclusive)
+        # --overwrite writes over whatever is there, and so do -N and -o (replace_strangers) over the
+        # file they found; this URL's own earlier file is replaced anyway.
+        rules = self.rules
+        replaces = rules.timestamping or rules.replace_strangers
+        exclusive = not (rules.overwrite or (replaces and self.local.final_size is not None))
+        return Commit(self.name, mtime if rules.remote_time else None, etag, exclusive)
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:
         self._count()  # an attempt that fails on its way out counts (it was tried)

@@ -588,10 +588,10 @@ class _Pool:
 _POOL_FLOOR = 256
 
 
-def _hold(multi: pycurl.CurlMulti, pool: _Pool, held: int) -> int:
-    """Keep libcurl's connection pool at four connections for each handle the run has made (the
-    most transfers it has had at once; libcurl's documented default) and never below
-    _POOL_FLOOR; return the count of handles it is kept for.
+def _hold(multi: pycurl.CurlMulti, made: int) -> None:
+    """Keep libcurl's connection pool at four connections for each of the *made* handles the run
+    has made (the most transfers it has had at once; libcurl's documented default), and never
+    below _POOL_FLOOR. Called as the run makes a handle more.
 
     Left to itself libcurl now guesses a limit of two connections for each transfer attached at the
     moment, closing only connections idle for a second. As a run's last transfers end that guess
@@ -601,10 +601,7 @@ def _hold(multi: pycurl.CurlMulti, pool: _Pool, held: int) -> int:
     enforced at once, whatever a connection's age: four per handle alone made a run at -c 1 over
     five origins open a connection for every request, hence the floor.
     """
-    made = pool.made
-    if made > held:
-        multi.setopt(pycurl.M_MAXCONNECTS, max(_POOL_FLOOR, 4 * made))
-    return made
+    multi.setopt(pycurl.M_MAXCONNECTS, max(_POOL_FLOOR, 4 * made))
 
 
 def _multi(options: TransportOptions) -> pycurl.CurlMulti:
@@ -706,8 +703,9 @@ class CurlTransport:
         transfer.on_connected = self._connected
         transfer.heads = self._heads
         transfer.started = transfer.touched = time.monotonic()
-        if self._pool.made > self._held:
-            self._held = _hold(self._multi, self._pool, self._held)
+        if (made := self._pool.made) > self._held:
+            self._held = made
+            _hold(self._multi, made)
         self._multi.add_handle(transfer.curl)
         if self._sweeper is None:
             self._sweep_later()
@@ -1116,8 +1114,9 @@ class _Driver(threading.Thread):
         transfer.on_connected = self._connected
         transfer.heads = self._heads
         transfer.started = transfer.touched = time.monotonic()
-        if self.pool.made > self._held:  # (made counts under the pool's lock; read whole here)
-            self._held = _hold(self.multi, self.pool, self._held)
+        if (made := self.pool.made) > self._held:  # (made counts under the pool's lock; read whole here)
+            self._held = made
+            _hold(self.multi, made)
         self.multi.add_handle(transfer.curl)
 
     def _connected(self) -> None:
