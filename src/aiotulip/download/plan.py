@@ -4,6 +4,7 @@ whether the bytes that arrived are the file. Every engine calls these, so all en
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 from collections.abc import Collection, Mapping
@@ -275,11 +276,57 @@ def _int(value: str | None) -> int | None:
     return number if number >= 0 else None
 
 
+_MONTHS = {
+    "Jan": 1,
+    "Feb": 2,
+    "Mar": 3,
+    "Apr": 4,
+    "May": 5,
+    "Jun": 6,
+    "Jul": 7,
+    "Aug": 8,
+    "Sep": 9,
+    "Oct": 10,
+    "Nov": 11,
+    "Dec": 12,
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def http_date(text: str | None) -> float | None:
     """Return the time an HTTP date (``Tue, 15 Nov 1994 08:12:31 GMT``) names, None if it is not one.
-    Cached: the files of one server often share their Last-Modified, and parsing costs microseconds."""
+    Cached: the files of one server often share their Last-Modified, and parsing costs microseconds.
+
+    The form every server sends now (RFC 9110's IMF-fixdate) is read here; the obsolete ones go to
+    ``email.utils``, whose import was 3 ms of every run's start (a test holds the two to one answer)."""
     if not text:
+        return None
+    if (
+        len(text) == 29
+        and text[3:5] == ", "
+        and text[25:] == " GMT"
+        and text[7] == text[11] == text[16] == " "
+        and text[:3].isalpha()  # (the day's name: email.utils, too, reads past whatever it says)
+        and text.isascii()
+    ):
+        month = _MONTHS.get(text[8:11])
+        fields = (text[12:16], text[5:7], text[17:19], text[20:22], text[23:25])
+        # (a year under 100 email.utils reads as 19xx or 20xx; a day or time out of range it judges:
+        # both go there, so every answer stays what it was)
+        if month is not None and text[19] == text[22] == ":" and all(map(str.isdigit, fields)):
+            year, day, hour, minute, second = map(int, fields)
+            if year >= 100:
+                with contextlib.suppress(ValueError):
+                    when = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.UTC)
+                    return when.timestamp()
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:  # asctime, or "-0000": HTTP dates are GMT (RFC 9110 5.6.7)
+            when = when.replace(tzinfo=datetime.UTC)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
         return None
     from email.utils import parsedate_to_datetime
 
