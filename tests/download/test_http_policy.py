@@ -271,7 +271,7 @@ def test_header_values_are_checked_and_sent_as_utf8(tmp_path: Path) -> None:
         with pytest.raises(UsageError):
             FetchOptions(**bad)  # type: ignore[arg-type]
     with Scripted({"/x": lambda r: [response("200 OK", BODY)]}) as server:
-        for engine, transport in (("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")):
+        for engine, transport in (("sequential", "auto"), ("asyncio", "auto"), ("asyncio", "lean")):
             options = FetchOptions(engine=engine, transport=transport, netrc=False, proxy="",
                                    headers={"X-Name": "日本 café"}, user_agent="agent é")  # fmt: skip
             report = fetch([f"{server.base}/x"], tmp_path / engine / transport, options)
@@ -286,7 +286,7 @@ def test_header_values_are_checked_and_sent_as_utf8(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("engine", "transport"), [("sequential", "auto"), ("asyncio", "lean"), ("asyncio", "aiohttp")]
+    ("engine", "transport"), [("sequential", "auto"), ("asyncio", "auto"), ("asyncio", "lean")]
 )
 def test_odd_redirects_are_read_alike(tmp_path: Path, engine: str, transport: str) -> None:
     with Scripted({}) as server:
@@ -306,10 +306,8 @@ def test_odd_redirects_are_read_alike(tmp_path: Path, engine: str, transport: st
                        transport=transport, netrc=False, proxy="", retries=0)  # fmt: skip
         hosts = {r.headers.get("host") for r in server.requests}
     rows = [(r.status, r.error_kind) for r in report.items]
-    # Two Location fields: which one is meant is a guess, refused as libcurl refuses it (aiohttp
-    # takes the first).
-    first = ("ok", None) if transport == "aiohttp" else ("failed", "protocol")
-    assert rows == [first, ("ok", None), ("ok", None), ("failed", "redirect")]
+    # Two Location fields: which one is meant is a guess, refused as libcurl refuses it.
+    assert rows == [("failed", "protocol"), ("ok", None), ("ok", None), ("failed", "redirect")]
     assert hosts == {plain} and not any("authorization" in r.headers for r in server.requests)
 
 
@@ -385,8 +383,8 @@ def test_connection_refused_in_the_same_words_everywhere(tmp_path: Path) -> None
     for engine, transport in (
         ("sequential", "auto"),
         ("threads", "auto"),
+        ("asyncio", "auto"),
         ("asyncio", "lean"),
-        ("asyncio", "aiohttp"),
     ):
         report = fetch([f"http://127.0.0.1:{number}/x"], tmp_path / engine / transport, engine=engine,
                        transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
@@ -433,7 +431,6 @@ def test_a_browser_export_with_subdomains_and_no_leading_dot_loads(tmp_path: Pat
         ("threads", "auto"),
         ("sequential", "auto"),
         ("asyncio", "lean"),
-        ("asyncio", "aiohttp"),
     ],
 )
 def test_dash_h_user_and_netrc_default_stay_where_the_user_sent_them(
@@ -471,7 +468,7 @@ def test_dash_h_user_and_netrc_default_stay_where_the_user_sent_them(
 
 def test_broken_answers_in_the_same_words_on_every_transport(tmp_path: Path) -> None:
     """A cut body, a malformed chunk or head, garbage: one line, the same kind everywhere, and the
-    same words from the two readers on llhttp (aiohttp's own are multi-line pictures of the bytes)."""
+    same words from libcurl and tulip's own reader where both can tell (the byte counts)."""
     from tests.download.conformance.scripted import CLOSE
 
     cases = {
@@ -486,16 +483,15 @@ def test_broken_answers_in_the_same_words_on_every_transport(tmp_path: Path) -> 
     }  # fmt: skip
     rows = {}
     with Scripted(cases) as server:
-        for transport in ("curl", "lean", "aiohttp"):
+        for transport in ("curl", "lean"):
             report = fetch([f"{server.base}{path}" for path in cases], tmp_path / transport,
                            transport=transport, retries=0, netrc=False, proxy="")  # fmt: skip
             rows[transport] = [(r.status, r.error_kind, r.error) for r in report.items]
     kinds = {t: [(status, kind) for status, kind, _ in row] for t, row in rows.items()}
-    assert kinds["curl"] == kinds["lean"] == kinds["aiohttp"] == [
+    assert kinds["curl"] == kinds["lean"] == [
         ("ok", None), ("failed", "transport"), ("failed", "protocol"), ("failed", "protocol"),
         ("failed", "transport"), ("failed", "protocol"),
     ]  # fmt: skip
-    assert rows["lean"] == rows["aiohttp"]
     assert [row[2] for row in rows["curl"]][1::3] == [row[2] for row in rows["lean"]][1::3] == [
         "server closed the connection", "connection closed after 3 of 10 bytes"
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from tests.terminal import tulip_cmd
 SIZE = 400_000
 BODY = random.Random(5).randbytes(SIZE)
 COMBOS = [("sequential", "auto"), ("threads", "auto"), ("threads", "lean"), ("asyncio", "auto"),
-          ("asyncio", "lean"), ("asyncio", "aiohttp")]  # fmt: skip
+          ("asyncio", "lean")]  # fmt: skip
 
 
 def _trickle(r: Request) -> list[object]:

@@ -19,7 +19,6 @@ COMBOS = [
     ("threads", "auto"),
     ("asyncio", "auto"),
     ("asyncio", "lean"),
-    ("asyncio", "aiohttp"),
 ]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]
 SIZES = [0, 1, 65536, 65537, 3_000_000]

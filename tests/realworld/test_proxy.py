@@ -21,7 +21,6 @@ COMBOS = [
     ("threads", "auto"),
     ("asyncio", "auto"),
     ("asyncio", "lean"),
-    ("asyncio", "aiohttp"),
 ]
 IDS = [f"{engine}-{transport}" for engine, transport in COMBOS]
 BODY = b"through the proxy\n" * 500

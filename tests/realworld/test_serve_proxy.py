@@ -33,7 +33,6 @@ COMBOS = [
     ("threads", "auto"),
     ("asyncio", "auto"),
     ("asyncio", "lean"),
-    ("asyncio", "aiohttp"),
 ]
 NAMES = [f"file-{i:05d}.bin" for i in range(12)]
 SIZE = 100_000

@@ -9,7 +9,8 @@ modules here are importable by their dotted paths for tests and for the curious:
     item       one download as a state machine with no I/O (plan.py and retry.py: its pure rules)
     engines/   how to wait: sequential, threads, asyncio; _disk.py carries out the disk steps
     http/        the HTTP policy: URLs, credentials, cookies, proxies, redirects, TLS (no I/O)
-    transports/  how bytes move: the wire reader under lean (asyncio) and blocking; aiohttp; mock
+    transports/  how bytes move: libcurl (curl, every engine's default); the wire reader under lean
+                 (asyncio) and blocking; mock
     store      the destination: .part files, hashing, the rename that makes a file complete
     models     Job, Result, Report;  progress, summary: what the user sees;  cluster: Dask
 """

@@ -49,8 +49,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     where.add_argument("--engine", choices=ENGINES, default="asyncio",
                        help="what waits: tasks on one event loop, threads, or one at a time")  # fmt: skip
     where.add_argument("--transport", choices=TRANSPORTS, default="auto",
-                       help="what moves the bytes: libcurl (auto, curl), tulip's own HTTP/1.1 (lean), "
-                       "or aiohttp (asyncio only)")  # fmt: skip
+                       help="what moves the bytes: libcurl (auto), or tulip's HTTP/1.1 (lean)")  # fmt: skip
     where.add_argument("--overwrite", action="store_true",
                        help="download again even if complete, over any file under the name")  # fmt: skip
     where.add_argument("-nc", "--no-clobber", action="store_true",

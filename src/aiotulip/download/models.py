@@ -111,7 +111,7 @@ class Report:
 
     items: Sequence[Result]
     engine: str = ""
-    transport: str = ""  # what moved the bytes: "curl", "lean", "aiohttp", or a factory's class
+    transport: str = ""  # what moved the bytes: "curl", "lean", or a factory's class
     wall: float = field(default=0.0, compare=False)
     max_lag: float | None = field(default=None, compare=False)  # event-loop lag; None without a loop
     interrupted: bool = False

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "TRANSPORTS", "EngineName", "FetchOptions", "Settings", "TransportName"]
 
 EngineName = Literal["asyncio", "threads", "sequential"]
-TransportName = Literal["auto", "curl", "lean", "aiohttp"]
+TransportName = Literal["auto", "curl", "lean"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 
@@ -141,8 +141,7 @@ class FetchOptions:
                              "2-prior-knowledge, 3, 3-only)")  # fmt: skip
         if self.http_auth not in ("basic", "digest", "ntlm", "any"):
             raise UsageError(f"unknown auth scheme {self.http_auth!r} (choose from basic, digest, ntlm, any)")
-        builtin = self.transport in ("lean", "aiohttp")
-        if builtin and (self.http_version not in ("1.1", "2") or self.http_auth != "basic"):
+        if self.transport == "lean" and (self.http_version not in ("1.1", "2") or self.http_auth != "basic"):
             raise UsageError(f"--transport {self.transport} speaks HTTP/1.1 with Basic credentials "
                              "only; h2c, HTTP/3, digest and NTLM need the curl transport")  # fmt: skip
         if self.layout not in ("flat", "tree"):
@@ -195,10 +194,6 @@ class FetchOptions:
             parse_proxy(self.proxy)  # a proxy that cannot be used is a usage error now, not per item
         if self.cluster is not None:
             _check_cluster_address(self.cluster)
-        if self.engine != "asyncio" and self.transport == "aiohttp":
-            raise UsageError(
-                f"--transport {self.transport} is for the asyncio engine, not the {self.engine} engine"
-            )
         if isinstance(self.transport, str):
             if self.transport not in TRANSPORTS:
                 raise UsageError(

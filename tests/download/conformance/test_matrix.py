@@ -30,13 +30,7 @@ COMBOS = [
     ("threads", "auto"),
     ("asyncio", "auto"),
     ("asyncio", "lean"),
-    ("asyncio", "aiohttp"),
 ]
-
-# The one case aiohttp reads otherwise, said in the README: bytes past the Content-Length that arrive
-# in the same packet as the body's end make its parser fail the response it had whole (arriving later,
-# they would not). tulip's own transports keep the announced bytes and drop the connection.
-KNOWN = {("aiohttp", "long"): ("failed", 0, None, 1, "protocol")}
 
 
 def chunked(*pieces: bytes) -> bytes:
@@ -237,7 +231,7 @@ def test_every_case_gives_the_same_report(tmp_path: Path, tls_ca: tuple, engine:
         name: (r.status, r.bytes, r.sha256, r.attempts, r.error_kind)
         for name, r in zip(table, report.items, strict=True)
     }
-    want = {name: KNOWN.get((transport, name), row) for name, (_entry, row) in table.items()}
+    want = {name: row for name, (_entry, row) in table.items()}
     wrong = {name: (got[name], row) for name, row in want.items() if got[name] != row}
     errors = {r.path.rsplit("/", 1)[-1]: r.error for r in report.items if r.error}
     explained = {
@@ -389,8 +383,5 @@ def test_odd_validators_and_dates_are_kept_or_ignored_never_fatal(
         first = fetch([f"{server.base}/odd"], tmp_path, options)
         again = fetch([f"{server.base}/odd"], tmp_path, options)
     assert [(r.status, r.sha256, r.error) for r in first.items] == [("ok", SHA, None)]
-    # aiohttp sends header values as strict UTF-8: it cannot echo the ETag's byte, so it asks
-    # without it and gets the file again (never a failure).
-    expected = ("ok", None) if transport == "aiohttp" else ("skipped", "not modified")
-    assert [(r.status, r.reason) for r in again.items] == [expected]
+    assert [(r.status, r.reason) for r in again.items] == [("skipped", "not modified")]
     assert sorted(os.listdir(tmp_path)) == ["odd"]

@@ -1,8 +1,9 @@
 """Engines: three ways to wait for the same downloads, one result.
 
 - ``sequential``: one item after another, on the calling thread.
-- ``threads``: a ``concurrent.futures.ThreadPoolExecutor`` over the pooled blocking transport.
-- ``asyncio``: worker tasks on one event loop over the lean transport or aiohttp (uvloop when installed).
+- ``threads``: a ``concurrent.futures.ThreadPoolExecutor`` over a blocking transport (libcurl's driver
+  thread, or the pooled blocking wire reader).
+- ``asyncio``: worker tasks on one event loop over libcurl or the lean transport (uvloop when installed).
 
 Every engine runs each item through the same state machine (``aiotulip.download.item.Item``) and carries
 out its disk steps with the same blocking code (``_disk.Files``); what an engine adds is only how it

@@ -1,5 +1,5 @@
-"""The asyncio engine: worker tasks on one event loop, the lean transport (or aiohttp) for HTTP,
-threads for the disk.
+"""The asyncio engine: worker tasks on one event loop, libcurl's multi handle (or the lean transport)
+for HTTP, threads for the disk.
 
 ``concurrency`` worker tasks each take the next item from a shared iterator (a task per URL would
 cost a task, a closure and a semaphore wait per item; workers cost them once). A worker carries out

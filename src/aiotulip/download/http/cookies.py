@@ -165,7 +165,7 @@ def _set_cookies(headers: Mapping[str, str]) -> list[str]:
     value = headers.get("Set-Cookie")
     if value is None:
         return []
-    getall = getattr(headers, "getall", None)  # aiohttp's multidict keeps the fields apart
+    getall = getattr(headers, "getall", None)  # a multidict (a factory's transport's) keeps them apart
     if getall is not None:
         return list(getall("Set-Cookie"))
     # The wire reader joins repeated Set-Cookie fields with a newline (a comma sits inside Expires).

@@ -87,7 +87,8 @@ def disposition_name(header: str) -> str | None:
 
 def _as_utf8(text: str) -> str:
     """Read a header's raw bytes as UTF-8 where they are (browsers do): transports hand them over as
-    Latin-1 (tulip's) or UTF-8 with surrogate escapes (aiohttp), and both must give one name."""
+    Latin-1 (tulip's) or UTF-8 with surrogate escapes (as aiohttp's client does, for a factory's
+    transport built on it), and both must give one name."""
     try:
         raw = text.encode("latin-1")
     except UnicodeEncodeError:

@@ -9,10 +9,14 @@ words (``_errors``), which is what lets the retry policy and the Report be the s
         response.status, response.headers
         chunk = await response.read(65536)                          # b"" at the end
 
-- ``lean``: asyncio Protocols around the wire reader (``_wire``, httptools), TLS by asyncio; the
-  asyncio engine's default.
-- ``blocking``: the same wire reader over plain sockets, for the threads and sequential engines.
-- ``aiohttp``: aiohttp's client, for ``--transport aiohttp``.
+- ``curl``: libcurl through pycurl, every engine's default: a multi handle driven by the asyncio
+  loop (``CurlTransport``), or by one thread for the blocking engines (``CurlSyncTransport``);
+  ``_curl_errors`` maps libcurl's codes onto tulip's errors, ``_curl_sockets`` watches its sockets.
+- ``lean``: tulip's own HTTP/1.1 client, asyncio Protocols around the wire reader (``_wire``,
+  httptools), TLS by asyncio: ``--transport lean``, a little faster than libcurl on many small
+  files over plain HTTP/1.1.
+- ``blocking``: the same wire reader over plain sockets, ``lean`` for the threads and sequential
+  engines.
 - ``mock``: canned answers, no sockets, for tests.
 
 Which one an engine gets is decided once, by ``open_async`` / ``open_sync``: by name, or any object
@@ -110,10 +114,6 @@ def open_async(choice: str | TransportFactory, options: TransportOptions) -> Asy
     """Return the asyncio engine's transport: libcurl's unless *choice* names another or is a factory."""
     if not isinstance(choice, str):
         return choice.open_async(options)
-    if choice == "aiohttp":
-        from aiotulip.download.transports.aiohttp import AiohttpTransport
-
-        return AiohttpTransport(options)
     if choice == "lean":
         from aiotulip.download.transports.lean import LeanTransport
 
