@@ -119,6 +119,35 @@ def test_the_same_from_a_thread() -> None:
     assert b"".join(got) == BODY
 
 
+def test_a_slow_reader_is_kept_two_of_its_reads_ahead() -> None:
+    """libcurl stops reading a transfer whose reader falls behind, by the reader's own measure: two
+    of its reads (and the 16 KB piece that crosses the mark), not a fixed megabyte — the engine's
+    buffer budget, split over its downloads, is what bounds memory however many run at once."""
+    import os
+
+    from tests.download.conformance.scripted import Scripted, response
+
+    big = os.urandom(4 * 1024 * 1024)
+
+    async def main(base: str) -> tuple[bytes, int]:
+        async with (
+            CurlTransport(FetchOptions().transport_options()) as transport,
+            transport.get(f"{base}/big", {}) as answer,
+        ):
+            got, most = [], 0
+            while chunk := await answer.read(65536):
+                got.append(chunk)
+                await asyncio.sleep(0.002)  # slower than the socket: the body piles up meanwhile
+                if len(got) > 24:  # (before the first read its measure is unknown: up to 1 MB waits)
+                    most = max(most, answer._transfer.held)  # type: ignore[attr-defined]  # (the pile)
+            return b"".join(got), most
+
+    with Scripted({"/big": lambda r: [response("200 OK", big)]}) as server:
+        body, most = asyncio.run(main(server.base))
+    assert body == big
+    assert 65536 < most <= 2 * 65536 + 16384
+
+
 def test_a_request_that_never_gets_its_head_gives_its_handle_back() -> None:
     """A server that closes without a word, a reader that gives up waiting for the head (its item's
     deadline), on both shells: the easy handle goes back to the pool and the transfer leaves

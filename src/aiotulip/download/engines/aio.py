@@ -36,7 +36,7 @@ from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
 from aiotulip.download.store.part import digests_of
-from aiotulip.download.transports import AsyncResponse, AsyncTransport, open_async
+from aiotulip.download.transports import AsyncResponse, AsyncTransport, chunk_reader, open_async
 from aiotulip.errors import FetchError, StorageError
 from aiotulip.shared.lag import LagProbe
 
@@ -315,15 +315,17 @@ async def _stream(
     held = 0
     room = None if until is None else until - part.size  # bytes the body may still add
     writing: concurrent.futures.Future[None] | None = None
+    read = chunk_reader(response)
     try:
-        while chunk := await response.read(size):
-            chunks.append(chunk)
-            held += len(chunk)
+        while got := await read(size):
+            chunks += got
+            count = sum(map(len, got))
+            held += count
             if room is not None:
-                room -= len(chunk)
+                room -= count
                 if room < 0:
                     break
-            if throttle is not None and (wait := throttle(len(chunk))):
+            if throttle is not None and (wait := throttle(count)):
                 await asyncio.sleep(wait)  # a rate limit: the socket fills, TCP slows the server
             if held >= size:
                 if writing is not None:

@@ -40,6 +40,7 @@ __all__ = [
 OPEN_FLAGS = os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 HASH_BLOCK = 1024 * 1024
 _IOV_MAX = 1024
+_SMALL_PIECE = 64 * 1024  # pieces smaller than this on average are joined before hashing (write_all)
 
 
 class Final(Protocol):
@@ -159,10 +160,15 @@ class PartFile:
         self.size += len(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
-        """Hash and append *chunks* with one system call where the OS allows (no joined copy)."""
+        """Hash and append *chunks* with one system call where the OS allows. Small pieces (libcurl's
+        16 KB) are joined first: each hashing step over 2 KB gives up the GIL, and sixty-four a
+        megabyte had this thread and the event loop's trade it back and forth (a bulk download
+        went 10% slower than joining them on the loop); one copy here costs less."""
         assert self.fd is not None
         total = 0
         started = stages.clock()
+        if len(chunks) > 1 and len(chunks) * _SMALL_PIECE > sum(map(len, chunks)):
+            chunks = [b"".join(chunks)]
         for chunk in chunks:
             self.hasher.update(chunk)
             total += len(chunk)

@@ -25,7 +25,7 @@ with those two methods (a TransportFactory, such as ``MockTransport``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ __all__ = [
     "SyncTransport",
     "TransportFactory",
     "TransportOptions",
+    "chunk_reader",
     "open_async",
     "open_sync",
 ]
@@ -108,6 +109,21 @@ class TransportFactory(Protocol):
 
     def open_sync(self, options: TransportOptions) -> SyncTransport: ...
     def open_async(self, options: TransportOptions) -> AsyncTransport: ...
+
+
+def chunk_reader(response: AsyncResponse) -> Callable[[int], Awaitable[list[bytes]]]:
+    """Read *response*'s body a list of pieces at a time, at most *n* bytes in all (an empty list at
+    its end): a transport's own ``read_chunks`` where it has one, else ``read``. For a reader that
+    writes the pieces together: libcurl's 16 KB pieces then go to the writer's thread unjoined."""
+    read_chunks: Callable[[int], Awaitable[list[bytes]]] | None = getattr(response, "read_chunks", None)
+    if read_chunks is not None:
+        return read_chunks
+
+    async def one(n: int) -> list[bytes]:
+        chunk = await response.read(n)
+        return [chunk] if chunk else []
+
+    return one
 
 
 def open_async(choice: str | TransportFactory, options: TransportOptions) -> AsyncTransport:

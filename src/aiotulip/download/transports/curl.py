@@ -53,8 +53,14 @@ from aiotulip.errors import FetchError, ProtocolError, TransportError
 
 __all__ = ["CurlSyncTransport", "CurlTransport"]
 
-_HIGH_WATER = 1024 * 1024  # pause a transfer when this much body waits unread ...
-_LOW_WATER = 256 * 1024  # ... and let it go on below this
+# A transfer pauses (libcurl stops reading its socket) when its reader falls behind: once more body
+# waits unread than two of the reader's reads (_AHEAD), or _HIGH_WATER before its first read, and goes
+# on below a quarter of that. Measured by the read, memory stays bounded by the engine's buffer budget
+# however many transfers run; a fixed megabyte paused a bulk download at every megabyte its writer
+# was busy with (each pause copies what libcurl had read into a buffer of its own), and let a
+# thousand transfers hold a megabyte each.
+_HIGH_WATER = 1024 * 1024
+_AHEAD = 2
 _CONNECTING = 256
 # Sockets handled in one turn of the event loop at most (the others are still ready at the next):
 # on c10k's burst of ten thousand answers a second, a thousand at once (what epoll gives) made the
@@ -110,6 +116,7 @@ class _Transfer:
         "headers",
         "heads",
         "held",
+        "high",
         "lines",
         "lock",
         "on_connected",
@@ -162,6 +169,7 @@ class _Transfer:
         self.lines.clear()
         self.chunks.clear()
         self.held = 0  # bytes in chunks
+        self.high = _HIGH_WATER  # held past this, the transfer pauses (see _AHEAD)
         self.paused = False  # the next chunk is refused (WRITEFUNC_PAUSE) until the reader catches up
         self.stalled = False  # one was: libcurl holds the transfer paused (PAUSE_CONT lets it go)
         self.done = False
@@ -242,7 +250,7 @@ class _Transfer:
                     return pycurl.WRITEFUNC_PAUSE  # (delivered again once the reader resumes the transfer)
                 self.chunks.append(data)
                 self.held += len(data)
-                if self.held > _HIGH_WATER:
+                if self.held > self.high:
                     self.paused = True  # the next chunk waits in libcurl until the reader has caught up
             finally:
                 if lock is not None:
@@ -287,26 +295,31 @@ class _Transfer:
     # -- for the reader ---------------------------------------------------------------------------
 
     def take(self, n: int) -> bytes:
-        """At most *n* bytes of what waits: every whole chunk that fits, in one piece. libcurl hands
-        a body over 16 KB at a time (CURL_MAX_WRITE_SIZE, whatever its buffer): a reader given one
-        chunk a read made 64 reads, and 64 hashing and writing steps, of each of a bulk download's
-        megabytes; one copy of the megabyte costs far less."""
+        """At most *n* bytes of what waits, in one piece (see ``take_chunks``)."""
+        taken = self.take_chunks(n)
+        return taken[0] if len(taken) == 1 else b"".join(taken)
+
+    def take_chunks(self, n: int) -> list[bytes]:
+        """At most *n* bytes of what waits: every whole chunk that fits (at least one, cut to *n*).
+        libcurl hands a body over 16 KB at a time (CURL_MAX_WRITE_SIZE, whatever its buffer): a
+        reader given one chunk a read made 64 reads, and 64 hashing and writing steps, of each of a
+        bulk download's megabytes. A reader that writes them at once takes them as they are; joining
+        them here, on the event loop, was a tenth of a bulk download's time there."""
         chunks = self.chunks
         chunk = chunks[0]
         size = len(chunk)
         if size > n:
             chunks[0] = chunk[n:]
             self.held -= n
-            return chunk[:n]
+            return [chunk[:n]]
         count = 1
         while count < len(chunks) and size + len(chunks[count]) <= n:
             size += len(chunks[count])
             count += 1
-        if count > 1:
-            chunk = b"".join(chunks[:count])
+        taken = chunks[:count]
         del chunks[:count]
         self.held -= size
-        return chunk
+        return taken
 
     def ended(self, error: FetchError | None, reuse: _Reuse | None = None) -> None:
         """libcurl is done with this transfer (*error*: why it failed); *reuse* hears of a good end
@@ -927,16 +940,34 @@ class _Get:
     async def read(self, n: int) -> bytes:
         transfer = self._transfer
         assert transfer is not None
+        transfer.high = n * _AHEAD
         while True:
             if transfer.chunks:
                 data = transfer.take(n)
-                if transfer.paused and transfer.held <= _LOW_WATER:
+                if transfer.paused and transfer.held <= transfer.high >> 2:
                     self._transport._resume(transfer)
                 return data
             if transfer.error is not None:
                 raise transfer.error
             if transfer.done:
                 return b""
+            await self._transport._wait(transfer)
+
+    async def read_chunks(self, n: int) -> list[bytes]:
+        """As ``read``, in the pieces libcurl gave (none at the end): see ``chunk_reader``."""
+        transfer = self._transfer
+        assert transfer is not None
+        transfer.high = n * _AHEAD
+        while True:
+            if transfer.chunks:
+                taken = transfer.take_chunks(n)
+                if transfer.paused and transfer.held <= transfer.high >> 2:
+                    self._transport._resume(transfer)
+                return taken
+            if transfer.error is not None:
+                raise transfer.error
+            if transfer.done:
+                return []
             await self._transport._wait(transfer)
 
 
@@ -1309,11 +1340,12 @@ class _SyncResponse:
 
     def read(self, n: int) -> bytes:
         transfer = self._transfer
+        transfer.high = n * _AHEAD
         while True:
             if transfer.chunks:
                 with self._driver.lock:
                     data = transfer.take(n)
-                    resume = transfer.paused and transfer.held <= _LOW_WATER
+                    resume = transfer.paused and transfer.held <= transfer.high >> 2
                     if resume:
                         transfer.paused = False
                         resume = transfer.stalled and not transfer.done  # (see CurlTransport._resume)
