@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.needs import binary
 from tests.realworld.services import _daemon, _wait_listening, free_port, nginx
@@ -115,9 +116,12 @@ def ftp_server(root: Path, user: str, password: str) -> Iterator[tuple[int, list
 
 
 @contextmanager
-def sftp_server(work: Path, root: Path, user: str, password: str) -> Iterator[tuple[int, str, Path]]:
+def sftp_server(
+    work: Path, root: Path, user: str, password: str, stall_after: int | None = None
+) -> Iterator[tuple[int, str, Path]]:
     """asyncssh's SFTP server on 127.0.0.1, files under *root*, *user* logging in by password or by
-    the client key it makes; give (port, the host key's known_hosts line, the client's private key)."""
+    the client key it makes; give (port, the host key's known_hosts line, the client's private key).
+    With *stall_after*, no read past that offset is ever answered."""
     import asyncssh
 
     host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -147,8 +151,21 @@ def sftp_server(work: Path, root: Path, user: str, password: str) -> Iterator[tu
     started = threading.Event()
     box: dict[str, object] = {}
 
+    opened: list[Any] = []
+
+    class Stalling(asyncssh.SFTPServer):  # (stall_after: a server that stops answering mid-file)
+        def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+            file_obj = super().open(path, pflags, attrs)
+            opened.append(file_obj)  # (closed at the end: asyncssh leaves a stalled read's file open)
+            return file_obj
+
+        async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+            if stall_after is not None and offset >= stall_after:
+                await asyncio.sleep(3600)
+            return super().read(file_obj, offset, size)  # type: ignore[no-any-return]
+
     def sftp(chan: object) -> asyncssh.SFTPServer:
-        return asyncssh.SFTPServer(chan, chroot=str(root))
+        return Stalling(chan, chroot=str(root))
 
     async def main() -> None:
         server = await asyncssh.listen("127.0.0.1", 0, server_factory=Server, server_host_keys=[host_key],
@@ -175,6 +192,12 @@ def sftp_server(work: Path, root: Path, user: str, password: str) -> Iterator[tu
         async def stop() -> None:
             server.close()  # type: ignore[attr-defined]
             await server.wait_closed()  # type: ignore[attr-defined]
+            stalled = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in stalled:  # (a read that never answers: its file is closed as it ends)
+                task.cancel()
+            await asyncio.gather(*stalled, return_exceptions=True)
+            for file_obj in opened:
+                file_obj.close()
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -243,6 +243,26 @@ def test_sftp_with_a_password_a_key_and_known_hosts(tmp_path: Path, files: Path,
     assert _ok(blind, tmp_path / "k") == ["sftp"]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_sftp_server_that_stops_answering_fails_in_its_time(
+    tmp_path: Path, files: Path, engine: str
+) -> None:
+    """libcurl closes the remote file before it lets an ssh transfer go, and waits for that answer
+    with no limit of its own: a server that stopped answering mid-file held the whole run, --timeout,
+    Ctrl-C and SIGTERM included, until it was killed. It fails as a timeout now, its part kept."""
+    with sftp_server(tmp_path, files, "alice", SECRET, stall_after=100_000) as (port, host_line, _key):
+        known = tmp_path / "known_hosts"
+        known.write_text(host_line + "\n")
+        url = f"sftp://alice:{SECRET}@127.0.0.1:{port}/big.bin"
+        command = [sys.executable, "-m", "aiotulip", "fetch", "-q", "--engine", engine, "--timeout", "2",
+                   "--retries", "0", "--known-hosts", str(known), "--json", str(tmp_path / "report.json"),
+                   "-d", str(tmp_path / "out"), url]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=90)  # (it hung for ever)
+    (item,) = json.loads((tmp_path / "report.json").read_text())["items"]
+    assert (done.returncode, item["status"], item["error_kind"]) == (1, "failed", "timeout"), done.stderr
+    assert os.listdir(tmp_path / "out") == [".big.bin.tulip-part"]
+
+
 # -- SOCKS -------------------------------------------------------------------------------------------
 
 

@@ -73,6 +73,7 @@ _READY_AT_ONCE = 64
 # the one that drives libcurl in the asyncio engine and, with one caller, in the blocking ones.
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
+_SSH = ("sftp", "scp")
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
 _NO_HEADERS = Headers()  # a transfer's until its response's head is read (never changed)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # a URL's scheme://host:port (it ends at / ? or #)
@@ -546,6 +547,17 @@ def _resume_offset(headers: Mapping[str, str]) -> int:
     return 0
 
 
+def _break_off(multi: pycurl.CurlMulti, transfer: _Transfer) -> None:
+    """Take an unfinished transfer out of libcurl. An ssh one is first given a timeout already past:
+    libcurl closes the remote file before it lets go, and waits for the server's answer with no
+    limit of its own. A server that stopped answering held the whole run — every other download,
+    ``--timeout``, Ctrl-C and SIGTERM — until it was killed. (An ssh handle is reset before its
+    next request, as every non-HTTP one is: see ``_configure``.)"""
+    if transfer.scheme in _SSH:
+        transfer.curl.setopt(pycurl.TIMEOUT_MS, 1)
+    multi.remove_handle(transfer.curl)
+
+
 class _Pool:
     """Easy handles to reuse (each keeps its DNS and TLS session caches warm), each with its
     transfer, the options every request shares set once; a handle that carried a request with
@@ -666,7 +678,7 @@ class CurlTransport:
         for transfer in list(self._by_curl.values()):
             transfer.ended(TransportError("the run ended", url=transfer.url))
             if multi is not None:
-                multi.remove_handle(transfer.curl)
+                _break_off(multi, transfer)
         self._by_curl.clear()
         sockets, self._sockets = self._sockets, None
         if sockets is not None:
@@ -728,7 +740,7 @@ class CurlTransport:
         *added*: whether libcurl was given it (not, where it was given up while queued)."""
         curl = transfer.curl
         if self._by_curl.pop(curl, None) is not None and added and self._multi is not None:
-            self._multi.remove_handle(curl)  # broken off: libcurl closes the connection
+            _break_off(self._multi, transfer)  # (libcurl closes the connection)
             self._settle(transfer)
         self._pool.give(transfer)
 
@@ -892,7 +904,7 @@ class CurlTransport:
         for transfer in _silent(self._by_curl.values(), now, self.options.read_timeout):
             self._by_curl.pop(transfer.curl, None)
             if self._multi is not None:
-                self._multi.remove_handle(transfer.curl)
+                _break_off(self._multi, transfer)
             transfer.ended(timed_out(transfer.url))
         if self._by_curl:
             self._sweep_later()
@@ -1206,7 +1218,7 @@ class _Driver(threading.Thread):
     def _drop(self, transfer: _Transfer) -> None:
         if self._by_curl.pop(transfer.curl, None) is not None:
             if transfer.heads is not None:  # (added: one that still waited never reached libcurl)
-                self.multi.remove_handle(transfer.curl)
+                _break_off(self.multi, transfer)
             self._settle(transfer)
 
     def _settle(self, transfer: _Transfer) -> None:
