@@ -30,6 +30,13 @@ from tests.download.conformance.scripted import Pause, Scripted, response
         (["serve", "--upstream", "https://u:p@up:8/"], ["serve", "--upstream", "https://u:***@up:8/"]),
         (["fetch", "-x", "socks5h://u:p@127.0.0.1:1", "-A", "agent"],
          ["fetch", "-x", "socks5h://u:***@127.0.0.1:1", "-A", "agent"]),
+        # No scheme (tulip takes http://), a proxy without one, an @ in the user name (ftp logins):
+        (["fetch", "al:s3c@h:1/x", "-x", "pu:pw@h:2", "-xpu:pw@h:2", "--proxy=pu:pw@h:2"],
+         ["fetch", "al:***@h:1/x", "-x", "pu:***@h:2", "-xpu:***@h:2", "--proxy=pu:***@h:2"]),
+        (["fetch", "http://me@site.com:p@ss@h/x", "ftp://u:a:b@[::1]:21/f"],
+         ["fetch", "http://me@site.com:***@h/x", "ftp://u:***@[::1]:21/f"]),
+        (["fetch", "http://[::1]:8080/x@y", "-o", "a@b", "http://h:80/p:q@r"],
+         ["fetch", "http://[::1]:8080/x@y", "-o", "a@b", "http://h:80/p:q@r"]),
     ],
 )  # fmt: skip
 def test_what_the_title_hides(words: list[str], shown: list[str]) -> None:
@@ -41,16 +48,19 @@ SPELLINGS = [  # argparse takes abbreviations and clusters: the values are hidde
     ["-u", f"bob:{SECRETS[1]}", "-H", f"X-Api-Key: {SECRETS[2]}", "--proxy-user", f"p:{SECRETS[3]}"],
     [f"-qubob:{SECRETS[1]}", "--head", f"X-Api-Key: {SECRETS[2]}", "--proxy-u", f"p:{SECRETS[3]}"],
     ["-qH", f"X-Api-Key: {SECRETS[2]}", "-ku", f"bob:{SECRETS[1]}", f"--proxy-use=p:{SECRETS[3]}"],
+    # (the URL without its scheme, and a proxy without one, which tulip takes as http://)
+    ["-u", f"bob:{SECRETS[1]}", "-H", f"X-Api-Key: {SECRETS[2]}", "-x", f"p:{SECRETS[3]}@127.0.0.1:9"],
 ]
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
-@pytest.mark.parametrize("spelling", SPELLINGS, ids=["plain", "abbreviated", "clustered"])
+@pytest.mark.parametrize("spelling", SPELLINGS, ids=["plain", "abbreviated", "clustered", "no-scheme"])
 def test_no_secret_on_the_process_list_while_a_run_goes(tmp_path: Path, spelling: list[str]) -> None:
     with Scripted({"/slow": lambda r: [Pause(30), response("200 OK", b"late")]}) as server:
         authority = server.base.removeprefix("http://")
+        scheme = "" if "-x" in spelling else "http://"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aiotulip", "fetch", f"http://al:{SECRETS[0]}@{authority}/slow",
+            [sys.executable, "-m", "aiotulip", "fetch", f"{scheme}al:{SECRETS[0]}@{authority}/slow",
              *spelling, "--no-proxy", "*", "-d", str(tmp_path), "--retries", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 __all__ = ["hidden", "hide_parsed", "hide_secrets", "secrets_of"]
 
-# A URL's userinfo password: scheme://user:PASSWORD@ (up to the last @ before the path).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@:\s]*:)([^/\s]*)@")
+# A URL's userinfo password: user:PASSWORD@ up to the last @ before the path, as URL parsers split
+# it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the start of a
+# word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port).
+_USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:\s?#=]*:)([^/\s?#]*)@")
 # Options whose value is a secret of the kind USER:PASSWORD, and those whose value is a header.
 _PAIRS = ("--user", "--proxy-user")
 _HEADERS = ("--header",)
@@ -77,7 +79,7 @@ def secrets_of(parsed: object) -> list[str]:
                 found.append(item.partition(":")[2])
             elif name == "header":
                 found.append(item.partition(":")[2].strip())
-            elif "://" in item and "@" in item:
+            elif "@" in item:
                 found += [match.group(2) for match in _USERINFO.finditer(item)]
     return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
