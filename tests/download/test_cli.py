@@ -127,6 +127,27 @@ def test_bad_input_files_are_refused_before_any_download(tmp_path: Path, content
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "extra", [[], ["--engine", "threads"], ["--workers", "2"]], ids=["asyncio", "threads", "workers"]
+)
+def test_an_auth_scheme_libcurl_lacks_is_refused_before_any_request(tmp_path: Path, extra: list[str]) -> None:
+    """pycurl's wheels have no NTLM: --ntlm failed every request with credentials as "invalid URL",
+    one by one (in each worker process too). Now one line, exit 2, before anything starts."""
+    import pycurl
+
+    proc = run(
+        "--ntlm", "-u", "a:b", *extra, "--retries", "0", "http://127.0.0.1:1/x", "-d", str(tmp_path / "out")
+    )
+    if pycurl.version_info()[4] & pycurl.VERSION_NTLM:  # (a pycurl built on a libcurl with NTLM)
+        assert proc.returncode == 1 and "connection refused" in proc.stderr, proc.stderr
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "tulip fetch: error: --ntlm: this libcurl was built without NTLM (pycurl's wheels are); "
+        "--anyauth or --digest may do, or a pycurl built on a libcurl with it"
+    ]
+
+
 def test_unwritable_dest_is_refused(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

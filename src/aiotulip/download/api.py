@@ -155,6 +155,10 @@ def _setup(
         except ImportError:
             raise UsageError("--cluster needs Dask: pip install 'aiotulip[dask]'") from None
     options.tls().check()  # a certificate file that cannot be used stops the run before it starts
+    if options.http_auth != "basic" and options.transport in ("auto", "curl"):
+        from aiotulip.download.transports.curl import check_built_in
+
+        check_built_in(options.transport_options())  # (--ntlm: pycurl's own libcurl has none)
     jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     display = wrap(display, options, jobs, store.path)  # (itself unless scripts are asked for)

@@ -49,9 +49,9 @@ from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
 from aiotulip.download.transports._curl_errors import failure, timed_out
 from aiotulip.download.transports._curl_sockets import Sockets
-from aiotulip.errors import FetchError, ProtocolError, TransportError
+from aiotulip.errors import FetchError, ProtocolError, TransportError, UsageError
 
-__all__ = ["CurlSyncTransport", "CurlTransport"]
+__all__ = ["CurlSyncTransport", "CurlTransport", "check_built_in"]
 
 # A transfer pauses (libcurl stops reading its socket) when its reader falls behind: once more body
 # waits unread than two of the reader's reads (_AHEAD), or _HIGH_WATER before its first read, and goes
@@ -627,6 +627,14 @@ def _hold(multi: pycurl.CurlMulti, made: int) -> None:
     five origins open a connection for every request, hence the floor.
     """
     multi.setopt(pycurl.M_MAXCONNECTS, max(_POOL_FLOOR, 4 * made))
+
+
+def check_built_in(options: TransportOptions) -> None:
+    """Refuse, before any request, what this libcurl was built without (pycurl's wheels have no
+    NTLM: every request with credentials failed as "invalid URL", one by one, and exited 1)."""
+    if options.http_auth == "ntlm" and not pycurl.version_info()[4] & pycurl.VERSION_NTLM:
+        raise UsageError("--ntlm: this libcurl was built without NTLM (pycurl's wheels are); "
+                         "--anyauth or --digest may do, or a pycurl built on a libcurl with it")  # fmt: skip
 
 
 def _multi(options: TransportOptions) -> pycurl.CurlMulti:
