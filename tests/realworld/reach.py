@@ -82,11 +82,11 @@ def hypercorn_h2(work: Path, root: Path, cert: Path, key: Path) -> Iterator[tupl
 
 
 @contextmanager
-def ftp_server(root: Path, user: str, password: str) -> Iterator[tuple[int, list[str]]]:
-    """pyftpdlib on 127.0.0.1 serving *root* to anonymous readers and to *user*; give its port and
-    the commands it received (to see REST)."""
+def ftp_server(root: Path, user: str, password: str, rate: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """pyftpdlib on 127.0.0.1 serving *root* to anonymous readers and to *user* (at *rate* bytes a
+    second, if given); give its port and the commands it received (to see REST)."""
     from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler
     from pyftpdlib.servers import ThreadedFTPServer
 
     commands: list[str] = []
@@ -101,6 +101,12 @@ def ftp_server(root: Path, user: str, password: str) -> Iterator[tuple[int, list
 
     Handler.authorizer = authorizer
     Handler.passive_ports = None
+    if rate:
+
+        class Throttled(ThrottledDTPHandler):
+            write_limit = rate  # (the server's sending)
+
+        Handler.dtp_handler = Throttled
     import logging
 
     logging.getLogger("pyftpdlib").setLevel(logging.ERROR)

@@ -210,6 +210,40 @@ def test_ftp_resumes_with_rest_and_a_changed_file_starts_over(tmp_path: Path, fi
     assert item.status == "ok" and (again / "big.bin").read_bytes() == BIG
 
 
+def test_an_ftp_file_replaced_with_its_old_time_is_never_spliced(tmp_path: Path) -> None:
+    """A run cut off mid-file, the file replaced by another of another size that keeps the old
+    modification time (touch -r, rsync -t, or within its second): the kept part's validator was the
+    time alone, and the resume spliced the old head onto the new tail. The size is part of it now."""
+    import signal
+    import time
+
+    root = tmp_path / "root"
+    root.mkdir()
+    old, new = random.Random(1).randbytes(300_000), random.Random(2).randbytes(350_000)
+    (root / "f.bin").write_bytes(old)
+    dest = tmp_path / "out"
+    with ftp_server(root, "alice", SECRET, rate=40_000) as (port, commands):
+        url = f"ftp://127.0.0.1:{port}/f.bin"  # (-c 512: a write every 64 KiB, the part grows)
+        command = [sys.executable, "-m", "aiotulip", "fetch", "-q", "-c", "512", url, "-d", str(dest)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        part = dest / ".f.bin.tulip-part"
+        deadline = time.monotonic() + 30
+        while not (part.exists() and part.stat().st_size >= 60_000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        kept = part.stat().st_size
+        assert 0 < kept < len(old) and part.read_bytes() == old[:kept]
+        stamp = (root / "f.bin").stat().st_mtime
+        (root / "f.bin").write_bytes(new)
+        os.utime(root / "f.bin", (stamp, stamp))
+        report = fetch([f"ftp://127.0.0.1:{port}/f.bin"], dest, _options("asyncio"))
+    (item,) = report.items
+    assert (item.status, item.resumed_from) == ("ok", 0), item.error
+    assert (dest / "f.bin").read_bytes() == new
+    assert not [line for line in commands if line.startswith("REST") and line != "REST 0"][1:]
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_redirect_from_http_to_ftp_is_followed(tmp_path: Path, files: Path, engine: str) -> None:
     with ftp_server(files, "alice", SECRET) as (port, _commands):

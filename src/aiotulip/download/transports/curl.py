@@ -285,6 +285,11 @@ class _Transfer:
             from email.utils import formatdate  # (ftp and sftp only: not a cost every start pays)
 
             dict.__setitem__(headers, "last-modified", formatdate(stamp, usegmt=True))
+            if size >= 0:
+                # The file's whole size and time as its version, the validator a resume keeps: a
+                # time alone (to the second) let a file replaced within its second, or with its
+                # old time kept (touch -r, rsync -t), be spliced onto the old part.
+                dict.__setitem__(headers, "etag", f'"{self.resumed + size}-{stamp}"')
         if self.resumed:
             total = f"{self.resumed + size}" if size >= 0 else "*"
             last = self.resumed + size - 1 if size > 0 else self.resumed
