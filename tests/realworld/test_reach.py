@@ -277,6 +277,29 @@ def test_sftp_with_a_password_a_key_and_known_hosts(tmp_path: Path, files: Path,
     assert _ok(blind, tmp_path / "k") == ["sftp"]
 
 
+def test_sftp_with_no_known_hosts_file_trusts_no_host_key(
+    tmp_path: Path, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --known-hosts and no ~/.ssh/known_hosts: libcurl, left without a file, took any host key
+    and sent the password to it. Every key is refused now, as ssh's StrictHostKeyChecking, and the
+    words say what to do; -k takes any key, and says so."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with sftp_server(tmp_path, files, "alice", SECRET) as (port, _line, _key):
+        url = f"sftp://alice:{SECRET}@127.0.0.1:{port}/small.bin"
+        refused = fetch([url], tmp_path / "no", _options("asyncio"))
+        command = [sys.executable, "-m", "aiotulip", "fetch", "-k", "-q", url, "-d", str(tmp_path / "k")]
+        blind = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    (item,) = refused.items
+    assert (item.status, item.error_kind) == ("failed", "certificate"), item.error
+    assert (
+        "not in the known_hosts file" in (item.error or "") and not (tmp_path / "no" / "small.bin").exists()
+    )
+    assert blind.returncode == 0 and (tmp_path / "k" / "small.bin").read_bytes() == SMALL
+    assert blind.stderr.count("warning: --insecure") == 1, blind.stderr
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_sftp_server_that_stops_answering_fails_in_its_time(
     tmp_path: Path, files: Path, engine: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -154,7 +155,12 @@ def _setup(
             import distributed  # noqa: F401 - needed later; asked for now so a missing Dask is a usage error
         except ImportError:
             raise UsageError("--cluster needs Dask: pip install 'aiotulip[dask]'") from None
-    options.tls().check()  # a certificate file that cannot be used stops the run before it starts
+    tls = options.tls()
+    tls.check()  # a certificate file that cannot be used stops the run before it starts
+    if tls.insecure:  # (once, here, whatever moves the bytes: libcurl says nothing of it)
+        print(
+            "tulip: warning: --insecure: TLS certificates and ssh host keys are not checked", file=sys.stderr
+        )
     if options.http_auth != "basic" and options.transport in ("auto", "curl"):
         from aiotulip.download.transports.curl import check_built_in
 

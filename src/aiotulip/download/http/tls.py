@@ -1,7 +1,7 @@
 """TLS trust, built once: one ``ssl.SSLContext`` for the whole run, shared by every connection.
 
 The system's trust store by default; ``--ca-certificate FILE`` adds to it (a private CA, a test
-CA from ``trustme``); ``--insecure`` turns checking off, and says so on stderr, once; a client
+CA from ``trustme``); ``--insecure`` turns checking off (the run says so on stderr, once); a client
 certificate (``--client-cert``, ``--client-key``) is offered to servers that ask. The context is made
 when the first https URL needs it: loading the system's trust store costs milliseconds that an
 http-only run need not pay.
@@ -9,7 +9,6 @@ http-only run need not pay.
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -70,7 +69,6 @@ class Tls:
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-            print("tulip: warning: --insecure: TLS certificates are not checked", file=sys.stderr)
         return context
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:

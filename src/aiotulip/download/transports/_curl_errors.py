@@ -120,8 +120,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
         return TransportError(f"{words}: {where}" if words == "connection reset" else words, url=url)
     if code == PEER_FAILED_VERIFICATION:
         if transfer.scheme == "sftp":
-            return CertificateError(f"host key not trusted: {message} (add it to known_hosts, or --insecure)",
-                                    url=url)  # fmt: skip
+            said = f": {message}" if message.strip() else ""
+            return CertificateError(f"host key not trusted{said} (not in the known_hosts file: add it, as "
+                                    "ssh-keyscan prints it, or --insecure)", url=url)  # fmt: skip
         reason = message.partition(": ")[2] or message
         if "subject name" in message or "hostname" in message.lower():
             return CertificateError(

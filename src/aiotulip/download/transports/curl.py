@@ -504,9 +504,11 @@ def _files(
     if transfer.scheme == "sftp":
         if options.ssh_key is not None:
             curl.setopt(pycurl.SSH_PRIVATE_KEYFILE, options.ssh_key)
-        if not options.tls.insecure and options.known_hosts is not None:
-            # An unknown or changed host key is refused, as curl does.
-            curl.setopt(pycurl.SSH_KNOWNHOSTS, options.known_hosts)
+        if not options.tls.insecure:
+            # An unknown or changed host key is refused, as curl does; with no known_hosts file at
+            # all, every one (as ssh's StrictHostKeyChecking): left unset, libcurl took any key and
+            # sent the password to it.
+            curl.setopt(pycurl.SSH_KNOWNHOSTS, options.known_hosts or os.devnull)
     return True
 
 
