@@ -93,6 +93,8 @@ BAD_INPUTS = {
     "unknown engine": ["--engine", "fibers", "http://127.0.0.1:1/x"],
     "duplicate names": ["http://127.0.0.1:1/a/x.bin", "http://127.0.0.1:1/b/x.bin"],
     "unreachable manifest": ["--manifest", "http://127.0.0.1:1/manifest.json"],
+    "known hosts a folder": ["--known-hosts", "/", "sftp://127.0.0.1:1/x"],
+    "ssh key a folder": ["--ssh-key", "/", "sftp://127.0.0.1:1/x"],
 }
 
 

@@ -494,4 +494,6 @@ def _one_line(report: Report, hint: bool = True) -> str:
 def _readable(path: str | None, option: str) -> str | None:
     if path is not None and not os.access(path, os.R_OK):
         raise UsageError(f"{option} {path}: cannot read it")
+    if path is not None and os.path.isdir(path):  # (libcurl would read a folder as an empty file)
+        raise UsageError(f"{option} {path}: a folder, not a file")
     return path
