@@ -328,12 +328,3 @@ def http_date(text: str | None) -> float | None:
         return when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
         return None
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(text)
-        if when.tzinfo is None:  # asctime, or "-0000": HTTP dates are GMT (RFC 9110 5.6.7)
-            when = when.replace(tzinfo=datetime.UTC)
-        return when.timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
-        return None

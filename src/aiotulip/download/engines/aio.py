@@ -285,15 +285,13 @@ def _deadline(deadline: float | None) -> AbstractAsyncContextManager[object]:
 
 
 async def _read_small(response: AsyncResponse, limit: int) -> bytes:
-    first = await response.read(limit + 1)
-    if not first:
-        return first
-    chunks = [first]
-    received = len(first)
-    while received <= limit and (chunk := await response.read(limit + 1)):
-        chunks.append(chunk)
-        received += len(chunk)
-    return first if len(chunks) == 1 else b"".join(chunks)
+    read = chunk_reader(response)
+    chunks = await read(limit + 1)
+    received = sum(map(len, chunks))
+    while chunks and received <= limit and (more := await read(limit + 1)):
+        chunks += more
+        received += sum(map(len, more))
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _stream(

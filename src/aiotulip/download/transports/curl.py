@@ -965,37 +965,24 @@ class _Get:
             self._transport._release(self._transfer)
 
     async def read(self, n: int) -> bytes:
-        transfer = self._transfer
-        assert transfer is not None
-        transfer.high = n * _AHEAD
-        while True:
-            if transfer.chunks:
-                data = transfer.take(n)
-                if transfer.paused and transfer.held <= transfer.high >> 2:
-                    self._transport._resume(transfer)
-                return data
-            if transfer.error is not None:
-                raise transfer.error
-            if transfer.done:
-                return b""
-            await self._transport._wait(transfer)
+        taken = await self.read_chunks(n)
+        return taken[0] if len(taken) == 1 else b"".join(taken)
 
     async def read_chunks(self, n: int) -> list[bytes]:
         """As ``read``, in the pieces libcurl gave (none at the end): see ``chunk_reader``."""
         transfer = self._transfer
         assert transfer is not None
         transfer.high = n * _AHEAD
-        while True:
-            if transfer.chunks:
-                taken = transfer.take_chunks(n)
-                if transfer.paused and transfer.held <= transfer.high >> 2:
-                    self._transport._resume(transfer)
-                return taken
+        while not transfer.chunks:
             if transfer.error is not None:
                 raise transfer.error
             if transfer.done:
                 return []
             await self._transport._wait(transfer)
+        taken = transfer.take_chunks(n)
+        if transfer.paused and transfer.held <= transfer.high >> 2:
+            self._transport._resume(transfer)
+        return taken
 
 
 # -- threads -------------------------------------------------------------------------------------------
