@@ -174,6 +174,32 @@ def test_terminating_signals_end_a_run_like_ctrl_c(
         assert hashlib.sha256((tmp_path / "d" / f["name"]).read_bytes()).hexdigest() == f["sha256"]
 
 
+@pytest.mark.parametrize("engine", ["asyncio", "threads"])
+def test_a_run_stuck_on_a_silent_server_ends_at_once_on_a_signal(tmp_path: Path, engine: str) -> None:
+    """A server that sent part of the body and went silent: SIGTERM ends the run at once, what came
+    kept for the resume. On the threads engine a reader waited out the read timeout first (a
+    minute here, with nothing kept)."""
+    from tests.download.conformance.scripted import Pause, Scripted
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n"
+    with Scripted({"/f": lambda r: [head + b"x" * 300_000, Pause(90)]}) as server:
+        report_file = tmp_path / "report.json"
+        command = tulip_cmd("fetch", f"{server.base}/f", "-d", str(tmp_path / "d"), "--engine", engine,
+                            "--timeout", "60", "--no-proxy", "*", "--json", str(report_file))  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            deadline = time.monotonic() + 20
+            while not server.requests:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            time.sleep(1.0)  # (the 300 KB arrive; then silence)
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)  # (not the read timeout's minute)
+    assert proc.returncode == 143, err
+    (item,) = json.loads(report_file.read_text())["items"]
+    assert (item["status"], item["bytes"]) == ("interrupted", 300_000), item
+    assert (tmp_path / "d" / ".f.tulip-part").read_bytes() == b"x" * 300_000
+
+
 def test_concurrent_runs_under_faults_and_random_kills(tmp_path: Path) -> None:
     """Two and three runs at a time over one destination, faults on, each killed at a random moment
     by SIGINT, SIGTERM or SIGKILL, round after round; then one run to the end. A watcher hashes every

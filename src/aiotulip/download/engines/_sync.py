@@ -103,6 +103,8 @@ def _exchange(item: Item, request: Request, files: Files, ctx: Context) -> Step:
                 return item.timed_out(part.size)
             return item.body_read(part.size, part.hasher.hexdigest(), part.others())
     except FetchError as error:
+        if ctx.cancel.is_set():  # (the run is interrupted: ended by that, not failed)
+            raise Interrupted from None
         return item.failed(error, files.size)
     except PartBusy:
         return item.busy()

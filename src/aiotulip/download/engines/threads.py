@@ -78,6 +78,9 @@ def run(work: Work) -> Outcome:
                     work.progress.done(job, result)
         except KeyboardInterrupt:
             cancel.set()
+            interrupt = getattr(transport, "interrupt", None)  # (libcurl's: readers are woken now)
+            if interrupt is not None:
+                interrupt()
             executor.shutdown(wait=True, cancel_futures=True)
             for future, (index, job) in pending.items():
                 if not future.done() or future.cancelled():

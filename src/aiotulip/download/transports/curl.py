@@ -1015,7 +1015,7 @@ class _Driver(threading.Thread):
         self.pool = _Pool(options, self.lock)
         self.reuse = _Reuse(options)  # (read in callers' threads, kept here: a guess, see _Reuse)
         self._pool_lock = threading.Lock()
-        self._inbox: collections.deque[tuple[str, _Transfer]] = collections.deque()
+        self._inbox: collections.deque[tuple[str, _Transfer | None]] = collections.deque()
         self._woken = False  # a byte is on the wake-up pipe for what waits in _inbox
         self._heads: list[_Transfer] = []
         self._by_curl: dict[pycurl.Curl, _Transfer] = {}
@@ -1034,7 +1034,7 @@ class _Driver(threading.Thread):
         with self._pool_lock:
             return self.pool.take(url, proxy)
 
-    def submit(self, what: str, transfer: _Transfer) -> None:
+    def submit(self, what: str, transfer: _Transfer | None) -> None:
         self._inbox.append((what, transfer))
         # One byte on the pipe until the driver next empties the inbox (it clears _woken first, so
         # nothing appended after is missed): a hundred threads handing work over each wrote one.
@@ -1133,6 +1133,12 @@ class _Driver(threading.Thread):
             self.due = time.monotonic()  # libcurl starts what was added at its next timeout call
         while inbox:
             what, transfer = inbox.popleft()
+            if transfer is None:  # "interrupt": every transfer ends, its reader woken
+                for going in list(self._by_curl.values()):
+                    self._drop(going)
+                    going.ended(TransportError("interrupted", url=going.url))
+                self._waiting.clear()
+                continue
             curl = transfer.curl
             if what == "add":
                 self._by_curl[curl] = transfer
@@ -1256,6 +1262,14 @@ class CurlSyncTransport:
             driver, self._driver = self._driver, None
         if driver is not None:
             driver.stop()
+
+    def interrupt(self) -> None:
+        """End every transfer under way, waking its reader (the run is interrupted): a reader of a
+        server that had stopped sending waited out the read timeout before Ctrl-C could end the run."""
+        with self._lock:
+            driver = self._driver
+        if driver is not None:
+            driver.submit("interrupt", None)
 
     def _started(self) -> _Driver:
         with self._lock:
