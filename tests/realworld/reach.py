@@ -123,7 +123,12 @@ def ftp_server(root: Path, user: str, password: str, rate: int = 0) -> Iterator[
 
 @contextmanager
 def sftp_server(
-    work: Path, root: Path, user: str, password: str, stall_after: int | None = None
+    work: Path,
+    root: Path,
+    user: str,
+    password: str,
+    stall_after: int | None = None,
+    key_type: str = "ssh-ed25519",
 ) -> Iterator[tuple[int, str, Path]]:
     """asyncssh's SFTP server on 127.0.0.1, files under *root*, *user* logging in by password or by
     the client key it makes; give (port, the host key's known_hosts line, the client's private key).
@@ -131,7 +136,7 @@ def sftp_server(
     import asyncssh
 
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key(key_type)
     client_file = work / "id_ed25519"
     client_file.write_bytes(client_key.export_private_key())
     client_file.chmod(0o600)

@@ -146,6 +146,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     http.set_defaults(http_version="2", http_auth="basic")
     files = fetch.add_argument_group("ftp and sftp")
     files.add_argument("--ssh-key", metavar="FILE", help="sftp: the private key to log in with")
+    files.add_argument("--pass", dest="key_passphrase", metavar="PHRASE",
+                       help="sftp: the passphrase of --ssh-key (kept off the process list)")  # fmt: skip
     files.add_argument("--known-hosts", metavar="FILE",
                        help="sftp: the host keys to trust (default ~/.ssh/known_hosts)")  # fmt: skip
 
@@ -229,6 +231,7 @@ def options_from(args: argparse.Namespace):
         http_version=args.http_version,
         http_auth=args.http_auth,
         ssh_key=_readable(args.ssh_key, "--ssh-key"),
+        key_passphrase=args.key_passphrase,
         known_hosts=_readable(args.known_hosts, "--known-hosts"),
         cluster=args.cluster,
         workers=args.workers,

@@ -71,6 +71,7 @@ class FetchOptions:
     http_version: Literal["1.1", "2", "2-prior-knowledge", "3", "3-only"] = "2"
     http_auth: Literal["basic", "digest", "ntlm", "any"] = "basic"  # how credentials are offered
     ssh_key: str | None = None  # sftp: the private key
+    key_passphrase: str | None = field(default=None, repr=False)  # sftp: the private key's passphrase
     known_hosts: str | None = None  # sftp: host keys to trust (None: ~/.ssh/known_hosts when there)
     cluster: str | None = None  # "local:N" or a Dask scheduler address
     workers: int = 1  # processes, each running the engine on a shard (when the CPU is the bound)
@@ -262,6 +263,7 @@ class FetchOptions:
             http_version=self.http_version,
             http_auth=self.http_auth,
             ssh_key=self.ssh_key,
+            key_passphrase=self.key_passphrase,
             known_hosts=known_hosts,
         )
 
@@ -326,6 +328,7 @@ class Settings(TypedDict, total=False):
     http_version: Literal["1.1", "2", "2-prior-knowledge", "3", "3-only"]
     http_auth: Literal["basic", "digest", "ntlm", "any"]
     ssh_key: str | None
+    key_passphrase: str | None
     known_hosts: str | None
     cluster: str | None
     workers: int

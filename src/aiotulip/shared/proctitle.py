@@ -19,10 +19,21 @@ __all__ = ["hidden", "hide_parsed", "hide_secrets", "secrets_of"]
 # it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the start of a
 # word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port).
 _USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:\s?#=]*:)([^/\s?#]*)@")
-# Options whose value is a secret of the kind USER:PASSWORD, and those whose value is a header.
+# Options whose value is a secret of the kind USER:PASSWORD, those whose value is a header, and
+# those whose whole value is a secret.
 _PAIRS = ("--user", "--proxy-user")
 _HEADERS = ("--header",)
+_WHOLE = ("--pass",)
 _SHORT = {"-u": "--user", "-H": "--header"}
+
+
+def _masked(option: str, value: str) -> str:
+    """*value* as the process list may show it, given to *option* (a pair, a header, a secret)."""
+    if option in _PAIRS:
+        return _pair(value)
+    if option in _WHOLE:
+        return "***" if value else value
+    return _header(value)
 
 
 def _pair(value: str) -> str:
@@ -43,13 +54,13 @@ def hidden(words: Sequence[str]) -> list[str]:
     after: str | None = None  # the option whose value the next word is
     for word in words:
         if after is not None:
-            out.append(_pair(word) if after in _PAIRS else _header(word))
+            out.append(_masked(after, word))
             after = None
             continue
         long, eq, value = word.partition("=")
-        if word.startswith("--") and eq and long in (*_PAIRS, *_HEADERS):
-            out.append(f"{long}={_pair(value) if long in _PAIRS else _header(value)}")
-        elif word in (*_PAIRS, *_HEADERS):
+        if word.startswith("--") and eq and long in (*_PAIRS, *_HEADERS, *_WHOLE):
+            out.append(f"{long}={_masked(long, value)}")
+        elif word in (*_PAIRS, *_HEADERS, *_WHOLE):
             after = word
             out.append(word)
         elif word[:2] in _SHORT and not word.startswith("--"):
@@ -58,7 +69,7 @@ def hidden(words: Sequence[str]) -> list[str]:
                 after = option
                 out.append(word)
             else:  # -uUSER:PASS, -H'Name: value'
-                out.append(word[:2] + (_pair(word[2:]) if option in _PAIRS else _header(word[2:])))
+                out.append(word[:2] + _masked(option, word[2:]))
         else:
             out.append(_USERINFO.sub(r"\1***@", word))
     return out
@@ -77,6 +88,8 @@ def secrets_of(parsed: object) -> list[str]:
                 continue
             if name in ("user", "proxy_user") and not item.startswith("@"):
                 found.append(item.partition(":")[2])
+            elif name == "key_passphrase":
+                found.append(item)
             elif name == "header":
                 found.append(item.partition(":")[2].strip())
             elif "@" in item:

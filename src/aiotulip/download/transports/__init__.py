@@ -59,6 +59,7 @@ class TransportOptions:
     http_version: str = "2"  # "1.1", "2" (over TLS by ALPN), "2-prior-knowledge" (h2c), "3", "3-only"
     http_auth: str = "basic"  # how credentials are offered: "basic" (at once), "digest", "any", "ntlm"
     ssh_key: str | None = None  # sftp: the private key (--ssh-key)
+    key_passphrase: str | None = field(default=None, repr=False)  # ... and its passphrase (--pass)
     known_hosts: str | None = None  # sftp: the known_hosts file a host key must be in
 
 

@@ -48,6 +48,7 @@ from aiotulip.download.http.headers import MAX_HEADER_BYTES, Headers, from_lines
 from aiotulip.download.http.proxies import Proxy
 from aiotulip.download.transports import TransportOptions
 from aiotulip.download.transports._curl_errors import failure, timed_out
+from aiotulip.download.transports._curl_keys import login_key
 from aiotulip.download.transports._curl_sockets import Sockets
 from aiotulip.errors import FetchError, ProtocolError, TransportError, UsageError
 
@@ -502,8 +503,16 @@ def _files(
     if transfer.scheme == "ftps":
         curl.setopt(pycurl.USE_SSL, pycurl.USESSL_ALL)
     if transfer.scheme == "sftp":
-        if options.ssh_key is not None:
-            curl.setopt(pycurl.SSH_PRIVATE_KEYFILE, options.ssh_key)
+        try:
+            key = login_key(options.ssh_key, password=bool(credentials and credentials[1]))
+        except ValueError as exc:  # (an RSA key: see _curl_keys)
+            raise FetchError(f"cannot log in: {exc}", url=transfer.url) from None
+        if key is not None:
+            curl.setopt(pycurl.SSH_PRIVATE_KEYFILE, key)
+        elif options.ssh_key is None and credentials and credentials[1]:
+            curl.setopt(pycurl.SSH_AUTH_TYPES, pycurl.SSH_AUTH_PASSWORD | pycurl.SSH_AUTH_KEYBOARD)
+        if options.key_passphrase is not None:
+            curl.setopt(pycurl.KEYPASSWD, options.key_passphrase)
         if not options.tls.insecure:
             # An unknown or changed host key is refused, as curl does; with no known_hosts file at
             # all, every one (as ssh's StrictHostKeyChecking): left unset, libcurl took any key and
@@ -725,6 +734,10 @@ class CurlTransport:
             if _configure(transfer, headers, self.options):
                 self._pool.mark(transfer)
             _fresh(transfer, self._reuse.fresh(transfer))
+        except FetchError:
+            self._pool.mark(transfer)
+            self._pool.give(transfer)
+            raise
         except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
             self._pool.mark(transfer)
             self._pool.give(transfer)
@@ -1311,10 +1324,12 @@ class _SyncGet:
         try:
             special = _configure(transfer, self._headers, driver.options)
             _fresh(transfer, driver.reuse.fresh(transfer))
-        except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
+        except (FetchError, pycurl.error, UnicodeEncodeError, ValueError) as exc:
             with driver._pool_lock:
                 driver.pool.mark(transfer)
                 driver.pool.give(transfer)
+            if isinstance(exc, FetchError):
+                raise
             raise FetchError(f"invalid URL: {exc}", url=self._url) from None
         if special:
             with driver._pool_lock:
