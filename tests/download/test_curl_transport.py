@@ -75,7 +75,7 @@ def test_libcurls_time_is_kept_when_its_word_moves(factory: Callable[[], asyncio
     assert 0.04 <= fired[1][1] < 0.2
 
 
-BODY = bytes(range(256)) * 4097  # 1 MiB and 256 bytes: the last chunk crosses the high-water mark
+BODY = bytes(range(256)) * 1025  # 256 KiB and 256 bytes: the last chunk crosses the first high-water mark
 
 
 def test_a_body_that_ends_as_it_crosses_the_high_water_mark_reads_whole() -> None:
@@ -138,7 +138,7 @@ def test_a_slow_reader_is_kept_two_of_its_reads_ahead() -> None:
             while chunk := await answer.read(65536):
                 got.append(chunk)
                 await asyncio.sleep(0.002)  # slower than the socket: the body piles up meanwhile
-                if len(got) > 24:  # (before the first read its measure is unknown: up to 1 MB waits)
+                if len(got) > 24:  # (before the first read its measure is unknown: 256 KB wait)
                     most = max(most, answer._transfer.held)  # type: ignore[attr-defined]  # (the pile)
             return b"".join(got), most
 

@@ -49,6 +49,8 @@ def test_credentials_are_split_off_and_redacted() -> None:
     assert split_userinfo("http://h/x@y") == ("http://h/x@y", None, None)
     assert redact("http://alice:secret@h/x?y=1") == "http://alice:***@h/x?y=1"
     assert redact("http://alice@h/x") == "http://alice@h/x"
+    for odd in ("http://[::1]:8/user@example.com.txt", "http://[::1]:8/missing?email=me@example.com"):
+        assert redact(odd) == odd  # (an IPv6 host, an "@" after it: no credentials; they were cut up)
     assert redact("http://h/path@with-at") == "http://h/path@with-at"
     assert redact("https://a:b:c@h") == "https://a:***@h"
     assert origin("HTTP://Example.COM/x") == ("http", "example.com", 80)

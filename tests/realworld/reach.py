@@ -129,10 +129,11 @@ def sftp_server(
     password: str,
     stall_after: int | None = None,
     key_type: str = "ssh-ed25519",
+    stall_close: bool = False,
 ) -> Iterator[tuple[int, str, Path]]:
     """asyncssh's SFTP server on 127.0.0.1, files under *root*, *user* logging in by password or by
     the client key it makes; give (port, the host key's known_hosts line, the client's private key).
-    With *stall_after*, no read past that offset is ever answered."""
+    With *stall_after*, no read past that offset is ever answered; with *stall_close*, no close."""
     import asyncssh
 
     host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -169,6 +170,11 @@ def sftp_server(
             file_obj = super().open(path, pflags, attrs)
             opened.append(file_obj)  # (closed at the end: asyncssh leaves a stalled read's file open)
             return file_obj
+
+        async def close(self, file_obj: object) -> None:
+            if stall_close:
+                await asyncio.sleep(3600)
+            super().close(file_obj)
 
         async def read(self, file_obj: object, offset: int, size: int) -> bytes:
             if stall_after is not None and offset >= stall_after:

@@ -35,6 +35,8 @@ from tests.download.conformance.scripted import Pause, Scripted, response
          ["fetch", "al:***@h:1/x", "-x", "pu:***@h:2", "-xpu:***@h:2", "--proxy=pu:***@h:2"]),
         (["fetch", "http://me@site.com:p@ss@h/x", "ftp://u:a:b@[::1]:21/f"],
          ["fetch", "http://me@site.com:***@h/x", "ftp://u:***@[::1]:21/f"]),
+        (["fetch", "-x", "http://u:S3 PW@h:1", "-x", "my user:PW@h:1", "-x", " u:PW@h", "--proxy=\tu:PW@h"],
+         ["fetch", "-x", "http://u:***@h:1", "-x", "my user:***@h:1", "-x", " u:***@h", "--proxy=\tu:***@h"]),
         (["fetch", "--pass", "ph", "--pass=ph", "--ssh-key", "k", "sftp://u@h/f"],
          ["fetch", "--pass", "***", "--pass=***", "--ssh-key", "k", "sftp://u@h/f"]),
         (["fetch", "http://[::1]:8080/x@y", "-o", "a@b", "http://h:80/p:q@r"],

@@ -17,8 +17,9 @@ __all__ = ["hidden", "hide_parsed", "hide_secrets", "secrets_of"]
 
 # A URL's userinfo password: user:PASSWORD@ up to the last @ before the path, as URL parsers split
 # it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the start of a
-# word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port).
-_USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:\s?#=]*:)([^/\s?#]*)@")
+# word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port);
+# spaces and tabs too, which a word may hold (-x 'http://u:pass word@host:port' was used as given).
+_USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:?#=]*:)([^/?#]*)@")
 # Options whose value is a secret of the kind USER:PASSWORD, those whose value is a header, and
 # those whose whole value is a secret.
 _PAIRS = ("--user", "--proxy-user")

@@ -81,6 +81,8 @@ def redact(url: str) -> str:
         userinfo, _, host = rest[:first_stop].rpartition("@")
         user, has_colon, _password = userinfo.partition(":")
         return f"{scheme}://{user}:***@{host}{rest[first_stop:]}" if has_colon else url
+    if rest.startswith("["):
+        return url  # an IPv6 address first: no user before it, the "@" is in the path or query
     at = rest.rfind("@")
     colon = rest.find(":", 0, at)
     if colon == -1 or colon > first_stop or _PORT_THEN_PATH.match(rest, colon + 1):

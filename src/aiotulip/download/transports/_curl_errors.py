@@ -121,8 +121,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code == PEER_FAILED_VERIFICATION:
         if transfer.scheme == "sftp":
             said = f": {message}" if message.strip() else ""
-            return CertificateError(f"host key not trusted{said} (not in the known_hosts file: add it, as "
-                                    "ssh-keyscan prints it, or --insecure)", url=url)  # fmt: skip
+            return CertificateError(f"host key not trusted{said}: the known_hosts file holds another key for "
+                                    "this host, or none. A changed key may be somebody in between: find out "
+                                    "why before you trust it (--insecure takes any)", url=url)  # fmt: skip
         reason = message.partition(": ")[2] or message
         if "subject name" in message or "hostname" in message.lower():
             return CertificateError(

@@ -55,12 +55,13 @@ from aiotulip.errors import FetchError, ProtocolError, TransportError, UsageErro
 __all__ = ["CurlSyncTransport", "CurlTransport", "check_built_in"]
 
 # A transfer pauses (libcurl stops reading its socket) when its reader falls behind: once more body
-# waits unread than two of the reader's reads (_AHEAD), or _HIGH_WATER before its first read, and goes
+# waits unread than two of the reader's reads (_AHEAD), or _HIGH_WATER before its first read (a
+# thousand transfers at a megabyte each before their readers came were 600 MB at -c 1000), and goes
 # on below a quarter of that. Measured by the read, memory stays bounded by the engine's buffer budget
 # however many transfers run; a fixed megabyte paused a bulk download at every megabyte its writer
 # was busy with (each pause copies what libcurl had read into a buffer of its own), and let a
 # thousand transfers hold a megabyte each.
-_HIGH_WATER = 1024 * 1024
+_HIGH_WATER = 256 * 1024
 _AHEAD = 2
 _CONNECTING = 256
 # Sockets handled in one turn of the event loop at most (the others are still ready at the next):
@@ -491,6 +492,23 @@ def _files(
 ) -> bool:
     """ftp://, ftps://, sftp://: the range asked for is a resume from an offset."""
     curl.setopt(pycurl.OPT_FILETIME, 1)
+    # libcurl waits for an ftp server's last reply (226), and an sftp server's answer to closing the
+    # file, inside socket_action, with no limit of tulip's: a server silent there froze the event
+    # loop for a minute (ftp) or for ever (sftp). Both waits end within the read timeout now: ftp's
+    # by libcurl's own option, ssh's by a progress callback (the one thing its wait still calls).
+    curl.setopt(pycurl.FTP_RESPONSE_TIMEOUT, max(1, round(options.read_timeout)))
+    if transfer.scheme in _SSH:
+        limit = options.read_timeout
+
+        def silent_too_long(*_counts: int) -> int:
+            if time.monotonic() - transfer.touched <= limit:
+                return 0
+            if transfer.error is None:
+                transfer.error = timed_out(transfer.url)
+            return 1  # (CURLE_ABORTED_BY_CALLBACK: the error set here is the one that stands)
+
+        curl.setopt(pycurl.NOPROGRESS, 0)
+        curl.setopt(pycurl.XFERINFOFUNCTION, silent_too_long)
     transfer.resumed = _resume_offset(headers)
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
