@@ -93,6 +93,7 @@ BAD_INPUTS = {
     "unknown engine": ["--engine", "fibers", "http://127.0.0.1:1/x"],
     "duplicate names": ["http://127.0.0.1:1/a/x.bin", "http://127.0.0.1:1/b/x.bin"],
     "unreachable manifest": ["--manifest", "http://127.0.0.1:1/manifest.json"],
+    "a cookie string to -b": ["-b", "session=S3cr3tPW", "http://127.0.0.1:1/x"],
     "known hosts a folder": ["--known-hosts", "/", "sftp://127.0.0.1:1/x"],
     "ssh key a folder": ["--ssh-key", "/", "sftp://127.0.0.1:1/x"],
 }
@@ -104,6 +105,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> No
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("tulip fetch: error:")
+    assert "S3cr3tPW" not in proc.stderr  # (a cookie's value was echoed)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

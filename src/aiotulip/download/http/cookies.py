@@ -120,6 +120,10 @@ def _load(path: str) -> Any:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError as exc:
+        if "=" in path and not os.path.lexists(path):
+            # curl's -b also takes a NAME=VALUE string: the value is a secret, never echoed
+            raise UsageError("-b takes a cookies file here, and that is none (a NAME=VALUE string, "
+                             "as curl takes it, goes in -H 'Cookie: NAME=VALUE')") from None  # fmt: skip
         raise UsageError(f"cannot load cookies from {path}: {exc.strerror or exc}") from None
     fixed = []
     for number, line in enumerate(lines, 1):
