@@ -161,10 +161,10 @@ def _setup(
         print(
             "tulip: warning: --insecure: TLS certificates and ssh host keys are not checked", file=sys.stderr
         )
-    if options.http_auth != "basic" and options.transport in ("auto", "curl"):
+    if options.http_auth == "ntlm" and options.transport in ("auto", "curl"):
         from aiotulip.download.transports.curl import check_built_in
 
-        check_built_in(options.transport_options())  # (--ntlm: pycurl's own libcurl has none)
+        check_built_in(options.http_auth)  # (pycurl's own libcurl has no NTLM)
     jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     display = wrap(display, options, jobs, store.path)  # (itself unless scripts are asked for)

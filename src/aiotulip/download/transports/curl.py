@@ -472,6 +472,19 @@ def _http(curl: pycurl.Curl, headers: Mapping[str, str], options: TransportOptio
     return special
 
 
+def _prepare(
+    transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions, reuse: _Reuse
+) -> bool:
+    """_configure and _fresh, a request libcurl refuses (or _configure does) as tulip's error;
+    return whether the handle must be reset before its next request."""
+    try:
+        special = _configure(transfer, headers, options)
+        _fresh(transfer, reuse.fresh(transfer))
+    except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
+        raise FetchError(f"invalid URL: {exc}", url=transfer.url) from None
+    return special
+
+
 def _basic_credentials(value: str) -> tuple[str, str] | None:
     """The user and password of a Basic Authorization value (the policy's way of giving them)."""
     import base64
@@ -663,10 +676,10 @@ def _hold(multi: pycurl.CurlMulti, made: int) -> None:
     multi.setopt(pycurl.M_MAXCONNECTS, max(_POOL_FLOOR, 4 * made))
 
 
-def check_built_in(options: TransportOptions) -> None:
+def check_built_in(http_auth: str) -> None:
     """Refuse, before any request, what this libcurl was built without (pycurl's wheels have no
     NTLM: every request with credentials failed as "invalid URL", one by one, and exited 1)."""
-    if options.http_auth == "ntlm" and not pycurl.version_info()[4] & pycurl.VERSION_NTLM:
+    if http_auth == "ntlm" and not pycurl.version_info()[4] & pycurl.VERSION_NTLM:
         raise UsageError("--ntlm: this libcurl was built without NTLM (pycurl's wheels are); "
                          "--anyauth or --digest may do, or a pycurl built on a libcurl with it")  # fmt: skip
 
@@ -749,17 +762,12 @@ class CurlTransport:
         transfer = self._pool.take(url, proxy)
         curl = transfer.curl
         try:
-            if _configure(transfer, headers, self.options):
+            if _prepare(transfer, headers, self.options, self._reuse):
                 self._pool.mark(transfer)
-            _fresh(transfer, self._reuse.fresh(transfer))
         except FetchError:
             self._pool.mark(transfer)
             self._pool.give(transfer)
             raise
-        except (pycurl.error, UnicodeEncodeError, ValueError) as exc:
-            self._pool.mark(transfer)
-            self._pool.give(transfer)
-            raise FetchError(f"invalid URL: {exc}", url=url) from None
         self._by_curl[curl] = transfer
         if self._connecting >= _CONNECTING:
             ready: asyncio.Future[None] = self._loop.create_future()
@@ -1340,15 +1348,12 @@ class _SyncGet:
         driver = self._driver
         transfer = driver.take(self._url, self._proxy)
         try:
-            special = _configure(transfer, self._headers, driver.options)
-            _fresh(transfer, driver.reuse.fresh(transfer))
-        except (FetchError, pycurl.error, UnicodeEncodeError, ValueError) as exc:
+            special = _prepare(transfer, self._headers, driver.options, driver.reuse)
+        except FetchError:
             with driver._pool_lock:
                 driver.pool.mark(transfer)
                 driver.pool.give(transfer)
-            if isinstance(exc, FetchError):
-                raise
-            raise FetchError(f"invalid URL: {exc}", url=self._url) from None
+            raise
         if special:
             with driver._pool_lock:
                 driver.pool.mark(transfer)
