@@ -143,6 +143,29 @@ def _chosen(argv: Sequence[str]) -> str:
     return ""
 
 
+def _parse(parser: argparse.ArgumentParser, words: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Parse *words*; a URL after an option is a URL too (``tulip fetch URL -o a URL2``), as curl
+    reads its command line, where argparse alone would call the second URL unrecognized."""
+    args, extra = parser.parse_known_args(words)
+    if extra and getattr(args, "urls", None) is not None and not any(w.startswith("-") for w in extra):
+        args.urls = [*args.urls, *extra]
+        return args, []
+    return args, extra
+
+
+def _unechoed(word: str) -> str:
+    """An unrecognized word as the error line shows it: a mistyped option's value may be the
+    password meant for ``--pass`` (``--passwd=s3cret``), so only the option's name is said, and a
+    URL's password is hidden as everywhere else."""
+    if word.startswith("-") and "=" in word:
+        return word.partition("=")[0] + "=..."
+    if "@" in word:
+        from aiotulip.download.http.urls import redact
+
+        return redact(word)
+    return word
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tulip`` command line and return its exit status."""
     words = sys.argv[1:] if argv is None else list(argv)
@@ -155,13 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         parser = _build_parser(_chosen(words))
-        args, extra = parser.parse_known_args(words)
+        args, extra = _parse(parser, words)
         if args.cmd in _CONFIGURED:
             from aiotulip.shared import config
 
             try:
                 if config.apply(args.parser, args.cmd, args.config, args.no_config):
-                    args, extra = parser.parse_known_args(words)  # again: the file's values as defaults
+                    args, extra = _parse(parser, words)  # again: the file's values as defaults
             except TulipError as exc:
                 print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
                 return exc.exit_status
@@ -169,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _ignore_late_interrupts()
         return EXIT_INTERRUPTED
     if extra:  # reported by the subcommand, so the message names it and its --help
-        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.parser.error(f"unrecognized arguments: {' '.join(_unechoed(word) for word in extra)}")
     if argv is None:  # again, knowing the values: abbreviated and combined options hide nothing now
         from aiotulip.shared.proctitle import hide_parsed
 

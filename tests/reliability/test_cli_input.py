@@ -54,3 +54,31 @@ def test_binary_junk_and_enormous_lines_on_stdin(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert b"Traceback" not in proc.stderr
+
+
+REFUSED_WITH_A_SECRET = {
+    "a password with ? in it": ["fetch", "http://alice:s3c?ret@127.0.0.1:1/x"],
+    "a password with / in it": ["fetch", "http://alice:s3c/ret@127.0.0.1:99999/x"],
+    "a mistyped option's value": ["fetch", "--passwd=s3cret", "http://127.0.0.1:1/x"],
+    "a stray URL with a password": ["fetch", "http://127.0.0.1:1/x", "--bogus", "ftp://a:s3cret@h/"],
+    "spin too": ["spin", "--token=s3cret", "--", "true"],
+}
+
+
+@pytest.mark.parametrize("args", REFUSED_WITH_A_SECRET.values(), ids=REFUSED_WITH_A_SECRET.keys())
+def test_a_refused_command_line_does_not_echo_a_secret(tmp_path: Path, args: list[str]) -> None:
+    """The error says what was wrong without the password in it, not even its first letters (the
+    URL parser's own reason quoted ``'s3c'`` as the port)."""
+    proc = subprocess.run(tulip_cmd(*args), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "s3c" not in proc.stderr, proc.stderr
+
+
+def test_urls_after_options_are_urls(tmp_path: Path) -> None:
+    """``tulip fetch URL -c 4 URL2`` fetches both, as curl reads its command line."""
+    first, second = "http://127.0.0.1:1/a", "http://127.0.0.1:1/b"
+    args = tulip_cmd("fetch", first, "--retries", "0", second, "-d", str(tmp_path))
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert first in proc.stdout + proc.stderr and second in proc.stdout + proc.stderr

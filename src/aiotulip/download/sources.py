@@ -72,7 +72,10 @@ def check_url(url: str, where: str = "") -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
-        raise UsageError(f"malformed URL{at}: {shown!r} ({exc})") from None
+        # urlsplit quotes what it could not read ("as 'pa'"): with a "?" or "/" in a password,
+        # that is the password's first letters, so the reason is said without the quote.
+        reason = re.sub(r"\s*(as )?'[^']*'", "", str(exc)) if "@" in url else str(exc)
+        raise UsageError(f"malformed URL{at}: {shown!r} ({reason})") from None
     if parts.scheme.lower() not in _SCHEMES:
         scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
         raise UsageError(
