@@ -271,3 +271,20 @@ def test_o_dash_says_why_it_failed_and_what_went_out(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stdout == body  # (what went out, went out: whole and unspliced)
     assert (item["status"], item["error_kind"]) == ("failed", "integrity"), item
     assert "sha256" in item["error"] and item["bytes"] == len(body)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_o_dash_stops_at_max_filesize_as_curl_does(tmp_path: Path, engine: str) -> None:
+    """A body of no announced size past --max-filesize: the reader gets the limit's worth and not a
+    byte more, and the run says why (it said "internal error", having tried to take back a stream,
+    and had put out a third more than the limit)."""
+    body = random.Random(5).randbytes(3_000_000)
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body, length=None), CLOSE]}) as server:
+        proc = fetch(server.base + "/f.bin", "-o", "-", "--max-filesize", "1M", "--engine", engine,
+                     "--json", str(tmp_path / "r.json"), cwd=tmp_path)  # fmt: skip
+    import json
+
+    (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert proc.returncode == 1 and proc.stdout == body[: 1 << 20]
+    assert (item["status"], item["error_kind"], item["bytes"]) == ("failed", "integrity", 1 << 20), item
+    assert "--max-filesize" in proc.stderr.decode() and "internal" not in proc.stderr.decode()

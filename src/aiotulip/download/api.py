@@ -68,13 +68,13 @@ def prepare(
         from aiotulip.download.store.stdout import StdoutStore
 
         if str(dest) == "-":
-            store = StdoutStore()
+            store = StdoutStore(limit=options.max_filesize)
         else:
             try:
                 fd = os.open(dest, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             except OSError as exc:
                 raise UsageError(f"cannot write to {dest}: {exc.strerror or exc}") from None
-            store = StdoutStore(fd, str(dest))
+            store = StdoutStore(fd, str(dest), limit=options.max_filesize)
     else:
         store = Store(dest, fsync=fsync or options.fsync)
     store.prepare()

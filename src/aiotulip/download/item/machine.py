@@ -587,16 +587,17 @@ class Item(SplitSteps):
         wrong = isinstance(error, IntegrityError | ProtocolError)
         if delay is None:
             # An empty .part helps no one; one whose bytes proved wrong would mislead a resume.
-            remove = self._part_open and (self._part_size == 0 or wrong)
             result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
-            if self.rules.stream and self._part_open:
-                result.bytes = self._part_size  # out on the stream: the reader has them
+            if self.rules.stream:  # out on the stream already: the reader has them, nothing to remove
+                result.bytes = self._streamed()
+                return self._finish(result)
+            remove = self._part_open and (self._part_size == 0 or wrong)
             return self._finish(result, remove)
         if self.rules.stream and self._part_open and self._part_size and (wrong or self._unvouched()):
             # Out on the stream already, and the next attempt would have to start over: the error
             # that made it so ends the item, in its own words.
             result = plan.result_for_error(self.public, self.path, error, self.attempts, 0.0)
-            result.bytes = self._part_size
+            result.bytes = self._streamed()
             return self._finish(result)
         if wrong and self._part_open:  # wrong bytes: nothing of this .part can be trusted
             self._part_size = self.kept = 0
@@ -613,6 +614,13 @@ class Item(SplitSteps):
                 return Wait(delay, error, restart_part=True)
             self._unvalidated = True
         return Wait(delay, error)
+
+    def _streamed(self) -> int:
+        """The bytes a stream's reader has: what came, up to --max-filesize (the stream stops there)."""
+        if not self._part_open:
+            return 0
+        limit = self.rules.max_filesize
+        return self._part_size if limit is None else min(self._part_size, limit)
 
     def _unvouched(self) -> bool:
         """Whether a resume of the part would have nothing to say it is the same file."""

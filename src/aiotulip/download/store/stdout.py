@@ -28,10 +28,11 @@ _NOTHING = Local()
 class StdoutStore(Store):
     """The destination is standard output (one item)."""
 
-    def __init__(self, fd: int | None = None, shown: str = "-") -> None:
+    def __init__(self, fd: int | None = None, shown: str = "-", limit: int | None = None) -> None:
         super().__init__(".")
         self.fd = sys.stdout.fileno() if fd is None else fd
         self.shown = shown  # what the Report calls it: "-", or the device or FIFO written through
+        self.limit = limit  # --max-filesize: no byte past it goes out (curl writes up to it, then fails)
         self.stream = True
         self._part: _Stream | None = None
 
@@ -55,7 +56,7 @@ class StdoutStore(Store):
 
     def open_part(self, job: Job, offset: int) -> _Stream:  # type: ignore[override]  # the stream is the part
         if self._part is None:
-            self._part = _Stream(job, self.fd)
+            self._part = _Stream(job, self.fd, self.limit)
         if offset != self._part.size:
             self._part.restart()  # (refused once bytes are out)
         return self._part
@@ -71,11 +72,12 @@ class StdoutStore(Store):
 class _Stream:
     """The stream as a part file: bytes appended and hashed; no validator on disk, no rename."""
 
-    def __init__(self, job: Job, fd: int) -> None:
+    def __init__(self, job: Job, fd: int, limit: int | None = None) -> None:
         self.job = job
         self.fd: int | None = fd
         self.path = "-"
-        self.size = 0
+        self.size = 0  # bytes received: past *limit*, the Item sees the file is too long
+        self.limit = limit
         self.hasher = hasher_for(job)
         self.saved_validator: str | None = None
         self.saved_split: tuple[int, list[tuple[int, int]]] | None = None
@@ -93,7 +95,13 @@ class _Stream:
     def write(self, data: bytes | bytearray | memoryview, *, hashed: bool = True) -> None:
         if hashed:
             self.hasher.update(data)
-        _write(self.fd or 1, bytes(data), self.job)
+        out = data
+        if self.limit is not None and self.size + len(data) > self.limit:
+            # A body of no announced size read past --max-filesize (reads stop only once past
+            # it): the reader gets the limit's worth and not a byte more.
+            out = data[: max(0, self.limit - self.size)]
+        if out:
+            _write(self.fd or 1, bytes(out), self.job)
         self.size += len(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
