@@ -245,6 +245,43 @@ def test_an_ftp_file_replaced_with_its_old_time_is_never_spliced(tmp_path: Path)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_timestamping_over_ftp_and_sftp(tmp_path: Path, engine: str) -> None:
+    """-N: a file unchanged since the copy (size and time) is skipped, over ftp and sftp alike; one
+    replaced by a file of another size with the old time kept (touch -r) is downloaded again (a
+    time alone, libcurl's TIMECONDITION, would have called it the copy); so is one with a new time.
+    It was downloaded again every time."""
+    root = tmp_path / "root"
+    root.mkdir()
+    served = root / "f.bin"
+    served.write_bytes(BIG)
+    with ftp_server(root, "alice", SECRET) as (ftp_port, _), sftp_server(tmp_path, root, "alice", SECRET) as (
+        sftp_port, host_line, _key,
+    ):  # fmt: skip
+        known = tmp_path / "known_hosts"
+        known.write_text(host_line + "\n")
+        for url in (
+            f"ftp://127.0.0.1:{ftp_port}/f.bin",
+            f"sftp://alice:{SECRET}@127.0.0.1:{sftp_port}/f.bin",
+        ):
+            dest = tmp_path / url.partition(":")[0]
+            options = _options(engine, timestamping=True, known_hosts=str(known))
+            served.write_bytes(BIG)
+            os.utime(served, (1_700_000_000, 1_700_000_000))
+            runs = [fetch([url], dest, options).items[0]]
+            runs.append(fetch([url], dest, options).items[0])
+            served.write_bytes(BIG[:-1000])  # another size, the old time kept
+            os.utime(served, (1_700_000_000, 1_700_000_000))
+            runs.append(fetch([url], dest, options).items[0])
+            os.utime(served, (1_700_000_100, 1_700_000_100))  # the same bytes, a new time
+            runs.append(fetch([url], dest, options).items[0])
+            runs.append(fetch([url], dest, options).items[0])
+            statuses = [r.status for r in runs]
+            assert statuses == ["ok", "skipped", "ok", "ok", "skipped"], [r.error for r in runs]
+            assert (dest / "f.bin").read_bytes() == BIG[:-1000]
+            assert (dest / "f.bin").stat().st_mtime == 1_700_000_100
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_redirect_from_http_to_ftp_is_followed(tmp_path: Path, files: Path, engine: str) -> None:
     with ftp_server(files, "alice", SECRET) as (port, _commands):
         moved = {"/f": lambda r: [response("302 Found", b"", f"Location: ftp://127.0.0.1:{port}/small.bin")]}

@@ -133,6 +133,7 @@ class _Transfer:
         "started",
         "status",
         "touched",
+        "unless",
         "url",
         "version",
         "waiter",
@@ -166,6 +167,7 @@ class _Transfer:
         self.scheme = url.partition(":")[0].lower()
         self.origin = ""  # scheme://host:port, once _Reuse has asked
         self.resumed = 0  # a non-HTTP resume: the offset asked for (REST / SFTP seek; see _files)
+        self.unless: tuple[str | None, str | None] | None = None  # ftp/sftp -N: (If-None-Match, IMS)
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
         self.headers = _NO_HEADERS
@@ -292,6 +294,9 @@ class _Transfer:
                 # time alone (to the second) let a file replaced within its second, or with its
                 # old time kept (touch -r, rsync -t), be spliced onto the old part.
                 dict.__setitem__(headers, "etag", f'"{self.resumed + size}-{stamp}"')
+        if self.unless is not None and _unchanged(self.unless, headers, stamp):
+            self.headers, self.version, self.status = headers, self.scheme, 304
+            return
         if self.resumed:
             total = f"{self.resumed + size}" if size >= 0 else "*"
             last = self.resumed + size - 1 if size > 0 else self.resumed
@@ -523,6 +528,8 @@ def _files(
         curl.setopt(pycurl.NOPROGRESS, 0)
         curl.setopt(pycurl.XFERINFOFUNCTION, silent_too_long)
     transfer.resumed = _resume_offset(headers)
+    match, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
+    transfer.unless = (match, since) if match or since else None
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
     # Credentials come as the policy gives them for this origin (a Basic Authorization); without
@@ -550,6 +557,26 @@ def _files(
             # sent the password to it.
             curl.setopt(pycurl.SSH_KNOWNHOSTS, options.known_hosts or os.devnull)
     return True
+
+
+def _unchanged(unless: tuple[str | None, str | None], head: Mapping[str, str], stamp: int | None) -> bool:
+    """Whether an ftp or sftp file is the copy a -N request has (the Item's If-None-Match and
+    If-Modified-Since, judged as an HTTP server would: the ETag made of size and time first).
+    Judged once the body begins (libcurl has asked the size and time by then), and the transfer
+    stopped there: libcurl's own TIMECONDITION looks at the time alone, and a file replaced with
+    its old time kept (touch -r, rsync -t) would have been taken for the copy."""
+    match, since = unless
+    if match is not None:
+        etag = head.get("etag")
+        return etag is not None and any(tag.strip().removeprefix("W/") == etag for tag in match.split(","))
+    if since is None or stamp is None or stamp < 0:
+        return False
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return stamp <= parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError):
+        return False
 
 
 def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
