@@ -180,6 +180,28 @@ def test_a_name_that_does_not_resolve(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.error == "name not resolved: no-such-host.invalid"
 
 
+@pytest.mark.parametrize(("engine", "transport"), [(e, "auto") for e in ENGINES] + [("asyncio", "lean")])
+def test_https_to_a_plain_http_server_fails_at_once(tmp_path: Path, engine: str, transport: str) -> None:
+    """An https:// URL naming the port of a plain HTTP server (Python's own, which answers the
+    TLS hello with a 400): every retry would get the same, so there is none, and the error says why."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.RequestHandlerClass.log_message = lambda *args: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/x"
+        report = fetch([url], tmp_path, engine=engine, transport=transport, netrc=False, proxy="")
+    finally:
+        server.shutdown()
+        server.server_close()
+    (item,) = report.items
+    assert (item.status, item.attempts, item.error_kind) == ("failed", 1, "protocol"), item.error
+    assert "does not speak TLS" in (item.error or "") and "http://" in (item.error or "")
+
+
 # -- secrets -------------------------------------------------------------------------------------------
 
 SECRETS = ["url-pa55word", "bearer-t0ken", "api-k3y", "c00kie-value", "pr0xy-pa55"]

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pycurl
 
 from aiotulip.download.http.proxies import Proxy, proxy_refused, sends_credentials
-from aiotulip.download.transports._errors import read_timeout
+from aiotulip.download.transports._errors import read_timeout, tls_failed
 from aiotulip.errors import (
     CertificateError,
     FetchError,
@@ -132,7 +132,7 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
             )
         return CertificateError(f"certificate not trusted: {reason} ({_FIX_TRUST})", url=url)
     if code in (SSL_CONNECT_ERROR, USE_SSL_FAILED, QUIC_CONNECT_ERROR):
-        return TransportError(f"TLS failed: {message}", url=url)
+        return tls_failed(message, url)
     if code in (SSL_CERTPROBLEM, SSL_CLIENTCERT, SSL_CACERT_BADFILE):
         return FetchError(f"TLS cannot be set up: {message}", url=url)
     if code in (WEIRD_SERVER_REPLY, TOO_LARGE, HTTP2, HTTP2_STREAM, HTTP3):

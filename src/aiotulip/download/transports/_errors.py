@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiotulip.errors import (
     CertificateError,
     FetchError,
+    ProtocolError,
     ProxyError,
     ResolveError,
     Timeout,
@@ -61,7 +62,18 @@ def tls_error(exc: ssl.SSLError, *, url: str) -> FetchError:
             return CertificateError(f"certificate not trusted: {reason} (it names another host; "
                                     "--insecure skips the check)", url=url)  # fmt: skip
         return CertificateError(f"certificate not trusted: {reason} ({_FIX_TRUST})", url=url)
-    return TransportError(f"TLS failed: {exc.reason or exc}", url=url)
+    return tls_failed(str(exc.reason or exc), url)
+
+
+def tls_failed(reason: str, url: str) -> FetchError:
+    """A TLS handshake that failed: worth another try (a server overloaded, a connection cut),
+    except where the server answered in plain text — an http:// server on the port an https:// URL
+    names, which would answer every retry so (OpenSSL: "wrong version number")."""
+    if "wrong version number" in reason.lower().replace("_", " "):
+        return ProtocolError(
+            f"TLS failed: the server does not speak TLS on this port ({reason}); is the URL http://?", url=url
+        )
+    return TransportError(f"TLS failed: {reason}", url=url)
 
 
 def read_timeout(url: str) -> Timeout:
