@@ -16,9 +16,12 @@
         ├── IntegrityError    the bytes arrived but their size or sha256 is wrong
         │   └── ChecksumError     ... their checksum is not the one the input gives
         └── StorageError      the local file could not be written or renamed (not retried)
+            ├── DiskFullError no space left (or quota): the run starts nothing more
             └── BusyError     another run kept the file's part locked for too long
 
-A FetchError ends one item, never the run: engines record it in that item's Result and go on.
+A FetchError ends one item, never the run: engines record it in that item's Result and go on —
+except a DiskFullError, after which no new item starts (each would fail the same way, after
+asking its server for the file); the ones never begun are reported as not started.
 ``kind`` names the class in a Report (``error_kind``); ``transient`` says whether asking again
 could give another answer; the retry policy reads it
 (for HTTPStatusError the status decides). Messages never hold a secret: URLs in them are shown
@@ -33,6 +36,7 @@ __all__ = [
     "ChecksumError",
     "CommandNotExecutable",
     "CommandNotFound",
+    "DiskFullError",
     "FetchError",
     "HTTPStatusError",
     "IntegrityError",
@@ -174,6 +178,10 @@ class StorageError(FetchError):
     """Writing, syncing or renaming the local file failed."""
 
     kind = "storage"
+
+
+class DiskFullError(StorageError):
+    """No space is left on the device (or in the user's quota): the run starts no more items."""
 
 
 class BusyError(StorageError):

@@ -84,3 +84,26 @@ def test_concurrency_and_per_host_limits_hold(tmp_path: Path, engine: str) -> No
                 peak = json.load(resp)["peak_connections"]
         assert report.ok
         assert peak == expected, (concurrency, per_host, peak)
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+@pytest.mark.parametrize("size", [2_000, 3_000_000])  # written whole (asyncio: in batches), streamed
+def test_a_bug_in_the_store_fails_its_items_and_never_hangs_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str, size: int
+) -> None:
+    """An exception no one expected where files are written (a bug's, not an OSError) ends each item
+    it meets as an internal error. In a batch of small files written on the event loop, it escaped
+    the batch and left every file of it waiting: the run never ended."""
+    from aiotulip.download.store import PartFile, Store
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RecursionError("a bug")
+
+    monkeypatch.setattr(Store, "write_whole", broken)
+    monkeypatch.setattr(PartFile, "commit", broken)
+    with ServerThread(ServeConfig(files=6, size=(size, size))) as base:
+        report = fetch([f"{base}/files/file-{i:05d}.bin" for i in range(6)], tmp_path, engine=engine,
+                       item_timeout=60)  # fmt: skip
+    assert {(r.status, r.error_kind) for r in report.items} == {("failed", "internal")}
+    assert all("RecursionError" in (r.error or "") for r in report.items)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,51 @@ def test_destination_vanishing_mid_run(tmp_path: Path, engine: str) -> None:
         failed[:2]
     )
     assert dest.read_text() == "now a file, not a directory"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A file system of 1 MiB (a tmpfs mounted for the test: root only)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk needs a tmpfs of its own, and mount refused: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_a_full_disk_stops_the_run_asking_for_more(small_disk: Path, tmp_path: Path, engine: str) -> None:
+    """Once the disk is full no new item starts: each would ask its server for the file only to
+    fail the same way (all 400 did). The items under way end (kept parts for a resume, never a
+    partial file under its name), the rest are not started, and the run says why."""
+    config = ServeConfig(files=400, size=(8_000, 8_000), seed=4)
+    with ServerThread(config) as base:
+        files = {f["name"]: f for f in manifest(base)}
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "8",
+             "-d", str(small_disk / "d"), "--engine", engine, "--json", str(report_file)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(report_file.read_text())
+    items, summary = report["items"], report["summary"]
+    ok = [i for i in items if i["status"] == "ok"]
+    failed = [i for i in items if i["status"] == "failed"]
+    assert 50 < len(ok) < 400 and failed, summary
+    assert all("no space left on device" in i["error"] for i in failed)
+    assert len(failed) <= 2 * 8 + 1  # asked for after the disk filled: only what was under way
+    assert summary["not_started"] == 400 - len(ok) - len(failed) > 200
+    assert "no space left on device" in summary["stopped"]
+    assert "stopped early: no space left on device" in proc.stdout
+    for item in ok:
+        name = Path(item["path"]).name
+        assert (small_disk / "d" / name).stat().st_size == files[name]["size"]
+    for path in (small_disk / "d").iterdir():  # nothing else under a final name
+        assert path.name.endswith(".tulip-part") or path.name in {Path(i["path"]).name for i in ok}, path

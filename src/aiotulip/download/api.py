@@ -115,6 +115,7 @@ class _Run:
             outcome.max_lag,
             outcome.interrupted,
             self.meter.result(outcome.stages),
+            self.work.rules.halt.reason,
         )
         if isinstance(self.work.progress, Scripted):  # --events, hooks, --save-failed: the last word
             self.work.progress.finished(report)

@@ -117,6 +117,7 @@ class Report:
     interrupted: bool = False
     # CPU seconds the run spent: "total" (its processes), "sha256" and "write" (of streamed bodies).
     cpu: dict[str, float] | None = field(default=None, compare=False)
+    stopped: str | None = None  # why the run started no more items (the disk is full), if it stopped
 
     def _log(self) -> Any:
         return getattr(self.items, "log", None)  # a results.Items view, or None for a plain list
@@ -201,6 +202,7 @@ class Report:
             "mb_per_s": round(downloaded / wall / 1e6, 3),
             "max_loop_lag_ms": None if self.max_lag is None else round(self.max_lag * 1000, 2),
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "cpu_seconds": None if self.cpu is None else {k: round(v, 4) for k, v in self.cpu.items()},
         }
 

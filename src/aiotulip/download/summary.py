@@ -49,6 +49,8 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
     title = f"tulip fetch ({report.engine} engine): {items} item{'' if items == 1 else 's'}"
     lines = [title + (", interrupted: partial summary" if report.interrupted else "")]
     lines += _table(figures, width)
+    if report.stopped:
+        lines.append(f"  stopped early: {report.stopped}")
     if stopped or never:
         kept = sum(r.bytes for r in report.items if r.status == "interrupted") if stopped else 0
         held = f" ({format_bytes(kept)} kept in their parts)" if kept else ""

@@ -23,7 +23,7 @@ time is part of every short download).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,6 +64,15 @@ class Work:
     progress: Progress
     rules: Rules = field(init=False)
     local: Callable[[Job], Local] = field(init=False)
+
+    def pending(self) -> Iterator[tuple[int, Job]]:
+        """Each job to start, with its index, until the run must stop taking new ones (the disk is
+        full: see ``Rules.halt``); the jobs left are reported as not started."""
+        halt = self.rules.halt
+        for index, job in enumerate(self.jobs):
+            if halt.reason is not None:
+                return
+            yield index, job
 
     def results(self) -> ResultLog:
         """Return where the engine keeps each job's Result (compactly)."""

@@ -37,7 +37,7 @@ from aiotulip.download.progress import Progress
 from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
 from aiotulip.download.store.part import digests_of
 from aiotulip.download.transports import AsyncResponse, AsyncTransport, chunk_reader, open_async
-from aiotulip.errors import FetchError, StorageError
+from aiotulip.errors import FetchError
 from aiotulip.shared.lag import LagProbe
 
 __all__ = ["BatchWriter", "run"]
@@ -108,7 +108,7 @@ class BatchWriter:
             return
         count = max(1, int(_LOOP_BUDGET / self._cost)) if self._cost else 1
         batch, self._pending = self._pending[:count], self._pending[count:]
-        errors: list[StorageError | NameTaken | None] = []
+        errors: list[Exception | None] = []
         times = self._times
         for job, data, commit, _future in batch:
             started = time.perf_counter()
@@ -130,13 +130,15 @@ class BatchWriter:
         self._settle(batch, errors, None)
         self._kick()
 
-    def _write_batch(self, batch: list[_Pending]) -> list[StorageError | NameTaken | None]:
+    def _write_batch(self, batch: list[_Pending]) -> list[Exception | None]:
         return [self._write_one(job, data, commit) for job, data, commit, _future in batch]
 
-    def _write_one(self, job: Job, data: bytes, commit: Commit) -> StorageError | NameTaken | None:
+    def _write_one(self, job: Job, data: bytes, commit: Commit) -> Exception | None:
         try:
             self.store.write_whole(job, data, commit)
-        except (StorageError, NameTaken) as exc:  # (a name taken: the Item picks the next)
+        except Exception as exc:  # each file's own outcome (a name taken: the Item picks the next)
+            # Anything else too (a bug's exception): raised out of a batch written on the loop, it
+            # left every file of the batch waiting for ever, and the run hung.
             return exc
         return None
 
@@ -153,7 +155,7 @@ class BatchWriter:
     def _settle(
         self,
         batch: list[_Pending],
-        errors: list[StorageError | NameTaken | None] | None,
+        errors: list[Exception | None] | None,
         failure: BaseException | None,
         cancelled: bool = False,
     ) -> None:
@@ -361,7 +363,7 @@ async def run(work: Work) -> Outcome:
 async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.ThreadPoolExecutor) -> Outcome:
     jobs, store, options, progress = work.jobs, work.store, work.options, work.progress
     results = work.results()
-    items = iter(enumerate(jobs))
+    items = work.pending()
     local_of = work.local
     limits: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(options.per_host or 1)

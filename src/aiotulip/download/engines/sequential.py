@@ -17,7 +17,7 @@ def run(work: Work) -> Outcome:
     with open_sync(work.options.transport, work.options.transport_options(concurrency=1)) as transport:
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
                       threading.Event())  # fmt: skip
-        for index, job in enumerate(work.jobs):
+        for index, job in work.pending():
             if job.duplicate_of is not None:
                 continue  # fetched as the earlier job; reported from it
             try:

@@ -43,8 +43,10 @@ def run(work: Work) -> Outcome:
     with open_sync(options.transport, options.transport_options()) as transport:
         ctx = Context(transport, work.store, work.rules, options.buffer_size(), work.progress, cancel)
 
+        halt = work.rules.halt
+
         def one(job: Job) -> Result:
-            if cancel.is_set():
+            if cancel.is_set() or halt.reason is not None:  # (queued, and never begun: not started)
                 raise Interrupted
             if per_host is None:
                 return download(job, work.local(job), ctx)
@@ -57,7 +59,7 @@ def run(work: Work) -> Outcome:
         # Each future says when it is done, into this queue: concurrent.futures.wait() visits every
         # pending future on each call, and once a completion that made c10k quadratic (minutes).
         finished: queue.SimpleQueue[Future[Result]] = queue.SimpleQueue()
-        jobs = ((index, job) for index, job in enumerate(work.jobs) if job.duplicate_of is None)
+        jobs = ((index, job) for index, job in work.pending() if job.duplicate_of is None)
         window = 2 * options.concurrency
         try:
             while True:

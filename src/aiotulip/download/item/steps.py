@@ -30,6 +30,7 @@ __all__ = [
     "STAT",
     "Commit",
     "Finish",
+    "Halt",
     "HashPart",
     "Inspect",
     "OpenPart",
@@ -184,6 +185,17 @@ class Finish(Step):
     remove_part: bool = False
 
 
+class Halt:
+    """The run's one stop sign: the first item that finds the disk full sets it, and engines look
+    at it where they take their next job (each new one would fail the same way, after asking its
+    server for the file)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     """What every item of a run obeys (from FetchOptions, made once per run)."""
@@ -210,6 +222,7 @@ class Rules:
     rate_per_file: float | None = None  # --limit-rate-per-file: bytes a second each file may take
     speed_limit: float | None = None  # -Y: a reader under this many bytes a second ...
     speed_time: float = 30.0  # ... for this many seconds (-y) is abandoned and retried
+    halt: Halt = field(default_factory=Halt)  # set once the disk is full: no item starts after
 
     @property
     def limited(self) -> bool:

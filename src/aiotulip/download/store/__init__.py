@@ -43,12 +43,12 @@ from aiotulip.download.store.part import (
     Final,
     NameTaken,
     PartFile,
-    explain,
     folder_closed,
     folder_opened,
     fsync_dir,
     hasher_for,
     place,
+    storage_error,
 )
 from aiotulip.download.store.record import MAP, url_tag
 from aiotulip.errors import StorageError, UsageError
@@ -214,6 +214,8 @@ class Store:
                 raise StorageError(
                     f"{where} leads outside {self.dest} (a symlink or a file)", url=job.url
                 ) from None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise storage_error(exc, where, job.url) from None
             raise StorageError(f"cannot create {where}: {exc.strerror}", url=job.url) from None
         prefix = f"/proc/self/fd/{fd}"
         folder_opened(prefix, os.path.join(self.dest, folder))
@@ -230,6 +232,8 @@ class Store:
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise storage_error(exc, parent, job.url) from None
             raise StorageError(f"cannot create {parent}: {exc.strerror}", url=job.url) from None
         real = os.path.realpath(parent)
         if real != self._real and not real.startswith(self._real.rstrip(os.sep) + os.sep):
@@ -330,7 +334,7 @@ class Store:
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o666)  # (less the umask, as curl)
         except OSError as exc:
-            raise StorageError(explain(exc, temp), url=job.url) from None
+            raise storage_error(exc, temp, job.url) from None
         try:
             view = memoryview(data)
             while view:
@@ -347,7 +351,7 @@ class Store:
                 os.unlink(temp)
             if not isinstance(exc, OSError):
                 raise
-            raise StorageError(explain(exc, final), url=job.url) from None
+            raise storage_error(exc, final, job.url) from None
         os.close(fd)
         try:
             place(temp, final, job, commit is not None and commit.exclusive)
@@ -358,4 +362,4 @@ class Store:
                 os.unlink(temp)  # (gone already where the rename was made)
             if not isinstance(exc, OSError):
                 raise
-            raise StorageError(explain(exc, final), url=job.url) from None
+            raise storage_error(exc, final, job.url) from None

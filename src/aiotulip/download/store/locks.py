@@ -13,7 +13,7 @@ import fcntl
 import os
 import stat
 
-from aiotulip.download.store.part import OPEN_FLAGS, explain, shown
+from aiotulip.download.store.part import OPEN_FLAGS, shown, storage_error
 from aiotulip.errors import StorageError
 
 __all__ = ["PartBusy", "lock_part"]
@@ -35,7 +35,7 @@ def lock_part(path: str, url: str) -> int:
         try:
             fd = os.open(path, os.O_RDWR | OPEN_FLAGS, 0o666)  # (less the umask, as curl)
         except OSError as exc:
-            raise StorageError(explain(exc, path), url=url) from None
+            raise storage_error(exc, path, url) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -44,7 +44,7 @@ def lock_part(path: str, url: str) -> int:
         except OSError as exc:  # a file system without locks: carry on, as before locks
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 os.close(fd)
-                raise StorageError(explain(exc, path), url=url) from None
+                raise storage_error(exc, path, url) from None
         held = os.fstat(fd)
         try:
             named = os.stat(path, follow_symlinks=False)

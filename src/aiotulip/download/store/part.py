@@ -21,7 +21,7 @@ from aiotulip.download import stages
 from aiotulip.download.models import Job
 from aiotulip.download.store import record
 from aiotulip.download.store.record import MAP, PART_MARKS, URL_TAG, VALIDATOR, url_tag
-from aiotulip.errors import StorageError
+from aiotulip.errors import DiskFullError, StorageError
 
 __all__ = [
     "HASH_BLOCK",
@@ -133,7 +133,7 @@ class PartFile:
             os.ftruncate(self.fd, 0)  # before the map goes: an empty part with a map claims nothing
             os.lseek(self.fd, 0, os.SEEK_SET)
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
         with contextlib.suppress(OSError, AttributeError):
             os.removexattr(self.fd, MAP)
         self.size = 0
@@ -155,7 +155,7 @@ class PartFile:
                 written = os.write(self.fd, view)
                 view = view[written:]
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
         stages.add(hashed_at - started, stages.clock() - hashed_at)
         self.size += len(data)
 
@@ -180,7 +180,7 @@ class PartFile:
                 while rest:
                     rest = rest[os.write(self.fd, rest) :]
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
         stages.add(hashed - started, stages.clock() - hashed)
         self.size += total
 
@@ -191,7 +191,7 @@ class PartFile:
             os.setxattr(self.fd, MAP, done_map.encode())
             os.ftruncate(self.fd, total)
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
         self.remember_validator(validator)
         self.size = total
 
@@ -206,7 +206,7 @@ class PartFile:
                 view = view[written:]
                 offset += written
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
         stages.add(0.0, stages.clock() - started)
 
     def save_map(self, done_map: str) -> None:
@@ -218,7 +218,7 @@ class PartFile:
                 os.fdatasync(self.fd)  # the bytes reach the disk before the map that claims them
             os.setxattr(self.fd, MAP, done_map.encode())
         except OSError as exc:
-            raise StorageError(explain(exc, self.path), url=self.job.url) from None
+            raise storage_error(exc, self.path, self.job.url) from None
 
     def hash_to(self, end: int) -> None:
         """Hash a split download's bytes in order up to *end* (called as its front fills, from a
@@ -306,7 +306,7 @@ class PartFile:
                 fsync_dir(os.path.dirname(final) or ".")
         except OSError as exc:
             self.close()
-            raise StorageError(explain(exc, final), url=self.job.url) from None
+            raise storage_error(exc, final, self.job.url) from None
         except NameTaken:
             raise  # still open and locked: the item names it otherwise and commits again
         self.close()
@@ -450,6 +450,14 @@ def shown(path: str) -> str:
     return path
 
 
+def storage_error(exc: OSError, path: str, url: str) -> StorageError:
+    """The StorageError of *exc* met at *path*: a DiskFullError where the device or the quota is
+    full (the run then starts no more items)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(explain(exc, path), url=url)
+    return StorageError(explain(exc, path), url=url)
+
+
 def explain(exc: OSError, path: str) -> str:
     path = shown(path)
     if exc.errno == errno.ELOOP:
@@ -458,4 +466,6 @@ def explain(exc: OSError, path: str) -> str:
         return f"file too large for this system's limit: {path}"
     if exc.errno == errno.ENOSPC:
         return f"no space left on device: {path}"
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded: {path}"
     return f"cannot write {path}: {exc.strerror or exc}"
