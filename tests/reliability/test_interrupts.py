@@ -114,3 +114,33 @@ def test_split_downloads_killed_again_and_again_then_finished(tmp_path: Path, en
     assert final.returncode == 0, final.stderr
     assert watcher.partial == []
     assert_disk_matches(dest, files)
+
+
+@pytest.mark.parametrize(
+    ("engine", "transport"), [("threads", "curl"), ("threads", "lean"), ("sequential", "lean")]
+)
+def test_ctrl_c_ends_a_run_whose_server_went_silent(tmp_path: Path, engine: str, transport: str) -> None:
+    """A server that stops sending mid-body (a body of no announced length: only its end would say
+    it is whole): Ctrl-C ends the run at once, not after the 60 s read timeout, and the bytes that
+    came stay in the part — never taken for the whole file, under its name. (The lean blocking
+    transport's readers waited out the read timeout.)"""
+    from tests.download.conformance.scripted import Pause, Scripted, response
+
+    body = b"b" * 100_000
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body, length=None), Pause(60)]}) as server:
+        command = tulip_cmd("fetch", f"{server.base}/f.bin", "-d", str(tmp_path), "--engine", engine,
+                            "--transport", transport, "--timeout", "60", "--noproxy", "*")  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            part = tmp_path / ".f.bin.tulip-part"
+            deadline = time.monotonic() + 20
+            while not (part.exists() and part.stat().st_size == len(body)):
+                assert time.monotonic() < deadline, "the body never reached the part"
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=30)
+            took = time.monotonic() - signalled
+    assert proc.returncode == 130, err
+    assert took < 10, took  # (the read timeout is 60 s)
+    assert not (tmp_path / "f.bin").exists()
+    assert part.read_bytes() == body

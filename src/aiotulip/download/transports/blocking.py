@@ -43,12 +43,19 @@ Key = tuple[str, str, int, Proxy | None]
 class _Connection:
     """One keep-alive connection, used by one thread at a time."""
 
-    __slots__ = ("closed", "reader", "sock")
+    __slots__ = ("closed", "interrupted", "reader", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reader = Reader()
         self.closed = False
+        self.interrupted = False  # the run was: the end of the stream that follows is not the body's
+
+    def interrupt(self) -> None:
+        """Wake the thread blocked reading this connection (the run is interrupted)."""
+        self.interrupted = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def send(self, request: bytes, url: str) -> Message:
         message = self.reader.expect(url)
@@ -63,6 +70,8 @@ class _Connection:
         """Read once from the socket into the reader (the end of the connection included)."""
         try:
             data = self.sock.recv(_RECV)
+            if self.interrupted:
+                raise ConnectionAbortedError("interrupted")
         except TimeoutError:
             self.close()
             raise read_timeout(url) from None
@@ -71,7 +80,8 @@ class _Connection:
             raise tls_error(exc, url=url) from None
         except OSError as exc:
             data = b""
-            self.reader.closed()
+            if not self.interrupted:  # (an end made by interrupt() would close a body of no length)
+                self.reader.closed()
             self.close()
             message = self.reader.message
             if message is not None and message.error is None and not message.done:
@@ -122,6 +132,8 @@ class BlockingTransport:
         self._idle: dict[Key, list[_Connection]] = {}
         self._lock = threading.Lock()
         self._deadline = threading.local()  # the item deadline of the request this thread is making
+        self._live: set[_Connection] = set()  # connections a thread is using (interrupt() wakes them)
+        self._interrupted = False
 
     def __enter__(self) -> BlockingTransport:
         return self
@@ -153,6 +165,15 @@ class BlockingTransport:
             raise
         finally:
             self._release(key, conn)
+
+    def interrupt(self) -> None:
+        """End every exchange under way, waking its reader (the run is interrupted): a reader of a
+        server that had stopped sending waited out the read timeout before Ctrl-C could end the run."""
+        with self._lock:
+            self._interrupted = True
+            live = list(self._live)
+        for conn in live:
+            conn.interrupt()
 
     def _prepare(self, url: str, headers: Mapping[str, str], proxy: Proxy | None) -> tuple[Key, bytes]:
         builtin_only(url, proxy, "lean")
@@ -197,6 +218,11 @@ class BlockingTransport:
         return max(0.001, min(seconds, deadline - time.monotonic()))
 
     def _headers(self, conn: _Connection, request: bytes, url: str) -> Message:
+        with self._lock:
+            if self._interrupted:
+                conn.close()
+                raise TransportError("the run was interrupted", url=url)
+            self._live.add(conn)
         conn.sock.settimeout(self._bounded(self.options.read_timeout))  # a pooled one kept the last value
         message = conn.send(request, url)
         try:
@@ -206,6 +232,8 @@ class BlockingTransport:
                 conn.pump(url)
         except BaseException:
             conn.close()
+            with self._lock:
+                self._live.discard(conn)
             raise
         return message
 
@@ -256,8 +284,9 @@ class BlockingTransport:
         check_tunnel(answer, proxy, url)
 
     def _release(self, key: Key, conn: _Connection) -> None:
-        if conn.closed or not conn.reader.reusable():
-            conn.close()
-            return
         with self._lock:
-            self._idle.setdefault(key, []).append(conn)
+            self._live.discard(conn)
+            if not (conn.closed or not conn.reader.reusable()):
+                self._idle.setdefault(key, []).append(conn)
+                return
+        conn.close()
