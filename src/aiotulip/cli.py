@@ -198,30 +198,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         hide_parsed(words, args)
     func: Callable[[argparse.Namespace], int] = args.func
+    status = 1
     try:
-        return func(args)
+        status = func(args)
     except TulipError as exc:
         print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+        status = exc.exit_status
     except KeyboardInterrupt:
         from aiotulip.shared import signals as _signals
 
         signum = _signals.received()
         print(f"tulip {args.cmd}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED if signum is None else 128 + signum
+        status = EXIT_INTERRUPTED if signum is None else 128 + signum
     finally:
-        _ignore_late_interrupts()
+        _ignore_late_interrupts(status if argv is None else None)
+    return status
 
 
-def _ignore_late_interrupts() -> None:
+def _ignore_late_interrupts(status: int | None = None) -> None:
     """Once the exit status is decided, let a late Ctrl-C change nothing.
 
     At the very end of interpreter shutdown Python puts SIGINT back to the system default, so a
     Ctrl-C landing there would kill a run that had finished (exit -2 instead of its status).
-    An ignored SIGINT is left alone by that shutdown.
+    An ignored SIGINT is left alone by that shutdown. Given the *status* of this process's own
+    command line (not a caller's), SIGTERM and SIGHUP are ignored too: one in ten landing at the end
+    of a finished run killed it during shutdown, its report written and its status lost. (A handler
+    of Python's is put back to the default by that shutdown: only ignoring holds to the end.)
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, *((signal.SIGTERM, signal.SIGHUP) if status is not None else ())):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

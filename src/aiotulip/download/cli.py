@@ -330,7 +330,6 @@ def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from aiotulip.download.api import fetch
-    from aiotulip.download.summary import print_summary
     from aiotulip.shared.output import check_output
 
     options = options_from(args)
@@ -345,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
             options = _named_output(sources, dest, options)
         with _signals.terminating_as_interrupt():
             report = fetch(sources, dest, options, progress=progress)
+            with _signals.late():
+                return _said(args, report, dest, scripted, machine_out, _signals.received())
     except KeyboardInterrupt:  # while the sources were read or named: nothing begun, and --json says so
         if args.json is not None:
             from aiotulip.download.models import Report
@@ -352,8 +353,20 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 Report([], options.engine, interrupted=True).write_json(args.json)
         raise
+
+
+def _said(
+    args: argparse.Namespace,
+    report: Report,
+    dest: str,
+    scripted: Scripted | None,
+    machine_out: list[str],
+    signum: int | None,
+) -> int:
+    """Write the report and the summary of a run that is over; return the exit status."""
+    from aiotulip.download.summary import print_summary
+
     status = report.exit_status()
-    signum = _signals.received()
     if report.interrupted and signum is not None:
         status = 128 + signum
     if args.json is not None and _downloaded_there(report, args.json):

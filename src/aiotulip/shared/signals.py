@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["interrupt_on_terminate", "received", "terminating_as_interrupt", "wanted"]
+__all__ = ["interrupt_on_terminate", "late", "received", "terminating_as_interrupt", "wanted"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -81,3 +81,24 @@ def terminating_as_interrupt() -> Iterator[None]:
         _state.active = False
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def late() -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP change nothing: the run is over and what is left
+    is to say what it did (the report, the summary). A signal then killed a run that had finished
+    and before its ``--json`` report was written (about one SIGTERM in ten at the end of a run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = (signal.SIGINT, *_SIGNALS)
+    saved = {sig: signal.getsignal(sig) for sig in wanted}
+    for sig in wanted:
+        if saved[sig] is not signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
