@@ -82,9 +82,12 @@ def hypercorn_h2(work: Path, root: Path, cert: Path, key: Path) -> Iterator[tupl
 
 
 @contextmanager
-def ftp_server(root: Path, user: str, password: str, rate: int = 0) -> Iterator[tuple[int, list[str]]]:
+def ftp_server(
+    root: Path, user: str, password: str, rate: int = 0, without: tuple[str, ...] = ()
+) -> Iterator[tuple[int, list[str]]]:
     """pyftpdlib on 127.0.0.1 serving *root* to anonymous readers and to *user* (at *rate* bytes a
-    second, if given); give its port and the commands it received (to see REST)."""
+    second, if given; *without* the commands named, as an older server); give its port and the
+    commands it received (to see REST)."""
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler
     from pyftpdlib.servers import ThreadedFTPServer
@@ -101,6 +104,7 @@ def ftp_server(root: Path, user: str, password: str, rate: int = 0) -> Iterator[
 
     Handler.authorizer = authorizer
     Handler.passive_ports = None
+    Handler.proto_cmds = {name: spec for name, spec in FTPHandler.proto_cmds.items() if name not in without}
     if rate:
 
         class Throttled(ThrottledDTPHandler):

@@ -281,6 +281,26 @@ def test_timestamping_over_ftp_and_sftp(tmp_path: Path, engine: str) -> None:
             assert (dest / "f.bin").stat().st_mtime == 1_700_000_100
 
 
+def test_timestamping_over_ftp_without_size_fetches_again(tmp_path: Path) -> None:
+    """A server that gives no SIZE: no ETag of size and time is kept, and the time alone would take a
+    file grown with its old time kept for the copy (it was skipped, the copy short): -N downloads it
+    again."""
+    root = tmp_path / "root"
+    root.mkdir()
+    served = root / "f.bin"
+    served.write_bytes(SMALL)
+    os.utime(served, (1_700_000_000, 1_700_000_000))
+    with ftp_server(root, "alice", SECRET, without=("SIZE",)) as (port, commands):
+        url, dest = f"ftp://127.0.0.1:{port}/f.bin", tmp_path / "out"
+        first = fetch([url], dest, _options("asyncio", timestamping=True)).items[0]
+        served.write_bytes(SMALL + b"more")
+        os.utime(served, (1_700_000_000, 1_700_000_000))
+        second = fetch([url], dest, _options("asyncio", timestamping=True)).items[0]
+    assert any(line.startswith("SIZE") for line in commands)  # (asked, and refused)
+    assert (first.status, second.status) == ("ok", "ok"), second.error
+    assert (dest / "f.bin").read_bytes() == SMALL + b"more"
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_redirect_from_http_to_ftp_is_followed(tmp_path: Path, files: Path, engine: str) -> None:
     with ftp_server(files, "alice", SECRET) as (port, _commands):

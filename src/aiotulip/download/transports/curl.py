@@ -294,7 +294,7 @@ class _Transfer:
                 # time alone (to the second) let a file replaced within its second, or with its
                 # old time kept (touch -r, rsync -t), be spliced onto the old part.
                 dict.__setitem__(headers, "etag", f'"{self.resumed + size}-{stamp}"')
-        if self.unless is not None and _unchanged(self.unless, headers, stamp):
+        if self.unless is not None and _unchanged(self.unless, headers):
             self.headers, self.version, self.status = headers, self.scheme, 304
             return
         if self.resumed:
@@ -559,24 +559,17 @@ def _files(
     return True
 
 
-def _unchanged(unless: tuple[str | None, str | None], head: Mapping[str, str], stamp: int | None) -> bool:
-    """Whether an ftp or sftp file is the copy a -N request has (the Item's If-None-Match and
-    If-Modified-Since, judged as an HTTP server would: the ETag made of size and time first).
-    Judged once the body begins (libcurl has asked the size and time by then), and the transfer
-    stopped there: libcurl's own TIMECONDITION looks at the time alone, and a file replaced with
-    its old time kept (touch -r, rsync -t) would have been taken for the copy."""
-    match, since = unless
-    if match is not None:
-        etag = head.get("etag")
-        return etag is not None and any(tag.strip().removeprefix("W/") == etag for tag in match.split(","))
-    if since is None or stamp is None or stamp < 0:
+def _unchanged(unless: tuple[str | None, str | None], head: Mapping[str, str]) -> bool:
+    """Whether an ftp or sftp file is the copy a -N request has: the Item's If-None-Match holds the
+    ETag made of the file's size and time, judged once the body begins (libcurl has asked both by
+    then) and the transfer stopped there. A time alone never says so (If-Modified-Since with no
+    ETag kept, where the server gave no size): a file grown with its old time kept (touch -r,
+    rsync -t) would be taken for the copy — the reason libcurl's own TIMECONDITION is not used."""
+    match, _since = unless
+    etag = head.get("etag")
+    if match is None or etag is None:
         return False
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return stamp <= parsedate_to_datetime(since).timestamp()
-    except (TypeError, ValueError):
-        return False
+    return any(tag.strip().removeprefix("W/") == etag for tag in match.split(","))
 
 
 def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
