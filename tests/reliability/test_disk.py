@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -101,18 +102,24 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
-def test_a_full_disk_stops_the_run_asking_for_more(small_disk: Path, tmp_path: Path, engine: str) -> None:
+@pytest.mark.parametrize(
+    ("engine", "more"),
+    [("sequential", []), ("threads", []), ("asyncio", []), ("asyncio", ["--workers", "2"])],
+)
+def test_a_full_disk_stops_the_run_asking_for_more(
+    small_disk: Path, tmp_path: Path, engine: str, more: list[str]
+) -> None:
     """Once the disk is full no new item starts: each would ask its server for the file only to
     fail the same way (all 400 did). The items under way end (kept parts for a resume, never a
-    partial file under its name), the rest are not started, and the run says why."""
+    partial file under its name), the rest are not started, and the run says why — with worker
+    processes too (the reason was lost on the way to the parent)."""
     config = ServeConfig(files=400, size=(8_000, 8_000), seed=4)
     with ServerThread(config) as base:
         files = {f["name"]: f for f in manifest(base)}
         report_file = tmp_path / "report.json"
         proc = subprocess.run(
             [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "8",
-             "-d", str(small_disk / "d"), "--engine", engine, "--json", str(report_file)],
+             "-d", str(small_disk / "d"), "--engine", engine, "--json", str(report_file), *more],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
@@ -132,3 +139,30 @@ def test_a_full_disk_stops_the_run_asking_for_more(small_disk: Path, tmp_path: P
         assert (small_disk / "d" / name).stat().st_size == files[name]["size"]
     for path in (small_disk / "d").iterdir():  # nothing else under a final name
         assert path.name.endswith(".tulip-part") or path.name in {Path(i["path"]).name for i in ok}, path
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_a_split_download_that_fills_the_disk_stops_the_run(
+    small_disk: Path, tmp_path: Path, engine: str
+) -> None:
+    """A span of a split download meets the full disk: the run starts nothing more (it set nothing,
+    and every later item was fetched only to fail the same way), and its part stays for a resume."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "big.bin").write_bytes(os.urandom(3_000_000))
+    for n in range(40):
+        (root / f"s{n:02d}.bin").write_bytes(b"s" * 4_000)
+    with ServerThread(ServeConfig(root=root)) as base:
+        urls = [f"{base}/files/big.bin", *(f"{base}/files/s{n:02d}.bin" for n in range(40))]
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "aiotulip", "fetch", *urls, "--split", "4", "--min-split-size", "100K",
+             "-c", "1", "-d", str(small_disk / "d"), "--engine", engine, "--json", str(report_file)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(report_file.read_text())
+    big, *small = report["items"]
+    assert big["status"] == "failed" and "no space left on device" in big["error"], big
+    assert [i["status"] for i in small] == ["interrupted"] * 40  # (not started)
+    assert "no space left on device" in report["summary"]["stopped"]

@@ -88,6 +88,7 @@ class _Child:
     max_lag: float | None = None
     stages: dict[str, float] = field(default_factory=dict)
     signum: int | None = None  # the signal that interrupted it
+    stopped: str | None = None  # why it started no more items (a full disk), if it stopped
 
 
 def run_workers(work: Work) -> Outcome:
@@ -118,6 +119,7 @@ def run_workers(work: Work) -> Outcome:
         os.close(write_end)
         children.append(_Child(pid, read_end, indices))
     interrupted = _gather(children, jobs, results, progress)
+    work.rules.halt.reason = next((child.stopped for child in children if child.stopped), None)
     signalled = [child.signum for child in children if child.signum is not None]
     if not interrupted and signalled and _signals.received() is None:
         _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
@@ -244,7 +246,7 @@ def _take(child: _Child, jobs: list[Job], results: ResultLog, progress: Progress
             elif kind == "retrying":
                 progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4], event[5])
             elif kind == "end":
-                _, child.interrupted, child.max_lag, child.stages, child.signum = event
+                _, child.interrupted, child.max_lag, child.stages, child.signum, child.stopped = event
                 child.ended = True
 
 
@@ -348,7 +350,14 @@ class _Relay(Progress):
                     if result is not None and index not in self.sent:
                         self._events.append(("done", index, result))
                 self._events.append(
-                    ("end", outcome.interrupted, outcome.max_lag, self.meter.stages(), _signals.received())
+                    (
+                        "end",
+                        outcome.interrupted,
+                        outcome.max_lag,
+                        self.meter.stages(),
+                        _signals.received(),
+                        outcome.stopped,
+                    )
                 )
             self._flush(time.monotonic())
 
@@ -371,7 +380,9 @@ def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: ob
         shard = [jobs[index] for index in indices]
         relay = _Relay(fd, indices, shard)
         engine = engines.load(work.options.engine)
-        outcome = engine.run_to_end(Work(shard, work.store, options, relay))  # type: ignore[arg-type]  # the relay is a Progress by duck typing
+        mine = Work(shard, work.store, options, relay)  # type: ignore[arg-type]  # the relay is a Progress by duck typing
+        outcome = engine.run_to_end(mine)
+        outcome.stopped = mine.rules.halt.reason
     except BaseException:  # a child must end here, whatever happened
         status = 70  # EX_SOFTWARE: the parent fails this child's unfinished items
     finally:

@@ -118,6 +118,7 @@ class Outcome:
     interrupted: bool = False
     max_lag: float | None = None
     stages: dict[str, float] | None = None  # CPU seconds by stage, when counted in other processes
+    stopped: str | None = None  # why no more items started (a full disk), from other processes
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from aiotulip.download.decoding import AsyncDecoded
 from aiotulip.download.engines import Outcome, Work, _split
 from aiotulip.download.engines._disk import Files
 from aiotulip.download.item import Commit, Finish, Item, Read, Request, Rules, Split, Step, Wait
+from aiotulip.download.item.steps import Halt
 from aiotulip.download.models import Job, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
@@ -69,8 +70,9 @@ class BatchWriter:
     median of the last 64 passes 50 µs, or three have taken over 10 ms, the loop writes no more.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, halt: Halt | None = None) -> None:
         self.store = store
+        self.halt = halt  # told of a full disk at once: workers start nothing more meanwhile
         self._loop = asyncio.get_running_loop()
         self._pending: list[_Pending] = []
         self._in_flight = 0
@@ -139,6 +141,8 @@ class BatchWriter:
         except Exception as exc:  # each file's own outcome (a name taken: the Item picks the next)
             # Anything else too (a bug's exception): raised out of a batch written on the loop, it
             # left every file of the batch waiting for ever, and the run hung.
+            if self.halt is not None:
+                self.halt.note(exc)
             return exc
         return None
 
@@ -371,7 +375,9 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
     rules = work.rules
     per_host = options.per_host
     async with transport, LagProbe() as lag_probe:
-        ctx = _Context(transport, store, rules, options.buffer_size(), progress, BatchWriter(store), disk)
+        ctx = _Context(
+            transport, store, rules, options.buffer_size(), progress, BatchWriter(store, rules.halt), disk
+        )
         clock = asyncio.get_running_loop().time
 
         writes: set[asyncio.Future[None]] = set()

@@ -74,7 +74,6 @@ from aiotulip.download.retry import Attempts
 from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Span
 from aiotulip.errors import (
     BusyError,
-    DiskFullError,
     FetchError,
     IntegrityError,
     ProtocolError,
@@ -578,8 +577,7 @@ class Item(SplitSteps):
 
     def _fail(self, error: FetchError, part_size: int | None = None) -> Step:
         self._count()  # an attempt that fails on its way out counts (it was tried)
-        if isinstance(error, DiskFullError) and self.rules.halt.reason is None:
-            self.rules.halt.reason = str(error)
+        self.rules.halt.note(error)
         self.retry = self.retry.failed(error)
         if part_size is not None and self._part_open:
             self._part_size = part_size

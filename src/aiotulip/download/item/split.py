@@ -141,5 +141,6 @@ class SplitSteps:
             self.kept = 0
             self._forget_served()
             return REMOVE_PART
+        self.rules.halt.note(outcome.error)  # (a span that met a full disk: the run starts no more)
         result = plan.result_for_error(self.public, self.path, outcome.error, self.retry.made, 0.0)
         return self._finish(result, remove_part=received == 0)

@@ -17,7 +17,7 @@ from aiotulip.download.names import Names
 from aiotulip.download.rate import Bucket
 from aiotulip.download.retry import RetryPolicy
 from aiotulip.download.segments import Segments, Span
-from aiotulip.errors import FetchError
+from aiotulip.errors import DiskFullError, FetchError
 
 __all__ = [
     "HASH_PART",
@@ -194,6 +194,11 @@ class Halt:
 
     def __init__(self) -> None:
         self.reason: str | None = None
+
+    def note(self, error: BaseException) -> None:
+        """Stop the run if *error* says the disk is full (the first such error is the reason)."""
+        if self.reason is None and isinstance(error, DiskFullError):
+            self.reason = str(error)
 
 
 @dataclass(frozen=True, slots=True)
