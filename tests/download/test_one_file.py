@@ -288,3 +288,30 @@ def test_o_dash_stops_at_max_filesize_as_curl_does(tmp_path: Path, engine: str) 
     assert proc.returncode == 1 and proc.stdout == body[: 1 << 20]
     assert (item["status"], item["error_kind"], item["bytes"]) == ("failed", "integrity", 1 << 20), item
     assert "--max-filesize" in proc.stderr.decode() and "internal" not in proc.stderr.decode()
+
+
+def test_ctrl_c_on_o_dash_says_what_went_out(tmp_path: Path) -> None:
+    """Interrupted, a stream's item counts the bytes its reader has (it said 0), and the run does not
+    say to run it again to finish: a second run starts the stream over."""
+    import json
+    import signal
+    import time
+
+    from aiotulip.serve import Faults, ServeConfig, ServerThread
+
+    with ServerThread(
+        ServeConfig(files=1, size=(4_000_000, 4_000_000), faults=Faults(bandwidth=1_000_000))
+    ) as base:
+        argv = tulip_cmd("fetch", "--no-netrc", f"{base}/files/file-00000.bin", "-o", "-", "--json",
+                         str(tmp_path / "r.json"))  # fmt: skip
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            got = proc.stdout.read(300_000)
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            got += proc.stdout.read()
+            err = proc.stderr.read().decode()
+            assert proc.wait(timeout=30) == 130, err
+    (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert item["status"] == "interrupted" and item["bytes"] == len(got) > 0, item
+    assert "went out to -" in err and "run the same command again" not in err

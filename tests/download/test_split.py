@@ -176,6 +176,34 @@ def test_a_killed_split_download_resumes_each_span(tmp_path: Path, engine: str) 
     assert sorted(os.listdir(tmp_path)) == ["file-00000.bin"]
 
 
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_ctrl_c_reports_the_bytes_a_split_download_wrote(tmp_path: Path, engine: str) -> None:
+    """Ctrl-C ends a split download at once, and the interrupted item's bytes are those its spans
+    wrote — what its map keeps for the resume — not the size of its sparse part (a 16 MB file said
+    "16 MiB kept" a second in; the sequential engine finished the file before it stopped)."""
+    faults = Faults(bandwidth=MB)  # four spans at 1 MB/s each: 4 s for the file
+    with ServerProcess(ServeConfig(files=1, size=(16 * MB, 16 * MB), seed=2, faults=faults)) as base:
+        report = tmp_path / "r.json"
+        command = tulip_cmd("fetch", f"{base}/files/file-00000.bin", "-d", str(tmp_path), "--engine", engine,
+                            "--split", "4", "--min-split-size", "256k", "--json", str(report))  # fmt: skip
+        part = tmp_path / ".file-00000.bin.tulip-part"
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not part.exists():
+                time.sleep(0.02)
+            time.sleep(1.0)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            took = time.monotonic() - signalled
+    assert proc.returncode == 130, err
+    assert took < 2.0, took  # (the sequential engine waited for every span to end: the whole file)
+    (item,) = json.loads(report.read_text())["items"]
+    assert item["status"] == "interrupted"
+    assert 0 < item["bytes"] <= _kept(part) < 16 * MB, item
+    assert "16.0 MiB kept" not in out
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_file_changed_between_runs_starts_every_span_over(tmp_path: Path, engine: str) -> None:
     faults = Faults(bandwidth=2 * MB)

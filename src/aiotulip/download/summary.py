@@ -53,15 +53,24 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
         lines.append(f"  stopped early: {report.stopped}")
     if stopped or never:
         kept = sum(r.bytes for r in report.items if r.status == "interrupted") if stopped else 0
-        held = f" ({format_bytes(kept)} kept in their parts)" if kept else ""
-        lines.append(
-            f"  {stopped} interrupted{held}, {never} not started: run the same command again to finish"
-        )
+        if len(report.items) == 1 and _streamed(report.items[0].path):
+            # (what went out cannot be taken back, nor added to by a second run: it starts over)
+            lines.append(f"  interrupted after {format_bytes(kept)} went out to {report.items[0].path}")
+        else:
+            held = f" ({format_bytes(kept)} kept in their parts)" if kept else ""
+            lines.append(
+                f"  {stopped} interrupted{held}, {never} not started: run the same command again to finish"
+            )
     shown, failed = report.failures(_SHOWN_FAILURES)
     lines += [f"  {result.status}: {result.url} — {result.error}" for result in shown]
     if failed > len(shown):
         lines.append(f"  ... and {failed - len(shown)} more (see --json)")
     return lines
+
+
+def _streamed(path: str) -> bool:
+    """Whether a file's bytes went to a stream (``-o -``, a device or FIFO): no part to resume."""
+    return path == "-" or path.startswith("/dev/")
 
 
 def _table(figures: list[tuple[str, str]], width: int | None) -> list[str]:

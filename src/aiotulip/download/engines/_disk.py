@@ -24,7 +24,6 @@ from aiotulip.download.item import (
 )
 from aiotulip.download.models import Job
 from aiotulip.download.store import NameTaken, PartBusy, PartFile, Store
-from aiotulip.download.store.inspect import regular_size
 from aiotulip.errors import StorageError
 
 __all__ = ["Files"]
@@ -50,7 +49,7 @@ class Files:
         """Bytes the .part keeps for the next run (open or not)."""
         if self.part is not None:
             return self.part.size
-        return regular_size(self.store.part_path(self.job)) or 0
+        return self.store.held(self.job)
 
     def run(self, item: Item, step: Step) -> Step:
         """Carry out disk steps, feeding each outcome to *item*, until a step that is not one."""

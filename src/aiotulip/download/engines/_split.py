@@ -107,6 +107,15 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
         for future in futures:
             future.result()  # Interrupted (Ctrl-C) or a bug goes up from here, once all are done
         runner.hasher.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C in this thread (the sequential engine: no one else sets the cancel event): the
+        # connections stop at their next chunk, and readers of a silent server are woken. Left
+        # alone, the shutdown below waited for every span to end — the whole file.
+        ctx.cancel.set()
+        interrupt = getattr(ctx.transport, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
+        raise
     finally:
         pool.shutdown(wait=True)
         with lock:

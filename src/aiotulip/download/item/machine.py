@@ -71,7 +71,7 @@ from aiotulip.download.item.steps import (
 from aiotulip.download.models import Job, Result
 from aiotulip.download.rate import Bucket, Floor
 from aiotulip.download.retry import Attempts
-from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Span
+from aiotulip.download.segments import Changed, Connection, Failed, Fetch, Retry, Segments, Span
 from aiotulip.errors import (
     BusyError,
     FetchError,
@@ -157,6 +157,7 @@ class Item(SplitSteps):
         self._bucket = Bucket(rules.rate_per_file) if rules.rate_per_file is not None else None
         self._mirrors = Mirrors(1 + len(job.mirrors)) if job.mirrors else None
         self._spans = False  # this attempt's bytes came as a split download's spans
+        self._segments_now: Segments | None = None  # ... these (what a Ctrl-C finds written)
         self._version: str | None = None  # the protocol of the last answer
         self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
         self.floor: Floor | None = None  # -Y: this attempt's reader against the speed floor
@@ -365,7 +366,10 @@ class Item(SplitSteps):
 
     def interrupted(self, held: int) -> Result:
         """The run stopped while this item was under way (in any phase: no check); its part keeps
-        *held* bytes for the next run."""
+        *held* bytes for the next run (a split download's: those its spans wrote, not the size of
+        its sparse part)."""
+        if self._spans and self._segments_now is not None:
+            held = min(held, self._segments_now.received)
         return Result(
             self.public.url, self.path, "interrupted", held, attempts=self.attempts, error="interrupted",
             resumed_from=min(self.kept, held), elapsed=self.clock() - self.started, error_kind="interrupted",
@@ -518,6 +522,7 @@ class Item(SplitSteps):
             self._part_open = True
             self._validator = body.validator
             self._spans = True
+            self._segments_now = segments
             return Split(segments, fresh=True, first=segments.spans[0], source=self._current)
         if decode is not None:  # decoded bytes are streamed and counted whatever the encoded length
             if not self._part_open:

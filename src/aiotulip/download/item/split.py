@@ -27,11 +27,12 @@ class SplitSteps:
     """What an Item does for a split download (see ``machine.Item`` for the state it shares)."""
 
     # The Item's state these steps change (slots here, so that the Item keeps no __dict__) ...
-    __slots__ = ("_body", "_no_split", "_spans", "kept", "retry")
+    __slots__ = ("_body", "_no_split", "_segments_now", "_spans", "kept", "retry")
     kept: int
     retry: Attempts
     _no_split: bool
     _spans: bool
+    _segments_now: Segments | None
     _body: plan.Body | None
 
     # ... and what they read.
@@ -96,6 +97,7 @@ class SplitSteps:
         self._count()
         if segments.complete:
             return HASH_PART
+        self._segments_now = segments
         return Split(segments, fresh=False)
 
     # -- the spans' requests and answers (questions asked while the phase is SPLIT) ----------------

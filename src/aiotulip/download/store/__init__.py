@@ -97,6 +97,10 @@ class Store:
     def part_path(self, job: Job) -> str:
         return self._prefix + part_name(job.name)
 
+    def held(self, job: Job) -> int:
+        """Bytes *job*'s part keeps for the next run (none open here: looked at on disk)."""
+        return regular_size(self.part_path(job)) or 0
+
     def inspect(self, job: Job) -> Local:
         """Return the sizes of *job*'s final file and part, where they exist as regular files, and
         whether tulip's record vouches for the final file."""

@@ -61,6 +61,12 @@ class StdoutStore(Store):
             self._part.restart()  # (refused once bytes are out)
         return self._part
 
+    def held(self, job: Job) -> int:
+        if self._part is None:
+            return 0
+        size = self._part.size  # (out already: the reader has them, up to --max-filesize)
+        return size if self.limit is None else min(size, self.limit)
+
     def discard_part(self, job: Job) -> None:
         if self._part is not None and self._part.size:
             raise _gone(job, self._part.size)
