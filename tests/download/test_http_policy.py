@@ -194,12 +194,23 @@ def test_https_to_a_plain_http_server_fails_at_once(tmp_path: Path, engine: str,
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}/x"
         report = fetch([url], tmp_path, engine=engine, transport=transport, netrc=False, proxy="")
+        # ... and an https:// proxy that is that server: the proxy is named, not the URL
+        plain_proxy = f"https://127.0.0.1:{server.server_address[1]}"
+        proxied = (
+            fetch(["http://127.0.0.1:1/y"], tmp_path, engine=engine, netrc=False, proxy=plain_proxy)
+            if transport == "auto"
+            else None
+        )
     finally:
         server.shutdown()
         server.server_close()
     (item,) = report.items
     assert (item.status, item.attempts, item.error_kind) == ("failed", 1, "protocol"), item.error
     assert "does not speak TLS" in (item.error or "") and "http://" in (item.error or "")
+    if proxied is not None:
+        (item,) = proxied.items
+        assert (item.status, item.attempts, item.error_kind) == ("failed", 1, "proxy"), item.error
+        assert "the proxy 127.0.0.1:" in (item.error or "") and "does not speak TLS" in (item.error or "")
 
 
 # -- secrets -------------------------------------------------------------------------------------------

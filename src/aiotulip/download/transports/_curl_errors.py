@@ -132,7 +132,14 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
             )
         return CertificateError(f"certificate not trusted: {reason} ({_FIX_TRUST})", url=url)
     if code in (SSL_CONNECT_ERROR, USE_SSL_FAILED, QUIC_CONNECT_ERROR):
-        return tls_failed(message, url)
+        # An https:// proxy's own TLS failed where no tunnel was made through it (or none was
+        # needed: an http:// URL is asked of the proxy itself).
+        of_proxy = (
+            proxy is not None
+            and proxy.scheme == "https"
+            and (transfer.scheme == "http" or not _info(curl, pycurl.HTTP_CONNECTCODE))
+        )
+        return tls_failed(message, url, proxy=proxy.address if of_proxy and proxy is not None else None)
     if code in (SSL_CERTPROBLEM, SSL_CLIENTCERT, SSL_CACERT_BADFILE):
         return FetchError(f"TLS cannot be set up: {message}", url=url)
     if code in (WEIRD_SERVER_REPLY, TOO_LARGE, HTTP2, HTTP2_STREAM, HTTP3):

@@ -65,14 +65,20 @@ def tls_error(exc: ssl.SSLError, *, url: str) -> FetchError:
     return tls_failed(str(exc.reason or exc), url)
 
 
-def tls_failed(reason: str, url: str) -> FetchError:
+def tls_failed(reason: str, url: str, proxy: str | None = None) -> FetchError:
     """A TLS handshake that failed: worth another try (a server overloaded, a connection cut),
     except where the server answered in plain text — an http:// server on the port an https:// URL
-    names, which would answer every retry so (OpenSSL: "wrong version number")."""
+    names, which would answer every retry so (OpenSSL: "wrong version number"). *proxy*: the
+    address of an https:// proxy whose own handshake it was."""
     if "wrong version number" in reason.lower().replace("_", " "):
+        if proxy is not None:
+            return ProxyError(f"TLS failed: the proxy {proxy} does not speak TLS ({reason}); is the proxy "
+                              "URL http://?", url=url, transient=False)  # fmt: skip
         return ProtocolError(
             f"TLS failed: the server does not speak TLS on this port ({reason}); is the URL http://?", url=url
         )
+    if proxy is not None:
+        return ProxyError(f"TLS with the proxy {proxy} failed: {reason}", url=url)
     return TransportError(f"TLS failed: {reason}", url=url)
 
 
