@@ -144,3 +144,44 @@ def test_ctrl_c_ends_a_run_whose_server_went_silent(tmp_path: Path, engine: str,
     assert took < 10, took  # (the read timeout is 60 s)
     assert not (tmp_path / "f.bin").exists()
     assert part.read_bytes() == body
+
+
+def test_a_signal_during_the_commit_reports_the_file_it_finished(tmp_path: Path) -> None:
+    """SIGTERM while a part is renamed to its final name (made slow here): the rename goes on in its
+    thread and ends the item, and the report says ok — it said interrupted, of a file complete under
+    its name (about one run in forty signalled at completion)."""
+    import json
+    import sys
+
+    from tests.download.conformance.scripted import Scripted, response
+
+    body = random.Random(3).randbytes(300_000)  # streamed to a part (past what is read in memory)
+    marker = tmp_path / "committing"
+    code = (
+        "import pathlib, sys, time\n"
+        "from aiotulip.download.store import part\n"
+        "real = part.PartFile.commit\n"
+        "def slow(self, *args, **kwargs):\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+        "    time.sleep(1.0)\n"
+        "    return real(self, *args, **kwargs)\n"
+        "part.PartFile.commit = slow\n"
+        "from aiotulip.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body, 'ETag: "e"')]}) as server:
+        argv = [sys.executable, "-c", code, "fetch", f"{server.base}/f.bin", "-d", str(tmp_path / "out"),
+                "--json", str(tmp_path / "r.json"), "--noproxy", "*"]  # fmt: skip
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            deadline = time.monotonic() + 20
+            while not marker.exists():
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    proc.stderr.read() if proc.stderr else ""
+                )
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert (item["status"], item["bytes"]) == ("ok", len(body)), item
+    assert (tmp_path / "out" / "f.bin").read_bytes() == body

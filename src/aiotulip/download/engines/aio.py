@@ -260,10 +260,38 @@ async def _download(item: Item, ctx: _Context) -> Result | _Written:
                     return result
                 case Split():  # a split download resumed: its .part is open
                     step = await _split.run_async(item, step, None, files.split(step), ctx, ctx.disk)
+                case Commit():
+                    step = await _commit(files, item, step)
                 case _:  # disk steps, back to back in one thread hop
                     step = await asyncio.to_thread(files.run, item, step)
     finally:
         files.close()
+
+
+class _CommittedMeanwhile(asyncio.CancelledError):
+    """The run was interrupted while this item's file was being committed, and the commit ended it:
+    *result* is what it made (a complete file under its name), to be reported as such."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__()
+        self.result = result
+
+
+async def _commit(files: Files, item: Item, step: Step) -> Step:
+    """The part renamed to its final name (and what follows, in the same thread hop). The hop goes
+    on in its thread whatever happens here; interrupted, the item waits for it (a rename: moments)
+    and says what it did — a file complete under its name was reported as interrupted."""
+    hop = asyncio.ensure_future(asyncio.to_thread(files.run, item, step))
+    try:
+        return await asyncio.shield(hop)
+    except asyncio.CancelledError:
+        try:
+            finished = await hop
+        except BaseException:  # (cancelled again, or the commit failed: interrupted as it stands)
+            raise asyncio.CancelledError from None
+        if isinstance(finished, Finish) and finished.result.status == "ok":
+            raise _CommittedMeanwhile(finished.result) from None
+        raise
 
 
 async def _read_part(item: Item, read: Read, response: AsyncResponse, files: Files, ctx: _Context) -> Step:
@@ -428,6 +456,9 @@ async def _run(work: Work, transport: AsyncTransport, disk: concurrent.futures.T
                     item = Item(job, path, local_of(job), rules, clock)
                     try:
                         outcome = await _download(item, ctx)
+                    except _CommittedMeanwhile as stop:  # interrupted as it finished: finished
+                        record(index, job, stop.result)
+                        raise asyncio.CancelledError from None
                     except asyncio.CancelledError:  # the run is interrupted: how far this one got
                         record(index, job, item.interrupted(Files(store, job).held()))
                         raise
