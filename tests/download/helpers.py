@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,3 +44,11 @@ def comparable(report: Report, dest: Path) -> list[tuple]:
 def _target(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
+
+
+def signal_and_wait(proc: subprocess.Popen[str], signum: int = signal.SIGINT) -> tuple[str, str, float]:
+    """Send *signum* to *proc* and wait for it to end; return its output and the seconds it took."""
+    signalled = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    return out, err, time.monotonic() - signalled

@@ -23,7 +23,7 @@ import pytest
 from aiotulip import ENGINES, Entry, FetchOptions, RetryPolicy, fetch
 from aiotulip.serve import Faults, ServeConfig, ServerProcess, ServerThread
 from tests.download.conformance.scripted import Request, Scripted, response
-from tests.download.helpers import manifest
+from tests.download.helpers import manifest, signal_and_wait
 from tests.terminal import tulip_cmd
 
 MB = 1 << 20
@@ -192,10 +192,7 @@ def test_ctrl_c_reports_the_bytes_a_split_download_wrote(tmp_path: Path, engine:
             while time.monotonic() < deadline and not part.exists():
                 time.sleep(0.02)
             time.sleep(1.0)
-            signalled = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
-            took = time.monotonic() - signalled
+            out, err, took = signal_and_wait(proc)
     assert proc.returncode == 130, err
     assert took < 2.0, took  # (the sequential engine waited for every span to end: the whole file)
     (item,) = json.loads(report.read_text())["items"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from aiotulip.serve import Faults, ServeConfig, ServerProcess
-from tests.download.helpers import assert_disk_matches, manifest
+from tests.download.helpers import assert_disk_matches, manifest, signal_and_wait
 from tests.terminal import tulip_cmd
 
 
@@ -136,10 +136,7 @@ def test_ctrl_c_ends_a_run_whose_server_went_silent(tmp_path: Path, engine: str,
             while not (part.exists() and part.stat().st_size == len(body)):
                 assert time.monotonic() < deadline, "the body never reached the part"
                 time.sleep(0.05)
-            signalled = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            _out, err = proc.communicate(timeout=30)
-            took = time.monotonic() - signalled
+            _out, err, took = signal_and_wait(proc)
     assert proc.returncode == 130, err
     assert took < 10, took  # (the read timeout is 60 s)
     assert not (tmp_path / "f.bin").exists()
