@@ -414,6 +414,7 @@ def test_sftp_with_no_known_hosts_file_trusts_no_host_key(
     (item,) = refused.items
     assert (item.status, item.error_kind) == ("failed", "certificate"), item.error
     assert "holds another key for this host, or none" in (item.error or "")
+    assert "ssh-keyscan -p " in (item.error or "")  # (what to do about a new host, said)
     assert not (tmp_path / "no" / "small.bin").exists()
     assert blind.returncode == 0 and (tmp_path / "k" / "small.bin").read_bytes() == SMALL
     assert blind.stderr.count("warning: --insecure") == 1, blind.stderr

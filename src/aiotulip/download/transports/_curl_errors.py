@@ -121,9 +121,13 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     if code == PEER_FAILED_VERIFICATION:
         if transfer.scheme == "sftp":
             said = f": {message}" if message.strip() else ""
-            return CertificateError(f"host key not trusted{said}: the known_hosts file holds another key for "
-                                    "this host, or none. A changed key may be somebody in between: find out "
-                                    "why before you trust it (--insecure takes any)", url=url)  # fmt: skip
+            return CertificateError(
+                f"host key not trusted{said}: the known_hosts file (--known-hosts; ~/.ssh/known_hosts, with "
+                "none there: no key is trusted) holds another key for this host, or none — a new host's is "
+                f"added as `ssh-keyscan -p {port} {host}` prints it. A changed key may be somebody in "
+                "between: find out why before you trust it (--insecure takes any)",
+                url=url,
+            )
         reason = message.partition(": ")[2] or message
         if "subject name" in message or "hostname" in message.lower():
             return CertificateError(
