@@ -30,6 +30,7 @@ CASES = {
     "fetch negative timeout": (["fetch", "--timeout", "-3", "http://127.0.0.1:1/x"], 2),
     "fetch bad engine": (["fetch", "--engine", "gpu", "http://127.0.0.1:1/x"], 2),
     "fetch bad manifest url": (["fetch", "--manifest", "not a url"], 2),
+    "fetch proxy is a count": (["fetch", "-x", "4", "http://127.0.0.1:1/x"], 2),  # (aria2c's -x)
     "bench bad scale": (["bench", "--scale", "0"], 2),
     "bench bad workload": (["bench", "--workload", "everything"], 2),
     "bench bad concurrency": (["bench", "--concurrency", "1,x"], 2),

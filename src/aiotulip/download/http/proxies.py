@@ -70,6 +70,12 @@ def parse_proxy(text: str, credentials: Credentials | None = None, where: str = 
         raise UsageError(f"{where}: {parts.scheme}:// is not a proxy tulip speaks to ({', '.join(SCHEMES)})")
     if not parts.hostname:
         raise UsageError(f"{where}: no host in {shown!r}")
+    if parts.hostname.isdigit():
+        # "4" is an address to libcurl (0.0.0.4): here it is a count typed where aria2c's -x (its
+        # connections per server) would take one.
+        raise UsageError(
+            f"{where}: {parts.hostname!r} is not a proxy host (for connections per file: --split N)"
+        )
     if user is not None:
         credentials = Credentials(user, password or "")
     headers = (("Proxy-Authorization", basic(credentials)),) if credentials is not None else ()
