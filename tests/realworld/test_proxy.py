@@ -120,3 +120,44 @@ def test_no_proxy_and_a_proxy_that_is_down(
     (result,) = failed.items
     assert (result.status, result.error_kind, result.attempts) == ("failed", "proxy", 3)
     assert "cannot reach the proxy" in (result.error or "")
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_an_ftp_url_through_an_http_proxy_is_the_proxys_http_answer(tmp_path: Path, engine: str) -> None:
+    """libcurl asks an HTTP proxy for an ftp:// URL with a GET: the answer is the proxy's, in HTTP.
+    tinyproxy (which fetches no ftp) answers 400, and that is a failure — its error page was saved
+    as the file, "ok" — while a proxy that does fetch it gives the file."""
+    import socketserver
+    import threading
+
+    from tests.realworld.reach import ftp_server
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f.bin").write_bytes(BODY)
+
+    class Fetching(socketserver.StreamRequestHandler):  # a proxy that fetches ftp (as squid does)
+        def handle(self) -> None:
+            self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\nConnection: close\r\n\r\n"
+            self.wfile.write(head.encode() + BODY)
+
+    good = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Fetching)
+    threading.Thread(target=good.serve_forever, daemon=True).start()
+    try:
+        with ftp_server(root, "alice", PASSWORD) as (port, commands), tinyproxy(tmp_path) as proxy:
+            url = f"ftp://127.0.0.1:{port}/f.bin"
+            settings = dict(engine=engine, netrc=False, policy=RetryPolicy(retries=0))
+            refused = fetch([url], tmp_path / "refused", proxy=proxy, **settings)  # type: ignore[arg-type]
+            fetched = fetch([url], tmp_path / "fetched", proxy=f"http://127.0.0.1:{good.server_address[1]}",
+                            **settings)  # type: ignore[arg-type]  # fmt: skip
+    finally:
+        good.shutdown()
+        good.server_close()
+    (item,) = refused.items
+    assert (item.status, item.error_kind) == ("failed", "http"), item
+    assert not (tmp_path / "refused" / "f.bin").exists()
+    assert fetched.items[0].status == "ok" and (tmp_path / "fetched" / "f.bin").read_bytes() == BODY
+    assert not [line for line in commands if line.startswith("RETR")]  # (the proxies asked for it)

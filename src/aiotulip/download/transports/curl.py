@@ -120,6 +120,7 @@ class _Transfer:
         "heads",
         "held",
         "high",
+        "http_answer",
         "lines",
         "lock",
         "on_connected",
@@ -165,6 +166,12 @@ class _Transfer:
         self.url = url
         self.proxy = proxy
         self.scheme = url.partition(":")[0].lower()
+        # An HTTP answer, to read as one: an http(s) URL's, and an ftp:// URL's through an HTTP
+        # proxy (libcurl asks the proxy for it with a GET: the status is the proxy's, and an error
+        # page taken for the file was saved as it, "ok").
+        self.http_answer = self.scheme in _HTTP or (
+            self.scheme == "ftp" and proxy is not None and proxy.scheme in _HTTP
+        )
         self.origin = ""  # scheme://host:port, once _Reuse has asked
         self.resumed = 0  # a non-HTTP resume: the offset asked for (REST / SFTP seek; see _files)
         self.unless: tuple[str | None, str | None] | None = None  # ftp/sftp -N: (If-None-Match, IMS)
@@ -206,7 +213,7 @@ class _Transfer:
         file's handling). Called once the body begins, or the transfer ends."""
         lines = self.lines.copy()  # (the list stays: it is the handle's HEADERFUNCTION)
         self.lines.clear()
-        if self.scheme not in _HTTP:
+        if not self.http_answer:
             self._make_head()  # (outside libcurl's callbacks: it asks libcurl what it learnt)
             return None
         if sum(map(len, lines)) > MAX_HEADER_BYTES:
@@ -236,7 +243,7 @@ class _Transfer:
         try:
             self.touched = time.monotonic()
             if not self.status:
-                if self.scheme not in _HTTP:
+                if not self.http_answer:
                     # An ftp or sftp answer's head is made of what libcurl learnt (the size, the time),
                     # which may not be asked inside a callback: after this socket_action, by its driver.
                     if self.heads is not None and not self.chunks:
