@@ -47,9 +47,9 @@ class Files:
 
     def held(self) -> int:
         """Bytes the .part keeps for the next run (open or not)."""
-        if self.part is not None:
+        if self.part is not None and not self.store.stream:
             return self.part.size
-        return self.store.held(self.job)
+        return self.store.held(self.job)  # (a stream's: what its reader has, a cut write's bytes too)
 
     def run(self, item: Item, step: Step) -> Step:
         """Carry out disk steps, feeding each outcome to *item*, until a step that is not one."""

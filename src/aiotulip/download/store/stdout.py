@@ -62,10 +62,7 @@ class StdoutStore(Store):
         return self._part
 
     def held(self, job: Job) -> int:
-        if self._part is None:
-            return 0
-        size = self._part.size  # (out already: the reader has them, up to --max-filesize)
-        return size if self.limit is None else min(size, self.limit)
+        return self._part.out if self._part is not None else 0  # (out already: the reader has them)
 
     def discard_part(self, job: Job) -> None:
         if self._part is not None and self._part.size:
@@ -83,6 +80,7 @@ class _Stream:
         self.fd: int | None = fd
         self.path = "-"
         self.size = 0  # bytes received: past *limit*, the Item sees the file is too long
+        self.out = 0  # bytes the reader has (a write cut short by Ctrl-C counts what it wrote)
         self.limit = limit
         self.hasher = hasher_for(job)
         self.saved_validator: str | None = None
@@ -107,7 +105,7 @@ class _Stream:
             # it): the reader gets the limit's worth and not a byte more.
             out = data[: max(0, self.limit - self.size)]
         if out:
-            _write(self.fd or 1, bytes(out), self.job)
+            _write(self.fd or 1, bytes(out), self.job, self)
         self.size += len(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
@@ -143,11 +141,14 @@ class _Stream:
         pass  # standard output stays open for whoever else writes to it
 
 
-def _write(fd: int, data: bytes, job: Job) -> None:
+def _write(fd: int, data: bytes, job: Job, stream: _Stream | None = None) -> None:
     view = memoryview(data)
     try:
         while view:
-            view = view[os.write(fd, view) :]
+            written = os.write(fd, view)
+            if stream is not None:
+                stream.out += written
+            view = view[written:]
     except BrokenPipeError:
         raise StorageError("standard output was closed (the reader went away)", url=job.url) from None
     except OSError as exc:
