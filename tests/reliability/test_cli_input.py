@@ -31,6 +31,8 @@ CASES = {
     "fetch bad engine": (["fetch", "--engine", "gpu", "http://127.0.0.1:1/x"], 2),
     "fetch bad manifest url": (["fetch", "--manifest", "not a url"], 2),
     "fetch proxy is a count": (["fetch", "-x", "4", "http://127.0.0.1:1/x"], 2),  # (aria2c's -x)
+    "fetch -c URL": (["fetch", "-c", "http://127.0.0.1:1/x"], 2),  # (wget's -c: "is --concurrency here")
+    "fetch -C offset": (["fetch", "-C", "100", "http://127.0.0.1:1/x"], 2),  # (only curl's -C -)
     "bench bad scale": (["bench", "--scale", "0"], 2),
     "bench bad workload": (["bench", "--workload", "everything"], 2),
     "bench bad concurrency": (["bench", "--concurrency", "1,x"], 2),
@@ -83,3 +85,15 @@ def test_urls_after_options_are_urls(tmp_path: Path) -> None:
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert first in proc.stdout + proc.stderr and second in proc.stdout + proc.stderr
+
+
+def test_wget_and_curl_ways_of_asking_to_resume_are_accepted(tmp_path: Path) -> None:
+    """--continue (wget, aria2c) and -C - (curl) change nothing: tulip resumes by itself; -c URL
+    says what -c is here."""
+    for args in (["--continue"], ["-C", "-"]):
+        proc = subprocess.run(tulip_cmd("fetch", *args, "http://127.0.0.1:1/x", "--retries", "0", "-q"),
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 1, proc.stderr  # (ran, and failed to connect: not a usage error)
+    proc = subprocess.run(tulip_cmd("fetch", "-c", "http://127.0.0.1:1/x"), capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)  # fmt: skip
+    assert "-c is --concurrency here" in proc.stderr

@@ -27,6 +27,26 @@ if TYPE_CHECKING:
 __all__ = ["add_arguments", "run"]
 
 
+def _concurrency(text: str) -> int:
+    """-c N; wget's and aria2c's -c (continue) is the one a URL after it says was meant."""
+    if "://" in text:
+        from aiotulip.download.http.urls import redact
+
+        raise argparse.ArgumentTypeError(
+            f"{redact(text)[:80]!r} is a URL: -c is --concurrency here (an interrupted download resumes "
+            "by itself, as wget -c asks; --continue is accepted)"
+        )
+    value: int = positive(text)
+    return value
+
+
+def _continue_at(text: str) -> str:
+    """curl's -C: only '-' (where the file ends), which tulip does anyway, never an offset."""
+    if text != "-":
+        raise argparse.ArgumentTypeError(f"{text!r}: only '-C -' (tulip resumes where the part ends)")
+    return text
+
+
 def add_arguments(fetch: argparse.ArgumentParser) -> None:
     """Add every option of ``tulip fetch`` to *fetch*, grouped as curl and wget2 group theirs."""
     fetch.add_argument("urls", nargs="*", metavar="URL")
@@ -43,8 +63,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     where.add_argument("-O", "--remote-name", action="store_true",
                        help="name the file after the URL (the default; for curl's habit)")  # fmt: skip
     where.add_argument(
-        "-c", "--concurrency", type=positive, default=16, metavar="N", help="downloads in flight"
+        "-c", "--concurrency", type=_concurrency, default=16, metavar="N", help="downloads in flight"
     )
+    where.add_argument("--continue", dest="continue_", action="store_true",
+                       help="resume what an earlier run began (always done; wget, aria2c)")  # fmt: skip
+    where.add_argument("-C", "--continue-at", type=_continue_at, metavar="-",
+                       help="curl's '-C -': resume where the file ends (always done)")  # fmt: skip
     where.add_argument("--per-host", type=positive, metavar="N", help="connections per host")
     where.add_argument("--engine", choices=ENGINES, default="asyncio",
                        help="what waits: tasks on one event loop, threads, or one at a time")  # fmt: skip
