@@ -174,7 +174,7 @@ class _Transfer:
         )
         self.origin = ""  # scheme://host:port, once _Reuse has asked
         self.resumed = 0  # a non-HTTP resume: the offset asked for (REST / SFTP seek; see _files)
-        self.unless: tuple[str | None, str | None] | None = None  # ftp/sftp -N: (If-None-Match, IMS)
+        self.unless: str | None = None  # ftp/sftp -N: the If-None-Match the Item sent (see _unchanged)
         self.status = 0  # 0 until the final response's head is complete
         self.version = ""  # "1.1", "2", "3" (or the scheme, for ftp and sftp)
         self.headers = _NO_HEADERS
@@ -535,8 +535,7 @@ def _files(
         curl.setopt(pycurl.NOPROGRESS, 0)
         curl.setopt(pycurl.XFERINFOFUNCTION, silent_too_long)
     transfer.resumed = _resume_offset(headers)
-    match, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
-    transfer.unless = (match, since) if match or since else None
+    transfer.unless = headers.get("If-None-Match")
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
     # Credentials come as the policy gives them for this origin (a Basic Authorization); without
@@ -566,17 +565,15 @@ def _files(
     return True
 
 
-def _unchanged(unless: tuple[str | None, str | None], head: Mapping[str, str]) -> bool:
-    """Whether an ftp or sftp file is the copy a -N request has: the Item's If-None-Match holds the
-    ETag made of the file's size and time, judged once the body begins (libcurl has asked both by
-    then) and the transfer stopped there. A time alone never says so (If-Modified-Since with no
-    ETag kept, where the server gave no size): a file grown with its old time kept (touch -r,
-    rsync -t) would be taken for the copy — the reason libcurl's own TIMECONDITION is not used."""
-    match, _since = unless
+def _unchanged(match: str, head: Mapping[str, str]) -> bool:
+    """Whether an ftp or sftp file is the copy a -N request has: the Item's If-None-Match (*match*)
+    holds the ETag made of the file's size and time, judged once the body begins (libcurl has asked
+    both by then) and the transfer stopped there. A time alone never says so (If-Modified-Since
+    with no ETag kept, where the server gave no size): a file grown with its old time kept
+    (touch -r, rsync -t) would be taken for the copy — the reason libcurl's own TIMECONDITION is
+    not used."""
     etag = head.get("etag")
-    if match is None or etag is None:
-        return False
-    return any(tag.strip().removeprefix("W/") == etag for tag in match.split(","))
+    return etag is not None and any(tag.strip().removeprefix("W/") == etag for tag in match.split(","))
 
 
 def _tls(curl: pycurl.Curl, options: TransportOptions) -> None:
