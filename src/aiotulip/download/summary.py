@@ -11,6 +11,7 @@ import sys
 from typing import TextIO
 
 from aiotulip.download.models import Report
+from aiotulip.shared.output import writes_through
 from aiotulip.shared.terminal import is_interactive, terminal_width
 from aiotulip.shared.units import format_bytes
 
@@ -53,7 +54,7 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
         lines.append(f"  stopped early: {report.stopped}")
     if stopped or never:
         kept = sum(r.bytes for r in report.items if r.status == "interrupted") if stopped else 0
-        if len(report.items) == 1 and _streamed(report.items[0].path):
+        if len(report.items) == 1 and writes_through(report.items[0].path):
             # (what went out cannot be taken back, nor added to by a second run: it starts over)
             lines.append(f"  interrupted after {format_bytes(kept)} went out to {report.items[0].path}")
         else:
@@ -66,11 +67,6 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
     if failed > len(shown):
         lines.append(f"  ... and {failed - len(shown)} more (see --json)")
     return lines
-
-
-def _streamed(path: str) -> bool:
-    """Whether a file's bytes went to a stream (``-o -``, a device or FIFO): no part to resume."""
-    return path == "-" or path.startswith("/dev/")
 
 
 def _table(figures: list[tuple[str, str]], width: int | None) -> list[str]:

@@ -218,9 +218,7 @@ class Store:
                 raise StorageError(
                     f"{where} leads outside {self.dest} (a symlink or a file)", url=job.url
                 ) from None
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise storage_error(exc, where, job.url) from None
-            raise StorageError(f"cannot create {where}: {exc.strerror}", url=job.url) from None
+            raise storage_error(exc, where, job.url, f"cannot create {where}: {exc.strerror}") from None
         prefix = f"/proc/self/fd/{fd}"
         folder_opened(prefix, os.path.join(self.dest, folder))
         return prefix, fd
@@ -236,9 +234,7 @@ class Store:
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise storage_error(exc, parent, job.url) from None
-            raise StorageError(f"cannot create {parent}: {exc.strerror}", url=job.url) from None
+            raise storage_error(exc, parent, job.url, f"cannot create {parent}: {exc.strerror}") from None
         real = os.path.realpath(parent)
         if real != self._real and not real.startswith(self._real.rstrip(os.sep) + os.sep):
             raise StorageError(f"{parent} leads outside {self.dest}", url=job.url)

@@ -450,12 +450,12 @@ def shown(path: str) -> str:
     return path
 
 
-def storage_error(exc: OSError, path: str, url: str) -> StorageError:
-    """The StorageError of *exc* met at *path*: a DiskFullError where the device or the quota is
-    full (the run then starts no more items)."""
+def storage_error(exc: OSError, path: str, url: str, words: str | None = None) -> StorageError:
+    """The StorageError of *exc* met at *path* (in *words*, if given, else ``explain``'s): a
+    DiskFullError where the device or the quota is full (the run then starts no more items)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(explain(exc, path), url=url)
-    return StorageError(explain(exc, path), url=url)
+    return StorageError(words or explain(exc, path), url=url)
 
 
 def explain(exc: OSError, path: str) -> str:
