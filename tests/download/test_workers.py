@@ -3,6 +3,7 @@ ends cleanly however it is stopped."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aiotulip import Entry, fetch
+from aiotulip import Entry, fetch, fetch_async
 from aiotulip.download.models import Job
 from aiotulip.download.processes import shards, shares
 from aiotulip.download.progress import Progress
@@ -322,3 +323,56 @@ def test_the_report_counts_the_cpu_of_the_run_and_of_its_stages(tmp_path: Path, 
     assert 0.001 < report.cpu["sha256"] < report.cpu["total"] < 30
     assert 0.0005 < report.cpu["write"] < report.cpu["total"]
     assert set(report.summary()["cpu_seconds"]) == {"total", "sha256", "write"}
+
+
+def test_auto_spreads_long_lists_that_come_in_waves_and_nothing_else() -> None:
+    from aiotulip.download.plan import processes
+
+    assert processes(10_000, 100, "asyncio", 2) == 2  # the small row: 100 waves
+    assert processes(3_000, 100, "threads", 2) == 2
+    assert processes(2_999, 100, "asyncio", 2) == 1  # under 1,500 items a process
+    assert processes(100_000, 100, "asyncio", 16) == 4  # one a core, up to 4
+    assert processes(10_000, 10_000, "asyncio", 2) == 1  # c10k: every item in flight at once
+    assert processes(10_000, 1_001, "asyncio", 2) == 1  # under ten waves
+    assert processes(10_000, 100, "sequential", 2) == 1  # one item at a time is what it is for
+    assert processes(10_000, 1, "asyncio", 2) == 1  # -c 1 the same
+    assert processes(10_000, 100, "asyncio", 1) == 1  # one core
+
+
+def test_the_command_line_spreads_a_long_list_by_itself(tmp_path: Path) -> None:
+    """A plain `tulip fetch -i LIST` of 3,000 files runs on as many processes as plan.processes says
+    for this machine's cores (its Report the same as ever); --workers 1, --per-host with one host,
+    and the library's fetch() stay in one."""
+    from aiotulip.download.plan import processes
+
+    cores = len(os.sched_getaffinity(0))
+    config = ServeConfig(files=3_000, size=(64, 64), seed=5)
+    with ServerThread(config) as base:
+        files = manifest(base)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("".join(f"{base}{f['url']}\n" for f in files))
+        for extra, expected in (
+            ((), processes(3_000, 16, "asyncio", cores)),
+            (("--workers", "1"), 1),
+            (("--per-host", "16"), 1),
+            (("--workers", "auto", "--engine", "sequential"), 1),
+        ):
+            dest = tmp_path / f"out{len(extra)}{extra[-1] if extra else ''}"
+            report_file = tmp_path / "report.json"
+            done = subprocess.run(
+                tulip_cmd("fetch", "-i", str(urls), "-d", str(dest), "-c", "16", "--json",
+                          str(report_file), *extra),
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            summary = json.loads(report_file.read_text())["summary"]
+            assert (summary["workers"], summary["ok"]) == (expected, 3_000), extra
+            spread = f" engine, {expected} processes): " if expected > 1 else " engine): "
+            assert spread + "3000 items" in done.stdout, done.stdout
+            assert_disk_matches(dest, files)
+        few = [Entry(base + f["url"]) for f in files[:50]]
+        assert fetch(few, tmp_path / "api").workers == 1  # (the library's default: one process)
+        # Inside somebody's event loop nothing is forked, "auto" or not.
+        every = [Entry(base + f["url"]) for f in files]
+        inside = asyncio.run(fetch_async(every, tmp_path / "loop", workers="auto"))
+        assert inside.workers == 1 and inside.ok

@@ -55,7 +55,8 @@ def run_bench(
     if unknown:
         raise UsageError(f"unknown workload {unknown[0]!r} (choose from {', '.join(WORKLOADS)})")
     cores = os.cpu_count() or 1
-    engines = engines or [*ENGINES, *([f"asyncio:{cores}"] if cores > 1 else [])]
+    # (tulip as it comes spreads long lists over the cores; asyncio:1 shows one process beside it)
+    engines = engines or [*ENGINES, *(["asyncio:1"] if cores > 1 else [])]
     bad = [spec for spec in engines if (parsed := engine_spec(spec)) is None or parsed[0] not in ENGINES]
     if bad:
         raise UsageError(

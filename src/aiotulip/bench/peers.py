@@ -49,7 +49,7 @@ class Client:
     name: str
     kind: str  # "engine" (tulip) or "peer"
     binary: str | None  # None when not installed: listed as skipped
-    workers: int = 1  # tulip: processes (--workers)
+    workers: int = 0  # tulip: processes (--workers N; 0: tulip's default, --workers auto)
     module: str = "aiotulip"  # tulip: the package to run (revisions before 0.2 were named tulip)
 
     @property
@@ -80,18 +80,19 @@ def clients(engines: list[str], compare: dict[str, str] | None = None) -> list[C
 
 
 def engine_spec(spec: str) -> tuple[str, int] | None:
-    """``asyncio`` -> ("asyncio", 1), ``asyncio:2`` (two worker processes) -> ("asyncio", 2); None
-    for a count that is not a whole number >= 1 (the engine's name is checked by the caller)."""
+    """``asyncio`` -> ("asyncio", 0): as many processes as tulip chooses (--workers auto);
+    ``asyncio:2`` -> ("asyncio", 2): two; None for a count that is not a whole number >= 1 (the
+    engine's name is checked by the caller)."""
     engine, colon, workers = spec.partition(":")
     if colon and not (workers.isdigit() and int(workers) >= 1):
         return None
-    return engine, int(workers) if colon else 1
+    return engine, int(workers) if colon else 0
 
 
 def _tulip(spec: str, label: str, python: str) -> Client:
     """A client named ``tulip asyncio`` or, for ``asyncio:2``, ``tulip asyncio x2``."""
-    engine, count = engine_spec(spec) or (spec, 1)
-    name = f"tulip {engine}{label}" + (f" x{count}" if count > 1 else "")
+    engine, count = engine_spec(spec) or (spec, 0)
+    name = f"tulip {engine}{label}" + (f" x{count}" if count else "")
     return Client(name, "engine", python, count, _package(python))
 
 
@@ -120,7 +121,7 @@ def _command(
             client.binary, "-m", client.module, "fetch", "-i", str(urls_file), "-d", str(dest),
             "-c", str(concurrency), "--engine", engine, "--quiet", "--retries", "0",
             "--json", str(work / "report.json"),
-            *(["--workers", str(client.workers)] if client.workers > 1 else []),
+            *(["--workers", str(client.workers)] if client.workers else []),
             *(["--split", str(split), "--min-split-size", "1M"] if split > 1 else []),  # as aria2c -k1M
             *(["--ca-certificate", str(ca)] if trust else []),
         ]  # fmt: skip

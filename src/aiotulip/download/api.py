@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class _Run:
             outcome.interrupted,
             self.meter.result(outcome.stages),
             self.work.rules.halt.reason,
+            workers=self.processes,
         )
         if isinstance(self.work.progress, Scripted):  # --events, hooks, --save-failed: the last word
             self.work.progress.finished(report)
@@ -127,7 +129,7 @@ class _Run:
             from aiotulip.download.cluster import run_cluster
 
             return self.report(run_cluster(self.work))
-        if self.options.workers > 1:
+        if self.processes > 1:
             from aiotulip.download.processes import run_workers
 
             return self.report(run_workers(self.work))
@@ -139,9 +141,14 @@ class _Run:
             return self.report(await engines.load(self.options.engine).run_async()(self.work))
 
     @property
+    def processes(self) -> int:
+        workers = self.options.workers  # (a number once the run is set up: "auto" is decided there)
+        return workers if isinstance(workers, int) else 1
+
+    @property
     def on_loop(self) -> bool:
         options = self.options
-        return not engines.load(options.engine).blocking and options.cluster is None and options.workers == 1
+        return not engines.load(options.engine).blocking and options.cluster is None and self.processes == 1
 
 
 def _setup(
@@ -149,8 +156,11 @@ def _setup(
     dest: str | os.PathLike[str],
     options: FetchOptions,
     progress: bool | Progress | None,
+    fork: bool = False,
 ) -> _Run:
-    """Name the jobs, prepare dest, inspect it and start the display (blocking)."""
+    """Name the jobs, prepare dest, inspect it and start the display (blocking). *fork*: whether
+    ``workers="auto"`` may fork this process (from fetch() on the main thread, not from a thread
+    of somebody's event loop)."""
     if options.cluster is not None:
         try:
             import distributed  # noqa: F401 - needed later; asked for now so a missing Dask is a usage error
@@ -167,6 +177,8 @@ def _setup(
 
         check_built_in(options.http_auth)  # (pycurl's own libcurl has no NTLM)
     jobs, store = prepare(sources, dest, fsync=options.fsync, options=options)
+    if options.workers == "auto":
+        options = options.replace(workers=_processes(jobs, options, fork=fork))
     display = progress if isinstance(progress, Progress) else make_progress(progress)
     display = wrap(display, options, jobs, store.path)  # (itself unless scripts are asked for)
     run = _Run(Work(jobs, store, options, display))
@@ -225,7 +237,7 @@ def fetch(
             "aiotulip.fetch() cannot run inside a running event loop; use await aiotulip.fetch_async(...)"
         )
     chosen = FetchOptions.from_settings(options, dict(settings))
-    run = _setup(sources, dest, chosen, progress)
+    run = _setup(sources, dest, chosen, progress, fork=threading.current_thread() is threading.main_thread())
     report = None
     try:
         if run.on_loop:
@@ -237,6 +249,19 @@ def fetch(
         return report
     finally:
         run.work.progress.close(report)  # (the last frame shows the Report's figures)
+
+
+def _processes(jobs: Jobs, options: FetchOptions, fork: bool) -> int:
+    """``workers="auto"``: how many processes this run is spread over (see plan.processes)."""
+    if not fork or options.cluster is not None or options.content_disposition:
+        return 1
+    from aiotulip.download.plan import processes
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    count = processes(len(jobs), options.concurrency, options.engine, cores)
+    if count > 1 and options.per_host is not None:  # (a host's items all go to one process)
+        count = min(count, len({job.host for job in jobs}))
+    return count
 
 
 def _total_bytes(jobs: Jobs) -> int | None:

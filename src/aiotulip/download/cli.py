@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiotulip.download.options import ENGINES, TRANSPORTS
 from aiotulip.errors import UsageError
-from aiotulip.shared.args import count, limit, positive, positive_seconds, size
+from aiotulip.shared.args import bounded, count, limit, positive, positive_seconds, size, typed
 
 if TYPE_CHECKING:
     from aiotulip.download.models import Report
@@ -97,10 +97,10 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     where.add_argument("--shard-size", type=positive, metavar="N", help="items per cluster task")
     where.add_argument(
         "--workers",
-        type=positive,
-        default=1,
+        type=_workers,
+        default="auto",
         metavar="N",
-        help="processes sharing the items and -c (default 1)",
+        help="processes sharing the items and -c (default auto: one a core, up to 4, for long lists)",
     )
 
     big = fetch.add_argument_group("big files")
@@ -219,6 +219,12 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
                          help="JSON lines as items start, progress, retry, end (- for stdout)")  # fmt: skip
     scripts.add_argument("--save-failed", metavar="FILE",
                          help="write what did not make it as an -i file that runs it again")  # fmt: skip
+
+
+_workers = typed(
+    lambda t: "auto" if t == "auto" else int(bounded(int(t), 1, 10**7)),
+    "a whole number from 1 to 10000000, or auto",
+)
 
 
 def options_from(args: argparse.Namespace):

@@ -118,6 +118,7 @@ class Report:
     # CPU seconds the run spent: "total" (its processes), "sha256" and "write" (of streamed bodies).
     cpu: dict[str, float] | None = field(default=None, compare=False)
     stopped: str | None = None  # why the run started no more items (the disk is full), if it stopped
+    workers: int = 1  # the processes the run was spread over (--workers)
 
     def _log(self) -> Any:
         return getattr(self.items, "log", None)  # a results.Items view, or None for a plain list
@@ -189,6 +190,7 @@ class Report:
         return {
             "engine": self.engine,
             "transport": self.transport,
+            "workers": self.workers,
             "items": len(self.items),
             **{status: counts[status] for status in STATUSES if status != "interrupted"},
             # (the items' own counts: "interrupted" below says whether the run was)

@@ -74,7 +74,9 @@ class FetchOptions:
     key_passphrase: str | None = field(default=None, repr=False)  # sftp: the private key's passphrase
     known_hosts: str | None = None  # sftp: host keys to trust (None: ~/.ssh/known_hosts when there)
     cluster: str | None = None  # "local:N" or a Dask scheduler address
-    workers: int = 1  # processes, each running the engine on a shard (when the CPU is the bound)
+    # Processes, each running the engine on a shard (when the CPU is the bound); "auto": as many as
+    # plan.processes() finds worth their fork (the command line's default).
+    workers: int | Literal["auto"] = 1
     shard_size: int | None = None  # items per cluster task
     # Names: the URL's last segment (flat) or host/path as folders (tree, as wget -x).
     layout: Literal["flat", "tree"] = "flat"
@@ -129,8 +131,9 @@ class FetchOptions:
                 object.__setattr__(self, name, command(getattr(self, name), "--" + name.replace("_", "-")))
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r} (choose from {', '.join(ENGINES)})")
-        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size,
-                  workers=self.workers)  # fmt: skip
+        _at_least(1, concurrency=self.concurrency, per_host=self.per_host, shard_size=self.shard_size)
+        if self.workers != "auto":
+            _at_least(1, workers=self.workers if self.workers is not None else -1)
         _at_least(0, retries=self.retries, max_redirects=self.max_redirects, cut_dirs=self.cut_dirs)
         _at_least(1, max_filesize=self.max_filesize, split=self.split, min_split_size=self.min_split_size,
                   limit_rate=self.limit_rate, limit_rate_per_file=self.limit_rate_per_file,
@@ -208,9 +211,10 @@ class FetchOptions:
             raise UsageError(
                 "--cluster runs the asyncio engine on every worker; drop --engine or choose asyncio"
             )
-        if self.workers > 1 and self.cluster is not None:
+        spread = self.workers != "auto" and self.workers > 1  # ("auto" gives way to these)
+        if spread and self.cluster is not None:
             raise UsageError("--workers and --cluster are two ways to spread a run; choose one")
-        if self.workers > 1 and self.content_disposition:
+        if spread and self.content_disposition:
             raise UsageError(
                 "--workers cannot be combined with --content-disposition (one process names the files)"
             )
@@ -331,7 +335,7 @@ class Settings(TypedDict, total=False):
     key_passphrase: str | None
     known_hosts: str | None
     cluster: str | None
-    workers: int
+    workers: int | Literal["auto"]
     shard_size: int | None
     layout: Literal["flat", "tree"]
     cut_dirs: int

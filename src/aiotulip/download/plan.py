@@ -32,6 +32,7 @@ __all__ = [
     "http_date",
     "internal_failure",
     "interpret",
+    "processes",
     "result_for_error",
     "same_as_server",
     "start",
@@ -328,3 +329,23 @@ def http_date(text: str | None) -> float | None:
         return when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):  # a date no clock can hold
         return None
+
+
+# --workers auto (the command line's default). A process more pays for its fork, and for the pipe
+# its Results cross, once it has this many items: from nginx on 2 cores, 1,000 x 1 KB took as long
+# in 2 processes as in 1, 3,000 took 15% less, 10,000 27% less.
+ITEMS_PER_PROCESS = 1500
+# ... and only where the items come in waves. A run whose items are all in flight at once waits on
+# its servers, not on the CPU: 10,000 at c=10,000 behind a 1 s delay took 15% longer in 2 processes,
+# in 40% more memory.
+WAVES = 10
+MOST_PROCESSES = 4
+
+
+def processes(items: int, concurrency: int, engine: str, cores: int) -> int:
+    """How many processes ``--workers auto`` spreads *items* over: one a core (up to
+    MOST_PROCESSES), each with ITEMS_PER_PROCESS items at least, where there are WAVES times as many
+    items as connections; one for the sequential engine (one item at a time is what it is for)."""
+    if engine == "sequential" or items < WAVES * concurrency:
+        return 1
+    return max(1, min(cores, MOST_PROCESSES, items // ITEMS_PER_PROCESS, concurrency))

@@ -97,7 +97,8 @@ def run_workers(work: Work) -> Outcome:
     options, progress = work.options, work.progress
     results = work.results()
     # No more children than downloads in flight: each must hold at least one.
-    groups = shards(jobs, min(options.workers, options.concurrency), by_host=options.per_host is not None)
+    count = options.workers if isinstance(options.workers, int) else 1
+    groups = shards(jobs, min(count, options.concurrency), by_host=options.per_host is not None)
     if not groups:
         return Outcome(results)
     sizes = [len(group) for group in groups]

@@ -47,7 +47,8 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
         ("loop lag", "n/a" if lag is None else f"{lag:.1f} ms"),
     ]
     items = summary["items"]
-    title = f"tulip fetch ({report.engine} engine): {items} item{'' if items == 1 else 's'}"
+    spread = f", {report.workers} processes" if report.workers > 1 else ""
+    title = f"tulip fetch ({report.engine} engine{spread}): {items} item{'' if items == 1 else 's'}"
     lines = [title + (", interrupted: partial summary" if report.interrupted else "")]
     lines += _table(figures, width)
     if report.stopped:
