@@ -182,3 +182,23 @@ def test_the_report_is_never_written_over_a_file_the_run_downloaded(tmp_path: Pa
         assert f"--json {name} is a file this run downloaded" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert (tmp_path / saved).stat().st_size == size == 2000
+
+
+def test_the_saved_paths_come_from_the_log_as_from_a_list() -> None:
+    """Report.saved() (what the --json guard compares) names the files that ended complete — a
+    renamed one by its new name — whether the Report holds the run's compact log or a list."""
+    from aiotulip.download.models import Job, Report, Result
+    from aiotulip.download.results import Items, ResultLog
+
+    jobs = [Job(f"http://127.0.0.1:9/{n}", f"f{n}") for n in range(5)]
+    results = [
+        Result(jobs[0].url, "d/f0", "ok", 1, "00" * 32, 1),
+        Result(jobs[1].url, "d/f1", "failed", error="HTTP 500"),
+        Result(jobs[2].url, "d/f2.1", "ok", 1, "00" * 32, 1, reason="saved beside a stranger's file"),
+        Result(jobs[3].url, "d/f3", "skipped"),
+    ]
+    log = ResultLog(jobs, lambda job: "d/" + job.name, renames=True)
+    for index, result in enumerate(results):
+        log[index] = result  # (the fifth never begun)
+    assert list(Report(Items(log)).saved()) == ["d/f0", "d/f2.1", "d/f3"]
+    assert list(Report(results).saved()) == ["d/f0", "d/f2.1", "d/f3"]

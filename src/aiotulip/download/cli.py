@@ -488,10 +488,10 @@ def _downloaded_there(report: Report, path: str) -> bool:
     except OSError:
         return False
     name = os.path.basename(os.path.realpath(path))  # (a link's target's name: the file written)
-    for item in report.items:  # (a name compared first: a stat only where the names agree)
-        if item.status in ("ok", "skipped") and os.path.basename(item.path) == name:
+    for saved in report.saved():  # (a name compared first: a stat only where the names agree)
+        if saved.rpartition("/")[2] == name:
             with contextlib.suppress(OSError):
-                if os.path.samestat(os.stat(item.path), target):
+                if os.path.samestat(os.stat(saved), target):
                     return True
     return False
 

@@ -7,7 +7,7 @@ downloads went the same way (timings are kept apart and left out of the comparis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -122,6 +122,14 @@ class Report:
 
     def _log(self) -> Any:
         return getattr(self.items, "log", None)  # a results.Items view, or None for a plain list
+
+    def saved(self) -> Iterator[str]:
+        """The paths of the items that ended with their file complete (ok or skipped), in order;
+        from the log's arrays where there is one, with no Result made."""
+        log = self._log()
+        if log is not None:
+            return log.paths(("ok", "skipped"))
+        return (result.path for result in self.items if result.status in ("ok", "skipped"))
 
     def counts(self) -> Counter[str]:
         log = self._log()

@@ -111,6 +111,14 @@ class ResultLog(Sequence["Result | None"]):
         for index, job in enumerate(self._jobs):
             yield job, None if status[index] == _UNSET else self._make(index, job)
 
+    def paths(self, statuses: tuple[str, ...]) -> Iterator[str]:
+        """The path of each item that ended with one of *statuses*, in order."""
+        wanted = {_CODES[status] for status in statuses}
+        status, renamed, path = self._status, self._renamed, self._path
+        for index, job in enumerate(self._jobs):
+            if status[index] in wanted:
+                yield renamed[index] if renamed and index in renamed else path(job)
+
     def _job(self, index: int) -> Job:
         jobs = self._jobs
         if isinstance(jobs, Sequence):
