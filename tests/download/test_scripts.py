@@ -368,3 +368,31 @@ def test_bad_per_line_options_are_one_line(tmp_path: Path, line: str, message: s
     proc = run("-i", str(listing), "-d", str(tmp_path / "out"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr and "line 2" in proc.stderr
+
+
+def test_events_and_the_failures_list_are_never_written_over_a_download(tmp_path: Path) -> None:
+    """--events or --save-failed naming a file the run saves (by its name, another spelling, or a
+    link to it) replaced the download as the run ended, reported ok with exit 0. Refused before
+    anything starts, in one line: the file a previous run saved stays as it was."""
+    with ServerThread(ServeConfig(files=2, size=(3000, 3000), seed=2)) as base:
+        urls = [f"{base}/files/file-00000.bin", f"{base}/files/file-00001.bin"]
+        (tmp_path / "kept").mkdir()
+        (tmp_path / "kept" / "file-00001.bin").write_bytes(b"a previous run's file")
+        (tmp_path / "link.jsonl").symlink_to("kept/file-00001.bin")
+        for option, path, dest in (
+            ("--events", "file-00000.bin", "."),
+            ("--save-failed", "./kept/../file-00000.bin", "."),
+            ("--events", "link.jsonl", "kept"),
+            ("--save-failed", "kept/file-00001.bin", "kept"),
+        ):
+            done = subprocess.run(tulip_cmd("fetch", *urls, "-d", dest, option, path),
+                                  capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+            assert done.returncode == 2, (option, path, done.stderr)
+            assert done.stderr.count("\n") == 1 and f"{option} {path} is where this run saves" in done.stderr
+            assert not (tmp_path / "file-00000.bin").exists()  # (nothing started)
+            assert (tmp_path / "kept" / "file-00001.bin").read_bytes() == b"a previous run's file"
+        fine = subprocess.run(tulip_cmd("fetch", *urls, "--events", "events.jsonl"),
+                              capture_output=True, text=True, cwd=tmp_path, timeout=60)  # fmt: skip
+        assert fine.returncode == 0, fine.stderr
+        assert (tmp_path / "file-00000.bin").stat().st_size == 3000
+        assert '"event": "end"' in (tmp_path / "events.jsonl").read_text()

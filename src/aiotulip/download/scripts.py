@@ -129,7 +129,11 @@ class Scripted(Tee):
             self._hooks = Hooks(options.hook_timeout, stdout_busy=stdout_busy)
 
     def attach(self, jobs: Jobs, where: Callable[[Job], str]) -> None:
-        """Learn the run's jobs and where each is written (once they are named and dest is ready)."""
+        """Learn the run's jobs and where each is written (once they are named and dest is ready);
+        refuse (UsageError) --events or --save-failed naming the file of one of them."""
+        for path, option in ((self._events_path, "--events"), (self._save, "--save-failed")):
+            if path is not None and (target := _download_at(path, jobs, where)) is not None:
+                raise UsageError(f"{option} {path} is where this run saves {target}: name another file")
         self._jobs = jobs
         self._where = where
 
@@ -252,6 +256,22 @@ class Scripted(Tee):
                "TULIP_ERROR": (error or "").replace("\x00", "")}  # fmt: skip
         option = "--on-complete" if good else "--on-error"
         self._hooks.submit(Call(option, (*argv, path if good else url), env, result.path))
+
+
+def _download_at(path: str, jobs: Jobs, where: Callable[[Job], str]) -> str | None:
+    """The file of *jobs* that *path* is (None if none). The events and the list of failures
+    replace their file whole as the run ends: the download saved there would be gone, reported ok."""
+    from aiotulip.shared.output import writes_through
+
+    if path == "-" or writes_through(path):
+        return None
+    real = os.path.realpath(path)
+    name = real.rpartition("/")[2]
+    for job in jobs:  # (a name compared first: a realpath only where the names agree)
+        target = where(job)
+        if target.rpartition("/")[2] == name and os.path.realpath(target) == real:
+            return target
+    return None
 
 
 def wrap(display: Progress, options: FetchOptions, jobs: Jobs, where: Callable[[Job], str]) -> Progress:
