@@ -96,7 +96,20 @@ BAD_INPUTS = {
     "a cookie string to -b": ["-b", "session=S3cr3tPW", "http://127.0.0.1:1/x"],
     "known hosts a folder": ["--known-hosts", "/", "sftp://127.0.0.1:1/x"],
     "ssh key a folder": ["--ssh-key", "/", "sftp://127.0.0.1:1/x"],
+    "a URL to -o": ["-o", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
 }
+
+
+def test_a_url_given_to_d_is_refused_not_made_a_folder(tmp_path: Path) -> None:
+    """`tulip fetch -d URL` ("d" for download) made the folders http:/127.0.0.1/... and a run with
+    nothing to fetch ended 0; it is refused in one line, the password not in it."""
+    proc = run("-d", "http://u:S3cr3tPW@127.0.0.1:1/x", "-i", os.devnull, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "tulip fetch: error: -d names a folder, not a URL (http://u:***@127.0.0.1:1/x): "
+        "give the URL on its own\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())

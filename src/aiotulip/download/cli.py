@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import re
 import stat
 import sys
 from typing import TYPE_CHECKING, Any
@@ -324,10 +325,17 @@ def _first_line(path: str, option: str) -> str:
         raise UsageError(f"{option} @{path}: {why}") from None
 
 
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
     """Return the run's sources (URLs, -i, --manifest, -M) and its destination."""
+    from aiotulip.download.http.urls import redact
     from aiotulip.download.sources import UrlList, check_url, read_input
 
+    for option, value, what in (("-d", args.dest, "a folder"), ("-o", args.output, "a file")):
+        if value is not None and _URL_LIKE.match(value):  # (`-d URL`: "d" for download, once too often)
+            raise UsageError(f"{option} names {what}, not a URL ({redact(value)}): give the URL on its own")
     sources: Any = [check_url(url, "argument") for url in args.urls]
     listed = read_input(args.input) if args.input is not None else []
     if isinstance(listed, UrlList) and not sources and args.manifest is None:
