@@ -166,3 +166,30 @@ def test_a_split_download_that_fills_the_disk_stops_the_run(
     assert big["status"] == "failed" and "no space left on device" in big["error"], big
     assert [i["status"] for i in small] == ["interrupted"] * 40  # (not started)
     assert "no space left on device" in report["summary"]["stopped"]
+
+
+def test_a_full_inode_table_stops_the_run_naming_a_file_of_the_users(tmp_path: Path) -> None:
+    """A file system out of inodes (ENOSPC at the create) stops the run like a full disk; its
+    reason named tulip's temporary name (.NAME.tmp-PID-N), a file the user never asked for."""
+    where = tmp_path / "few"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=30", "tmpfs", str(where)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(
+            f"a full inode table needs a tmpfs of its own, and mount refused: {mounted.stderr.strip()}"
+        )
+    try:
+        with ServerThread(ServeConfig(files=100, size=(100, 100), seed=6)) as base:
+            report_file = tmp_path / "report.json"
+            proc = subprocess.run(
+                [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "4",
+                 "-d", str(where), "--json", str(report_file)],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        summary = json.loads(report_file.read_text())["summary"]
+        assert summary["stopped"].startswith(f"no space left on device: {where}/file-"), summary
+        assert ".tmp" not in summary["stopped"] and ".tmp" not in proc.stdout
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -333,8 +333,8 @@ class Store:
         temp = prefix + temp_name(name, f"{self._pid}-{next(_sequence)}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_EXCL | OPEN_FLAGS, 0o666)  # (less the umask, as curl)
-        except OSError as exc:
-            raise storage_error(exc, temp, job.url) from None
+        except OSError as exc:  # (said of the file the user asked for, not of our temporary name)
+            raise storage_error(exc, final, job.url) from None
         try:
             view = memoryview(data)
             while view:
