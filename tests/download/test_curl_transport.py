@@ -511,7 +511,9 @@ def test_a_wave_of_transfers_ends_without_a_search_of_the_pool_and_the_next_reus
 
             for _wave in range(2):
                 assert list(threads.map(read, range(8))) == wanted
-        assert server.connections == 8
+        # (at most 8: on a busy machine a thread may end before the last one starts, and the
+        # connection it leaves is reused at once; a pool that closed them would open up to 16)
+        assert server.connections <= 8
     assert any(b"Connection #" in text for text in said)  # (libcurl spoke: the hook works)
     assert not [text for text in said if b"pool is full" in text]
 
