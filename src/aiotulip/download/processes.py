@@ -24,42 +24,74 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import overload
 
 from aiotulip.download import engines
 from aiotulip.download.engines import Outcome, Work
 from aiotulip.download.http.urls import redact
-from aiotulip.download.models import Job, Result
+from aiotulip.download.models import Job, Jobs, Result
 from aiotulip.download.progress import Progress
 from aiotulip.download.results import ResultLog
+from aiotulip.download.sources import UrlList
 from aiotulip.download.stages import Meter
 from aiotulip.shared import signals as _signals
 
 __all__ = ["run_workers", "shards"]
 
 _HEADER = struct.Struct("!I")
+_Numbered = Sequence[Job] | UrlList  # jobs taken by number
 _FLUSH_EVERY = 0.05  # seconds: how stale the parent's display may get
 _FLUSH_COUNT = 256  # ... or events
 _STOP_GRACE = 30.0  # seconds a child has to end in order after SIGTERM before SIGKILL
 
 
-def shards(jobs: list[Job], count: int, by_host: bool) -> list[list[int]]:
+def shards(jobs: Jobs, count: int, by_host: bool) -> list[Sequence[int]]:
     """Return the indices of *jobs* for each of at most *count* children: every Nth item, or
     (*by_host*) each host's items in one child, the hosts with most items first, each to the child
-    with fewest so far (no child left empty)."""
-    wanted = [index for index, job in enumerate(jobs) if job.duplicate_of is None]  # (a duplicate is
-    # fetched as the earlier job; the Report fills it in from that one)
+    with fewest so far (no child left empty). A plain list's (no duplicates in it) are ranges: a
+    million lines are not a million numbers."""
+    if isinstance(jobs, UrlList) and not by_host:
+        return [shard for shard in (range(start, len(jobs), count) for start in range(count)) if shard]
+    # (a duplicate is fetched as the earlier job; the Report fills it in from that one)
     if not by_host:
+        wanted = [index for index, job in enumerate(jobs) if job.duplicate_of is None]
         return [shard for shard in (wanted[start::count] for start in range(count)) if shard]
     hosts: dict[str, list[int]] = {}
-    for index in wanted:
-        hosts.setdefault(jobs[index].host, []).append(index)
+    for index, job in enumerate(jobs):
+        if job.duplicate_of is None:
+            hosts.setdefault(job.host, []).append(index)
     out: list[list[int]] = [[] for _ in range(min(count, len(hosts)))]
     for items in sorted(hosts.values(), key=len, reverse=True):
         min(out, key=len).extend(items)
     return [sorted(shard) for shard in out]
+
+
+class _Shard(Sequence[Job]):
+    """A child's every Nth job of a plain list, made as the engine takes them: a million-line list
+    stays its bytes in every process, not a million Jobs (copied into each child as it touches them)."""
+
+    def __init__(self, jobs: UrlList, indices: range) -> None:
+        self.jobs = jobs
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[Job]:
+        return self.jobs.every(self.indices.start, self.indices.step)
+
+    @overload
+    def __getitem__(self, position: int) -> Job: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[Job]: ...
+
+    def __getitem__(self, position: int | slice) -> Job | Sequence[Job]:
+        if isinstance(position, slice):
+            return [self.jobs[index] for index in self.indices[position]]
+        return self.jobs[self.indices[position]]
 
 
 def shares(total: int, weights: list[int]) -> list[int]:
@@ -80,7 +112,7 @@ def shares(total: int, weights: list[int]) -> list[int]:
 class _Child:
     pid: int
     fd: int
-    indices: list[int]
+    indices: Sequence[int]
     buffer: bytearray = field(default_factory=bytearray)
     ended: bool = False  # its last message arrived
     status: int | None = None  # how it ended, as waitpid says (once reaped)
@@ -93,7 +125,8 @@ class _Child:
 
 def run_workers(work: Work) -> Outcome:
     """Run *work* on ``options.workers`` child processes; blocking, on the calling thread."""
-    jobs = list(work.jobs)
+    # (a plain list stays lazy: the parent takes its jobs by number, the children theirs as they go)
+    jobs: _Numbered = work.jobs if isinstance(work.jobs, UrlList) else list(work.jobs)
     options, progress = work.options, work.progress
     results = work.results()
     # No more children than downloads in flight: each must hold at least one.
@@ -144,7 +177,7 @@ def run_workers(work: Work) -> Outcome:
     )
 
 
-def _gather(children: list[_Child], jobs: list[Job], results: ResultLog, progress: Progress) -> bool:
+def _gather(children: list[_Child], jobs: _Numbered, results: ResultLog, progress: Progress) -> bool:
     """Take the children's messages until every pipe is closed; return whether we were interrupted."""
     selector = selectors.DefaultSelector()
     for child in children:
@@ -226,7 +259,7 @@ class _Stops:
         os.close(self._write)
 
 
-def _take(child: _Child, jobs: list[Job], results: ResultLog, progress: Progress) -> None:
+def _take(child: _Child, jobs: _Numbered, results: ResultLog, progress: Progress) -> None:
     buffer = child.buffer
     while len(buffer) >= _HEADER.size:
         (length,) = _HEADER.unpack_from(buffer)
@@ -281,11 +314,14 @@ class _Relay(Progress):
     """A child's display: the events, batched and pickled down the pipe to the parent, at least
     every 50 ms (a thread sees to it when no new event comes)."""
 
-    def __init__(self, fd: int, indices: list[int], jobs: list[Job]) -> None:
+    def __init__(self, fd: int, indices: Sequence[int], jobs: Sequence[Job]) -> None:
         self.fd = fd
         self.indices = indices
-        self.index_of = {id(job): index for job, index in zip(jobs, indices, strict=True)}
-        self.sent: set[int] = set()  # indices whose result went with a "done" event
+        # Each job's place in the shard, by the object the engine holds: for a list, all at once;
+        # for a _Shard, made as taken, as the engine takes each (``taken``) and forgotten when done.
+        self.lazy = isinstance(jobs, _Shard)
+        self.position_of: dict[int, int] = {} if self.lazy else {id(job): n for n, job in enumerate(jobs)}
+        self.sent = bytearray(len(indices))  # by position: whose result went with a "done" event
         self.meter = Meter()
         self._events: list[tuple[object, ...]] = []
         self._last = time.monotonic()
@@ -303,8 +339,13 @@ class _Relay(Progress):
             if self._gone:
                 return
 
+    def taken(self, position: int, job: Job) -> None:
+        if self.lazy:
+            self.position_of[id(job)] = position
+
     def _index(self, job: Job | None) -> int:
-        return -1 if job is None else self.index_of.get(id(job), -1)
+        position = None if job is None else self.position_of.get(id(job))
+        return -1 if position is None else self.indices[position]
 
     def _add(self, event: tuple[object, ...]) -> None:
         with self._lock:
@@ -325,9 +366,11 @@ class _Relay(Progress):
         self._last = now
 
     def done(self, job: Job, result: Result) -> None:
-        index = self._index(job)
-        self._add(("done", index, result))
-        self.sent.add(index)
+        position = self.position_of.pop(id(job), None) if self.lazy else self.position_of.get(id(job))
+        if position is None:
+            return  # (not one of ours: nothing to say it of)
+        self._add(("done", self.indices[position], result))
+        self.sent[position] = 1
 
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         self._add(("advance", self._index(job), nbytes))
@@ -347,9 +390,8 @@ class _Relay(Progress):
         with self._lock:
             if outcome is not None:
                 for position, result in enumerate(outcome.results):
-                    index = self.indices[position]
-                    if result is not None and index not in self.sent:
-                        self._events.append(("done", index, result))
+                    if result is not None and not self.sent[position]:
+                        self._events.append(("done", self.indices[position], result))
                 self._events.append(
                     (
                         "end",
@@ -369,7 +411,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: object, parent: int) -> None:
+def _child(
+    fd: int, indices: Sequence[int], jobs: _Numbered, work: Work, options: object, parent: int
+) -> None:
     """Run the engine on the jobs at *indices* and report through *fd*; exit the process."""
     status = 0
     relay: _Relay | None = None
@@ -378,10 +422,14 @@ def _child(fd: int, indices: list[int], jobs: list[Job], work: Work, options: ob
         _die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks us to stop, once
         _signals.interrupt_on_terminate()
-        shard = [jobs[index] for index in indices]
+        shard: Sequence[Job] = (
+            _Shard(jobs, indices)
+            if isinstance(jobs, UrlList) and isinstance(indices, range)
+            else [jobs[index] for index in indices]
+        )
         relay = _Relay(fd, indices, shard)
         engine = engines.load(work.options.engine)
-        mine = Work(shard, work.store, options, relay)  # type: ignore[arg-type]  # the relay is a Progress by duck typing
+        mine = Work(shard, work.store, options, relay, taken=relay.taken)  # type: ignore[arg-type]  # the relay is a Progress by duck typing
         outcome = engine.run_to_end(mine)
         outcome.stopped = mine.rules.halt.reason
     except BaseException:  # a child must end here, whatever happened

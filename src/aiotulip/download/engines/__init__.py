@@ -62,16 +62,20 @@ class Work:
     store: Store
     options: FetchOptions
     progress: Progress
+    # Told of each job as it is taken (a --workers child's relay learns the Jobs made as taken).
+    taken: Callable[[int, Job], None] | None = None
     rules: Rules = field(init=False)
     local: Callable[[Job], Local] = field(init=False)
 
     def pending(self) -> Iterator[tuple[int, Job]]:
         """Each job to start, with its index, until the run must stop taking new ones (the disk is
         full: see ``Rules.halt``); the jobs left are reported as not started."""
-        halt = self.rules.halt
+        halt, taken = self.rules.halt, self.taken
         for index, job in enumerate(self.jobs):
             if halt.reason is not None:
                 return
+            if taken is not None:
+                taken(index, job)
             yield index, job
 
     def results(self) -> ResultLog:
