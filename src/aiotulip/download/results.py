@@ -12,7 +12,7 @@ from __future__ import annotations
 import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from aiotulip.download.http.urls import redact
 from aiotulip.download.models import NOT_STARTED, STATUSES, Job, Jobs, Result, Status
@@ -121,8 +121,8 @@ class ResultLog(Sequence["Result | None"]):
 
     def _job(self, index: int) -> Job:
         jobs = self._jobs
-        if isinstance(jobs, Sequence):
-            return jobs[index]
+        if isinstance(jobs, Sequence) or hasattr(jobs, "__getitem__"):  # (a plain list: by its line)
+            return cast(Job, jobs[index])
         if self._listed is None:  # a lazy list of jobs: random access is rare (tests, a cluster)
             self._listed = list(jobs)
         return self._listed[index]
