@@ -202,3 +202,37 @@ def test_the_saved_paths_come_from_the_log_as_from_a_list() -> None:
         log[index] = result  # (the fifth never begun)
     assert list(Report(Items(log)).saved()) == ["d/f0", "d/f2.1", "d/f3"]
     assert list(Report(results).saved()) == ["d/f0", "d/f2.1", "d/f3"]
+
+
+def test_the_log_answers_the_summary_as_the_items_do() -> None:
+    """The failures shown, the bytes interrupted items keep, and the items that ended come from
+    the log's arrays (a million-item run's Ctrl-C took 3.8 s making every Result for them, 6 s
+    over --workers); they say what the Results themselves say."""
+    from aiotulip.download.models import Report, Result
+    from aiotulip.download.results import Items, ResultLog
+    from aiotulip.download.sources import UrlList
+
+    plain = UrlList.parse("".join(f"http://127.0.0.1:9/f{n}\n" for n in range(30)).encode(), "list")
+    assert plain is not None
+    jobs = list(plain)
+    ends: dict[int, Result] = {}
+    for n in range(0, 24, 2):  # every other one ends, the last six never begin
+        status = ("ok", "failed", "not_found", "interrupted")[n // 2 % 4]
+        ends[n] = Result(
+            jobs[n].url, "d/" + jobs[n].name, status, n * 10, error=None if status == "ok" else "x"
+        )
+    for source in (plain, jobs):
+        log = ResultLog(source, lambda job: "d/" + job.name)
+        for n, result in ends.items():
+            log[n] = result
+        listed = list(Items(log))
+        for limit in (0, 2, 10):
+            shown, total = Report(Items(log)).failures(limit)
+            assert (shown, total) == Report(listed).failures(limit)
+        assert (
+            Report(Items(log)).held()
+            == Report(listed).held()
+            == sum(r.bytes for r in ends.values() if r.status == "interrupted")
+            > 0
+        )
+        assert list(log.ended()) == sorted(ends)

@@ -178,6 +178,13 @@ class Report:
         found = [r for r in self.items if r.status in ("failed", "not_found")]
         return found[:limit], len(found)
 
+    def held(self) -> int:
+        """The bytes the parts of the items an interruption cut off keep (for the next run)."""
+        log = self._log()
+        if log is not None:
+            return int(log.held())
+        return sum(r.bytes for r in self.items if r.status == "interrupted")
+
     def unfinished(self) -> tuple[int, int]:
         """Items an interruption left unfinished: those under way (interrupted), those never begun."""
         log = self._log()

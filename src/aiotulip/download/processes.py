@@ -389,8 +389,10 @@ class _Relay(Progress):
         self._stop.set()
         with self._lock:
             if outcome is not None:
-                for position, result in enumerate(outcome.results):
-                    if result is not None and not self.sent[position]:
+                results, sent = outcome.results, self.sent
+                ended = results.ended() if isinstance(results, ResultLog) else range(len(results))
+                for position in ended:  # (by number: a shard's jobs are not all made again)
+                    if not sent[position] and (result := results[position]) is not None:
                         self._events.append(("done", self.indices[position], result))
                 self._events.append(
                     (

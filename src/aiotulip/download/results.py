@@ -119,6 +119,10 @@ class ResultLog(Sequence["Result | None"]):
             if status[index] in wanted:
                 yield renamed[index] if renamed and index in renamed else path(job)
 
+    def ended(self) -> Iterator[int]:
+        """The indices of the jobs that have a Result, in order (no job made)."""
+        return (index for index, code in enumerate(self._status) if code != _UNSET)
+
     def _job(self, index: int) -> Job:
         jobs = self._jobs
         if isinstance(jobs, Sequence) or hasattr(jobs, "__getitem__"):  # (a plain list: by its line)
@@ -160,17 +164,26 @@ class ResultLog(Sequence["Result | None"]):
 
     def failures(self, limit: int) -> tuple[list[Result], int]:
         """Return the first *limit* failed or not-found Results (interrupted ones aside) and how
-        many there are, making Results only for those shown."""
-        wanted = {_CODES["failed"], _CODES["not_found"]}
+        many there are, making Results only for those shown (the jobs taken by number: a million
+        not started are not a million Jobs made)."""
+        wanted = (_CODES["failed"], _CODES["not_found"])
         status = self._status
+        total = sum(status.count(code) for code in wanted)
         shown: list[Result] = []
-        total = 0
-        for index, job in enumerate(self._jobs):
-            if status[index] in wanted:
-                total += 1
-                if len(shown) < limit:
-                    shown.append(self._make(index, job))
+        if total and limit > 0:
+            for index, code in enumerate(status):
+                if code in wanted:
+                    shown.append(self._make(index, self._job(index)))
+                    if len(shown) == limit:
+                        break
         return shown, total
+
+    def held(self) -> int:
+        """The bytes the interrupted items' parts keep."""
+        code, size = _CODES["interrupted"], self._bytes
+        return (
+            sum(size[i] for i in range(len(size)) if self._status[i] == code) if code in self._status else 0
+        )
 
     def counts(self) -> Counter[str]:
         counts: Counter[str] = Counter({status: 0 for status in STATUSES})

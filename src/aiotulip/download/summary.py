@@ -54,7 +54,7 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
     if report.stopped:
         lines.append(f"  stopped early: {report.stopped}")
     if stopped or never:
-        kept = sum(r.bytes for r in report.items if r.status == "interrupted") if stopped else 0
+        kept = report.held() if stopped else 0
         if len(report.items) == 1 and writes_through(report.items[0].path):
             # (what went out cannot be taken back, nor added to by a second run: it starts over)
             lines.append(f"  interrupted after {format_bytes(kept)} went out to {report.items[0].path}")
