@@ -355,6 +355,7 @@ def test_the_command_line_spreads_a_long_list_by_itself(tmp_path: Path) -> None:
             ((), processes(3_000, 16, "asyncio", cores)),
             (("--workers", "1"), 1),
             (("--per-host", "16"), 1),
+            (("--limit-rate", "1G"), 1),
             (("--workers", "auto", "--engine", "sequential"), 1),
         ):
             dest = tmp_path / f"out{len(extra)}{extra[-1] if extra else ''}"
