@@ -255,10 +255,8 @@ def _processes(jobs: Jobs, options: FetchOptions, fork: bool) -> int:
     """``workers="auto"``: how many processes this run is spread over (see plan.processes)."""
     if not fork or options.cluster is not None or options.content_disposition:
         return 1
-    if (
-        options.limit_rate
-    ):  # (the network is the bound by request; shared, a child done early would idle its part)
-        return 1
+    if options.limit_rate:
+        return 1  # (the network is the bound, by request; a process done early would idle its share)
     from aiotulip.download.plan import processes
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
