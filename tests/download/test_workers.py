@@ -401,3 +401,31 @@ def test_a_plain_list_is_dealt_out_by_number_and_stays_lazy(tmp_path: Path) -> N
         assert list(shard) == [every[n] for n in group] and len(shard) == len(group)
         assert shard[-1] == every[group[-1]]
     assert shards(plain, 2, by_host=True) == [list(range(1001))]  # (one host: one child)
+
+
+@pytest.mark.parametrize("workers", ["1", "auto"])
+def test_a_reader_of_the_progress_lines_that_goes_away_costs_nothing(tmp_path: Path, workers: str) -> None:
+    """`tulip fetch ... 2>&1 | head -1`: the progress line after the reader left raised
+    BrokenPipeError. Over processes it ended the run half-way (the children went on alone), and in
+    one process the closing line lost the --json report; exit 1 both ways. The lines stop; the
+    downloads, the report and the exit status are what they would be."""
+    config = ServeConfig(files=3_000, size=(64, 64), seed=8, faults=Faults(delay=0.1))
+    with ServerThread(config) as base:
+        files = manifest(base)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("".join(f"{base}{f['url']}\n" for f in files))
+        report_file = tmp_path / "report.json"
+        proc = subprocess.Popen(
+            tulip_cmd("fetch", "-i", str(urls), "-d", str(tmp_path / "out"), "-c", "100", "--json",
+                      str(report_file), "--workers", workers),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        proc.stdout.close()  # (as `| head -0`: the reader is gone from the start; lines come every 2 s)
+        assert proc.wait(timeout=120) == 0
+    summary = json.loads(report_file.read_text())["summary"]
+    from aiotulip.download.plan import processes
+
+    spread = processes(3_000, 100, "asyncio", len(os.sched_getaffinity(0))) if workers == "auto" else 1
+    assert (summary["ok"], summary["workers"]) == (3_000, spread)
+    assert_disk_matches(tmp_path / "out", files)

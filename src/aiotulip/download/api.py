@@ -4,6 +4,7 @@ results become a Report."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
@@ -206,7 +207,7 @@ async def fetch_async(
         report = await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
         return report
     finally:
-        run.work.progress.close(report)  # (the last frame shows the Report's figures)
+        _close(run.work.progress, report)
 
 
 def fetch(
@@ -248,7 +249,14 @@ def fetch(
             report = run.run_blocking()
         return report
     finally:
-        run.work.progress.close(report)  # (the last frame shows the Report's figures)
+        _close(run.work.progress, report)
+
+
+def _close(display: Progress, report: Report | None) -> None:
+    """End the display (its last frame shows the Report's figures). A display whose stream is gone
+    — a closed pipe, a hung-up terminal — costs the run nothing: the Report stands."""
+    with contextlib.suppress(OSError, ValueError):
+        display.close(report)
 
 
 def _processes(jobs: Jobs, options: FetchOptions, fork: bool) -> int:

@@ -422,12 +422,15 @@ def _said(
     # With the body, the report, the events or the saved list on standard output (-o -, --json -,
     # /dev/stdout), what is said goes to stderr.
     taken = dest == "-" or bool(machine_out)
-    if len(report.items) == 1 and not report.interrupted:
-        if not args.quiet or not report.ok:
-            # (no -N hint under -nc: what it kept may be nobody's download at all)
-            print(_one_line(report, not args.no_clobber), file=sys.stderr if taken else sys.stdout)
-    elif not args.quiet or not report.ok:
-        print_summary(report, sys.stderr if taken else None)
+    try:
+        if len(report.items) == 1 and not report.interrupted:
+            if not args.quiet or not report.ok:
+                # (no -N hint under -nc: what it kept may be nobody's download at all)
+                print(_one_line(report, not args.no_clobber), file=sys.stderr if taken else sys.stdout)
+        elif not args.quiet or not report.ok:
+            print_summary(report, sys.stderr if taken else None)
+    except (OSError, ValueError):  # its reader is gone (`| head`, a hung-up terminal): the report stands
+        pass
     return status
 
 

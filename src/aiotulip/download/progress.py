@@ -6,6 +6,7 @@ format anything. Every method is safe to call from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -138,6 +139,7 @@ class PlainProgress(Progress):
         self._lock = threading.Lock()
         self._tally = _Tally()
         self._printed = False
+        self._gone = False  # the stream's reader went away (a closed pipe, a hung-up terminal)
         self._started = self._last = time.monotonic()
 
     def start(self, items: int, total_bytes: int | None) -> None:
@@ -170,13 +172,16 @@ class PlainProgress(Progress):
     def _maybe_print(self, force: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
-            if not force and now - self._last < self.interval:
+            if self._gone or (not force and now - self._last < self.interval):
                 return
             self._last = now
             self._printed = True
             tally = self._tally
             line = f"tulip fetch: {tally.text(self._started)}, {tally.retries} retries"
-        print(line, file=self.stream, flush=True)
+        try:
+            print(line, file=self.stream, flush=True)
+        except (OSError, ValueError):  # nobody reads the lines any more: the downloads go on
+            self._gone = True
 
     def close(self, report: Report | None = None) -> None:
         if report is not None:
@@ -396,7 +401,8 @@ class RichProgress(Progress):
                     total = bar.tasks[0].total or 1
                     bar.update(self._task, completed=total)
             bar.update(self._task, info=self._info())
-            bar.stop()
+            with contextlib.suppress(OSError, ValueError):  # a hung-up terminal: nowhere to draw
+                bar.stop()
 
 
 def _items(count: int) -> str:
