@@ -112,6 +112,10 @@ def test_no_items_and_more_workers_than_connections(tmp_path: Path) -> None:
             with urllib.request.urlopen(f"{base}/_tulip/stats") as resp:
                 peak = json.load(resp)["peak_connections"]
         assert report.ok and peak == concurrency, (concurrency, workers, peak)
+        # The Report names the processes that ran, not the number asked for (--workers 4 -c 1
+        # said "4 processes" with one child running).
+        assert report.workers == min(concurrency, workers), (concurrency, workers, report.workers)
+        assert report.summary()["workers"] == report.workers
 
 
 def test_a_finished_item_reaches_the_display_while_others_are_slow(tmp_path: Path) -> None:

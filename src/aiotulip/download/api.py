@@ -118,7 +118,7 @@ class _Run:
             outcome.interrupted,
             self.meter.result(outcome.stages),
             self.work.rules.halt.reason,
-            workers=self.processes,
+            workers=outcome.processes,  # (those started: no more than -c, or than --per-host's hosts)
         )
         if isinstance(self.work.progress, Scripted):  # --events, hooks, --save-failed: the last word
             self.work.progress.finished(report)

@@ -174,6 +174,7 @@ def run_workers(work: Work) -> Outcome:
         interrupted or any(child.interrupted for child in children),
         max(lags) if lags else None,
         stages,
+        processes=len(children),
     )
 
 

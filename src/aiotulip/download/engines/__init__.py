@@ -123,6 +123,7 @@ class Outcome:
     max_lag: float | None = None
     stages: dict[str, float] | None = None  # CPU seconds by stage, when counted in other processes
     stopped: str | None = None  # why no more items started (a full disk), from other processes
+    processes: int = 1  # the processes that ran the items (--workers: the children started)
 
 
 @dataclass(frozen=True)
