@@ -158,12 +158,12 @@ def test_bad_combinations_are_usage_errors(tmp_path: Path, settings: dict, messa
         fetch(["http://127.0.0.1:9/x"], tmp_path, **settings)
 
 
-def _slow_run(base: str, dest: Path) -> subprocess.Popen[str]:
+def _slow_run(base: str, dest: Path, *extra: str) -> subprocess.Popen[str]:
     report = str(dest.parent / "report.json")
     return subprocess.Popen(
         [
             *tulip_cmd("fetch", "--manifest", f"{base}/manifest.json", "-d", str(dest), "-c", "4"),
-            *("--workers", "2", "-q", "--json", report),
+            *("--workers", "2", "-q", "--json", report, *extra),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -301,7 +301,7 @@ def test_a_killed_parent_takes_its_children_with_it(tmp_path: Path, moment: floa
 def test_a_child_that_dies_fails_its_own_unfinished_items_only(tmp_path: Path) -> None:
     with ServerProcess(SLOW) as base:
         files = manifest(base)
-        proc = _slow_run(base, tmp_path / "dest")
+        proc = _slow_run(base, tmp_path / "dest", "--events", str(tmp_path / "events.jsonl"))
         children = _wait_for_children(proc.pid, 2)
         time.sleep(0.3)
         os.kill(children[0], signal.SIGKILL)
@@ -315,6 +315,10 @@ def test_a_child_that_dies_fails_its_own_unfinished_items_only(tmp_path: Path) -
     assert all("worker process" in item["error"] and "killed by SIGKILL" in item["error"] for item in failed)
     assert {item["error_kind"] for item in failed} == {"interrupted"}
     assert len(ok) >= len(files) // 2  # the other child finished all of its own
+    # Each of them ends in the events (and gets its --on-error) as any failure does: they had none.
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    ended = {event["path"]: event["status"] for event in events if event["event"] == "end"}
+    assert {item["path"]: "failed" for item in failed}.items() <= ended.items()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

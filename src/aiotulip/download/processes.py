@@ -163,10 +163,12 @@ def run_workers(work: Work) -> Outcome:
             for index in child.indices:
                 if results[index] is None and not interrupted:
                     job = jobs[index]
-                    results[index] = Result(
+                    result = Result(
                         redact(job.url), work.store.path(job), "failed",
                         error=f"its worker process {why} before it ended", error_kind="interrupted",
                     )  # fmt: skip
+                    results[index] = result
+                    progress.done(job, result)  # (its end event, its --on-error, as any failure)
     lags = [child.max_lag for child in children if child.max_lag is not None]
     stages = {stage: sum(child.stages.get(stage, 0.0) for child in children) for stage in ("sha256", "write")}
     return Outcome(
