@@ -268,10 +268,11 @@ def _processes(jobs: Jobs, options: FetchOptions, fork: bool) -> int:
     from aiotulip.download.plan import processes
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    count = processes(len(jobs), options.concurrency, options.engine, cores)
-    if count > 1 and options.per_host is not None:  # (a host's items all go to one process)
-        count = min(count, len({job.host for job in jobs}))
-    return count
+    if options.per_host is not None:
+        # (a host's items all go to one process, with a share of -c by its items: hosts of
+        # unlike sizes left some processes' connections idle, 8.7 s became 20.9 s)
+        return 1
+    return processes(len(jobs), options.concurrency, options.engine, cores)
 
 
 def _total_bytes(jobs: Jobs) -> int | None:

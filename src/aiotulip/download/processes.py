@@ -2,9 +2,11 @@
 
 Where the CPU is the bound — ten thousand small files cost about 100 µs of Python each — one process
 uses one core. The jobs are named and the disk inspected once, here; then N children are forked (a
-fork costs milliseconds: nothing is imported again) and each runs the engine on every Nth item with
-its share of the concurrency and of ``--limit-rate``. With ``--per-host``, a host's items all go to
-one child, so the limit holds across the run. What a child finishes comes back through a pipe,
+fork costs milliseconds: nothing is imported again) and each runs the engine on its share of the
+items (dealt by a hash of their place, ``owner``) with its share of the concurrency and of
+``--limit-rate``. With ``--per-host``, a host's items all go to one child, so the limit holds
+across the run. A plain list stays lazy: the parent takes its jobs by number, each child makes its
+own as it takes them. What a child finishes comes back through a pipe,
 pickled a batch at a time, to this process's display and Report; the Report is the one a single
 process would give.
 
@@ -16,6 +18,7 @@ children with it (``PR_SET_PDEATHSIG``). Files are complete or absent, as in any
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import pickle
@@ -39,7 +42,7 @@ from aiotulip.download.sources import UrlList
 from aiotulip.download.stages import Meter
 from aiotulip.shared import signals as _signals
 
-__all__ = ["run_workers", "shards"]
+__all__ = ["owner", "run_workers", "shards"]
 
 _HEADER = struct.Struct("!I")
 _Numbered = Sequence[Job] | UrlList  # jobs taken by number
@@ -49,16 +52,23 @@ _STOP_GRACE = 30.0  # seconds a child has to end in order after SIGTERM before S
 
 
 def shards(jobs: Jobs, count: int, by_host: bool) -> list[Sequence[int]]:
-    """Return the indices of *jobs* for each of at most *count* children: every Nth item, or
-    (*by_host*) each host's items in one child, the hosts with most items first, each to the child
-    with fewest so far (no child left empty). A plain list's (no duplicates in it) are ranges: a
-    million lines are not a million numbers."""
+    """Return the indices of *jobs* for each of at most *count* children, in order: dealt by a hash
+    of each index (``owner``), or (*by_host*) each host's items in one child, the hosts with most
+    items first, each to the child with fewest so far (no child left empty). A plain list's (no
+    duplicates in it) are arrays: a million lines are 8 MB of numbers, not a million Jobs."""
     if isinstance(jobs, UrlList) and not by_host:
-        return [shard for shard in (range(start, len(jobs), count) for start in range(count)) if shard]
+        dealt = [array.array("q") for _ in range(count)]
+        appends = [shard.append for shard in dealt]
+        for index in range(len(jobs)):
+            appends[owner(index, count)](index)
+        return [shard for shard in dealt if shard]
     # (a duplicate is fetched as the earlier job; the Report fills it in from that one)
     if not by_host:
-        wanted = [index for index, job in enumerate(jobs) if job.duplicate_of is None]
-        return [shard for shard in (wanted[start::count] for start in range(count)) if shard]
+        lists: list[list[int]] = [[] for _ in range(count)]
+        for index, job in enumerate(jobs):
+            if job.duplicate_of is None:
+                lists[owner(index, count)].append(index)
+        return [shard for shard in lists if shard]
     hosts: dict[str, list[int]] = {}
     for index, job in enumerate(jobs):
         if job.duplicate_of is None:
@@ -70,10 +80,10 @@ def shards(jobs: Jobs, count: int, by_host: bool) -> list[Sequence[int]]:
 
 
 class _Shard(Sequence[Job]):
-    """A child's every Nth job of a plain list, made as the engine takes them: a million-line list
-    stays its bytes in every process, not a million Jobs (copied into each child as it touches them)."""
+    """A child's jobs of a plain list, made as the engine takes them: a million-line list stays its
+    bytes in every process, not a million Jobs (copied into each child as it touches them)."""
 
-    def __init__(self, jobs: UrlList, indices: range) -> None:
+    def __init__(self, jobs: UrlList, indices: Sequence[int]) -> None:
         self.jobs = jobs
         self.indices = indices
 
@@ -81,7 +91,7 @@ class _Shard(Sequence[Job]):
         return len(self.indices)
 
     def __iter__(self) -> Iterator[Job]:
-        return self.jobs.every(self.indices.start, self.indices.step)
+        return self.jobs.lines(self.indices)
 
     @overload
     def __getitem__(self, position: int) -> Job: ...
@@ -92,6 +102,15 @@ class _Shard(Sequence[Job]):
         if isinstance(position, slice):
             return [self.jobs[index] for index in self.indices[position]]
         return self.jobs[self.indices[position]]
+
+
+def owner(index: int, count: int) -> int:
+    """The child of *count* that item *index* goes to: Fibonacci hashing (the index times 2**64
+    over the golden ratio, its top bits). Every Nth item, as dealt before, gave one child all the
+    big files of a list that alternates a file and its checksum, or all of a slow host's items of
+    a list that alternates two hosts, and the other child's share of -c sat idle once it was done;
+    this spreads every such pattern evenly, item for item."""
+    return ((index * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) * count >> 64
 
 
 def shares(total: int, weights: list[int]) -> list[int]:
@@ -428,9 +447,7 @@ def _child(
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks us to stop, once
         _signals.interrupt_on_terminate()
         shard: Sequence[Job] = (
-            _Shard(jobs, indices)
-            if isinstance(jobs, UrlList) and isinstance(indices, range)
-            else [jobs[index] for index in indices]
+            _Shard(jobs, indices) if isinstance(jobs, UrlList) else [jobs[index] for index in indices]
         )
         relay = _Relay(fd, indices, shard)
         engine = engines.load(work.options.engine)

@@ -332,17 +332,20 @@ class UrlList:
         url = self.data[start : self.data.find(b"\n", start)].decode("ascii")
         return Job(url, url.rpartition("/")[2])
 
-    def every(self, start: int, step: int) -> Iterator[Job]:
-        """The jobs of lines start, start + step, ... made as taken (the others only skipped)."""
+    def lines(self, numbers: Iterable[int]) -> Iterator[Job]:
+        """The jobs of the lines *numbers* (in increasing order), made as taken; the lines between
+        are only skipped."""
         data = self.data
         find = data.find
-        position = 0
-        for number in range(self.count):
+        position = line = 0
+        for number in numbers:
+            while line < number:
+                position = find(b"\n", position) + 1
+                line += 1
             end = find(b"\n", position)
-            if number % step == start:
-                url = data[position:end].decode("ascii")
-                yield Job(url, url.rpartition("/")[2])
-            position = end + 1
+            url = data[position:end].decode("ascii")
+            yield Job(url, url.rpartition("/")[2])
+            position, line = end + 1, line + 1
 
     def entries(self) -> list[Entry]:
         """The list as Entries, to be named like any others (beside other sources, or another layout)."""
