@@ -166,6 +166,25 @@ def _unechoed(word: str) -> str:
     return word
 
 
+def _fill_standard_fds() -> None:
+    """Give a closed standard descriptor (`2>&-`) /dev/null. Left free, the next socket took it:
+    what was said to stderr went to a server, and libuv, closing it, aborted the run (SIGABRT)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # (the lowest free number: this one, unless a lower one was free too)
+                os.dup2(null, fd)
+                os.close(null)
+    # (Python starts with None for a stream whose descriptor was closed; print(file=None) would
+    # then write what is meant for stderr to stdout)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (the process's own, for its life)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tulip`` command line and return its exit status."""
     words = sys.argv[1:] if argv is None else list(argv)
@@ -173,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from aiotulip.shared.proctitle import hide_secrets
 
         hide_secrets(words)
+        _fill_standard_fds()
     if words == ["--version"]:  # the one answer scripts ask for most: no parser to build
         print(f"tulip {__version__}")
         return 0

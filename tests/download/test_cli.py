@@ -246,3 +246,24 @@ def test_curls_habits_l_and_a_zero_limit_mean_what_they_mean_to_curl(tmp_path: P
     (item,) = json.loads(done.stdout)["items"]
     assert item["status"] == "ok" and item["bytes"] == 5000
     assert too_many.returncode == 2 and "from 1 to 10000000" in too_many.stderr
+
+
+@pytest.mark.parametrize("closed", [(2,), (1, 2), (0, 1, 2)])
+def test_a_run_with_its_standard_streams_closed_saves_and_reports(
+    tmp_path: Path, closed: tuple[int, ...]
+) -> None:
+    """`tulip fetch ... 2>&-`: the first socket took descriptor 2, and libuv, closing it, aborted
+    the run (SIGABRT, no report; over processes the files complete on disk were reported failed).
+    A closed standard descriptor is /dev/null now: the run ends as any other."""
+    with ServerThread(ServeConfig(files=500, size=(64, 64), seed=9)) as base:
+        files = manifest(base)
+        urls = tmp_path / "urls.txt"
+        urls.write_text("".join(f"{base}{f['url']}\n" for f in files))
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            tulip_cmd("fetch", "-i", str(urls), "-d", str(tmp_path / "out"), "--json", str(report_file)),
+            preexec_fn=lambda: [os.close(fd) for fd in closed], timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 0
+    assert json.loads(report_file.read_text())["summary"]["ok"] == 500
+    assert_disk_matches(tmp_path / "out", files)
