@@ -267,3 +267,47 @@ def test_a_run_with_its_standard_streams_closed_saves_and_reports(
     assert proc.returncode == 0
     assert json.loads(report_file.read_text())["summary"]["ok"] == 500
     assert_disk_matches(tmp_path / "out", files)
+
+
+@pytest.mark.parametrize("where", ["as the loop closes", "as the display closes"])
+def test_an_interrupt_after_the_run_keeps_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A SIGTERM in the moments after the run ended and before the report was out (the loop's
+    executor shutting down, the bar's last frame) wrote `--json` with no items, exit 143, the
+    files all complete on disk (found by the attack pass). The Report made stands, and is written."""
+    from aiotulip import cli
+    from aiotulip.download import progress
+    from aiotulip.shared import loop
+
+    if where == "as the loop closes":
+        real = loop.run
+
+        def run_then_interrupt(main: object, **kwargs: object) -> object:
+            real(main, **kwargs)  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(loop, "run", run_then_interrupt)
+    else:
+
+        def close(self: object, report: object = None) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(progress.PlainProgress, "close", close)
+    with ServerThread(ServeConfig(files=20, size=(100, 100), seed=3)) as base:
+        files = manifest(base)
+        report_file = tmp_path / "report.json"
+        status = cli.main(
+            [
+                "fetch",
+                "--manifest",
+                f"{base}/manifest.json",
+                "-d",
+                str(tmp_path / "out"),
+                "--json",
+                str(report_file),
+            ]
+        )  # fmt: skip (plain lines: stderr is no terminal)
+    report = json.loads(report_file.read_text())
+    assert (status, report["summary"]["ok"], len(report["items"])) == (0, 20, 20)
+    assert_disk_matches(tmp_path / "out", files)

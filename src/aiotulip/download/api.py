@@ -4,7 +4,6 @@ results become a Report."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import sys
@@ -90,6 +89,7 @@ class _Run:
     work: Work
     started: float = field(default_factory=time.monotonic)
     meter: Meter = field(default_factory=Meter)
+    made: Report | None = None  # the Report, once made (a signal may still come as the loop closes)
 
     @property
     def options(self) -> FetchOptions:
@@ -122,6 +122,7 @@ class _Run:
         )
         if isinstance(self.work.progress, Scripted):  # --events, hooks, --save-failed: the last word
             self.work.progress.finished(report)
+        self.made = report
         return report
 
     def run_blocking(self) -> Report:
@@ -248,6 +249,13 @@ def fetch(
         else:
             report = run.run_blocking()
         return report
+    except KeyboardInterrupt:
+        if run.made is None:
+            raise
+        # The run was over and its Report made: the signal came as the loop closed (its executor,
+        # its async generators). The Report says what was done; the interrupt came after it.
+        report = run.made
+        return report
     finally:
         _close(run.work.progress, report)
 
@@ -255,8 +263,13 @@ def fetch(
 def _close(display: Progress, report: Report | None) -> None:
     """End the display (its last frame shows the Report's figures). A display whose stream is gone
     — a closed pipe, a hung-up terminal — costs the run nothing: the Report stands."""
-    with contextlib.suppress(OSError, ValueError):
+    try:
         display.close(report)
+    except (OSError, ValueError):
+        pass
+    except KeyboardInterrupt:  # (as the run ended: its Report stands, the interrupt came too late)
+        if report is None:
+            raise
 
 
 def _processes(jobs: Jobs, options: FetchOptions, fork: bool) -> int:

@@ -376,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
     progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals
 
+    report = None
+    dest = args.dest
     try:
         sources, dest = _gather(args, options)
         if args.output not in (None, "-") and dest != "-" and sources:
@@ -384,7 +386,11 @@ def run(args: argparse.Namespace) -> int:
             report = fetch(sources, dest, options, progress=progress)
             with _signals.late():
                 return _said(args, report, dest, scripted, machine_out, _signals.received())
-    except KeyboardInterrupt:  # while the sources were read or named: nothing begun, and --json says so
+    except KeyboardInterrupt:
+        if report is not None:  # as the run ended, before its report was out: the report stands
+            with _signals.late():
+                return _said(args, report, dest, scripted, machine_out, _signals.received())
+        # (while the sources were read or named: nothing begun, and --json says so)
         if args.json is not None:
             from aiotulip.download.models import Report
 
