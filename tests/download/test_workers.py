@@ -4,6 +4,7 @@ ends cleanly however it is stopped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -456,3 +457,29 @@ def test_a_reader_of_the_progress_lines_that_goes_away_costs_nothing(tmp_path: P
     spread = processes(3_000, 100, "asyncio", len(os.sched_getaffinity(0))) if workers == "auto" else 1
     assert (summary["ok"], summary["workers"]) == (3_000, spread)
     assert_disk_matches(tmp_path / "out", files)
+
+
+def test_a_second_ctrl_c_does_not_wait_for_a_child_that_hangs(tmp_path: Path) -> None:
+    """A child that cannot end in order (stopped, hung) held the run for its 30 s grace, and a
+    second Ctrl-C did nothing. The second one ends it now: what was done is reported, exit 130."""
+    with ServerProcess(SLOW) as base:
+        proc = _slow_run(base, tmp_path / "dest")
+        children = _wait_for_children(proc.pid, 2)
+        time.sleep(0.3)
+        os.kill(children[0], signal.SIGSTOP)
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+            time.sleep(0.5)
+            asked = time.monotonic()
+            os.kill(proc.pid, signal.SIGINT)
+            _out, err = proc.communicate(timeout=20)
+            waited = time.monotonic() - asked
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(children[0], signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert waited < 10, waited  # (the grace is 30 s; the impatient wait 2 s)
+    assert "Traceback" not in err
+    summary = json.loads((tmp_path / "report.json").read_text())["summary"]
+    assert summary["interrupted"] is True and summary["ok"] < summary["items"]
+    assert not _children(proc.pid)

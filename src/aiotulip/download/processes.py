@@ -49,6 +49,7 @@ _Numbered = Sequence[Job] | UrlList  # jobs taken by number
 _FLUSH_EVERY = 0.05  # seconds: how stale the parent's display may get
 _FLUSH_COUNT = 256  # ... or events
 _STOP_GRACE = 30.0  # seconds a child has to end in order after SIGTERM before SIGKILL
+_IMPATIENT = 2.0  # ... after a second signal: how long the killed children have to be reaped
 
 
 def shards(jobs: Jobs, count: int, by_host: bool) -> list[Sequence[int]]:
@@ -219,6 +220,12 @@ def _gather(children: list[_Child], jobs: _Numbered, results: ResultLog, progres
                 stop_by = time.monotonic() + _STOP_GRACE
                 for child in children:
                     _signal(child, signal.SIGTERM)  # once: a second would break off its orderly end
+            elif stops.heard > 1 and stop_by is not None and stop_by - time.monotonic() > _IMPATIENT:
+                # Asked again (a second Ctrl-C): the orderly end is not waited for. What the
+                # children finish now is reported; the rest keep their parts, for the next run.
+                for child in children:
+                    _signal(child, signal.SIGKILL)
+                stop_by = time.monotonic() + _IMPATIENT
             if not events and stop_by is not None and time.monotonic() >= stop_by:
                 for child in children:
                     _signal(child, signal.SIGKILL)  # an orderly end that did not come
@@ -250,6 +257,7 @@ class _Stops:
 
     def __init__(self) -> None:
         self.asked = False
+        self.heard = 0  # signals heard (a second one: stop now)
         self.fd, self._write = os.pipe()
         os.set_blocking(self._write, False)
         self._saved: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
@@ -267,6 +275,7 @@ class _Stops:
         if signum != signal.SIGINT:
             _signals.note(signum)
         self.asked = True
+        self.heard += 1
         with contextlib.suppress(OSError):
             os.write(self._write, b"!")
 
