@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -297,17 +298,15 @@ def test_an_interrupt_after_the_run_keeps_its_report(
     with ServerThread(ServeConfig(files=20, size=(100, 100), seed=3)) as base:
         files = manifest(base)
         report_file = tmp_path / "report.json"
-        status = cli.main(
-            [
-                "fetch",
-                "--manifest",
-                f"{base}/manifest.json",
-                "-d",
-                str(tmp_path / "out"),
-                "--json",
-                str(report_file),
-            ]
-        )  # fmt: skip (plain lines: stderr is no terminal)
+        words = ["fetch", "--manifest", f"{base}/manifest.json", "-d", str(tmp_path / "out")]
+        # (main() leaves SIGINT ignored as it returns: what this process had is put back, or every
+        # later test's child would inherit the ignored signal; plain lines: stderr is no terminal)
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            status = cli.main([*words, "--json", str(report_file)])
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
     report = json.loads(report_file.read_text())
     assert (status, report["summary"]["ok"], len(report["items"])) == (0, 20, 20)
     assert_disk_matches(tmp_path / "out", files)
