@@ -396,3 +396,22 @@ def test_events_and_the_failures_list_are_never_written_over_a_download(tmp_path
         assert fine.returncode == 0, fine.stderr
         assert (tmp_path / "file-00000.bin").stat().st_size == 3000
         assert '"event": "end"' in (tmp_path / "events.jsonl").read_text()
+
+
+@pytest.mark.parametrize("option", ["--events", "--save-failed"])
+def test_a_server_named_file_is_never_replaced_by_the_events_or_the_failures(
+    tmp_path: Path, option: str
+) -> None:
+    """With --content-disposition the server names the file, after the check made before the run:
+    `Content-Disposition: filename="ev.jsonl"` beside `--events ev.jsonl` left the events (or an
+    empty list of failures) where the download was, "saved", exit 0. The download stays; the
+    events or the list are not written, in one line, exit 2, as --json is."""
+    payload = b"the payload, not events\n" * 100
+    headers = 'Content-Disposition: attachment; filename="ev.jsonl"'
+    with Scripted({"/cd": lambda r: [response("200 OK", payload, headers)]}) as server:
+        command = tulip_cmd("fetch", f"{server.base}/cd", "--content-disposition", option, "ev.jsonl")
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"{option} ev.jsonl is a file this run downloaded" in done.stderr
+    assert (tmp_path / "ev.jsonl").read_bytes() == payload
+    assert [p.name for p in tmp_path.iterdir()] == ["ev.jsonl"]  # (no temporary left beside it)

@@ -408,12 +408,13 @@ def _said(
     signum: int | None,
 ) -> int:
     """Write the report and the summary of a run that is over; return the exit status."""
+    from aiotulip.download.scripts import downloaded_there
     from aiotulip.download.summary import print_summary
 
     status = report.exit_status()
     if report.interrupted and signum is not None:
         status = 128 + signum
-    if args.json is not None and _downloaded_there(report, args.json):
+    if args.json is not None and downloaded_there(report, args.json):
         # (the report would take the place of a file the run has just made complete)
         print(f"tulip fetch: error: --json {args.json} is a file this run downloaded: "
               "the report was not written over it", file=sys.stderr)  # fmt: skip
@@ -494,23 +495,6 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     if not name or name in (".", ".."):
         raise UsageError(f"-o {output}: name a file, not a folder")
     return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
-
-
-def _downloaded_there(report: Report, path: str) -> bool:
-    """Whether the file at *path* is one the run saved (or found complete)."""
-    if path == "-":
-        return False
-    try:
-        target = os.stat(path)
-    except OSError:
-        return False
-    name = os.path.basename(os.path.realpath(path))  # (a link's target's name: the file written)
-    for saved in report.saved():  # (a name compared first: a stat only where the names agree)
-        if saved.rpartition("/")[2] == name:
-            with contextlib.suppress(OSError):
-                if os.path.samestat(os.stat(saved), target):
-                    return True
-    return False
 
 
 def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptions:

@@ -62,8 +62,11 @@ class EventWriter:
                 self._flusher = threading.Thread(target=self._keep_flushing, name="tulip-events", daemon=True)
                 self._flusher.start()
 
-    def close(self) -> None:
-        """Flush what is left and put the file in place (a regular file: renamed over its name)."""
+    def close(self, keep: bool = True) -> None:
+        """Flush what is left and put the file in place (a regular file: renamed over its name);
+        not *keep*: its temporary is removed instead (the name holds a download)."""
+        if not keep and self._failure is None:
+            self._failure = OSError("the file is a download of this run")
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join()

@@ -201,6 +201,9 @@ class Scripted(Tee):
                         self._end(job, Result(redact(job.url), path, "interrupted", error="interrupted",
                                               error_kind="interrupted"))  # fmt: skip
         if self._save is not None and self._jobs is not None:
+            if downloaded_there(report, self._save):  # (a server's name for a file: --content-disposition)
+                self._refuse("--save-failed", self._save)
+                return
             try:
                 save_failed(self._save, zip(self._jobs, report.items, strict=True), self._naming)
             except OSError as exc:
@@ -217,7 +220,15 @@ class Scripted(Tee):
                     self.interrupted = self._hooks.close()
             finally:
                 if self._events is not None:
-                    self._events.close()
+                    keep = report is None or not downloaded_there(report, self._events.path)
+                    self._events.close(keep)
+                    if not keep:
+                        self._refuse("--events", self._events.path)
+
+    def _refuse(self, option: str, path: str) -> None:
+        message = f"{option} {path} is a file this run downloaded: it was not written over"
+        self.problems.append(message)
+        print(f"tulip fetch: error: {message}", file=sys.stderr, flush=True)
 
     # -- under the lock -----------------------------------------------------------------------------
 
@@ -256,6 +267,26 @@ class Scripted(Tee):
                "TULIP_ERROR": (error or "").replace("\x00", "")}  # fmt: skip
         option = "--on-complete" if good else "--on-error"
         self._hooks.submit(Call(option, (*argv, path if good else url), env, result.path))
+
+
+def downloaded_there(report: Report, path: str) -> bool:
+    """Whether the file at *path* is one the run saved (or found complete): a report, the events
+    or the list of failures written there would replace it."""
+    if path == "-":
+        return False
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    name = os.path.basename(os.path.realpath(path))  # (a link's target's name: the file written)
+    for saved in report.saved():  # (a name compared first: a stat only where the names agree)
+        if saved.rpartition("/")[2] == name:
+            try:
+                if os.path.samestat(os.stat(saved), target):
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def _download_at(path: str, jobs: Jobs, where: Callable[[Job], str]) -> str | None:
