@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import sys
 import threading
@@ -166,6 +167,20 @@ def _unechoed(word: str) -> str:
     return word
 
 
+_USERINFO = re.compile(r"(?<=/)([^/:@\s]+):[^/@\s]+@")
+
+
+def _public(message: str) -> str:
+    """An error line with the password of any URL in it hidden: a URL can reach an error through
+    any option that names a file (`--json http://u:pw@h/x`, `-i`, `--config`), not only as a URL."""
+    if "@" not in message:
+        return message
+    from aiotulip.download.scripts import public_error
+
+    # (and a URL half-typed, or made into a folder's name: http:/u:pw@h, //u:pw@h)
+    return _USERINFO.sub(r"\1:***@", public_error(message) or message)
+
+
 def _fill_standard_fds() -> None:
     """Give a closed standard descriptor (`2>&-`) /dev/null. Left free, the next socket took it:
     what was said to stderr went to a server, and libuv, closing it, aborted the run (SIGABRT)."""
@@ -206,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if config.apply(args.parser, args.cmd, args.config, args.no_config):
                     args, extra = _parse(parser, words)  # again: the file's values as defaults
             except TulipError as exc:
-                print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
+                print(f"tulip {args.cmd}: error: {_public(str(exc))}", file=sys.stderr)
                 return exc.exit_status
     except KeyboardInterrupt:  # Ctrl-C while starting: as quiet as one while running
         _ignore_late_interrupts()
@@ -222,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = func(args)
     except TulipError as exc:
-        print(f"tulip {args.cmd}: error: {exc}", file=sys.stderr)
+        print(f"tulip {args.cmd}: error: {_public(str(exc))}", file=sys.stderr)
         status = exc.exit_status
     except KeyboardInterrupt:
         from aiotulip.shared import signals as _signals

@@ -98,6 +98,11 @@ BAD_INPUTS = {
     "known hosts a folder": ["--known-hosts", "/", "sftp://127.0.0.1:1/x"],
     "ssh key a folder": ["--ssh-key", "/", "sftp://127.0.0.1:1/x"],
     "a URL to -o": ["-o", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
+    "a half-typed URL to -o": ["-o", " http:/u:S3cr3tPW@h", "http://127.0.0.1:1/x"],
+    "a network path to -o": ["-o", "//u:S3cr3tPW@h/x", "http://127.0.0.1:1/x"],
+    "a URL to --json": ["--json", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
+    "a URL to -i": ["-i", "http://u:S3cr3tPW@127.0.0.1:1/x"],
+    "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
 }
 
 

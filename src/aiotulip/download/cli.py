@@ -325,7 +325,9 @@ def _first_line(path: str, option: str) -> str:
         raise UsageError(f"{option} @{path}: {why}") from None
 
 
-_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A URL where a folder or a file is named: a scheme and a slash or two (`http:/h` half-typed too),
+# or a network path with credentials (`//u:pw@h/`), after any blank a paste brought along.
+_URL_LIKE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]+:/|//[^/]*@)")  # (c:/x: a drive, not a scheme)
 
 
 def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
