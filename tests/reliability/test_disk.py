@@ -193,3 +193,19 @@ def test_a_full_inode_table_stops_the_run_naming_a_file_of_the_users(tmp_path: P
         assert ".tmp" not in summary["stopped"] and ".tmp" not in proc.stdout
     finally:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_is_said_of_the_users_file_not_of_its_part(small_disk: Path, tmp_path: Path) -> None:
+    """A streamed file's bytes meet the full disk in its part: the reason named
+    `.NAME.tulip-part`, a hidden name the user never asked for; it names NAME."""
+    with ServerThread(ServeConfig(files=3, size=(600_000, 600_000), seed=7)) as base:
+        report_file = tmp_path / "report.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "1",
+             "-d", str(small_disk / "d"), "--json", str(report_file)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    summary = json.loads(report_file.read_text())["summary"]
+    assert summary["stopped"].startswith(f"no space left on device: {small_disk}/d/file-"), summary
+    assert "tulip-part" not in summary["stopped"] and "tulip-part" not in proc.stdout

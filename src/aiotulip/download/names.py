@@ -41,6 +41,15 @@ def part_name(name: str) -> str:
     return f"{folder}{slash}.{base}{_PART}"
 
 
+def final_name(path: str) -> str:
+    """The final name a part's or a temporary's *path* stands for (``a/.b.bin.tulip-part`` ->
+    ``a/b.bin``); any other path as it is."""
+    folder, slash, base = path.rpartition("/")
+    if _OURS.fullmatch(base):
+        return f"{folder}{slash}{base[1:].rpartition('.tulip-')[0]}"
+    return path
+
+
 def temp_name(name: str, tag: str) -> str:
     """Return a one-writer temporary path for the final *name* (``a/.b.bin.tulip-TAG``)."""
     folder, slash, base = name.rpartition("/")

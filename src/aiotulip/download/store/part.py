@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiotulip.download import stages
 from aiotulip.download.models import Job
+from aiotulip.download.names import final_name
 from aiotulip.download.store import record
 from aiotulip.download.store.record import MAP, PART_MARKS, URL_TAG, VALIDATOR, url_tag
 from aiotulip.errors import DiskFullError, StorageError
@@ -453,8 +454,8 @@ def shown(path: str) -> str:
 def storage_error(exc: OSError, path: str, url: str, words: str | None = None) -> StorageError:
     """The StorageError of *exc* met at *path* (in *words*, if given, else ``explain``'s): a
     DiskFullError where the device or the quota is full (the run then starts no more items)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(explain(exc, path), url=url)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # (said of the user's file, not of our part of it)
+        return DiskFullError(explain(exc, final_name(path)), url=url)
     return StorageError(words or explain(exc, path), url=url)
 
 
