@@ -103,6 +103,8 @@ BAD_INPUTS = {
     "a URL to --json": ["--json", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a URL to -i": ["-i", "http://u:S3cr3tPW@127.0.0.1:1/x"],
     "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
+    "events through a missing folder": ["--events", "./missing/../ev.jsonl", "http://127.0.0.1:1/x"],
+    "json through a missing folder": ["--json", "missing/../r.json", "http://127.0.0.1:1/x"],
 }
 
 

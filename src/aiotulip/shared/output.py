@@ -76,9 +76,11 @@ def check_output(path: str, option: str) -> None:
         if not os.access(target, os.W_OK):
             raise UsageError(f"{option} {path}: cannot write to it")
         return
-    folder = os.path.dirname(os.path.abspath(target))
+    # The folder as the system will reach it: `sub/../x` needs sub (abspath would drop it).
+    folder = os.path.dirname(target) or "."
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {path}: cannot write in {folder}")
+        shown = folder if ".." in folder.split("/") else os.path.abspath(folder)  # (where sub is missing)
+        raise UsageError(f"{option} {path}: cannot write in {shown}")
 
 
 @contextlib.contextmanager
