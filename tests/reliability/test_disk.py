@@ -168,44 +168,38 @@ def test_a_split_download_that_fills_the_disk_stops_the_run(
     assert "no space left on device" in report["summary"]["stopped"]
 
 
-def test_a_full_inode_table_stops_the_run_naming_a_file_of_the_users(tmp_path: Path) -> None:
-    """A file system out of inodes (ENOSPC at the create) stops the run like a full disk; its
-    reason named tulip's temporary name (.NAME.tmp-PID-N), a file the user never asked for."""
-    where = tmp_path / "few"
+@pytest.mark.parametrize(
+    ("mount", "config", "hidden"),
+    [
+        # out of inodes at the create: the reason named the temporary, .NAME.tulip-PID-N
+        ("size=8m,nr_inodes=30", ServeConfig(files=100, size=(100, 100), seed=6), ".tulip-"),
+        # out of bytes in a streamed file's part: it named .NAME.tulip-part
+        ("size=1m", ServeConfig(files=3, size=(600_000, 600_000), seed=7), ".tulip-"),
+    ],
+    ids=["inodes", "bytes"],
+)
+def test_a_full_disk_is_said_of_the_users_file(
+    tmp_path: Path, mount: str, config: ServeConfig, hidden: str
+) -> None:
+    """The run stops as on any full disk, and its reason names the file the user asked for, not
+    one of tulip's hidden names."""
+    where = tmp_path / "small"
     where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=30", "tmpfs", str(where)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", mount, "tmpfs", str(where)],
                              capture_output=True, text=True)  # fmt: skip
     if mounted.returncode != 0:
-        pytest.skip(
-            f"a full inode table needs a tmpfs of its own, and mount refused: {mounted.stderr.strip()}"
-        )
+        pytest.skip(f"a full disk needs a tmpfs of its own, and mount refused: {mounted.stderr.strip()}")
     try:
-        with ServerThread(ServeConfig(files=100, size=(100, 100), seed=6)) as base:
+        with ServerThread(config) as base:
             report_file = tmp_path / "report.json"
             proc = subprocess.run(
-                [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "4",
+                [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "1",
                  "-d", str(where), "--json", str(report_file)],
                 capture_output=True, text=True, timeout=120,
             )  # fmt: skip
         assert proc.returncode == 1, proc.stderr
         summary = json.loads(report_file.read_text())["summary"]
         assert summary["stopped"].startswith(f"no space left on device: {where}/file-"), summary
-        assert ".tmp" not in summary["stopped"] and ".tmp" not in proc.stdout
+        assert hidden not in summary["stopped"] and hidden not in proc.stdout
     finally:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
-def test_a_full_disk_is_said_of_the_users_file_not_of_its_part(small_disk: Path, tmp_path: Path) -> None:
-    """A streamed file's bytes meet the full disk in its part: the reason named
-    `.NAME.tulip-part`, a hidden name the user never asked for; it names NAME."""
-    with ServerThread(ServeConfig(files=3, size=(600_000, 600_000), seed=7)) as base:
-        report_file = tmp_path / "report.json"
-        proc = subprocess.run(
-            [sys.executable, "-m", "aiotulip", "fetch", "--manifest", f"{base}/manifest.json", "-c", "1",
-             "-d", str(small_disk / "d"), "--json", str(report_file)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
-    summary = json.loads(report_file.read_text())["summary"]
-    assert summary["stopped"].startswith(f"no space left on device: {small_disk}/d/file-"), summary
-    assert "tulip-part" not in summary["stopped"] and "tulip-part" not in proc.stdout
