@@ -188,10 +188,8 @@ def _fill_standard_fds() -> None:
         try:
             os.fstat(fd)
         except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:  # (the lowest free number: this one, unless a lower one was free too)
-                os.dup2(null, fd)
-                os.close(null)
+            # (open takes the lowest free number: this one, the lower ones being filled already)
+            os.open(os.devnull, os.O_RDWR)
     # (Python starts with None for a stream whose descriptor was closed; print(file=None) would
     # then write what is meant for stderr to stdout)
     if sys.stdout is None:
