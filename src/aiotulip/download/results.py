@@ -125,7 +125,7 @@ class ResultLog(Sequence["Result | None"]):
 
     def _job(self, index: int) -> Job:
         jobs = self._jobs
-        if isinstance(jobs, Sequence) or hasattr(jobs, "__getitem__"):  # (a plain list: by its line)
+        if hasattr(jobs, "__getitem__"):  # a sequence, or a plain list (by its line)
             return cast(Job, jobs[index])
         if self._listed is None:  # a lazy list of jobs: random access is rare (tests, a cluster)
             self._listed = list(jobs)
