@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import threading
 from collections.abc import Callable
 
 from aiohttp import web
@@ -22,7 +21,7 @@ from aiotulip.proxy.listener import resolve
 from aiotulip.proxy.model import format_address, is_loopback
 from aiotulip.proxy.server import ProxyConfig, ProxyServer
 from aiotulip.shared import loop as _loop
-from aiotulip.shared.lifecycle import Service
+from aiotulip.shared.lifecycle import LoopThread
 from aiotulip.shared.limits import raise_open_file_limit
 from aiotulip.shared.sockets import listening_socket
 
@@ -112,51 +111,18 @@ def run_forever(config: ProxyConfig, announce: Callable[[RunningProxyServer], No
     _loop.run(serve_until_signalled(config, announce))
 
 
-class ProxyThread(Service):
+class ProxyThread(LoopThread[RunningProxyServer]):
     """``tulip proxy`` on an event loop in a background thread; ``start()`` returns the API's URL.
 
     >>> with ProxyThread(ProxyConfig(port=0)) as api:   # doctest: +SKIP
     ...     toxiproxy_client_at(api)
     """
 
+    _thread_name = "tulip-proxy"
+
     def __init__(self, config: ProxyConfig | None = None) -> None:
+        super().__init__(_loop.loop_factory())
         self.config = config or ProxyConfig(port=0)
-        self.url = ""
-        self.running: RunningProxyServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> str:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        factory = _loop.loop_factory() or asyncio.new_event_loop
-
-        def main() -> None:
-            loop = factory()
-            self._loop = loop
-            try:
-                self.running = loop.run_until_complete(start_proxy_server(self.config))
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.running.close())
-            loop.close()
-
-        self._thread = threading.Thread(target=main, name="tulip-proxy", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-        assert self.running is not None
-        self.url = self.running.url
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(30)
-            self._loop = self._thread = None
+    async def _open(self) -> RunningProxyServer:
+        return await start_proxy_server(self.config)

@@ -15,7 +15,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +29,7 @@ from aiotulip.serve.config import ServeConfig
 from aiotulip.serve.logs import bad_request_logger
 from aiotulip.serve.tls import ServerTls, server_tls
 from aiotulip.shared import loop as _loop
-from aiotulip.shared.lifecycle import Service
+from aiotulip.shared.lifecycle import LoopThread, Service
 from aiotulip.shared.limits import raise_open_file_limit
 from aiotulip.shared.sockets import listening_socket
 
@@ -187,55 +186,31 @@ def run_forever(
 # -- a thread of its own: tests of blocking code -------------------------------------------------------
 
 
-class ServerThread(Service):
+class ServerThread(LoopThread[RunningServer]):
     """Serve on an event loop in a background thread, for code under test that blocks.
 
     >>> with ServerThread(ServeConfig(files=3)) as base_url:   # doctest: +SKIP
     ...     aiotulip.fetch([f"{base_url}/files/file-00000.bin"], "out")
     """
 
+    _thread_name = "tulip-serve"
+
     def __init__(self, config: ServeConfig | None = None) -> None:
+        super().__init__()
         self.config = config or ServeConfig()
-        self.url = ""
-        self.ca_file: Path | None = None  # the CA to trust, for a self-signed server
-        self.server: RunningServer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> str:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    async def _open(self) -> RunningServer:
+        return await start_server(self.config)
 
-        def main() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                self.server = loop.run_until_complete(start_server(self.config))
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.server.close())
-            loop.close()
+    @property
+    def server(self) -> RunningServer | None:
+        """The running server (None before ``start()``)."""
+        return self.running
 
-        self._thread = threading.Thread(target=main, name="tulip-serve", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-        assert self.server is not None
-        self.url = self.server.url
-        self.ca_file = self.server.ca_file
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(30)
-            self._loop = self._thread = None
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA to trust, for a self-signed server."""
+        return self.running.ca_file if self.running is not None else None
 
 
 # -- a process of its own: the bench ------------------------------------------------------------------

@@ -100,6 +100,15 @@ class Message:
         self.done = False  # the whole body has arrived
         self.error: FetchError | None = None
 
+    def waiting(self) -> bool:
+        """Whether a reader must wait for more: not when a chunk is here or the body has ended.
+        The exchange's error is raised once nothing is left to take before it."""
+        if self.chunks:
+            return False
+        if self.error is not None:
+            raise self.error
+        return not self.done
+
     def take(self, n: int) -> bytes:
         """Return up to *n* bytes from those waiting (b"" if none wait)."""
         chunks = self.chunks
@@ -111,6 +120,21 @@ class Message:
             chunks.insert(0, rest)
         self.buffered -= len(chunk)
         return chunk
+
+
+class ResponseBase:
+    """What the engine reads of a response before its body, the same in both transports: each
+    subclass adds ``read`` in its own way of waiting (blocking or awaited)."""
+
+    __slots__ = ("_conn", "_message", "headers", "http_version", "status", "url")
+
+    def __init__(self, conn: object, message: Message) -> None:
+        self._conn = conn
+        self._message = message
+        self.status = message.status
+        self.headers = message.headers
+        self.url = message.url
+        self.http_version = message.version
 
 
 class Reader:

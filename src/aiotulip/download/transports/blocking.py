@@ -26,6 +26,7 @@ from aiotulip.download.transports._wire import (
     MAX_HEADER_BYTES,
     Message,
     Reader,
+    ResponseBase,
     check_tunnel,
     connect_request,
     header_lines,
@@ -102,24 +103,13 @@ class _Connection:
                 self.sock.close()
 
 
-class _Response:
-    __slots__ = ("_conn", "_message", "headers", "http_version", "status", "url")
-
-    def __init__(self, conn: _Connection, message: Message) -> None:
-        self._conn = conn
-        self._message = message
-        self.status = message.status
-        self.headers = message.headers
-        self.url = message.url
-        self.http_version = message.version
+class _Response(ResponseBase):
+    __slots__ = ()
+    _conn: _Connection
 
     def read(self, n: int) -> bytes:
         message = self._message
-        while not message.chunks:
-            if message.error is not None:
-                raise message.error
-            if message.done:
-                return b""
+        while message.waiting():
             self._conn.pump(self.url)
         return message.take(n)
 

@@ -104,6 +104,19 @@ def _socket_action(multi: pycurl.CurlMulti, fd: int, what: int) -> None:
         raise _caught.pop()
 
 
+def _read_info(multi: pycurl.CurlMulti, ended: Callable[[pycurl.Curl, tuple[int, str] | None], None]) -> None:
+    """Hand each transfer libcurl has finished to *ended*: with None, or with its error's code and
+    message."""
+    while True:
+        queued, ok, failed = multi.info_read()
+        for curl in ok:
+            ended(curl, None)
+        for curl, code, message in failed:
+            ended(curl, (code, message))
+        if not queued:
+            break
+
+
 class _Transfer:
     """One easy handle and its current request: what libcurl's callbacks report, waiting for the
     reader."""
@@ -947,16 +960,8 @@ class CurlTransport:
         self._collect()
 
     def _collect(self) -> None:
-        multi = self._multi
-        assert multi is not None
-        while True:
-            queued, ok, failed = multi.info_read()
-            for curl in ok:
-                self._ended(curl, None)
-            for curl, code, message in failed:
-                self._ended(curl, (code, message))
-            if not queued:
-                break
+        assert self._multi is not None
+        _read_info(self._multi, self._ended)
 
     def _ended(self, curl: pycurl.Curl, problem: tuple[int, str] | None) -> None:
         transfer = self._by_curl.pop(curl, None)
@@ -1268,14 +1273,7 @@ class _Driver(threading.Thread):
         heads = self._heads
         while heads:
             heads.pop().make_head()
-        while True:
-            queued, ok, failed = self.multi.info_read()
-            for curl in ok:
-                self._ended(curl, None)
-            for curl, code, message in failed:
-                self._ended(curl, (code, message))
-            if not queued:
-                break
+        _read_info(self.multi, self._ended)
 
     def _ended(self, curl: pycurl.Curl, problem: tuple[int, str] | None) -> None:
         transfer = self._by_curl.pop(curl, None)

@@ -37,6 +37,7 @@ from aiotulip.download.transports._errors import builtin_only, connect_error, re
 from aiotulip.download.transports._wire import (
     Message,
     Reader,
+    ResponseBase,
     check_tunnel,
     connect_request,
     header_lines,
@@ -201,27 +202,16 @@ class _Watchdog:
             self._timer = None
 
 
-class _Response:
+class _Response(ResponseBase):
     """The engine's view of one response: status, headers, and the body as it arrives."""
 
-    __slots__ = ("_conn", "_message", "headers", "http_version", "status", "url")
-
-    def __init__(self, conn: _Connection, message: Message) -> None:
-        self._conn = conn
-        self._message = message
-        self.status = message.status
-        self.headers = message.headers
-        self.url = message.url
-        self.http_version = message.version
+    __slots__ = ()
+    _conn: _Connection
 
     async def read(self, n: int) -> bytes:
         """Return up to *n* bytes of the body, b"" at its end."""
         message = self._message
-        while not message.chunks:
-            if message.error is not None:
-                raise message.error
-            if message.done:
-                return b""
+        while message.waiting():
             await self._conn.wait(self.url)
         chunk = message.take(n)
         if message.buffered < _HIGH_WATER // 4:
