@@ -4,6 +4,7 @@ nothing else there), and the one line a run of one file ends with."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -212,18 +213,21 @@ def test_a_retry_never_splices_a_file_that_has_no_validator(
     assert result.resumed_unvalidated  # (the size vouched, as for a part found on disk: said so)
 
 
-def test_o_writes_through_a_device_and_a_fifo_and_never_over_a_link(tmp_path: Path) -> None:
-    """``-o`` on a device (/dev/null's kind) or a FIFO writes into it, as a shell's > would; a
-    symbolic link (to a file, or dangling) is somebody's entry: kept, the file saved beside it. Each
-    of them was replaced by a regular file."""
-    import os
+def test_o_writes_through_a_device_a_fifo_and_a_link(tmp_path: Path) -> None:
+    """``-o`` on a device (/dev/null's kind) or a FIFO writes into it, as a shell's > would; on a
+    symbolic link, the file it leads to is replaced (or made, where it dangles) and the link kept,
+    as curl -o and wget -O do. Each of them was replaced by a regular file once, and a link then
+    had the download saved beside it as LINK.1, which a script reading LINK never saw."""
     import threading
 
     body = random.Random(5).randbytes(300_000)
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "real.txt").write_text("theirs\n")
+    (tmp_path / "sub").mkdir()
     os.symlink("real.txt", tmp_path / "link")
-    os.symlink("nowhere", tmp_path / "dangling")
+    os.symlink("sub/nowhere", tmp_path / "dangling")
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("sub", tmp_path / "folder")
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append((tmp_path / "pipe").read_bytes()))
     with Scripted({"/f.bin": lambda r: [response("200 OK", body)]}) as server:
@@ -231,16 +235,45 @@ def test_o_writes_through_a_device_and_a_fifo_and_never_over_a_link(tmp_path: Pa
         reader.start()
         through = fetch(url, "-o", "pipe", cwd=tmp_path)
         reader.join(30)
-        linked = [fetch(url, "-o", name, cwd=tmp_path) for name in ("link", "dangling")]
+        linked = [fetch(url, "-o", name, cwd=tmp_path) for name in ("link", "dangling", "loop", "folder")]
         if os.geteuid() == 0:
             os.mknod(tmp_path / "null", 0o666 | 0o020000, os.makedev(1, 3))  # a character device: /dev/null's
             device = fetch(url, "-o", "null", cwd=tmp_path)
             assert device.returncode == 0 and (tmp_path / "null").is_char_device(), device.stderr
     assert through.returncode == 0 and got == [body] and (tmp_path / "pipe").is_fifo()
-    assert [p.returncode for p in linked] == [0, 0]
-    assert os.readlink(tmp_path / "link") == "real.txt" and (tmp_path / "real.txt").read_text() == "theirs\n"
-    assert os.readlink(tmp_path / "dangling") == "nowhere"
-    assert (tmp_path / "link.1").read_bytes() == (tmp_path / "dangling.1").read_bytes() == body
+    assert [p.returncode for p in linked] == [0, 0, 2, 2], [p.stderr for p in linked]
+    assert linked[0].stdout.decode().startswith("saved real.txt (")
+    assert linked[1].stdout.decode().startswith("saved sub/nowhere (")
+    assert linked[2].stderr.decode().splitlines() == [
+        "tulip fetch: error: -o loop: too many levels of symbolic links (a symlink that leads nowhere)"
+    ]
+    assert b"is a folder" in linked[3].stderr
+    assert os.readlink(tmp_path / "link") == "real.txt" and (tmp_path / "real.txt").read_bytes() == body
+    assert os.readlink(tmp_path / "dangling") == "sub/nowhere" and (tmp_path / "sub/nowhere").read_bytes() == body
+    left = {p.name for p in tmp_path.iterdir()} - {"null"}  # (no LINK.1 beside any of them)
+    assert left == {"dangling", "folder", "link", "loop", "pipe", "real.txt", "sub"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a link owned by somebody else")
+def test_o_never_follows_a_strangers_link_in_a_shared_folder(tmp_path: Path) -> None:
+    """The kernel's protected_symlinks rule, kept where tulip resolves the link itself: in a sticky,
+    world-writable folder (/tmp's kind) a link owned by somebody else is a trap (it could lead to
+    the user's ~/.bashrc), and ``-o`` on it is refused in one line; the user's own link is followed."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "target").write_text("precious\n")
+    os.symlink(tmp_path / "target", shared / "trap")
+    os.chown(shared / "trap", 65534, 65534, follow_symlinks=False)
+    os.symlink(tmp_path / "target", shared / "mine")
+    with Scripted({"/f.bin": lambda r: [response("200 OK", V1)]}) as server:
+        trapped = fetch(server.base + "/f.bin", "-o", "shared/trap", cwd=tmp_path)
+        assert (tmp_path / "target").read_text() == "precious\n"
+        own = fetch(server.base + "/f.bin", "-o", "shared/mine", cwd=tmp_path)
+    assert trapped.returncode == 2 and trapped.stderr.decode().splitlines() == [
+        "tulip fetch: error: -o shared/trap: a symlink somebody else made in a shared folder: not followed"
+    ]
+    assert own.returncode == 0 and (tmp_path / "target").read_bytes() == V1, own.stderr
 
 
 def test_o_wins_over_content_disposition(tmp_path: Path) -> None:

@@ -496,7 +496,33 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     folder, _, name = output.rpartition("/")
     if not name or name in (".", ".."):
         raise UsageError(f"-o {output}: name a file, not a folder")
+    if os.path.islink(where):  # the file it leads to is replaced (as curl -o and wget -O write through)
+        folder, slash, name = _through_link(where, output).rpartition("/")
+        return [dataclasses.replace(entry, out=name)], folder or slash or "."
     return [dataclasses.replace(entry, out=name)], os.path.join(dest, folder) if folder else dest
+
+
+def _through_link(link: str, output: str) -> str:
+    """The file the symlink ``-o`` names leads to (it may not exist yet). As the kernel's
+    protected_symlinks rule has it, a link in a sticky world-writable folder (/tmp) is followed
+    only when its owner is the user or the folder's: a stranger's link there is a trap."""
+    info = os.lstat(link)
+    here = os.stat(os.path.dirname(link) or ".")
+    shared = here.st_mode & stat.S_ISVTX and here.st_mode & stat.S_IWOTH
+    if shared and info.st_uid not in (os.geteuid(), here.st_uid):
+        raise UsageError(f"-o {output}: a symlink somebody else made in a shared folder: not followed")
+    try:
+        target = os.path.realpath(link, strict=True)
+    except FileNotFoundError:
+        target = os.path.realpath(link)  # (dangling: the file is made where it leads, as curl makes it)
+    except OSError as exc:
+        why = os.strerror(exc.errno or 0).lower()
+        raise UsageError(f"-o {output}: {why} (a symlink that leads nowhere)") from None
+    if not os.path.isabs(link):  # said as the user would: relative, unless it leads out of here
+        relative = os.path.relpath(target)
+        if relative != ".." and not relative.startswith("../"):
+            return relative
+    return target
 
 
 def _named_output(sources: list, dest: str, options: FetchOptions) -> FetchOptions:
