@@ -465,7 +465,10 @@ def test_a_second_ctrl_c_does_not_wait_for_a_child_that_hangs(tmp_path: Path) ->
     with ServerProcess(SLOW) as base:
         proc = _slow_run(base, tmp_path / "dest")
         children = _wait_for_children(proc.pid, 2)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while len(list((tmp_path / "dest").glob(".*.tulip-part"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)  # (each child's two first items under way: their parts made)
+        time.sleep(0.2)  # (and their events, sent every 50 ms, with the parent)
         os.kill(children[0], signal.SIGSTOP)
         try:
             os.kill(proc.pid, signal.SIGINT)
@@ -480,6 +483,15 @@ def test_a_second_ctrl_c_does_not_wait_for_a_child_that_hangs(tmp_path: Path) ->
     assert proc.returncode == 130, err
     assert waited < 10, waited  # (the grace is 30 s; the impatient wait 2 s)
     assert "Traceback" not in err
-    summary = json.loads((tmp_path / "report.json").read_text())["summary"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    summary = report["summary"]
     assert summary["interrupted"] is True and summary["ok"] < summary["items"]
     assert not _children(proc.pid)
+    # The killed child's items under way kept their parts: interrupted, not "not started" (as they
+    # were said to be), and what each part holds is what the report says.
+    parts = {p.name[1:].removesuffix(".tulip-part") for p in (tmp_path / "dest").glob(".*.tulip-part")}
+    assert len(parts) >= 3, parts  # (two in each child at -c 4, less one that had just ended)
+    said = {Path(item["path"]).name: item for item in report["items"]}
+    assert {name: said[name]["error"] for name in parts} == {name: "interrupted" for name in parts}
+    held = {name: os.path.getsize(tmp_path / "dest" / f".{name}.tulip-part") for name in parts}
+    assert {name: said[name]["bytes"] for name in parts} == held

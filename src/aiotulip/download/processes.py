@@ -141,6 +141,9 @@ class _Child:
     stages: dict[str, float] = field(default_factory=dict)
     signum: int | None = None  # the signal that interrupted it
     stopped: str | None = None  # why it started no more items (a full disk), if it stopped
+    # Items under way, by number: the bytes each holds, as its events say. Killed (a second Ctrl-C),
+    # the child cannot report them; they are interrupted with their parts, not "not started".
+    begun: dict[int, int] = field(default_factory=dict)
 
 
 def run_workers(work: Work) -> Outcome:
@@ -178,10 +181,20 @@ def run_workers(work: Work) -> Outcome:
     if not interrupted and signalled and _signals.received() is None:
         _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
     for child in children:
-        if not child.ended:  # died (or was killed) before its end: its unfinished items failed
+        if not child.ended and interrupted:  # killed by a second Ctrl-C: its items under way
+            for index, held in child.begun.items():
+                if results[index] is None:
+                    job = jobs[index]
+                    result = Result(
+                        redact(job.url), work.store.path(job), "interrupted", held, error="interrupted",
+                        error_kind="interrupted",
+                    )  # fmt: skip
+                    results[index] = result
+                    progress.done(job, result)
+        elif not child.ended:  # died (or was killed) before its end: its unfinished items failed
             why = _death(child)
             for index in child.indices:
-                if results[index] is None and not interrupted:
+                if results[index] is None:
                     job = jobs[index]
                     result = Result(
                         redact(job.url), work.store.path(job), "failed",
@@ -291,7 +304,7 @@ class _Stops:
 
 
 def _take(child: _Child, jobs: _Numbered, results: ResultLog, progress: Progress) -> None:
-    buffer = child.buffer
+    buffer, begun = child.buffer, child.begun
     while len(buffer) >= _HEADER.size:
         (length,) = _HEADER.unpack_from(buffer)
         if len(buffer) < _HEADER.size + length:
@@ -303,13 +316,24 @@ def _take(child: _Child, jobs: _Numbered, results: ResultLog, progress: Progress
             if kind == "done":
                 _, index, result = event
                 results[index] = result
+                begun.pop(index, None)
                 progress.done(jobs[index], result)
             elif kind == "advance":
-                progress.advance(event[2], jobs[event[1]] if event[1] >= 0 else None)
+                index = event[1]
+                if index >= 0:
+                    begun[index] = begun.get(index, 0) + event[2]
+                progress.advance(event[2], jobs[index] if index >= 0 else None)
             elif kind == "sized":
-                progress.sized(jobs[event[1]], event[2], event[3], event[4])
+                index = event[1]
+                if event[4] is not None:
+                    begun[index] = event[4]
+                else:
+                    begun.setdefault(index, 0)
+                progress.sized(jobs[index], event[2], event[3], event[4])
             elif kind == "retrying":
-                progress.retrying(jobs[event[1]], event[2], RuntimeError(event[3]), event[4], event[5])
+                index = event[1]
+                begun[index] = event[5] or 0
+                progress.retrying(jobs[index], event[2], RuntimeError(event[3]), event[4], event[5])
             elif kind == "end":
                 _, child.interrupted, child.max_lag, child.stages, child.signum, child.stopped = event
                 child.ended = True
