@@ -61,9 +61,10 @@ def _changing(validator: str) -> object:
 
 
 def _options(engine: str, transport: str, **more: object) -> FetchOptions:
+    more.setdefault("policy", RetryPolicy(retries=3, backoff=0.01, max_backoff=0.02))
     return FetchOptions(
         engine=engine, transport=transport, concurrency=4, timeout=5.0, netrc=False, proxy="",
-        policy=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.02), **more,  # type: ignore[arg-type]
+        **more,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -140,3 +141,92 @@ def test_a_range_of_unknown_total_is_not_saved_as_the_whole_file(
     assert (item.status, item.error_kind, item.attempts) == ("failed", "protocol", 1)
     assert "unknown total" in (item.error or "")
     assert os.listdir(tmp_path) == []
+
+
+GROWN = random.Random(3).randbytes(SIZE + 5)  # version 2, five bytes longer, under the same validator
+
+
+def _same_validator_other_size(r: Request) -> list[object]:
+    """Version 1 cut at CUT; then version 2, of another size, under the *same* ETag — as Apache's
+    ``FileETag MTime`` gives when a file is replaced and its date kept (and nginx's when the size
+    is what changed): only the sizes tell the versions apart."""
+    if r.nth == 0:
+        return [response("200 OK", V1[:CUT], 'ETag: "same"', length=SIZE), CLOSE]
+    wanted = r.headers.get("range")
+    if wanted:
+        first = int(wanted.removeprefix("bytes=").split("-")[0])
+        return [
+            response(
+                "206 Partial Content", GROWN[first:], 'ETag: "same"',
+                f"Content-Range: bytes {first}-{len(GROWN) - 1}/{len(GROWN)}",
+            )
+        ]  # fmt: skip
+    return [response("200 OK", GROWN, 'ETag: "same"')]
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_a_resume_answered_for_a_file_of_another_size_starts_over(
+    tmp_path: Path, engine: str, transport: str
+) -> None:
+    """The validator matches, the size does not: another version (a red team's splice, reported
+    ok with the sha256 of neither). Within one run, and in a second run from the part on disk."""
+    with Scripted({"/f.bin": _same_validator_other_size}) as server:
+        report = fetch([server.base + "/f.bin"], tmp_path / "one", _options(engine, transport))
+        asked = [r.headers.get("range") for r in server.requests]
+    [item] = report.items
+    assert (item.status, item.bytes) == ("ok", len(GROWN)), item.error
+    assert (tmp_path / "one/f.bin").read_bytes() == GROWN
+    assert asked[1] == f"bytes={CUT}-" and asked[2] is None  # resumed, saw the size, started over
+
+    # A part left by an earlier run, then the file replaced on the server: asked with the ETag the
+    # part keeps, the server answers for the new version (it has the same ETag).
+    dest = tmp_path / "two"
+    replaced = [False]
+
+    def route(r: Request) -> list[object]:
+        if not replaced[0]:
+            return [response("200 OK", V1[:CUT], 'ETag: "same"', length=SIZE), CLOSE]
+        if r.headers.get("range"):
+            return _same_validator_other_size(r)[:1]
+        return [response("200 OK", GROWN, 'ETag: "same"')]
+
+    with Scripted({"/f.bin": route}) as server:
+        url = server.base + "/f.bin"
+        first = fetch([url], dest, _options(engine, transport, policy=RetryPolicy(retries=0)))
+        assert first.items[0].status == "failed" and (dest / ".f.bin.tulip-part").stat().st_size == CUT
+        replaced[0] = True
+        report = fetch([url], dest, _options(engine, transport))
+        asked = [r.headers.get("range") for r in server.requests[1:]]
+    [item] = report.items
+    assert (item.status, item.bytes, item.resumed_from) == ("ok", len(GROWN), 0), item.error
+    assert (dest / "f.bin").read_bytes() == GROWN
+    assert asked == [f"bytes={CUT}-", None]
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_a_part_as_long_as_a_new_shorter_version_is_not_taken_for_it(
+    tmp_path: Path, engine: str, transport: str
+) -> None:
+    """A part of CUT bytes begun for a file of SIZE; the file is now CUT bytes long, under the same
+    ETag. The resume's 416 says the part holds the whole file: it holds the old one's beginning."""
+    shrunk = random.Random(4).randbytes(CUT)
+    replaced = [False]
+
+    def route(r: Request) -> list[object]:
+        if not replaced[0]:
+            return [response("200 OK", V1[:CUT], 'ETag: "same"', length=SIZE), CLOSE]
+        if r.headers.get("range"):
+            return [
+                response("416 Range Not Satisfiable", b"", 'ETag: "same"', f"Content-Range: bytes */{CUT}")
+            ]
+        return [response("200 OK", shrunk, 'ETag: "same"')]
+
+    with Scripted({"/f.bin": route}) as server:
+        url = server.base + "/f.bin"
+        first = fetch([url], tmp_path, _options(engine, transport, policy=RetryPolicy(retries=0)))
+        assert first.items[0].status == "failed"
+        replaced[0] = True
+        report = fetch([url], tmp_path, _options(engine, transport))
+    [item] = report.items
+    assert (item.status, item.sha256) == ("ok", hashlib.sha256(shrunk).hexdigest()), item.error
+    assert (tmp_path / "f.bin").read_bytes() == shrunk

@@ -64,7 +64,9 @@ class Files:
                         step = item.part_removed()
                     case OpenPart(offset=offset):
                         self.part = part = self.store.open_part(self.job, offset)
-                        step = item.part_opened(part.size, part.saved_validator, part.saved_split)
+                        step = item.part_opened(
+                            part.size, part.saved_validator, part.saved_split, part.saved_total
+                        )
                     case Commit():
                         try:
                             self.commit(step)
@@ -96,8 +98,8 @@ class Files:
             self.part = self.store.open_part(self.job, 0)
         elif read.part == "restart":
             self.restart()
-        if read.validator and self.part is not None:
-            self.part.remember_validator(read.validator)
+        if (read.validator or read.total is not None) and self.part is not None:
+            self.part.remember_validator(read.validator, read.total)
 
     def split(self, step: Split) -> PartFile:
         """Make the .part ready for a split download (a fresh one sized and mapped; else as it is)."""

@@ -99,6 +99,7 @@ class Item(SplitSteps):
         "_naming",
         "_part_open",
         "_part_size",
+        "_part_total",
         "_pending",
         "_phase",
         "_proxied",
@@ -141,6 +142,7 @@ class Item(SplitSteps):
         self._validator: str | None = None  # ETag or Last-Modified the .part was begun with
         self._part_open = False
         self._part_size = 0
+        self._part_total: int | None = None  # the file's size the .part was begun for, if said
         self._body: plan.Body | None = None
         self._verified: tuple[int, str] | None = None  # (size, sha256) of bytes that passed the checks
         self._route = Route(job, self.public.url)
@@ -267,14 +269,20 @@ class Item(SplitSteps):
         return self._to(self._attempt(0))
 
     def part_opened(
-        self, size: int, validator: str | None, split: tuple[int, list[tuple[int, int]]] | None = None
+        self,
+        size: int,
+        validator: str | None,
+        split: tuple[int, list[tuple[int, int]]] | None = None,
+        total: int | None = None,
     ) -> Step:
-        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*;
-        *split*: it is a split download's (the file's size, the ranges done)."""
+        """The .part is open holding *size* bytes (of the offset asked for), begun at *validator*
+        for a file of *total* bytes (None: not known); *split*: it is a split download's (the
+        file's size, the ranges done)."""
         self._check("part_opened")
         self._part_open = True
         self._part_size = self.offset = self.kept = size
         self._validator = validator
+        self._part_total = total
         if split is not None:
             return self._to(self._resume_split(validator, *split))
         if size and validator is None and not self._vouched_by_input:
@@ -534,8 +542,12 @@ class Item(SplitSteps):
             return Read(
                 "part", "restart", until=self._until(body), decode=decode, max_ratio=self.rules.max_ratio
             )
-        if body.stale:  # the .part is not part of this file: remove it, ask again from the start
+        if body.stale or self._other_size(body):
+            # The .part is not part of this file (or of this version of it: a file of another size
+            # under the same validator, as an ETag made of the date alone allows): remove it, ask
+            # again from the start.
             self.kept = 0
+            self._forget_served()
             return REMOVE_PART
         if body.complete:
             return READ_SKIP
@@ -543,12 +555,12 @@ class Item(SplitSteps):
             if body.total is not None and body.total <= self.rules.small_body:
                 return READ_MEMORY
             self._part_open = True
-            self._validator = body.validator
-            return Read("part", "open", body.validator, until=self._until(body))
+            self._validator, self._part_total = body.validator, body.total
+            return Read("part", "open", body.validator, until=self._until(body), total=body.total)
         if body.offset != self.offset:  # the whole file came instead of the rest: start the .part over
             self.kept = 0
-            self._validator = body.validator
-            return Read("part", "restart", body.validator, until=self._until(body))
+            self._validator, self._part_total = body.validator, body.total
+            return Read("part", "restart", body.validator, until=self._until(body), total=body.total)
         if validator_changed(self._validator, headers):
             # The range of another version (a server that ignored If-Range): the .part cannot be
             # continued with it; it starts over.
@@ -557,6 +569,9 @@ class Item(SplitSteps):
             return REMOVE_PART
         if body.validator:
             self._validator = body.validator
+        if self._part_total is None and body.total is not None:  # (a part begun empty, or by 0.1)
+            self._part_total = body.total
+            return Read("part", "keep", until=self._until(body), total=body.total)
         return Read("part", "keep", until=self._until(body))
 
     def _body_read(self, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> Step:
@@ -701,6 +716,18 @@ class Item(SplitSteps):
     def _forget_served(self) -> None:
         if self._mirrors is not None:
             self._mirrors.forget_served()
+
+    def _other_size(self, body: plan.Body) -> bool:
+        """Whether an answer to a resume (or a 416) is of a file of another size than the .part was
+        begun for: another version, whatever its validator says."""
+        return (
+            self._part_open
+            and body.offset == self.offset
+            and self.offset > 0
+            and self._part_total is not None
+            and body.total is not None
+            and body.total != self._part_total
+        )
 
     def _until(self, body: plan.Body) -> int | None:
         until = self.job.size if self.job.size is not None else body.total

@@ -163,6 +163,7 @@ class Read(Step):
     validator: str | None = None
     skip: bool = False
     until: int | None = None  # the file's size where known: reading stops past it (a body without end)
+    total: int | None = None  # the size the answer gives, kept beside a fresh .part (see validator)
     decode: str | None = None  # a Content-Encoding to undo (--compressed) before the bytes are the file
     max_ratio: float = 0.0  # ... and how far its bytes may inflate (--max-ratio; 0: no bound)
 

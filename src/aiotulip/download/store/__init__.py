@@ -290,6 +290,7 @@ class Store:
             elif offset:
                 handle.absorb_existing(offset)
                 handle.saved_validator = handle.validator()
+                handle.saved_total = handle.total()
             else:
                 handle.restart()
         except BaseException:

@@ -21,7 +21,7 @@ from aiotulip.download import stages
 from aiotulip.download.models import Job
 from aiotulip.download.names import final_name
 from aiotulip.download.store import record
-from aiotulip.download.store.record import MAP, PART_MARKS, URL_TAG, VALIDATOR, url_tag
+from aiotulip.download.store.record import MAP, PART_MARKS, TOTAL, URL_TAG, VALIDATOR, url_tag
 from aiotulip.errors import DiskFullError, StorageError
 
 __all__ = [
@@ -107,6 +107,7 @@ class PartFile:
         self.size = 0
         self.hasher = hasher_for(self.job)
         self.saved_validator: str | None = None  # the validator an earlier run kept beside a resumed part
+        self.saved_total: int | None = None  # ... and the file's size its answer gave
         self.saved_split: tuple[int, list[tuple[int, int]]] | None = None  # a split part's (size, done)
         self._hashed = 0  # a split part: bytes from its start that ``hasher`` has taken in
         self._hash_lock = threading.Lock()
@@ -135,8 +136,9 @@ class PartFile:
             os.lseek(self.fd, 0, os.SEEK_SET)
         except OSError as exc:
             raise storage_error(exc, self.path, self.job.url) from None
-        with contextlib.suppress(OSError, AttributeError):
-            os.removexattr(self.fd, MAP)
+        for mark in (MAP, TOTAL):
+            with contextlib.suppress(OSError, AttributeError):
+                os.removexattr(self.fd, mark)
         self.size = 0
         self.saved_split = None
         self._hashed = 0
@@ -249,13 +251,20 @@ class PartFile:
         self.hash_to(os.fstat(self.fd).st_size)
         return self._hashed, self.hasher.hexdigest()
 
-    def remember_validator(self, validator: str | None) -> None:
-        """Keep the server's validator beside the data, so a later run resumes only the same version."""
+    def remember_validator(self, validator: str | None, total: int | None = None) -> None:
+        """Keep the server's validator and the file's size beside the data, so a later run resumes
+        only the same version."""
         if validator:
             self._set(VALIDATOR, validator[:1024])
+        if total is not None:
+            self._set(TOTAL, str(total))
 
     def validator(self) -> str | None:
         return self._get(VALIDATOR)
+
+    def total(self) -> int | None:
+        kept = self._get(TOTAL)
+        return int(kept) if kept is not None and kept.isdigit() else None
 
     def others(self) -> tuple[tuple[str, str], ...]:
         """The other digests of the bytes so far (none unless the input gives some)."""

@@ -1,11 +1,13 @@
 """What tulip keeps beside its files, in extended attributes: the on-disk record of a download.
 
-On a part: the server's validator (for If-Range), a tag of the URL its bytes came from, and, for a
-split download, the map of what is written. On a finished file, one record: the URL's tag, the size
-and mtime the file was finished at, and the server's ETag (so a rerun knows the file as its own and
-complete, may replace it, never takes a stranger's file for done nor writes over it, and asks with
-the ETag under ``-N``). Files finished by earlier versions keep the ETag apart (``ETAG``): still
-read. Every reader tolerates a file system without extended attributes.
+On a part: the server's validator (for If-Range), the file's size its first answer gave (a resume
+answered for a file of another size is another version, whatever the validator says), a tag of the
+URL its bytes came from, and, for a split download, the map of what is written. On a finished file,
+one record: the URL's tag, the size and mtime the file was finished at, and the server's ETag (so a
+rerun knows the file as its own and complete, may replace it, never takes a stranger's file for done
+nor writes over it, and asks with the ETag under ``-N``). Files finished by earlier versions keep
+the ETag apart (``ETAG``): still read. Every reader tolerates a file system without extended
+attributes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "MAP",
     "PART_MARKS",
     "SOURCE",
+    "TOTAL",
     "URL_TAG",
     "VALIDATOR",
     "kept_etag",
@@ -30,11 +33,12 @@ __all__ = [
 ]
 
 VALIDATOR = "user.tulip.validator"
+TOTAL = "user.tulip.total"  # on a part: the file's size as the answer it was begun from said
 URL_TAG = "user.tulip.url"
 ETAG = "user.tulip.etag"  # on a file finished by an earlier version: "size mtime_ns ETag" (read only)
 MAP = "user.tulip.segments"  # on a split download's part: the ranges written
 SOURCE = "user.tulip.source"  # on a finished file: "URL-tag size mtime_ns[ ETag]" (tulip's own, as finished)
-PART_MARKS = (VALIDATOR, URL_TAG, MAP)  # what makes a file look like a part: gone from a final file
+PART_MARKS = (VALIDATOR, TOTAL, URL_TAG, MAP)  # what makes a file look like a part: gone from a final file
 _RECORD_MAX = 1024  # bytes of a finished file's record at most (what every file system keeps)
 
 

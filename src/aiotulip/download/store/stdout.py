@@ -84,6 +84,7 @@ class _Stream:
         self.limit = limit
         self.hasher = hasher_for(job)
         self.saved_validator: str | None = None
+        self.saved_total: int | None = None
         self.saved_split: tuple[int, list[tuple[int, int]]] | None = None
         self._validator: str | None = None
 
@@ -112,8 +113,8 @@ class _Stream:
         for chunk in chunks:
             self.write(chunk)
 
-    def remember_validator(self, validator: str | None) -> None:
-        self._validator = validator
+    def remember_validator(self, validator: str | None, total: int | None = None) -> None:
+        self._validator = validator  # (the Item keeps the total: a stream is never resumed by another run)
 
     def validator(self) -> str | None:
         return self._validator
