@@ -23,7 +23,7 @@ CASES = {
     "proxy bad port": (["proxy", "--port", "70000"], 2),
     "proxy missing config": (["proxy", "--config", "/no/such/toxiproxy.json"], 2),
     "proxy config not json": (["proxy", "--config", "/etc/hostname"], 2),
-    "proxy unresolvable host": (["proxy", "--host", "no-such-host.invalid", "--port", "0"], 2),
+    "proxy unresolvable host": (["proxy", "--host", "a..b", "--port", "0"], 2),  # (no DNS query: see below)
     "fetch malformed url": (["fetch", "http://[::1"], 2),
     "fetch scheme": (["fetch", "mailto:someone@example.com"], 2),
     "fetch huge concurrency": (["fetch", "-c", "999999999999", "http://127.0.0.1:1/x"], 2),
@@ -65,6 +65,9 @@ REFUSED_WITH_A_SECRET = {
     "a mistyped option's value": ["fetch", "--passwd=s3cret", "http://127.0.0.1:1/x"],
     "a stray URL with a password": ["fetch", "http://127.0.0.1:1/x", "--bogus", "ftp://a:s3cret@h/"],
     "spin too": ["spin", "--token=s3cret", "--", "true"],
+    # netrc's parser names the token it stopped at: a password with a space in it, or first
+    "a netrc file it cannot parse": ["fetch", "--netrc-file", "netrc", "http://127.0.0.1:1/x"],
+    "a netrc file that begins with it": ["fetch", "--netrc-file", "first", "http://127.0.0.1:1/x"],
 }
 
 
@@ -72,10 +75,12 @@ REFUSED_WITH_A_SECRET = {
 def test_a_refused_command_line_does_not_echo_a_secret(tmp_path: Path, args: list[str]) -> None:
     """The error says what was wrong without the password in it, not even its first letters (the
     URL parser's own reason quoted ``'s3c'`` as the port)."""
+    (tmp_path / "netrc").write_text("machine 127.0.0.1\n  login alice\n  password ret horse s3c\n")
+    (tmp_path / "first").write_text("s3cret machine 127.0.0.1 login alice\n")
     proc = subprocess.run(tulip_cmd(*args), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "s3c" not in proc.stderr, proc.stderr
+    assert "s3c" not in proc.stderr and "horse" not in proc.stderr, proc.stderr
 
 
 def test_urls_after_options_are_urls(tmp_path: Path) -> None:

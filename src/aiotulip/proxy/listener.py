@@ -44,6 +44,8 @@ async def resolve(host: str, port: int, *, passive: bool = False) -> list[tuple[
         infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=flags)
     except socket.gaierror as exc:
         raise OSError(f"lookup {host}: {exc.strerror}") from None
+    except UnicodeError:  # (an empty label, one over 63 characters: the IDNA codec refuses it)
+        raise OSError(f"lookup {host}: not a valid host name") from None
     found = [(int(family), (str(address[0]), int(address[1]))) for family, _t, _p, _c, address in infos]
     return sorted(found, key=lambda item: item[0] != socket.AF_INET)
 

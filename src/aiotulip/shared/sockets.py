@@ -21,6 +21,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise UsageError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    except UnicodeError:  # (an empty label, one over 63 characters: the IDNA codec refuses it)
+        raise UsageError(f"cannot resolve host {host!r}: not a valid host name") from None
     family, _type, proto, _canon, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
     try:

@@ -77,7 +77,12 @@ class Netrc:
                 except FileNotFoundError:
                     if self._required:
                         raise UsageError(f"cannot read netrc file {self.path}: no such file") from None
-                except (netrc.NetrcParseError, OSError) as exc:
+                except netrc.NetrcParseError as exc:
+                    if self._required:  # (its words quote the token it stopped at: maybe a password)
+                        raise UsageError(
+                            f"cannot read netrc file {self.path}: not in netrc's form (line {exc.lineno})"
+                        ) from None
+                except OSError as exc:
                     if self._required:
-                        raise UsageError(f"cannot read netrc file {self.path}: {exc}") from None
+                        raise UsageError(f"cannot read netrc file {self.path}: {exc.strerror}") from None
             return self._entries

@@ -234,6 +234,9 @@ class BlockingTransport:
             sock = socket.create_connection(
                 (via_host, via_port), timeout=self._bounded(self.options.connect_timeout)
             )
+        except UnicodeError:  # (an empty label, one over 63 characters: no name to look up)
+            error = socket.gaierror(socket.EAI_NONAME, "not a valid host name")
+            raise connect_error(error, via_host, via_port, url=url, proxy=proxy is not None) from None
         except OSError as exc:
             raise connect_error(exc, via_host, via_port, url=url, proxy=proxy is not None) from None
         tunnelling = False

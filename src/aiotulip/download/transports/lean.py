@@ -496,7 +496,10 @@ class LeanTransport:
 
     @staticmethod
     async def _lookup(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except UnicodeError:  # (an empty label, one over 63 characters: no name to look up)
+            raise socket.gaierror(socket.EAI_NONAME, "not a valid host name") from None
         found: list[str] = []
         for info in infos:
             address = str(info[4][0])
