@@ -102,3 +102,20 @@ def test_wget_and_curl_ways_of_asking_to_resume_are_accepted(tmp_path: Path) -> 
     proc = subprocess.run(tulip_cmd("fetch", "-c", "http://127.0.0.1:1/x"), capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)  # fmt: skip
     assert "-c is --concurrency here" in proc.stderr
+
+
+@pytest.mark.parametrize("option", ["--json", "--events", "-o"])
+def test_an_output_is_never_the_list_the_run_reads(tmp_path: Path, option: str) -> None:
+    """``--json urls.txt`` beside ``-i urls.txt`` replaced the user's list with the report (found by
+    the attack pass); by another spelling of its path too. Refused before anything starts."""
+    listed = tmp_path / "urls.txt"
+    listed.write_text("http://127.0.0.1:1/x\n")
+    for given in ("urls.txt", "./sub/../urls.txt", str(listed)):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        argv = tulip_cmd("fetch", "-i", "urls.txt", option, given, "-d", "out", "--retries", "0")
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"tulip fetch: error: {option} {given} is the list this run reads (urls.txt): name another file"
+        ]
+        assert listed.read_text() == "http://127.0.0.1:1/x\n" and not (tmp_path / "out").exists()

@@ -375,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
+    _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals
 
@@ -474,6 +475,23 @@ def _after_scripts(status: int, scripted: Scripted | None, signum: int | None) -
     if scripted is not None and scripted.interrupted and status < 128:
         status = 128 + (signum or 2)
     return status
+
+
+def _not_over_the_lists(args: argparse.Namespace) -> None:
+    """Refuse an output that is a list this run reads: ``--json urls.txt`` beside ``-i urls.txt``
+    replaced the user's list with the report, without a word. (``--save-failed`` over the ``-i``
+    list is the way to retry what failed, and is left alone.)"""
+    lists = [path for path in (args.input, *(args.metalink or ())) if path not in (None, "-")]
+    for option, path in (("--json", args.json), ("--events", args.events), ("-o", args.output)):
+        if path in (None, "-"):
+            continue
+        for listed in lists:
+            try:
+                same = os.path.samefile(path, listed)
+            except OSError:  # (one of them is not there yet: not the same file)
+                continue
+            if same:
+                raise UsageError(f"{option} {path} is the list this run reads ({listed}): name another file")
 
 
 def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
