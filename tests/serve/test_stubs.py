@@ -176,6 +176,51 @@ def test_regex_bombs_are_refused_when_read(pattern: str) -> None:
         value_matcher({"matches": pattern}, "request.headers.X")
 
 
+def test_json_unit_regex_matches_and_an_unknown_placeholder_is_refused() -> None:
+    """``${json-unit.regex}`` was taken as plain text, so a stub holding it never matched, with no
+    word (found by the attack pass); a placeholder tulip does not read is now refused when read, as
+    a bad pattern in it is."""
+
+    def matches(expected: object, body: bytes) -> bool:
+        spec = {"bodyPatterns": [{"equalToJson": expected}]}
+        return RequestPattern(spec).matches(Incoming("POST", "/", CIMultiDict(), body))
+
+    regex = {"n": "${json-unit.regex}[a-z]+", "id": "${json-unit.any-number}"}
+    assert matches(regex, b'{"n": "abc", "id": 3}')
+    assert not matches(regex, b'{"n": "abc1", "id": 3}') and not matches(regex, b'{"n": 7, "id": 3}')
+    assert matches({"list": ["${json-unit.regex}\\d+"]}, b'{"list": ["42"]}')
+    for bad in ({"n": "${json-unit.matches:positive}"}, {"n": "${json-unit.regex}(a+)+b"}):
+        with pytest.raises(MappingError):
+            value_matcher({"equalToJson": bad}, "request.bodyPatterns[0]")
+
+
+def test_near_miss_likeness_is_the_edit_distance() -> None:
+    """The bit-parallel edit distance against the textbook table, on URL-like strings that share
+    prefixes and suffixes, repeat characters and reach past the machine word (64)."""
+    import random
+
+    from aiotulip.serve.stubs.likeness import _levenshtein
+
+    def table(a: str, b: str) -> int:
+        previous = list(range(len(b) + 1))
+        for i, left in enumerate(a, 1):
+            current = [i]
+            for j, right in enumerate(b, 1):
+                current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (left != right)))
+            previous = current
+        return previous[-1]
+
+    draw = random.Random(7)
+    for _ in range(3_000):
+        alphabet = draw.choice(["ab", "/api/item?=1&", "xé漢/"])
+        a = "".join(draw.choice(alphabet) for _ in range(draw.randint(0, 80)))
+        b = "".join(draw.choice(alphabet) for _ in range(draw.randint(0, 80)))
+        if draw.random() < 0.5:  # mostly alike, as a near miss is
+            cut = draw.randint(0, len(a))
+            b = a[:cut] + b[:3] + a[cut + draw.randint(0, 3) :]
+        assert _levenshtein(a, b) == table(a, b), (a, b)
+
+
 def test_sane_patterns_are_kept() -> None:
     for pattern in ("/api/.*", "^(.*)wiremock([A-Za-z]+)$", "[a-z]+", "(GET|POST)+", r"\d{1,5}-\d+"):
         value_matcher({"matches": pattern}, "x")

@@ -25,6 +25,7 @@ these handlers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -226,11 +227,16 @@ def _near(entry: Entry | None, request_json: dict[str, Any], stub: Stub | None, 
     return near
 
 
+_TURN = 20  # requests weighed between two turns of the loop (each against up to 1,000 stubs)
+
+
 async def _unmatched_near(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
     misses = []
-    for entry in stubs.journal.unmatched():
+    for count, entry in enumerate(list(stubs.journal.unmatched()), 1):
         for distance, stub in stubs.near_misses(entry.incoming(), 3):
             misses.append(_near(entry, entry.request_json(), stub, None, distance))
+        if count % _TURN == 0:
+            await asyncio.sleep(0)  # (thousands of misses weighed: the stubs answer meanwhile)
     return _json({"nearMisses": misses})
 
 
@@ -251,9 +257,12 @@ async def _near_request(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]
 async def _near_pattern(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
     data = await _body(request, {})
     pattern = _pattern(data)
-    scored = sorted(
-        ((pattern.distance(entry.incoming()), entry) for entry in stubs.journal.entries), key=lambda p: p[0]
-    )[:3]
+    weighed = []
+    for count, entry in enumerate(list(stubs.journal.entries), 1):
+        weighed.append((pattern.distance(entry.incoming()), entry))
+        if count % (_TURN * 10) == 0:
+            await asyncio.sleep(0)
+    scored = sorted(weighed, key=lambda p: p[0])[:3]
     return _json({"nearMisses": [_near(e, e.request_json(), None, data, d) for d, e in scored]})
 
 

@@ -5,7 +5,9 @@ multisets, ``ignore_extra`` lets the actual document hold more keys and more tra
 (JsonUnit's IGNORING_EXTRA_FIELDS and IGNORING_EXTRA_ARRAY_ITEMS, as WireMock sets them); numbers
 compare by value (1 equals 1.0); JsonUnit's placeholders ``${json-unit.any-string}``,
 ``${json-unit.any-number}``, ``${json-unit.any-boolean}`` and ``${json-unit.ignore}`` match any such
-value. Recursion follows the expected document, which a mapping keeps under 64 levels.
+value, and ``${json-unit.regex}PATTERN`` a string the pattern matches whole (read into a ``Pattern``
+where the mapping is read, its shape checked as every pattern is). Recursion follows the expected
+document, which a mapping keeps under 64 levels.
 
 ``JsonPath``: the simple paths: ``$``, ``.name``, ``['name']``, ``[0]``, ``[-1]``, ``[*]``, ``.*``,
 ``..name`` (any depth) and filters ``[?(@.a.b)]`` and ``[?(@.a OP literal)]`` with ``== != < <= > >=``.
@@ -19,7 +21,28 @@ from typing import Any
 
 from aiotulip.serve.stubs.likeness import string_distance
 
-__all__ = ["JsonPath", "json_depth", "json_distance", "json_equal"]
+__all__ = [
+    "REGEX_PLACEHOLDER",
+    "JsonPath",
+    "Pattern",
+    "canonical",
+    "json_depth",
+    "json_distance",
+    "json_equal",
+]
+
+REGEX_PLACEHOLDER = "${json-unit.regex}"
+
+
+class Pattern:
+    """``${json-unit.regex}PATTERN`` in an expected document: a string the pattern matches whole,
+    of at most *limit* characters (the pattern's worst case: see ``values``)."""
+
+    __slots__ = ("limit", "regex")
+
+    def __init__(self, regex: re.Pattern[str], limit: int) -> None:
+        self.regex, self.limit = regex, limit
+
 
 _PLACEHOLDERS = {
     "${json-unit.any-string}": lambda v: isinstance(v, str),
@@ -34,6 +57,12 @@ def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: boo
     """Whether *actual* is the JSON *expected* describes."""
     if isinstance(expected, str) and expected in _PLACEHOLDERS:
         return bool(_PLACEHOLDERS[expected](actual))
+    if isinstance(expected, Pattern):
+        return (
+            isinstance(actual, str)
+            and len(actual) <= expected.limit
+            and expected.regex.fullmatch(actual) is not None
+        )
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return False
@@ -69,14 +98,16 @@ def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: boo
     return type(expected) is type(actual) and expected == actual
 
 
-def json_distance(expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool) -> float:
-    """Return 0 for equal JSON, else a likeness of the two texts (for ranking near misses)."""
+def json_distance(expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool, text: str) -> float:
+    """Return 0 for equal JSON, else a likeness of the two texts (for ranking near misses); *text* is
+    the expected document's ``canonical`` text (made once, where the mapping is read)."""
     if json_equal(expected, actual, ignore_order, ignore_extra):
         return 0.0
-    return max(0.01, string_distance(_canonical(expected), _canonical(actual)))
+    return max(0.01, string_distance(text, canonical(actual)))
 
 
-def _canonical(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """*value* as JSON text with sorted keys and no spaces: two equal documents, one text."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from aiotulip.serve.stubs.jsonmatch import JsonPath, json_depth, json_distance, json_equal
+from aiotulip.serve.stubs.jsonmatch import (
+    REGEX_PLACEHOLDER,
+    JsonPath,
+    Pattern,
+    canonical,
+    json_depth,
+    json_distance,
+    json_equal,
+)
 from aiotulip.serve.stubs.likeness import string_distance
 
 __all__ = [
@@ -149,20 +158,22 @@ class _Regex(Matcher):
 
 
 class _JsonEqual(Matcher):
-    __slots__ = ("expected_json", "extra", "order")
+    __slots__ = ("document", "expected_json", "extra", "order", "text")
 
-    def __init__(self, expected: Any, ignore_order: bool, ignore_extra: bool) -> None:
+    def __init__(self, expected: Any, ignore_order: bool, ignore_extra: bool, where: str) -> None:
         self.expected_json, self.order, self.extra = expected, ignore_order, ignore_extra
+        self.document = _placeholders(expected, where)  # (regex placeholders compiled)
+        self.text = canonical(expected)
 
     def matches(self, value: str | None) -> bool:
         actual = _parse_json(value)
-        return actual is not _NOT_JSON and json_equal(self.expected_json, actual, self.order, self.extra)
+        return actual is not _NOT_JSON and json_equal(self.document, actual, self.order, self.extra)
 
     def distance(self, value: str | None) -> float:
         actual = _parse_json(value)
         if actual is _NOT_JSON:
             return 1.0
-        return json_distance(self.expected_json, actual, self.order, self.extra)
+        return json_distance(self.document, actual, self.order, self.extra, self.text)
 
     def expected(self) -> str:
         return "[equalToJson] " + json.dumps(self.expected_json)
@@ -227,6 +238,33 @@ class MultiMatcher:
 _NOT_JSON = object()
 
 
+_KNOWN_PLACEHOLDERS = frozenset(
+    "${json-unit." + name + "}"
+    for name in ("any-string", "any-number", "any-boolean", "ignore", "ignore-element")
+)
+
+
+def _placeholders(expected: Any, where: str) -> Any:
+    """*expected* with each ``${json-unit.regex}PATTERN`` as a checked Pattern; a JsonUnit
+    placeholder tulip does not read is refused (it would be compared as plain text, never matching)."""
+    if isinstance(expected, str):
+        if expected.startswith(REGEX_PLACEHOLDER):
+            return Pattern(*safe_regex(expected[len(REGEX_PLACEHOLDER) :], where))
+        if expected.startswith("${json-unit.") and expected not in _KNOWN_PLACEHOLDERS:
+            raise MappingError(
+                where,
+                f"{expected[:60]!r}: a JsonUnit placeholder tulip does not read (it reads any-string, "
+                "any-number, any-boolean, ignore, ignore-element and regex)",
+            )
+        return expected
+    if isinstance(expected, dict):
+        return {key: _placeholders(value, where) for key, value in expected.items()}
+    if isinstance(expected, list):
+        return [_placeholders(value, where) for value in expected]
+    return expected
+
+
+@functools.lru_cache(maxsize=8)  # (one body weighed against every stub in turn: parsed once)
 def _parse_json(value: str | None) -> Any:
     if value is None:
         return _NOT_JSON
@@ -303,7 +341,7 @@ def value_matcher(spec: object, where: str) -> Matcher:
         if json_depth(value) > MAX_JSON_DEPTH:
             raise MappingError(here, f"is nested deeper than {MAX_JSON_DEPTH} levels")
         order = _flag(spec, "ignoreArrayOrder", where)
-        return _JsonEqual(value, order, _flag(spec, "ignoreExtraElements", where))
+        return _JsonEqual(value, order, _flag(spec, "ignoreExtraElements", where), here)
     # matchesJsonPath: an expression, or {"expression": ..., <one match operation>}
     if isinstance(value, str):
         return _JsonPath(_json_path(value, here), None)
