@@ -34,8 +34,10 @@ def test_record_then_replay_with_faults_on_top(tmp_path: Path) -> None:
          "request": {"method": "POST", "url": "/next"}, "response": {"body": "two"}},
     ]}))  # fmt: skip
     recorded = tmp_path / "recorded"
-    with ServerThread(ServeConfig(files=24, size=(30_000, 30_000), seed=2, mappings=api)) as upstream:
+    # (sizes on both sides of 64 KiB: a larger answer is streamed, and was never recorded)
+    with ServerThread(ServeConfig(files=24, size=(30_000, 300_000), seed=2, mappings=api)) as upstream:
         files = manifest(upstream)
+        assert min(f["size"] for f in files) < 65_536 < max(f["size"] for f in files)
         with ServerThread(ServeConfig(upstream=upstream, record=recorded)) as proxy:
             for item in files:
                 get(proxy + item["url"])

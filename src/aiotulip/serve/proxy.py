@@ -169,7 +169,7 @@ class Upstream:
         headers.pop("Content-Length", None)
         chunks = _chunks(answer)
         if self.recorder is not None:
-            chunks = self._recorded(request, answer, headers, chunks)
+            chunks = self._recorded(request, answer, headers, chunks, length)
         return await send_answer(
             request, answer.status, headers, chunks, length, plan, stats, reason=answer.reason
         )
@@ -189,8 +189,11 @@ class Upstream:
         answer: aiohttp.ClientResponse,
         headers: CIMultiDict[str],
         chunks: AsyncIterator[bytes],
+        length: int | None,
     ) -> AsyncIterator[bytes]:
-        """Pass *chunks* on, and record the whole once the upstream has sent its last byte."""
+        """Pass *chunks* on, and record the whole once the upstream has sent its last byte (of
+        *length*, when it said: the writer stops asking once it has that many, and an answer
+        over 64 KiB was never recorded)."""
         kept: list[bytes] | None = []
         size = 0
         async for chunk in chunks:
@@ -200,8 +203,11 @@ class Upstream:
                     kept.append(chunk)
                 else:
                     kept = None  # too large to record: passed on only
+            if kept is not None and length is not None and size >= length:
+                await self._record(request, answer, headers, b"".join(kept))
+                kept = None
             yield chunk
-        if kept is not None:
+        if kept is not None and length is None:
             await self._record(request, answer, headers, b"".join(kept))
 
     def _request_headers(self, request: web.BaseRequest) -> CIMultiDict[str]:
