@@ -194,6 +194,24 @@ def test_json_unit_regex_matches_and_an_unknown_placeholder_is_refused() -> None
             value_matcher({"equalToJson": bad}, "request.bodyPatterns[0]")
 
 
+def test_a_body_that_is_not_utf8_is_a_near_miss_not_a_500(server: str) -> None:
+    """Matched as surrogate escapes, such a body was written into the 404's text and the journal as
+    them, which no encoder sends: a 500, and JSON that is not Unicode (found by the attack pass)."""
+    stub = {"request": {"method": "POST", "url": "/apx", "bodyPatterns": [{"equalToJson": {"a": 1}}]},
+            "response": {"body": "ok"}}  # fmt: skip
+    assert call(f"{server}/__admin/mappings", "POST", stub)[0] == 201
+    status, text = call(f"{server}/apx", "POST", b"\x8b\xff{", {"Content-Type": "text/plain"})
+    assert status == 404 and "body does not match" in text.decode("utf-8"), text
+    for path in ("/__admin/requests", "/__admin/requests/unmatched/near-misses"):
+        status, answer = call(server + path)
+        assert status == 200
+        document = json.loads(answer)
+        json.dumps(document, ensure_ascii=False).encode("utf-8")  # (no lone surrogate in it)
+    (logged,) = json.loads(call(f"{server}/__admin/requests")[1])["requests"]
+    assert logged["request"]["body"] == "\ufffd\ufffd{"
+    assert logged["request"]["bodyAsBase64"] == "i/97"
+
+
 def test_near_miss_likeness_is_the_edit_distance() -> None:
     """The bit-parallel edit distance against the textbook table, on URL-like strings that share
     prefixes and suffixes, repeat characters and reach past the machine word (64)."""

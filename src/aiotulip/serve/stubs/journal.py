@@ -106,7 +106,7 @@ class Entry:
             "browserProxyRequest": False,
             "loggedDate": int(self.when * 1000),
             "bodyAsBase64": base64.b64encode(self.body).decode(),
-            "body": incoming.text,
+            "body": incoming.shown,  # (the bytes exactly: bodyAsBase64)
             "scheme": self.scheme,
             "loggedDateString": stamp,
             "queryParams": {name: {"key": name, "values": values} for name, values in query.items()},

@@ -69,7 +69,13 @@ class Incoming:
 
     @cached_property
     def text(self) -> str:
+        """The body as the matchers read it: bytes that are not UTF-8 kept as surrogate escapes."""
         return self.body.decode("utf-8", "surrogateescape")
+
+    @cached_property
+    def shown(self) -> str:
+        """The body as a person or a JSON reader is shown it: bytes that are not UTF-8 as U+FFFD."""
+        return self.body.decode("utf-8", "replace")
 
     @cached_property
     def form(self) -> dict[str, list[str]]:

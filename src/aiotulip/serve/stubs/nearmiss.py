@@ -42,5 +42,6 @@ def report(incoming: Incoming, nearest: list[tuple[float, Stub]]) -> str:
 
 
 def _cut(text: str) -> str:
-    text = " ".join(text.split())
+    # (a body that is not UTF-8 is matched as surrogate escapes, which no encoder will send)
+    text = " ".join(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").split())
     return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
