@@ -23,6 +23,7 @@ from aiotulip.proxy.server import ProxyConfig, ProxyServer
 from aiotulip.shared import loop as _loop
 from aiotulip.shared.lifecycle import LoopThread
 from aiotulip.shared.limits import raise_open_file_limit
+from aiotulip.shared.logs import bad_request_logger
 from aiotulip.shared.sockets import listening_socket
 
 __all__ = ["ProxyThread", "RunningProxyServer", "run_forever", "start_proxy_server"]
@@ -74,7 +75,8 @@ async def start_proxy_server(config: ProxyConfig | None = None) -> RunningProxyS
         if error is not None:
             await server.close()
             raise UsageError(f"--config: {error.message}")
-    runner = web.AppRunner(create_app(server, _names(config, exposed)), access_log=None)
+    app = create_app(server, _names(config, exposed))
+    runner = web.AppRunner(app, access_log=None, logger=bad_request_logger("proxy"))
     await runner.setup()
     try:
         sock = listening_socket(config.host, config.port)

@@ -26,11 +26,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiotulip.errors import UsageError
 from aiotulip.serve.app import FileServer, create_app
 from aiotulip.serve.config import ServeConfig
-from aiotulip.serve.logs import bad_request_logger
 from aiotulip.serve.tls import ServerTls, server_tls
 from aiotulip.shared import loop as _loop
 from aiotulip.shared.lifecycle import LoopThread, Service
 from aiotulip.shared.limits import raise_open_file_limit
+from aiotulip.shared.logs import bad_request_logger
 from aiotulip.shared.sockets import listening_socket
 
 __all__ = ["RunningServer", "ServerProcess", "ServerThread", "run_forever", "serving", "start_server"]
@@ -69,7 +69,7 @@ async def start_server(config: ServeConfig | None = None) -> RunningServer:
     if config.upstream is not None:
         # A client that hangs up cancels its handler, and so the upstream request it waits on.
         extra["handler_cancellation"] = True
-    server = web.Server(app, logger=bad_request_logger(), **extra)
+    server = web.Server(app, logger=bad_request_logger("serve"), **extra)
     _count_connections(server, app, config.header_timeout)
     runner = web.ServerRunner(server, shutdown_timeout=1.0)
     await runner.setup()

@@ -1,5 +1,6 @@
-"""What the server says about requests it could not handle: one line each, never a traceback, and
-no more than a few a second (a client sending garbage must not fill a disk with our complaints)."""
+"""What a server (serve, proxy) says about requests it could not handle: one line each, never a
+traceback, and no more than a few a second (a client sending garbage, or hanging up in the middle of
+a body, must not fill a disk with our complaints)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ class _OneLine(logging.Filter):
         return True
 
 
-def bad_request_logger() -> logging.Logger:
-    """Return the logger the server hands aiohttp for the requests it rejects."""
-    logger = logging.getLogger("tulip.serve.requests")
+def bad_request_logger(command: str) -> logging.Logger:
+    """Return the logger ``tulip COMMAND`` hands aiohttp for the requests it rejects."""
+    logger = logging.getLogger(f"tulip.{command}.requests")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("tulip serve: %(message)s"))
+        handler.setFormatter(logging.Formatter(f"tulip {command}: %(message)s"))
         logger.addHandler(handler)
         logger.addFilter(_OneLine())
         logger.propagate = False
