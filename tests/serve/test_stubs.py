@@ -79,6 +79,43 @@ def test_the_wiremock_client_works_unchanged(server: str) -> None:
     Mappings.reset_mappings()
 
 
+def test_the_journal_since_and_resets_that_read_the_files_again(tmp_path: Path) -> None:
+    """``since`` was ignored (every request came back), and the resets played back the mappings as
+    read at start-up, where WireMock reads its files again (both found by the attack pass)."""
+    import datetime
+
+    from wiremock.constants import Config
+    from wiremock.resources.mappings.resource import Mappings
+    from wiremock.resources.requests.resource import Requests
+
+    root = tmp_path / "stubs"
+    (root / "mappings").mkdir(parents=True)
+    (root / "mappings" / "a.json").write_text(
+        json.dumps({"request": {"url": "/a"}, "response": {"body": "one"}})
+    )
+    with ServerThread(ServeConfig(files=0, mappings=root)) as server:
+        Config.base_url = f"{server}/__admin"
+        assert call(f"{server}/a") == (200, b"one")
+        between = datetime.datetime.now(datetime.UTC).isoformat()
+        assert call(f"{server}/b")[0] == 404
+        later = Requests.get_all_received_requests(since=between, parameters={})
+        assert [r.request.url for r in later.requests] == ["/b"]
+        assert call(f"{server}/__admin/requests?since=yesterday")[0] == 400
+
+        (root / "mappings" / "a.json").write_text(
+            json.dumps({"request": {"url": "/a"}, "response": {"body": "two"}})
+        )
+        (root / "mappings" / "b.json").write_text(
+            json.dumps({"request": {"url": "/b"}, "response": {"status": 204}})
+        )
+        Mappings.reset_mappings()
+        assert call(f"{server}/a") == (200, b"two") and call(f"{server}/b")[0] == 204
+        (root / "mappings" / "b.json").write_text("{ not json")
+        status, text = call(f"{server}/__admin/reset", "POST")
+        assert status == 422 and b"b.json" in text
+        assert call(f"{server}/a") == (200, b"two") and call(f"{server}/b")[0] == 204  # as they were
+
+
 def test_admin_api_shapes_and_errors(server: str) -> None:
     status, body = call(f"{server}/__admin/mappings", "POST", {"request": {"urlPath": "/x"}, "response": {}})
     assert status == 201

@@ -3,7 +3,7 @@ WireMock's clients (the ``wiremock`` package for Python among them) work unchang
 
     GET|POST|DELETE  /__admin/mappings              list ({"mappings", "meta"}) | create (201) | remove all
     GET|PUT|DELETE   /__admin/mappings/{id}         one stub
-    POST             /__admin/mappings/reset        back to the stubs of --mappings DIR
+    POST             /__admin/mappings/reset        back to the stubs of --mappings DIR, read again
     POST             /__admin/mappings/import       {"mappings": [...], "importOptions": {...}}
     GET|DELETE       /__admin/requests              the journal ({"requests", "meta"}) | forget it
     GET|DELETE       /__admin/requests/{id}         one serve event
@@ -26,6 +26,7 @@ these handlers.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from aiotulip.errors import UsageError
 from aiotulip.serve.guard import read_json
 from aiotulip.serve.stubs.engine import Stubs
 from aiotulip.serve.stubs.files import mapping_list
@@ -106,7 +108,15 @@ async def _delete_all(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) 
     return _json({})
 
 
+def _reload(stubs: Stubs) -> None:
+    try:
+        stubs.reload()
+    except UsageError as exc:  # (a file edited into nonsense: said, and the stubs left as they are)
+        raise web.HTTPUnprocessableEntity(text=f"cannot reload the mappings: {exc}\n") from None
+
+
 async def _reset_mappings(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
+    _reload(stubs)
     stubs.reset_to_defaults()
     return _json({})
 
@@ -172,6 +182,9 @@ def _journal(stubs: Stubs, requests: list[Any], **extra: Any) -> web.Response:
 
 async def _requests(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
     entries = list(stubs.journal.newest_first())
+    if "since" in request.query:  # (WireMock's: those logged after it; the wiremock client sends it)
+        since = _instant(request.query["since"])
+        entries = [entry for entry in entries if entry.when > since]
     if request.query.get("unmatched") == "true":
         entries = [entry for entry in entries if not entry.matched]
     if "matchingStub" in request.query:
@@ -179,6 +192,20 @@ async def _requests(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) ->
         entries = [entry for entry in entries if entry.stub is not None and entry.stub.id == wanted]
     total = len(entries)
     return _journal(stubs, [entry.event_json() for entry in _page(request, entries)], meta={"total": total})
+
+
+def _instant(text: str) -> float:
+    """An ISO 8601 date (``2026-12-07T16:34:50Z``, with or without its fraction or offset; UTC when
+    it has none) as seconds since the epoch; a 400 if it is not one."""
+    try:
+        when = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=f"since must be an ISO 8601 date, such as 2026-01-31T12:00:00Z: {text[:60]!r}\n"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
 
 
 async def _forget(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
@@ -291,6 +318,7 @@ async def _scenario_state(request: web.BaseRequest, stubs: Stubs, match: re.Matc
 
 
 async def _reset_all(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
+    _reload(stubs)
     stubs.reset_to_defaults()
     stubs.journal.reset()
     stubs.scenarios.reset()

@@ -70,6 +70,12 @@ class Stubs:
         self._nth: defaultdict[str, int] = defaultdict(int)
         self.reset_to_defaults()
 
+    def reload(self) -> None:
+        """Read the mappings directory again (as WireMock's resets do): files added or edited since
+        count. Raise UsageError, keeping what was read before, if the files now cannot be served."""
+        if self.root is not None:
+            self.defaults, self.files = load_mappings(self.root)
+
     def reset_to_defaults(self) -> None:
         """Keep only the stubs the mappings directory holds, as they were read."""
         self.registry.clear()
