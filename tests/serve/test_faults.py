@@ -167,9 +167,15 @@ async def test_control_endpoint_changes_faults_while_running() -> None:
         assert await outcome(session, f"{base}/files/file-00000.bin") == "502"
         async with session.get(f"{base}/_tulip/faults") as resp:
             assert (await resp.json())["error_codes"] == [502]
-        for bad in ({"error_rate": 2}, {"nonsense": 1}, [1, 2], {"delay": -1}, {"bandwidth": "fast"}):
+        for bad in ({"error_rate": 2}, {"nonsense": 1}, [1, 2], {"delay": -1}, {"bandwidth": "fast"},
+                    {"error_codes": "500,abc"}, {"error_codes": {"a": 1}}):  # fmt: skip
             async with session.put(f"{base}/_tulip/faults", json=bad) as resp:
                 assert resp.status == 400, bad
+                assert "Traceback" not in await resp.text()
+        # The command line's form, as text ("503" was read character by character: codes 5, 0, 3)
+        for given, codes in (("503", [503]), ("503, 429", [503, 429]), (504, [504])):
+            async with session.put(f"{base}/_tulip/faults", json={"error_codes": given}) as resp:
+                assert resp.status == 200 and (await resp.json())["error_codes"] == codes, given
         async with session.put(f"{base}/_tulip/faults", data=b"{not json") as resp:
             assert resp.status == 400
         async with session.put(f"{base}/_tulip/faults", json={"error_rate": 0, "bandwidth": "1M"}) as resp:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal, cast, get_args
@@ -58,6 +58,22 @@ _BYTES = ("slice_size", "limit_data", "huge_headers_size")
 _MAX_HUGE_HEADERS = 64 * 1024 * 1024  # a head bigger than this tests nothing a smaller one does not
 
 
+def _codes(given: object) -> tuple[int, ...]:
+    """Error statuses as given: a list, one number, or a text such as "503,429" (the command line's
+    form, which JSON callers send too; read as characters, "503" was the codes 5, 0 and 3)."""
+    items: Iterable[Any]
+    if isinstance(given, str):
+        items = given.replace(",", " ").split()
+    elif isinstance(given, Iterable):
+        items = given
+    else:
+        items = [given]
+    try:
+        return tuple(int(code) for code in items)
+    except (TypeError, ValueError):
+        raise UsageError(f"error codes must be HTTP error statuses (400-599), not {given!r}"[:200]) from None
+
+
 @dataclass
 class Faults:
     """Fault rates and shapes; every rate is a probability per file request."""
@@ -91,7 +107,7 @@ class Faults:
     paths: tuple[str, ...] = ()  # URL-path globs ("files/*.iso", "api/*") the faults reach; () for all
 
     def __post_init__(self) -> None:
-        self.error_codes = tuple(int(code) for code in self.error_codes)
+        self.error_codes = _codes(self.error_codes)
         if isinstance(self.paths, str):
             self.paths = (self.paths,)
         self.paths = tuple(self.paths)
