@@ -27,8 +27,16 @@ def run(main: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
     asyncio.Runner gives Ctrl-C the standard treatment: the first SIGINT cancels the main task so
     its cleanup runs; KeyboardInterrupt is raised once that is done.
     """
-    with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:
-        return runner.run(_boxed(main)).value
+    boxed = _boxed(main)
+    try:
+        with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:
+            return runner.run(boxed).value
+    finally:
+        # A signal turned into KeyboardInterrupt before the loop began them leaves both never
+        # awaited, and Python says so on stderr ("coroutine 'run' was never awaited", from a
+        # --workers child Ctrl-C reached at start): closed here, quietly (no-ops once they ran).
+        boxed.close()
+        main.close()
 
 
 class _Box:
