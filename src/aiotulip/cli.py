@@ -190,6 +190,9 @@ def _fill_standard_fds() -> None:
         except OSError:
             # (open takes the lowest free number: this one, the lower ones being filled already)
             os.open(os.devnull, os.O_RDWR)
+            from aiotulip.shared.output import CLOSED_AT_START  # (only then: start-up counts)
+
+            CLOSED_AT_START.add(fd)
     # (Python starts with None for a stream whose descriptor was closed; print(file=None) would
     # then write what is meant for stderr to stdout)
     if sys.stdout is None:

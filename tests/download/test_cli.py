@@ -277,6 +277,16 @@ def test_a_run_with_its_standard_streams_closed_saves_and_reports(
     assert_disk_matches(tmp_path / "out", files)
 
 
+@pytest.mark.parametrize("option", [["-o", "-"], ["--json", "-"], ["--events", "-", "-q"]])
+def test_standard_output_closed_is_no_place_to_write_to(tmp_path: Path, option: list[str]) -> None:
+    """`tulip fetch URL -o - >&-` said "saved to standard output" and exited 0: the closed descriptor
+    had been given /dev/null (found by the attack pass; curl fails it, 23). Refused before a byte."""
+    argv = tulip_cmd("fetch", "http://127.0.0.1:1/x", "-d", str(tmp_path / "out"), *option)
+    proc = subprocess.run(argv, preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"tulip fetch: error: {option[0]} -: standard output is closed"]
+
+
 @pytest.mark.parametrize("where", ["as the loop closes", "as the display closes"])
 def test_an_interrupt_after_the_run_keeps_its_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str

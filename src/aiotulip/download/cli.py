@@ -375,6 +375,8 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
+    if args.output == "-":
+        check_output("-", "-o")
     _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals

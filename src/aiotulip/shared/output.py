@@ -20,7 +20,11 @@ from typing import TextIO
 
 from aiotulip.errors import UsageError
 
-__all__ = ["check_output", "is_stdout", "writes_through", "writing"]
+__all__ = ["CLOSED_AT_START", "check_output", "is_stdout", "writes_through", "writing"]
+
+# The standard descriptors the process began without (`>&-`), given /dev/null so that no socket
+# takes their numbers: what is asked to go to "-" would vanish there, reported as written.
+CLOSED_AT_START: set[int] = set()
 
 
 def _target(path: str) -> str:
@@ -68,6 +72,8 @@ def writes_through(path: str) -> bool:
 def check_output(path: str, option: str) -> None:
     """Refuse (UsageError) an output path that could not be written once the run is over."""
     if path == "-":
+        if 1 in CLOSED_AT_START:  # (curl: "Failed writing body", once it has downloaded it)
+            raise UsageError(f"{option} -: standard output is closed")
         return
     target = _target(path)
     if os.path.isdir(target):
