@@ -26,7 +26,9 @@ from aiotulip.errors import HTTPStatusError, IntegrityError, StorageError, Timeo
         ("http://h/%2e%2e", "_"),
         ("http://h/a%00b", "a_b"),
         ("http://h/%E6%80%9D%E8%80%83.txt", "思考.txt"),
-        ("http://h/bad%ff", "bad\ufffd"),
+        ("http://h/bad%ff", "bad%FF"),  # (not UTF-8: kept as it came, so %E9 and %E8 stay apart)
+        ("http://h/%E9t%E9.txt", "%E9t%E9.txt"),
+        ("http://h/caf%C3%A9.txt", "café.txt"),
     ],
 )
 def test_names_from_urls(url: str, name: str) -> None:

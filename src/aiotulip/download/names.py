@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 __all__ = [
     "LEGACY_PART_SUFFIX",
@@ -105,6 +105,19 @@ def safe_name(name: str, *, allow_dirs: bool = True) -> str:
     return "/".join(parts)
 
 
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as surrogateescape keeps it
+
+
+def _unquote(text: str) -> str:
+    """Percent-decode *text*; bytes that are not UTF-8 stay as they came, percent-escaped (a Latin-1
+    ``%E9t%E9.txt`` is ``%E9t%E9.txt``). Replaced by U+FFFD, as they were, ``%E9t%E9`` and
+    ``%E8t%E8`` became one name, and a list holding both was refused whole."""
+    decoded = unquote_to_bytes(text).decode("utf-8", "surrogateescape")
+    if decoded.isascii():
+        return decoded
+    return _NOT_UTF8.sub(lambda found: f"%{ord(found.group()) - 0xDC00:02X}", decoded)
+
+
 def _segments(path: str) -> list[str]:
     """The URL path's segments, percent-decoded, its dot segments resolved as RFC 3986 5.2.4 does
     (``/a/./b/../c`` is ``/a/c``; ``..`` above the root stays at the root); a trailing ``""`` where
@@ -112,7 +125,7 @@ def _segments(path: str) -> list[str]:
     out: list[str] = []
     raw = path.split("/")[1:] if path.startswith("/") else path.split("/")
     for number, segment in enumerate(raw):
-        decoded = unquote(segment, errors="replace")
+        decoded = _unquote(segment)
         last = number == len(raw) - 1
         if decoded == ".":
             if last:
@@ -134,7 +147,7 @@ def name_from_url(url: str) -> str:
         segments = _segments(path)
         last = segments[-1] if segments else ""
     else:
-        last = unquote(path.rsplit("/", 1)[-1], errors="replace")
+        last = _unquote(path.rsplit("/", 1)[-1])
     try:
         return safe_name(last, allow_dirs=False)
     except ValueError:
@@ -160,7 +173,7 @@ class Naming:
         last = segments.pop() if segments else ""
         last = last or _FALLBACK
         if self.query and parts.query:
-            last = f"{last}?{unquote(parts.query, errors='replace')}"
+            last = f"{last}?{_unquote(parts.query)}"
         if self.layout == "flat":
             folders: list[str] = []
         else:
