@@ -116,6 +116,15 @@ def test_the_journal_since_and_resets_that_read_the_files_again(tmp_path: Path) 
         assert call(f"{server}/a") == (200, b"two") and call(f"{server}/b")[0] == 204  # as they were
 
 
+def test_a_count_with_the_journal_off_is_minus_one_as_wiremock_says_it() -> None:
+    """With no journal, /requests/count said 0, so a check for "never requested" passed whatever
+    came (found by the attack pass); WireMock answers -1 and its clients refuse to verify."""
+    with ServerThread(ServeConfig(files=0, journal=0)) as server:
+        call(f"{server}/anything")
+        status, answer = call(f"{server}/__admin/requests/count", "POST", {"method": "ANY", "url": "/x"})
+    assert status == 200 and json.loads(answer) == {"count": -1, "requestJournalDisabled": True}
+
+
 def test_admin_api_shapes_and_errors(server: str) -> None:
     status, body = call(f"{server}/__admin/mappings", "POST", {"request": {"urlPath": "/x"}, "response": {}})
     assert status == 201

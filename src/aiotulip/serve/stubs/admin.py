@@ -230,7 +230,9 @@ async def _find(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web
 
 async def _count(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
     found = stubs.journal.find(_pattern(await _body(request, {})))
-    return _json({"count": len(found), "requestJournalDisabled": stubs.journal.disabled})
+    if stubs.journal.disabled:  # (WireMock's -1: a check for "requested 0 times" must not pass)
+        return _json({"count": -1, "requestJournalDisabled": True})
+    return _json({"count": len(found), "requestJournalDisabled": False})
 
 
 async def _remove(request: web.BaseRequest, stubs: Stubs, _: re.Match[str]) -> web.Response:
