@@ -125,6 +125,26 @@ def test_a_count_with_the_journal_off_is_minus_one_as_wiremock_says_it() -> None
     assert status == 200 and json.loads(answer) == {"count": -1, "requestJournalDisabled": True}
 
 
+@pytest.mark.parametrize("path", ["/apx", "/__admin/mappings"])
+def test_a_client_that_expects_100_continue_gets_it_before_its_body(server: str, path: str) -> None:
+    """curl sends ``Expect: 100-continue`` with larger bodies and waits a second for the answer the
+    stubs and the admin API never gave (found by the attack pass); the reverse proxy gave it."""
+    import socket
+
+    stub = {"request": {"method": "POST", "url": "/apx"}, "response": {"body": "ok"}}
+    assert call(f"{server}/__admin/mappings", "POST", stub)[0] == 201
+    body = json.dumps(stub).encode()
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"  # (before a byte of the body)
+        sock.sendall(body)
+        assert sock.recv(100).startswith(b"HTTP/1.1 20")
+
+
 def test_admin_api_shapes_and_errors(server: str) -> None:
     status, body = call(f"{server}/__admin/mappings", "POST", {"request": {"urlPath": "/x"}, "response": {}})
     assert status == 201

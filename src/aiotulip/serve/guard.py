@@ -26,7 +26,20 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-__all__ = ["MAX_BODY", "Guard", "read_json"]
+__all__ = ["MAX_BODY", "Guard", "continue_body", "read_json"]
+
+# (a typed key where aiohttp has them, which warns of plain strings; older ones take the string)
+_CONTINUED: Any = web.RequestKey("tulip.continued", bool) if hasattr(web, "RequestKey") else "tulip.continued"
+
+
+async def continue_body(request: web.BaseRequest) -> None:
+    """Say ``100 Continue`` to a client that waits for it (``Expect: 100-continue``) before its body
+    is read: aiohttp's low-level server leaves this to the handler, and curl waits a second for it.
+    Once a request; not before a refusal (a handler refusing first never calls this)."""
+    if request.headers.get("Expect", "").lower() == "100-continue" and not request.get(_CONTINUED):
+        request[_CONTINUED] = True
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
 
 MAX_BODY = 1024 * 1024
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
@@ -129,6 +142,7 @@ async def read_json(request: web.BaseRequest, *, strict_type: bool, empty: Any =
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise _too_large(length)
+    await continue_body(request)
     data = await request.content.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
         raise _too_large(len(data))

@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from aiotulip.serve.faults import Plan
+from aiotulip.serve.guard import continue_body
 from aiotulip.serve.record import MAX_RECORDED
 from aiotulip.serve.shaping import SourceBroken
 from aiotulip.serve.shaping import answer as send_answer
@@ -119,8 +120,7 @@ class Upstream:
         target = URL(self.base + raw_path + (f"?{query}" if query else ""), encoded=True)
         headers = self._request_headers(request)
         if request.headers.get("Expect", "").lower() == "100-continue":
-            # aiohttp's low-level server leaves this to the handler: without it curl waits 1 s.
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await continue_body(request)
             headers.popall("Expect", None)
         # Streamed, not read whole: an upload of any size goes through as it comes (read whole only
         # to record it, within aiohttp's 1 MiB).

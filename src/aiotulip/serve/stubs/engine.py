@@ -26,6 +26,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from aiotulip.serve.faults import QUIET, Faults, decide
+from aiotulip.serve.guard import continue_body
 from aiotulip.serve.shaping import answer as send_answer
 from aiotulip.serve.shaping import answer_early
 from aiotulip.serve.stats import Stats
@@ -111,6 +112,7 @@ class Stubs:
         if request.body_exists and (not streams or (length is not None and length <= _READ_LIMIT)):
             # Read to match it and to journal it (aiohttp refuses more than 1 MiB: a 413). In front of
             # an upstream, a larger or unsized upload goes on as it came, unread: no stub sees its body.
+            await continue_body(request)
             body = entry.body = await request.read()
             entry.body_read = True
         incoming = Incoming(request.method, entry.url, request.headers, body)
