@@ -335,7 +335,9 @@ def _object(data: object, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _check_name(name: object, key: str) -> None:
-    """A name goes into URL paths (``/proxies/{name}``): no slash, no dot segment, nothing unprintable."""
+    """A name goes into URL paths (``/proxies/{name}``), as clients put it there, unescaped: no slash,
+    no dot segment, nothing unprintable, and none of ``%?#`` (``x%2Fy`` was made, then never found:
+    its path said ``x/y``)."""
     if name == "" or name is None:
         raise ApiError(f"missing required field: {key}")
     if not isinstance(name, str):
@@ -344,12 +346,13 @@ def _check_name(name: object, key: str) -> None:
         len(name) > _MAX_NAME
         or "/" in name
         or "\\" in name
+        or any(char in name for char in "%?#")
         or name in (".", "..")
         or any(not char.isprintable() or char.isspace() for char in name)
     ):
         raise bad_body(
             f"{key} {name[:_MAX_NAME]!r} cannot be part of a URL path: use up to {_MAX_NAME} printable "
-            "characters, no spaces, no '/' or '\\'"
+            "characters, no spaces, none of / \\ % ? #"
         )
 
 
