@@ -68,6 +68,7 @@ def test_bodies_are_checked_for_type_size_and_depth(server: str) -> None:
     # curl -d '{...}', as WireMock's own examples write it: a form's type, no browser's marks (a 415 once)
     form = host | {"Content-Type": "application/x-www-form-urlencoded"}
     assert raw(server, "POST", "/__admin/mappings", form, mapping)[0] == 201
+    assert raw(server, "POST", "/__admin/mappings/new", form, mapping)[0] == 201  # (WireMock 1's path)
     json_type = host | {"Content-Type": "application/json"}
     big = b'{"request": {"url": "/' + b"x" * (2 * 1024 * 1024) + b'"}}'
     assert raw(server, "POST", "/__admin/mappings", json_type, big)[0] == 413

@@ -2,6 +2,7 @@
 WireMock's clients (the ``wiremock`` package for Python among them) work unchanged.
 
     GET|POST|DELETE  /__admin/mappings              list ({"mappings", "meta"}) | create (201) | remove all
+    POST             /__admin/mappings/new          create (WireMock 1's path)
     GET|PUT|DELETE   /__admin/mappings/{id}         one stub
     POST             /__admin/mappings/reset        back to the stubs of --mappings DIR, read again
     POST             /__admin/mappings/import       {"mappings": [...], "importOptions": {...}}
@@ -347,6 +348,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     for method, path, handler in (
         ("GET", "/mappings", _list),
         ("POST", "/mappings", _create),
+        ("POST", "/mappings/new", _create),  # (WireMock 1's path, still in its docs and old clients)
         ("DELETE", "/mappings", _delete_all),
         ("POST", "/mappings/reset", _reset_mappings),
         ("POST", "/mappings/import", _import),
