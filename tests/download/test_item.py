@@ -5,7 +5,7 @@ Each scenario is a list of lines ``"event -> expected step"``; the first line ha
 
     200 CL=10 ETag="v" ...   a response: status, then headers (CL is Content-Length, CR Content-Range)
     body N good|bad         body_read: the file now holds N bytes, hashing right (or wrong)
-    opened N [V]            part_opened with N bytes, begun at validator V
+    opened N [V] [of T]     part_opened with N bytes, begun at validator V for a file of T bytes
     inspected N good|bad    the final file already there
     removed | committed | waited | timeout
     fail transport|timeout|integrity|storage [N]   the step failed; N bytes in the .part now
@@ -149,7 +149,9 @@ def feed(item: Item, clock: Clock, event: str) -> Step | None:
     if head == "body":
         return item.body_read(int(words[1]), GOOD if words[2] == "good" else BAD)
     if head == "opened":
-        return item.part_opened(int(words[1]), words[2] if len(words) > 2 else None)
+        total = int(words[words.index("of") + 1]) if "of" in words else None
+        rest = words[1 : words.index("of")] if "of" in words else words[1:]
+        return item.part_opened(int(rest[0]), rest[1] if len(rest) > 1 else None, None, total)
     if head == "inspected":
         return item.inspected(int(words[1]), GOOD if words[2] == "good" else BAD)
     if head == "removed":
@@ -340,11 +342,33 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         {"part": 30},
         [
             "-> open part 30",
-            "opened 30 e1 -> GET from=30 if-range=e1",
+            "opened 30 e1 of 100 -> GET from=30 if-range=e1",
             "206 CR=30-99/100 CL=70 -> read keep",
             "body 100 good -> commit",
             "committed -> ok bytes=100 attempts=1 resumed=30",
         ],
+    ),
+    "a .part begun for a file of another size: the same validator, another version": (
+        {"part": 30},
+        [
+            "-> open part 30",
+            "opened 30 e1 of 100 -> GET from=30 if-range=e1",
+            "206 CR=30-104/105 -> remove part",
+            "removed -> GET",
+        ],
+    ),
+    "a .part begun with no size said (chunked): nothing but the validator tells, so it starts over": (
+        {"part": 30},
+        [
+            "-> open part 30",
+            "opened 30 e1 -> GET from=30 if-range=e1",
+            "206 CR=30-99/100 -> remove part",
+            "removed -> GET",
+        ],
+    ),
+    "a .part begun with no size said, and a 416 as long as it: not taken for the file": (
+        {"part": 30},
+        ["-> open part 30", "opened 30 e1 -> GET from=30 if-range=e1", "416 'CR=*/30' -> remove part"],
     ),
     "a .part that turned out shorter than listed: asked from what it holds": (
         {"sha": True, "part": 30},
@@ -425,7 +449,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
         {"part": 30},
         [
             "-> open part 30",
-            "opened 30 v1 -> GET from=30 if-range=v1",
+            "opened 30 v1 of 100 -> GET from=30 if-range=v1",
             "206 CR=30-99/100 -> read keep",
             "body 100 good -> commit",
             "committed -> ok bytes=100 attempts=1 resumed=30",

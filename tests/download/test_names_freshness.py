@@ -293,6 +293,7 @@ def test_a_server_name_survives_a_retry_and_a_resume(tmp_path: Path, engine: str
         part = tmp_path / "b" / f".{files[1]['name']}.tulip-part"
         part.write_bytes(whole[:100_000])
         os.setxattr(part, "user.tulip.validator", etag.encode())
+        os.setxattr(part, "user.tulip.total", str(len(whole)).encode())  # (as a run of it keeps them)
         resumed = fetch([url], tmp_path / "b", engine=engine, content_disposition=True)
     assert [(r.status, Path(r.path).name, r.attempts) for r in report.items] == [("ok", "late.txt", 2)]
     assert sha(tmp_path / "a" / "late.txt") == files[0]["sha256"]

@@ -168,6 +168,7 @@ def test_a_part_resumes_from_nginx(tmp_path: Path, site: Site, engine: str, tran
     part = tmp_path / ".big.bin.tulip-part"
     part.write_bytes(whole[:1_000_000])
     os.setxattr(part, "user.tulip.validator", etag.encode())  # as the run that began it kept it
+    os.setxattr(part, "user.tulip.total", str(len(whole)).encode())
     report = fetch([Entry(url, out="big.bin")], tmp_path, options(engine, transport))
     (result,) = report.items
     assert (result.status, result.resumed_from, result.bytes) == ("ok", 1_000_000, 3_000_000)

@@ -156,6 +156,7 @@ def test_a_resume_over_http2_asks_for_the_rest(
         part = dest / ".big.bin.tulip-part"
         part.write_bytes(BIG[:100_000])
         os.setxattr(part, "user.tulip.validator", etag.encode())
+        os.setxattr(part, "user.tulip.total", str(len(BIG)).encode())  # (as a run of it keeps them)
         report = fetch([f"{tls}/big.bin"], dest, _options("asyncio", ca_certificate=str(ca)))
     (item,) = report.items
     assert (item.status, item.resumed_from, item.http_version) == ("ok", 100_000, "2")
@@ -194,6 +195,7 @@ def test_ftp_resumes_with_rest_and_a_changed_file_starts_over(tmp_path: Path, fi
         part = dest / ".big.bin.tulip-part"
         part.write_bytes(BIG[:120_000])
         os.setxattr(part, "user.tulip.validator", stamp.encode())  # what the run that began it kept
+        os.setxattr(part, "user.tulip.total", str(len(BIG)).encode())
         report = fetch([f"ftp://127.0.0.1:{port}/big.bin"], dest, _options("asyncio"))
         (item,) = report.items
         assert (item.status, item.resumed_from) == ("ok", 120_000), item.error

@@ -230,3 +230,37 @@ def test_a_part_as_long_as_a_new_shorter_version_is_not_taken_for_it(
     [item] = report.items
     assert (item.status, item.sha256) == ("ok", hashlib.sha256(shrunk).hexdigest()), item.error
     assert (tmp_path / "f.bin").read_bytes() == shrunk
+
+
+def _chunked(body: bytes) -> bytes:
+    return b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 8192]), body[i : i + 8192]) for i in range(0, len(body), 8192)
+    )
+
+
+@pytest.mark.parametrize(("engine", "transport"), COMBOS, ids=IDS)
+def test_a_part_whose_size_was_never_said_is_not_resumed(tmp_path: Path, engine: str, transport: str) -> None:
+    """The first answer is chunked (no size said) and cut; the resume is answered for a longer
+    version under the same validator (a date-only ETag). Nothing can tell the two apart, so the part
+    starts over rather than take the new tail (found by the second attack pass)."""
+
+    def route(r: Request) -> list[object]:
+        if r.nth == 0:
+            head = response("200 OK", b"", 'ETag: "same"', "Transfer-Encoding: chunked", length=None)
+            return [head + _chunked(V1[:CUT]), CLOSE]  # (cut: no last chunk)
+        wanted = r.headers.get("range")
+        if wanted:
+            first = int(wanted.removeprefix("bytes=").split("-")[0])
+            return [
+                response(
+                    "206 Partial Content", GROWN[first:], 'ETag: "same"',
+                    f"Content-Range: bytes {first}-{len(GROWN) - 1}/{len(GROWN)}",
+                )
+            ]  # fmt: skip
+        return [response("200 OK", GROWN, 'ETag: "same"')]
+
+    with Scripted({"/f.bin": route}) as server:
+        report = fetch([server.base + "/f.bin"], tmp_path, _options(engine, transport))
+    [item] = report.items
+    assert (item.status, item.bytes) == ("ok", len(GROWN)), item.error
+    assert (tmp_path / "f.bin").read_bytes() == GROWN

@@ -569,7 +569,7 @@ class Item(SplitSteps):
             return REMOVE_PART
         if body.validator:
             self._validator = body.validator
-        if self._part_total is None and body.total is not None:  # (a part begun empty, or by 0.1)
+        if self._part_total is None and body.total is not None:  # (a part begun empty: its first answer)
             self._part_total = body.total
             return Read("part", "keep", until=self._until(body), total=body.total)
         return Read("part", "keep", until=self._until(body))
@@ -718,16 +718,18 @@ class Item(SplitSteps):
             self._mirrors.forget_served()
 
     def _other_size(self, body: plan.Body) -> bool:
-        """Whether an answer to a resume (or a 416) is of a file of another size than the .part was
-        begun for: another version, whatever its validator says."""
-        return (
-            self._part_open
-            and body.offset == self.offset
-            and self.offset > 0
-            and self._part_total is not None
-            and body.total is not None
-            and body.total != self._part_total
-        )
+        """Whether an answer to a resume (or a 416) may be of another version than the .part: a file
+        of another size than it was begun for, whatever the validator says — or one whose size was
+        never said (a chunked first answer, a part of an earlier tulip), where nothing but the
+        validator would tell, and a validator made of the date alone does not."""
+        if not (self._part_open and self.offset > 0 and body.offset == self.offset):
+            return False
+        if self._vouched_by_input:  # the input's checksum judges the whole, however it was joined
+            return False
+        known = self._part_total if self._part_total is not None else self.job.size
+        if known is None:
+            return True
+        return body.total is not None and body.total != known
 
     def _until(self, body: plan.Body) -> int | None:
         until = self.job.size if self.job.size is not None else body.total
