@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aiotulip.serve import Faults, ServeConfig, ServerThread
+from tests.download.conformance.scripted import Scripted, response
 from tests.download.helpers import assert_disk_matches, manifest
 from tests.terminal import tulip_cmd
 
@@ -277,14 +278,30 @@ def test_a_run_with_its_standard_streams_closed_saves_and_reports(
     assert_disk_matches(tmp_path / "out", files)
 
 
-@pytest.mark.parametrize("option", [["-o", "-"], ["--json", "-"], ["--events", "-", "-q"]])
+@pytest.mark.parametrize(
+    "option",
+    [["-o", "-"], ["--json", "-"], ["--events", "-", "-q"], ["-o", "/dev/stdout"], ["--json", "/dev/fd/1"]],
+)
 def test_standard_output_closed_is_no_place_to_write_to(tmp_path: Path, option: list[str]) -> None:
     """`tulip fetch URL -o - >&-` said "saved to standard output" and exited 0: the closed descriptor
     had been given /dev/null (found by the attack pass; curl fails it, 23). Refused before a byte."""
     argv = tulip_cmd("fetch", "http://127.0.0.1:1/x", "-d", str(tmp_path / "out"), *option)
     proc = subprocess.run(argv, preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [f"tulip fetch: error: {option[0]} -: standard output is closed"]
+    assert proc.stderr.splitlines() == [
+        f"tulip fetch: error: {option[0]} {option[1]}: standard output is closed"
+    ]
+
+
+def test_o_dev_stdout_keeps_the_closing_line_out_of_the_body(tmp_path: Path) -> None:
+    """``tulip fetch URL -o /dev/stdout | sha256sum`` hashed "saved /dev/stdout (...)" with the body:
+    only ``-o -`` sent that line to stderr (found by the second attack pass)."""
+    body = b"x" * 5000
+    with Scripted({"/f.bin": lambda r: [response("200 OK", body)]}) as server:
+        argv = tulip_cmd("fetch", f"{server.base}/f.bin", "--no-netrc", "-o", "/dev/stdout")
+        proc = subprocess.run(argv, capture_output=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == body
+    assert proc.stderr.decode().startswith("saved /dev/stdout (")
 
 
 @pytest.mark.parametrize("where", ["as the loop closes", "as the display closes"])

@@ -375,8 +375,8 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
-    if args.output == "-":
-        check_output("-", "-o")
+    if args.output is not None:
+        check_output(args.output, "-o")
     _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals
@@ -433,7 +433,7 @@ def _said(
     status = _after_scripts(status, scripted, signum)
     # With the body, the report, the events or the saved list on standard output (-o -, --json -,
     # /dev/stdout), what is said goes to stderr.
-    taken = dest == "-" or bool(machine_out)
+    taken = bool(machine_out)
     try:
         if len(report.items) == 1 and not report.interrupted:
             if not args.quiet or not report.ok:
@@ -458,7 +458,9 @@ def _for_scripts(
 
     wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
     taken = [option for option, path in wanted if path is not None and is_stdout(path)]
-    if args.output == "-":
+    # (-o /dev/stdout, or the file stdout goes to: the closing line went into the body's pipe)
+    output = args.output if args.output in (None, "-") else os.path.join(args.dest or ".", args.output)
+    if output is not None and is_stdout(output):
         taken.insert(0, "-o")
     if len(taken) > 1:
         each = "both" if len(taken) == 2 else "all"

@@ -25,6 +25,7 @@ __all__ = ["CLOSED_AT_START", "check_output", "is_stdout", "writes_through", "wr
 # The standard descriptors the process began without (`>&-`), given /dev/null so that no socket
 # takes their numbers: what is asked to go to "-" would vanish there, reported as written.
 CLOSED_AT_START: set[int] = set()
+_STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def _target(path: str) -> str:
@@ -71,10 +72,11 @@ def writes_through(path: str) -> bool:
 
 def check_output(path: str, option: str) -> None:
     """Refuse (UsageError) an output path that could not be written once the run is over."""
-    if path == "-":
+    if path in _STDOUT_NAMES:
         if 1 in CLOSED_AT_START:  # (curl: "Failed writing body", once it has downloaded it)
-            raise UsageError(f"{option} -: standard output is closed")
-        return
+            raise UsageError(f"{option} {path}: standard output is closed")
+        if path == "-":
+            return
     target = _target(path)
     if os.path.isdir(target):
         raise UsageError(f"{option} {path}: is a directory")
