@@ -112,10 +112,30 @@ def test_an_output_is_never_the_list_the_run_reads(tmp_path: Path, option: str) 
     listed.write_text("http://127.0.0.1:1/x\n")
     for given in ("urls.txt", "./sub/../urls.txt", str(listed)):
         (tmp_path / "sub").mkdir(exist_ok=True)
-        argv = tulip_cmd("fetch", "-i", "urls.txt", option, given, "-d", "out", "--retries", "0")
+        dest = [] if option == "-o" else ["-d", "out"]  # (-o is under -d: see below)
+        argv = tulip_cmd("fetch", "-i", "urls.txt", option, given, *dest, "--retries", "0")
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.splitlines() == [
             f"tulip fetch: error: {option} {given} is the list this run reads (urls.txt): name another file"
         ]
         assert listed.read_text() == "http://127.0.0.1:1/x\n" and not (tmp_path / "out").exists()
+    if option == "-o":  # -o is under -d: ../urls.txt from sub is the list; urls.txt there is not
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        over = ["fetch", "-i", "urls.txt", "-d", "sub", "-o", "../urls.txt", "--retries", "0"]
+        proc = subprocess.run(tulip_cmd(*over), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 2 and "is the list this run reads" in proc.stderr, proc.stderr
+        beside = ["fetch", "-i", "urls.txt", "-d", "sub", "-o", "urls.txt", "--retries", "0"]
+        proc = subprocess.run(tulip_cmd(*beside), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 1 and "connection refused" in proc.stdout + proc.stderr, proc.stderr
+        assert listed.read_text() == "http://127.0.0.1:1/x\n"
+
+
+def test_one_line_of_a_list_saved_with_o(tmp_path: Path) -> None:
+    """``-i FILE -o NAME`` with one URL in FILE ended in a traceback (TypeError: the lazy list's Job
+    taken for a URL), found by the second attack pass."""
+    (tmp_path / "urls.txt").write_text("http://127.0.0.1:1/x\n")
+    argv = tulip_cmd("fetch", "-i", "urls.txt", "-o", "new.txt", "--retries", "0")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "failed: http://127.0.0.1:1/x — connection refused" in proc.stdout + proc.stderr

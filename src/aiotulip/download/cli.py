@@ -486,12 +486,15 @@ def _not_over_the_lists(args: argparse.Namespace) -> None:
     replaced the user's list with the report, without a word. (``--save-failed`` over the ``-i``
     list is the way to retry what failed, and is left alone.)"""
     lists = [path for path in (args.input, *(args.metalink or ())) if path not in (None, "-")]
-    for option, path in (("--json", args.json), ("--events", args.events), ("-o", args.output)):
+    output = None if args.output is None else os.path.join(args.dest or ".", args.output)  # (-o is under -d)
+    for option, path, where in (
+        ("--json", args.json, args.json), ("--events", args.events, args.events), ("-o", args.output, output)
+    ):  # fmt: skip
         if path in (None, "-"):
             continue
         for listed in lists:
             try:
-                same = os.path.samefile(path, listed)
+                same = os.path.samefile(str(where), listed)
             except OSError:  # (one of them is not there yet: not the same file)
                 continue
             if same:
@@ -500,8 +503,10 @@ def _not_over_the_lists(args: argparse.Namespace) -> None:
 
 def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     """``-o FILE``: the one source given, saved as FILE (under -d); ``-o -``: streamed to stdout."""
-    from aiotulip.download.sources import Entry
+    from aiotulip.download.sources import Entry, UrlList
 
+    if isinstance(sources, UrlList):  # (-i FILE alone: a plain list, read lazily as Jobs)
+        sources = sources.entries()
     if not sources:
         return [], dest  # (an empty list: nothing to do, as without -o)
     if len(sources) != 1:
