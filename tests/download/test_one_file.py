@@ -368,3 +368,25 @@ def test_ctrl_c_on_o_dash_says_what_went_out(tmp_path: Path) -> None:
     (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
     assert item["status"] == "interrupted" and item["bytes"] == len(got) > 0, item
     assert "went out to -" in err and "run the same command again" not in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make links owned by somebody else")
+def test_a_strangers_link_anywhere_in_the_chain_is_not_followed(tmp_path: Path) -> None:
+    """The user's own link leading to a stranger's link in a sticky folder was followed, and the
+    file at its end replaced (found by the second attack pass); --json went through one too."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "precious").write_text("precious\n")
+    os.symlink(tmp_path / "precious", shared / "trap")
+    os.chown(shared / "trap", 65534, 65534, follow_symlinks=False)
+    os.symlink(shared / "trap", tmp_path / "mine")  # the user's own, in the user's own folder
+    with Scripted({"/f.bin": lambda r: [response("200 OK", V1)]}) as server:
+        through_o = fetch(server.base + "/f.bin", "-o", "mine", cwd=tmp_path)
+        through_json = fetch(server.base + "/f.bin", "-d", "out", "--json", "shared/trap", cwd=tmp_path)
+    assert (tmp_path / "precious").read_text() == "precious\n"
+    assert through_o.returncode == 2 and through_o.stderr.decode().splitlines() == [
+        "tulip fetch: error: -o mine: a symlink somebody else made in a shared folder: not followed"
+    ]
+    assert through_json.returncode == 2
+    assert b"--json shared/trap: a symlink somebody else" in through_json.stderr

@@ -370,12 +370,12 @@ def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from aiotulip.download.api import fetch
-    from aiotulip.shared.output import check_output
+    from aiotulip.shared.output import STDOUT_NAMES, check_output
 
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
-    if args.output is not None:
+    if args.output in STDOUT_NAMES:  # (any other -o is checked as it is named: its folder is made)
         check_output(args.output, "-o")
     _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
@@ -530,14 +530,11 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
 
 
 def _through_link(link: str, output: str) -> str:
-    """The file the symlink ``-o`` names leads to (it may not exist yet). As the kernel's
-    protected_symlinks rule has it, a link in a sticky world-writable folder (/tmp) is followed
-    only when its owner is the user or the folder's: a stranger's link there is a trap."""
-    info = os.lstat(link)
-    here = os.stat(os.path.dirname(link) or ".")
-    shared = here.st_mode & stat.S_ISVTX and here.st_mode & stat.S_IWOTH
-    if shared and info.st_uid not in (os.geteuid(), here.st_uid):
-        raise UsageError(f"-o {output}: a symlink somebody else made in a shared folder: not followed")
+    """The file the symlink ``-o`` names leads to (it may not exist yet), once ``check_links`` has
+    found no stranger's link on the way (the kernel's protected_symlinks rule)."""
+    from aiotulip.shared.output import check_links
+
+    check_links(link, "-o", output)  # (every link of the chain)
     try:
         target = os.path.realpath(link, strict=True)
     except FileNotFoundError:

@@ -20,12 +20,46 @@ from typing import TextIO
 
 from aiotulip.errors import UsageError
 
-__all__ = ["CLOSED_AT_START", "check_output", "is_stdout", "writes_through", "writing"]
+__all__ = [
+    "CLOSED_AT_START",
+    "STDOUT_NAMES",
+    "check_links",
+    "check_output",
+    "is_stdout",
+    "writes_through",
+    "writing",
+]
 
 # The standard descriptors the process began without (`>&-`), given /dev/null so that no socket
 # takes their numbers: what is asked to go to "-" would vanish there, reported as written.
 CLOSED_AT_START: set[int] = set()
-_STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def check_links(path: str, option: str, shown: str | None = None) -> None:
+    """Refuse (UsageError) to write through a symlink somebody else made in a sticky,
+    world-writable folder (/tmp's kind), anywhere along the chain *path* starts: the kernel's
+    protected_symlinks rule, kept where tulip follows the links itself (a machine may have it off).
+    Such a link could lead a run to replace the user's ~/.bashrc."""
+    current = path
+    for _hop in range(40):
+        try:
+            info = os.lstat(current)
+        except OSError:
+            return  # (nothing there yet, or nothing tulip may look at: the write will say)
+        if not stat.S_ISLNK(info.st_mode):
+            return
+        folder = os.path.dirname(current) or "."
+        try:
+            here = os.stat(folder)
+            target = os.readlink(current)
+        except OSError:
+            return
+        shared = here.st_mode & stat.S_ISVTX and here.st_mode & stat.S_IWOTH
+        if shared and info.st_uid not in (os.geteuid(), here.st_uid):
+            said = f"{option} {shown or path}"
+            raise UsageError(f"{said}: a symlink somebody else made in a shared folder: not followed")
+        current = os.path.join(folder, target)  # (an absolute target replaces the folder)
 
 
 def _target(path: str) -> str:
@@ -72,11 +106,12 @@ def writes_through(path: str) -> bool:
 
 def check_output(path: str, option: str) -> None:
     """Refuse (UsageError) an output path that could not be written once the run is over."""
-    if path in _STDOUT_NAMES:
+    if path in STDOUT_NAMES:
         if 1 in CLOSED_AT_START:  # (curl: "Failed writing body", once it has downloaded it)
             raise UsageError(f"{option} {path}: standard output is closed")
         if path == "-":
             return
+    check_links(path, option)
     target = _target(path)
     if os.path.isdir(target):
         raise UsageError(f"{option} {path}: is a directory")
