@@ -36,12 +36,35 @@ REGEX_PLACEHOLDER = "${json-unit.regex}"
 
 class Pattern:
     """``${json-unit.regex}PATTERN`` in an expected document: a string the pattern matches whole,
-    of at most *limit* characters (the pattern's worst case: see ``values``)."""
+    of at most *limit* characters (the pattern's worst case: see ``values``); *quadratic* says the
+    worst case grows with the square of the string's length."""
 
-    __slots__ = ("limit", "regex")
+    __slots__ = ("limit", "quadratic", "regex")
 
-    def __init__(self, regex: re.Pattern[str], limit: int) -> None:
-        self.regex, self.limit = regex, limit
+    def __init__(self, regex: re.Pattern[str], limit: int, quadratic: bool) -> None:
+        self.regex, self.limit, self.quadratic = regex, limit, quadratic
+
+
+# The regex work one body may cost, in characters (a quadratic pattern's: their square), whatever
+# the array holds: a limit on each string alone let a stub's placeholder, tried against sixty 16 KB
+# strings under ignoreArrayOrder, hold the server for minutes (found by the attack pass).
+REGEX_WORK = 4096 * 4096
+
+
+class Budget:
+    """What regex work is left for one comparison of a body (see REGEX_WORK)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = REGEX_WORK
+
+    def allows(self, pattern: Pattern, text: str) -> bool:
+        cost = len(text) * len(text) if pattern.quadratic else len(text)
+        if len(text) > pattern.limit or cost > self.left:
+            return False  # (too long to try: not a match)
+        self.left -= cost
+        return True
 
 
 _PLACEHOLDERS = {
@@ -53,14 +76,18 @@ _PLACEHOLDERS = {
 }
 
 
-def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool) -> bool:
-    """Whether *actual* is the JSON *expected* describes."""
+def json_equal(
+    expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool, budget: Budget | None = None
+) -> bool:
+    """Whether *actual* is the JSON *expected* describes (its regex placeholders within *budget*)."""
+    if budget is None:
+        budget = Budget()
     if isinstance(expected, str) and expected in _PLACEHOLDERS:
         return bool(_PLACEHOLDERS[expected](actual))
     if isinstance(expected, Pattern):
         return (
             isinstance(actual, str)
-            and len(actual) <= expected.limit
+            and budget.allows(expected, actual)
             and expected.regex.fullmatch(actual) is not None
         )
     if isinstance(expected, dict):
@@ -69,7 +96,7 @@ def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: boo
         if not ignore_extra and set(actual) - set(expected):
             return False
         return all(
-            (key in actual and json_equal(value, actual[key], ignore_order, ignore_extra))
+            (key in actual and json_equal(value, actual[key], ignore_order, ignore_extra, budget))
             or (key not in actual and value == "${json-unit.ignore-element}")
             for key, value in expected.items()
         )
@@ -80,12 +107,13 @@ def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: boo
             return False
         if not ignore_order:
             return all(
-                json_equal(e, a, ignore_order, ignore_extra) for e, a in zip(expected, actual, strict=False)
+                json_equal(e, a, ignore_order, ignore_extra, budget)
+                for e, a in zip(expected, actual, strict=False)
             )
         unused = list(actual)
         for item in expected:
             for index, candidate in enumerate(unused):
-                if json_equal(item, candidate, ignore_order, ignore_extra):
+                if json_equal(item, candidate, ignore_order, ignore_extra, budget):
                     del unused[index]
                     break
             else:

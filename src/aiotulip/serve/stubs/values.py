@@ -249,7 +249,8 @@ def _placeholders(expected: Any, where: str) -> Any:
     placeholder tulip does not read is refused (it would be compared as plain text, never matching)."""
     if isinstance(expected, str):
         if expected.startswith(REGEX_PLACEHOLDER):
-            return Pattern(*safe_regex(expected[len(REGEX_PLACEHOLDER) :], where))
+            regex, limit = safe_regex(expected[len(REGEX_PLACEHOLDER) :], where)
+            return Pattern(regex, limit, quadratic=limit == _QUADRATIC_LIMIT)
         if expected.startswith("${json-unit.") and expected not in _KNOWN_PLACEHOLDERS:
             raise MappingError(
                 where,
