@@ -24,6 +24,7 @@ CASES = {
     "proxy missing config": (["proxy", "--config", "/no/such/toxiproxy.json"], 2),
     "proxy config not json": (["proxy", "--config", "/etc/hostname"], 2),
     "proxy unresolvable host": (["proxy", "--host", "a..b", "--port", "0"], 2),  # (no DNS query: see below)
+    "serve upstream host with an empty label": (["serve", "--port", "0", "--upstream", "http://a..b:80/"], 2),
     "fetch malformed url": (["fetch", "http://[::1"], 2),
     "fetch scheme": (["fetch", "mailto:someone@example.com"], 2),
     "fetch huge concurrency": (["fetch", "-c", "999999999999", "http://127.0.0.1:1/x"], 2),
@@ -68,6 +69,7 @@ REFUSED_WITH_A_SECRET = {
     # netrc's parser names the token it stopped at: a password with a space in it, or first
     "a netrc file it cannot parse": ["fetch", "--netrc-file", "netrc", "http://127.0.0.1:1/x"],
     "a netrc file that begins with it": ["fetch", "--netrc-file", "first", "http://127.0.0.1:1/x"],
+    "a netrc file that is not UTF-8": ["fetch", "--netrc-file", "latin", "http://127.0.0.1:1/x"],
 }
 
 
@@ -77,6 +79,7 @@ def test_a_refused_command_line_does_not_echo_a_secret(tmp_path: Path, args: lis
     URL parser's own reason quoted ``'s3c'`` as the port)."""
     (tmp_path / "netrc").write_text("machine 127.0.0.1\n  login alice\n  password ret horse s3c\n")
     (tmp_path / "first").write_text("s3cret machine 127.0.0.1 login alice\n")
+    (tmp_path / "latin").write_bytes(b"machine 127.0.0.1 login alice password s3cr\xe9t\n")
     proc = subprocess.run(tulip_cmd(*args), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -4,6 +4,7 @@ journal and near misses, stubs beside files, tulip's own faults on a stub."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -113,7 +114,20 @@ def test_the_journal_since_and_resets_that_read_the_files_again(tmp_path: Path) 
         (root / "mappings" / "b.json").write_text("{ not json")
         status, text = call(f"{server}/__admin/reset", "POST")
         assert status == 422 and b"b.json" in text
+        (root / "mappings" / "b.json").unlink()
+        os.mkfifo(root / "mappings" / "c.json")  # (read, it held the whole server for good)
+        status, text = call(f"{server}/__admin/reset", "POST")
+        assert status == 422 and b"c.json: not a regular file" in text
         assert call(f"{server}/a") == (200, b"two") and call(f"{server}/b")[0] == 204  # as they were
+
+
+def test_a_lone_surrogate_in_json_is_a_400_not_a_500(server: str) -> None:
+    for path, body in (
+        ("/__admin/mappings", b'{"request": {"url": "/s"}, "response": {"body": "x\\ud800y"}}'),
+        ("/__admin/near-misses/request", b'{"url": "/", "body": "\\ud800"}'),
+    ):
+        status, text = call(server + path, "POST", body)
+        assert status == 400 and b"lone surrogate" in text, (path, status, text)
 
 
 def test_a_count_with_the_journal_off_is_minus_one_as_wiremock_says_it() -> None:

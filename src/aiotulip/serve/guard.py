@@ -164,11 +164,18 @@ async def read_json(request: web.BaseRequest, *, strict_type: bool, empty: Any =
             text=f"a body must be Content-Type: application/json, not {media or 'none'}\n"
         )
     try:
-        return json.loads(data)
+        parsed = json.loads(data)
+        # A lone surrogate (\ud800) parses, and then no answer that holds it can be encoded: a 500.
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise web.HTTPBadRequest(
+            text="not JSON: a lone surrogate (\\ud800-\\udfff) is no character\n"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f"not JSON: {' '.join(str(exc).split())}\n") from None
     except RecursionError:  # JSON nested deeper than any setting or mapping needs
         raise web.HTTPBadRequest(text="JSON nested too deep\n") from None
+    return parsed
 
 
 def _too_large(size: int) -> web.HTTPRequestEntityTooLarge:

@@ -38,6 +38,10 @@ def check_upstream(url: str) -> URL:
         port = None
     if any(char.isspace() for char in url) or port is None:
         raise UsageError(f"bad upstream URL {url!r}")
+    try:
+        parsed.host.encode("idna")  # (an empty label: every request would have been a 500)
+    except UnicodeError:
+        raise UsageError(f"bad upstream URL {url!r}: not a valid host name") from None
     return parsed
 
 

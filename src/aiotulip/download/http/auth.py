@@ -77,6 +77,9 @@ class Netrc:
                 except FileNotFoundError:
                     if self._required:
                         raise UsageError(f"cannot read netrc file {self.path}: no such file") from None
+                except UnicodeDecodeError:  # (no secret in its words, but a traceback, or every item failed)
+                    if self._required:
+                        raise UsageError(f"cannot read netrc file {self.path}: not UTF-8 text") from None
                 except netrc.NetrcParseError as exc:
                     if self._required:  # (its words quote the token it stopped at: maybe a password)
                         raise UsageError(

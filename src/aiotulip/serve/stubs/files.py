@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,7 +69,10 @@ def load_mappings(root: Path) -> tuple[list[Stub], BodyFiles]:
     stubs: list[Stub] = []
     for path in sorted(folder.rglob("*.json")):
         try:
-            if path.stat().st_size > MAX_MAPPING_FILE:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):  # (a FIFO read would hold the server for good)
+                raise UsageError(f"{path}: not a regular file")
+            if info.st_size > MAX_MAPPING_FILE:
                 raise UsageError(f"{path}: larger than {MAX_MAPPING_FILE >> 20} MiB")
             data = json.loads(path.read_bytes())
         except (OSError, ValueError, RecursionError) as exc:
