@@ -110,20 +110,46 @@ def json_equal(
                 json_equal(e, a, ignore_order, ignore_extra, budget)
                 for e, a in zip(expected, actual, strict=False)
             )
-        unused = list(actual)
-        for item in expected:
-            for index, candidate in enumerate(unused):
-                if json_equal(item, candidate, ignore_order, ignore_extra, budget):
-                    del unused[index]
-                    break
-            else:
-                return False
-        return True
+        return _matched_apart(expected, actual, ignore_order, ignore_extra, budget)
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(expected) is type(actual) and expected == actual
     if isinstance(expected, int | float) and isinstance(actual, int | float):
         return float(expected) == float(actual)
     return type(expected) is type(actual) and expected == actual
+
+
+_PAIRS_LIMIT = 100_000  # item pairs weighed to match an array apart from its order, at most
+
+
+def _matched_apart(expected: list[Any], actual: list[Any], order: bool, extra: bool, budget: Budget) -> bool:
+    """Whether each expected item has an actual item of its own, whatever their order (a matching in
+    the bipartite graph of "matches", found by augmenting paths). Taking the first fit for each, as
+    before, made ``[{"id": 1}, {"id": 1, "x": 2}]`` miss ``[{"id": 1, "x": 2}, {"id": 1}]`` under
+    ignoreExtraElements: the match hung on the order it is meant to ignore."""
+    if len(expected) * len(actual) > _PAIRS_LIMIT:  # (a huge array: the first fit, in linear passes)
+        unused = list(actual)
+        for item in expected:
+            for index, candidate in enumerate(unused):
+                if json_equal(item, candidate, order, extra, budget):
+                    del unused[index]
+                    break
+            else:
+                return False
+        return True
+    fits = [[j for j, candidate in enumerate(actual) if json_equal(item, candidate, order, extra, budget)]
+            for item in expected]  # fmt: skip
+    owner: dict[int, int] = {}  # actual item -> the expected item it is given to
+
+    def place(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or place(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return all(place(i, set()) for i in sorted(range(len(expected)), key=lambda i: len(fits[i])))
 
 
 def json_distance(expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool, text: str) -> float:
