@@ -26,15 +26,18 @@ def string_distance(a: str, b: str) -> float:
         return 0.0
     if not a or not b:
         return 1.0
-    return _distance(a[:_LONG], b[:_LONG])
-
-
-@functools.lru_cache(maxsize=4096)  # (the same request against the same stubs, query after query)
-def _distance(a: str, b: str) -> float:
     if len(a) <= _FUZZY and len(b) <= _FUZZY:
-        return _levenshtein(a, b) / max(len(a), len(b))
+        return _short_distance(a, b)
+    a, b = a[:_LONG], b[:_LONG]
     matches = sum((Counter(a) & Counter(b)).values())
     return 1.0 - 2.0 * matches / (len(a) + len(b))
+
+
+# (the same request against the same stubs, query after query; short strings only, so that the
+# cache stays small: long bodies kept 67 MB here)
+@functools.lru_cache(maxsize=4096)
+def _short_distance(a: str, b: str) -> float:
+    return _levenshtein(a, b) / max(len(a), len(b))
 
 
 def _levenshtein(a: str, b: str) -> int:
