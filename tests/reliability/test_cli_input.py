@@ -120,14 +120,14 @@ def test_an_output_is_never_the_list_the_run_reads(tmp_path: Path, option: str) 
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.splitlines() == [
-            f"tulip fetch: error: {option} {given} is the list this run reads (urls.txt): name another file"
+            f"tulip fetch: error: {option} {given} is a file this run reads (urls.txt): name another file"
         ]
         assert listed.read_text() == "http://127.0.0.1:1/x\n" and not (tmp_path / "out").exists()
     if option == "-o":  # -o is under -d: ../urls.txt from sub is the list; urls.txt there is not
         (tmp_path / "sub").mkdir(exist_ok=True)
         over = ["fetch", "-i", "urls.txt", "-d", "sub", "-o", "../urls.txt", "--retries", "0"]
         proc = subprocess.run(tulip_cmd(*over), capture_output=True, text=True, timeout=60, cwd=tmp_path)
-        assert proc.returncode == 2 and "is the list this run reads" in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and "is a file this run reads" in proc.stderr, proc.stderr
         beside = ["fetch", "-i", "urls.txt", "-d", "sub", "-o", "urls.txt", "--retries", "0"]
         proc = subprocess.run(tulip_cmd(*beside), capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert proc.returncode == 1 and "connection refused" in proc.stdout + proc.stderr, proc.stderr

@@ -482,10 +482,18 @@ def _after_scripts(status: int, scripted: Scripted | None, signum: int | None) -
 
 
 def _not_over_the_lists(args: argparse.Namespace) -> None:
-    """Refuse an output that is a list this run reads: ``--json urls.txt`` beside ``-i urls.txt``
-    replaced the user's list with the report, without a word. (``--save-failed`` over the ``-i``
-    list is the way to retry what failed, and is left alone.)"""
-    lists = [path for path in (args.input, *(args.metalink or ())) if path not in (None, "-")]
+    """Refuse an output that is a file this run reads (the ``-i`` and ``-M`` lists, cookies, netrc,
+    the config file): ``--json urls.txt`` beside ``-i urls.txt`` replaced the user's list with the
+    report, without a word. (``--save-failed`` over the ``-i`` list is the way to retry what failed,
+    and is left alone.)"""
+    read = (
+        args.input,
+        *(args.metalink or ()),
+        args.load_cookies,
+        args.netrc_file,
+        getattr(args, "config", None),
+    )
+    lists = [path for path in read if path not in (None, "-") and isinstance(path, str)]
     output = None if args.output is None else os.path.join(args.dest or ".", args.output)  # (-o is under -d)
     for option, path, where in (
         ("--json", args.json, args.json), ("--events", args.events, args.events), ("-o", args.output, output)
@@ -498,7 +506,7 @@ def _not_over_the_lists(args: argparse.Namespace) -> None:
             except OSError:  # (one of them is not there yet: not the same file)
                 continue
             if same:
-                raise UsageError(f"{option} {path} is the list this run reads ({listed}): name another file")
+                raise UsageError(f"{option} {path} is a file this run reads ({listed}): name another file")
 
 
 def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
