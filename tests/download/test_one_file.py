@@ -274,17 +274,24 @@ def test_o_writes_through_a_device_a_fifo_and_a_link(tmp_path: Path) -> None:
     assert left == {"dangling", "folder", "link", "loop", "pipe", "real.txt", "sub"}
 
 
+def _strangers_trap(tmp_path: Path, precious: Path) -> Path:
+    """A sticky, world-writable folder (/tmp's kind) holding ``trap``: a link to *precious* (a file
+    of the user's, holding "precious"), owned by nobody (uid 65534). Return the folder."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    precious.write_text("precious\n")
+    os.symlink(precious, shared / "trap")
+    os.chown(shared / "trap", 65534, 65534, follow_symlinks=False)
+    return shared
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a link owned by somebody else")
 def test_o_never_follows_a_strangers_link_in_a_shared_folder(tmp_path: Path) -> None:
     """The kernel's protected_symlinks rule, kept where tulip resolves the link itself: in a sticky,
     world-writable folder (/tmp's kind) a link owned by somebody else is a trap (it could lead to
     the user's ~/.bashrc), and ``-o`` on it is refused in one line; the user's own link is followed."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o1777)
-    (tmp_path / "target").write_text("precious\n")
-    os.symlink(tmp_path / "target", shared / "trap")
-    os.chown(shared / "trap", 65534, 65534, follow_symlinks=False)
+    shared = _strangers_trap(tmp_path, tmp_path / "target")
     os.symlink(tmp_path / "target", shared / "mine")
     with Scripted({"/f.bin": lambda r: [response("200 OK", V1)]}) as server:
         trapped = fetch(server.base + "/f.bin", "-o", "shared/trap", cwd=tmp_path)
@@ -374,12 +381,7 @@ def test_ctrl_c_on_o_dash_says_what_went_out(tmp_path: Path) -> None:
 def test_a_strangers_link_anywhere_in_the_chain_is_not_followed(tmp_path: Path) -> None:
     """The user's own link leading to a stranger's link in a sticky folder was followed, and the
     file at its end replaced (found by the second attack pass); --json went through one too."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o1777)
-    (tmp_path / "precious").write_text("precious\n")
-    os.symlink(tmp_path / "precious", shared / "trap")
-    os.chown(shared / "trap", 65534, 65534, follow_symlinks=False)
+    shared = _strangers_trap(tmp_path, tmp_path / "precious")
     os.symlink(shared / "trap", tmp_path / "mine")  # the user's own, in the user's own folder
     with Scripted({"/f.bin": lambda r: [response("200 OK", V1)]}) as server:
         through_o = fetch(server.base + "/f.bin", "-o", "mine", cwd=tmp_path)
