@@ -383,9 +383,16 @@ def test_a_strangers_link_anywhere_in_the_chain_is_not_followed(tmp_path: Path) 
     file at its end replaced (found by the second attack pass); --json went through one too."""
     shared = _strangers_trap(tmp_path, tmp_path / "precious")
     os.symlink(shared / "trap", tmp_path / "mine")  # the user's own, in the user's own folder
+    (tmp_path / "folder").mkdir()  # (and a stranger's link to a folder, used as one: -o, -d, --json)
+    os.symlink(tmp_path / "folder", shared / "door")
+    os.chown(shared / "door", 65534, 65534, follow_symlinks=False)
     with Scripted({"/f.bin": lambda r: [response("200 OK", V1)]}) as server:
         through_o = fetch(server.base + "/f.bin", "-o", "mine", cwd=tmp_path)
         through_json = fetch(server.base + "/f.bin", "-d", "out", "--json", "shared/trap", cwd=tmp_path)
+        ways = (["-o", "shared/door/x"], ["-d", "shared/door"], ["-d", "out", "--json", "shared/door/j"])
+        folders = [fetch(server.base + "/f.bin", *args, cwd=tmp_path) for args in ways]
+    assert [p.returncode for p in folders] == [2, 2, 2] and not list((tmp_path / "folder").iterdir())
+    assert all(b"a symlink somebody else made in a shared folder" in p.stderr for p in folders)
     assert (tmp_path / "precious").read_text() == "precious\n"
     assert through_o.returncode == 2 and through_o.stderr.decode().splitlines() == [
         "tulip fetch: error: -o mine: a symlink somebody else made in a shared folder: not followed"

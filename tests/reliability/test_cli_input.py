@@ -134,6 +134,21 @@ def test_an_output_is_never_the_list_the_run_reads(tmp_path: Path, option: str) 
         assert listed.read_text() == "http://127.0.0.1:1/x\n"
 
 
+def test_save_failed_is_never_a_file_the_run_reads_but_its_own_list(tmp_path: Path) -> None:
+    """--save-failed over the -i list is the way to retry what failed; over the cookies, the netrc
+    or a Metalink it replaced them with a list of URLs (found by the fourth pass)."""
+    (tmp_path / "urls.txt").write_text("http://127.0.0.1:1/x\n")
+    (tmp_path / "cookies.txt").write_text("# Netscape HTTP Cookie File\n")
+    base = ["fetch", "http://127.0.0.1:1/x", "-d", "out", "--retries", "0"]
+    proc = subprocess.run(tulip_cmd(*base, "-b", "cookies.txt", "--save-failed", "cookies.txt"),
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "is a file this run reads (cookies.txt)" in proc.stderr, proc.stderr
+    assert (tmp_path / "cookies.txt").read_text() == "# Netscape HTTP Cookie File\n"
+    own = ["fetch", "-i", "urls.txt", "-d", "out", "--retries", "0", "--save-failed", "urls.txt"]
+    proc = subprocess.run(tulip_cmd(*own), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and (tmp_path / "urls.txt").read_text() == "http://127.0.0.1:1/x\n"
+
+
 def test_one_line_of_a_list_saved_with_o(tmp_path: Path) -> None:
     """``-i FILE -o NAME`` with one URL in FILE ended in a traceback (TypeError: the lazy list's Job
     taken for a URL), found by the second attack pass."""

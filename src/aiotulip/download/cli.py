@@ -370,13 +370,15 @@ def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
     from aiotulip.download.api import fetch
-    from aiotulip.shared.output import STDOUT_NAMES, check_output
+    from aiotulip.shared.output import STDOUT_NAMES, check_links, check_output
 
     options = options_from(args)
     if args.json is not None:
         check_output(args.json, "--json")
     if args.output in STDOUT_NAMES:  # (any other -o is checked as it is named: its folder is made)
         check_output(args.output, "-o")
+    if args.dest not in (None, "-"):
+        check_links(args.dest, "-d")
     _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
     from aiotulip.shared import signals as _signals
@@ -495,12 +497,17 @@ def _not_over_the_lists(args: argparse.Namespace) -> None:
     )
     lists = [path for path in read if path not in (None, "-") and isinstance(path, str)]
     output = None if args.output is None else os.path.join(args.dest or ".", args.output)  # (-o is under -d)
+    # (--save-failed over the -i list is the way to retry what failed: that one is left alone)
+    saved = args.save_failed
     for option, path, where in (
-        ("--json", args.json, args.json), ("--events", args.events, args.events), ("-o", args.output, output)
+        ("--json", args.json, args.json), ("--events", args.events, args.events), ("-o", args.output, output),
+        ("--save-failed", saved, saved),
     ):  # fmt: skip
         if path in (None, "-"):
             continue
         for listed in lists:
+            if option == "--save-failed" and listed == args.input:
+                continue
             try:
                 same = os.path.samefile(str(where), listed)
             except OSError:  # (one of them is not there yet: not the same file)
@@ -531,6 +538,9 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
     folder, _, name = output.rpartition("/")
     if not name or name in (".", ".."):
         raise UsageError(f"-o {output}: name a file, not a folder")
+    from aiotulip.shared.output import check_links
+
+    check_links(where, "-o", output)  # (a stranger's link anywhere on the way: refused)
     if os.path.islink(where):  # the file it leads to is replaced (as curl -o and wget -O write through)
         folder, slash, name = _through_link(where, output).rpartition("/")
         return [dataclasses.replace(entry, out=name)], folder or slash or "."
@@ -538,11 +548,8 @@ def _one_output(output: str, sources: list, dest: str) -> tuple[list, str]:
 
 
 def _through_link(link: str, output: str) -> str:
-    """The file the symlink ``-o`` names leads to (it may not exist yet), once ``check_links`` has
-    found no stranger's link on the way (the kernel's protected_symlinks rule)."""
-    from aiotulip.shared.output import check_links
-
-    check_links(link, "-o", output)  # (every link of the chain)
+    """The file the symlink ``-o`` names leads to (it may not exist yet; ``check_links`` has found
+    no stranger's link on the way)."""
     try:
         target = os.path.realpath(link, strict=True)
     except FileNotFoundError:

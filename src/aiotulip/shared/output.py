@@ -37,21 +37,31 @@ STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def check_links(path: str, option: str, shown: str | None = None) -> None:
-    """Refuse (UsageError) to write through a symlink somebody else made in a sticky,
-    world-writable folder (/tmp's kind), anywhere along the chain *path* starts: the kernel's
-    protected_symlinks rule, kept where tulip follows the links itself (a machine may have it off).
-    Such a link could lead a run to replace the user's ~/.bashrc."""
-    current = path
-    for _hop in range(40):
+    """Refuse (UsageError) to go through a symlink somebody else made in a sticky, world-writable
+    folder (/tmp's kind), anywhere on the way to *path*: a folder of the path as well as the file
+    and the links they lead to. The kernel's protected_symlinks rule, kept where a machine has it
+    off; such a link (``/tmp/x -> ~/.ssh``) could lead a run to write the user's files."""
+    done = "/"
+    pending = os.path.join(os.getcwd(), path).split("/")  # (not normalised: a link's .. is its own)
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = os.path.dirname(done)  # (done holds no link: each was followed as met)
+            continue
+        current = os.path.join(done, part)
         try:
             info = os.lstat(current)
         except OSError:
             return  # (nothing there yet, or nothing tulip may look at: the write will say)
         if not stat.S_ISLNK(info.st_mode):
-            return
-        folder = os.path.dirname(current) or "."
+            done = current
+            continue
+        hops += 1
         try:
-            here = os.stat(folder)
+            here = os.stat(done)
             target = os.readlink(current)
         except OSError:
             return
@@ -59,7 +69,11 @@ def check_links(path: str, option: str, shown: str | None = None) -> None:
         if shared and info.st_uid not in (os.geteuid(), here.st_uid):
             said = f"{option} {shown or path}"
             raise UsageError(f"{said}: a symlink somebody else made in a shared folder: not followed")
-        current = os.path.join(folder, target)  # (an absolute target replaces the folder)
+        if hops > 40:
+            return  # (a loop: the write itself says so)
+        if target.startswith("/"):
+            done = "/"
+        pending = target.split("/") + pending
 
 
 def _target(path: str) -> str:
