@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -157,3 +158,20 @@ def test_one_line_of_a_list_saved_with_o(tmp_path: Path) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "failed: http://127.0.0.1:1/x — connection refused" in proc.stdout + proc.stderr
+
+
+def test_a_working_folder_deleted_under_the_shell_is_one_line(tmp_path: Path) -> None:
+    """A shell left in a folder somebody removed: `-o NAME` ended in a traceback (abspath needs the
+    working folder); an absolute -d still works, as curl's absolute -o does."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    argv = tulip_cmd("fetch", "http://127.0.0.1:1/x", "--retries", "0", "-o", "y")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=gone,
+                          preexec_fn=lambda: os.rmdir(os.getcwd()))  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == ["tulip fetch: error: cannot write to .: No such file or directory"]
+    gone.mkdir()
+    absolute = tulip_cmd("fetch", "http://127.0.0.1:1/x", "--retries", "0", "-d", str(tmp_path / "out"))
+    proc = subprocess.run(absolute, capture_output=True, text=True, timeout=60, cwd=gone,
+                          preexec_fn=lambda: os.rmdir(os.getcwd()))  # fmt: skip
+    assert proc.returncode == 1 and "connection refused" in proc.stdout + proc.stderr, proc.stderr

@@ -42,7 +42,11 @@ def check_links(path: str, option: str, shown: str | None = None) -> None:
     and the links they lead to. The kernel's protected_symlinks rule, kept where a machine has it
     off; such a link (``/tmp/x -> ~/.ssh``) could lead a run to write the user's files."""
     done = "/"
-    pending = os.path.join(os.getcwd(), path).split("/")  # (not normalised: a link's .. is its own)
+    try:
+        whole = path if path.startswith("/") else os.path.join(os.getcwd(), path)
+    except OSError:  # (the working folder is gone: the write will say)
+        return
+    pending = whole.split("/")  # (not normalised: a link's .. is its own)
     hops = 0
     while pending:
         part = pending.pop(0)
@@ -88,7 +92,10 @@ def _target(path: str) -> str:
 def _kernels(path: str) -> bool:
     """Whether *path* is one of the kernel's own (a device, a process's descriptor). /dev/shm holds
     ordinary files (a RAM disk): a report there is written and renamed as anywhere else."""
-    path = os.path.abspath(path)
+    try:
+        path = os.path.abspath(path)
+    except OSError:  # (a relative path, and the working folder is gone: not the kernel's)
+        return False
     if path == "/dev/shm" or path.startswith("/dev/shm/"):
         return False
     return path.startswith(("/dev/", "/proc/"))
