@@ -461,7 +461,7 @@ def _for_scripts(
     wanted = (("--json", args.json), ("--events", args.events), ("--save-failed", args.save_failed))
     taken = [option for option, path in wanted if path is not None and is_stdout(path)]
     # (-o /dev/stdout, or the file stdout goes to: the closing line went into the body's pipe)
-    output = args.output if args.output in (None, "-") else os.path.join(args.dest or ".", args.output)
+    output = _output_path(args)
     if output is not None and is_stdout(output):
         taken.insert(0, "-o")
     if len(taken) > 1:
@@ -483,6 +483,13 @@ def _after_scripts(status: int, scripted: Scripted | None, signum: int | None) -
     return status
 
 
+def _output_path(args: argparse.Namespace) -> str | None:
+    """Where ``-o`` writes, as the run will reach it: under ``-d`` (``-`` as it is)."""
+    if args.output in (None, "-"):
+        return args.output
+    return os.path.join(args.dest or ".", args.output)
+
+
 def _not_over_the_lists(args: argparse.Namespace) -> None:
     """Refuse an output that is a file this run reads (the ``-i`` and ``-M`` lists, cookies, netrc,
     the config file): ``--json urls.txt`` beside ``-i urls.txt`` replaced the user's list with the
@@ -496,7 +503,7 @@ def _not_over_the_lists(args: argparse.Namespace) -> None:
         getattr(args, "config", None),
     )
     lists = [path for path in read if path not in (None, "-") and isinstance(path, str)]
-    output = None if args.output is None else os.path.join(args.dest or ".", args.output)  # (-o is under -d)
+    output = _output_path(args)
     # (--save-failed over the -i list is the way to retry what failed: that one is left alone)
     saved = args.save_failed
     for option, path, where in (

@@ -35,7 +35,7 @@ from typing import overload
 from aiotulip.download import engines
 from aiotulip.download.engines import Outcome, Work
 from aiotulip.download.http.urls import redact
-from aiotulip.download.models import Job, Jobs, Result
+from aiotulip.download.models import Job, Jobs, Result, Status
 from aiotulip.download.progress import Progress
 from aiotulip.download.results import ResultLog
 from aiotulip.download.sources import UrlList
@@ -180,28 +180,24 @@ def run_workers(work: Work) -> Outcome:
     signalled = [child.signum for child in children if child.signum is not None]
     if not interrupted and signalled and _signals.received() is None:
         _signals.note(signalled[0])  # a child was signalled alone: the run says which signal
+
+    def settle(index: int, status: Status, held: int, error: str) -> None:
+        """End an item its child could not report (its end event, its --on-error, as any)."""
+        if results[index] is None:
+            job = jobs[index]
+            result = Result(redact(job.url), work.store.path(job), status, held, error=error,
+                            error_kind="interrupted")  # fmt: skip
+            results[index] = result
+            progress.done(job, result)
+
     for child in children:
         if not child.ended and interrupted:  # killed by a second Ctrl-C: its items under way
             for index, held in child.begun.items():
-                if results[index] is None:
-                    job = jobs[index]
-                    result = Result(
-                        redact(job.url), work.store.path(job), "interrupted", held, error="interrupted",
-                        error_kind="interrupted",
-                    )  # fmt: skip
-                    results[index] = result
-                    progress.done(job, result)
+                settle(index, "interrupted", held, "interrupted")
         elif not child.ended:  # died (or was killed) before its end: its unfinished items failed
             why = _death(child)
             for index in child.indices:
-                if results[index] is None:
-                    job = jobs[index]
-                    result = Result(
-                        redact(job.url), work.store.path(job), "failed",
-                        error=f"its worker process {why} before it ended", error_kind="interrupted",
-                    )  # fmt: skip
-                    results[index] = result
-                    progress.done(job, result)  # (its end event, its --on-error, as any failure)
+                settle(index, "failed", 0, f"its worker process {why} before it ended")
     lags = [child.max_lag for child in children if child.max_lag is not None]
     stages = {stage: sum(child.stages.get(stage, 0.0) for child in children) for stage in ("sha256", "write")}
     return Outcome(

@@ -77,15 +77,17 @@ class Netrc:
                 except FileNotFoundError:
                     if self._required:
                         raise UsageError(f"cannot read netrc file {self.path}: no such file") from None
-                except UnicodeDecodeError:  # (no secret in its words, but a traceback, or every item failed)
+                except (UnicodeDecodeError, netrc.NetrcParseError, OSError) as exc:
                     if self._required:
-                        raise UsageError(f"cannot read netrc file {self.path}: not UTF-8 text") from None
-                except netrc.NetrcParseError as exc:
-                    if self._required:  # (its words quote the token it stopped at: maybe a password)
-                        raise UsageError(
-                            f"cannot read netrc file {self.path}: not in netrc's form (line {exc.lineno})"
-                        ) from None
-                except OSError as exc:
-                    if self._required:
-                        raise UsageError(f"cannot read netrc file {self.path}: {exc.strerror}") from None
+                        raise UsageError(f"cannot read netrc file {self.path}: {_trouble(exc)}") from None
             return self._entries
+
+
+def _trouble(exc: Exception) -> str:
+    """What is wrong with a netrc file, in words that hold nothing of it: the parser's own quote
+    the token it stopped at (maybe a password); a file that is not UTF-8 made a traceback."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, netrc.NetrcParseError):
+        return f"not in netrc's form (line {exc.lineno})"
+    return str(getattr(exc, "strerror", None) or exc)
