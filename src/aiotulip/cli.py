@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = _build_parser(_chosen(words))
         args, extra = _parse(parser, words)
+        typed = args  # the command line's values alone: the config file's never reach the title
         if args.cmd in _CONFIGURED:
             from aiotulip.shared import config
 
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # again, knowing the values: abbreviated and combined options hide nothing now
         from aiotulip.shared.proctitle import hide_parsed
 
-        hide_parsed(words, args)
+        hide_parsed(words, typed)
     func: Callable[[argparse.Namespace], int] = args.func
     status = 1
     try:

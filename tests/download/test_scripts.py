@@ -354,8 +354,9 @@ def test_header_lines_reach_their_item_only_and_not_another_origin(tmp_path: Pat
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("  header=X-Bad: a\x01b", "control character"),
-        ("  header=No colon here", "not a header name"),
+        ("  header=X-Bad: S3CRET\x01b", "control character"),
+        ("  header=NoColonS3CRET", "no colon"),
+        ("  header=Auth S3CRET: x", "not a header name"),
         ("  header=Host: evil", "sets this header itself"),
         ("  split=4", "--split"),
         ("  dir=/", "dir="),
@@ -368,6 +369,7 @@ def test_bad_per_line_options_are_one_line(tmp_path: Path, line: str, message: s
     proc = run("-i", str(listing), "-d", str(tmp_path / "out"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr and "line 2" in proc.stderr
+    assert "S3CRET" not in proc.stderr  # a header's value (or all of it, its colon missing) is a token
 
 
 def test_events_and_the_failures_list_are_never_written_over_a_download(tmp_path: Path) -> None:

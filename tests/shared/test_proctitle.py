@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aiotulip.shared.proctitle import hidden
+from aiotulip.shared.proctitle import hidden, parsed_hidden
 from tests.download.conformance.scripted import Pause, Scripted, response
 
 
@@ -45,6 +46,47 @@ from tests.download.conformance.scripted import Pause, Scripted, response
 )  # fmt: skip
 def test_what_the_title_hides(words: list[str], shown: list[str]) -> None:
     assert hidden(words) == shown
+
+
+@pytest.mark.parametrize(
+    ("words", "values", "shown"),
+    [
+        # A password that is also a piece of another word: masked where it stands, nowhere else
+        # (http://***.0.0.1 said the password was 127).
+        (["fetch", "-qubob:127", "http://127.0.0.1:1/x"], {"user": "bob:127"},
+         ["fetch", "-qubob:***", "http://127.0.0.1:1/x"]),
+        (["fetch", "-qHX-Key: file", "http://h/file-1.bin"], {"header": ["X-Key: file"]},
+         ["fetch", "-qHX-Key: ***", "http://h/file-1.bin"]),
+        (["fetch", "--proxy-us=p:q", "-qxp:q@h:1", "http://q/"], {"proxy_user": "p:q", "proxy": "p:q@h:1"},
+         ["fetch", "--proxy-us=p:***", "-qxp:***@h:1", "http://q/"]),
+    ],
+)  # fmt: skip
+def test_what_the_parsed_values_hide(words: list[str], values: dict[str, object], shown: list[str]) -> None:
+    assert parsed_hidden(words, argparse.Namespace(**values)) == shown
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_a_config_files_secrets_leave_the_title_alone(tmp_path: Path) -> None:
+    """The config file's password and header were masked wherever their text appeared on the command
+    line (``http://***.0.0.1/***s/***-1.bin``): the process list gave them away."""
+    config = tmp_path / "tulip.toml"
+    config.write_text('[fetch]\nuser = "bob:file"\nheader = ["X-Api-Key: 127"]\n')
+    with Scripted({"/files/file-1.bin": lambda r: [Pause(30), response("200 OK", b"late")]}) as server:
+        words = ["fetch", "--config", str(config), "-d", str(tmp_path / "out"), "--retries", "0",
+                 f"{server.base}/files/file-1.bin"]  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-m", "aiotulip", *words],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while not server.requests and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert server.requests, "the request never came"
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        finally:
+            proc.kill()
+            proc.wait(10)
+    assert server.requests[0].headers.get("x-api-key") == "127"  # (the file was read)
+    assert b"***" not in b" ".join(cmdline) and cmdline[-2].decode() == words[-1], cmdline
 
 
 SECRETS = ("url-pa55", "user-pa55", "api-k3y", "proxy-pa55")

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, get_args
 
+from aiotulip.download.http.headers import FIELD_NAME
 from aiotulip.download.http.tls import Tls
 from aiotulip.download.names import Naming
 from aiotulip.download.retry import RetryPolicy
@@ -192,6 +193,11 @@ class FetchOptions:
                 raise UsageError(f"{name} must be a string, not {type(value).__name__}")
         if self.user_agent is not None and _BREAKS.search(self.user_agent):
             raise UsageError("--user-agent cannot hold a line break or NUL")
+        if self.user_agent is not None and (control := _CONTROLS.search(self.user_agent)):
+            raise UsageError(
+                f"--user-agent cannot hold a control character (byte 0x{ord(control.group()):02x} "
+                f"at character {control.start() + 1})"
+            )
         if self.proxy:
             from aiotulip.download.http.proxies import parse_proxy
 
@@ -386,13 +392,11 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
         list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     )
     pairs = []
-    for item in items:
+    for number, item in enumerate(items, 1):
         if isinstance(item, str):
             name, colon, value = item.partition(":")
-            if not colon:  # the value is not echoed: it may be a token
-                raise UsageError(
-                    f"--header {name.split()[0][:40] if name.split() else ''!r}...: not 'Name: value'"
-                )
+            if not colon:  # nothing of it is echoed: a header without its colon may be all token
+                raise UsageError(f"--header number {number} is not 'Name: value' (it has no colon)")
         elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(part, str) for part in item):
             name, value = item
         else:
@@ -400,12 +404,19 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
                 "headers must be 'Name: value' strings, (name, value) pairs or a mapping of strings"
             )
         name, value = name.strip(), value.strip()
-        if not name or any(char in name for char in ' \t:()<>@,;\\"/[]?={}') or not name.isascii():
-            raise UsageError(f"--header: {name[:80]!r} is not a header name")
+        if not FIELD_NAME.fullmatch(name):
+            raise UsageError(  # (not echoed: a header missing its colon puts its token here)
+                f"--header number {number}: the part before the colon is not a header name "
+                "(letters, digits and !#$%&'*+-.^_`|~)"
+            )
         if _BREAKS.search(value):
             raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
-        if _CONTROLS.search(value):  # (RFC 9110 5.5: no control byte but tab in a field value)
-            raise UsageError(f"--header {name}: a value cannot hold a control character ({value[:40]!r})")
+        if control := _CONTROLS.search(value):  # (RFC 9110 5.5: no control byte but tab in a field value)
+            # Where, not what: the value is a token as often as not.
+            raise UsageError(
+                f"--header {name}: a value cannot hold a control character "
+                f"(byte 0x{ord(control.group()):02x} at character {control.start() + 1} of the value)"
+            )
         if name.lower() in _RESERVED:
             raise UsageError(f"--header {name}: tulip sets this header itself")
         pairs.append((name, value))

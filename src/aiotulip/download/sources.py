@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from aiotulip.download.http.headers import FIELD_NAME
 from aiotulip.download.http.urls import origin, redact, split_userinfo, with_userinfo
 from aiotulip.download.models import Job
 from aiotulip.download.names import Naming, numbered, safe_name
@@ -114,7 +115,6 @@ def _check_folder(value: str, where: str) -> str:
         raise UsageError(f"{where}: dir= names no usable folder: {value[:80]!r}") from None
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110's token)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (a tab is allowed)
 # Headers tulip writes itself: the framing of a request and the range of a resume depend on them.
 _OWN_HEADERS = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
@@ -125,9 +125,12 @@ def _check_header(value: str, where: str) -> tuple[str, str]:
     """Return a header= line's (name, value); UsageError for one that cannot be sent as it is."""
     name, colon, text = value.partition(":")
     name, text = name.strip(), text.strip()
-    if not colon or not _TOKEN.fullmatch(name):
-        # (the value is not echoed: it may be a token)
-        raise UsageError(f"{where}: header= takes 'Name: value', and {name[:40]!r} is not a header name")
+    # (nothing of the line is echoed: without its colon, a header may be all token)
+    if not colon:
+        raise UsageError(f"{where}: header= takes 'Name: value' (this one has no colon)")
+    if not FIELD_NAME.fullmatch(name):
+        raise UsageError(f"{where}: header= takes 'Name: value', and the part before the colon is not a "
+                         "header name (letters, digits and !#$%&'*+-.^_`|~)")  # fmt: skip
     if _CONTROL.search(text):
         raise UsageError(f"{where}: header {name}: a value cannot hold a line break or control character")
     if name.lower() in _OWN_HEADERS:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["hidden", "hide_parsed", "hide_secrets", "secrets_of"]
+__all__ = ["hidden", "hide_parsed", "hide_secrets", "parsed_hidden", "secrets_of"]
 
 # A URL's userinfo password: user:PASSWORD@ up to the last @ before the path, as URL parsers split
 # it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the start of a
@@ -100,11 +100,22 @@ def secrets_of(parsed: object) -> list[str]:
 
 def hide_parsed(words: Sequence[str], parsed: object, program: str = "tulip") -> bool:
     """Set the title to *words* with every secret value of *parsed* (see secrets_of) hidden, on top
-    of what hide_secrets hides; return whether it changed."""
+    of what hide_secrets hides; return whether it changed. *parsed* holds the command line's values
+    only: a secret from a file is on no command line, and masking its text wherever else it
+    appears would point at it."""
+    return _set(words, parsed_hidden(words, parsed), program)
+
+
+def parsed_hidden(words: Sequence[str], parsed: object) -> list[str]:
+    """Return *words* as hide_parsed shows them."""
     shown = hidden(words)
     for secret in secrets_of(parsed):
-        shown = [word.replace(secret, "***") for word in shown]
-    return _set(words, shown, program)
+        # Only where a value of it stands: at the end of a word or before a URL's @, after the
+        # start, a colon, an = or a space. Anywhere else (a password "127" in 127.0.0.1) the *** would
+        # point at the secret, not hide it.
+        where = re.compile(r"(?:(?<=[:=\s])|^)" + re.escape(secret) + r"(?=@|$)")
+        shown = [where.sub("***", word) for word in shown]
+    return shown
 
 
 def hide_secrets(words: Sequence[str], program: str = "tulip") -> bool:

@@ -12,10 +12,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MAX_HEADER_BYTES", "Headers", "add_header", "framing_error", "from_lines"]
+__all__ = ["FIELD_NAME", "MAX_HEADER_BYTES", "Headers", "add_header", "framing_error", "from_lines"]
+
+# What a field name may be (RFC 9110's token), for the headers a user asks to send.
+FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 MAX_HEADER_BYTES = 64 * 1024
 _JOINER = {"set-cookie": "\n"}
