@@ -104,7 +104,7 @@ BAD_INPUTS = {
     "a URL to --json": ["--json", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a URL to -i": ["-i", "http://u:S3cr3tPW@127.0.0.1:1/x"],
     "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
-    "a control byte in a header's value": ["-H", "Authorization: Bearer S3cr3tPW\t\x7f", "http://127.0.0.1:1/x"],
+    "a control byte in a header value": ["-H", "Authorization: Bearer S3cr3tPW\x7f", "http://127.0.0.1:9/x"],
     "a header without its colon": ["-H", "X-Api-Key S3cr3tPW", "http://127.0.0.1:1/x"],
     "a header's name with a space": ["-H", "Authorization Bearer S3cr3tPW: x", "http://127.0.0.1:1/x"],
     "a control byte in the user agent": ["-A", "agent\x01", "http://127.0.0.1:1/x"],
