@@ -61,8 +61,11 @@ def run_on_pty(
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
     on_output: Callable[[bytes, subprocess.Popen[bytes]], tuple[int, int] | None] | None = None,
+    controlling: bool = False,
 ) -> PtyRun:
-    """Run *argv* with stdin, stdout and stderr on a new pty of the given size.
+    """Run *argv* with stdin, stdout and stderr on a new pty of the given size (*controlling*: as
+    its controlling terminal too, the program's process group in the foreground, as a shell's job:
+    /dev/tty is this pty, and a background group that reads it is stopped).
 
     *on_output* is called with everything read so far after each read, so a test can react to the
     screen (send a signal once the spinner shows, for instance); when it returns (rows, columns) the
@@ -75,8 +78,9 @@ def run_on_pty(
     full_env.pop("NO_COLOR", None)
     full_env.update(env or {})
     proc = subprocess.Popen(
-        list(argv), stdin=slave, stdout=slave, stderr=slave, env=full_env, start_new_session=True
-    )
+        list(argv), stdin=slave, stdout=slave, stderr=slave, env=full_env, start_new_session=True,
+        preexec_fn=_take_the_terminal if controlling else None,
+    )  # fmt: skip
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -109,6 +113,27 @@ def run_on_pty(
             proc.kill()
         proc.wait(timeout=10)
     return PtyRun(b"".join(chunks), proc.returncode, columns, rows, resizes)
+
+
+def _take_the_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # (after setsid: the new session's terminal is stdin's)
+
+
+def state_of(pid: int) -> str:
+    """A process's state letter (R, S, T for stopped...), "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(word) for word in children.read().split()]
+    except OSError:
+        return []
 
 
 def _readable(fd: int) -> bool:

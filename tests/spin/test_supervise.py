@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.terminal import python_cmd, run_on_pty, signal_once, tulip_cmd
+from tests.terminal import SHOW, children_of, python_cmd, run_on_pty, signal_once, state_of, tulip_cmd
 
 # A child that counts the SIGINTs it receives within half a second of the first, and exits 10 + count.
 COUNT_SIGINTS = """
@@ -67,6 +68,104 @@ def test_sigint_is_forwarded_once_and_status_is_130() -> None:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 130
         assert "killed by SIGINT" in proc.stderr.read().decode()
+
+
+def test_sigquit_is_forwarded_too() -> None:
+    """Ctrl-\\ killed tulip alone (SIGQUIT's default), leaving the command running unsupervised."""
+    with subprocess.Popen(
+        tulip_cmd("spin", "--", "sleep", "30"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == b"sleep 30\n"
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGQUIT)
+        assert proc.wait(timeout=10) == 128 + signal.SIGQUIT
+        assert "killed by SIGQUIT" in proc.stderr.read().decode()
+
+
+def _when_stopped(marker: bytes, then: int) -> Callable[[bytes, subprocess.Popen[bytes]], None]:
+    """Once *marker* is on the screen and tulip's command has stopped, send tulip *then*."""
+    sent = False
+
+    def callback(output: bytes, proc: subprocess.Popen[bytes]) -> None:
+        nonlocal sent
+        if sent or marker not in output:
+            return
+        sent = True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(state_of(pid) == "T" for pid in children_of(proc.pid)):
+            time.sleep(0.02)
+        assert any(state_of(pid) == "T" for pid in children_of(proc.pid)), "the command never stopped"
+        os.kill(proc.pid, then)
+
+    return callback
+
+
+def test_ctrl_c_ends_a_command_stopped_for_reading_the_terminal() -> None:
+    """A command in its own process group that reads /dev/tty (sudo, ssh, git asking a password) is
+    stopped by SIGTTIN; the Ctrl-C tulip passed on stayed pending in it, and nothing could end the
+    run. The SIGCONT that follows each forwarded signal lets it act on it."""
+    run = run_on_pty(
+        tulip_cmd("spin", "--", "sh", "-c", "echo asking; read x < /dev/tty"),
+        controlling=True,
+        on_output=_when_stopped(b"asking", signal.SIGINT),
+        timeout=30,
+    )
+    assert run.returncode == 130, run.text()
+    assert run.output.rstrip().endswith(SHOW), run.text()
+
+
+TICKS = """
+import sys, time
+for n in range(12):
+    print("tick", n, flush=True)
+    time.sleep(0.1)
+"""
+
+
+def test_ctrl_z_stops_the_command_with_tulip_and_fg_continues_both() -> None:
+    """Ctrl-Z stopped tulip and left its command running (writing while "suspended"), the cursor
+    hidden at the shell's prompt."""
+    seen: dict[str, str] = {}
+
+    def ctrl_z_then_fg(output: bytes, proc: subprocess.Popen[bytes]) -> None:
+        if seen or b"tick 2" not in output:
+            return
+        (child,) = children_of(proc.pid)
+        os.kill(proc.pid, signal.SIGTSTP)  # (the terminal's Ctrl-Z, to tulip's process group)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (state_of(proc.pid), state_of(child)) != ("T", "T"):
+            time.sleep(0.02)
+        seen.update(tulip=state_of(proc.pid), child=state_of(child))
+        os.kill(proc.pid, signal.SIGCONT)  # fg
+
+    run = run_on_pty(tulip_cmd("spin", "--", *python_cmd(TICKS)), on_output=ctrl_z_then_fg, timeout=60)
+    assert seen == {"tulip": "T", "child": "T"}, seen
+    assert run.returncode == 0, run.text()
+    assert "tick 11" in run.text()
+    stopped_at = run.output.index(b"tick 2")
+    assert SHOW in run.output[stopped_at : -len(SHOW) - 4], (
+        run.text()
+    )  # shown while stopped, not only at the end
+
+
+def test_a_reader_gone_ends_the_command_as_a_pipeline_would() -> None:
+    """`tulip spin -- yes | head -1`: tulip read on for nobody, and yes ran for ever."""
+    with subprocess.Popen(
+        tulip_cmd("spin", "--", "yes"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            assert proc.stdout.readline() == b"y\n"
+            proc.stdout.close()
+            assert proc.wait(timeout=20) == 128 + signal.SIGPIPE
+        finally:
+            if proc.poll() is None:  # (the test fails rather than hangs, and leaves no yes running)
+                for child in children_of(proc.pid):
+                    os.kill(child, signal.SIGKILL)
+                proc.kill()
+                proc.wait(timeout=10)
+        assert "yes (killed by SIGPIPE)" in proc.stderr.read().decode()
 
 
 def test_sigint_on_terminal_reaches_child_exactly_once() -> None:

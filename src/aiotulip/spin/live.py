@@ -125,6 +125,7 @@ class Live(Supervised):
         self._finals: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # whose SIGWINCH handler is ours
         self._winch_installed = ""  # "", "signal" or "loop"
+        self._aside = False  # the terminal is given back for a while (see aside)
 
     # -- what a subclass draws -------------------------------------------------------------------
 
@@ -238,11 +239,32 @@ class Live(Supervised):
             self._fixed = None
         self._clock.join()
 
+    @contextlib.contextmanager
+    def aside(self) -> Iterator[None]:
+        """Give the terminal back while the block runs (the job stopped by Ctrl-Z, for instance):
+        the live lines erased and the cursor shown, then hidden and drawn again."""
+        with self._drawing():
+            animating = self._running and self._animating and not self._aside
+            if animating:
+                self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
+                self._drawn = 0
+                self._aside = True
+        try:
+            yield
+        finally:
+            with self._drawing():
+                if animating:
+                    self._aside = False
+                    if self._running:
+                        self._emit(term.HIDE_CURSOR + self._block(0))
+
     # -- drawing ----------------------------------------------------------------------------------
 
     def _frame(self) -> None:
         """Draw the frame the clock calls for."""
         with self._drawing():
+            if self._aside:
+                return
             if self._running and self._animating:
                 self._emit(self._block(self._drawn))
             elif self._running and self._cell is not None:

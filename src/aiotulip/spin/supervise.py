@@ -7,6 +7,12 @@ and many programs treat a second Ctrl-C as "abort now". Its output is read throu
 above the spinner line, and tulip exits with the child's status (128 + N when signal N ended it).
 Several commands run concurrently, one line each, their output lines tagged ``[N]``; tulip exits with
 the worst (highest) status among them.
+
+As a shell would have it: Ctrl-\\ reaches the child too, and Ctrl-Z stops the child with tulip (the
+terminal given back, the cursor shown) and ``fg`` goes on with both. A signal forwarded to a stopped
+child is followed by SIGCONT, so Ctrl-C ends a command stopped for reading the terminal (which, in a
+process group of its own, it may not). When nobody reads tulip's output any more (``| head``), the
+child's pipe is closed: its next write ends it with SIGPIPE, as in a pipeline.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ __all__ = ["run_command", "run_commands", "spin_command", "split_commands"]
 
 SEPARATOR = ":::"
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _CHUNK = 64 * 1024
 
 
@@ -95,6 +101,23 @@ class _Batch:
         for proc in list(self.running):  # each child once: they are in process groups of their own
             _forward(proc, signum)
 
+    def stop(self, display: Spinner | SpinnerGroup | None) -> None:
+        """Ctrl-Z: the children stop (SIGTSTP, as the terminal would have sent them), then tulip, the
+        terminal given back meanwhile; continued (``fg``, ``bg``), so are they."""
+        for proc in list(self.running):
+            _signal_group(proc, signal.SIGTSTP)
+        with display.aside() if display is not None else contextlib.nullcontext():
+            os.kill(os.getpid(), signal.SIGSTOP)  # (returns once continued)
+        for proc in list(self.running):
+            _signal_group(proc, signal.SIGCONT)
+
+
+def _handle_signals(loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
+    for signum in _FORWARDED:
+        loop.add_signal_handler(signum, batch.forward, signum)
+    # (the display is not there yet: one that comes before it stops only the children and tulip)
+    loop.add_signal_handler(signal.SIGTSTP, batch.stop, None)
+
 
 async def run_commands(
     commands: list[list[str]], *, jobs: int, timer: bool = False, stream: TextIO | None = None
@@ -105,12 +128,12 @@ async def run_commands(
         raise UsageError("-j needs at least 1")
     loop = asyncio.get_running_loop()
     batch = _Batch()
-    for signum in _FORWARDED:
-        loop.add_signal_handler(signum, batch.forward, signum)
+    _handle_signals(loop, batch)
     slots = asyncio.Semaphore(jobs)
     targets = (sys.stdout, sys.stderr)  # as they are: while the group runs they are its proxies
     try:
         async with SpinnerGroup(timer=timer, stream=stream) as group:
+            loop.add_signal_handler(signal.SIGTSTP, batch.stop, group)
 
             async def one(number: int, argv: list[str]) -> int:
                 async with slots:
@@ -132,9 +155,7 @@ async def _run_member(
         return 128 + batch.signal
     member = group.add(label)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
-        )
+        proc, out, err = await _spawn(argv, subprocess.DEVNULL)
     except FileNotFoundError:
         member.fail(f"{label} (command not found)")
         return CommandNotFound.exit_status
@@ -145,12 +166,8 @@ async def _run_member(
     if batch.signal:  # it came while this one was starting
         _forward(proc, batch.signal)
     try:
-        assert proc.stdout is not None and proc.stderr is not None
         tag = f"[{number}] "
-        await asyncio.gather(
-            _relay(proc.stdout, group, targets[0], tag),
-            _relay(proc.stderr, group, targets[1], tag),
-        )
+        await asyncio.gather(_relay(out, group, targets[0], tag), _relay(err, group, targets[1], tag))
         status = _exit_status(await proc.wait())
     finally:
         batch.running.discard(proc)
@@ -174,13 +191,10 @@ async def run_command(
     # not kill tulip and leave the child running unsupervised.
     loop = asyncio.get_running_loop()
     batch = _Batch()
-    for signum in _FORWARDED:
-        loop.add_signal_handler(signum, batch.forward, signum)
+    _handle_signals(loop, batch)
     try:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
-            )
+            proc, out, err = await _spawn(argv, stdin)
         except FileNotFoundError:
             raise CommandNotFound(f"command not found: {argv[0]}") from None
         except PermissionError:
@@ -191,11 +205,11 @@ async def run_command(
     batch.running.add(proc)
     if batch.signal:  # it came while the child was starting
         _forward(proc, batch.signal)
-    out, err = sys.stdout, sys.stderr  # as they are: while the spinner is up they are its stand-ins
+    targets = (sys.stdout, sys.stderr)  # as they are: while the spinner is up they are its stand-ins
     try:
         async with Spinner(label, timer=timer, stream=stream) as spinner:
-            assert proc.stdout is not None and proc.stderr is not None
-            await asyncio.gather(_relay(proc.stdout, spinner, out), _relay(proc.stderr, spinner, err))
+            loop.add_signal_handler(signal.SIGTSTP, batch.stop, spinner)
+            await asyncio.gather(_relay(out, spinner, targets[0]), _relay(err, spinner, targets[1]))
             status = _exit_status(await proc.wait())
             if status == 0:
                 spinner.ok(label)
@@ -207,54 +221,102 @@ async def run_command(
 
 
 def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
-    for signum in _FORWARDED:
+    for signum in (*_FORWARDED, signal.SIGTSTP):
         loop.remove_signal_handler(signum)
+
+
+async def _spawn(argv: list[str], stdin: int | None) -> tuple[asyncio.subprocess.Process, _Pipe, _Pipe]:
+    """Start *argv* in a process group of its own, its stdout and stderr on pipes this process
+    owns (and may close: see _relay)."""
+    loop = asyncio.get_running_loop()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=stdin, stdout=out_w, stderr=err_w, process_group=0
+        )
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    pipes = []
+    for fd in (out_r, err_r):
+        reader = asyncio.StreamReader(limit=_CHUNK)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        transport, _ = await loop.connect_read_pipe(
+            lambda protocol=protocol: protocol,  # type: ignore[misc]
+            os.fdopen(fd, "rb", buffering=0),
+        )
+        pipes.append(_Pipe(reader, transport))
+    return proc, pipes[0], pipes[1]
+
+
+class _Pipe:
+    """A child's output: what reads it, and what closes it."""
+
+    def __init__(self, reader: asyncio.StreamReader, transport: asyncio.BaseTransport) -> None:
+        self.reader = reader
+        self.transport = transport
 
 
 def _forward(proc: asyncio.subprocess.Process, signum: int) -> None:
     """Send *signum* to the child's process group, as the terminal would have: the child and what it
-    started (``sh -c 'sleep 9; ...'``) each get it once."""
+    started (``sh -c 'sleep 9; ...'``) each get it once. Then SIGCONT: a process stopped (for reading
+    the terminal, from the background group it is in) would otherwise hold the signal for ever."""
     if proc.returncode is not None:
         return
+    _signal_group(proc, signum)
+    _signal_group(proc, signal.SIGCONT)
+
+
+def _signal_group(proc: asyncio.subprocess.Process, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signum)  # process_group=0: the group's id is the child's pid
 
 
-async def _relay(
-    source: asyncio.StreamReader, above: Spinner | SpinnerGroup, target: TextIO | None, tag: str = ""
-) -> None:
+async def _relay(pipe: _Pipe, above: Spinner | SpinnerGroup, target: TextIO | None, tag: str = "") -> None:
     """Copy a command's output to *target*: on the terminal the animation is drawn on, whole lines
     printed above it (a chunk's lines in one redraw); anywhere else the bytes as they came, each line
-    tagged with its command's number when several run."""
+    tagged with its command's number when several run. Once *target* can take no more (its reader
+    gone: ``| head``), the pipe is closed: the command's next write ends it, as in a pipeline, where
+    reading on for nobody kept ``yes`` going for ever."""
+    source = pipe.reader
     terminal = above.interactive and target is not None and is_interactive(target)
     prefix = tag.encode()
-    if not terminal and not prefix:
-        while chunk := await source.read(_CHUNK):  # nothing to draw around: untouched
-            _put_bytes(target, chunk)
-        return
     pending = b""
     while chunk := await source.read(_CHUNK):
-        *lines, pending = (pending + chunk).split(b"\n")
-        if len(pending) > _CHUNK:  # a very long line without newline: show it rather than hoard it
-            lines.append(pending)
-            pending = b""
-        _put_lines(lines, above, prefix, target, terminal)
+        if not terminal and not prefix:  # nothing to draw around: untouched
+            taken = _put_bytes(target, chunk)
+        else:
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > _CHUNK:  # a very long line without newline: show it rather than hoard it
+                lines.append(pending)
+                pending = b""
+            taken = _put_lines(lines, above, prefix, target, terminal)
+        if not taken:
+            pipe.transport.close()
+            return
     if pending:
         _put_lines([pending], above, prefix, target, terminal)
 
 
 def _put_lines(
     lines: list[bytes], above: Spinner | SpinnerGroup, prefix: bytes, target: TextIO | None, terminal: bool
-) -> None:
+) -> bool:
     if not lines:
-        return
+        return True
     if terminal:
         above.write("\n".join((prefix + line).decode(errors="replace") for line in lines), file=target)
-    else:
-        _put_bytes(target, b"".join(prefix + line + b"\n" for line in lines))
+        return True
+    return _put_bytes(target, b"".join(prefix + line + b"\n" for line in lines))
 
 
-def _put_bytes(target: TextIO | None, data: bytes) -> None:
+def _put_bytes(target: TextIO | None, data: bytes) -> bool:
+    """Write *data* to *target*; False once it can take no more (None, no stream at all, takes
+    everything: the command never had one to write to either way)."""
     raw: BinaryIO | None = getattr(target, "buffer", None)
     try:
         if raw is not None:
@@ -263,8 +325,9 @@ def _put_bytes(target: TextIO | None, data: bytes) -> None:
         elif target is not None:
             target.write(data.decode(errors="replace"))
             target.flush()
-    except (OSError, ValueError):  # a closed pipe: nobody reads, the commands go on
-        pass
+    except (OSError, ValueError):  # a closed pipe: nobody reads
+        return False
+    return True
 
 
 def _exit_status(returncode: int) -> int:
