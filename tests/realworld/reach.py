@@ -83,11 +83,12 @@ def hypercorn_h2(work: Path, root: Path, cert: Path, key: Path) -> Iterator[tupl
 
 @contextmanager
 def ftp_server(
-    root: Path, user: str, password: str, rate: int = 0, without: tuple[str, ...] = ()
+    root: Path, user: str, password: str, rate: int = 0, without: tuple[str, ...] = (), size_off: int = 0
 ) -> Iterator[tuple[int, list[str]]]:
     """pyftpdlib on 127.0.0.1 serving *root* to anonymous readers and to *user* (at *rate* bytes a
-    second, if given; *without* the commands named, as an older server); give its port and the
-    commands it received (to see REST)."""
+    second, if given; *without* the commands named, as an older server; SIZE answered *size_off*
+    bytes off, as for a file that grows meanwhile); give its port and the commands it received
+    (to see REST)."""
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler
     from pyftpdlib.servers import ThreadedFTPServer
@@ -101,6 +102,16 @@ def ftp_server(
         def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
             commands.append(line if cmd != "PASS" else "PASS ***")
             super().pre_process_command(line, cmd, arg)
+
+        # (one send a buffer, so a client that stops reading before the end meets a 426; with
+        # sendfile the whole file is in the socket's buffers at once and the server says 226)
+        use_sendfile = not size_off
+
+        def ftp_SIZE(self, path: str) -> None:
+            if not size_off:
+                super().ftp_SIZE(path)
+            else:
+                self.respond(f"213 {os.path.getsize(path) + size_off}")
 
     Handler.authorizer = authorizer
     Handler.passive_ports = None

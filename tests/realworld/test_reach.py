@@ -186,6 +186,22 @@ def test_ftp_anonymous_and_with_a_user(tmp_path: Path, files: Path, engine: str)
     assert missing.items[0].status == "not_found"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_ftp_file_longer_than_its_size_is_never_ok(tmp_path: Path, files: Path, engine: str) -> None:
+    """SIZE below what the server sends (a file growing meanwhile, or a server wrong about it):
+    libcurl read up to SIZE's count and stopped, the server said 226 (all of it was in the socket's
+    buffers), and the file's head was saved under its name, "ok". The data is read to its end now,
+    and a body longer than its size is refused, as any."""
+    with ftp_server(files, "alice", SECRET, size_off=-1000) as (port, commands):
+        report = fetch([f"ftp://127.0.0.1:{port}/big.bin"], tmp_path, _options(engine))
+    (item,) = report.items
+    assert item.status == "failed" and f"received {len(BIG)} bytes, expected {len(BIG) - 1000}" in (
+        item.error or ""
+    ), item
+    assert not (tmp_path / "big.bin").exists()
+    assert "SIZE big.bin" in commands
+
+
 def test_ftp_resumes_with_rest_and_a_changed_file_starts_over(tmp_path: Path, files: Path) -> None:
     big = files / "big.bin"
     stamp = formatdate(big.stat().st_mtime, usegmt=True)

@@ -40,6 +40,7 @@ class Ended(Protocol):
     status: int
     connected: bool
     error: FetchError | None
+    http_answer: bool  # the answer is an HTTP one (not an ftp or sftp server's own)
 
     @property
     def headers(self) -> Mapping[str, str]: ...
@@ -90,7 +91,12 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     curl = transfer.curl
     if code == PARTIAL_FILE and transfer.status and "content-length" in transfer.headers:
-        return None
+        if transfer.http_answer:
+            return None
+        # An ftp server's size (SIZE) is what libcurl stops reading at: the count always matches.
+        # Its final answer is what tells a whole file (226) from one cut short or grown meanwhile
+        # (426, "transfer aborted"), saved as complete and "ok" when this was left to the count.
+        return TransportError(f"the server did not finish the transfer ({message.strip()})", url=url)
     if code in (PARTIAL_FILE, GOT_NOTHING):
         return TransportError("server closed the connection", url=url)
     if code == COULDNT_RESOLVE_HOST:

@@ -40,6 +40,7 @@ import re
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 import pycurl
@@ -76,6 +77,8 @@ _READY_AT_ONCE = 64
 _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _SSH = ("sftp", "scp")
+_FTP = ("ftp", "ftps")
+_FTP_UNSAFE = re.compile(r"[\r\n\x00]")  # (a name that cannot go on a command line of its own)
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
 _NO_HEADERS = Headers()  # a transfer's until its response's head is read (never changed)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # a URL's scheme://host:port (it ends at / ? or #)
@@ -301,6 +304,8 @@ class _Transfer:
         """Give an ftp or sftp answer the shape of an HTTP one, from what libcurl learnt."""
         curl = self.curl
         size = curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+        if size < 0 and self.scheme in _FTP:
+            size = _ftp_size(self.lines, self.resumed)  # (asked by tulip: see _files)
         headers = Headers()
         if size >= 0:
             dict.__setitem__(headers, "content-length", str(size))
@@ -525,6 +530,23 @@ def _basic_credentials(value: str) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
+def _ftp_size(lines: list[bytes], resumed: int) -> int:
+    """The bytes an ftp answer has to come, from the reply to the SIZE sent just before RETR (and
+    REST, when resuming; see _files): the reply before theirs. -1 where it gave none."""
+    replies = [line for line in lines if line[:3].isdigit()]
+    for at, line in enumerate(replies):
+        if line[:3] in (b"125", b"150"):  # RETR's: the data comes
+            before = at - 1
+            if before >= 0 and replies[before][:3] == b"350":  # REST's
+                before -= 1
+            if before >= 0 and replies[before][:4] == b"213 ":
+                size = replies[before][4:].strip()
+                if size.isdigit():
+                    return max(0, int(size) - resumed)
+            break
+    return -1
+
+
 def _files(
     curl: pycurl.Curl, transfer: _Transfer, headers: Mapping[str, str], options: TransportOptions
 ) -> bool:
@@ -549,6 +571,17 @@ def _files(
         curl.setopt(pycurl.XFERINFOFUNCTION, silent_too_long)
     transfer.resumed = _resume_offset(headers)
     transfer.unless = headers.get("If-None-Match")
+    if transfer.scheme in _FTP and not transfer.http_answer and not transfer.resumed:
+        # libcurl reads an ftp file up to the size SIZE gave and no further: the rest of a file that
+        # grew meanwhile (or of a server wrong about its size) was never read, the server said 226
+        # and the head was saved as the file, "ok". Read to the end of the data instead, as
+        # wget does, the size asked just before (its answer read in _ftp_size; "*": a server
+        # without SIZE is no error): a body longer than its size is then the Item's to refuse.
+        # (Not on a resume: libcurl then sends no REST.)
+        curl.setopt(pycurl.IGNORE_CONTENT_LENGTH, 1)
+        name = urllib.parse.unquote(urllib.parse.urlsplit(transfer.url).path.rpartition("/")[2])
+        if name and not _FTP_UNSAFE.search(name):
+            curl.setopt(pycurl.PREQUOTE, [f"*SIZE {name}"])
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
     # Credentials come as the policy gives them for this origin (a Basic Authorization); without
