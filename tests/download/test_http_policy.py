@@ -53,6 +53,9 @@ def test_credentials_are_split_off_and_redacted() -> None:
         assert redact(odd) == odd  # (an IPv6 host, an "@" after it: no credentials; they were cut up)
     assert redact("http://h/path@with-at") == "http://h/path@with-at"
     assert redact("https://a:b:c@h") == "https://a:***@h"
+    # A password with "@" and then "/" in it: the parsers find a "host" (ss:w) that is none.
+    assert redact("ftp://zed:p@ss:w/rd%Z9@127.0.0.1:21/f") == "ftp://zed:***@127.0.0.1:21/f"
+    assert redact("http://u:p@h:80/x@y") == "http://u:***@h:80/x@y"  # (an "@" in a path stays)
     assert origin("HTTP://Example.COM/x") == ("http", "example.com", 80)
     assert origin("https://h:8443/") == ("https", "h", 8443)
 

@@ -64,6 +64,7 @@ def with_userinfo(url: str, user: str, password: str | None) -> str:
 
 
 _PORT_THEN_PATH = re.compile(r"\d*(?:[/?#]|$)")
+_HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::\d*)?")  # host, [v6] or either with a port
 
 
 def redact(url: str) -> str:
@@ -80,7 +81,13 @@ def redact(url: str) -> str:
     if "@" in rest[:first_stop]:  # the usual case: user[:password]@host before the path
         userinfo, _, host = rest[:first_stop].rpartition("@")
         user, has_colon, _password = userinfo.partition(":")
-        return f"{scheme}://{user}:***@{host}{rest[first_stop:]}" if has_colon else url
+        if not has_colon:
+            return url
+        if _HOST_PORT.fullmatch(host) or "@" not in rest[first_stop:]:
+            return f"{scheme}://{user}:***@{host}{rest[first_stop:]}"
+        # No host where one should be (p@ss:w/rd@host: a password with "@" and "/" in it, which
+        # the parsers cut at the "/"): hidden to the last "@", as below.
+        return f"{scheme}://{user}:***@{rest[rest.rfind('@') + 1 :]}"
     if rest.startswith("["):
         return url  # an IPv6 address first: no user before it, the "@" is in the path or query
     at = rest.rfind("@")
