@@ -558,17 +558,32 @@ def _files(
     # by libcurl's own option, ssh's by a progress callback (the one thing its wait still calls).
     curl.setopt(pycurl.FTP_RESPONSE_TIMEOUT, max(1, round(options.read_timeout)))
     if transfer.scheme in _SSH:
+        # (later than the progress callback's: one libcurl times out says goodbye on a connection
+        # not yet shut, and libssh2 waits its second for the stalled server; see silent_too_long)
+        curl.setopt(pycurl.FTP_RESPONSE_TIMEOUT, max(1, round(options.read_timeout)) + 2)
         limit = options.read_timeout
+        opened: list[int] = []  # the socket of a connection this transfer made (not one reused)
 
         def silent_too_long(*_counts: int) -> int:
             if time.monotonic() - transfer.touched <= limit:
                 return 0
             if transfer.error is None:
                 transfer.error = timed_out(transfer.url)
+            # libssh2 then closes the remote file and says goodbye, waiting a second of its own for
+            # the stalled server, in the event loop's thread: six transfers given up on were six
+            # seconds of a frozen run. On a connection shut first there is nothing to wait for (it
+            # was no use for another transfer anyway). (libcurl's getinfo may not be asked here.)
+            for fd in opened:
+                _shut(fd)
             return 1  # (CURLE_ABORTED_BY_CALLBACK: the error set here is the one that stands)
+
+        def note_socket(fd: int, _purpose: int) -> int:
+            opened.append(fd)
+            return 0  # CURL_SOCKOPT_OK
 
         curl.setopt(pycurl.NOPROGRESS, 0)
         curl.setopt(pycurl.XFERINFOFUNCTION, silent_too_long)
+        curl.setopt(pycurl.SOCKOPTFUNCTION, note_socket)
     transfer.resumed = _resume_offset(headers)
     transfer.unless = headers.get("If-None-Match")
     if transfer.scheme in _FTP and not transfer.http_answer and not transfer.resumed:
@@ -672,7 +687,19 @@ def _break_off(multi: pycurl.CurlMulti, transfer: _Transfer) -> None:
     next request, as every non-HTTP one is: see ``_configure``.)"""
     if transfer.scheme in _SSH:
         transfer.curl.setopt(pycurl.TIMEOUT_MS, 1)
+        with contextlib.suppress(pycurl.error):  # (libssh2's own wait to say goodbye: see _files)
+            fd = transfer.curl.getinfo(pycurl.ACTIVESOCKET)
+            if fd >= 0:
+                _shut(fd)
     multi.remove_handle(transfer.curl)
+
+
+def _shut(fd: int) -> None:
+    """Shut down the connection of socket *fd*, libcurl's (which stays libcurl's to close)."""
+    import socket
+
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as mine:
+        mine.shutdown(socket.SHUT_RDWR)
 
 
 class _Pool:
