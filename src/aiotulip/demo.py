@@ -48,7 +48,16 @@ def _supervisors() -> None:
 
 
 def run_demo() -> int:
-    """Run the tour; return the exit status (0 when every engine got every file right)."""
+    """Run the tour; return the exit status (0 when every engine got every file right). Ctrl-C,
+    SIGTERM and SIGHUP end it at once (KeyboardInterrupt: 130, 143, 129), its servers stopped and
+    its folders removed."""
+    from aiotulip.shared.signals import terminating_as_interrupt
+
+    with terminating_as_interrupt():
+        return _tour()
+
+
+def _tour() -> int:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -58,7 +67,8 @@ def run_demo() -> int:
     from aiotulip.serve import Faults, ServeConfig, ServerProcess
 
     console = Console(highlight=False)
-    console.width = max(console.width, 100)
+    if not console.is_terminal:  # (a log's lines are as wide as the table; a terminal's are its own)
+        console.width = max(console.width, 100)
     console.print("[bold]1. Two supervisors[/] — the same spinner, a thread and an asyncio task")
     _supervisors()
 
@@ -76,6 +86,8 @@ def run_demo() -> int:
             entries = load_manifest(f"{base}/manifest.json")
             console.print(f"[dim]{engine} engine, {concurrency} at a time, from {base}[/]")
             reports[engine] = fetch(entries, dest, engine=engine, concurrency=concurrency, progress=None)
+            if reports[engine].interrupted:  # (fetch turns a Ctrl-C into its report: the tour ends)
+                raise KeyboardInterrupt
 
     table = Table(
         title="4. Same files, same faults, three ways to wait", box=box.SIMPLE_HEAD, title_justify="left"
