@@ -43,6 +43,16 @@ def test_missing_command_is_127_with_one_line() -> None:
     assert proc.stderr.decode().splitlines() == ["tulip spin: error: command not found: no-such-program-xyz"]
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("evil\x1b]0;pwned\x07\x1b[2Jcmd", "'evil\\x1b]0;pwned\\x07\\x1b[2Jcmd'"), ("", "''")],
+)
+def test_a_command_name_is_shown_escaped_and_an_empty_one_is_not_found(name: str, said: str) -> None:
+    """An escape sequence in the name reached the terminal; an empty name was "permission denied", 126."""
+    proc = subprocess.run(tulip_cmd("spin", "--", name), capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stderr) == (127, f"tulip spin: error: command not found: {said}\n")
+
+
 def test_not_executable_is_126(tmp_path: os.PathLike[str]) -> None:
     script = os.path.join(tmp_path, "script.sh")
     with open(script, "w") as f:
@@ -186,6 +196,16 @@ def test_output_shows_above_spinner_on_terminal() -> None:
     assert screen[1] == "two"
     assert screen[2].startswith("✔ building (0.")
     assert screen[3] == ""
+
+
+def test_output_above_the_spinner_looks_as_without_it() -> None:
+    """Tabs became one space, colours literal "[31m" text, and a progress line's "50%\\r100%" both at
+    once; an escape that clears the screen is still dropped."""
+    script = r'printf "a\tb\tc\n\033[31mred\033[0m\n50%%\r100%%\n\033[2Jgone?\n"; sleep 0.2'
+    run = run_on_pty(tulip_cmd("spin", "--", "sh", "-c", script), columns=60)
+    assert run.returncode == 0, run.text()
+    assert run.screen()[:4] == ["a       b       c", "red", "100%", "gone?"]
+    assert b"\x1b[31mred" in run.output and b"\x1b[2J" not in run.output
 
 
 def test_output_passes_through_a_pipe_byte_for_byte() -> None:

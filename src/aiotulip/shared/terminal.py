@@ -7,6 +7,7 @@ and so can never be erased, wide characters counted as one column — so the ans
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from typing import TextIO
 
@@ -20,6 +21,7 @@ __all__ = [
     "fit",
     "is_interactive",
     "one_line",
+    "shown_line",
     "terminal_rows",
     "terminal_width",
     "write_safely",
@@ -84,6 +86,44 @@ def cell_width(text: str) -> int:
 def one_line(text: str) -> str:
     """Return *text* with control characters replaced, so that it cannot break the line."""
     return "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
+
+
+# An escape sequence: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \\), or ESC and one byte.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)")
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")  # colours and styles: they move nothing
+_RESET = "\x1b[0m"
+
+
+def shown_line(text: str) -> str:
+    """Return a line of a program's output (no newline in it) as a terminal would finally show it,
+    made safe to print above live lines: tabs expanded, a carriage return's overwriting done (the
+    last state of a ``50%\\r100%`` progress line), colours and styles kept (and ended, so none runs
+    into the live lines), every other control character or escape sequence — which could move the
+    cursor or clear the screen — made harmless."""
+    text = text.rstrip("\r")
+    if "\r" in text:
+        text = _overwritten(text.split("\r"))
+    if "\t" in text:
+        text = text.expandtabs()
+    if "\x1b" not in text:
+        return one_line(text)
+    pieces, at, styled = [], 0, False
+    for escape in _ESCAPE.finditer(text):
+        pieces.append(one_line(text[at : escape.start()]))
+        if _SGR.fullmatch(escape.group()):
+            pieces.append(escape.group())
+            styled = True
+        at = escape.end()
+    pieces.append(one_line(text[at:]))
+    return "".join(pieces) + (_RESET if styled else "")
+
+
+def _overwritten(parts: list[str]) -> str:
+    """What a line written in *parts*, each from the start of the line, leaves on the screen."""
+    shown = ""
+    for part in parts:
+        shown = part + shown[len(part) :]
+    return shown
 
 
 def fit(text: str, cells: int, ellipsis: str = "…") -> str:

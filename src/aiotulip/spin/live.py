@@ -322,8 +322,9 @@ class Live(Supervised):
                 self._drawn = 0
             target = file or self.stream
             if animating and (target is self.stream or term.is_interactive(target)):
-                # On the terminal: each line on a line of its own, control characters made harmless.
-                line = "\n".join(term.one_line(part) for part in line.split("\n"))
+                # On the terminal: each line on a line of its own, as the terminal would have shown it
+                # (tabs, colours, a \r's progress), nothing that could move the cursor.
+                line = "\n".join(term.shown_line(part) for part in line.split("\n"))
             term.write_safely(target, line + "\n")  # closed, or None (no stderr at all): no crash
             if animating:
                 self._emit(self._block(0))

@@ -196,9 +196,11 @@ async def run_command(
         try:
             proc, out, err = await _spawn(argv, stdin)
         except FileNotFoundError:
-            raise CommandNotFound(f"command not found: {argv[0]}") from None
+            raise CommandNotFound(f"command not found: {_named(argv[0])}") from None
         except PermissionError:
-            raise CommandNotExecutable(f"permission denied: {argv[0]}") from None
+            if not argv[0]:  # (as a shell says of an empty name)
+                raise CommandNotFound("command not found: ''") from None
+            raise CommandNotExecutable(f"permission denied: {_named(argv[0])}") from None
     except BaseException:
         _remove_handlers(loop)
         raise
@@ -218,6 +220,12 @@ async def run_command(
     finally:
         _remove_handlers(loop)
     return status
+
+
+def _named(word: str) -> str:
+    """A command's name as an error line shows it: escaped where it holds what the terminal would
+    act on (an escape sequence in a name reached the terminal as one)."""
+    return word if word.isprintable() and word else repr(word)
 
 
 def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
