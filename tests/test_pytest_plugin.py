@@ -102,6 +102,8 @@ def test_factory_marker_live_faults_process_and_cleanup(pytester: pytest.Pyteste
         def test_bad_setting(tulip_server):
             with pytest.raises(TypeError, match="colour"):
                 tulip_server(colour="red")
+            with pytest.raises(ValueError, match="files must be a whole number, not 'many'"):
+                tulip_server(files="many")  # (was a TypeError from a comparison, naming nothing)
 
         def test_sizes_and_rates_as_words(tulip_server, tulip_proxy):
             server = tulip_server(files=1, bandwidth="500k", limit_data="64k", slice_size="16k")

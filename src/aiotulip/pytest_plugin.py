@@ -237,6 +237,7 @@ def _pattern(method: str | None, path: str | None, fields: dict[str, Any]) -> di
 def _config(settings: dict[str, Any]) -> ServeConfig:
     import dataclasses
 
+    from aiotulip.errors import UsageError
     from aiotulip.serve import Faults, ServeConfig
     from aiotulip.shared.units import parse_size_range
 
@@ -252,7 +253,10 @@ def _config(settings: dict[str, Any]) -> ServeConfig:
         kept["size"] = parse_size_range(kept["size"])
     elif isinstance(kept.get("size"), int):
         kept["size"] = (kept["size"], kept["size"])
-    return ServeConfig(faults=faults, **kept)
+    try:
+        return ServeConfig(faults=faults, **kept)
+    except UsageError as exc:  # (a bad value raises ValueError here, as a bad fault's does)
+        raise ValueError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:

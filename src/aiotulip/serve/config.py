@@ -61,6 +61,20 @@ class ServeConfig:
     tls_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        # (a setting of the wrong type, from the pytest plugin or the API, is named, not a TypeError)
+        for name in ("port", "files", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{name} must be a whole number, not {value!r}")
+        if isinstance(self.header_timeout, bool) or not isinstance(self.header_timeout, int | float):
+            raise UsageError(f"header timeout must be a number of seconds, not {self.header_timeout!r}")
+        if not (
+            isinstance(self.size, tuple | list)
+            and len(self.size) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in self.size)
+        ):
+            raise UsageError(f"size must be (smallest, largest) in bytes, not {self.size!r}")
+        self.size = (self.size[0], self.size[1])
         if not 0 <= self.port <= 65535:
             raise UsageError(f"port must be between 0 and 65535, not {self.port}")
         if not (math.isfinite(self.header_timeout) and self.header_timeout >= 0):
