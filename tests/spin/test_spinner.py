@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from aiotulip import Spinner
+from aiotulip import Spinner, SpinnerGroup
 from aiotulip.shared.terminal import cell_width, fit
 from tests.terminal import HIDE, SHOW, python_cmd, run_on_pty, signal_once
 
@@ -302,6 +302,20 @@ def test_asyncio_decorator_and_cancellation_propagate() -> None:
     assert out.getvalue() == "doomed\n✖ doomed (cancelled)\nfetching\n"
 
 
+@pytest.mark.parametrize(("code", "final"), [(0, ""), (None, ""), (3, "✖ leaving\n"), ("bye", "✖ leaving\n")])
+def test_sys_exit_inside_ends_as_its_code_says(code: object, final: str) -> None:
+    """sys.exit() or sys.exit(0) inside a spinner is success: it ended with a ✖ line."""
+    out = io.StringIO()
+    with pytest.raises(SystemExit), Spinner("leaving", stream=out):
+        sys.exit(code)  # type: ignore[arg-type]
+    group = io.StringIO()
+    with pytest.raises(SystemExit), SpinnerGroup(stream=group) as spinners:
+        spinners.add("leaving")
+        sys.exit(code)  # type: ignore[arg-type]
+    assert out.getvalue() == "leaving\n" + final
+    assert group.getvalue() == "leaving\n" + final.replace("leaving", "leaving (SystemExit)")
+
+
 # -- pure helpers -----------------------------------------------------------------------------------
 
 
@@ -348,7 +362,7 @@ def test_frame_line_is_a_function_of_elapsed_time() -> None:
 def test_print_while_spinning_goes_above_the_frame() -> None:
     code = """
 import sys, time
-from aiotulip import Spinner
+from aiotulip import Spinner, SpinnerGroup
 with Spinner("working") as sp:
     time.sleep(0.2)
     print("from print")

@@ -29,7 +29,7 @@ from aiotulip.spin import region
 from aiotulip.spin.frames import FAIL_MARK, GREEN, OK_MARK, RED, final_line, frame_line
 from aiotulip.spin.live import Live
 
-__all__ = ["GroupSpinner", "SpinnerGroup", "Spinners"]
+__all__ = ["GroupSpinner", "SpinnerGroup", "Spinners", "succeeded"]
 
 
 class GroupSpinner:
@@ -155,7 +155,7 @@ class Spinners(Live):
         with self._lock:
             live = list(self._live)
         for member in live:
-            if exc is None:
+            if exc is None or succeeded(exc):
                 member.stop()
             else:
                 member.fail(f"{member.text} ({_reason(exc)})" if member.text else _reason(exc))
@@ -173,6 +173,11 @@ class SpinnerGroup(Spinners):
     def add(self, text: str = "") -> GroupSpinner:
         """Add a spinner with *text*; it shows at once."""
         return self._add(text)
+
+
+def succeeded(exc: BaseException) -> bool:
+    """Whether *exc* ends a block as success: ``sys.exit()`` or ``sys.exit(0)`` inside it."""
+    return isinstance(exc, SystemExit) and exc.code in (0, None)
 
 
 def _reason(exc: BaseException) -> str:

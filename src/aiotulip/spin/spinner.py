@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeVar, cast
 
 from aiotulip.spin.frames import FAIL_MARK, FRAMES, GREEN, OK_MARK, RED
-from aiotulip.spin.group import GroupSpinner, Spinners
+from aiotulip.spin.group import GroupSpinner, Spinners, succeeded
 
 __all__ = ["FRAMES", "Spinner"]
 
@@ -122,7 +122,7 @@ class Spinner(Spinners):
             super()._close()
 
     def _end(self, exc: BaseException | None) -> None:
-        if exc is None:
+        if exc is None or succeeded(exc):
             self.stop()
         elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else "cancelled"
