@@ -202,6 +202,20 @@ def test_an_ftp_file_longer_than_its_size_is_never_ok(tmp_path: Path, files: Pat
     assert "SIZE big.bin" in commands
 
 
+def test_ftp_names_beyond_ascii_and_a_type_suffix(tmp_path: Path) -> None:
+    """The SIZE tulip sends before RETR was made of the name as text: a name beyond ASCII failed
+    every time ('ascii' codec can't encode), before any connection; ;type=i went into it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ü.bin").write_bytes(SMALL)
+    (root / "t.bin").write_bytes(SMALL)
+    with ftp_server(root, "alice", SECRET) as (port, commands):
+        report = fetch([f"ftp://127.0.0.1:{port}/%C3%BC.bin", f"ftp://127.0.0.1:{port}/t.bin;type=i"],
+                       tmp_path / "out", _options("asyncio"))  # fmt: skip
+    assert [(item.status, item.error) for item in report.items] == [("ok", None), ("ok", None)]
+    assert "SIZE ü.bin" in commands and "SIZE t.bin" in commands
+
+
 def test_ftp_resumes_with_rest_and_a_changed_file_starts_over(tmp_path: Path, files: Path) -> None:
     big = files / "big.bin"
     stamp = formatdate(big.stat().st_mtime, usegmt=True)

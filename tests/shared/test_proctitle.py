@@ -59,6 +59,9 @@ def test_what_the_title_hides(words: list[str], shown: list[str]) -> None:
          ["fetch", "-qHX-Key: ***", "http://h/file-1.bin"]),
         (["fetch", "--proxy-us=p:q", "-qxp:q@h:1", "http://q/"], {"proxy_user": "p:q", "proxy": "p:q@h:1"},
          ["fetch", "--proxy-us=p:***", "-qxp:***@h:1", "http://q/"]),
+        # (a value with blanks after it: the parsed one is stripped)
+        (["fetch", "--head", "X-Token: Zq9 ", "-qHX-Key: k\t"], {"header": ["X-Token: Zq9 ", "X-Key: k\t"]},
+         ["fetch", "--head", "X-Token: *** ", "-qHX-Key: ***\t"]),
     ],
 )  # fmt: skip
 def test_what_the_parsed_values_hide(words: list[str], values: dict[str, object], shown: list[str]) -> None:

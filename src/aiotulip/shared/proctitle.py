@@ -110,10 +110,10 @@ def parsed_hidden(words: Sequence[str], parsed: object) -> list[str]:
     """Return *words* as hide_parsed shows them."""
     shown = hidden(words)
     for secret in secrets_of(parsed):
-        # Only where a value of it stands: at the end of a word or before a URL's @, after the
+        # Only where a value of it stands: at the end of a word (but blanks) or before a URL's @, after the
         # start, a colon, an = or a space. Anywhere else (a password "127" in 127.0.0.1) the *** would
         # point at the secret, not hide it.
-        where = re.compile(r"(?:(?<=[:=\s])|^)" + re.escape(secret) + r"(?=@|$)")
+        where = re.compile(r"(?:(?<=[:=\s])|^)" + re.escape(secret) + r"(?=@|\s*$)")
         shown = [where.sub("***", word) for word in shown]
     return shown
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -253,10 +254,8 @@ async def _spawn(argv: list[str], stdin: int | None) -> tuple[asyncio.subprocess
     pipes = []
     for fd in (out_r, err_r):
         reader = asyncio.StreamReader(limit=_CHUNK)
-        protocol = asyncio.StreamReaderProtocol(reader)
         transport, _ = await loop.connect_read_pipe(
-            lambda protocol=protocol: protocol,  # type: ignore[misc]
-            os.fdopen(fd, "rb", buffering=0),
+            functools.partial(asyncio.StreamReaderProtocol, reader), os.fdopen(fd, "rb", buffering=0)
         )
         pipes.append(_Pipe(reader, transport))
     return proc, pipes[0], pipes[1]

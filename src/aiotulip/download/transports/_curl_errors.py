@@ -174,7 +174,10 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
         # The server cannot continue the part: a wrong-bytes failure starts it over on the next try.
         return IntegrityError(f"the server cannot resume this file: {message}", url=url)
     if code == SSH:
-        return TransportError(f"SSH failed: {message}", url=url)
+        said = message.strip()
+        return TransportError(
+            f"SSH failed: {said}" if said else "SSH failed (the server gave no reason)", url=url
+        )
     if code == PROXY and proxy is not None:
         return ProxyError(f"the proxy {proxy.address} refused: {message}", url=url, transient=False)
     if code in (WRITE_ERROR, ABORTED_BY_CALLBACK):

@@ -78,7 +78,7 @@ _caught: list[BaseException] = []
 _HTTP = ("http", "https")
 _SSH = ("sftp", "scp")
 _FTP = ("ftp", "ftps")
-_FTP_UNSAFE = re.compile(r"[\r\n\x00]")  # (a name that cannot go on a command line of its own)
+_FTP_UNSAFE = re.compile(rb"[\r\n\x00]")  # (a name that cannot go on a command line of its own)
 _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS | pycurl.PROTO_FTP | pycurl.PROTO_FTPS | pycurl.PROTO_SFTP
 _NO_HEADERS = Headers()  # a transfer's until its response's head is read (never changed)
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # a URL's scheme://host:port (it ends at / ? or #)
@@ -594,9 +594,12 @@ def _files(
         # without SIZE is no error): a body longer than its size is then the Item's to refuse.
         # (Not on a resume: libcurl then sends no REST.)
         curl.setopt(pycurl.IGNORE_CONTENT_LENGTH, 1)
-        name = urllib.parse.unquote(urllib.parse.urlsplit(transfer.url).path.rpartition("/")[2])
+        # (the name as libcurl sends it to RETR: its bytes, whatever their encoding, without a
+        # ;type= suffix)
+        segment = urllib.parse.urlsplit(transfer.url).path.rpartition("/")[2].partition(";type=")[0]
+        name = urllib.parse.unquote_to_bytes(segment)
         if name and not _FTP_UNSAFE.search(name):
-            curl.setopt(pycurl.PREQUOTE, [f"*SIZE {name}"])
+            curl.setopt(pycurl.PREQUOTE, [b"*SIZE " + name])
     if transfer.resumed:
         curl.setopt(pycurl.RESUME_FROM_LARGE, transfer.resumed)
     # Credentials come as the policy gives them for this origin (a Basic Authorization); without
