@@ -562,7 +562,9 @@ def _files(
         # not yet shut, and libssh2 waits its second for the stalled server; see silent_too_long)
         curl.setopt(pycurl.FTP_RESPONSE_TIMEOUT, max(1, round(options.read_timeout)) + 2)
         limit = options.read_timeout
-        opened: list[int] = []  # the socket of a connection this transfer made (not one reused)
+        # The sockets this transfer made (not one of a connection reused): each with its inode, since
+        # a number libcurl closed (happy eyeballs' loser) may be another connection's by now.
+        opened: list[tuple[int, int]] = []
 
         def silent_too_long(*_counts: int) -> int:
             if time.monotonic() - transfer.touched <= limit:
@@ -573,12 +575,13 @@ def _files(
             # the stalled server, in the event loop's thread: six transfers given up on were six
             # seconds of a frozen run. On a connection shut first there is nothing to wait for (it
             # was no use for another transfer anyway). (libcurl's getinfo may not be asked here.)
-            for fd in opened:
-                _shut(fd)
+            for fd, inode in opened:
+                _shut(fd, inode)
             return 1  # (CURLE_ABORTED_BY_CALLBACK: the error set here is the one that stands)
 
         def note_socket(fd: int, _purpose: int) -> int:
-            opened.append(fd)
+            with contextlib.suppress(OSError):
+                opened.append((fd, os.fstat(fd).st_ino))
             return 0  # CURL_SOCKOPT_OK
 
         curl.setopt(pycurl.NOPROGRESS, 0)
@@ -697,12 +700,16 @@ def _break_off(multi: pycurl.CurlMulti, transfer: _Transfer) -> None:
     multi.remove_handle(transfer.curl)
 
 
-def _shut(fd: int) -> None:
-    """Shut down the connection of socket *fd*, libcurl's (which stays libcurl's to close)."""
+def _shut(fd: int, inode: int | None = None) -> None:
+    """Shut down the connection of socket *fd*, libcurl's (which stays libcurl's to close); given
+    its *inode*, only if *fd* is that socket still."""
     import socket
 
-    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as mine:
-        mine.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        if inode is not None and os.fstat(fd).st_ino != inode:
+            return
+        with socket.socket(fileno=os.dup(fd)) as mine:
+            mine.shutdown(socket.SHUT_RDWR)
 
 
 class _Pool:
