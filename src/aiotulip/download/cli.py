@@ -369,7 +369,10 @@ def _gather(args: argparse.Namespace, options: FetchOptions) -> tuple[Any, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tulip fetch``; return its exit status."""
-    from aiotulip.download.api import fetch
+    from aiotulip.shared import signals as _signals
+
+    with _signals.deferred():  # (asyncio, ssl, pycurl: a Ctrl-C meanwhile waits for their end)
+        from aiotulip.download.api import fetch
     from aiotulip.shared.output import STDOUT_NAMES, check_links, check_output
 
     options = options_from(args)
@@ -381,8 +384,6 @@ def run(args: argparse.Namespace) -> int:
         check_links(args.dest, "-d")
     _not_over_the_lists(args)
     progress, scripted, machine_out = _for_scripts(args, options)
-    from aiotulip.shared import signals as _signals
-
     report = None
     dest = args.dest
     try:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["interrupt_on_terminate", "late", "received", "terminating_as_interrupt", "wanted"]
+__all__ = ["deferred", "interrupt_on_terminate", "late", "received", "terminating_as_interrupt", "wanted"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -102,3 +102,21 @@ def late() -> Iterator[None]:
         for sig, handler in saved.items():
             if handler is not None:
                 signal.signal(sig, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP wait: blocked, and delivered as it ends (the
+    interrupt then comes between two statements, as ever). For imports: a KeyboardInterrupt raised
+    while CPython builds an ImportError that a module expects to catch (``ssl`` importing
+    ``RAND_egd`` from ``_ssl``, inside ``import asyncio``) came out as a TypeError traceback."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, *_SIGNALS}
+    previous = mask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
