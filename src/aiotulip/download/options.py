@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, get_args
 
-from aiotulip.download.http.headers import FIELD_NAME
+from aiotulip.download.http.headers import FIELD_NAME, RESERVED, value_problem
 from aiotulip.download.http.tls import Tls
 from aiotulip.download.names import Naming
 from aiotulip.download.retry import RetryPolicy
@@ -37,12 +36,6 @@ TRANSPORTS: tuple[TransportName, ...] = get_args(TransportName)
 _BUFFER_BUDGET = 32 * 1024 * 1024  # bytes of body held in memory at once, across all downloads
 
 Headers = Mapping[str, str] | Sequence[str | tuple[str, str]]
-_BREAKS = re.compile(r"[\r\n\x00]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-# Headers tulip must write itself: the framing of the request and the range of a resume depend on them.
-_RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
-                       "te", "upgrade", "expect"})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,13 +184,8 @@ class FetchOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise UsageError(f"{name} must be a string, not {type(value).__name__}")
-        if self.user_agent is not None and _BREAKS.search(self.user_agent):
-            raise UsageError("--user-agent cannot hold a line break or NUL")
-        if self.user_agent is not None and (control := _CONTROLS.search(self.user_agent)):
-            raise UsageError(
-                f"--user-agent cannot hold a control character (byte 0x{ord(control.group()):02x} "
-                f"at character {control.start() + 1})"
-            )
+        if self.user_agent is not None and (why := value_problem(self.user_agent)):
+            raise UsageError(f"--user-agent {why}")
         if self.proxy:
             from aiotulip.download.http.proxies import parse_proxy
 
@@ -409,15 +397,9 @@ def _header_pairs(headers: Headers) -> tuple[tuple[str, str], ...]:
                 f"--header number {number}: the part before the colon is not a header name "
                 "(letters, digits and !#$%&'*+-.^_`|~)"
             )
-        if _BREAKS.search(value):
-            raise UsageError(f"--header {name}: a value cannot hold a line break or NUL")
-        if control := _CONTROLS.search(value):  # (RFC 9110 5.5: no control byte but tab in a field value)
-            # Where, not what: the value is a token as often as not.
-            raise UsageError(
-                f"--header {name}: a value cannot hold a control character "
-                f"(byte 0x{ord(control.group()):02x} at character {control.start() + 1} of the value)"
-            )
-        if name.lower() in _RESERVED:
+        if why := value_problem(value):
+            raise UsageError(f"--header {name}: a value {why}")
+        if name.lower() in RESERVED:
             raise UsageError(f"--header {name}: tulip sets this header itself")
         pairs.append((name, value))
     return tuple(pairs)

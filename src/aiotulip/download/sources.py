@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from aiotulip.download.http.headers import FIELD_NAME
+from aiotulip.download.http.headers import FIELD_NAME, RESERVED, value_problem
 from aiotulip.download.http.urls import origin, redact, split_userinfo, with_userinfo
 from aiotulip.download.models import Job
 from aiotulip.download.names import Naming, numbered, safe_name
@@ -115,12 +115,6 @@ def _check_folder(value: str, where: str) -> str:
         raise UsageError(f"{where}: dir= names no usable folder: {value[:80]!r}") from None
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (a tab is allowed)
-# Headers tulip writes itself: the framing of a request and the range of a resume depend on them.
-_OWN_HEADERS = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
-                          "te", "upgrade", "expect"})  # fmt: skip
-
-
 def _check_header(value: str, where: str) -> tuple[str, str]:
     """Return a header= line's (name, value); UsageError for one that cannot be sent as it is."""
     name, colon, text = value.partition(":")
@@ -131,9 +125,9 @@ def _check_header(value: str, where: str) -> tuple[str, str]:
     if not FIELD_NAME.fullmatch(name):
         raise UsageError(f"{where}: header= takes 'Name: value', and the part before the colon is not a "
                          "header name (letters, digits and !#$%&'*+-.^_`|~)")  # fmt: skip
-    if _CONTROL.search(text):
-        raise UsageError(f"{where}: header {name}: a value cannot hold a line break or control character")
-    if name.lower() in _OWN_HEADERS:
+    if why := value_problem(text):
+        raise UsageError(f"{where}: header {name}: a value {why}")
+    if name.lower() in RESERVED:
         raise UsageError(f"{where}: header {name}: tulip sets this header itself")
     return name, text
 

@@ -16,10 +16,37 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["FIELD_NAME", "MAX_HEADER_BYTES", "Headers", "add_header", "framing_error", "from_lines"]
+__all__ = [
+    "FIELD_NAME",
+    "MAX_HEADER_BYTES",
+    "RESERVED",
+    "Headers",
+    "add_header",
+    "framing_error",
+    "from_lines",
+    "value_problem",
+]
 
-# What a field name may be (RFC 9110's token), for the headers a user asks to send.
+# The headers a user asks to send (-H, a list's header=, --user-agent) meet these rules. A field
+# name is RFC 9110's token; tulip writes some headers itself (the framing of a request and the
+# range of a resume depend on them); a value holds no control byte but tab (RFC 9110 5.5).
 FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+RESERVED = frozenset({"host", "range", "if-range", "content-length", "transfer-encoding", "connection",
+                      "te", "upgrade", "expect"})  # fmt: skip
+_BREAKS = re.compile(r"[\r\n\x00]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def value_problem(value: str) -> str | None:
+    """Why *value* cannot be sent in a request's field, None if it can — where, not what: the
+    value is a token as often as not, and an error line would show it."""
+    if _BREAKS.search(value):
+        return "cannot hold a line break or NUL"
+    if control := _CONTROLS.search(value):
+        byte, at = ord(control.group()), control.start() + 1
+        return f"cannot hold a control character (byte 0x{byte:02x} at character {at})"
+    return None
+
 
 MAX_HEADER_BYTES = 64 * 1024
 _JOINER = {"set-cookie": "\n"}
