@@ -96,17 +96,19 @@ class _Batch:
     def __init__(self) -> None:
         self.running: set[asyncio.subprocess.Process] = set()
         self.signal: int | None = None
+        self.display: Spinner | SpinnerGroup | None = None  # what Ctrl-Z erases (once it is up)
 
     def forward(self, signum: int) -> None:
         self.signal = self.signal or signum  # queued commands never start once this is set
         for proc in list(self.running):  # each child once: they are in process groups of their own
             _forward(proc, signum)
 
-    def stop(self, display: Spinner | SpinnerGroup | None) -> None:
+    def stop(self) -> None:
         """Ctrl-Z: the children stop (SIGTSTP, as the terminal would have sent them), then tulip, the
         terminal given back meanwhile; continued (``fg``, ``bg``), so are they."""
         for proc in list(self.running):
             _signal_group(proc, signal.SIGTSTP)
+        display = self.display
         with display.aside() if display is not None else contextlib.nullcontext():
             os.kill(os.getpid(), signal.SIGSTOP)  # (returns once continued)
         for proc in list(self.running):
@@ -116,8 +118,7 @@ class _Batch:
 def _handle_signals(loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
     for signum in _FORWARDED:
         loop.add_signal_handler(signum, batch.forward, signum)
-    # (the display is not there yet: one that comes before it stops only the children and tulip)
-    loop.add_signal_handler(signal.SIGTSTP, batch.stop, None)
+    loop.add_signal_handler(signal.SIGTSTP, batch.stop)
 
 
 async def run_commands(
@@ -134,7 +135,7 @@ async def run_commands(
     targets = (sys.stdout, sys.stderr)  # as they are: while the group runs they are its proxies
     try:
         async with SpinnerGroup(timer=timer, stream=stream) as group:
-            loop.add_signal_handler(signal.SIGTSTP, batch.stop, group)
+            batch.display = group
 
             async def one(number: int, argv: list[str]) -> int:
                 async with slots:
@@ -211,7 +212,7 @@ async def run_command(
     targets = (sys.stdout, sys.stderr)  # as they are: while the spinner is up they are its stand-ins
     try:
         async with Spinner(label, timer=timer, stream=stream) as spinner:
-            loop.add_signal_handler(signal.SIGTSTP, batch.stop, spinner)
+            batch.display = spinner
             await asyncio.gather(_relay(out, spinner, targets[0]), _relay(err, spinner, targets[1]))
             status = _exit_status(await proc.wait())
             if status == 0:

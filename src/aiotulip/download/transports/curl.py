@@ -37,6 +37,7 @@ import collections
 import contextlib
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -305,7 +306,7 @@ class _Transfer:
         curl = self.curl
         size = curl.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
         if size < 0 and self.scheme in _FTP:
-            size = _ftp_size(self.lines, self.resumed)  # (asked by tulip: see _files)
+            size = _ftp_size(self.lines)  # (asked by tulip: see _files)
         headers = Headers()
         if size >= 0:
             dict.__setitem__(headers, "content-length", str(size))
@@ -530,20 +531,15 @@ def _basic_credentials(value: str) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
-def _ftp_size(lines: list[bytes], resumed: int) -> int:
-    """The bytes an ftp answer has to come, from the reply to the SIZE sent just before RETR (and
-    REST, when resuming; see _files): the reply before theirs. -1 where it gave none."""
+def _ftp_size(lines: list[bytes]) -> int:
+    """The size of an ftp file read to its end (never a resume: see _files), from the reply to the
+    SIZE tulip sent just before RETR: the reply before RETR's. -1 where it gave none."""
     replies = [line for line in lines if line[:3].isdigit()]
     for at, line in enumerate(replies):
         if line[:3] in (b"125", b"150"):  # RETR's: the data comes
-            before = at - 1
-            if before >= 0 and replies[before][:3] == b"350":  # REST's
-                before -= 1
-            if before >= 0 and replies[before][:4] == b"213 ":
-                size = replies[before][4:].strip()
-                if size.isdigit():
-                    return max(0, int(size) - resumed)
-            break
+            before = replies[at - 1] if at else b""
+            size = before[4:].strip()
+            return int(size) if before[:4] == b"213 " and size.isdigit() else -1
     return -1
 
 
@@ -703,8 +699,6 @@ def _break_off(multi: pycurl.CurlMulti, transfer: _Transfer) -> None:
 def _shut(fd: int, inode: int | None = None) -> None:
     """Shut down the connection of socket *fd*, libcurl's (which stays libcurl's to close); given
     its *inode*, only if *fd* is that socket still."""
-    import socket
-
     with contextlib.suppress(OSError):
         if inode is not None and os.fstat(fd).st_ino != inode:
             return
