@@ -168,6 +168,8 @@ def _unechoed(word: str) -> str:
 
 
 _USERINFO = re.compile(r"(?<=/)([^/:@\s]+):[^/@\s]+@")
+# (and a user with no password, which may be a token, where a scheme's // was: http:/TOKEN@h)
+_USER_ONLY = re.compile(r"(?<=[:/]/)[^/:@\s]+@(?=[^/@\s]*(?:/|\s|$))")
 
 
 def _public(message: str) -> str:
@@ -178,7 +180,7 @@ def _public(message: str) -> str:
     from aiotulip.download.scripts import public_error
 
     # (and a URL half-typed, or made into a folder's name: http:/u:pw@h, //u:pw@h)
-    return _USERINFO.sub(r"\1:***@", public_error(message) or message)
+    return _USER_ONLY.sub("***@", _USERINFO.sub(r"\1:***@", public_error(message) or message))
 
 
 def _fill_standard_fds() -> None:

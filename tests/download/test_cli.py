@@ -103,6 +103,10 @@ BAD_INPUTS = {
     "a network path to -o": ["-o", "//u:S3cr3tPW@h/x", "http://127.0.0.1:1/x"],
     "a URL to --json": ["--json", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a URL to -i": ["-i", "http://u:S3cr3tPW@127.0.0.1:1/x"],
+    # A user with no password may be a token (https://TOKEN@host/), a folder's name too (http:/TOKEN@h).
+    "a token URL to --json": ["--json", "http://S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
+    "a token URL to -i": ["-i", "https://S3cr3tPW@127.0.0.1:1/x"],
+    "a half-typed token URL to -o": ["-o", "http:/S3cr3tPW@h/x", "http://127.0.0.1:1/x"],
     "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a control byte in a header value": ["-H", "Authorization: Bearer S3cr3tPW\x7f", "http://127.0.0.1:9/x"],
     "a header without its colon": ["-H", "X-Api-Key S3cr3tPW", "http://127.0.0.1:1/x"],

@@ -48,7 +48,9 @@ def test_credentials_are_split_off_and_redacted() -> None:
     assert split_userinfo("http://alice:p%40ss@h:81/x") == ("http://h:81/x", "alice", "p@ss")
     assert split_userinfo("http://h/x@y") == ("http://h/x@y", None, None)
     assert redact("http://alice:secret@h/x?y=1") == "http://alice:***@h/x?y=1"
-    assert redact("http://alice@h/x") == "http://alice@h/x"
+    # A user with no password may be a token (https://TOKEN@host/): hidden too.
+    assert redact("http://ghp_T0ken@h/x") == "http://***@h/x"
+    assert redact("sftp://me@site.com@h:22/f@g") == "sftp://***@h:22/f@g"
     for odd in ("http://[::1]:8/user@example.com.txt", "http://[::1]:8/missing?email=me@example.com"):
         assert redact(odd) == odd  # (an IPv6 host, an "@" after it: no credentials; they were cut up)
     assert redact("http://h/path@with-at") == "http://h/path@with-at"

@@ -39,7 +39,10 @@ from tests.download.conformance.scripted import Pause, Scripted, response
         (["fetch", "-x", "http://u:S3 PW@h:1", "-x", "my user:PW@h:1", "-x", " u:PW@h", "--proxy=\tu:PW@h"],
          ["fetch", "-x", "http://u:***@h:1", "-x", "my user:***@h:1", "-x", " u:***@h", "--proxy=\tu:***@h"]),
         (["fetch", "--pass", "ph", "--pass=ph", "--ssh-key", "k", "sftp://u@h/f"],
-         ["fetch", "--pass", "***", "--pass=***", "--ssh-key", "k", "sftp://u@h/f"]),
+         ["fetch", "--pass", "***", "--pass=***", "--ssh-key", "k", "sftp://***@h/f"]),
+        # A user with no password may be a token: hidden too, to the last @ before the path.
+        (["fetch", "https://ghp_T0k@h/x@y", "ftp://me@site.com@h:21/f", "http://me@site.com:pw@h/"],
+         ["fetch", "https://***@h/x@y", "ftp://***@h:21/f", "http://me@site.com:***@h/"]),
         (["fetch", "http://[::1]:8080/x@y", "-o", "a@b", "http://h:80/p:q@r"],
          ["fetch", "http://[::1]:8080/x@y", "-o", "a@b", "http://h:80/p:q@r"]),
     ],

@@ -20,6 +20,9 @@ __all__ = ["hidden", "hide_parsed", "hide_secrets", "parsed_hidden", "secrets_of
 # word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port);
 # spaces and tabs too, which a word may hold (-x 'http://u:pass word@host:port' was used as given).
 _USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:?#=]*:)([^/?#]*)@")
+# A URL's user with no password, which may be a token (https://TOKEN@host/): the whole userinfo, up
+# to the last @ before the path, with no colon in it.
+_USER_ONLY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/:?#]+@(?=[^@/?#]*(?:[/?#]|$))")
 # Options whose value is a secret of the kind USER:PASSWORD, those whose value is a header, and
 # those whose whole value is a secret.
 _PAIRS = ("--user", "--proxy-user")
@@ -72,7 +75,7 @@ def hidden(words: Sequence[str]) -> list[str]:
             else:  # -uUSER:PASS, -H'Name: value'
                 out.append(word[:2] + _masked(option, word[2:]))
         else:
-            out.append(_USERINFO.sub(r"\1***@", word))
+            out.append(_USER_ONLY.sub(r"\1***@", _USERINFO.sub(r"\1***@", word)))
     return out
 
 

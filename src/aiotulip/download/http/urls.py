@@ -68,7 +68,8 @@ _HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::\d*)?")  # host, [v6] or e
 
 
 def redact(url: str) -> str:
-    """Return *url* with its password (if any) shown as ``***``: what every output shows.
+    """Return *url* with its password (if any) shown as ``***``, or its user if it has no password:
+    what every output shows.
 
     Careful rather than exact: a password a user typed with ``/``, ``?`` or ``#`` in it (which the
     URL grammar does not allow, and parsers read as the start of a path) is hidden all the same."""
@@ -82,7 +83,9 @@ def redact(url: str) -> str:
         userinfo, _, host = rest[:first_stop].rpartition("@")
         user, has_colon, _password = userinfo.partition(":")
         if not has_colon:
-            return url
+            # A user with no password is as often a token (https://TOKEN@host/, as git and pip
+            # take it) as a name: pip hides it, and so does tulip.
+            return f"{scheme}://***@{host}{rest[first_stop:]}"
         if _HOST_PORT.fullmatch(host) or "@" not in rest[first_stop:]:
             return f"{scheme}://{user}:***@{host}{rest[first_stop:]}"
         # No host where one should be (p@ss:w/rd@host: a password with "@" and "/" in it, which
