@@ -37,3 +37,23 @@ def test_sigterm_while_deferred_still_ends_the_process() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stdout) == (-signal.SIGTERM, "deferred\n")
+
+
+def test_python_m_ends_with_the_status_after_an_interrupt_caught_inside_an_exec() -> None:
+    """A Ctrl-C that landed while dataclasses made their methods (exec) was caught: tulip printed
+    "interrupted" and returned 130, and ``python -m aiotulip`` then died of SIGINT (-2), because
+    CPython remembers a KeyboardInterrupt that went through any exec and acts on it at exit."""
+    code = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt')  # (where the Ctrl-C lands: inside an exec)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass  # (caught, as tulip's main catches it)\n"
+        "sys.argv = ['tulip', '--version']\n"
+        "try:\n"
+        "    runpy.run_module('aiotulip', run_name='__main__')\n"
+        "except SystemExit as end:\n"
+        "    print('status', end.code)  # (and the script ends as -m's would: no SystemExit left)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "status 0")
