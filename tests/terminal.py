@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
@@ -113,6 +114,57 @@ def run_on_pty(
             proc.kill()
         proc.wait(timeout=10)
     return PtyRun(b"".join(chunks), proc.returncode, columns, rows, resizes)
+
+
+class Shell:
+    """An interactive bash on a new pty, with job control, as a user's terminal has one: Ctrl-Z,
+    ``bg`` and ``fg`` act on what it runs. Typed to with ``type``; what the pty showed since is the
+    answer."""
+
+    def __init__(self, columns: int = 100, rows: int = 24) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "PS1": "PROMPT$ ", "PYTHONIOENCODING": "utf-8"}
+        env.pop("NO_COLOR", None)
+        self.proc = subprocess.Popen(
+            ["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave, stderr=slave, env=env,
+            start_new_session=True, preexec_fn=_take_the_terminal,
+        )  # fmt: skip
+        os.close(slave)
+        self.master = master
+        self.output = b""
+        self.read_for(0.5)
+
+    def read_for(self, seconds: float, until: bytes | None = None) -> bytes:
+        """What the pty shows in the next *seconds* (less once *until* has appeared)."""
+        start = len(self.output)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until is not None and until in self.output[start:]:
+                break
+            if select.select([self.master], [], [], 0.05)[0]:
+                try:
+                    self.output += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return self.output[start:]
+
+    def type(self, keys: str, seconds: float, until: str | None = None) -> bytes:
+        os.write(self.master, keys.encode())
+        return self.read_for(seconds, until.encode() if until is not None else None)
+
+    def __enter__(self) -> Shell:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Every process of the shell's session: a job in the background outlives its shell.
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.getsid(int(entry)) == self.proc.pid:
+                        os.kill(int(entry), signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        os.close(self.master)
 
 
 def _take_the_terminal() -> None:

@@ -7,13 +7,16 @@ format anything. Every method is safe to call from worker threads.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiotulip.download.models import Job, Report, Result
-from aiotulip.shared.terminal import is_interactive
+from aiotulip.shared.terminal import in_foreground, is_interactive
 from aiotulip.shared.units import format_bytes
 
 if TYPE_CHECKING:
@@ -201,12 +204,18 @@ class RichProgress(Progress):
     (a manifest's, or Content-Length as answers arrive), exact once all are — else files. Its
     position counts what files held before the run too (a resumed file is that far along); its text
     counts what this run brought, as the summary does. The last frame shows the Report's figures.
+
+    Ctrl-Z gives the terminal back (the bar stays as it was, the cursor shows) before the process
+    stops; continued in the foreground (``fg``) a new bar starts below what the shell printed, and in
+    the background (``bg``, or started with ``&``) nothing is drawn until it is in the foreground.
     """
 
     def __init__(self, stream: TextIO | None = None, files: int = 5) -> None:
         self.stream = stream or sys.stderr
         self.max_files = files
-        self._lock = threading.Lock()
+        # Reentrant: Ctrl-Z's handler runs on the main thread between any two bytecodes, and may
+        # find this lock taken by the code it interrupted.
+        self._lock = threading.RLock()
         self._spinner: Spinner | None = None
         self._bar: Any = None
         self._task: Any = None
@@ -220,6 +229,8 @@ class RichProgress(Progress):
         self._split: dict[str, int] = {}  # ... by item
         self._picked = 0.0  # when the rows were last chosen
         self._started = time.monotonic()
+        self._asked = 0.0  # when the terminal was last asked whether the job is in the foreground
+        self._ctrl_z: Any = None  # SIGTSTP's handler before ours, while ours is set
 
     def start(self, items: int, total_bytes: int | None) -> None:
         self._tally.items, self._total_bytes = items, total_bytes
@@ -227,19 +238,52 @@ class RichProgress(Progress):
         from aiotulip.spin.spinner import Spinner  # (only a run that shows progress draws one)
 
         self._spinner = Spinner(f"connecting ({_items(items)})", stream=self.stream, timer=True).start()
+        self._watch_ctrl_z()
 
-    def _ensure_bar(self) -> None:
-        # Called under the lock: the spinner gives way to the bar exactly once.
+    def _watch_ctrl_z(self) -> None:
+        # Only where nobody else handles it: the main thread of a program that left it alone.
+        if (
+            threading.current_thread() is threading.main_thread()
+            and is_interactive(self.stream)
+            and signal.getsignal(signal.SIGTSTP) is signal.SIG_DFL
+        ):
+            self._ctrl_z = signal.signal(signal.SIGTSTP, self._suspend)
+
+    def _suspend(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-Z: the terminal given back, then stopped as SIGTSTP would have (SIGSTOP: the
+        handler is ours), until continued."""
+        with self._lock:
+            bar, self._bar = self._bar, None
+            if bar is not None:
+                for entry in self._tally.active.values():
+                    entry.task = None
+                with contextlib.suppress(OSError, ValueError):
+                    bar.stop()  # (its last frame stays, the cursor shows: the shell's prompt is below)
+            spinner = self._spinner
+            with spinner.aside() if spinner is not None else contextlib.nullcontext():
+                os.kill(os.getpid(), signal.SIGSTOP)
+            self._asked = 0.0  # continued: in the foreground (fg) or not (bg), asked at the next event
+
+    def _ensure_bar(self) -> Any:
+        """The bar, made at the first byte (the spinner gives way to it then), or None while the
+        job is in the background (asked of the terminal at most 4 times a second). Called under
+        the lock."""
         if self._bar is not None:
-            return
+            return self._bar
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        now = time.monotonic()
+        if now - self._asked < 0.25:
+            return None
+        self._asked = now
+        if not in_foreground(self.stream):
+            return None
         from rich.console import Console
         from rich.progress import Progress as Bar
         from rich.progress import TextColumn
         from rich.table import Column
 
-        if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
         self._bar = Bar(
             _name_column(self.stream),
             _bar_column(),
@@ -263,6 +307,7 @@ class RichProgress(Progress):
         ]
         self._more = self._bar.add_task("", total=None, info="", more=True, visible=False)
         self._bar.start()
+        return self._bar
 
     def _total(self) -> int | None:
         """Bytes the run's files will hold: exact when every size is known, else estimated from
@@ -293,9 +338,8 @@ class RichProgress(Progress):
                     self._sized[job.name] = size
                     if len(self._sized) + self._gone >= tally.items:
                         self._total_bytes = sum(self._sized.values())
-            if held:  # a resumed body begins: the bar shows at once how far along it already is
-                self._ensure_bar()
-            bar = self._bar
+            # A resumed body begins: the bar shows at once how far along it already is.
+            bar = self._ensure_bar() if held else self._bar
             if bar is None:
                 return
             if entry.task is not None:
@@ -312,18 +356,20 @@ class RichProgress(Progress):
 
     def advance(self, nbytes: int, job: Job | None = None) -> None:
         with self._lock:
-            self._ensure_bar()
             entry = self._tally.advance(nbytes, job)
+            bar = self._ensure_bar()
+            if bar is None:
+                return
             if self._by_bytes():
-                self._bar.update(self._task, completed=self._position(), info=self._info())
+                bar.update(self._task, completed=self._position(), info=self._info())
             else:  # the bar follows files, the text follows bytes
-                self._bar.update(self._task, info=self._info())
+                bar.update(self._task, info=self._info())
             if entry is not None and self.max_files:
                 if entry.task is not None:
-                    self._bar.update(
+                    bar.update(
                         entry.task, completed=entry.bytes, info=_file_info(entry), eta=_file_eta(entry)
                     )
-                self._pick_rows()
+                self._pick_rows(bar)
 
     def retrying(
         self, job: Job, attempt: int, error: Exception, delay: float, held: int | None = None
@@ -340,7 +386,7 @@ class RichProgress(Progress):
                 if self._by_bytes():
                     bar.update(self._task, completed=self._position(), info=self._info())
 
-    def _pick_rows(self) -> None:
+    def _pick_rows(self, bar: Any) -> None:
         """Show the largest files under way worth a row, as many as fit (chosen at most 4 times a
         second; a file that will be done in a blink — small, and begun just now — gets none)."""
         now = time.monotonic()
@@ -361,32 +407,39 @@ class RichProgress(Progress):
         name_cells = _name_cells(self.stream)
         for slot, entry in zip(self._slots, shown, strict=False):
             entry.task = slot
-            self._bar.reset(slot, total=entry.size, completed=entry.bytes, visible=True,
-                            description=f"  {_middle(entry.name, name_cells)}",
-                            info=_file_info(entry), eta=_file_eta(entry))  # fmt: skip
+            bar.reset(slot, total=entry.size, completed=entry.bytes, visible=True,
+                      description=f"  {_middle(entry.name, name_cells)}",
+                      info=_file_info(entry), eta=_file_eta(entry))  # fmt: skip
         for slot in self._slots[len(shown) :]:
-            self._bar.update(slot, visible=False)
-        self._bar.update(self._more, description=f"  +{len(hidden)} more", visible=bool(hidden))
+            bar.update(slot, visible=False)
+        bar.update(self._more, description=f"  +{len(hidden)} more", visible=bool(hidden))
 
     def done(self, job: Job, result: Result) -> None:
         with self._lock:
-            self._ensure_bar()
             self._connections -= self._split.pop(job.name, 0)
             entry = self._tally.end(job, result)
-            if entry is not None and entry.task is not None:
-                self._bar.update(entry.task, visible=False)  # its row is filled again at the next pick
-            if not self._by_bytes():
-                self._bar.update(self._task, advance=1, info=self._info())
+            by_bytes = self._by_bytes()
+            if by_bytes:
+                if job.name not in self._sized and self._total_bytes is None:
+                    self._gone += 1
+                if self._total_bytes is not None and result.status not in ("ok", "interrupted") and job.size:
+                    # A skipped or failed item will not arrive: its share of the total goes.
+                    self._total_bytes -= job.size
+            bar = self._ensure_bar()
+            if bar is None:
                 return
-            if job.name not in self._sized and self._total_bytes is None:
-                self._gone += 1
-            if self._total_bytes is not None and result.status not in ("ok", "interrupted") and job.size:
-                # A skipped or failed item will not arrive: its share of the total goes.
-                self._total_bytes -= job.size
-            self._bar.update(self._task, total=self._total(), completed=self._position(), info=self._info())
+            if entry is not None and entry.task is not None:
+                bar.update(entry.task, visible=False)  # its row is filled again at the next pick
+            if by_bytes:
+                bar.update(self._task, total=self._total(), completed=self._position(), info=self._info())
+            else:
+                bar.update(self._task, completed=self._tally.done, info=self._info())
 
     def close(self, report: Report | None = None) -> None:
         with self._lock:
+            if self._ctrl_z is not None:
+                signal.signal(signal.SIGTSTP, self._ctrl_z)
+                self._ctrl_z = None
             if self._spinner is not None:
                 self._spinner.stop()
                 self._spinner = None

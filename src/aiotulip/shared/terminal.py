@@ -19,6 +19,7 @@ __all__ = [
     "cell_width",
     "color_enabled",
     "fit",
+    "in_foreground",
     "is_interactive",
     "one_line",
     "shown_line",
@@ -42,6 +43,18 @@ def is_interactive(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed file
         return False
+
+
+def in_foreground(stream: TextIO) -> bool:
+    """Whether this process's group is the foreground one of the terminal behind *stream*, as a
+    shell's job in the foreground is (True where that cannot be told: no terminal, or not this
+    process's controlling one). A job in the background (``&``, ``bg``; also under ``timeout``,
+    which makes a group of its own) that drew would draw over the shell's prompt: pv draws nothing
+    then, nor does tulip."""
+    try:
+        return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+    except (AttributeError, ValueError, OSError):
+        return True
 
 
 def color_enabled(stream: TextIO) -> bool:

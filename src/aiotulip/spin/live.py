@@ -126,6 +126,7 @@ class Live(Supervised):
         self._loop: asyncio.AbstractEventLoop | None = None  # whose SIGWINCH handler is ours
         self._winch_installed = ""  # "", "signal" or "loop"
         self._aside = False  # the terminal is given back for a while (see aside)
+        self._away = False  # a job in the background: the screen is the shell's (see _frame)
 
     # -- what a subclass draws -------------------------------------------------------------------
 
@@ -204,7 +205,9 @@ class Live(Supervised):
                 self._show()
             elif self._animating:
                 _showing.add(self)
-                self._emit(term.HIDE_CURSOR + self._block(0))
+                self._away = not term.in_foreground(self.stream)
+                if not self._away:
+                    self._emit(term.HIDE_CURSOR + self._block(0))
                 # print() meanwhile would be erased by the next frame: whole lines go above it.
                 self._proxies = above.redirect(self.write)
             elif not self.disable:
@@ -230,7 +233,8 @@ class Live(Supervised):
                 self._cell.show("\n".join(self._finals))
                 self._cell = self._log = None
             elif self._animating:
-                self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
+                if not self._away:  # (away, the screen is the shell's: nothing of it is ours to erase)
+                    self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
                 self._drawn = 0
                 above.restore(self._proxies)  # after the erase: a line printed without its newline stays
                 self._proxies = []
@@ -246,7 +250,8 @@ class Live(Supervised):
         with self._drawing():
             animating = self._running and self._animating and not self._aside
             if animating:
-                self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
+                if not self._away:
+                    self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
                 self._drawn = 0
                 self._aside = True
         try:
@@ -255,7 +260,9 @@ class Live(Supervised):
             with self._drawing():
                 if animating:
                     self._aside = False
-                    if self._running:
+                    # (continued by `bg`: in the background, where the next frames find it)
+                    self._away = not term.in_foreground(self.stream)
+                    if self._running and not self._away:
                         self._emit(term.HIDE_CURSOR + self._block(0))
 
     # -- drawing ----------------------------------------------------------------------------------
@@ -266,13 +273,26 @@ class Live(Supervised):
             if self._aside:
                 return
             if self._running and self._animating:
-                self._emit(self._block(self._drawn))
+                if not term.in_foreground(self.stream):
+                    # Put in the background (``bg``): the block is left as it was and nothing is
+                    # drawn until the job is in the foreground again (``fg``), below what the
+                    # shell printed meanwhile.
+                    self._away, self._drawn = True, 0
+                elif self._away:
+                    self._away = False
+                    self._emit(term.HIDE_CURSOR + self._block(0))
+                else:
+                    self._emit(self._block(self._drawn))
             elif self._running and self._cell is not None:
                 self._show()
 
     def refresh(self) -> None:
         """Draw now (a line was added or changed)."""
         self._frame()
+
+    def _on_screen(self) -> bool:
+        """Whether the block is drawn: on a terminal, neither set aside nor in the background."""
+        return self._running and self._animating and not self._aside and not self._away
 
     def _block(self, drawn: int) -> str:
         """The bytes that replace *drawn* lines with the block as it is now; notes its height."""
@@ -295,7 +315,7 @@ class Live(Supervised):
                 if final:
                     self._finals.append(final.rstrip("\n"))
                 self._show()
-            elif self._running and self._animating:
+            elif self._on_screen():
                 self._emit(region.erase(self._drawn) + final + self._block(0))
             elif final:
                 self._emit(final)
@@ -304,7 +324,8 @@ class Live(Supervised):
         """A spinner added while running: where nothing animates, its text is printed once."""
         with self._drawing():
             if self._running and self._animating:
-                self._emit(self._block(self._drawn))
+                if self._on_screen():
+                    self._emit(self._block(self._drawn))
             elif self._running and self._cell is not None:
                 self._show()
             elif self._running and text and not self.disable:
@@ -317,7 +338,8 @@ class Live(Supervised):
                 self._log.show(self._log.text + line + "\n")
                 return
             animating = self._running and self._animating
-            if animating:
+            on_screen = self._on_screen()
+            if on_screen:
                 self._emit(region.erase(self._drawn))
                 self._drawn = 0
             target = file or self.stream
@@ -326,7 +348,7 @@ class Live(Supervised):
                 # (tabs, colours, a \r's progress), nothing that could move the cursor.
                 line = "\n".join(term.shown_line(part) for part in line.split("\n"))
             term.write_safely(target, line + "\n")  # closed, or None (no stderr at all): no crash
-            if animating:
+            if on_screen:
                 self._emit(self._block(0))
 
     def _emit(self, data: str) -> None:

@@ -53,6 +53,7 @@ _LOOP_BUDGET = 0.002  # seconds of writing the loop does in one turn
 _START_BATCH = 250  # worker tasks started per loop iteration
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
 _MAX_WAITING = 2048  # ... or this many files (tiny files weigh little, their bookkeeping does not)
+_TELL = 0.1  # seconds a body's bytes wait at most before progress hears of them (see _stream)
 
 
 _Pending = tuple[Job, bytes, Commit, "asyncio.Future[None]"]  # a small file waiting to be written
@@ -341,10 +342,25 @@ async def _stream(
     One buffer fills while the previous one is written, so the socket and the disk work at once;
     memory per download stays at two buffers. Reading stops once the file is past *until* bytes
     (the Item then says it is too long): a body without an end cannot fill the disk.
+
+    Progress hears of the bytes _TELL seconds after they came, however the reads fall: told at each
+    buffer, the display of a slow download stood still for the many seconds a megabyte takes (and
+    said "connecting" until the first); told at each read, a fast one paid a report per 16 KB.
     """
     size = ctx.buffer_size
     chunks: list[bytes] = []
     held = 0
+    untold = 0  # bytes read that progress has not heard of yet
+    timer: asyncio.TimerHandle | None = None
+    loop = asyncio.get_running_loop()
+
+    def tell() -> None:
+        nonlocal untold, timer
+        timer = None
+        if untold:
+            ctx.progress.advance(untold, job)
+            untold = 0
+
     room = None if until is None else until - part.size  # bytes the body may still add
     writing: concurrent.futures.Future[None] | None = None
     read = chunk_reader(response)
@@ -353,6 +369,9 @@ async def _stream(
             chunks += got
             count = sum(map(len, got))
             held += count
+            untold += count
+            if timer is None:
+                timer = loop.call_later(_TELL, tell)
             if room is not None:
                 room -= count
                 if room < 0:
@@ -363,14 +382,12 @@ async def _stream(
                 if writing is not None:
                     await asyncio.wrap_future(writing)
                 writing = ctx.disk.submit(part.write_all, chunks)
-                ctx.progress.advance(held, job)
                 chunks, held = [], 0
         if writing is not None:
             await asyncio.wrap_future(writing)
             writing = None
         if chunks:
             await asyncio.wrap_future(ctx.disk.submit(part.write_all, chunks))
-            ctx.progress.advance(held, job)
     except BaseException:
         # Cut off (a dropped connection, Ctrl-C): keep what arrived, in order, so the resume starts
         # after it. Waited for directly: a cancelled task must not await again.
@@ -378,8 +395,11 @@ async def _stream(
             writing.result()
         if chunks:
             part.write_all(chunks)
-            ctx.progress.advance(held, job)
         raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        tell()
 
 
 async def run(work: Work) -> Outcome:

@@ -1,0 +1,62 @@
+"""A shell's job control, on a real pty under a real interactive bash: Ctrl-Z gives the terminal
+back (the cursor shown, nothing drawn over the prompt), a job in the background draws nothing,
+and one brought back to the foreground draws again."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.download.conformance.scripted import Pause, Scripted, response
+from tests.terminal import HIDE, SHOW, Shell
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+TULIP = shlex.join([sys.executable, "-m", "aiotulip"])
+BODY = bytes(range(256)) * 1200  # 300 KiB
+
+
+FRAME = " busy\r\x1b[J"  # (a spinner's frame; the typed command line is echoed too)
+
+
+def _last_cursor_control(data: bytes) -> bytes | None:
+    shown, hidden = data.rfind(SHOW), data.rfind(HIDE)
+    return None if shown == hidden == -1 else (SHOW if shown > hidden else HIDE)
+
+
+def test_fetch_gives_the_terminal_back_on_ctrl_z_and_draws_only_in_the_foreground(tmp_path: Path) -> None:
+    """Ctrl-Z left the cursor hidden at the shell's prompt, and `bg` drew the bar over it."""
+    slow = [response("200 OK", b"", f"Content-Length: {len(BODY)}", length=None), BODY[:100_000], Pause(8),
+            BODY[100_000:]]  # fmt: skip
+    with Scripted({"/f.bin": lambda r: slow}) as server, Shell() as shell:
+        shown = shell.type(f"{TULIP} fetch {server.base}/f.bin -d {tmp_path}\n", 6, until="KiB/s")
+        assert b"KiB/s" in shown, shown  # the bar, with the first 100 KB (told as they came)
+        stopped = shell.type("\x1a", 5, until="Stopped")
+        assert b"Stopped" in stopped, stopped
+        assert _last_cursor_control(stopped) == SHOW, stopped
+        in_background = shell.type("bg\n", 1.5)
+        assert b"&" in in_background, in_background  # ([1]+ ... &: running in the background)
+        assert HIDE not in in_background and b"KiB/s" not in in_background, in_background
+        finished = shell.type("fg\n", 20, until="saved")
+        assert b"saved" in finished, finished
+        assert HIDE in finished and b"KiB/s" in finished, finished  # drawn again in the foreground
+        assert _last_cursor_control(finished) == SHOW, finished
+    assert (tmp_path / "f.bin").read_bytes() == BODY
+
+
+def test_spin_draws_nothing_in_the_background_and_again_in_the_foreground() -> None:
+    with Shell() as shell:
+        shown = shell.type(f"{TULIP} spin --text busy -- sh -c 'sleep 4; echo done'\n", 5, until=FRAME)
+        assert FRAME.encode() in shown, shown
+        stopped = shell.type("\x1a", 5, until="Stopped")
+        assert b"Stopped" in stopped and _last_cursor_control(stopped) == SHOW, stopped
+        in_background = shell.type("bg\n", 1.5)
+        assert b"&" in in_background, in_background
+        assert HIDE not in in_background and b"busy" not in in_background.split(b"&", 1)[1], in_background
+        finished = shell.type("fg\n", 15, until="PROMPT$")
+        assert HIDE in finished and b"done" in finished, finished
+        assert "\u2714\x1b[0m busy".encode() in finished and _last_cursor_control(finished) == SHOW, finished
