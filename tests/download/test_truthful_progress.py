@@ -11,10 +11,16 @@ import random
 import re
 import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyte
+import pytest
 
+from aiotulip import fetch
+from aiotulip.download.models import Job
+from aiotulip.download.progress import Progress
 from aiotulip.serve import Faults, ServeConfig, ServerProcess
 from tests.download.conformance.scripted import CLOSE, Pause, Request, Scripted, response
 from tests.terminal import PtyRun, run_on_pty, signal_once, tulip_cmd
@@ -161,3 +167,30 @@ def test_pipes_get_clean_lines_and_help_shows_defaults(tmp_path: Path) -> None:
     flat = " ".join(helped.split())
     for shown in ("downloads in flight (default 16)", "(default 5)", "(default 30 s)", "(default asyncio)"):
         assert shown in flat, (shown, helped)
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "threads", "sequential"])
+def test_a_slow_bodys_bytes_are_told_as_they_come(tmp_path: Path, engine: str) -> None:
+    """The asyncio engine told progress of a streamed body a buffer (a megabyte) at a time: a slow
+    download's bar stood still for as long as a megabyte took, and said "connecting" until then."""
+    body = BODY[: 3 * MB]
+    told: list[tuple[int, bool]] = []  # (bytes, whether the server had sent the rest by then)
+    sent_all = threading.Event()
+
+    class Recorder(Progress):
+        def advance(self, nbytes: int, job: Job | None = None) -> None:
+            told.append((nbytes, sent_all.is_set()))
+
+    def route(r: Request) -> Iterator[object]:
+        yield response("200 OK", b"", f"Content-Length: {len(body)}", length=None)
+        yield body[:100_000]
+        yield Pause(5)
+        sent_all.set()
+        yield body[100_000:]
+
+    with Scripted({"/f.bin": route}) as server:
+        report = fetch([f"{server.base}/f.bin"], tmp_path, engine=engine, progress=Recorder())
+    assert report.ok and (tmp_path / "f.bin").read_bytes() == body
+    # All of the first 100 KB, before the rest came.
+    assert sum(n for n, later in told if not later) == 100_000, told[:3]
+    assert sum(n for n, _ in told) == len(body)
