@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,33 @@ def test_body_files_never_leave_files(tmp_path: Path) -> None:
         mapping = {"request": {"url": "/ok"}, "response": {"bodyFileName": "ok.txt"}}
         assert raw(url, "POST", "/__admin/mappings", headers, json.dumps(mapping).encode())[0] == 201
         assert raw(url, "GET", "/ok", {"Host": "x"}) == (200, b"inside")
+
+
+def test_a_json_body_is_read_to_its_end_however_it_comes(server: str) -> None:
+    """One read took what had come so far: a body sent in two goes (a client that paused), or
+    any over ~600 KB, was cut and refused as "not JSON"."""
+    port = server.rsplit(":", 1)[1]
+    body = json.dumps({"request": {"urlPath": "/paused"}, "response": {"status": 201}}).encode()
+    head = (f"POST /__admin/mappings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as sock:
+        sock.sendall(head + body[:10])
+        time.sleep(0.3)
+        sock.sendall(body[10:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    stubs = [{"request": {"method": "POST", "urlPath": f"/api/{i}",
+                          "bodyPatterns": [{"equalToJson": {"k": list(range(50)), "s": "v" * 500}}]},
+              "response": {"status": 200}} for i in range(1000)]  # fmt: skip
+    large = json.dumps({"mappings": stubs}).encode()
+    assert 800_000 < len(large) < 1_000_000
+    curl = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
+         "--data-binary", "@-", f"{server}/__admin/mappings/import"],
+        input=large, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert curl.stdout == b"200", curl
+    status, listed = raw(server, "GET", "/__admin/mappings", {"Host": f"127.0.0.1:{port}"})
+    assert status == 200 and json.loads(listed)["meta"]["total"] == 1001

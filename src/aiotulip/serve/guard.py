@@ -153,9 +153,16 @@ async def read_json(request: web.BaseRequest, *, strict_type: bool, empty: Any =
     if length is not None and length > MAX_BODY:
         raise _too_large(length)
     await continue_body(request)
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise _too_large(len(data))
+    # To its end: one read returns what has come so far (a body's first 600 KB, or its first bytes
+    # from a client that paused), and the rest was refused as "not JSON".
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large(size)
+    data = b"".join(chunks)
     if not data.strip():
         return empty
     media = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
