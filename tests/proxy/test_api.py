@@ -123,6 +123,20 @@ def test_populate_over_the_api_replaces_only_what_moved(api: str, echo_server: U
     assert [p["name"] for p in body["proxies"]] == ["d"]
 
 
+def test_a_move_to_a_taken_address_leaves_the_proxy_where_it_was(api: str, echo_server: Upstream) -> None:
+    """The proxy was left down on the address it could not have, and every /reset then failed."""
+    status, proxy = call(api, "POST", "/proxies", {"name": "p", "upstream": echo_server.address})
+    assert status == 201 and echoes(proxy["listen"])
+    call(api, "POST", "/proxies/p/toxics", {"type": "latency", "attributes": {"latency": 1}})
+    taken = api.removeprefix("http://")  # (the API's own address)
+    status, body = call(api, "POST", "/proxies/p", {"listen": taken})
+    assert status == 500 and "address already in use" in body["error"]
+    status, now = call(api, "GET", "/proxies/p")
+    assert (now["listen"], now["enabled"]) == (proxy["listen"], True) and echoes(proxy["listen"])
+    assert call(api, "POST", "/reset") == (204, None)
+    assert call(api, "GET", "/proxies/p")[1]["toxics"] == [] and echoes(proxy["listen"])
+
+
 def test_toxiproxys_shapes_and_statuses(api: str, echo_server: Upstream) -> None:
     assert call(api, "GET", "/proxies") == (200, {})
     status, proxy = call(api, "POST", "/proxies", {"name": "p", "upstream": echo_server.address})

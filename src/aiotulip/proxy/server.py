@@ -8,6 +8,7 @@ One lock serialises the changes: two clients creating the same name at once get 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, replace
 
 from aiotulip.proxy.listener import LiveProxy, resolve
@@ -79,8 +80,20 @@ class ProxyServer:
         wanted = update_proxy(proxy.spec, data)
         if _moved(proxy.spec, wanted):
             await self.check_listen(wanted.listen)
+            was, listening = proxy.spec, proxy.listener is not None
             proxy.stop()
             proxy.spec = replace(proxy.spec, listen=wanted.listen, upstream=wanted.upstream)
+            if wanted.enabled:
+                try:
+                    await proxy.start()
+                except ApiError:
+                    # The move failed (the address is taken): the proxy stays where it was, and
+                    # as it was. Left on the new address, it was down and every /reset failed.
+                    proxy.spec = was
+                    if listening:
+                        with contextlib.suppress(ApiError):
+                            await proxy.start()
+                    raise
         if wanted.enabled and proxy.listener is None:
             await proxy.start()
         elif not wanted.enabled:
@@ -111,9 +124,15 @@ class ProxyServer:
 
     async def reset(self) -> None:
         """Enable every proxy, remove every toxic, start the seeded draws again."""
+        failed: ApiError | None = None
         for proxy in self.proxies.values():
-            await proxy.start()
             proxy.reset()
+            try:
+                await proxy.start()
+            except ApiError as exc:  # (its port taken meanwhile: the others are reset all the same)
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def check_listen(self, listen: str) -> None:
         """Refuse an address beyond loopback unless the API itself is exposed (``--host``)."""
