@@ -168,7 +168,9 @@ async def test_control_endpoint_changes_faults_while_running() -> None:
         async with session.get(f"{base}/_tulip/faults") as resp:
             assert (await resp.json())["error_codes"] == [502]
         for bad in ({"error_rate": 2}, {"nonsense": 1}, [1, 2], {"delay": -1}, {"bandwidth": "fast"},
-                    {"error_codes": "500,abc"}, {"error_codes": {"a": 1}}):  # fmt: skip
+                    {"error_codes": "500,abc"}, {"error_codes": {"a": 1}},
+                    # JSON's true is no number (error_rate true made every answer an error):
+                    {"error_rate": True}, {"slow_close": True}, {"bandwidth": True}):  # fmt: skip
             async with session.put(f"{base}/_tulip/faults", json=bad) as resp:
                 assert resp.status == 400, bad
                 assert "Traceback" not in await resp.text()

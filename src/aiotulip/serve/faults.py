@@ -117,17 +117,18 @@ class Faults:
         """Raise UsageError if any value is impossible."""
         for name in _SECONDS:
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            if not (_number(value) and math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name.replace('_', '-')} must be a number of seconds >= 0, not {value!r}")
         for kind in FAULT_KINDS:
             rate = getattr(self, f"{kind}_rate")
-            if not (isinstance(rate, int | float) and 0 <= rate <= 1):
+            if not (_number(rate) and 0 <= rate <= 1):
                 raise UsageError(f"{kind}-rate must be a probability between 0 and 1, not {rate!r}")
         if self.total_rate() > 1 + 1e-9:
             raise UsageError(f"the fault rates ({', '.join(FAULT_KINDS)}) add up to more than 1")
         if not self.error_codes or any(not 400 <= code <= 599 for code in self.error_codes):
             raise UsageError(f"error codes must be HTTP error statuses (400-599), not {self.error_codes!r}")
-        if self.bandwidth is not None and not (self.bandwidth > 0 and math.isfinite(self.bandwidth)):
+        bandwidth = self.bandwidth
+        if bandwidth is not None and not (_number(bandwidth) and bandwidth > 0 and math.isfinite(bandwidth)):
             raise UsageError(f"bandwidth must be a positive rate, not {self.bandwidth!r}")
         for name in _BYTES:
             value = getattr(self, name)
@@ -325,3 +326,9 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
         huge_headers_size=huge,
         salt=plan.salt or nth + 1,  # a quiet server drew none: the n-th request still has its own
     )
+
+
+def _number(value: object) -> bool:
+    """Whether *value* is a number, as JSON's ``true`` (a bool, so an int to Python) is not: an
+    error_rate of true made every answer an error."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
