@@ -180,6 +180,12 @@ def test_toxiproxys_shapes_and_statuses(api: str, echo_server: Upstream) -> None
         (json.dumps({"name": "a", "upstream": "x:1", "listen": "[::]:0"}).encode(), "not a loopback"),
         (json.dumps({"name": "a", "upstream": "x:1", "listen": ":0"}).encode(), "not a loopback"),
         (json.dumps({"name": "a", "upstream": "x:1", "colour": "red"}).encode(), "colour is not a field"),
+        # (toxiproxy ignores them: a config file's toxics were dropped without a word)
+        (
+            json.dumps({"name": "a", "upstream": "x:1", "toxics": [{"type": "latency"}]}).encode(),
+            "toxics: a proxy's toxics are added with POST /proxies/NAME/toxics",
+        ),
+        (json.dumps({"name": "a", "upstream": "x:1", "toxics": "nonsense"}).encode(), "toxics: "),
     ],
 )
 def test_bad_proxies_are_400s_that_name_the_field(api: str, body: bytes, words: str) -> None:
