@@ -419,3 +419,18 @@ def test_framing_headers_in_a_stub_cannot_desync_the_connection(server: str) -> 
         first, _ = data.split(b"HTTP/1.1 200 OK")[1:]
         assert b"Content-Length: 12\r\n" in first and first.endswith(b"Hello world!"), framing
         assert b"Transfer-Encoding" not in data and b"Connection: close" not in data, framing
+
+
+@pytest.mark.parametrize("shaped", [False, True])
+def test_head_answers_with_the_headers_get_does(server: str, shaped: bool) -> None:
+    """A stub that names no Content-Type: GET had aiohttp's application/octet-stream, HEAD none."""
+    answer: dict[str, object] = {"status": 200, "body": "h\u00e9llo \u2603", "headers": {"X-A": "1"}}
+    if shaped:
+        answer["fixedDelayMilliseconds"] = 1  # (the answer that goes through the shaping path)
+    call(f"{server}/__admin/mappings", "POST", {"request": {"urlPath": "/uni"}, "response": answer})
+    heads = {}
+    for method in ("GET", "HEAD"):
+        asked = urllib.request.Request(f"{server}/uni", method=method)
+        with urllib.request.urlopen(asked, timeout=10) as got:
+            heads[method] = {k: v for k, v in got.headers.items() if k != "Date"}
+    assert heads["GET"] == heads["HEAD"] and heads["GET"]["Content-Type"] == "application/octet-stream"

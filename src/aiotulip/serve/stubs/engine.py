@@ -133,8 +133,13 @@ class Stubs:
     def _head(self, stub: Stub) -> CIMultiDict[str]:
         head = self._heads.get(stub.id)
         if head is None:
-            head = self._heads[stub.id] = CIMultiDict(stub.answer.headers)
+            answer = stub.answer
+            head = self._heads[stub.id] = CIMultiDict(answer.headers)
             head["Matched-Stub-Id"] = stub.id  # as WireMock says which stub answered
+            if "Content-Type" not in head and (answer.body or answer.body_file is not None):
+                # What aiohttp sends with any body that names none (RFC 9110 8.3), said here so that
+                # HEAD, which has no body, says it too: the two disagreed.
+                head["Content-Type"] = "application/octet-stream"
         return head
 
     async def _shaped(
@@ -168,7 +173,9 @@ class Stubs:
                 content = None
         else:
             content, length = answer.body, len(answer.body)
-        if request.method == "HEAD":
+        if request.method == "HEAD":  # (the length GET would send: aiohttp says none for no body)
+            if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+                headers["Content-Length"] = str(length)
             return web.Response(status=answer.status, reason=answer.reason, headers=headers)
         if answer.dribble is not None and content is not None:
             pieces, seconds = answer.dribble
