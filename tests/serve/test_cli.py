@@ -120,3 +120,34 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _mapping(path: Path, stub: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stub))
+
+
+@pytest.mark.parametrize("case", ["link out", "same id twice", "no __files"])
+def test_a_mappings_folder_that_cannot_be_served_as_it_is_is_refused(tmp_path: Path, case: str) -> None:
+    """A mapping file linked from outside was read; two mappings with one id became one stub
+    without a word; a body file without __files said to start with --mappings, as it was."""
+    root = tmp_path / "wm"
+    uid = "6f0c5d6e-5b56-4c39-9a7a-6f0c3d7e1a11"
+    if case == "link out":
+        _mapping(tmp_path / "elsewhere.json", {"request": {"url": "/a"}, "response": {"status": 200}})
+        (root / "mappings").mkdir(parents=True)
+        (root / "mappings" / "p.json").symlink_to(tmp_path / "elsewhere.json")
+        words = "a link that leads outside"
+    elif case == "same id twice":
+        for name in ("a.json", "b.json"):
+            _mapping(root / "mappings" / name, {"id": uid, "request": {"url": f"/{name}"}, "response": {}})
+        words = f"{uid} is the id of a mapping in {root / 'mappings' / 'a.json'} too"
+    else:
+        stub: dict[str, object] = {"request": {"url": "/f"}, "response": {"bodyFileName": "f.txt"}}
+        _mapping(root / "mappings" / "f.json", stub)
+        words = f"there is no {root / '__files'} folder"
+    proc = subprocess.run(
+        tulip_cmd("serve", "--port", "0", "--mappings", str(root)), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr, proc.stderr

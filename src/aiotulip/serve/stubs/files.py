@@ -26,12 +26,15 @@ _CHUNK = 64 * 1024
 class BodyFiles:
     """The ``__files`` folder of a mappings directory (or none: then no stub may name a file)."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, missing: Path | None = None) -> None:
         self.root = Path(os.path.realpath(root)) if root is not None else None
+        self.missing = missing  # the __files folder a mappings directory lacks
 
     def path(self, name: str) -> Path:
         """Return the real path of body file *name*; raise MappingError if it is not a file inside."""
         if self.root is None:
+            if self.missing is not None:
+                raise MappingError("bodyFileName", f"there is no {self.missing} folder")
             raise MappingError("bodyFileName", "no __files folder: start tulip serve with --mappings DIR")
         real = Path(os.path.realpath(self.root / name))
         if not real.is_relative_to(self.root) or real == self.root:
@@ -65,10 +68,16 @@ def load_mappings(root: Path) -> tuple[list[Stub], BodyFiles]:
         raise UsageError(
             f"{root} has no mappings/ folder (WireMock's layout: DIR/mappings/*.json, DIR/__files/)"
         )
-    files = BodyFiles(root / "__files" if (root / "__files").is_dir() else None)
+    bodies = root / "__files"
+    files = BodyFiles(bodies, None) if bodies.is_dir() else BodyFiles(None, bodies)
+    inside = Path(os.path.realpath(folder))
     stubs: list[Stub] = []
+    where: dict[str, Path] = {}  # the file each id came from
     for path in sorted(folder.rglob("*.json")):
         try:
+            # A link that leads out of mappings/ is not followed, as a body file's is not.
+            if not Path(os.path.realpath(path)).is_relative_to(inside):
+                raise UsageError(f"{path}: a link that leads outside {folder}")
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):  # (a FIFO read would hold the server for good)
                 raise UsageError(f"{path}: not a regular file")
@@ -83,6 +92,9 @@ def load_mappings(root: Path) -> tuple[list[Stub], BodyFiles]:
                 stub = parse_stub(item, f"mappings[{index}]" if len(items) > 1 else "")
                 if stub.answer.body_file is not None:
                     files.path(stub.answer.body_file)
+                if stub.id in where:  # (WireMock would keep one and say nothing)
+                    raise MappingError("id", f"{stub.id} is the id of a mapping in {where[stub.id]} too")
+                where[stub.id] = path
                 stubs.append(stub)
         except MappingError as exc:
             raise UsageError(f"{path}: {exc}") from None
