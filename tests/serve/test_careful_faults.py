@@ -59,6 +59,10 @@ def test_bad_query_values_are_one_400_line(server: str) -> None:
         body, _, status = answer.stdout.decode().rpartition("\n")
         assert status == "400", query
         assert len(body.strip().splitlines()) == 1, query
+    # (named in words of its own: "invalid literal for int() with base 10" was Python's)
+    for query, words in (("status=abc", "status must be a whole number, not 'abc'"),
+                         ("delay=soon", "delay must be a number, not 'soon'")):  # fmt: skip
+        assert curl(f"{url}?{query}").stdout.decode() == f"bad fault option in query: {words}\n"
     assert curl("-o", "/dev/null", "-w", "%{http_code}", f"{url}?encoding=identity").stdout == b"200"
     assert curl("-o", "/dev/null", "-w", "%{http_code}", f"{url}?drop=0&fail=0").stdout == b"200"
 

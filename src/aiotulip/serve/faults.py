@@ -279,9 +279,9 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
     if not query:
         return plan
     try:
-        delay = float(query["delay"]) if "delay" in query else plan.delay
+        delay = _float(query, "delay") if "delay" in query else plan.delay
         kind, status, retry_after = plan.kind, plan.status, plan.retry_after
-        fail = int(query.get("fail", str(_MAX_FAIL)))
+        fail = _int(query, "fail") if "fail" in query else _MAX_FAIL
         if not 0 <= fail <= _MAX_FAIL:
             raise ValueError(f"fail must be a count from 0 to {_MAX_FAIL}, not {fail}")
         first = nth < fail  # fail=N: only the first N requests
@@ -290,17 +290,17 @@ def overrides_from_query(query: Mapping[str, str], plan: Plan, nth: int) -> Plan
             if _flag(query, flag) and first:
                 kind, status = cast(Kind, flag), 0
         if "reset" in query and first:
-            kind, status, reset_after = "reset", 0, float(query["reset"])
+            kind, status, reset_after = "reset", 0, _float(query, "reset")
         if "slow_headers" in query and first:
-            kind, status, slow = "slow_headers", 0, float(query["slow_headers"])
+            kind, status, slow = "slow_headers", 0, _float(query, "slow_headers")
         if "huge_headers" in query and first:
             kind, status, huge = "huge_headers", 0, parse_size(query["huge_headers"])
         if "status" in query and first:
-            kind, status = "error", int(query["status"])
+            kind, status = "error", _int(query, "status")
             retry_after = 1.0 if status in (429, 503) else None
         if "retry_after" in query:
-            retry_after = float(query["retry_after"])
-        cut = float(query["cut"]) if "cut" in query else plan.cut
+            retry_after = _float(query, "retry_after")
+        cut = _float(query, "cut") if "cut" in query else plan.cut
         bandwidth = parse_rate(query["bandwidth"]) if "bandwidth" in query else plan.bandwidth
     except (ValueError, KeyError) as exc:
         raise UsageError(f"bad fault option in query: {exc}") from None
@@ -332,3 +332,17 @@ def _number(value: object) -> bool:
     """Whether *value* is a number, as JSON's ``true`` (a bool, so an int to Python) is not: an
     error_rate of true made every answer an error."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int(query: Mapping[str, str], name: str) -> int:
+    try:
+        return int(query[name])
+    except ValueError:  # (int's own words, "invalid literal for int() with base 10", say nothing)
+        raise ValueError(f"{name} must be a whole number, not {query[name][:40]!r}") from None
+
+
+def _float(query: Mapping[str, str], name: str) -> float:
+    try:
+        return float(query[name])
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {query[name][:40]!r}") from None
