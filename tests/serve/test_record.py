@@ -3,6 +3,7 @@ tulip serve --mappings DIR plays them back, with faults on top, and secrets stay
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -111,3 +112,31 @@ def test_stubs_in_front_of_an_upstream_pass_on_the_bodies_they_read(tmp_path: Pa
         refused.value.close()
         journal = json.loads(get(f"{upstream}/__admin/requests")[2])["requests"]
         assert (journal[0]["request"]["url"], journal[0]["response"]["status"]) == ("/echo", 413)
+
+
+def test_a_location_that_named_the_upstream_is_replayed_on_the_replaying_server(tmp_path: Path) -> None:
+    """The proxy makes such a Location its own (http://127.0.0.1:RECORDING_PORT/new), and that is
+    what was recorded: replayed, it sent clients to a port where nothing listened any more."""
+
+    def location(base: str, path: str) -> str | None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        answer.read()
+        conn.close()
+        return answer.getheader("Location")
+
+    recorded = tmp_path / "recorded"
+    with ServerThread(ServeConfig(files=0)) as upstream:
+        stub = {
+            "request": {"url": "/old"},
+            "response": {"status": 302, "headers": {"Location": f"{upstream}/new"}},
+        }
+        request = urllib.request.Request(f"{upstream}/__admin/mappings", data=json.dumps(stub).encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        urllib.request.urlopen(request, timeout=10).close()
+        with ServerThread(ServeConfig(upstream=upstream, record=recorded)) as proxy:
+            assert location(proxy, "/old") == f"{proxy}/new"  # (live: the proxy's own address)
+    with ServerThread(ServeConfig(files=0, mappings=recorded)) as replay:
+        assert location(replay, "/old") == "/new"

@@ -180,8 +180,18 @@ class Upstream:
         if self.recorder is None or request.method == "HEAD":
             return
         request_body = await request.read() if request.body_exists else b""  # (read already: kept)
+        # A Location the proxy made its own is recorded without this server's address: replayed on
+        # another port, it sent clients to the port the recording ran on.
+        here = f"{request.scheme}://{request.host}"
+        kept = [
+            (
+                key,
+                value[len(here) :] if key.lower() in _SELF_NAMING and value.startswith(here + "/") else value,
+            )
+            for key, value in headers.items()
+        ]
         await self.recorder.record(request.method, request.rel_url.raw_path_qs, request.headers.items(),
-                                   request_body, answer.status, headers.items(), body)  # fmt: skip
+                                   request_body, answer.status, kept, body)  # fmt: skip
 
     async def _recorded(
         self,
@@ -232,7 +242,7 @@ class Upstream:
             lower = key.lower()
             if lower in _HOP_BY_HOP or lower in named:
                 continue
-            if lower in ("location", "content-location") and value.startswith(self.origin):
+            if lower in _SELF_NAMING and value.startswith(self.origin):
                 # The upstream named itself: the client must come back through the proxy.
                 rest = value[len(self.origin) :]
                 after = rest[len(self.prefix) :]
@@ -240,6 +250,9 @@ class Upstream:
                     value = f"{request.scheme}://{request.host}{after}"
             headers.add(key, value)
         return headers
+
+
+_SELF_NAMING = ("location", "content-location")  # headers in which the upstream may name itself
 
 
 async def _chunks(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
