@@ -437,7 +437,7 @@ class RichProgress(Progress):
 
     def close(self, report: Report | None = None) -> None:
         with self._lock:
-            if self._ctrl_z is not None:
+            if self._ctrl_z is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTSTP, self._ctrl_z)
                 self._ctrl_z = None
             if self._spinner is not None:
