@@ -48,6 +48,8 @@ def _parser_class() -> type[argparse.ArgumentParser]:
         """
 
         def error(self, message: str) -> NoReturn:
+            if message.startswith("ambiguous option: "):  # (argparse's says the value: --us=bob:pw)
+                message = re.sub(r"(?<=^ambiguous option: )(\S+?)=\S*", r"\1=...", message)
             self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
         def _get_formatter(self) -> argparse.HelpFormatter:
@@ -156,18 +158,14 @@ def _parse(parser: argparse.ArgumentParser, words: list[str]) -> tuple[argparse.
 
 def _unechoed(word: str) -> str:
     """An unrecognized word as the error line shows it: a mistyped option's value may be the
-    password meant for ``--pass`` (``--passwd=s3cret``), so only the option's name is said, and a
-    URL's password is hidden as everywhere else."""
-    if word.startswith("-") and "=" in word:
-        return word.partition("=")[0] + "=..."
-    if "@" in word:
-        from aiotulip.download.http.urls import redact
-
-        return redact(word)
-    return word
+    password meant for ``--pass`` (``--passwd=s3cret``, ``--usr bob:s3cret``), so only an option's
+    name is said."""
+    if word.startswith("-"):
+        return word.partition("=")[0] + ("=..." if "=" in word else "")
+    return "..."
 
 
-_USERINFO = re.compile(r"(?<=/)([^/:@\s]+):[^/@\s]+@")
+_USERINFO = re.compile(r"(?<=/)[^/:@\s]+:[^/@\s]*@")
 # (and a user with no password, which may be a token, where a scheme's // was: http:/TOKEN@h)
 _USER_ONLY = re.compile(r"(?<=[:/]/)[^/:@\s]+@(?=[^/@\s]*(?:/|\s|$))")
 
@@ -180,7 +178,7 @@ def _public(message: str) -> str:
     from aiotulip.download.scripts import public_error
 
     # (and a URL half-typed, or made into a folder's name: http:/u:pw@h, //u:pw@h)
-    return _USER_ONLY.sub("***@", _USERINFO.sub(r"\1:***@", public_error(message) or message))
+    return _USER_ONLY.sub("***@", _USERINFO.sub("***@", public_error(message) or message))
 
 
 def _fill_standard_fds() -> None:

@@ -107,6 +107,10 @@ BAD_INPUTS = {
     "a token URL to --json": ["--json", "http://S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a token URL to -i": ["-i", "https://S3cr3tPW@127.0.0.1:1/x"],
     "a half-typed token URL to -o": ["-o", "http:/S3cr3tPW@h/x", "http://127.0.0.1:1/x"],
+    "a token with an empty password to -o": ["-o", "http:/S3cr3tPW:@h/x", "http://127.0.0.1:1/x"],
+    # A mistyped option's value was echoed (argparse says the whole word it cannot take).
+    "a mistyped --user": ["--usr", "bob:S3cr3tPW", "http://127.0.0.1:1/x"],
+    "an ambiguous --us=": ["--us=bob:S3cr3tPW", "http://127.0.0.1:1/x"],
     "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a control byte in a header value": ["-H", "Authorization: Bearer S3cr3tPW\x7f", "http://127.0.0.1:9/x"],
     "a header without its colon": ["-H", "X-Api-Key S3cr3tPW", "http://127.0.0.1:1/x"],
@@ -123,7 +127,7 @@ def test_a_url_given_to_d_is_refused_not_made_a_folder(tmp_path: Path) -> None:
     proc = run("-d", "http://u:S3cr3tPW@127.0.0.1:1/x", "-i", os.devnull, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr == (
-        "tulip fetch: error: -d names a folder, not a URL (http://u:***@127.0.0.1:1/x): "
+        "tulip fetch: error: -d names a folder, not a URL (http://***@127.0.0.1:1/x): "
         "give the URL on its own\n"
     )
     assert list(tmp_path.iterdir()) == []

@@ -178,7 +178,7 @@ def test_ftp_anonymous_and_with_a_user(tmp_path: Path, files: Path, engine: str)
         assert _ok(named, tmp_path / "alice") == ["ftp"]
         assert "USER alice" in commands and f"PASS {SECRET}" not in " ".join(commands)
         dumped = json.dumps(named.to_json())
-        assert SECRET not in dumped and "alice:***@" in dumped
+        assert SECRET not in dumped and "://***@" in dumped and "alice:" not in dumped
         wrong = fetch([f"ftp://alice:wrong@127.0.0.1:{port}/small.bin"], tmp_path / "wrong", _options(engine))
         missing = fetch([f"ftp://127.0.0.1:{port}/nothing.bin"], tmp_path / "missing", _options(engine))
     assert (wrong.items[0].status, wrong.items[0].error_kind) == ("failed", "fetch")

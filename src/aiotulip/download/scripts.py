@@ -11,7 +11,7 @@ engines report no earlier moment. An item that started and was cut off by Ctrl-C
 with ``error_kind`` ``interrupted`` (the Report's words), gets its end line and its ``--on-error``;
 one that never started gets neither, and is in the ``--save-failed`` list.
 
-What a script sees holds no secret: URLs are redacted (``http://user:***@host/``) and so are URLs in
+What a script sees holds no secret: URLs are redacted (``http://***@host/``) and so are URLs in
 error messages; the list of failures is the one exception (see ``failed.py``).
 """
 

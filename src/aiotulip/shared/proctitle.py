@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 __all__ = ["hidden", "hide_parsed", "hide_secrets", "parsed_hidden", "secrets_of"]
 
-# A URL's userinfo password: user:PASSWORD@ up to the last @ before the path, as URL parsers split
-# it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the start of a
-# word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port);
+# A URL's credentials, user and password: user:PASSWORD@ up to the last @ before the path, as URL
+# parsers split it (a user name may hold an @: me@site.com:PASSWORD@host), after scheme:// or at the
+# start of a word or a value (tulip takes user:PASSWORD@host/x for http://, and -x user:PASSWORD@host:port);
 # spaces and tabs too, which a word may hold (-x 'http://u:pass word@host:port' was used as given).
-_USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^|=|^-x)[^/:?#=]*:)([^/?#]*)@")
+# The user too: it is as often a token as a name (TOKEN:x-oauth-basic@, an API key and no password).
+_USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^-x|^|=))([^/:?#=]*:[^/?#]*)@")
 # A URL's user with no password, which may be a token (https://TOKEN@host/): the whole userinfo, up
 # to the last @ before the path, with no colon in it.
 _USER_ONLY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/:?#]+@(?=[^@/?#]*(?:[/?#]|$))")
@@ -43,8 +44,8 @@ def _masked(option: str, value: str) -> str:
 def _pair(value: str) -> str:
     if value.startswith("@"):
         return value  # a file's name: no secret in it
-    user, colon, _password = value.partition(":")
-    return f"{user}:***" if colon else value
+    # Whole, as curl blanks it: the user may be the secret (an API key with an empty password).
+    return "***" if ":" in value else value
 
 
 def _header(value: str) -> str:
@@ -90,8 +91,9 @@ def secrets_of(parsed: object) -> list[str]:
         for item in values:
             if not isinstance(item, str) or not item:
                 continue
-            if name in ("user", "proxy_user") and not item.startswith("@"):
-                found.append(item.partition(":")[2])
+            if name in ("user", "proxy_user") and not item.startswith("@") and ":" in item:
+                # The pair where it stands whole, else its password (-qubob:pw: joined to a flag)
+                found += [item, item.partition(":")[2]]
             elif name == "key_passphrase":
                 found.append(item)
             elif name == "header":

@@ -244,7 +244,7 @@ def test_every_case_gives_the_same_report(tmp_path: Path, tls_ca: tuple, engine:
     # Nothing but complete files under final names; no secret anywhere in the report.
     assert not [p for p in os.listdir(tmp_path / "out") if ".tulip-" in p and "short" not in p]
     dumped = json.dumps(report.to_json())
-    assert SECRET not in dumped and "alice:***@" in dumped
+    assert SECRET not in dumped and "://***@" in dumped and "alice:" not in dumped
 
 
 @pytest.mark.parametrize("engine", ["sequential", "asyncio"])

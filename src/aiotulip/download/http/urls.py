@@ -3,7 +3,7 @@
 A URL a user types may hold a non-ASCII host (``http://例え.jp/``), non-ASCII or spaces in its path
 and query (``/café.txt``), and credentials (``http://alice:secret@host/``). On the wire the host goes
 in IDNA, the path and query percent-encoded as UTF-8 (escapes already there are kept), and the
-credentials become an Authorization header; in every output the password is ``***``.
+credentials become an Authorization header; in every output they are ``***``.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ _HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::\d*)?")  # host, [v6] or e
 
 
 def redact(url: str) -> str:
-    """Return *url* with its password (if any) shown as ``***``, or its user if it has no password:
-    what every output shows.
+    """Return *url* with its credentials shown as ``***`` (``http://***@host/x``): what every output
+    shows. The user too: a user is as often a token as a name (``https://TOKEN@host/``,
+    ``TOKEN:x-oauth-basic@``, an API key with an empty password), and curl blanks a ``-u`` whole.
 
     Careful rather than exact: a password a user typed with ``/``, ``?`` or ``#`` in it (which the
     URL grammar does not allow, and parsers read as the start of a path) is hidden all the same."""
@@ -81,16 +82,11 @@ def redact(url: str) -> str:
     first_stop = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
     if "@" in rest[:first_stop]:  # the usual case: user[:password]@host before the path
         userinfo, _, host = rest[:first_stop].rpartition("@")
-        user, has_colon, _password = userinfo.partition(":")
-        if not has_colon:
-            # A user with no password is as often a token (https://TOKEN@host/, as git and pip
-            # take it) as a name: pip hides it, and so does tulip.
+        if ":" not in userinfo or _HOST_PORT.fullmatch(host) or "@" not in rest[first_stop:]:
             return f"{scheme}://***@{host}{rest[first_stop:]}"
-        if _HOST_PORT.fullmatch(host) or "@" not in rest[first_stop:]:
-            return f"{scheme}://{user}:***@{host}{rest[first_stop:]}"
         # No host where one should be (p@ss:w/rd@host: a password with "@" and "/" in it, which
         # the parsers cut at the "/"): hidden to the last "@", as below.
-        return f"{scheme}://{user}:***@{rest[rest.rfind('@') + 1 :]}"
+        return f"{scheme}://***@{rest[rest.rfind('@') + 1 :]}"
     if rest.startswith("["):
         return url  # an IPv6 address first: no user before it, the "@" is in the path or query
     at = rest.rfind("@")
@@ -98,7 +94,7 @@ def redact(url: str) -> str:
     if colon == -1 or colon > first_stop or _PORT_THEN_PATH.match(rest, colon + 1):
         return url  # an "@" in the path or the query, not credentials
     # A password with "/", "?" or "#" in it: hidden to the last "@", whatever the parsers make of it.
-    return f"{scheme}://{rest[:colon]}:***@{rest[at + 1 :]}"
+    return f"{scheme}://***@{rest[at + 1 :]}"
 
 
 _PORTS = {"http": 80, "https": 443, "ftp": 21, "ftps": 990, "sftp": 22}
