@@ -28,16 +28,26 @@ def _last_cursor_control(data: bytes) -> bytes | None:
     return None if shown == hidden == -1 else (SHOW if shown > hidden else HIDE)
 
 
-def test_fetch_gives_the_terminal_back_on_ctrl_z_and_draws_only_in_the_foreground(tmp_path: Path) -> None:
-    """Ctrl-Z left the cursor hidden at the shell's prompt, and `bg` drew the bar over it."""
+@pytest.mark.parametrize("through", ["directly", "a script"])
+def test_fetch_gives_the_terminal_back_on_ctrl_z_and_draws_only_in_the_foreground(
+    tmp_path: Path, through: str
+) -> None:
+    """Ctrl-Z left the cursor hidden at the shell's prompt, and `bg` drew the bar over it. Run by
+    a script, the shell's "Stopped" and prompt came first, and the bar's last frame then landed
+    over them."""
     slow = [response("200 OK", b"", f"Content-Length: {len(BODY)}", length=None), BODY[:100_000], Pause(8),
             BODY[100_000:]]  # fmt: skip
     with Scripted({"/f.bin": lambda r: slow}) as server, Shell() as shell:
-        shown = shell.type(f"{TULIP} fetch {server.base}/f.bin -d {tmp_path}\n", 6, until="KiB/s")
+        command = f"{TULIP} fetch {server.base}/f.bin -d {tmp_path}"
+        if through == "a script":
+            command = f"sh -c {shlex.quote(command + '; true')}"
+        shown = shell.type(command + "\n", 6, until="KiB/s")
         assert b"KiB/s" in shown, shown  # the bar, with the first 100 KB (told as they came)
-        stopped = shell.type("\x1a", 5, until="Stopped")
+        stopped = shell.type("\x1a", 5, until="Stopped") + shell.read_for(1.0)
         assert b"Stopped" in stopped, stopped
         assert _last_cursor_control(stopped) == SHOW, stopped
+        after = stopped.rpartition(b"PROMPT$ ")[2]  # nothing drawn over the prompt
+        assert b"KiB/s" not in after and b"\x1b[1A" not in after and b"\x1b[2K" not in after, stopped
         in_background = shell.type("bg\n", 1.5)
         assert b"&" in in_background, in_background  # ([1]+ ... &: running in the background)
         assert HIDE not in in_background and b"KiB/s" not in in_background, in_background

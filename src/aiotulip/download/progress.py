@@ -16,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiotulip.download.models import Job, Report, Result
-from aiotulip.shared.terminal import in_foreground, is_interactive
+from aiotulip.shared.terminal import SHOW_CURSOR, in_foreground, is_interactive, write_safely
 from aiotulip.shared.units import format_bytes
 
 if TYPE_CHECKING:
@@ -257,8 +257,13 @@ class RichProgress(Progress):
             if bar is not None:
                 for entry in self._tally.active.values():
                     entry.task = None
+                # Its last frame stays as it was: stopped quietly, for rich's stop draws it again,
+                # and where tulip is not the process the shell waits for (a script that runs it),
+                # that frame landed over the shell's "Stopped" and prompt.
+                bar.console.quiet = True
                 with contextlib.suppress(OSError, ValueError):
-                    bar.stop()  # (its last frame stays, the cursor shows: the shell's prompt is below)
+                    bar.stop()
+                write_safely(self.stream, SHOW_CURSOR)
             spinner = self._spinner
             with spinner.aside() if spinner is not None else contextlib.nullcontext():
                 os.kill(os.getpid(), signal.SIGSTOP)

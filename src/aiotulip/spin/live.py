@@ -246,12 +246,16 @@ class Live(Supervised):
     @contextlib.contextmanager
     def aside(self) -> Iterator[None]:
         """Give the terminal back while the block runs (the job stopped by Ctrl-Z, for instance):
-        the live lines erased and the cursor shown, then hidden and drawn again."""
+        the cursor shown, then hidden and the block drawn again where the cursor is then.
+
+        The block is left as it was, not erased: where tulip is not the process the shell waits
+        for (a script that runs it), the shell's "Stopped" and prompt may be on the screen already,
+        and an erase took them away."""
         with self._drawing():
             animating = self._running and self._animating and not self._aside
             if animating:
                 if not self._away:
-                    self._emit(region.erase(self._drawn) + term.SHOW_CURSOR)
+                    self._emit(term.SHOW_CURSOR)
                 self._drawn = 0
                 self._aside = True
         try:
