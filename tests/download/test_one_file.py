@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.download.conformance.scripted import CLOSE, Request, Scripted, response
-from tests.terminal import tulip_cmd
+from tests.download.conformance.scripted import CLOSE, Pause, Request, Scripted, response
+from tests.terminal import run_on_pty, tulip_cmd
 
 SIZE = 300_000  # past the size read whole in memory: the stream goes out as it comes
 CUT = 100_000
@@ -399,3 +399,24 @@ def test_a_strangers_link_anywhere_in_the_chain_is_not_followed(tmp_path: Path) 
     ]
     assert through_json.returncode == 2
     assert b"--json shared/trap: a symlink somebody else" in through_json.stderr
+
+
+def test_o_dash_to_a_terminal_draws_nothing_into_the_body(tmp_path: Path) -> None:
+    """The bar's redraws went into the body's lines on the screen (53 of 130,000 lines cut); the
+    body to a terminal goes alone, as curl's meter is off then."""
+    body = b"".join(b"line %d of the body\n" % n for n in range(20_000))
+    step = len(body) // 20
+
+    def paced(r: Request) -> list[object]:
+        actions: list[object] = [response("200 OK", b"", f"Content-Length: {len(body)}", length=None)]
+        for at in range(0, len(body), step):
+            actions += [body[at : at + step], Pause(0.05)]
+        return actions
+
+    with Scripted({"/lines.txt": paced}) as server:
+        run = run_on_pty(tulip_cmd("fetch", server.base + "/lines.txt", "-o", "-"), timeout=60)
+    assert run.returncode == 0, run.text()
+    shown = run.output.replace(b"\r\n", b"\n")
+    assert shown.startswith(body), shown[:300]
+    assert b"\x1b" not in shown, shown[len(body) :]  # (no cursor move, erase or hidden cursor at all)
+    assert shown[len(body) :].startswith(b"saved to standard output")

@@ -468,9 +468,11 @@ def _for_scripts(
     if len(taken) > 1:
         each = "both" if len(taken) == 2 else "all"
         raise UsageError(f"{' and '.join(taken)} {each} name standard output; send all but one to a file")
+    # The body to a terminal: no display beside it (as curl's meter), whose redraws cut its lines.
+    quiet = args.quiet or ("-o" in taken and os.isatty(1))
     if not (args.on_complete or args.on_error or args.events is not None or args.save_failed is not None):
-        return (False if args.quiet else None), None, taken
-    scripted = Scripted(make_progress(False if args.quiet else None), options, stdout_busy=bool(taken))
+        return (False if quiet else None), None, taken
+    scripted = Scripted(make_progress(False if quiet else None), options, stdout_busy=bool(taken))
     return scripted, scripted, taken
 
 
