@@ -176,6 +176,24 @@ def test_a_killed_split_download_resumes_each_span(tmp_path: Path, engine: str) 
     assert sorted(os.listdir(tmp_path)) == ["file-00000.bin"]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_slow_split_download_keeps_its_map_within_a_second(tmp_path: Path, engine: str) -> None:
+    """The map was kept every 4 MB written: a slow download (here 4 spans of 64 KB/s) had none for a
+    minute, and a SIGKILL meanwhile cost all it had written."""
+    faults = Faults(bandwidth=64 * 1024)
+    with ServerProcess(ServeConfig(files=1, size=(4 * MB, 4 * MB), seed=2, faults=faults)) as base:
+        command = tulip_cmd("fetch", f"{base}/files/file-00000.bin", "-d", str(tmp_path), "--engine", engine,
+                            "-q", "--split", "4", "--min-split-size", "256k")  # fmt: skip
+        part = tmp_path / ".file-00000.bin.tulip-part"
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None and not _kept(part):
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert 0 < _kept(part) < 4 * MB
+
+
 @pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
 def test_ctrl_c_reports_the_bytes_a_split_download_wrote(tmp_path: Path, engine: str) -> None:
     """Ctrl-C ends a split download at once, and the interrupted item's bytes are those its spans

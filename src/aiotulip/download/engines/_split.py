@@ -26,26 +26,31 @@ from aiotulip.errors import FetchError, Timeout
 __all__ = ["MapSaver", "run_async", "run_blocking"]
 
 _SAVE_EVERY = 4 * 1024 * 1024  # bytes written between two saves of the map (what a SIGKILL may cost)
+_SAVE_AFTER = 1.0  # ... or seconds, for a slow download
 _HASH_STEP = 4 * 1024 * 1024  # the front must have grown this much for the hasher to go on
 
 Outcome = Changed | Failed | None
 
 
 class MapSaver:
-    """When to keep the map of what is written: every few megabytes, and at the end."""
+    """When to keep the map of what is written: every few megabytes or every second, whichever
+    comes first, and at the end. (By bytes alone, a slow download's map stayed empty for minutes,
+    and a SIGKILL then cost all it had written.)"""
 
-    __slots__ = ("_unsaved", "part", "segments")
+    __slots__ = ("_saved", "_unsaved", "part", "segments")
 
     def __init__(self, part: PartFile, segments: Segments) -> None:
         self.part = part
         self.segments = segments
         self._unsaved = 0
+        self._saved = time.monotonic()
 
     def due(self, written: int) -> bool:
         self._unsaved += written
-        if self._unsaved < _SAVE_EVERY:
+        now = time.monotonic()
+        if self._unsaved < _SAVE_EVERY and now - self._saved < _SAVE_AFTER:
             return False
-        self._unsaved = 0
+        self._unsaved, self._saved = 0, now
         return True
 
 

@@ -53,7 +53,7 @@ _LOOP_BUDGET = 0.002  # seconds of writing the loop does in one turn
 _START_BATCH = 250  # worker tasks started per loop iteration
 _MAX_BACKLOG = 16 * 1024 * 1024  # bytes of small files waiting for the disk before workers wait too
 _MAX_WAITING = 2048  # ... or this many files (tiny files weigh little, their bookkeeping does not)
-_TELL = 0.1  # seconds a body's bytes wait at most before progress hears of them (see _stream)
+_TELL = 0.1  # seconds a body's bytes wait at most before the disk has them (see _stream)
 
 
 _Pending = tuple[Job, bytes, Commit, "asyncio.Future[None]"]  # a small file waiting to be written
@@ -343,51 +343,65 @@ async def _stream(
     memory per download stays at two buffers. Reading stops once the file is past *until* bytes
     (the Item then says it is too long): a body without an end cannot fill the disk.
 
-    Progress hears of the bytes _TELL seconds after they came, however the reads fall: told at each
-    buffer, the display of a slow download stood still for the many seconds a megabyte takes (and
-    said "connecting" until the first); told at each read, a fast one paid a report per 16 KB.
+    What came goes to the disk (and progress hears of it) when a buffer is full, or _TELL seconds
+    after it came, whichever is first. A buffer is up to a megabyte, which a slow server takes many
+    seconds to fill: the display stood still meanwhile, and a SIGKILL lost all of it.
     """
     size = ctx.buffer_size
     chunks: list[bytes] = []
     held = 0
-    untold = 0  # bytes read that progress has not heard of yet
+    writing: concurrent.futures.Future[None] | None = None
+    parked = False  # waiting for the socket: the timer may hand what came to the disk itself
+    due = False  # what came is _TELL seconds old: handed over at the next turn
     timer: asyncio.TimerHandle | None = None
     loop = asyncio.get_running_loop()
 
-    def tell() -> None:
-        nonlocal untold, timer
+    def hand_over() -> None:  # (only once the write before it is done: writes stay in order)
+        nonlocal chunks, held, writing, due
+        writing = ctx.disk.submit(part.write_all, chunks)
+        ctx.progress.advance(held, job)
+        chunks, held, due = [], 0, False
+
+    def elapsed() -> None:
+        nonlocal timer, due
         timer = None
-        if untold:
-            ctx.progress.advance(untold, job)
-            untold = 0
+        if parked and chunks and (writing is None or writing.done()):
+            hand_over()  # a quiet socket: now, not when the next bytes come
+        else:
+            due = True
 
     room = None if until is None else until - part.size  # bytes the body may still add
-    writing: concurrent.futures.Future[None] | None = None
     read = chunk_reader(response)
     try:
-        while got := await read(size):
+        while True:
+            parked = True
+            try:
+                got = await read(size)
+            finally:
+                parked = False
+            if not got:
+                break
             chunks += got
             count = sum(map(len, got))
             held += count
-            untold += count
             if timer is None:
-                timer = loop.call_later(_TELL, tell)
+                timer = loop.call_later(_TELL, elapsed)
             if room is not None:
                 room -= count
                 if room < 0:
                     break
             if throttle is not None and (wait := throttle(count)):
                 await asyncio.sleep(wait)  # a rate limit: the socket fills, TCP slows the server
-            if held >= size:
+            if held >= size or (due and chunks):
                 if writing is not None:
                     await asyncio.wrap_future(writing)
-                writing = ctx.disk.submit(part.write_all, chunks)
-                chunks, held = [], 0
+                hand_over()
         if writing is not None:
             await asyncio.wrap_future(writing)
             writing = None
         if chunks:
             await asyncio.wrap_future(ctx.disk.submit(part.write_all, chunks))
+            ctx.progress.advance(held, job)
     except BaseException:
         # Cut off (a dropped connection, Ctrl-C): keep what arrived, in order, so the resume starts
         # after it. Waited for directly: a cancelled task must not await again.
@@ -395,11 +409,11 @@ async def _stream(
             writing.result()
         if chunks:
             part.write_all(chunks)
+            ctx.progress.advance(held, job)
         raise
     finally:
         if timer is not None:
             timer.cancel()
-        tell()
 
 
 async def run(work: Work) -> Outcome:
