@@ -4,6 +4,7 @@ and one brought back to the foreground draws again."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sys
@@ -38,7 +39,7 @@ def test_fetch_gives_the_terminal_back_on_ctrl_z_and_draws_only_in_the_foregroun
     slow = [response("200 OK", b"", f"Content-Length: {len(BODY)}", length=None), BODY[:100_000], Pause(8),
             BODY[100_000:]]  # fmt: skip
     with Scripted({"/f.bin": lambda r: slow}) as server, Shell() as shell:
-        command = f"{TULIP} fetch {server.base}/f.bin -d {tmp_path}"
+        command = f"{TULIP} fetch {server.base}/f.bin -d {tmp_path / 'out'} --json {tmp_path / 'r.json'}"
         if through == "a script":
             command = f"sh -c {shlex.quote(command + '; true')}"
         shown = shell.type(command + "\n", 6, until="KiB/s")
@@ -48,14 +49,16 @@ def test_fetch_gives_the_terminal_back_on_ctrl_z_and_draws_only_in_the_foregroun
         assert _last_cursor_control(stopped) == SHOW, stopped
         after = stopped.rpartition(b"PROMPT$ ")[2]  # nothing drawn over the prompt
         assert b"KiB/s" not in after and b"\x1b[1A" not in after and b"\x1b[2K" not in after, stopped
-        in_background = shell.type("bg\n", 1.5)
+        in_background = shell.type("bg\n", 1.5)  # (after a second stopped: no loop lag, below)
         assert b"&" in in_background, in_background  # ([1]+ ... &: running in the background)
         assert HIDE not in in_background and b"KiB/s" not in in_background, in_background
         finished = shell.type("fg\n", 20, until="saved")
         assert b"saved" in finished, finished
         assert HIDE in finished and b"KiB/s" in finished, finished  # drawn again in the foreground
         assert _last_cursor_control(finished) == SHOW, finished
-    assert (tmp_path / "f.bin").read_bytes() == BODY
+    assert (tmp_path / "out" / "f.bin").read_bytes() == BODY
+    # The time it was stopped is no event-loop lag (it said 2,510 ms).
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["max_loop_lag_ms"] < 500
 
 
 def test_spin_draws_nothing_in_the_background_and_again_in_the_foreground() -> None:

@@ -267,6 +267,9 @@ class RichProgress(Progress):
             spinner = self._spinner
             with spinner.aside() if spinner is not None else contextlib.nullcontext():
                 os.kill(os.getpid(), signal.SIGSTOP)
+            from aiotulip.shared import lag
+
+            lag.continued()  # (the time stopped is no loop lag)
             self._asked = 0.0  # continued: in the foreground (fg) or not (bg), asked at the next event
 
     def _ensure_bar(self) -> Any:

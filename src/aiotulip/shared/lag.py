@@ -11,22 +11,35 @@ from __future__ import annotations
 import asyncio
 from typing import Self
 
-__all__ = ["Cadence", "LagProbe"]
+__all__ = ["Cadence", "LagProbe", "continued"]
+
+# How many times this process was stopped and continued (Ctrl-Z, then fg or bg): a tick that waited
+# across a stop came late because nobody ran, not because anything blocked.
+_continued = 0
+
+
+def continued() -> None:
+    """Say that the process was stopped and has just been continued."""
+    global _continued
+    _continued += 1
 
 
 class Cadence:
     """Ticks due every *interval* seconds from *start*; ``max_lag`` is the latest one came."""
 
-    __slots__ = ("due", "interval", "max_lag")
+    __slots__ = ("_seen", "due", "interval", "max_lag")
 
     def __init__(self, start: float, interval: float) -> None:
         self.interval = interval
         self.due = start + interval
         self.max_lag = 0.0
+        self._seen = _continued
 
     def tick(self, now: float) -> float:
         """Record a tick at *now*; return when the next is due."""
         lag = now - self.due
+        if self._seen != _continued:  # (stopped meanwhile: the time stopped is no lag)
+            self._seen, lag = _continued, 0.0
         if lag > self.max_lag:
             self.max_lag = lag
         due = self.due + self.interval

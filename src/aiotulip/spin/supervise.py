@@ -28,6 +28,7 @@ import sys
 from typing import BinaryIO, TextIO
 
 from aiotulip.errors import CommandNotExecutable, CommandNotFound, UsageError
+from aiotulip.shared import lag
 from aiotulip.shared.terminal import is_interactive
 from aiotulip.spin.group import SpinnerGroup
 from aiotulip.spin.spinner import Spinner
@@ -111,6 +112,7 @@ class _Batch:
         display = self.display
         with display.aside() if display is not None else contextlib.nullcontext():
             os.kill(os.getpid(), signal.SIGSTOP)  # (returns once continued)
+        lag.continued()  # (the time stopped is no lag)
         for proc in list(self.running):
             _signal_group(proc, signal.SIGCONT)
 
