@@ -420,3 +420,29 @@ def test_o_dash_to_a_terminal_draws_nothing_into_the_body(tmp_path: Path) -> Non
     assert shown.startswith(body), shown[:300]
     assert b"\x1b" not in shown, shown[len(body) :]  # (no cursor move, erase or hidden cursor at all)
     assert shown[len(body) :].startswith(b"saved to standard output")
+
+
+@pytest.mark.parametrize("answer", ["off by one", "no Content-Range", "the whole file as a 206"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_range_answered_wrongly_gets_the_whole_file(tmp_path: Path, engine: str, answer: str) -> None:
+    """A server that answers a resume's Range wrongly was asked the same six times, and on every
+    later run: the item failed for good. The part is started over and the whole file asked for."""
+
+    def route(r: Request) -> list[object]:
+        asked = r.headers.get("range")
+        if r.nth == 0:
+            return [response("200 OK", V1[:CUT], 'ETag: "v1"', length=SIZE), CLOSE]
+        if asked is None:
+            return [response("200 OK", V1, 'ETag: "v1"')]
+        if answer == "off by one":
+            return [response("206 Partial Content", V1[CUT + 1 :], 'ETag: "v1"',
+                             f"Content-Range: bytes {CUT + 1}-{SIZE - 1}/{SIZE}")]  # fmt: skip
+        if answer == "no Content-Range":
+            return [response("206 Partial Content", V1[CUT:], 'ETag: "v1"')]
+        whole = f"Content-Range: bytes 0-{SIZE - 1}/{SIZE}"
+        return [response("206 Partial Content", V1, 'ETag: "v1"', whole)]
+
+    with Scripted({"/f.bin": route}) as server:
+        proc = fetch(server.base + "/f.bin", "--engine", engine, "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "f.bin").read_bytes() == V1
