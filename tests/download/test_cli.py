@@ -356,3 +356,13 @@ def test_an_interrupt_after_the_run_keeps_its_report(
     report = json.loads(report_file.read_text())
     assert (status, report["summary"]["ok"], len(report["items"])) == (0, 20, 20)
     assert_disk_matches(tmp_path / "out", files)
+
+
+def test_d_naming_a_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"mine")
+    proc = run("-d", "a.bin", "http://127.0.0.1:1/x", cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "tulip fetch: error: cannot write to a.bin: a file is there, not a folder\n",
+    )
+    assert (tmp_path / "a.bin").read_bytes() == b"mine"

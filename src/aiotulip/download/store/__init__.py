@@ -86,6 +86,8 @@ class Store:
             except (OSError, AttributeError):
                 self.xattrs = False
             probe.unlink()
+        except FileExistsError:  # (mkdir's word for a file there: "File exists" said nothing)
+            raise UsageError(f"cannot write to {self.dest}: a file is there, not a folder") from None
         except OSError as exc:
             raise UsageError(f"cannot write to {self.dest}: {exc.strerror or exc}") from None
         self._real = os.path.realpath(self.dest)
