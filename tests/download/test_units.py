@@ -147,8 +147,9 @@ def test_interpreting_responses() -> None:
     )
     assert (body.offset, body.total, body.validator) == (40, 100, None)
     assert interpret(416, {"Content-Range": "bytes */40"}, 40, Job("http://h/f", "f")).complete
-    with pytest.raises(TransportError):
+    with pytest.raises(IntegrityError, match="asked for bytes from 40, got 0-59"):  # (the part starts over)
         interpret(206, {"Content-Range": "bytes 0-59/100"}, 40, JOB)
+    assert interpret(206, {"Content-Range": "bytes 0-99/100"}, 40, JOB).offset == 0  # the whole file
     with pytest.raises(IntegrityError):
         interpret(200, {"Content-Length": "101"}, 0, JOB)
     with pytest.raises(HTTPStatusError) as caught:
