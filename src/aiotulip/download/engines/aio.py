@@ -357,10 +357,13 @@ async def _stream(
     loop = asyncio.get_running_loop()
 
     def hand_over() -> None:  # (only once the write before it is done: writes stay in order)
-        nonlocal chunks, held, writing, due
+        nonlocal chunks, held, writing, due, timer
         writing = ctx.disk.submit(part.write_all, chunks)
         ctx.progress.advance(held, job)
         chunks, held, due = [], 0, False
+        if timer is not None:  # (the next bytes start the clock again: a fast body fills whole buffers)
+            timer.cancel()
+            timer = None
 
     def elapsed() -> None:
         nonlocal timer, due
