@@ -276,3 +276,9 @@ def test_a_late_name_is_not_a_folder_another_item_needs() -> None:
     assert names.take("z", "y", first=1) == ("z.1", 1)  # "z" turned out to be someone's file
     with pytest.raises(ValueError, match="another item writes"):
         Names(["x/file", "y"]).take("x", "y")
+
+
+def test_the_summary_says_a_slow_rate_with_a_tenth() -> None:
+    from aiotulip.download.summary import _rate
+
+    assert [_rate(r) for r in (0.5, 0.04, 9.94, 10.0, 1234.6)] == ["0.5", "0.0", "9.9", "10", "1235"]

@@ -42,7 +42,7 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
         ("retried", str(summary["retried"])),
         ("bytes", format_bytes(summary["bytes"])),
         ("wall", f"{summary['wall']:.2f} s"),
-        ("files/s", f"{summary['files_per_s']:.0f}"),
+        ("files/s", _rate(summary["files_per_s"])),
         ("MB/s", f"{summary['mb_per_s']:.1f}"),
         ("loop lag", "n/a" if lag is None else f"{lag:.1f} ms"),
     ]
@@ -93,3 +93,8 @@ def _table(figures: list[tuple[str, str]], width: int | None) -> list[str]:
 
 def _row_width(figures: list[tuple[str, str]]) -> int:
     return 2 + sum(max(len(name), len(value)) for name, value in figures) + 2 * (len(figures) - 1)
+
+
+def _rate(per_second: float) -> str:
+    """A rate as the table shows it: whole above 10, else with a tenth (3 files in 6 s said 0)."""
+    return f"{per_second:.0f}" if per_second >= 10 else f"{per_second:.1f}"
