@@ -135,6 +135,8 @@ def test_ctrl_c_leaves_one_bar_and_tells_interrupted_from_not_started(tmp_path: 
     assert run.returncode == 130, run.text()
     screen = run.screen()
     assert sum(line.startswith("fetch ") for line in screen) == 1, "\n".join(screen)
+    (bar,) = [line for line in screen if line.startswith("fetch ")]
+    assert not re.search(r"\d:\d\d:\d\d$", bar), bar  # (no estimate left standing: the run ended short)
     assert any(line.startswith("tulip fetch (asyncio engine): 12 items, interrupted") for line in screen)
     items = json.loads((tmp_path / "r.json").read_text())["items"]
     under_way = [i for i in items if i["status"] == "interrupted" and i["error"] == "interrupted"]

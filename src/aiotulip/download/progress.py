@@ -461,6 +461,8 @@ class RichProgress(Progress):
                 if report.ok:  # a run that finished everything has a full bar, whatever it followed
                     total = bar.tasks[0].total or 1
                     bar.update(self._task, completed=total)
+                else:  # (ended short: no time is left to tell, and the last estimate stood there)
+                    bar.update(self._task, eta="")
             bar.update(self._task, info=self._info())
             with contextlib.suppress(OSError, ValueError):  # a hung-up terminal: nowhere to draw
                 bar.stop()
