@@ -73,3 +73,17 @@ def test_spin_draws_nothing_in_the_background_and_again_in_the_foreground() -> N
         finished = shell.type("fg\n", 15, until="PROMPT$")
         assert HIDE in finished and b"done" in finished, finished
         assert "\u2714\x1b[0m busy".encode() in finished and _last_cursor_control(finished) == SHOW, finished
+
+
+def test_fetch_with_worker_processes_draws_only_the_bar_after_fg(tmp_path: Path) -> None:
+    """Each worker process had inherited the parent's Ctrl-Z handler, and drew the parent's long
+    finished "connecting" spinner again on fg, twice, the bar then wrapped after it."""
+    slow = [response("200 OK", b"", f"Content-Length: {len(BODY)}", length=None), BODY[:100_000], Pause(6),
+            BODY[100_000:]]  # fmt: skip
+    with Scripted({"/a.bin": lambda r: slow, "/b.bin": lambda r: slow}) as server, Shell() as shell:
+        command = f"{TULIP} fetch --workers 2 {server.base}/a.bin {server.base}/b.bin -d {tmp_path}"
+        assert b"KiB/s" in shell.type(command + "\n", 8, until="KiB/s")
+        assert b"Stopped" in shell.type("\x1a", 5, until="PROMPT$")  # (Stopped, then the prompt)
+        resumed = shell.type("fg\n", 20, until="PROMPT$")
+        assert b"connecting" not in resumed and b"KiB/s" in resumed, resumed
+    assert (tmp_path / "a.bin").read_bytes() == BODY == (tmp_path / "b.bin").read_bytes()

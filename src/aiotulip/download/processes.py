@@ -477,6 +477,9 @@ def _child(
     try:
         _die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent asks us to stop, once
+        # Ctrl-Z stops a child as the system would: the handler it inherited is the parent's
+        # display's, and each child then drew the parent's finished spinner again on fg.
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         _signals.interrupt_on_terminate()
         shard: Sequence[Job] = (
             _Shard(jobs, indices) if isinstance(jobs, UrlList) else [jobs[index] for index in indices]
