@@ -62,6 +62,10 @@ def test_what_the_title_hides(words: list[str], shown: list[str]) -> None:
          ["fetch", "-qHX-Key: ***", "http://h/file-1.bin"]),
         (["fetch", "--proxy-us=p:q", "-qxp:q@h:1", "http://q/"], {"proxy_user": "p:q", "proxy": "p:q@h:1"},
          ["fetch", "--proxy-us=***", "***@h:1", "http://q/"]),  # (the flags too: a word hidden whole)
+        # A URL and a proxy without a scheme, with a token for a user (tulip sends it as http://):
+        (["fetch", "TOK5@h:1/x", "-x", "TOK6@h:2", "-o", "a@b"],
+         {"urls": ["TOK5@h:1/x"], "proxy": "TOK6@h:2", "output": "a@b"},
+         ["fetch", "***@h:1/x", "-x", "***@h:2", "-o", "a@b"]),
         # (a value with blanks after it: the parsed one is stripped)
         (["fetch", "--head", "X-Token: Zq9 ", "-qHX-Key: k\t"], {"header": ["X-Token: Zq9 ", "X-Key: k\t"]},
          ["fetch", "--head", "X-Token: *** ", "-qHX-Key: ***\t"]),

@@ -24,6 +24,8 @@ _USERINFO = re.compile(r"(?i)((?:\b[a-z][a-z0-9+.-]*://|^-x|^|=))([^/:?#=]*:[^/?
 # A URL's user with no password, which may be a token (https://TOKEN@host/): the whole userinfo, up
 # to the last @ before the path, with no colon in it.
 _USER_ONLY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/:?#]+@(?=[^@/?#]*(?:[/?#]|$))")
+# A URL or proxy given without a scheme, with a user and no password: TOKEN@host[:port][/...].
+_BARE_USER = re.compile(r"([^/:?#@\s]+)@[^/?#@]+(?:[/?#]|$)")
 # Options whose value is a secret of the kind USER:PASSWORD, those whose value is a header, and
 # those whose whole value is a secret.
 _PAIRS = ("--user", "--proxy-user")
@@ -100,6 +102,8 @@ def secrets_of(parsed: object) -> list[str]:
                 found.append(item.partition(":")[2].strip())
             elif "@" in item:
                 found += [match.group(2) for match in _USERINFO.finditer(item)]
+                if name in ("urls", "proxy") and (bare := _BARE_USER.match(item)):
+                    found.append(bare.group(1))  # (TOKEN@host: tulip takes it as http://, a token sent)
     return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
