@@ -129,14 +129,20 @@ def test_a_location_that_named_the_upstream_is_replayed_on_the_replaying_server(
 
     recorded = tmp_path / "recorded"
     with ServerThread(ServeConfig(files=0)) as upstream:
-        stub = {
-            "request": {"url": "/old"},
-            "response": {"status": 302, "headers": {"Location": f"{upstream}/new"}},
-        }
-        request = urllib.request.Request(f"{upstream}/__admin/mappings", data=json.dumps(stub).encode(),
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
-        urllib.request.urlopen(request, timeout=10).close()
+        # (and with credentials in it, to the upstream or elsewhere: never a client's, never on disk)
+        with_creds = upstream.replace("://", "://ruser:REDIRPW@")
+        for path, target in (("/old", f"{upstream}/new"), ("/creds", f"{with_creds}/new"),
+                             ("/away", "http://ruser:REDIRPW@127.0.0.1:1/x")):  # fmt: skip
+            stub = {"request": {"url": path}, "response": {"status": 302, "headers": {"Location": target}}}
+            request = urllib.request.Request(f"{upstream}/__admin/mappings", data=json.dumps(stub).encode(),
+                                             headers={"Content-Type": "application/json"})  # fmt: skip
+            urllib.request.urlopen(request, timeout=10).close()
         with ServerThread(ServeConfig(upstream=upstream, record=recorded)) as proxy:
             assert location(proxy, "/old") == f"{proxy}/new"  # (live: the proxy's own address)
+            assert location(proxy, "/creds") == f"{proxy}/new"
+            assert location(proxy, "/away") == "http://ruser:REDIRPW@127.0.0.1:1/x"  # (another server's)
+    assert not any(b"REDIRPW" in path.read_bytes() for path in recorded.rglob("*") if path.is_file())
     with ServerThread(ServeConfig(files=0, mappings=recorded)) as replay:
         assert location(replay, "/old") == "/new"
+        assert location(replay, "/creds") == "/new"
+        assert location(replay, "/away") == "http://127.0.0.1:1/x"

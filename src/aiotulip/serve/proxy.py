@@ -24,7 +24,7 @@ from yarl import URL
 
 from aiotulip.serve.faults import Plan
 from aiotulip.serve.guard import continue_body
-from aiotulip.serve.record import MAX_RECORDED
+from aiotulip.serve.record import MAX_RECORDED, without_userinfo
 from aiotulip.serve.shaping import SourceBroken
 from aiotulip.serve.shaping import answer as send_answer
 from aiotulip.serve.upstream import check_upstream, upstream_context
@@ -242,7 +242,9 @@ class Upstream:
             lower = key.lower()
             if lower in _HOP_BY_HOP or lower in named:
                 continue
-            if lower in _SELF_NAMING and value.startswith(self.origin):
+            if lower in _SELF_NAMING and without_userinfo(value).startswith(self.origin):
+                # (with credentials or not: the upstream's credentials are no client's)
+                value = without_userinfo(value)
                 # The upstream named itself: the client must come back through the proxy.
                 rest = value[len(self.origin) :]
                 after = rest[len(self.prefix) :]

@@ -106,6 +106,8 @@ class Recorder:
             lower = key.lower()
             if lower in _DROPPED or (lower == "set-cookie" and not self.secrets):
                 continue
+            if lower in ("location", "content-location") and not self.secrets:
+                value = without_userinfo(value)  # (a redirect's credentials are secrets too)
             if key in kept:
                 kept[key] = [*kept[key], value] if isinstance(kept[key], list) else [kept[key], value]
             else:
@@ -164,3 +166,12 @@ def _slug(url: str) -> str:
 def _extension(content_type: str) -> str:
     lower = content_type.lower()
     return next((ext for marker, ext in _EXTENSIONS if marker in lower), "bin")
+
+
+def without_userinfo(url: str) -> str:
+    """*url* without the user:password@ a server may put in a Location."""
+    scheme, sep, rest = url.partition("://")
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    if not sep or "@" not in rest[:authority_end]:
+        return url
+    return f"{scheme}://{rest[:authority_end].rpartition('@')[2]}{rest[authority_end:]}"
