@@ -4,6 +4,7 @@ type, paths out of __files."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -157,3 +158,21 @@ def test_a_json_body_is_read_to_its_end_however_it_comes(server: str) -> None:
     assert curl.stdout == b"200", curl
     status, listed = raw(server, "GET", "/__admin/mappings", {"Host": f"127.0.0.1:{port}"})
     assert status == 200 and json.loads(listed)["meta"]["total"] == 1001
+
+
+def test_a_chunked_body_too_large_is_refused_without_a_size_it_does_not_know(server: str) -> None:
+    """It said "not 1048577": how far it was read, not the body's size (2 MB here)."""
+    port = server.rsplit(":", 1)[1]
+    chunk = b"x" * (1 << 20)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(2)) + b"0\r\n\r\n"
+    head = (f"POST /__admin/mappings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        with contextlib.suppress(OSError):  # (refused before its end: the server may close meanwhile)
+            sock.sendall(body)
+        answer = b""
+        while chunk_read := sock.recv(65536):
+            answer += chunk_read
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    assert answer.endswith(b"a body of at most 1048576 bytes, not more than 1048576\n"), answer[-100:]

@@ -161,7 +161,7 @@ async def read_json(request: web.BaseRequest, *, strict_type: bool, empty: Any =
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY:
-            raise _too_large(size)
+            raise _too_large(size, known=False)  # (read no further: a chunked body says no size)
     data = b"".join(chunks)
     if not data.strip():
         return empty
@@ -185,7 +185,9 @@ async def read_json(request: web.BaseRequest, *, strict_type: bool, empty: Any =
     return parsed
 
 
-def _too_large(size: int) -> web.HTTPRequestEntityTooLarge:
+def _too_large(size: int, known: bool = True) -> web.HTTPRequestEntityTooLarge:
+    """*known*: *size* is the body's (its Content-Length), not how far it was read before refused."""
+    said = str(size) if known else f"more than {MAX_BODY}"
     return web.HTTPRequestEntityTooLarge(
-        max_size=MAX_BODY, actual_size=size, text=f"a body of at most {MAX_BODY} bytes, not {size}\n"
+        max_size=MAX_BODY, actual_size=size, text=f"a body of at most {MAX_BODY} bytes, not {said}\n"
     )
