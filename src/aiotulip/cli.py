@@ -160,8 +160,10 @@ def _unechoed(word: str) -> str:
     """An unrecognized word as the error line shows it: a mistyped option's value may be the
     password meant for ``--pass`` (``--passwd=s3cret``, ``--usr bob:s3cret``), so only an option's
     name is said."""
-    if word.startswith("-"):
+    if word.startswith("--"):
         return word.partition("=")[0] + ("=..." if "=" in word else "")
+    if word.startswith("-"):  # (-Zs3cret: a short option's value joined to it)
+        return word[:2] + ("..." if len(word) > 2 else "")
     return "..."
 
 

@@ -111,6 +111,7 @@ BAD_INPUTS = {
     # A mistyped option's value was echoed (argparse says the whole word it cannot take).
     "a mistyped --user": ["--usr", "bob:S3cr3tPW", "http://127.0.0.1:1/x"],
     "an ambiguous --us=": ["--us=bob:S3cr3tPW", "http://127.0.0.1:1/x"],
+    "an unknown short option with its value": ["-ZS3cr3tPW", "http://127.0.0.1:1/x"],
     "a URL to --config": ["--config", "http://u:S3cr3tPW@127.0.0.1:1/x", "http://127.0.0.1:1/x"],
     "a control byte in a header value": ["-H", "Authorization: Bearer S3cr3tPW\x7f", "http://127.0.0.1:9/x"],
     "a header without its colon": ["-H", "X-Api-Key S3cr3tPW", "http://127.0.0.1:1/x"],
