@@ -2,11 +2,12 @@
 arguments and runs them), and map errors to exit statuses.
 
 Exit statuses: 0 ok, 1 some items failed, 2 bad usage or input, 126/127 command not executable/found
-(spin), 130 interrupted.
+(spin), 128+N interrupted by signal N (ended by the signal itself: see _end_by_signal).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -229,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return exc.exit_status
     except KeyboardInterrupt:  # Ctrl-C while starting: as quiet as one while running
         _ignore_late_interrupts()
+        if argv is None:
+            _end_by_signal(signal.SIGINT)
         return EXIT_INTERRUPTED
     if extra:  # reported by the subcommand, so the message names it and its --help
         args.parser.error(f"unrecognized arguments: {' '.join(_unechoed(word) for word in extra)}")
@@ -251,7 +254,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = EXIT_INTERRUPTED if signum is None else 128 + signum
     finally:
         _ignore_late_interrupts(status if argv is None else None)
+    if argv is None and status - 128 in _ENDED_BY:
+        _end_by_signal(status - 128)
     return status
+
+
+# The signals whose status (128+N) this process ends by the signal itself, all said and written.
+_ENDED_BY = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _end_by_signal(signum: int) -> None:
+    """End this process by *signum*, as the signal would have ended it (a shell shows 128+N).
+
+    An exit status of 130 told a shell running tulip from a script that tulip had handled the
+    Ctrl-C itself, and the script went on (bash's rule; a loop over tulip commands took one Ctrl-C
+    each). Ended by the signal, the script stops, as it does after curl, wget or Python itself.
+    Everything is said and written by now: the report, the summary, the terminal given back."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
 
 
 def _ignore_late_interrupts(status: int | None = None) -> None:

@@ -221,13 +221,13 @@ SLOW = ServeConfig(files=24, size=(200_000, 200_000), seed=2, faults=Faults(band
 @pytest.mark.parametrize(
     ("how", "status"),
     [
-        ("ctrl-c", 130),
-        ("sigint", 130),
-        ("sigterm", 128 + signal.SIGTERM),
-        ("sighup", 128 + signal.SIGHUP),
-        ("group-sigterm", 128 + signal.SIGTERM),  # timeout(1), systemd: every process of the group
-        ("group-sighup", 128 + signal.SIGHUP),  # a terminal closed
-        ("child-sigterm", 128 + signal.SIGTERM),  # one child alone: the other finishes its items
+        ("ctrl-c", -signal.SIGINT),
+        ("sigint", -signal.SIGINT),
+        ("sigterm", -signal.SIGTERM),
+        ("sighup", -signal.SIGHUP),
+        ("group-sigterm", -signal.SIGTERM),  # timeout(1), systemd: every process of the group
+        ("group-sighup", -signal.SIGHUP),  # a terminal closed
+        ("child-sigterm", -signal.SIGTERM),  # one child alone: the other finishes its items
     ],
 )
 def test_an_interrupted_run_ends_every_process_and_reports(tmp_path: Path, how: str, status: int) -> None:
@@ -480,7 +480,7 @@ def test_a_second_ctrl_c_does_not_wait_for_a_child_that_hangs(tmp_path: Path) ->
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(children[0], signal.SIGKILL)
-    assert proc.returncode == 130, err
+    assert proc.returncode == -signal.SIGINT, err
     assert waited < 10, waited  # (the grace is 30 s; the impatient wait 2 s)
     assert "Traceback" not in err
     report = json.loads((tmp_path / "report.json").read_text())

@@ -87,3 +87,18 @@ def test_fetch_with_worker_processes_draws_only_the_bar_after_fg(tmp_path: Path)
         resumed = shell.type("fg\n", 20, until="PROMPT$")
         assert b"connecting" not in resumed and b"KiB/s" in resumed, resumed
     assert (tmp_path / "a.bin").read_bytes() == BODY == (tmp_path / "b.bin").read_bytes()
+
+
+def test_ctrl_c_stops_a_script_that_runs_tulip(tmp_path: Path) -> None:
+    """tulip exited 130 after a Ctrl-C: bash took it that tulip had handled the signal, and the
+    script went on (a loop over three downloads took three Ctrl-Cs). It ends by the signal now."""
+    slow = [response("200 OK", b"", f"Content-Length: {len(BODY)}", length=None), BODY[:1000], Pause(10),
+            BODY[1000:]]  # fmt: skip
+    with Scripted({"/f.bin": lambda r: slow}) as server, Shell() as shell:
+        script = tmp_path / "loop.sh"
+        script.write_text(f"for i in 1 2 3; do {TULIP} fetch -q {server.base}/f.bin -d {tmp_path}/$i; "
+                          "echo AFTER $i; done\n")  # fmt: skip
+        started = shell.type(f"bash {script}\n", 2.5)  # (tulip under way: its first bytes came)
+        ended = shell.type("\x03", 10, until="PROMPT$")
+        assert b"PROMPT$" in ended, started + ended
+        assert b"AFTER" not in ended, ended
