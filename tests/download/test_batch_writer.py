@@ -132,3 +132,39 @@ def test_a_ctrl_c_in_the_middle_of_a_small_file_leaves_no_temporary(tmp_path: ob
     with mock.patch(target, side_effect=KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
         store.write_whole(Job(url="http://127.0.0.1:1/a.bin", name="a.bin"), b"x" * 100)
     assert sorted(p.name for p in dest.iterdir()) == []
+
+
+@aio
+async def test_nothing_is_written_to_a_part_after_a_write_that_failed() -> None:
+    """The 0.1 s clock handed what had come to the disk whenever the last write was done, failed or
+    not: the failure was lost, and the next bytes were written after a hole."""
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    from aiotulip.download.engines.aio import _stream
+    from aiotulip.download.progress import Progress
+
+    class Body:
+        def __init__(self) -> None:
+            self.pieces = [[b"a" * 10], [b"b" * 10], [b"c" * 10]]
+
+        async def read_chunks(self, n: int) -> list[bytes]:
+            await asyncio.sleep(0.3)  # (a slow server: the clock fires between the pieces)
+            return self.pieces.pop(0) if self.pieces else []
+
+    class Part:
+        size = 0
+        written: list[bytes] = []
+
+        def write_all(self, chunks: list[bytes]) -> None:
+            if not self.written:
+                self.written.append(b"(failed)")
+                raise OSError(28, "No space left on device")
+            self.written.append(b"".join(chunks))
+
+    part = Part()
+    with concurrent.futures.ThreadPoolExecutor(1) as disk:
+        ctx = SimpleNamespace(buffer_size=1 << 20, disk=disk, progress=Progress())
+        with pytest.raises(OSError, match="No space left"):
+            await _stream(Body(), part, ctx, None)  # type: ignore[arg-type]
+    assert part.written == [b"(failed)"]

@@ -368,9 +368,11 @@ async def _stream(
     def elapsed() -> None:
         nonlocal timer, due
         timer = None
-        if parked and chunks and (writing is None or writing.done()):
+        if parked and chunks and (writing is None or (writing.done() and writing.exception() is None)):
             hand_over()  # a quiet socket: now, not when the next bytes come
         else:
+            # (a write under way, or one that failed: the reader raises its error at its next turn,
+            # and nothing is written after a write that failed)
             due = True
 
     room = None if until is None else until - part.size  # bytes the body may still add
