@@ -154,7 +154,9 @@ async def test_nothing_is_written_to_a_part_after_a_write_that_failed() -> None:
 
     class Part:
         size = 0
-        written: list[bytes] = []
+
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
 
         def write_all(self, chunks: list[bytes]) -> None:
             if not self.written:
