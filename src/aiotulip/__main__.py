@@ -6,8 +6,8 @@ from aiotulip.cli import main
 if __name__ == "__main__":
     status = main()
     # CPython remembers a KeyboardInterrupt that passed through any exec() of a string, even one
-    # caught later, and then ends `python -m` by SIGINT (-2) whatever the status: a Ctrl-C landing
-    # while dataclasses or namedtuple made their methods (exec) printed "interrupted", then -2.
-    # An exec that succeeds clears it.
+    # caught later (dataclasses and namedtuple make their methods so), and then ends `python -m` by
+    # SIGINT whatever the status main decided. main ends by a signal itself when it means to (see
+    # cli._end_by_signal); an exec that succeeds clears CPython's note for every other status.
     exec("")
     sys.exit(status)

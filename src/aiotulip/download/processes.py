@@ -193,8 +193,8 @@ def run_workers(work: Work) -> Outcome:
     for child in children:
         if not child.ended and interrupted:  # killed by a second Ctrl-C: its items under way
             for index, held in child.begun.items():
-                # What its part keeps, at most: bytes are told as they arrive, before they reach
-                # the disk, and the killed child's buffers went with it.
+                # What its part keeps, at most: bytes are told as they are handed to the disk,
+                # before the write is done, and the killed child's writes may not have been.
                 kept = min(held, work.store.held(jobs[index]))
                 settle(index, "interrupted", kept, "interrupted")
         elif not child.ended:  # died (or was killed) before its end: its unfinished items failed

@@ -24,7 +24,7 @@ from yarl import URL
 
 from aiotulip.serve.faults import Plan
 from aiotulip.serve.guard import continue_body
-from aiotulip.serve.record import MAX_RECORDED, without_userinfo
+from aiotulip.serve.record import LOCATIONS, MAX_RECORDED, without_userinfo
 from aiotulip.serve.shaping import SourceBroken
 from aiotulip.serve.shaping import answer as send_answer
 from aiotulip.serve.upstream import check_upstream, upstream_context
@@ -186,7 +186,7 @@ class Upstream:
         kept = [
             (
                 key,
-                value[len(here) :] if key.lower() in _SELF_NAMING and value.startswith(here + "/") else value,
+                value[len(here) :] if key.lower() in LOCATIONS and value.startswith(here + "/") else value,
             )
             for key, value in headers.items()
         ]
@@ -242,19 +242,16 @@ class Upstream:
             lower = key.lower()
             if lower in _HOP_BY_HOP or lower in named:
                 continue
-            if lower in _SELF_NAMING and without_userinfo(value).startswith(self.origin):
-                # (with credentials or not: the upstream's credentials are no client's)
-                value = without_userinfo(value)
-                # The upstream named itself: the client must come back through the proxy.
+            if lower in LOCATIONS and (bare := without_userinfo(value)).startswith(self.origin):
+                # The upstream named itself: the client must come back through the proxy (without
+                # the credentials it may have put there: the upstream's are no client's).
+                value = bare
                 rest = value[len(self.origin) :]
                 after = rest[len(self.prefix) :]
                 if rest.startswith(self.prefix) and (not after or after[0] in "/?#"):
                     value = f"{request.scheme}://{request.host}{after}"
             headers.add(key, value)
         return headers
-
-
-_SELF_NAMING = ("location", "content-location")  # headers in which the upstream may name itself
 
 
 async def _chunks(answer: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -106,7 +106,7 @@ class Recorder:
             lower = key.lower()
             if lower in _DROPPED or (lower == "set-cookie" and not self.secrets):
                 continue
-            if lower in ("location", "content-location") and not self.secrets:
+            if lower in LOCATIONS and not self.secrets:
                 value = without_userinfo(value)  # (a redirect's credentials are secrets too)
             if key in kept:
                 kept[key] = [*kept[key], value] if isinstance(kept[key], list) else [kept[key], value]
@@ -166,6 +166,9 @@ def _slug(url: str) -> str:
 def _extension(content_type: str) -> str:
     lower = content_type.lower()
     return next((ext for marker, ext in _EXTENSIONS if marker in lower), "bin")
+
+
+LOCATIONS = ("location", "content-location")  # the headers in which an answer names a place
 
 
 def without_userinfo(url: str) -> str:
