@@ -280,3 +280,20 @@ def test_a_file_without_a_validator_is_never_split(tmp_path: Path, engine: str) 
         report = fetch([f"{server.base}/f.bin"], tmp_path, options(engine))
     (result,) = report.items
     assert result.status == "ok" and (tmp_path / "f.bin").read_bytes() == VERSION_B
+
+
+def test_what_a_part_keeps_is_its_map_for_a_split_download_else_its_size(tmp_path: Path) -> None:
+    """The bytes a killed --workers child's items report are asked of the disk: a split part is
+    sparse, at the file's size, and only its map says what is written."""
+    from aiotulip.download.models import Job
+    from aiotulip.download.store import Store
+
+    store = Store(tmp_path)
+    store.prepare()
+    split, plain = Job("http://h/s.bin", "s.bin"), Job("http://h/p.bin", "p.bin")
+    with open(store.part_path(split), "wb") as part:
+        part.truncate(100)
+    os.setxattr(store.part_path(split), "user.tulip.segments",
+                json.dumps({"v": 1, "total": 100, "done": [[0, 10], [50, 60]]}).encode())  # fmt: skip
+    Path(store.part_path(plain)).write_bytes(b"x" * 42)
+    assert (store.held(split), store.held(plain), store.held(Job("http://h/n.bin", "n.bin"))) == (20, 42, 0)

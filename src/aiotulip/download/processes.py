@@ -141,9 +141,9 @@ class _Child:
     stages: dict[str, float] = field(default_factory=dict)
     signum: int | None = None  # the signal that interrupted it
     stopped: str | None = None  # why it started no more items (a full disk), if it stopped
-    # Items under way, by number: the bytes each holds, as its events say. Killed (a second Ctrl-C),
-    # the child cannot report them; they are interrupted with their parts, not "not started".
-    begun: dict[int, int] = field(default_factory=dict)
+    # Items under way, by number. Killed (a second Ctrl-C), the child cannot report them; they are
+    # interrupted with their parts, not "not started".
+    begun: set[int] = field(default_factory=set)
 
 
 def run_workers(work: Work) -> Outcome:
@@ -192,11 +192,10 @@ def run_workers(work: Work) -> Outcome:
 
     for child in children:
         if not child.ended and interrupted:  # killed by a second Ctrl-C: its items under way
-            for index, held in child.begun.items():
-                # What its part keeps, at most: bytes are told as they are handed to the disk,
-                # before the write is done, and the killed child's writes may not have been.
-                kept = min(held, work.store.held(jobs[index]))
-                settle(index, "interrupted", kept, "interrupted")
+            for index in child.begun:
+                # What its part keeps, asked of the disk: the child's last events may not have
+                # come (they are sent every 50 ms), nor its last write have landed.
+                settle(index, "interrupted", work.store.held(jobs[index]), "interrupted")
         elif not child.ended:  # died (or was killed) before its end: its unfinished items failed
             why = _death(child)
             for index in child.indices:
@@ -315,23 +314,20 @@ def _take(child: _Child, jobs: _Numbered, results: ResultLog, progress: Progress
             if kind == "done":
                 _, index, result = event
                 results[index] = result
-                begun.pop(index, None)
+                begun.discard(index)
                 progress.done(jobs[index], result)
             elif kind == "advance":
                 index = event[1]
                 if index >= 0:
-                    begun[index] = begun.get(index, 0) + event[2]
+                    begun.add(index)
                 progress.advance(event[2], jobs[index] if index >= 0 else None)
             elif kind == "sized":
                 index = event[1]
-                if event[4] is not None:
-                    begun[index] = event[4]
-                else:
-                    begun.setdefault(index, 0)
+                begun.add(index)
                 progress.sized(jobs[index], event[2], event[3], event[4])
             elif kind == "retrying":
                 index = event[1]
-                begun[index] = event[5] or 0
+                begun.add(index)
                 progress.retrying(jobs[index], event[2], RuntimeError(event[3]), event[4], event[5])
             elif kind == "end":
                 _, child.interrupted, child.max_lag, child.stages, child.signum, child.stopped = event

@@ -100,8 +100,17 @@ class Store:
         return self._prefix + part_name(job.name)
 
     def held(self, job: Job) -> int:
-        """Bytes *job*'s part keeps for the next run (none open here: looked at on disk)."""
-        return regular_size(self.part_path(job)) or 0
+        """Bytes *job*'s part keeps for the next run (none open here: looked at on disk): its size,
+        or, for a split download's part (sparse, at the file's size), what its map says is written."""
+        path = self.part_path(job)
+        size = regular_size(path)
+        if size is None:
+            return 0
+        with contextlib.suppress(OSError, AttributeError, UnicodeDecodeError):
+            kept = decode_map(os.getxattr(path, MAP).decode("latin-1"))
+            if kept is not None:
+                return sum(end - start for start, end in kept[1])
+        return size
 
     def inspect(self, job: Job) -> Local:
         """Return the sizes of *job*'s final file and part, where they exist as regular files, and
