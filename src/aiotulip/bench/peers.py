@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiotulip.shared.signals import left_to_main
+
 __all__ = ["Client", "Run", "clients", "engine_spec", "run_client"]
 
 TEXTBOOK = '''"""The textbook asyncio downloader (PEERS.md): a session, a semaphore, gather, whole bodies."""
@@ -194,6 +196,7 @@ def run_client(
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=work, env=env)
 
         def wait() -> None:
+            left_to_main()
             _pid, status, usage = os.wait4(proc.pid, 0)
             ended["wall"] = time.perf_counter() - started
             ended["status"] = status

@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from aiotulip.shared.signals import left_to_main
+
 __all__ = ["EventWriter"]
 
 _FLUSH_EVERY = 0.2  # seconds a line may wait in the buffer
@@ -89,6 +91,7 @@ class EventWriter:
                     self._context.__exit__(type(failure), failure, failure.__traceback__)
 
     def _keep_flushing(self) -> None:
+        left_to_main()
         while not self._stop.wait(_FLUSH_EVERY):
             with self._lock:
                 out = self._out

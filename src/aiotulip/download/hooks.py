@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiotulip.errors import UsageError
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["QUEUE", "RUNNERS", "Call", "Hooks", "command"]
 
@@ -157,6 +158,7 @@ class Hooks:
     # -- the runners --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        left_to_main()
         while True:
             with self._lock:
                 while not self._queue and not self._closing:

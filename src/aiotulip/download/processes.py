@@ -382,6 +382,7 @@ class _Relay(Progress):
         self._flusher.start()
 
     def _keep_flushing(self) -> None:
+        _signals.left_to_main()
         while not self._stop.wait(_FLUSH_EVERY):
             with self._lock:
                 if self._events and time.monotonic() - self._last >= _FLUSH_EVERY:

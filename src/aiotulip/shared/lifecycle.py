@@ -8,6 +8,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, Protocol, TypeVar
 
+from aiotulip.shared.signals import left_to_main
+
 __all__ = ["LoopThread", "Service"]
 
 
@@ -60,6 +62,7 @@ class LoopThread(Service, Generic[R]):
         failure: list[BaseException] = []
 
         def main() -> None:
+            left_to_main()
             loop = self._new_loop()
             self._loop = loop
             try:

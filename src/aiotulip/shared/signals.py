@@ -16,7 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["deferred", "interrupt_on_terminate", "late", "received", "terminating_as_interrupt", "wanted"]
+__all__ = [
+    "deferred",
+    "interrupt_on_terminate",
+    "late",
+    "left_to_main",
+    "received",
+    "terminating_as_interrupt",
+    "wanted",
+]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -120,3 +128,27 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         mask(signal.SIG_SETMASK, previous)
+
+
+# What a user, a terminal or a supervisor sends to the whole process. The faults (SIGSEGV, SIGFPE, ...)
+# and SIGPIPE belong to the thread that caused them and stay unblocked.
+_TO_THE_PROCESS = tuple(
+    getattr(signal, name)
+    for name in (
+        "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGTSTP", "SIGCONT", "SIGWINCH",
+        "SIGCHLD", "SIGALRM", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU",
+    )
+    if hasattr(signal, name)
+)  # fmt: skip
+
+
+def left_to_main() -> None:
+    """Block, in the calling helper thread, the signals sent to the process, so that the kernel gives
+    them to the main thread. CPython runs handlers only there, and a signal the kernel gave to a helper
+    does not wake a main thread asleep in ``time.sleep`` or a lock: Ctrl-C on a program whose main
+    thread slept beside a Spinner's clock thread was then acted on only when the sleep ended (seen
+    once in CI, 30 s late; ``signal.pthread_kill`` on the helper shows it every time). Call it first
+    in every thread tulip starts (``initializer=`` for a pool)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is not None and threading.current_thread() is not threading.main_thread():
+        mask(signal.SIG_BLOCK, _TO_THE_PROCESS)

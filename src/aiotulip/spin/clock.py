@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from aiotulip.shared.lag import Cadence
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["Clock", "Supervised", "in_loop"]
 
@@ -48,6 +49,7 @@ class Clock:
         self._thread.start()
 
     def _run_thread(self) -> None:
+        left_to_main()
         cadence = self.cadence
         # Event.wait is the stop signal and the frame clock at once: no flag to poll.
         while not self._stop.wait(max(0.0, cadence.due - time.monotonic())):

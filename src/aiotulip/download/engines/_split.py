@@ -22,6 +22,7 @@ from aiotulip.download.progress import Progress
 from aiotulip.download.segments import Changed, Connection, Failed, Retry, Segments, Span
 from aiotulip.download.store import PartFile
 from aiotulip.errors import FetchError, Timeout
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["MapSaver", "run_async", "run_blocking"]
 
@@ -102,7 +103,9 @@ def run_blocking(item: Item, step: Split, response: Any, part: PartFile, ctx: An
     connections = [segments.connection() for _ in range(max(1, item.rules.split))]
     if step.first is not None:
         connections[0].adopt(step.first, step.source)
-    pool = concurrent.futures.ThreadPoolExecutor(len(connections) + 1, thread_name_prefix="tulip-split")
+    pool = concurrent.futures.ThreadPoolExecutor(
+        len(connections) + 1, thread_name_prefix="tulip-split", initializer=left_to_main
+    )
     runner = _Blocking(item, part, ctx, lock, saver, FrontHasher(part, pool.submit))
     try:
         futures = [

@@ -40,6 +40,7 @@ from aiotulip.download.store.part import digests_of
 from aiotulip.download.transports import AsyncResponse, AsyncTransport, chunk_reader, open_async
 from aiotulip.errors import FetchError
 from aiotulip.shared.lag import LagProbe
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["BatchWriter", "run"]
 
@@ -424,7 +425,9 @@ async def _stream(
 async def run(work: Work) -> Outcome:
     """Download the jobs on ``options.concurrency`` worker tasks; cancelling the caller interrupts."""
     transport = open_async(work.options.transport, work.options.transport_options())
-    disk = concurrent.futures.ThreadPoolExecutor(max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk")
+    disk = concurrent.futures.ThreadPoolExecutor(
+        max_workers=_DISK_THREADS, thread_name_prefix="tulip-disk", initializer=left_to_main
+    )
     try:
         return await _run(work, transport, disk)
     finally:

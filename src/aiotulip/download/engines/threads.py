@@ -18,6 +18,7 @@ from aiotulip.download.engines import Interrupted, Outcome, Work
 from aiotulip.download.engines._sync import Context, download
 from aiotulip.download.models import Job, Result
 from aiotulip.download.transports import open_sync
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["run"]
 
@@ -53,7 +54,9 @@ def run(work: Work) -> Outcome:
             with per_host(job.host):
                 return download(job, work.local(job), ctx)
 
-        executor = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="tulip-fetch")
+        executor = ThreadPoolExecutor(
+            max_workers=options.concurrency, thread_name_prefix="tulip-fetch", initializer=left_to_main
+        )
         # Submitted a few at a time, not all at once: a million jobs must not be a million futures.
         pending: dict[Future[Result], tuple[int, Job]] = {}
         # Each future says when it is done, into this queue: concurrent.futures.wait() visits every
