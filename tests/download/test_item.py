@@ -566,7 +566,7 @@ SCENARIOS: dict[str, tuple[dict, list[str]]] = {
             "taken -> commit f.1.bin",
             "taken -> commit f.2.bin",
             "committed -> ok bytes=100 attempts=1"
-            ' reason="f.bin was there and not tulip\'s: kept, and this saved beside it"',
+            " reason='f.bin was there, not from this URL: kept, and this saved beside it'",
         ],
     ),
     "a stranger's file of the server's size and date is its copy (wget, curl -R): not read again": (

@@ -133,6 +133,34 @@ def test_content_disposition_names_the_file(tmp_path: Path, engine: str) -> None
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_name_the_server_gives_beside_a_strangers_file_is_numbered(tmp_path: Path, engine: str) -> None:
+    """The server names the file report.csv and a report.csv of somebody else's is there: it is kept
+    and the download saved as report.1.csv, as the URL's own name would be and as wget2 does
+    (--on-collision is about two URLs of one run). The item failed once, its whole body come; a
+    rerun writes its own report.1.csv again, and numbers past a name another URL of the run holds."""
+    (tmp_path / "report.csv").write_bytes(b"somebody's\n")
+    with ServerThread(ServeConfig(files=3, size=(100_000, 100_000))) as base:
+        files = manifest(base)
+        url = base + files[0]["url"] + "?disposition=report.csv"
+        first = fetch([url], tmp_path, engine=engine, content_disposition=True)
+        again = fetch([url], tmp_path, engine=engine, content_disposition=True)
+        (tmp_path / "data.csv").write_bytes(b"somebody's\n")
+        clash = fetch([base + files[1]["url"] + "?disposition=data.1.csv",
+                       base + files[2]["url"] + "?disposition=data.csv"],
+                      tmp_path, engine="sequential", content_disposition=True)  # fmt: skip
+    (item,) = first.items
+    assert (item.status, Path(item.path).name, item.sha256) == ("ok", "report.1.csv", files[0]["sha256"])
+    assert item.reason == "report.csv was there, not from this URL: kept, and this saved beside it"
+    assert [(r.status, Path(r.path).name, r.reason) for r in again.items] == [("ok", "report.1.csv", None)]
+    assert [(r.status, Path(r.path).name) for r in clash.items] == [
+        ("ok", "data.1.csv"),
+        ("ok", "data.2.csv"),
+    ]
+    assert (tmp_path / "report.csv").read_bytes() == (tmp_path / "data.csv").read_bytes() == b"somebody's\n"
+    assert sha(tmp_path / "data.2.csv") == files[2]["sha256"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_timestamping_asks_again_and_takes_only_what_changed(tmp_path: Path, engine: str) -> None:
     with ServerThread(ServeConfig(files=2, size=(2_000, 200_000))) as base:
         first = manifest(base)
@@ -313,13 +341,11 @@ def test_a_server_name_never_replaces_a_file_already_there(tmp_path: Path, engin
             f"{base}{files[0]['url']}?disposition=other.txt",
             f"{base}{files[1]['url']}?disposition=folder",
         ]
-        refused = fetch(urls, tmp_path, engine=engine, content_disposition=True, retries=0)
-        numbered = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
+        numbered = fetch(urls, tmp_path, engine=engine, content_disposition=True, retries=0)
         hidden = fetch([f"{base}{files[0]['url']}?disposition=.bashrc"], tmp_path / "h", engine=engine,
                        content_disposition=True)  # fmt: skip
-        again = fetch(urls, tmp_path, engine=engine, content_disposition=True, on_collision="number")
-    assert [(r.status, r.error_kind) for r in refused.items] == [("failed", "fetch")] * 2
-    assert all("--on-collision number" in (r.error or "") for r in refused.items)
+        again = fetch(urls, tmp_path, engine=engine, content_disposition=True)
+    # Numbered whatever --on-collision says (it is about two URLs of one run), as the URL's own name.
     assert [(r.status, Path(r.path).name) for r in numbered.items] == [
         ("ok", "other.1.txt"),
         ("ok", "folder.1"),

@@ -239,12 +239,11 @@ class Names:
         folded = name.casefold()
         return self._owners.get(folded, owner) == owner and folded not in self._folders
 
-    def take(
-        self, wanted: str, current: str, first: int = 0, always: bool = False, url: str | None = None
-    ) -> tuple[str, int]:
+    def take(self, wanted: str, current: str, first: int = 0, url: str | None = None) -> tuple[str, int]:
         """Return the name to write instead of *current* (the URL's), and its number (0: *wanted*
-        itself); ValueError if it cannot be. *first* > 0: the names before that number turned out
-        to be files already there, not this run's (numbered then *always*, whatever the rule).
+        itself); ValueError if another item of this run wants *wanted* and the rule is not to number.
+        *first* > 0: the names before that number turned out to be files already there, not from
+        this URL, and the next free one is taken, whatever the rule.
         *url*: the item's, so that the file it wrote in an earlier run is found and written again."""
         if first == 0 and wanted.casefold() == current.casefold():
             return current, 0
@@ -256,11 +255,10 @@ class Names:
             number = first
             name = numbered(wanted, number) if number else wanted
             while not self._free(name, current):
-                self._refuse(wanted, "another item writes")
+                if not number:
+                    self._refuse(wanted, "another item writes")
                 number += 1
                 name = numbered(wanted, number)
-            if number and number == first and self._on_collision != "number" and not always:
-                self._refuse(wanted, "is a file already there, not from this URL")
             self._claim(name, current)
             return name, number
 

@@ -348,8 +348,9 @@ class Item(SplitSteps):
             result.resumed_unvalidated = True
         if self._mirrors is not None and not (self.job.sha256 or self.job.checksums):
             result.unverified = self._mirrors.sources.joined()
-        if self._stranger and self.name != self.job.name:
-            result.reason = f"{self.job.name} was there and not tulip's: kept, and this saved beside it"
+        beside = self._naming.beside if self._naming is not None else None
+        if beside is not None and self.name != beside:
+            result.reason = f"{beside} was there, not from this URL: kept, and this saved beside it"
         result.content_encoding = self._encoding
         return self._to(self._finish(result))
 

@@ -15,7 +15,7 @@ class Disposition:
     """The final name of one item whose server may name it (``--content-disposition``), or whose
     own name is a stranger's file (*names* None without ``--content-disposition``)."""
 
-    __slots__ = ("_job_name", "_names", "_number", "_url", "_wanted", "name", "path")
+    __slots__ = ("_job_name", "_names", "_number", "_url", "_wanted", "beside", "name", "path")
 
     def __init__(self, names: Names | None, job_name: str, path: str, url: str | None = None) -> None:
         self._names = names
@@ -25,6 +25,7 @@ class Disposition:
         self.path = path  # ... and its path, as the Report shows it
         self._wanted: str | None = None  # the name the server asked for
         self._number = 0  # ... numbered this far (0: as asked)
+        self.beside: str | None = None  # the name a file not from this URL held: kept, and this beside it
 
     def suggested(self, header: str | None) -> bool:
         """Take the name a Content-Disposition *header* gives; False if it gives none. Raise
@@ -38,23 +39,26 @@ class Disposition:
         return True
 
     def taken(self) -> None:
-        """The name is a file already there, not from this URL: move to the next free one (or raise
-        ValueError if the collision rule allows none for a name the server gave). The URL's own
-        name is always numbered: wget2 and aria2c keep a stranger's file so, and so does tulip."""
+        """The name is a file already there, not from this URL: move to the next free one. It is
+        numbered whatever ``--on-collision`` says, which is about two URLs of this run, the server's
+        name as the URL's own: wget2 and aria2c keep a stranger's file so, and so does tulip (a
+        refusal failed the item after its whole body had come)."""
         if self._wanted is None:
             self._wanted = self._job_name
-        self._take(self._number + 1, self._wanted == self._job_name)
+        if self.beside is None:
+            self.beside = self.name
+        self._take(self._number + 1)
 
     @property
     def renamed(self) -> bool:
         return self.name != self._job_name
 
-    def _take(self, first: int, always: bool = False) -> None:
+    def _take(self, first: int) -> None:
         assert self._wanted is not None
         if self._names is None:
             chosen, self._number = numbered(self._wanted, first), first
         else:
-            chosen, self._number = self._names.take(self._wanted, self._job_name, first, always, self._url)
+            chosen, self._number = self._names.take(self._wanted, self._job_name, first, self._url)
         if chosen != self.name:
             base = self.name.rpartition("/")[2]
             self.name = chosen
