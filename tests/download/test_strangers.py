@@ -71,6 +71,26 @@ def test_a_strangers_file_is_kept_and_the_download_saved_beside_it(
         assert len(server.requests) == asked
         assert (tmp_path / name).read_bytes() == JUNK
 
+        # ... and so does a run given only the URL (it downloaded the file again in full, every time,
+        # and renamed it over itself): past the stranger's and the junk, to its own, unasked.
+        proc = fetch(f"{server.base}/{name}", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"skipped {stem}.2.{ext} (already complete, beside {name}"), proc.stdout
+        assert len(server.requests) == asked
+        item = report(tmp_path)
+        assert (item["status"], item["path"], item["sha256"]) == (
+            "skipped", f"./{stem}.2.{ext}", hashlib.sha256(body).hexdigest()
+        )  # fmt: skip
+
+        # Edited since, it is nobody's to replace: kept, and the download goes to the next name.
+        with open(tmp_path / f"{stem}.2.{ext}", "ab") as f:
+            f.write(b"!")
+        proc = fetch(f"{server.base}/{name}", "--engine", engine, cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith(f"saved {stem}.3.{ext}"), proc.stdout
+        assert (tmp_path / f"{stem}.2.{ext}").read_bytes() == body + b"!"
+        assert (tmp_path / f"{stem}.3.{ext}").read_bytes() == body
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"{stem}.1.{ext}").read_bytes() == JUNK
+
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_tulips_own_file_is_done_until_it_is_changed(tmp_path: Path, engine: str) -> None:

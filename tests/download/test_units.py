@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -133,6 +134,18 @@ def test_start_decisions() -> None:
     assert start(JOB, Local(part_size=140), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(part_size=0), overwrite=False) == Start(discard_part=True)
     assert start(JOB, Local(final_size=100, part_size=5), overwrite=True) == Start(discard_part=True)
+    # Somebody else's file, and this URL's own download saved beside it in an earlier run: that one is
+    # the item's, looked at as its own is (but -N, -nc, --overwrite and -o go by the name itself).
+    beside = Local(final_size=5, part_size=7, numbered=("f.1", 100, 1.0))
+    mine = Local(100, 7, True, 1.0)
+    assert start(JOB, beside, overwrite=False) == Start(check_final=True, name="f.1", local=mine)
+    assert start(JOB, dataclasses.replace(beside, numbered=("f.1", 99, 1.0)), overwrite=False) == Start(
+        offset=7, name="f.1", local=Local(99, 7, True, 1.0)
+    )  # (of another size than the input's: downloaded again, to that name)
+    assert start(JOB, beside, overwrite=False, timestamping=True).name is None
+    assert start(JOB, beside, overwrite=False, no_clobber=True).name is None
+    assert start(JOB, beside, overwrite=False, replace_strangers=True).name is None
+    assert start(JOB, beside, overwrite=True).name is None
     assert resume_headers(0, None) == {"Range": "bytes=0-"}
     assert resume_headers(40, '"e"') == {"Range": "bytes=40-", "If-Range": '"e"'}
     assert resume_headers(40, '"e"', 99) == {"Range": "bytes=40-99", "If-Range": '"e"'}

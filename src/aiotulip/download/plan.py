@@ -49,6 +49,9 @@ class Local:
     part_size: int | None = None
     final_ours: bool = False
     final_mtime: float | None = None
+    # Where the final file is not vouched for: this URL's own earlier download under the next name
+    # (NAME.1.EXT, saved beside somebody else's NAME.EXT) that its record vouches for: name, size, mtime.
+    numbered: tuple[str, int, float] | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +63,10 @@ class Start:
     offset: int = 0
     discard_part: bool = False
     stranger: bool = False
+    # The item's file is this URL's earlier download under a numbered name: its name, and what is
+    # on disk as the item is to see it from now on (that file, and the URL's part).
+    name: str | None = None
+    local: Local | None = None
 
 
 def start(
@@ -91,6 +98,13 @@ def start(
             # Of another size than the input's, either is replaced by this download.
             if job.size is None or final == job.size:
                 return Start(check_final=True)
+        elif local.numbered is not None and not replace_strangers:
+            # Saved beside it in an earlier run: that file is this URL's, looked at as its own is.
+            name, size, mtime = local.numbered
+            mine = Local(size, local.part_size, True, mtime)
+            begun = start(job, mine, overwrite=False)
+            begun.name, begun.local = name, mine
+            return begun
         elif job.sha256 is not None or job.checksums or final == job.size:
             return Start(check_final=True)  # the input vouches for it, if it matches
         else:

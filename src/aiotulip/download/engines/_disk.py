@@ -57,7 +57,7 @@ class Files:
             try:
                 match step:
                     case Inspect():
-                        step = item.inspected(*self.store.hash_final(self.job))
+                        step = item.inspected(*self.store.hash_final(self.job, item.name))
                     case RemovePart():
                         self.close()
                         self.store.discard_part(self.job)

@@ -245,9 +245,10 @@ class Item(SplitSteps):
         if plan.final_matches(self.job, size, sha256, others):
             # A part beside a complete file is a leftover (a run killed as it began again): it goes.
             leftover = self.local.part_size is not None
-            return self._to(
-                self._finish(Result(self.public.url, self.path, "skipped", size, sha256), leftover)
-            )
+            result = Result(self.public.url, self.path, "skipped", size, sha256)
+            if self.name != self.job.name:  # (and a Report that keeps few paths keeps this one)
+                result.reason = f"already complete, beside {self.job.name}, which is not from this URL"
+            return self._to(self._finish(result, leftover))
         rules = self.rules
         if rules.no_clobber:
             error = IntegrityError(
@@ -451,6 +452,13 @@ class Item(SplitSteps):
             timestamping=rules.timestamping, replace_strangers=rules.replace_strangers,
         )  # fmt: skip
         self._stranger = start.stranger
+        if start.name is not None and start.local is not None:
+            self.local = start.local
+            base = self.name.rpartition("/")[2]
+            self.name, self.path = (
+                start.name,
+                self.path[: len(self.path) - len(base)] + start.name.rpartition("/")[2],
+            )
         if start.check_final:
             if self.rules.timestamping and self.job.sha256 is None and self._reason is None:
                 return STAT  # -N: ask the server whether its copy is newer (a checksum needs no asking)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiotulip.download.models import Job
-from aiotulip.download.names import LEGACY_PART_SUFFIX, part_name, temp_name
+from aiotulip.download.names import LEGACY_PART_SUFFIX, numbered, part_name, temp_name
 from aiotulip.download.plan import Local
 from aiotulip.download.segments import decode_map
 from aiotulip.download.store import record
@@ -124,7 +124,23 @@ class Store:
         info = regular(path)
         if info is None:
             return Local(None, part)
-        return Local(info.st_size, part, record.vouched(path, info, job.url), info.st_mtime)
+        if record.vouched(path, info, job.url):
+            return Local(info.st_size, part, True, info.st_mtime)
+        return Local(info.st_size, part, False, info.st_mtime, self._numbered(job))
+
+    def _numbered(self, job: Job) -> tuple[str, int, float] | None:
+        """This URL's own download saved beside a file not from it (NAME.1.EXT, NAME.2.EXT, ... up to
+        the first name that is no file): its name, size and mtime; None if there is none. Without it
+        a rerun downloaded such a file again in full, every time, and renamed it over itself."""
+        for number in itertools.count(1):
+            name = numbered(job.name, number)
+            path = self._prefix + name
+            info = regular(path)
+            if info is not None and record.vouched(path, info, job.url):
+                return name, info.st_size, info.st_mtime
+            if info is None and not os.path.lexists(path):
+                return None
+        return None  # (never: count() does not end)
 
     def inspector(self) -> Callable[[Job], Local]:
         """Return inspect() as a function that lists each directory once (on first need) and stats
@@ -184,14 +200,16 @@ class Store:
             return None, None  # changed here since: no question to ask, it is fetched again
         return info.st_mtime, etag
 
-    def hash_final(self, job: Job) -> tuple[int, str, tuple[tuple[str, str], ...]]:
-        """Return the size and sha256 of *job*'s final file, and the other digests its input gives."""
+    def hash_final(self, job: Job, name: str | None = None) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        """Return the size and sha256 of *job*'s final file (or of *name*, where the item's is
+        numbered), and the other digests its input gives."""
         hasher = hasher_for(job)
+        path = self.path(job) if name is None else self._prefix + name
         try:
-            size, sha256 = hash_file(self.path(job), hasher)
+            size, sha256 = hash_file(path, hasher)
             return size, sha256, hasher.others() if isinstance(hasher, Digests) else ()
         except OSError as exc:
-            raise StorageError(f"cannot read {self.path(job)}: {exc.strerror}", url=job.url) from None
+            raise StorageError(f"cannot read {path}: {exc.strerror}", url=job.url) from None
 
     def _folder(self, name: str, job: Job) -> tuple[str, int | None]:
         """Open the folder of *name* inside dest a component at a time, making what is missing and
