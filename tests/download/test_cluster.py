@@ -127,3 +127,25 @@ def test_ctrl_c_cancels_the_cluster_work(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGINT, err
     assert "Traceback" not in err
     assert "interrupted" in out
+
+
+class Told(Progress):
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.ended: list[str] = []
+
+    def advance(self, nbytes: int, job: object = None) -> None:
+        self.bytes += nbytes
+
+    def done(self, job: object, result: object) -> None:
+        self.ended.append(result.status)  # type: ignore[attr-defined]
+
+
+def test_progress_hears_each_shards_bytes_and_ends(tmp_path: Path) -> None:
+    """The bar said 0 B to the end of a --cluster run: a worker's bytes were never told."""
+    with ServerProcess(ServeConfig(files=6, size=(50_000, 50_000), seed=1)) as base:
+        sources = [*entries(base), f"{base}/files/missing.bin"]
+        told = Told()
+        report = fetch(sources, tmp_path, cluster="local:1", shard_size=3, progress=told)
+    assert sorted(told.ended) == sorted(["ok"] * 6 + ["not_found"])
+    assert told.bytes == report.bytes == 6 * 50_000

@@ -131,7 +131,13 @@ def run_cluster(work: Work, on_client: Callable[[Any], None] | None = None) -> O
             for offset, result in enumerate(shard_results):
                 results[start + offset] = result
                 if result is not None:
-                    progress.done(jobs[start + offset], result)
+                    job = jobs[start + offset]
+                    brought = result.bytes - result.resumed_from
+                    if result.status in ("ok", "interrupted") and result.attempts and brought:
+                        # (a worker's bytes are not told as they come: they count as its shard ends,
+                        # as the Report counts them, not as 0 B to the end of the run)
+                        progress.advance(brought, job)
+                    progress.done(job, result)
     except KeyboardInterrupt:
         client.cancel(list(futures))
         return Outcome(results, interrupted=True)
