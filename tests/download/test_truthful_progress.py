@@ -162,7 +162,7 @@ def test_pipes_get_clean_lines_and_help_shows_defaults(tmp_path: Path) -> None:
     assert not [line for line in lines + proc.stderr.splitlines() if line != line.rstrip()]
     assert "\x1b" not in proc.stdout + proc.stderr
     assert len(lines) == 3
-    header = ["ok", "skipped", "not", "found", "failed", "retried", "bytes", "wall", "files/s", "MB/s"]
+    header = ["ok", "skipped", "not", "found", "failed", "retried", "bytes", "wall", "files/s", "speed"]
     assert lines[1].split() == [*header, "loop", "lag"]
 
     helped = subprocess.run(tulip_cmd("fetch", "--help"), capture_output=True, text=True, timeout=30).stdout

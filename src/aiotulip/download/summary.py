@@ -43,7 +43,9 @@ def summary_lines(report: Report, width: int | None = None) -> list[str]:
         ("bytes", format_bytes(summary["bytes"])),
         ("wall", f"{summary['wall']:.2f} s"),
         ("files/s", _rate(summary["files_per_s"])),
-        ("MB/s", f"{summary['mb_per_s']:.1f}"),
+        # (in the bytes' unit and the bar's, not in decimal MB/s beside a MiB count; --json keeps
+        # mb_per_s for scripts)
+        ("speed", format_bytes(summary["bytes"] / max(summary["wall"], 1e-9)) + "/s"),
         ("loop lag", "n/a" if lag is None else f"{lag:.1f} ms"),
     ]
     items = summary["items"]
