@@ -4,14 +4,20 @@ nothing else there), and the one line a run of one file ends with."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+import shlex
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from aiotulip.serve import Faults, ServeConfig, ServerThread
 from tests.download.conformance.scripted import CLOSE, Pause, Request, Scripted, response
+from tests.download.helpers import manifest
 from tests.terminal import run_on_pty, tulip_cmd
 
 SIZE = 300_000  # past the size read whole in memory: the stream goes out as it comes
@@ -446,3 +452,29 @@ def test_a_range_answered_wrongly_gets_the_whole_file(tmp_path: Path, engine: st
         proc = fetch(server.base + "/f.bin", "--engine", engine, "--json", "r.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "f.bin").read_bytes() == V1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ctrl_c_on_a_pipeline_is_an_interruption_not_a_storage_failure(tmp_path: Path, engine: str) -> None:
+    """Ctrl-C on `tulip fetch -o - URL | wc -c` reaches both: wc ends, and the write it breaks may
+    fail before tulip acts on its own SIGINT. The item was reported failed, "standard output was
+    closed", beside an interrupted run; it is interrupted, with what went out."""
+    config = ServeConfig(files=1, size=(40 << 20, 40 << 20), seed=3, faults=Faults(bandwidth=4 << 20))
+    with ServerThread(config) as base:
+        url = base + manifest(base)[0]["url"]
+        argv = [*tulip_cmd("fetch", "--no-netrc", "--noproxy", "*", "--engine", engine), "--json", "r.json",
+                "-o", "-", url]  # fmt: skip
+        pipeline = f"{shlex.join(argv)} | wc -c > counted"
+        # (a process group of its own, as a shell runs a pipeline: the terminal's Ctrl-C goes to all)
+        proc = subprocess.Popen(["sh", "-c", pipeline], cwd=tmp_path, start_new_session=True,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "counted").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # (the body streams steadily: the write is under way when the signal comes)
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    (item,) = json.loads((tmp_path / "r.json").read_text())["items"]
+    assert (item["status"], item["error"]) == ("interrupted", "interrupted"), err
+    assert item["bytes"] > 0
+    assert "interrupted after" in err and "standard output was closed" not in err

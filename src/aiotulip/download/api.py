@@ -106,6 +106,8 @@ class _Run:
                 if job.duplicate_of is not None and (original := log[job.duplicate_of]) is not None:
                     # One download, a row on every line that asked for it.
                     log[index] = dataclasses.replace(original, attempts=0, resumed_from=0, elapsed=0.0)
+        if outcome.interrupted and self.work.store.stream:
+            _reader_gone_with_the_run(log)
         items = Items(log)
         transport = self.options.transport
         name = transport if isinstance(transport, str) else type(transport).__name__
@@ -297,3 +299,16 @@ def _total_bytes(jobs: Jobs) -> int | None:
             return None
         total += job.size
     return total
+
+
+def _reader_gone_with_the_run(log: ResultLog) -> None:
+    """Ctrl-C on ``tulip fetch -o - | wc -c`` ends the reader too, and the write it broke may fail
+    before the signal is acted on: that item was interrupted, with the run, not failed for a storage
+    fault (the summary said "failed: standard output was closed")."""
+    from aiotulip.download.store.stdout import READER_GONE
+
+    for index, result in enumerate(log):
+        if result is not None and result.status == "failed" and result.error == READER_GONE:
+            log[index] = dataclasses.replace(
+                result, status="interrupted", error="interrupted", error_kind="interrupted"
+            )

@@ -20,7 +20,9 @@ from aiotulip.download.store import Store
 from aiotulip.download.store.part import Digests, Final, hasher_for
 from aiotulip.errors import StorageError
 
-__all__ = ["StdoutStore"]
+__all__ = ["READER_GONE", "StdoutStore"]
+
+READER_GONE = "standard output was closed (the reader went away)"
 
 _NOTHING = Local()
 
@@ -151,7 +153,7 @@ def _write(fd: int, data: bytes, job: Job, stream: _Stream | None = None) -> Non
                 stream.out += written
             view = view[written:]
     except BrokenPipeError:
-        raise StorageError("standard output was closed (the reader went away)", url=job.url) from None
+        raise StorageError(READER_GONE, url=job.url) from None
     except OSError as exc:
         raise StorageError(f"cannot write to standard output: {exc.strerror or exc}", url=job.url) from None
 
