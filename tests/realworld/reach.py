@@ -258,6 +258,25 @@ def socks5(work: Path, auth: tuple[str, str] | None = None) -> Iterator[str]:
 
 
 @contextmanager
+def dante(work: Path) -> Iterator[str]:
+    """Debian's dante-server (danted) as a SOCKS5 proxy on 127.0.0.1, open to loopback clients; give
+    its address (host:port). It answers a CONNECT it could not make with the SOCKS reply that says
+    why (5: connection refused), where pproxy only closes."""
+    danted = binary("danted", "dante-server")
+    port = free_port()
+    conf = work / "danted.conf"
+    conf.write_text(
+        f"logoutput: {work / 'danted.log'}\n"
+        f"internal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n"
+        "clientmethod: none\nsocksmethod: none\n"
+        "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\nsocks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+    )
+    with _daemon([danted, "-f", str(conf), "-N", "1", "-p", str(work / "danted.pid")], "127.0.0.1", port,
+                 work / "danted.log"):  # fmt: skip
+        yield f"127.0.0.1:{port}"
+
+
+@contextmanager
 def apache_digest(
     work: Path, root: Path, user: str, password: str, *, deflate: bool = False
 ) -> Iterator[str]:

@@ -19,7 +19,16 @@ import pytest
 
 from aiotulip import Entry, FetchOptions, RetryPolicy, fetch
 from tests.download.conformance.scripted import Scripted, response
-from tests.realworld.reach import apache_digest, ftp_server, h2_nginx, hypercorn_h2, sftp_server, socks5
+from tests.realworld.reach import (
+    apache_digest,
+    dante,
+    ftp_server,
+    h2_nginx,
+    hypercorn_h2,
+    sftp_server,
+    socks5,
+)
+from tests.realworld.services import free_port
 
 ENGINES = ["sequential", "threads", "asyncio"]
 BIG = random.Random(7).randbytes(300_000)  # a .part, a resume
@@ -501,6 +510,23 @@ def test_socks5_proxies_by_option_and_environment(
     (item,) = refused.items
     assert (item.status, item.error_kind) == ("failed", "proxy")
     assert SECRET not in (item.error or "") and "wrong" not in json.dumps(refused.to_json())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_socks_proxy_that_cannot_reach_the_server_is_retried_as_a_refused_connection(
+    tmp_path: Path, engine: str
+) -> None:
+    """dante answers reply 5 (connection refused) for a server that is down: the proxy is fine and
+    the server is not, so the item is retried as a direct connection refused is (it failed at once,
+    "the proxy refused"), and says which server the proxy could not reach."""
+    with dante(tmp_path) as proxy:
+        down = f"127.0.0.1:{free_port()}"
+        report = fetch(
+            [f"http://{down}/small.bin"], tmp_path / "out", _options(engine, proxy=f"socks5://{proxy}")
+        )
+    (item,) = report.items
+    assert (item.status, item.error_kind, item.attempts) == ("failed", "proxy", 2)  # (--retries 1)
+    assert item.error == f"the proxy {proxy} could not reach {down}: connection refused"
 
 
 # -- Digest ------------------------------------------------------------------------------------------

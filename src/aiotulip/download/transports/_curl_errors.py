@@ -179,11 +179,27 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
             f"SSH failed: {said}" if said else "SSH failed (the server gave no reason)", url=url
         )
     if code == PROXY and proxy is not None:
+        said = _SOCKS_REACH.get(_info(curl, pycurl.PROXY_ERROR))
+        if said is not None:  # the proxy is fine and could not reach the server: retried, as direct
+            return ProxyError(f"the proxy {proxy.address} could not reach {where}: {said}", url=url)
         return ProxyError(f"the proxy {proxy.address} refused: {message}", url=url, transient=False)
     if code in (WRITE_ERROR, ABORTED_BY_CALLBACK):
         return TransportError("the transfer was stopped", url=url)
     return TransportError(f"transfer failed: {message} (libcurl error {code})", url=url)
 
+
+# A SOCKS proxy's replies that say the server is out of its reach for now (CURLINFO_PROXY_ERROR's
+# CURLPX_REPLY_*, and a proxy that closed before replying): what a direct connection refused or
+# unreachable is, and retried as it is. Refusals of the request itself (not allowed, auth,
+# unsupported) are not.
+_SOCKS_REACH = {
+    3: "the proxy closed the connection",
+    19: "connection refused",
+    20: "the proxy's general failure",
+    21: "host unreachable",
+    22: "network unreachable",
+    24: "TTL expired",
+}
 
 # What libcurl leaves unsaid (its message is often empty after the first failure on a connection).
 _PROTOCOL_WORDS = {
