@@ -93,6 +93,22 @@ def test_a_strangers_file_is_kept_and_the_download_saved_beside_it(
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_folder_under_the_name_leaves_the_download_beside_it_found_again(
+    tmp_path: Path, engine: str
+) -> None:
+    """A folder (or a link) where the URL's file would go: the download is saved as NAME.1.EXT, and
+    the next run finds it there, with no request, as beside somebody else's file."""
+    (tmp_path / "f.bin").mkdir()
+    with Scripted(ROUTES) as server:
+        first = fetch(f"{server.base}/f.bin", "--engine", engine, cwd=tmp_path)
+        assert first.returncode == 0 and first.stdout.startswith("saved f.1.bin"), first.stdout + first.stderr
+        again = fetch(f"{server.base}/f.bin", "--engine", engine, cwd=tmp_path)
+        assert again.returncode == 0 and again.stdout.startswith("skipped f.1.bin"), again.stdout
+        assert len(server.requests) == 1
+    assert (tmp_path / "f.bin").is_dir() and (tmp_path / "f.1.bin").read_bytes() == BODY
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_tulips_own_file_is_done_until_it_is_changed(tmp_path: Path, engine: str) -> None:
     with Scripted(ROUTES) as server:
         url = f"{server.base}/f.bin"

@@ -146,6 +146,10 @@ def test_start_decisions() -> None:
     assert start(JOB, beside, overwrite=False, no_clobber=True).name is None
     assert start(JOB, beside, overwrite=False, replace_strangers=True).name is None
     assert start(JOB, beside, overwrite=True).name is None
+    folder = Local(part_size=None, numbered=("f.1", 100, 1.0))  # (a folder under the name: no final size)
+    assert start(JOB, folder, overwrite=False) == Start(
+        check_final=True, name="f.1", local=Local(100, None, True, 1.0)
+    )
     assert resume_headers(0, None) == {"Range": "bytes=0-"}
     assert resume_headers(40, '"e"') == {"Range": "bytes=40-", "If-Range": '"e"'}
     assert resume_headers(40, '"e"', 99) == {"Range": "bytes=40-99", "If-Range": '"e"'}

@@ -99,22 +99,29 @@ def start(
             if job.size is None or final == job.size:
                 return Start(check_final=True)
         elif local.numbered is not None and not replace_strangers:
-            # Saved beside it in an earlier run: that file is this URL's, looked at as its own is.
-            name, size, mtime = local.numbered
-            mine = Local(size, local.part_size, True, mtime)
-            begun = start(job, mine, overwrite=False)
-            begun.name, begun.local = name, mine
-            return begun
+            return _beside(job, local.numbered, local.part_size)
         elif job.sha256 is not None or job.checksums or final == job.size:
             return Start(check_final=True)  # the input vouches for it, if it matches
         else:
             stranger = not replace_strangers
+    elif local.numbered is not None and not replace_strangers:  # (a folder or a link holds the name)
+        return _beside(job, local.numbered, local.part_size)
     part = local.part_size
     if part is None:
         return Start(stranger=stranger)
     if part == 0 or (job.size is not None and part > job.size):
         return Start(discard_part=True, stranger=stranger)
     return Start(offset=part, stranger=stranger)
+
+
+def _beside(job: Job, numbered: tuple[str, int, float], part: int | None) -> Start:
+    """Saved beside somebody else's file in an earlier run: that file is this URL's, looked at as
+    its own file is (its part is still the URL's)."""
+    name, size, mtime = numbered
+    mine = Local(size, part, True, mtime)
+    begun = start(job, mine, overwrite=False)
+    begun.name, begun.local = name, mine
+    return begun
 
 
 def final_matches(job: Job, size: int, sha256: str, others: tuple[tuple[str, str], ...] = ()) -> bool:

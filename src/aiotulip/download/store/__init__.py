@@ -122,8 +122,8 @@ class Store:
             part = size if size is not None and size < job.size and record.ours(legacy) else None
         path = self.path(job)
         info = regular(path)
-        if info is None:
-            return Local(None, part)
+        if info is None:  # (nothing there, or a folder or a link that this URL's file went beside)
+            return Local(None, part, numbered=self._numbered(job) if os.path.lexists(path) else None)
         if record.vouched(path, info, job.url):
             return Local(info.st_size, part, True, info.st_mtime)
         return Local(info.st_size, part, False, info.st_mtime, self._numbered(job))

@@ -179,9 +179,9 @@ def failure(code: int, message: str, transfer: Ended) -> FetchError | None:
             f"SSH failed: {said}" if said else "SSH failed (the server gave no reason)", url=url
         )
     if code == PROXY and proxy is not None:
-        said = _SOCKS_REACH.get(_info(curl, pycurl.PROXY_ERROR))
-        if said is not None:  # the proxy is fine and could not reach the server: retried, as direct
-            return ProxyError(f"the proxy {proxy.address} could not reach {where}: {said}", url=url)
+        unreached = _SOCKS_REACH.get(_info(curl, pycurl.PROXY_ERROR))
+        if unreached is not None:  # the proxy is fine and could not reach the server: retried, as direct
+            return ProxyError(f"the proxy {proxy.address} could not reach {where}: {unreached}", url=url)
         return ProxyError(f"the proxy {proxy.address} refused: {message}", url=url, transient=False)
     if code in (WRITE_ERROR, ABORTED_BY_CALLBACK):
         return TransportError("the transfer was stopped", url=url)
