@@ -415,3 +415,24 @@ def test_a_server_named_file_is_never_replaced_by_the_events_or_the_failures(
     assert f"{option} ev.jsonl is a file this run downloaded" in done.stderr
     assert (tmp_path / "ev.jsonl").read_bytes() == payload
     assert [p.name for p in tmp_path.iterdir()] == ["ev.jsonl"]  # (no temporary left beside it)
+
+
+def test_a_hook_takes_signals_as_a_program_started_by_hand_does(tmp_path: Path) -> None:
+    """Hooks start from a thread that leaves the process's signals to the main thread, and a program
+    begins with its parent thread's mask: `timeout` in a hook could not stop what it ran, a trap for
+    TERM never ran, and --hook-timeout's SIGTERM did not reach it (it was killed a second later).
+    (bash, as a hook often is: dash clears the mask it was given as it starts)"""
+    probe = (
+        "grep SigBlk /proc/self/status > blocked;"
+        " trap 'echo caught > trapped' TERM; kill -TERM $$;"
+        " timeout 1 sleep 20; echo $? > timed"
+    )
+    with ServerThread(ServeConfig(files=1, size=(1000, 1000))) as base:
+        started = time.monotonic()
+        proc = run(f"{base}/files/file-00000.bin", "-d", str(tmp_path / "out"), "--engine", "threads",
+                   "--on-complete", f"bash -c {shlex.quote(probe)}", cwd=tmp_path)  # fmt: skip
+        took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "blocked").read_text().split() == ["SigBlk:", "0" * 16]
+    assert (tmp_path / "trapped").read_text() == "caught\n"
+    assert (tmp_path / "timed").read_text() == "124\n" and took < 15

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiotulip.errors import UsageError
-from aiotulip.shared.signals import left_to_main
+from aiotulip.shared.signals import left_to_main, unmasked
 
 __all__ = ["QUEUE", "RUNNERS", "Call", "Hooks", "command"]
 
@@ -186,14 +186,15 @@ class Hooks:
     def _call(self, call: Call) -> str | None:
         """Run one hook to its end (or its timeout); return what went wrong, or None."""
         try:
-            process = subprocess.Popen(
-                call.argv,
-                env={**os.environ, **call.env},
-                stdin=subprocess.DEVNULL,
-                stdout=self._stdout,
-                close_fds=True,
-                start_new_session=True,
-            )
+            with unmasked():  # (the hook's own signals: this thread leaves them to the main one)
+                process = subprocess.Popen(
+                    call.argv,
+                    env={**os.environ, **call.env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._stdout,
+                    close_fds=True,
+                    start_new_session=True,
+                )
         except OSError as exc:
             return f"cannot run {call.argv[0]}: {exc.strerror or exc}"
         with self._lock:

@@ -23,6 +23,7 @@ __all__ = [
     "left_to_main",
     "received",
     "terminating_as_interrupt",
+    "unmasked",
     "wanted",
 ]
 
@@ -152,3 +153,19 @@ def left_to_main() -> None:
     mask = getattr(signal, "pthread_sigmask", None)
     if mask is not None and threading.current_thread() is not threading.main_thread():
         mask(signal.SIG_BLOCK, _TO_THE_PROCESS)
+
+
+@contextmanager
+def unmasked() -> Iterator[None]:
+    """Within the block, a helper thread takes the process's signals again: for starting a program,
+    which begins with the mask of the thread that started it. A hook started from a blocking
+    thread could not be stopped by ``timeout`` or ``--hook-timeout``'s SIGTERM, nor catch one."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is threading.main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_UNBLOCK, _TO_THE_PROCESS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
