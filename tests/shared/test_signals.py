@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -104,6 +105,16 @@ def test_a_spinners_clock_thread_leaves_ctrl_c_to_the_main_thread() -> None:
         (clock,) = [t for t in threading.enumerate() if t.name == "tulip-spinner"]
         assert blocked(clock) >= LEFT
         assert not LEFT & blocked(threading.main_thread())
+
+
+def test_the_loops_own_threads_leave_signals_to_the_main_thread_too() -> None:
+    """run_in_executor(None) and to_thread, on the loop tulip runs (the asyncio engine's)."""
+    from aiotulip.shared.loop import run
+
+    async def main() -> set[int]:
+        return await asyncio.to_thread(lambda: blocked(threading.current_thread()))
+
+    assert run(main()) >= LEFT
 
 
 def test_a_threads_run_leaves_its_signals_to_the_main_thread(tmp_path: Path) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from aiotulip.shared.signals import left_to_main
 
 __all__ = ["loop_factory", "run"]
 
@@ -30,6 +33,11 @@ def run(main: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
     boxed = _boxed(main)
     try:
         with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:
+            # run_in_executor(None) and to_thread: threads that leave the process's signals to the
+            # main thread, as every thread tulip starts does (shared.signals.left_to_main)
+            runner.get_loop().set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio", initializer=left_to_main)
+            )
             return runner.run(boxed).value
     finally:
         # A signal turned into KeyboardInterrupt before the loop began them leaves both never
