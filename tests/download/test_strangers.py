@@ -92,6 +92,40 @@ def test_a_strangers_file_is_kept_and_the_download_saved_beside_it(
         assert (tmp_path / name).read_bytes() == (tmp_path / f"{stem}.1.{ext}").read_bytes() == JUNK
 
 
+def _changed(r: Request) -> list[object]:
+    """BODY at first, then a longer version dated a day later."""
+    if r.nth == 0:
+        return [response("200 OK", BODY, f"Last-Modified: {DATE}", 'ETag: "v1"')]
+    return [response("200 OK", BODY + b"v2", "Last-Modified: Wed, 02 Jan 2030 00:00:00 GMT", 'ETag: "v2"')]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("how", ["size", "-N"])
+def test_this_urls_file_beside_a_strangers_is_the_one_fetched_again(
+    tmp_path: Path, engine: str, how: str
+) -> None:
+    """Found by the attack pass: downloaded again (the input's size no longer its file's, or -N and
+    a newer copy on the server), the file went to NAME.1.EXT but the Report, the hooks' path and
+    --save-failed named the stranger's NAME.EXT; and -N wrote over the stranger's file, leaving
+    this URL's own as a copy it never refreshed."""
+    (tmp_path / "f.bin").write_bytes(JUNK)
+    with Scripted({"/f.bin": _changed}) as server:
+        url = f"{server.base}/f.bin"
+        assert fetch(url, "--engine", engine, cwd=tmp_path).returncode == 0
+        if how == "size":
+            (tmp_path / "in.txt").write_text(f"{url}\n  size={len(BODY) + 2}\n")
+            proc = fetch("-i", "in.txt", "--engine", engine, cwd=tmp_path)
+        else:
+            proc = fetch(url, "-N", "--engine", engine, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("saved f.1.bin"), proc.stdout + proc.stderr
+    item = report(tmp_path)
+    assert (item["status"], item["path"], item["bytes"]) == ("ok", "./f.1.bin", len(BODY) + 2)
+    assert item["reason"] == "beside f.bin, which is not from this URL"
+    assert (tmp_path / "f.bin").read_bytes() == JUNK
+    assert (tmp_path / "f.1.bin").read_bytes() == BODY + b"v2"
+    assert {p.name for p in tmp_path.iterdir()} - {"in.txt"} == {"f.1.bin", "f.bin", "r.json"}
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_folder_under_the_name_leaves_the_download_beside_it_found_again(
     tmp_path: Path, engine: str

@@ -142,7 +142,10 @@ def test_start_decisions() -> None:
     assert start(JOB, dataclasses.replace(beside, numbered=("f.1", 99, 1.0)), overwrite=False) == Start(
         offset=7, name="f.1", local=Local(99, 7, True, 1.0)
     )  # (of another size than the input's: downloaded again, to that name)
-    assert start(JOB, beside, overwrite=False, timestamping=True).name is None
+    # -N asks the server about this URL's file, not about the one it went beside
+    assert start(JOB, beside, overwrite=False, timestamping=True) == Start(
+        check_final=True, name="f.1", local=mine
+    )
     assert start(JOB, beside, overwrite=False, no_clobber=True).name is None
     assert start(JOB, beside, overwrite=False, replace_strangers=True).name is None
     assert start(JOB, beside, overwrite=True).name is None

@@ -93,19 +93,20 @@ def start(
     if final is not None:
         if no_clobber:
             return Start(check_final=True)
+        if local.numbered is not None and not (local.final_ours or replace_strangers):
+            # (-N too: the file it asks the server about is this URL's, not the one it went beside)
+            return _beside(job, local.numbered, local.part_size, timestamping)
         if timestamping or local.final_ours:
             # -N asks the server about the file there; tulip's own file is its complete download.
             # Of another size than the input's, either is replaced by this download.
             if job.size is None or final == job.size:
                 return Start(check_final=True)
-        elif local.numbered is not None and not replace_strangers:
-            return _beside(job, local.numbered, local.part_size)
         elif job.sha256 is not None or job.checksums or final == job.size:
             return Start(check_final=True)  # the input vouches for it, if it matches
         else:
             stranger = not replace_strangers
     elif local.numbered is not None and not replace_strangers:  # (a folder or a link holds the name)
-        return _beside(job, local.numbered, local.part_size)
+        return _beside(job, local.numbered, local.part_size, timestamping)
     part = local.part_size
     if part is None:
         return Start(stranger=stranger)
@@ -114,12 +115,12 @@ def start(
     return Start(offset=part, stranger=stranger)
 
 
-def _beside(job: Job, numbered: tuple[str, int, float], part: int | None) -> Start:
+def _beside(job: Job, numbered: tuple[str, int, float], part: int | None, timestamping: bool) -> Start:
     """Saved beside somebody else's file in an earlier run: that file is this URL's, looked at as
     its own file is (its part is still the URL's)."""
     name, size, mtime = numbered
     mine = Local(size, part, True, mtime)
-    begun = start(job, mine, overwrite=False)
+    begun = start(job, mine, overwrite=False, timestamping=timestamping)
     begun.name, begun.local = name, mine
     return begun
 

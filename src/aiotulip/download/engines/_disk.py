@@ -78,7 +78,7 @@ class Files:
                         assert self.part is not None
                         step = item.body_read(*self.part.hash_whole(), self.part.others())
                     case Stat():
-                        mtime, etag = self.store.stat_final(self.job)
+                        mtime, etag = self.store.stat_final(self.job, item.name)
                         step = item.stat_final(mtime, etag)
                     case Recheck():
                         step = item.rechecked(self.store.inspect(self.job))

@@ -91,6 +91,7 @@ class Item(SplitSteps):
     """The decisions of one download, from what is on disk to a Result."""
 
     __slots__ = (
+        "_beside",
         "_bucket",
         "_busy_since",
         "_conditional",
@@ -162,6 +163,7 @@ class Item(SplitSteps):
         self._segments_now: Segments | None = None  # ... these (what a Ctrl-C finds written)
         self._version: str | None = None  # the protocol of the last answer
         self._stranger = False  # a file tulip cannot vouch for holds the name: never written over
+        self._beside = False  # ... and this URL's own file is beside it, numbered, from an earlier run
         self.floor: Floor | None = None  # -Y: this attempt's reader against the speed floor
         names = rules.disposition
         self._naming = Disposition(names, job.name, path, job.url) if names is not None else None
@@ -246,7 +248,7 @@ class Item(SplitSteps):
             # A part beside a complete file is a leftover (a run killed as it began again): it goes.
             leftover = self.local.part_size is not None
             result = Result(self.public.url, self.path, "skipped", size, sha256)
-            if self.name != self.job.name:  # (and a Report that keeps few paths keeps this one)
+            if self._beside:
                 result.reason = f"already complete, beside {self.job.name}, which is not from this URL"
             return self._to(self._finish(result, leftover))
         rules = self.rules
@@ -453,7 +455,7 @@ class Item(SplitSteps):
         )  # fmt: skip
         self._stranger = start.stranger
         if start.name is not None and start.local is not None:
-            self.local = start.local
+            self.local, self._beside = start.local, True
             base = self.name.rpartition("/")[2]
             self.name, self.path = (
                 start.name,
@@ -747,6 +749,10 @@ class Item(SplitSteps):
 
     def _finish(self, result: Result, remove_part: bool = False) -> Finish:
         result.elapsed = self.clock() - self.started
+        if self._beside and result.reason is None:
+            # (said, and so the Report, which keeps a path other than the job's only with a reason
+            # or a server's name, keeps this one: the download was reported under the other's name)
+            result.reason = f"beside {self.job.name}, which is not from this URL"
         result.http_version = self._version
         if self._mirrors is not None:
             result.sources = self._mirrors.report(

@@ -188,9 +188,10 @@ class Store:
             return None
         return record.source_of(path) == url_tag(url)
 
-    def stat_final(self, job: Job) -> tuple[float | None, str | None]:
-        """Return the final file's mtime and the ETag kept beside it (None where there is none)."""
-        path = self.path(job)
+    def stat_final(self, job: Job, name: str | None = None) -> tuple[float | None, str | None]:
+        """Return the final file's mtime (or that of *name*, where the item's is numbered) and the
+        ETag kept beside it (None where there is none)."""
+        path = self.path(job) if name is None else self._prefix + name
         try:
             info = os.stat(path)
         except OSError:

@@ -53,7 +53,7 @@ class StdoutStore(Store):
     def inspect_all(self, jobs: list[Job]) -> list[Local]:
         return [_NOTHING for _job in jobs]
 
-    def stat_final(self, job: Job) -> tuple[float | None, str | None]:
+    def stat_final(self, job: Job, name: str | None = None) -> tuple[float | None, str | None]:
         return None, None
 
     def open_part(self, job: Job, offset: int) -> _Stream:  # type: ignore[override]  # the stream is the part
