@@ -3,11 +3,22 @@ each with bytes, rate and ETA, the rest folded into "+K more", nothing left behi
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import io
+import os
 import re
+import struct
+import termios
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from aiotulip.download.models import Job, Result
+from aiotulip.download.progress import RichProgress
 from aiotulip.serve import Faults, ServeConfig, ServerProcess
 from aiotulip.shared.terminal import cell_width
 from tests.terminal import PtyRun, run_on_pty, tulip_cmd
@@ -72,3 +83,58 @@ def test_narrow_terminals_get_cut_rows_never_wrapped_ones(tmp_path: Path, column
         assert all(line.startswith(("fetch", "  f", "  +")) for line in screen if line), screen
         names = [line.split()[0] for line in screen if line.startswith("  f")]
         assert len(set(names)) == len(names), names  # cut in the middle: the rows stay apart
+
+
+class HungUp(io.TextIOWrapper):
+    """A real pty's slave side whose writes fail with EIO once *hung_up* is set, as a terminal's do
+    once it is closed (closing the master here would hang up this process's own session)."""
+
+    hung_up = False
+
+    def write(self, text: str) -> int:
+        if self.hung_up:
+            raise OSError(errno.EIO, "Input/output error")
+        return super().write(text)
+
+    def flush(self) -> None:
+        if self.hung_up:
+            raise OSError(errno.EIO, "Input/output error")
+        super().flush()
+
+
+def test_a_terminal_that_hangs_up_under_the_bar_ends_the_drawing_not_the_run() -> None:
+    """Closing the terminal of a --workers run crashed its parent now and then (about 1 in 10): a
+    task's reset made rich draw, and its write failed with EIO out of progress.advance. Every write
+    rich makes may fail now without a word."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # (rows for the files)
+    stream = HungUp(open(slave, "wb", buffering=0, closefd=True), encoding="utf-8")  # noqa: SIM115
+    drained = threading.Thread(target=lambda: _drain(master), daemon=True)
+    drained.start()
+    progress = RichProgress(stream)
+    jobs = [Job(f"http://h/f{i}", f"f{i}") for i in range(3)]
+    try:
+        progress.start(len(jobs), None)
+        for job in jobs:
+            progress.sized(job, 10 * MB)
+            progress.advance(MB, job)
+        assert progress._bar is not None  # (drawing: the bar is up)
+        stream.hung_up = True
+        for _ in range(20):
+            for job in jobs:
+                progress.advance(MB // 4, job)
+            time.sleep(0.05)  # (the rows are chosen again every 0.25 s: a reset, drawn at once)
+        for job in jobs:
+            progress.done(job, Result(job.url, job.name, "ok", 10 * MB, "0" * 64, 1))
+        progress.close(None)
+    finally:
+        stream.hung_up = False
+        with contextlib.suppress(OSError):
+            stream.close()
+        os.close(master)
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass

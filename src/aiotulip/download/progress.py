@@ -16,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aiotulip.download.models import Job, Report, Result
-from aiotulip.shared.terminal import SHOW_CURSOR, in_foreground, is_interactive, write_safely
+from aiotulip.shared.terminal import SHOW_CURSOR, forgiving, in_foreground, is_interactive, write_safely
 from aiotulip.shared.units import format_bytes
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ class RichProgress(Progress):
             _bar_column(),
             TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             _eta_column(),
-            console=Console(file=self.stream),
+            console=Console(file=forgiving(self.stream)),
             refresh_per_second=8,
         )
         total = self._total()

@@ -6,10 +6,11 @@ and so can never be erased, wide characters counted as one column — so the ans
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import unicodedata
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = [
     "CLEAR_LINE",
@@ -19,6 +20,7 @@ __all__ = [
     "cell_width",
     "color_enabled",
     "fit",
+    "forgiving",
     "in_foreground",
     "is_interactive",
     "one_line",
@@ -176,3 +178,31 @@ def write_safely(stream: TextIO | None, data: str) -> None:
         stream.flush()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+class _Forgiving:
+    """A stream whose writes and flushes may fail without a word: what a drawing library is given,
+    so that a terminal that hung up (EIO) or a reader that left (EPIPE) ends the drawing, not the
+    run. Anything else is the stream's own (isatty, fileno, encoding)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def forgiving(stream: TextIO) -> TextIO:
+    """*stream*, its failed writes dropped (see _Forgiving): for rich, which draws from several
+    places (a refresh, a task's reset, stop) and lets such an error out of any of them."""
+    return _Forgiving(stream)  # type: ignore[return-value]
