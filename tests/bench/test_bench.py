@@ -73,3 +73,35 @@ def test_engine_specs_are_checked(tmp_path: Path) -> None:
     for spec in ("asyncio:0", "asyncio:x", "tokio", "tokio:2"):
         with pytest.raises(UsageError, match="unknown engine"):
             run_bench(["latency"], engines=[spec], peers=False, stream=io.StringIO(), work_dir=tmp_path)
+
+
+def test_what_it_writes_at_the_end_is_checked_before_it_starts(tmp_path: Path) -> None:
+    """--dir, --json and --plot that could not be used ended a bench of many minutes with a traceback
+    (or, for --plot without matplotlib, came to light only then): one line and exit 2, at once."""
+    import subprocess
+    import sys
+
+    (tmp_path / "file").write_text("")
+    cases = {
+        ("--dir", str(tmp_path / "none")): "no such directory",
+        ("--dir", str(tmp_path / "file")): "not a directory",
+        ("--json", str(tmp_path / "none" / "r.json")): "cannot write in",
+        ("--json", str(tmp_path)): "is a directory",
+        ("--plot", str(tmp_path / "none" / "p.png")): "cannot write in",
+    }
+    for (option, value), said in cases.items():
+        argv = [
+            sys.executable,
+            "-m",
+            "aiotulip",
+            "bench",
+            "--no-peers",
+            "--workload",
+            "latency",
+            option,
+            value,
+        ]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert (proc.returncode, proc.stdout) == (2, ""), (option, proc.stderr)
+        assert proc.stderr == f"tulip bench: error: {option} {value}: {said}" + proc.stderr.split(said, 1)[1]
+        assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1

@@ -16,6 +16,29 @@ from aiotulip.errors import UsageError
 __all__ = ["WORKLOADS", "Row", "Workload", "run_bench"]
 
 
+def _check_places(
+    json_path: str | Path | None, plot_path: str | Path | None, work_dir: str | Path | None
+) -> None:
+    """Refuse, before a bench of many minutes, what it could not write at its end (a traceback then)."""
+    from aiotulip.shared.output import check_output
+
+    if work_dir is not None:
+        where = str(work_dir)
+        if not os.path.isdir(where):
+            raise UsageError(
+                f"--dir {where}: {'not a directory' if os.path.exists(where) else 'no such directory'}"
+            )
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise UsageError(f"--dir {where}: cannot write in it")
+    if json_path is not None:
+        check_output(str(json_path), "--json")
+    if plot_path is not None:
+        check_output(str(plot_path), "--plot")
+        from aiotulip.bench.plot import check_plotting
+
+        check_plotting()
+
+
 def _compile_tulip() -> None:
     """Compile tulip's modules once: an installed package has its bytecode, a source checkout may not
     (PYTHONDONTWRITEBYTECODE), and every client run would pay for compiling them."""
@@ -64,6 +87,7 @@ def run_bench(
         )
     if scale <= 0:
         raise UsageError("scale must be positive")
+    _check_places(json_path, plot_path, work_dir)
     out = stream or sys.stdout
     _compile_tulip()
     rows: list[Row] = []

@@ -35,15 +35,23 @@ def _bars(axis: Any, rows: list[Row], workload: str) -> None:
     axis.grid(True, axis="x", alpha=0.3)
 
 
-def plot(rows: list[Row], path: str | Path) -> None:
-    """Write the plot of *rows* to the PNG file *path*."""
+def check_plotting() -> None:
+    """Refuse (UsageError) a plot that could not be drawn: asked before the bench, not after it."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'aiotulip[plot]'") from None
+    del matplotlib
+
+
+def plot(rows: list[Row], path: str | Path) -> None:
+    """Write the plot of *rows* to the PNG file *path*."""
+    check_plotting()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     workloads = list(dict.fromkeys(row.workload for row in rows))
     figure, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4.2), squeeze=False)
     for axis, workload in zip(axes[0], workloads, strict=True):
