@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aiotulip.download.sources import Entry
     from aiotulip.errors import (
         FetchError,
+        FetchInterrupted,
         HTTPStatusError,
         IntegrityError,
         StorageError,
@@ -33,6 +34,7 @@ __all__ = [
     "Entry",
     "Faults",
     "FetchError",
+    "FetchInterrupted",
     "FetchOptions",
     "GroupSpinner",
     "HTTPStatusError",
@@ -69,6 +71,7 @@ _WHERE = {
     "RetryPolicy": "aiotulip.download.retry",
     "Entry": "aiotulip.download.sources",
     "FetchError": "aiotulip.errors",
+    "FetchInterrupted": "aiotulip.errors",
     "HTTPStatusError": "aiotulip.errors",
     "IntegrityError": "aiotulip.errors",
     "StorageError": "aiotulip.errors",

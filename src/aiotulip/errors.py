@@ -19,6 +19,9 @@
             ├── DiskFullError no space left (or quota): the run starts nothing more
             └── BusyError     another run kept the file's part locked for too long
 
+Beside them, ``FetchInterrupted`` is a KeyboardInterrupt: Ctrl-C stopped ``fetch()``, and its
+``report`` says what was done.
+
 A FetchError ends one item, never the run: engines record it in that item's Result and go on —
 except a DiskFullError, after which no new item starts (each would fail the same way, after
 asking its server for the file); the ones never begun are reported as not started.
@@ -30,6 +33,8 @@ with their password replaced by ``***``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BusyError",
     "CertificateError",
@@ -38,6 +43,7 @@ __all__ = [
     "CommandNotFound",
     "DiskFullError",
     "FetchError",
+    "FetchInterrupted",
     "HTTPStatusError",
     "IntegrityError",
     "ProtocolError",
@@ -50,6 +56,16 @@ __all__ = [
     "TulipError",
     "UsageError",
 ]
+
+
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or, on the command line, SIGTERM or SIGHUP) stopped ``fetch()``: raised as Python
+    raises KeyboardInterrupt, so that a program stops, with the Report of what was done in
+    ``report`` (the items cut off ``interrupted``, their parts kept for the next run)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__("interrupted")
+        self.report = report
 
 
 class TulipError(Exception):

@@ -107,3 +107,63 @@ def test_a_bug_in_the_store_fails_its_items_and_never_hangs_the_run(
     assert {(r.status, r.error_kind) for r in report.items} == {("failed", "internal")}
     assert all("RecursionError" in (r.error or "") for r in report.items)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+
+
+# -- Ctrl-C and cancellation reach the caller --------------------------------------------------------
+
+SLOW = ServeConfig(files=3, size=(3 << 20, 3 << 20), seed=2, faults=Faults(bandwidth=300_000))
+
+
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_ctrl_c_in_fetch_stops_the_program_with_the_report(tmp_path: Path, engine: str) -> None:
+    """fetch() turned a Ctrl-C into an interrupted Report and returned it: a program calling it in a
+    loop went on to the next call (found by the attack pass). It raises FetchInterrupted now, a
+    KeyboardInterrupt whose report says what was done."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    with ServerThread(SLOW) as base:
+        program = textwrap.dedent(f"""
+            import aiotulip, sys
+            for i in range(3):
+                print("call", i, flush=True)
+                try:
+                    url = {base!r} + "/files/file-0000%d.bin" % i
+                    aiotulip.fetch([url], {str(tmp_path)!r}, engine={engine!r})
+                except aiotulip.FetchInterrupted as stop:
+                    (item,) = stop.report.items
+                    print("interrupted", item.status, item.bytes > 0, stop.report.exit_status(), flush=True)
+                    raise
+        """)  # fmt: skip
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        proc = subprocess.Popen([sys.executable, "-c", program], **pipes)  # type: ignore[call-overload]
+        deadline = time.monotonic() + 30
+        while (
+            not any(p.name.endswith("tulip-part") for p in tmp_path.iterdir()) and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert out.splitlines() == ["call 0", "interrupted interrupted True 130"], err
+    assert proc.returncode == 1 and err.rstrip().endswith("aiotulip.errors.FetchInterrupted: interrupted"), (
+        err
+    )
+
+
+def test_a_cancelled_fetch_async_lets_the_cancellation_through(tmp_path: Path) -> None:
+    """fetch_async swallowed its cancellation and returned a Report: asyncio.timeout raised no
+    TimeoutError, and the caller could not tell its timeout from a finished run."""
+
+    async def main(base: str) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await fetch_async([f"{base}/files/file-00000.bin"], tmp_path)
+
+    with ServerThread(SLOW) as base:
+        asyncio.run(main(base))
+    (part,) = tmp_path.iterdir()
+    assert part.name.endswith("tulip-part") and part.stat().st_size > 0  # (what came is kept)

@@ -24,7 +24,7 @@ from aiotulip.download.scripts import Scripted, wrap
 from aiotulip.download.sources import Entry, UrlList, make_jobs
 from aiotulip.download.stages import Meter
 from aiotulip.download.store import Store
-from aiotulip.errors import UsageError
+from aiotulip.errors import FetchInterrupted, UsageError
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -208,9 +208,14 @@ async def fetch_async(
     report = None
     try:
         report = await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
-        return report
     finally:
         _close(run.work.progress, report)
+    task = asyncio.current_task()
+    if report.interrupted and task is not None and task.cancelling():
+        # The engine ended its work in order and made the Report; the cancellation goes on to the
+        # caller, as asyncio needs (asyncio.timeout raised no TimeoutError, the report came back).
+        raise asyncio.CancelledError
+    return report
 
 
 def fetch(
@@ -250,16 +255,18 @@ def fetch(
             report = _loop.run(run.run_async())
         else:
             report = run.run_blocking()
-        return report
     except KeyboardInterrupt:
         if run.made is None:
             raise
         # The run was over and its Report made: the signal came as the loop closed (its executor,
         # its async generators). The Report says what was done; the interrupt came after it.
         report = run.made
-        return report
     finally:
         _close(run.work.progress, report)
+    if report.interrupted:
+        # As Python's own Ctrl-C: a program calling fetch() in a loop went on to the next call.
+        raise FetchInterrupted(report)
+    return report
 
 
 def _close(display: Progress, report: Report | None) -> None:

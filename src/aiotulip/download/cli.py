@@ -373,6 +373,7 @@ def run(args: argparse.Namespace) -> int:
 
     with _signals.deferred():  # (asyncio, ssl, pycurl: a Ctrl-C meanwhile waits for their end)
         from aiotulip.download.api import fetch
+    from aiotulip.errors import FetchInterrupted
     from aiotulip.shared.output import STDOUT_NAMES, check_links, check_output
 
     options = options_from(args)
@@ -394,6 +395,9 @@ def run(args: argparse.Namespace) -> int:
             report = fetch(sources, dest, options, progress=progress)
             with _signals.late():
                 return _said(args, report, dest, scripted, machine_out, _signals.received())
+    except FetchInterrupted as stopped:  # the run's own Ctrl-C (or SIGTERM, SIGHUP): its report stands
+        with _signals.late():
+            return _said(args, stopped.report, dest, scripted, machine_out, _signals.received())
     except KeyboardInterrupt:
         if report is not None:  # as the run ended, before its report was out: the report stands
             with _signals.late():
