@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aiotulip import ENGINES, Entry, fetch
+from aiotulip.errors import UsageError
 from aiotulip.serve import ServeConfig, ServerThread
 from tests.download.helpers import manifest
 
@@ -158,6 +159,24 @@ def test_a_name_the_server_gives_beside_a_strangers_file_is_numbered(tmp_path: P
     ]
     assert (tmp_path / "report.csv").read_bytes() == (tmp_path / "data.csv").read_bytes() == b"somebody's\n"
     assert sha(tmp_path / "data.2.csv") == files[2]["sha256"]
+
+
+def test_urls_of_one_name_whose_servers_name_them_are_not_refused(tmp_path: Path) -> None:
+    """`download?id=1` and `download?id=2` with --content-disposition, the typical use, were refused
+    (exit 2: two items would write 'download'); the servers' names tell them apart, and where they
+    do not, the names are numbered, as wget2 numbers them."""
+    with ServerThread(ServeConfig(files=2, size=(1000, 1000))) as base:
+        files = manifest(base)
+        url = base + files[0]["url"]
+        named = fetch([f"{url}?disposition=one.csv", f"{url}?disposition=two.csv"], tmp_path / "a",
+                      content_disposition=True)  # fmt: skip
+        same = fetch([f"{url}?disposition=one.csv", f"{url}?disposition=one.csv&x=1", url], tmp_path / "b",
+                     content_disposition=True)  # fmt: skip
+        with pytest.raises(UsageError, match="two items would write"):  # (without it: refused, as ever)
+            fetch([f"{url}?disposition=one.csv", f"{url}?disposition=two.csv"], tmp_path / "c")
+    assert [(r.status, Path(r.path).name) for r in named.items] == [("ok", "one.csv"), ("ok", "two.csv")]
+    assert sorted(Path(r.path).name for r in same.items) == ["file-00000.2.bin", "one.1.csv", "one.csv"]
+    assert {sha(Path(r.path)) for r in same.items} == {files[0]["sha256"]}
 
 
 @pytest.mark.parametrize("engine", ENGINES)

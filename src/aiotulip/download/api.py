@@ -60,7 +60,7 @@ def prepare(
         raise UsageError("give either Jobs or URLs/entries, not both")
     if not jobs:
         entries = (item for item in items if not isinstance(item, Job))
-        jobs = make_jobs(entries, options.naming(), options.on_collision)
+        jobs = make_jobs(entries, options.naming(), options.collisions())
     from aiotulip.shared.output import writes_through
 
     if str(dest) == "-" or writes_through(str(dest)):  # -o -, -o /dev/null, -o FIFO: one stream

@@ -234,6 +234,15 @@ class FetchOptions:
             return cls(**cast(dict[str, Any], settings))  # (names checked above; values by __post_init__)
         return options.replace(**settings) if settings else options
 
+    def collisions(self) -> str:
+        """How two items' names are told apart: as ``on_collision`` says, but numbered where the
+        servers name the files (``--content-disposition``: the URL's name is only the part's and a
+        fallback then, and the server's is known only after the download; wget2 numbers too).
+        ``download?id=1`` and ``download?id=2`` were refused, exit 2, the typical use."""
+        if self.content_disposition and self.on_collision == "error":
+            return "number"
+        return self.on_collision
+
     def naming(self) -> Naming:
         """Return how this run turns URLs into names."""
         return Naming(self.layout, self.cut_dirs, not self.no_host_directories, self.on_collision == "query")

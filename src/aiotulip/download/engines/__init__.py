@@ -107,7 +107,7 @@ class Work:
             rate_per_file=options.limit_rate_per_file,
             speed_limit=options.speed_limit,
             speed_time=options.speed_time,
-            disposition=Names((job.name for job in self.jobs), options.on_collision, self.store.wrote)
+            disposition=Names((job.name for job in self.jobs), options.collisions(), self.store.wrote)
             if options.content_disposition
             else None,
         )
