@@ -106,6 +106,13 @@ def test_wget_and_curl_ways_of_asking_to_resume_are_accepted(tmp_path: Path) -> 
     proc = subprocess.run(tulip_cmd("fetch", "-c", "http://127.0.0.1:1/x"), capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)  # fmt: skip
     assert "-c is --concurrency here" in proc.stderr
+    # curl's -s (silent) before a URL: what -s is here, and the name that is silent
+    proc = subprocess.run(tulip_cmd("fetch", "-s", "http://127.0.0.1:1/x"), capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "-s is --split here, as aria2c's (-q or --silent" in proc.stderr
+    proc = subprocess.run(tulip_cmd("fetch", "--silent", "http://127.0.0.1:1/x", "--retries", "0"),
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1 and "\r" not in proc.stderr  # (ran quietly, and failed to connect)
 
 
 @pytest.mark.parametrize("option", ["--json", "--events", "-o"])

@@ -41,6 +41,18 @@ def _concurrency(text: str) -> int:
     return value
 
 
+def _split(text: str) -> int:
+    """-s N, as aria2c's; curl's -s (silent) is the one a URL after it says was meant."""
+    if "://" in text:
+        from aiotulip.download.http.urls import redact
+
+        raise argparse.ArgumentTypeError(
+            f"{redact(text)[:80]!r} is a URL: -s is --split here, as aria2c's (-q or --silent for curl's -s)"
+        )
+    value: int = positive(text)
+    return value
+
+
 def _continue_at(text: str) -> str:
     """curl's -C: only '-' (where the file ends), which tulip does anyway, never an offset."""
     if text != "-":
@@ -105,7 +117,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     )
 
     big = fetch.add_argument_group("big files")
-    big.add_argument("-s", "--split", type=positive, default=1, metavar="N",
+    big.add_argument("-s", "--split", type=_split, default=1, metavar="N",
                      help="connections per file where the server takes ranges (aria2c -s)")  # fmt: skip
     big.add_argument("--min-split-size", type=size, default=20 * 1024 * 1024, metavar="SIZE",
                      help="no span smaller (default 20M): a file under twice it is not split")  # fmt: skip
@@ -207,7 +219,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
 
     output = fetch.add_argument_group("output")
     output.add_argument("--json", metavar="FILE", help="write the whole report as JSON")
-    output.add_argument("-q", "--quiet", action="store_true", help="no progress; summary only on failure")
+    output.add_argument("-q", "--quiet", "--silent", action="store_true",
+                        help="no progress; summary only on failure (--silent: curl's name)")  # fmt: skip
 
     scripts = fetch.add_argument_group("for scripts")
     scripts.add_argument("--on-complete", "--on-download-complete", metavar="CMD",
