@@ -205,4 +205,4 @@ class _Forgiving:
 def forgiving(stream: TextIO) -> TextIO:
     """*stream*, its failed writes dropped (see _Forgiving): for rich, which draws from several
     places (a refresh, a task's reset, stop) and lets such an error out of any of them."""
-    return _Forgiving(stream)  # type: ignore[return-value]
+    return _Forgiving(stream)  # type: ignore[return-value]  # (duck-typed: write, flush, the rest passed on)
