@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -154,16 +155,20 @@ def test_ctrl_c_in_fetch_stops_the_program_with_the_report(tmp_path: Path, engin
     )
 
 
-def test_a_cancelled_fetch_async_lets_the_cancellation_through(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
+def test_a_cancelled_fetch_async_lets_the_cancellation_through(tmp_path: Path, engine: str) -> None:
     """fetch_async swallowed its cancellation and returned a Report: asyncio.timeout raised no
-    TimeoutError, and the caller could not tell its timeout from a finished run."""
+    TimeoutError, and the caller could not tell its timeout from a finished run. A blocking engine
+    went on downloading in its thread after the cancellation (to the end of its 10 s files)."""
 
     async def main(base: str) -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1.0):
-                await fetch_async([f"{base}/files/file-00000.bin"], tmp_path)
+                await fetch_async([f"{base}/files/file-00000.bin"], tmp_path, engine=engine)
 
     with ServerThread(SLOW) as base:
         asyncio.run(main(base))
-    (part,) = tmp_path.iterdir()
-    assert part.name.endswith("tulip-part") and part.stat().st_size > 0  # (what came is kept)
+        (part,) = tmp_path.iterdir()
+        kept = part.stat().st_size
+        time.sleep(0.5)
+        assert part.name.endswith("tulip-part") and 0 < kept == part.stat().st_size < SLOW.size[0]

@@ -4,6 +4,7 @@ results become a Report."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
@@ -207,7 +208,7 @@ async def fetch_async(
     run = await asyncio.to_thread(_setup, sources, dest, chosen, progress)
     report = None
     try:
-        report = await run.run_async() if run.on_loop else await asyncio.to_thread(run.run_blocking)
+        report = await run.run_async() if run.on_loop else await _in_a_thread(run)
     finally:
         _close(run.work.progress, report)
     task = asyncio.current_task()
@@ -267,6 +268,22 @@ def fetch(
         # As Python's own Ctrl-C: a program calling fetch() in a loop went on to the next call.
         raise FetchInterrupted(report)
     return report
+
+
+async def _in_a_thread(run: _Run) -> Report:
+    """A blocking engine's run in a worker thread. Cancelled, it is told to stop as Ctrl-C stops it
+    and waited for, its Report made (the cancellation then goes on): cancelling only the wait left
+    the engine downloading in its thread after fetch_async had given up."""
+    done = asyncio.get_running_loop().run_in_executor(None, run.run_blocking)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        run.work.stop.set()
+        with contextlib.suppress(asyncio.CancelledError):  # (cancelled again: it is stopping anyway)
+            await done
+        if run.made is not None:
+            return run.made
+        raise
 
 
 def _close(display: Progress, report: Report | None) -> None:

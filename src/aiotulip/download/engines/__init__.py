@@ -23,6 +23,7 @@ time is part of every short download).
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -64,6 +65,9 @@ class Work:
     progress: Progress
     # Told of each job as it is taken (a --workers child's relay learns the Jobs made as taken).
     taken: Callable[[int, Job], None] | None = None
+    # Set from another thread to end a blocking engine's run as Ctrl-C does (fetch_async's task was
+    # cancelled while the threads or sequential engine ran in a worker thread).
+    stop: threading.Event = field(default_factory=threading.Event)
     rules: Rules = field(init=False)
     local: Callable[[Job], Local] = field(init=False)
 

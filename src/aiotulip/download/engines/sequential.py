@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from aiotulip.download.engines import Interrupted, Outcome, Work
 from aiotulip.download.engines._sync import Context, download
 from aiotulip.download.transports import open_sync
@@ -15,9 +13,12 @@ def run(work: Work) -> Outcome:
     """Download the jobs in order; Ctrl-C ends the run with the items not reached left as None."""
     results = work.results()
     with open_sync(work.options.transport, work.options.transport_options(concurrency=1)) as transport:
+        # (work.stop: set from another thread, it ends the item under way at its next chunk)
         ctx = Context(transport, work.store, work.rules, work.options.buffer_size(), work.progress,
-                      threading.Event())  # fmt: skip
+                      work.stop)  # fmt: skip
         for index, job in work.pending():
+            if work.stop.is_set():
+                return Outcome(results, interrupted=True)
             if job.duplicate_of is not None:
                 continue  # fetched as the earlier job; reported from it
             try:

@@ -72,7 +72,7 @@ def run(work: Work) -> Outcome:
                     future.add_done_callback(finished.put)
                 if not pending:
                     break
-                for future in _completed(finished):
+                for future in _completed(finished, work.stop):
                     index, job = pending.pop(future)
                     try:
                         result = results[index] = future.result()
@@ -105,13 +105,16 @@ def run(work: Work) -> Outcome:
     return Outcome(results)
 
 
-def _completed(finished: queue.SimpleQueue[Future[Result]]) -> list[Future[Result]]:
-    """The futures done so far: at least one, waited for (in slices, so Ctrl-C is taken at once)."""
+def _completed(finished: queue.SimpleQueue[Future[Result]], stop: threading.Event) -> list[Future[Result]]:
+    """The futures done so far: at least one, waited for (in slices, so Ctrl-C, or *stop* set from
+    another thread, is taken at once)."""
     while True:
         try:
             done = [finished.get(timeout=0.5)]
             break
         except queue.Empty:
+            if stop.is_set():
+                raise KeyboardInterrupt from None
             continue
     while True:
         try:
