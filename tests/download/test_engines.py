@@ -155,6 +155,27 @@ def test_ctrl_c_in_fetch_stops_the_program_with_the_report(tmp_path: Path, engin
     )
 
 
+def test_a_cancelled_fetch_async_over_processes_finishes_then_lets_the_cancellation_through(
+    tmp_path: Path,
+) -> None:
+    """With workers=2 the run finishes first (it is not stopped), and the cancellation was then
+    swallowed: the task went on as if nothing had asked it to end."""
+
+    async def main(base: str) -> None:
+        task = asyncio.create_task(
+            fetch_async([f"{base}/files/file-0000{i}.bin" for i in range(2)], tmp_path, workers=2)
+        )
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with ServerThread(
+        ServeConfig(files=2, size=(300_000, 300_000), faults=Faults(bandwidth=300_000))
+    ) as base:
+        asyncio.run(main(base))
+
+
 @pytest.mark.parametrize("engine", ["sequential", "threads", "asyncio"])
 def test_a_cancelled_fetch_async_lets_the_cancellation_through(tmp_path: Path, engine: str) -> None:
     """fetch_async swallowed its cancellation and returned a Report: asyncio.timeout raised no

@@ -34,6 +34,7 @@ CASES = {
     "fetch bad manifest url": (["fetch", "--manifest", "not a url"], 2),
     "fetch proxy is a count": (["fetch", "-x", "4", "http://127.0.0.1:1/x"], 2),  # (aria2c's -x)
     "fetch -c URL": (["fetch", "-c", "http://127.0.0.1:1/x"], 2),  # (wget's -c: "is --concurrency here")
+    "fetch -N -nc": (["fetch", "-N", "-nc", "http://127.0.0.1:1/x"], 2),  # (-N wrote over what -nc kept)
     "fetch -C offset": (["fetch", "-C", "100", "http://127.0.0.1:1/x"], 2),  # (only curl's -C -)
     "bench bad scale": (["bench", "--scale", "0"], 2),
     "bench bad workload": (["bench", "--workload", "everything"], 2),

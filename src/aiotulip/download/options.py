@@ -166,6 +166,8 @@ class FetchOptions:
                 raise UsageError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.overwrite and self.no_clobber:
             raise UsageError("--overwrite and --no-clobber ask for opposite things: give one")
+        if self.timestamping and self.no_clobber:  # (together, -N wrote over a file -nc was to keep)
+            raise UsageError("-N and --no-clobber ask for opposite things: give one (as wget says)")
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
             raise UsageError(f"policy must be a RetryPolicy, not {type(self.policy).__name__}")
         if not isinstance(self.netrc, bool | str):
