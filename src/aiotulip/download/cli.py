@@ -20,6 +20,8 @@ from aiotulip.errors import UsageError
 from aiotulip.shared.args import bounded, count, limit, positive, positive_seconds, size, typed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiotulip.download.models import Report
     from aiotulip.download.options import FetchOptions
     from aiotulip.download.progress import Progress
@@ -28,29 +30,27 @@ if TYPE_CHECKING:
 __all__ = ["add_arguments", "run"]
 
 
-def _concurrency(text: str) -> int:
-    """-c N; wget's and aria2c's -c (continue) is the one a URL after it says was meant."""
-    if "://" in text:
-        from aiotulip.download.http.urls import redact
+def _count(said: str) -> Callable[[str], int]:
+    """A positive count whose option another tool spells for something else: given a URL, the
+    user meant that other option, and *said* tells what this one is here."""
 
-        raise argparse.ArgumentTypeError(
-            f"{redact(text)[:80]!r} is a URL: -c is --concurrency here (an interrupted download resumes "
-            "by itself, as wget -c asks; --continue is accepted)"
-        )
-    value: int = positive(text)
-    return value
+    def parse(text: str) -> int:
+        if "://" in text:
+            from aiotulip.download.http.urls import redact
+
+            raise argparse.ArgumentTypeError(f"{redact(text)[:80]!r} is a URL: {said}")
+        value: int = positive(text)
+        return value
+
+    return parse
 
 
-def _split(text: str) -> int:
-    """-s N, as aria2c's; curl's -s (silent) is the one a URL after it says was meant."""
-    if "://" in text:
-        from aiotulip.download.http.urls import redact
-
-        raise argparse.ArgumentTypeError(
-            f"{redact(text)[:80]!r} is a URL: -s is --split here, as aria2c's (-q or --silent for curl's -s)"
-        )
-    value: int = positive(text)
-    return value
+# wget's and aria2c's -c (continue) and curl's -s (silent) are the ones a URL after them says was meant.
+_concurrency = _count(
+    "-c is --concurrency here (an interrupted download resumes by itself, as wget -c asks; "
+    "--continue is accepted)"
+)
+_split = _count("-s is --split here, as aria2c's (-q or --silent for curl's -s)")
 
 
 def _continue_at(text: str) -> str:
